@@ -1,0 +1,49 @@
+// One build script for every bundle (style.md rule 4). `node esbuild.mjs` builds the extension, the
+// CLI and the webview into dist/; `--tests` also builds the test suites into out/; `--watch` rebuilds.
+import * as esbuild from 'esbuild';
+import { readFileSync, readdirSync, rmSync, cpSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = new Set(process.argv.slice(2));
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+const production = args.has('--production');
+const common = {
+  bundle: true,
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  logLevel: 'warning',
+  define: { JAX_SERVE_VERSION: JSON.stringify(pkg.version) },
+};
+const node = { ...common, platform: 'node', target: 'node20', format: 'cjs' };
+
+const builds = [
+  { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
+  { ...node, entryPoints: ['bench/main.ts'], outfile: 'dist/bench.js' },
+];
+
+const testFiles = (dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f));
+if (args.has('--tests')) {
+  rmSync('out/test', { recursive: true, force: true });
+  builds.push(
+    { ...node, entryPoints: testFiles('test/unit'), outdir: 'out/test/unit', external: ['mocha', 'fast-check'] },
+    { ...node, entryPoints: ['test/integration/suite/index.ts', ...testFiles('test/integration/suite')], outdir: 'out/test/integration', external: ['vscode', 'mocha'] },
+  );
+}
+
+function copyAssets() {
+  // Webview assets served from dist/webview only (localResourceRoots): the codicon font and our css.
+  mkdirSync('dist/webview', { recursive: true });
+  cpSync('node_modules/@vscode/codicons/dist/codicon.css', 'dist/webview/codicon.css');
+  cpSync('node_modules/@vscode/codicons/dist/codicon.ttf', 'dist/webview/codicon.ttf');
+  cpSync('webview/checkpoint/style.css', 'dist/webview/checkpoint.css');
+}
+
+if (args.has('--watch')) {
+  copyAssets();
+  for (const b of builds) await (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  copyAssets();
+}

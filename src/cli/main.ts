@@ -1,0 +1,115 @@
+/**
+ * `jax-serve`: the command line over core. It parses arguments and renders; everything it knows
+ * about checkpoints comes from core. Errors print one line on stderr and set exit code 2.
+ */
+import {
+  describeError,
+  findTensor,
+  isJaxServeError,
+  JaxServeError,
+  NodeFileOpener,
+  openCheckpoint,
+  summarize,
+  tensorStats,
+  type Checkpoint,
+} from '../core/index';
+import { formatBytes, formatCount, renderTable } from './render';
+
+declare const JAX_SERVE_VERSION: string;
+
+const USAGE = `Usage: jax-serve <command> [options]
+
+Commands:
+  inspect PATH [--json]           List a checkpoint's tensors (headers only; nothing is loaded).
+  stats PATH TENSOR [--json]      Exact statistics of one tensor (min, max, mean, std, NaN/Inf counts).
+
+PATH is a *.safetensors file, a *.safetensors.index.json, or a folder holding one.
+Options:
+  --json       Print one JSON object instead of text.
+  -h, --help   Show this help.
+  --version    Print the version.
+`;
+
+interface Args {
+  positional: string[];
+  json: boolean;
+}
+
+function parseArgs(argv: string[], known: string[]): Args {
+  const out: Args = { positional: [], json: false };
+  for (const a of argv) {
+    if (a === '--json') out.json = true;
+    else if (a.startsWith('-') && a !== '-') throw new JaxServeError('E_USAGE', `unknown option ${a} (known: ${known.join(', ')}).`);
+    else out.positional.push(a);
+  }
+  return out;
+}
+
+function inspectJson(ck: Checkpoint): unknown {
+  return {
+    format: ck.format,
+    location: ck.location,
+    files: ck.files,
+    tensors: ck.tensors.map((t) => ({ name: t.name, path: t.path, dtype: t.dtype, shape: t.shape, bytes: t.bytes })),
+    metadata: ck.metadata,
+  };
+}
+
+function inspectText(ck: Checkpoint): string {
+  const s = summarize(ck);
+  const lines = [
+    `${ck.location}`,
+    `format      ${ck.format}${ck.files.length > 1 ? ` (${ck.files.length} files)` : ''}`,
+    `tensors     ${formatCount(s.tensorCount)}`,
+    `parameters  ${formatCount(s.parameterCount)}  (${Object.entries(s.parametersByDtype).map(([d, n]) => `${d} ${formatCount(n ?? 0)}`).join(', ')})`,
+    `bytes       ${formatBytes(s.bytes)}`,
+  ];
+  for (const [k, v] of Object.entries(ck.metadata)) lines.push(`metadata    ${k} = ${v}`);
+  lines.push('');
+  lines.push(renderTable(['name', 'dtype', 'shape', 'bytes'], ck.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatBytes(t.bytes)])));
+  return lines.join('\n');
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command === '--version') {
+    process.stdout.write(`${JAX_SERVE_VERSION}\n`);
+    return;
+  }
+  const opener = new NodeFileOpener();
+  switch (command) {
+    case 'inspect': {
+      const args = parseArgs(rest, ['--json']);
+      if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'inspect takes one PATH.');
+      const ck = await openCheckpoint(opener, args.positional[0]!);
+      process.stdout.write(args.json ? JSON.stringify(inspectJson(ck)) + '\n' : inspectText(ck) + '\n');
+      return;
+    }
+    case 'stats': {
+      const args = parseArgs(rest, ['--json']);
+      if (args.positional.length !== 2) throw new JaxServeError('E_USAGE', 'stats takes PATH and TENSOR.');
+      const ck = await openCheckpoint(opener, args.positional[0]!);
+      const t = findTensor(ck, args.positional[1]!);
+      const st = await tensorStats(opener, t);
+      if (args.json) {
+        process.stdout.write(JSON.stringify({ name: t.name, dtype: t.dtype, shape: t.shape, ...st }) + '\n');
+      } else {
+        const rows = Object.entries(st).map(([k, v]) => [k, v === null ? '—' : String(v)]);
+        process.stdout.write(`${t.name}  ${t.dtype}[${t.shape.join(', ')}]\n` + renderTable(['stat', 'value'], rows) + '\n');
+      }
+      return;
+    }
+    default:
+      throw new JaxServeError('E_USAGE', `unknown command ${JSON.stringify(command)}; run jax-serve --help.`);
+  }
+}
+
+run(process.argv.slice(2)).catch((e: unknown) => {
+  const usage = isJaxServeError(e) && e.code === 'E_USAGE';
+  process.stderr.write(`jax-serve: ${describeError(e)}${usage ? ' (jax-serve --help)' : ''}\n`);
+  process.exitCode = isJaxServeError(e) && e.code === 'E_CANCELLED' ? 130 : 2;
+});

@@ -1,0 +1,66 @@
+import type { DType } from './tensor/dtype';
+
+/** A key in a pytree path: dict keys are strings, list/tuple/layer indices numbers. */
+export type PathKey = string | number;
+
+/** Where one tensor's bytes lie: a contiguous little-endian row-major run in one file. */
+export interface ByteRange {
+  /** The file, as given to the opener (absolute or relative to the checkpoint). */
+  readonly file: string;
+  /** Absolute offset of the first byte in the file. */
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** One tensor of a checkpoint: header facts only; bytes are read from `source` when asked for. */
+export interface TensorRef {
+  /** The tensor's own name: the safetensors key, or pytree keys joined with '.'. */
+  readonly name: string;
+  readonly path: readonly PathKey[];
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly bytes: number;
+  readonly source: ByteRange;
+}
+
+export type CheckpointFormat = 'safetensors' | 'safetensors-sharded';
+
+export interface Checkpoint {
+  readonly format: CheckpointFormat;
+  /** The path the user opened (a file or an index). */
+  readonly location: string;
+  /** Every data file, in the order tensors were read. */
+  readonly files: readonly string[];
+  /** Tensors in file order (for shards: index order of files, header order within each). */
+  readonly tensors: readonly TensorRef[];
+  /** String metadata (`__metadata__` of safetensors; for an index, its own `metadata`). */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * Splits a flat name into pytree keys: '.'-separated, all-digit parts become numbers, so
+ * `model.layers.0.mlp` -> ['model', 'layers', 0, 'mlp'].
+ */
+export function pathFromName(name: string): PathKey[] {
+  return name.split('.').map((k) => (/^(0|[1-9][0-9]{0,8})$/.test(k) ? Number(k) : k));
+}
+
+export interface CheckpointSummary {
+  readonly tensorCount: number;
+  readonly parameterCount: number;
+  readonly bytes: number;
+  readonly parametersByDtype: Readonly<Partial<Record<DType, number>>>;
+}
+
+export function summarize(ck: Checkpoint): CheckpointSummary {
+  let params = 0;
+  let bytes = 0;
+  const byDtype: Partial<Record<DType, number>> = {};
+  for (const t of ck.tensors) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    params += n;
+    bytes += t.bytes;
+    byDtype[t.dtype] = (byDtype[t.dtype] ?? 0) + n;
+  }
+  return { tensorCount: ck.tensors.length, parameterCount: params, bytes, parametersByDtype: byDtype };
+}

@@ -1,0 +1,33 @@
+/**
+ * One entry point for "open this path as a checkpoint": picks the reader from the name, or for a
+ * folder from the HF file names inside it.
+ */
+import * as path from 'node:path';
+import type { Checkpoint } from '../checkpoint';
+import { JaxServeError } from '../errors';
+import type { FileOpener } from '../io/byteSource';
+import { SAFETENSORS_INDEX_NAME, SAFETENSORS_INDEX_SUFFIX, SAFETENSORS_SINGLE_NAME, SAFETENSORS_SUFFIX } from '../limits';
+import { openSafetensorsFile, openSafetensorsIndex, type SafetensorsOptions } from './safetensors/reader';
+
+export type OpenOptions = SafetensorsOptions;
+
+export async function openCheckpoint(opener: FileOpener, location: string, opts: OpenOptions = {}): Promise<Checkpoint> {
+  const kind = await opener.kind(location);
+  if (kind === undefined) throw new JaxServeError('E_NOT_FOUND', `${location}: no such file or folder.`);
+  if (kind === 'directory') {
+    for (const name of [SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME]) {
+      const candidate = path.join(location, name);
+      if ((await opener.kind(candidate)) === 'file') return openCheckpoint(opener, candidate, opts);
+    }
+    throw new JaxServeError('E_UNSUPPORTED', `${location}: no ${SAFETENSORS_INDEX_NAME} or ${SAFETENSORS_SINGLE_NAME} in this folder.`);
+  }
+  if (location.endsWith(SAFETENSORS_INDEX_SUFFIX)) return openSafetensorsIndex(opener, location, opts);
+  if (location.endsWith(SAFETENSORS_SUFFIX)) return openSafetensorsFile(opener, location, opts);
+  throw new JaxServeError('E_UNSUPPORTED', `${location}: not a checkpoint this version reads (expected *${SAFETENSORS_SUFFIX} or *${SAFETENSORS_INDEX_SUFFIX}).`);
+}
+
+export function findTensor(ck: Checkpoint, name: string) {
+  const t = ck.tensors.find((x) => x.name === name);
+  if (!t) throw new JaxServeError('E_NOT_FOUND', `${ck.location}: no tensor named ${JSON.stringify(name)}.`);
+  return t;
+}

@@ -1,0 +1,163 @@
+/**
+ * The safetensors header: `u64 N (little-endian) | N bytes of UTF-8 JSON | data`. Validation follows
+ * the reference reader (huggingface/safetensors `tensor.rs`, ../shared/reference/formats-and-layouts.md §3.3):
+ * every check there is made here, with a message that names the file and the offending tensor.
+ */
+import { formatError, limitError } from '../../errors';
+import { MAX_HEADER_BYTES, MAX_TENSOR_RANK } from '../../limits';
+import { DTYPE_BITS, isDType, type DType } from '../../tensor/dtype';
+import { findDuplicateTopLevelKey } from './jsonKeys';
+
+export interface HeaderOptions {
+  maxHeaderBytes?: number;
+  maxRank?: number;
+}
+
+export interface HeaderTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: number[];
+  /** Offsets relative to the start of the data buffer (the reference's `data_offsets`). */
+  readonly begin: number;
+  readonly end: number;
+}
+
+export interface ParsedHeader {
+  /** Sorted by data offset, which is file order. */
+  readonly tensors: HeaderTensor[];
+  /** `__metadata__`, string to string; a null-prototype object so keys like `__proto__` stay data. */
+  readonly metadata: Record<string, string>;
+  /** Absolute file offset of the data buffer: 8 + N. */
+  readonly dataStart: number;
+}
+
+/** Reads N from the first 8 bytes and checks it against the file size and the limit. */
+export function parseHeaderLength(file: string, first8: Uint8Array, fileSize: number, opts: HeaderOptions = {}): number {
+  if (fileSize < 8 || first8.length < 8) {
+    throw formatError(file, `the file is ${fileSize} bytes; a safetensors file starts with an 8-byte header length.`);
+  }
+  const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  const max = opts.maxHeaderBytes ?? MAX_HEADER_BYTES;
+  if (n === 0n) throw formatError(file, 'the header length is 0; a safetensors header is a JSON object of at least 2 bytes.');
+  if (n > BigInt(max)) {
+    if (n > BigInt(fileSize)) {
+      throw formatError(file, `the header length field says ${n} bytes but the file has ${fileSize}; this is not a safetensors file, or it is truncated.`);
+    }
+    throw limitError(file, 'the header length', n, max, 'maxHeaderBytes');
+  }
+  if (8 + Number(n) > fileSize) {
+    throw formatError(file, `the header is ${n} bytes but the file has only ${fileSize - 8} after the length field; the file is truncated.`);
+  }
+  return Number(n);
+}
+
+/** Parses and validates the JSON header; `fileSize` is needed to check that the data ends at the end. */
+export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize: number, opts: HeaderOptions = {}): ParsedHeader {
+  const dataStart = 8 + headerBytes.length;
+  if (headerBytes[0] !== 0x7b /* { */) {
+    throw formatError(file, 'the header does not begin with "{"; this is not a safetensors file.');
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
+  } catch {
+    throw formatError(file, 'the header is not valid UTF-8.');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw formatError(file, `the header is not valid JSON (${(e as Error).message}).`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw formatError(file, 'the header is not a JSON object.');
+  }
+  const dup = findDuplicateTopLevelKey(text);
+  if (dup !== undefined) throw formatError(file, `the header names ${JSON.stringify(dup)} twice; duplicate keys are not allowed.`);
+
+  const maxRank = opts.maxRank ?? MAX_TENSOR_RANK;
+  const metadata: Record<string, string> = Object.create(null);
+  const tensors: HeaderTensor[] = [];
+  for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (value === null) continue;
+      if (typeof value !== 'object' || Array.isArray(value)) {
+        throw formatError(file, '__metadata__ must be an object mapping strings to strings.');
+      }
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof v !== 'string') {
+          throw formatError(file, `__metadata__[${JSON.stringify(k)}] is a ${jsonType(v)}; metadata values must be strings.`);
+        }
+        metadata[k] = v;
+      }
+      continue;
+    }
+    tensors.push(parseEntry(file, name, value, maxRank));
+  }
+
+  tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  for (const t of tensors) {
+    if (t.begin !== expected) {
+      throw formatError(
+        file,
+        t.begin > expected
+          ? `tensor ${JSON.stringify(t.name)} starts at data byte ${t.begin} but the previous tensor ends at ${expected}; the data buffer must have no holes.`
+          : `tensor ${JSON.stringify(t.name)} starts at data byte ${t.begin}, inside the previous tensor (ends at ${expected}); tensors must not overlap.`,
+      );
+    }
+    if (t.end < t.begin) throw formatError(file, `tensor ${JSON.stringify(t.name)} has data_offsets [${t.begin}, ${t.end}]: end is before begin.`);
+    const bits = BigInt(DTYPE_BITS[t.dtype]);
+    const nbits = t.shape.reduce((acc, d) => acc * BigInt(d), 1n) * bits;
+    if (nbits % 8n !== 0n) {
+      throw formatError(file, `tensor ${JSON.stringify(t.name)} is ${nbits} bits of ${t.dtype}, not a whole number of bytes.`);
+    }
+    const want = nbits / 8n;
+    if (BigInt(t.end - t.begin) !== want) {
+      throw formatError(
+        file,
+        `tensor ${JSON.stringify(t.name)} has ${t.end - t.begin} bytes (data_offsets [${t.begin}, ${t.end}]) but ${t.dtype}${JSON.stringify(t.shape)} needs ${want}.`,
+      );
+    }
+    expected = t.end;
+  }
+  const dataBytes = fileSize - dataStart;
+  if (expected !== dataBytes) {
+    throw formatError(
+      file,
+      expected < dataBytes
+        ? `the tensors cover ${expected} data bytes but the file has ${dataBytes}; there are ${dataBytes - expected} trailing bytes.`
+        : `the tensors need ${expected} data bytes but the file has ${dataBytes}; the file is truncated.`,
+    );
+  }
+  return { tensors, metadata, dataStart };
+}
+
+function parseEntry(file: string, name: string, value: unknown, maxRank: number): HeaderTensor {
+  const q = JSON.stringify(name);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw formatError(file, `tensor ${q} is a ${jsonType(value)}; expected {"dtype", "shape", "data_offsets"}.`);
+  }
+  const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
+  if (typeof dtype !== 'string') throw formatError(file, `tensor ${q} has no "dtype" string.`);
+  if (!isDType(dtype)) throw formatError(file, `tensor ${q} has unknown dtype ${JSON.stringify(dtype)}.`);
+  if (!Array.isArray(shape)) throw formatError(file, `tensor ${q} has no "shape" array.`);
+  if (shape.length > maxRank) throw formatError(file, `tensor ${q} has rank ${shape.length}, over the limit of ${maxRank} (maxRank option).`);
+  for (const d of shape) {
+    if (!isCount(d)) throw formatError(file, `tensor ${q} has shape ${JSON.stringify(shape)}; dimensions must be non-negative integers.`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1])) {
+    throw formatError(file, `tensor ${q} has data_offsets ${JSON.stringify(offsets)}; expected [begin, end] with non-negative integers.`);
+  }
+  return { name, dtype, shape: shape as number[], begin: offsets[0] as number, end: offsets[1] as number };
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}

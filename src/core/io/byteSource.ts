@@ -1,0 +1,57 @@
+/**
+ * Positioned reads of one file's bytes. Readers and statistics go through this so the CLI, the
+ * extension host, workers and tests share one parser, and nothing needs a whole file in memory.
+ */
+export interface ByteSource {
+  /** What to call the file in messages (its path). */
+  readonly name: string;
+  /** Total bytes. */
+  readonly size: number;
+  /** Reads up to target.length bytes at offset into target; returns the number of bytes read. */
+  read(offset: number, target: Uint8Array): Promise<number>;
+  /** Releases any handle. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Reads exactly target.length bytes or throws, naming the file. */
+export async function readExactly(src: ByteSource, offset: number, target: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < target.length) {
+    const n = await src.read(offset + done, target.subarray(done));
+    if (n <= 0) {
+      throw new Error(`${src.name}: unexpected end of file at byte ${offset + done} (file is ${src.size} bytes); it may have been truncated or changed while reading.`);
+    }
+    done += n;
+  }
+}
+
+/** An in-memory source: tests, and small files already read. */
+export class MemoryByteSource implements ByteSource {
+  constructor(readonly name: string, private readonly bytes: Uint8Array) {}
+  get size(): number {
+    return this.bytes.length;
+  }
+  async read(offset: number, target: Uint8Array): Promise<number> {
+    if (offset >= this.bytes.length) return 0;
+    const n = Math.min(target.length, this.bytes.length - offset);
+    target.set(this.bytes.subarray(offset, offset + n));
+    return n;
+  }
+  async close(): Promise<void> {}
+}
+
+/** Opens files by path. core/node provides the real one; tests may provide a map of buffers. */
+export interface FileOpener {
+  open(path: string): Promise<ByteSource>;
+  /** Whole small file (index JSON, config); must refuse files larger than maxBytes. */
+  readSmall(path: string, maxBytes: number): Promise<Uint8Array>;
+  /** What is at a path, or undefined when nothing is. */
+  kind(path: string): Promise<'file' | 'directory' | undefined>;
+}
+
+/** Where bytes go, one chunk after another; `commit` makes the result visible, `abort` removes it. */
+export interface ByteSink {
+  write(chunk: Uint8Array): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}

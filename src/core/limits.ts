@@ -1,0 +1,31 @@
+/**
+ * Limits on untrusted input, each with its unit and reason. Every one can be overridden through the
+ * options of the function that applies it (CLI flags, extension settings).
+ */
+
+/** Bytes in a safetensors JSON header. The reference reader refuses more (MAX_HEADER_SIZE = 100_000_000). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** Bytes of a `*.safetensors.index.json`. A 100k-tensor index is ~8 MB; 64 MB leaves room and bounds memory. */
+export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+
+/** Distinct shard files one index may name. The largest public models use a few hundred. */
+export const MAX_SHARD_COUNT = 10_000;
+
+/** Dimensions of one tensor. Real models stay under 8; a hostile header could claim thousands. */
+export const MAX_TENSOR_RANK = 64;
+
+/** Shard headers read at once when opening an index: enough to hide latency, few enough for file handles. */
+export const SHARD_OPEN_CONCURRENCY = 16;
+
+/** Bytes read per request when streaming tensor values (stats, conversion). */
+export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** Default maximum shard size for written safetensors (transformers and MaxText default to a few GB). */
+export const DEFAULT_MAX_SHARD_BYTES = 5 * 1024 ** 3;
+
+/** safetensors file conventions (HF). */
+export const SAFETENSORS_SINGLE_NAME = 'model.safetensors';
+export const SAFETENSORS_INDEX_NAME = 'model.safetensors.index.json';
+export const SAFETENSORS_INDEX_SUFFIX = '.safetensors.index.json';
+export const SAFETENSORS_SUFFIX = '.safetensors';

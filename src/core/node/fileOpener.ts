@@ -1,0 +1,139 @@
+/**
+ * Node adapters for core's I/O interfaces: files opened read-only with positioned reads, and an
+ * atomic sink that writes beside its target and renames into place only when complete.
+ */
+import { promises as fs, constants as fsConstants } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { JaxServeError, limitError } from '../errors';
+import type { ByteSink, ByteSource, FileOpener } from '../io/byteSource';
+
+/** Turns the OS errors a user can meet into messages that name the file and say what to do. */
+export function wrapFsError(file: string, e: unknown): never {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') throw new JaxServeError('E_NOT_FOUND', `${file}: no such file.`, { cause: e });
+  if (code === 'EACCES' || code === 'EPERM') throw new JaxServeError('E_IO', `${file}: permission denied.`, { cause: e });
+  if (code === 'EISDIR') throw new JaxServeError('E_USAGE', `${file} is a folder, not a file.`, { cause: e });
+  if (code === 'ENOSPC') throw new JaxServeError('E_IO', `${file}: the disk is full.`, { cause: e });
+  if (typeof code === 'string') throw new JaxServeError('E_IO', `${file}: ${code} (${(e as Error).message}).`, { cause: e });
+  throw e;
+}
+
+class NodeFileSource implements ByteSource {
+  private closed = false;
+  constructor(readonly name: string, private readonly handle: fs.FileHandle, readonly size: number) {}
+  async read(offset: number, target: Uint8Array): Promise<number> {
+    try {
+      const { bytesRead } = await this.handle.read(target, 0, target.length, offset);
+      return bytesRead;
+    } catch (e) {
+      return wrapFsError(this.name, e);
+    }
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+}
+
+export class NodeFileOpener implements FileOpener {
+  async open(file: string): Promise<ByteSource> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(file, fsConstants.O_RDONLY);
+    } catch (e) {
+      return wrapFsError(file, e);
+    }
+    try {
+      const st = await handle.stat();
+      if (st.isDirectory()) throw new JaxServeError('E_USAGE', `${file} is a folder, not a file.`);
+      return new NodeFileSource(file, handle, st.size);
+    } catch (e) {
+      await handle.close();
+      if (e instanceof JaxServeError) throw e;
+      return wrapFsError(file, e);
+    }
+  }
+
+  async readSmall(file: string, maxBytes: number): Promise<Uint8Array> {
+    const src = await this.open(file);
+    try {
+      if (src.size > maxBytes) throw limitError(file, 'the file size', src.size, maxBytes, 'maxIndexBytes');
+      const buf = new Uint8Array(src.size);
+      let done = 0;
+      while (done < buf.length) {
+        const n = await src.read(done, buf.subarray(done));
+        if (n <= 0) break;
+        done += n;
+      }
+      return buf.subarray(0, done);
+    } finally {
+      await src.close();
+    }
+  }
+
+  async kind(file: string): Promise<'file' | 'directory' | undefined> {
+    try {
+      const st = await fs.stat(file);
+      return st.isDirectory() ? 'directory' : 'file';
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return wrapFsError(file, e);
+    }
+  }
+}
+
+/**
+ * Writes to `<target>.<random>.partial` in the same folder and renames onto `target` on commit, so
+ * a reader never sees half a file and a killed run leaves only an obviously partial name behind.
+ * Refuses to replace an existing target unless `overwrite` is set.
+ */
+export async function openAtomicFileSink(target: string, opts: { overwrite?: boolean } = {}): Promise<ByteSink> {
+  if (!opts.overwrite) {
+    const exists = await fs.stat(target).then(() => true, () => false);
+    if (exists) throw new JaxServeError('E_USAGE', `${target} already exists; choose another output or allow overwriting.`);
+  }
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(4).toString('hex')}.partial`);
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(tmp, 'wx');
+  } catch (e) {
+    return wrapFsError(tmp, e);
+  }
+  let open = true;
+  const finish = async () => {
+    if (open) {
+      open = false;
+      await handle.close();
+    }
+  };
+  return {
+    async write(chunk) {
+      try {
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
+          done += bytesWritten;
+        }
+      } catch (e) {
+        wrapFsError(target, e);
+      }
+    },
+    async commit() {
+      try {
+        await handle.sync();
+        await finish();
+        await fs.rename(tmp, target);
+      } catch (e) {
+        await finish().catch(() => undefined);
+        await fs.rm(tmp, { force: true });
+        wrapFsError(target, e);
+      }
+    },
+    async abort() {
+      await finish().catch(() => undefined);
+      await fs.rm(tmp, { force: true });
+    },
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * Exact statistics over every element of a tensor, streamed in chunks so any size fits in memory.
+ * Moments use per-chunk two-pass sums merged with Chan's formula: stable for large tensors where a
+ * running sum of squares would cancel.
+ */
+import type { TensorRef } from '../checkpoint';
+import { throwIfAborted } from '../errors';
+import { readExactly, type FileOpener } from '../io/byteSource';
+import { READ_CHUNK_BYTES } from '../limits';
+import { decodeChunk } from './decode';
+import { dtypeBytes } from './dtype';
+
+export interface TensorStats {
+  readonly count: number;
+  /** Finite elements, over which min/max/mean/std are taken (NaN and ±Inf excluded). */
+  readonly finite: number;
+  readonly nan: number;
+  readonly posInf: number;
+  readonly negInf: number;
+  readonly zeros: number;
+  /** null when no element is finite. */
+  readonly min: number | null;
+  readonly max: number | null;
+  readonly mean: number | null;
+  /** Population standard deviation (numpy's default, ddof=0). */
+  readonly std: number | null;
+}
+
+export class StatsAccumulator {
+  private count = 0;
+  private n = 0;
+  private mean = 0;
+  private m2 = 0;
+  private nan = 0;
+  private posInf = 0;
+  private negInf = 0;
+  private zeros = 0;
+  private min = Infinity;
+  private max = -Infinity;
+
+  add(values: ArrayLike<number>): void {
+    const len = values.length;
+    let n = 0;
+    let sum = 0;
+    let min = this.min;
+    let max = this.max;
+    for (let i = 0; i < len; i++) {
+      const v = values[i]!;
+      if (v - v !== 0) {
+        // NaN or ±Inf: v - v is NaN for both.
+        if (v !== v) this.nan++;
+        else if (v > 0) this.posInf++;
+        else this.negInf++;
+        continue;
+      }
+      if (v === 0) this.zeros++;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      sum += v;
+      n++;
+    }
+    this.count += len;
+    this.min = min;
+    this.max = max;
+    if (n === 0) return;
+    const cMean = sum / n;
+    let cM2 = 0;
+    for (let i = 0; i < len; i++) {
+      const v = values[i]!;
+      if (v - v === 0) {
+        const d = v - cMean;
+        cM2 += d * d;
+      }
+    }
+    const total = this.n + n;
+    const delta = cMean - this.mean;
+    this.mean += (delta * n) / total;
+    this.m2 += cM2 + (delta * delta * this.n * n) / total;
+    this.n = total;
+  }
+
+  result(): TensorStats {
+    const has = this.n > 0;
+    return {
+      count: this.count,
+      finite: this.n,
+      nan: this.nan,
+      posInf: this.posInf,
+      negInf: this.negInf,
+      zeros: this.zeros,
+      min: has ? this.min : null,
+      max: has ? this.max : null,
+      mean: has ? this.mean : null,
+      std: has ? Math.sqrt(this.m2 / this.n) : null,
+    };
+  }
+}
+
+export interface StatsOptions {
+  signal?: AbortSignal;
+  chunkBytes?: number;
+  /** Fraction of the tensor's bytes read so far, at most once per chunk. */
+  onProgress?: (fraction: number) => void;
+}
+
+/** Reads the tensor's bytes in chunks through `opener` and returns its statistics. */
+export async function tensorStats(opener: FileOpener, t: TensorRef, opts: StatsOptions = {}): Promise<TensorStats> {
+  const size = dtypeBytes(t.dtype) ?? 1;
+  const chunk = Math.max(size, Math.floor((opts.chunkBytes ?? READ_CHUNK_BYTES) / size) * size);
+  const acc = new StatsAccumulator();
+  if (t.bytes === 0) return acc.result();
+  const src = await opener.open(t.source.file);
+  try {
+    const buf = new Uint8Array(Math.min(chunk, t.bytes));
+    for (let done = 0; done < t.bytes; ) {
+      throwIfAborted(opts.signal);
+      const n = Math.min(buf.length, t.bytes - done);
+      const view = buf.subarray(0, n);
+      await readExactly(src, t.source.offset + done, view);
+      acc.add(decodeChunk(t.dtype, view));
+      done += n;
+      opts.onProgress?.(done / t.bytes);
+    }
+  } finally {
+    await src.close();
+  }
+  return acc.result();
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates (once) the pinned Python venv the tests use, and prints its python path.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
+. "$here/common.sh"
+req="$root/python/requirements-test.txt"; con="$root/python/constraints.txt"
+py=${JAX_SERVE_BASE_PYTHON:-python3}
+command -v "$py" >/dev/null || die "no $py on PATH: install Python 3.11 or set JAX_SERVE_BASE_PYTHON."
+pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+venv="$JAX_SERVE_CACHE/venv-py$pyver-$(hash_of "$req" "$con" "$here/python.sh")"
+if [ -f "$venv/.complete" ]; then echo "$venv/bin/python"; exit 0; fi
+need_disk 3000 "$JAX_SERVE_CACHE"
+say "creating the test venv at $venv (one-off, a few minutes)"
+# The venv is built in place (venvs hard-code their path); the marker written last says it is whole.
+rm -rf "$venv"
+"$py" -m venv "$venv" >&2
+pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input -c "$con")
+[ -d /opt/wheels ] && pip+=(--find-links /opt/wheels)
+# torch first, from a wheel on disk only: fail fast rather than pull a multi-GB CUDA build.
+torch=$(grep '^torch==' "$req" || true)
+if [ -n "$torch" ]; then
+  "${pip[@]}" --no-index --no-deps "$torch" >&2 \
+    || die "the CPU wheel for $torch is not on this machine (looked in /opt/wheels); refusing to download a CUDA build."
+fi
+"${pip[@]}" -r "$req" >&2 || die "pip could not install $req (see the lines above)."
+touch "$venv/.complete"
+echo "$venv/bin/python"

@@ -1,0 +1,79 @@
+/** Test helpers: in-memory files, sinks, hand-built safetensors bytes, a seedable PRNG, temp folders. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JaxServeError, MemoryByteSource, type ByteSink, type ByteSource, type FileOpener } from '../../src/core/index';
+
+export class MemoryFiles implements FileOpener {
+  readonly files = new Map<string, Uint8Array>();
+  async open(path: string): Promise<ByteSource> {
+    const b = this.files.get(path);
+    if (!b) throw new JaxServeError('E_NOT_FOUND', `${path}: no such file.`);
+    return new MemoryByteSource(path, b);
+  }
+  async readSmall(path: string, maxBytes: number): Promise<Uint8Array> {
+    const b = this.files.get(path);
+    if (!b) throw new JaxServeError('E_NOT_FOUND', `${path}: no such file.`);
+    if (b.length > maxBytes) throw new JaxServeError('E_LIMIT', `${path} too large`);
+    return b;
+  }
+  async kind(path: string): Promise<'file' | 'directory' | undefined> {
+    if (this.files.has(path)) return 'file';
+    for (const k of this.files.keys()) if (k.startsWith(path + '/')) return 'directory';
+    return undefined;
+  }
+  sink(path: string): ByteSink {
+    const chunks: Uint8Array[] = [];
+    return {
+      write: async (c) => void chunks.push(c.slice()),
+      commit: async () => void this.files.set(path, Buffer.concat(chunks)),
+      abort: async () => void (chunks.length = 0),
+    };
+  }
+}
+
+/** u64 length + header JSON text (used as given, so tests can write malformed JSON) + data bytes. */
+export function rawSafetensors(headerText: string, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const h = new TextEncoder().encode(headerText);
+  const out = new Uint8Array(8 + h.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  out.set(data, 8 + h.length);
+  return out;
+}
+
+/** mulberry32: small, fast, seedable; the seed is printed by tests that fail. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomBytes(rand: () => number, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (rand() * 256) | 0;
+  return b;
+}
+
+export function tempDir(prefix = 'jax-serve-test-'): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Asserts that `p` rejects with a JaxServeError whose code and message match. */
+export async function rejectsWith(p: Promise<unknown>, code: string, message: RegExp): Promise<JaxServeError> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof JaxServeError)) throw new Error(`expected a JaxServeError, got ${String(e)}`);
+    if (e.code !== code) throw new Error(`expected code ${code}, got ${e.code}: ${e.message}`);
+    if (!message.test(e.message)) throw new Error(`message ${JSON.stringify(e.message)} does not match ${message}`);
+    return e;
+  }
+  throw new Error('expected a rejection, but it resolved');
+}
