@@ -29,6 +29,7 @@ if (args.has('--tests')) {
   builds.push(
     { ...node, entryPoints: testFiles('test/unit'), outdir: 'out/test/unit', external: ['mocha', 'fast-check'] },
     { ...node, entryPoints: ['test/integration/suite/index.ts', ...testFiles('test/integration/suite')], outdir: 'out/test/integration', external: ['vscode', 'mocha'] },
+    { ...node, entryPoints: ['test/integration/runExtensionTests.ts', ...testFiles('test/integration/ui')], outdir: 'out/test/integration', external: ['mocha', 'playwright-core'] },
   );
 }
 

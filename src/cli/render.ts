@@ -1,19 +1,5 @@
-/** Plain-text rendering for the CLI: aligned tables and human sizes. */
-
-export function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[u]}`;
-}
+/** Plain-text rendering for the CLI: aligned tables; sizes come from the shared formatter. */
+export { formatBytes, formatCount } from '../shared/format';
 
 /**
  * Columns padded to their widest cell. Control characters in names are shown escaped so a hostile

@@ -57,10 +57,24 @@ export function summarize(ck: Checkpoint): CheckpointSummary {
   let bytes = 0;
   const byDtype: Partial<Record<DType, number>> = {};
   for (const t of ck.tensors) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
+    const n = parameterCount(t);
     params += n;
     bytes += t.bytes;
     byDtype[t.dtype] = (byDtype[t.dtype] ?? 0) + n;
   }
   return { tensorCount: ck.tensors.length, parameterCount: params, bytes, parametersByDtype: byDtype };
+}
+
+/**
+ * The tensors whose name contains `filter` (case-insensitive), in checkpoint order. Views page
+ * through the result, so it is computed once per filter and kept by the caller.
+ */
+export function filterTensors(ck: Checkpoint, filter: string): readonly TensorRef[] {
+  const f = filter.trim().toLowerCase();
+  if (f === '') return ck.tensors;
+  return ck.tensors.filter((t) => t.name.toLowerCase().includes(f));
+}
+
+export function parameterCount(t: TensorRef): number {
+  return t.shape.reduce((a, b) => a * b, 1);
 }

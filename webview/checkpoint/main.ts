@@ -1,1 +1,129 @@
-export {};
+/**
+ * The checkpoint editor page: a summary of the checkpoint and a virtual table of its tensors, paged
+ * from the host. Everything from the file is set as text (see ../shared/dom.ts).
+ */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import {
+  isHostToWebview,
+  STATE_VERSION,
+  type CheckpointSummaryView,
+  type HostToWebview,
+  type TensorRow,
+  type WebviewToHost,
+} from '../../src/shared/checkpointProtocol';
+import { custom, el, formatBytes, formatCount } from '../shared/dom';
+import { connect, loadState, saveState } from '../shared/host';
+import { VirtualTable, type Column } from '../shared/virtualTable';
+
+interface ViewState {
+  stateVersion: number;
+  filter: string;
+  scrollTop: number;
+  selected: number;
+}
+
+const app = document.getElementById('app')!;
+let state: ViewState = { stateVersion: STATE_VERSION, filter: '', scrollTop: 0, selected: -1, ...loadState<ViewState>(STATE_VERSION) };
+let table: VirtualTable<TensorRow> | undefined;
+
+const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
+  if (msg.type === 'reload') void start();
+  return undefined;
+}, isHostToWebview);
+
+const columns: Column<TensorRow>[] = [
+  { title: 'Name', width: 'minmax(16em, 1fr)', text: (r) => r.name },
+  { title: 'DType', width: '7em', text: (r) => r.dtype },
+  { title: 'Shape', width: 'minmax(8em, 14em)', text: (r) => `[${r.shape.join(', ')}]` },
+  { title: 'Parameters', width: '9em', align: 'end', text: (r) => formatCount(r.parameters) },
+  { title: 'Bytes', width: '7em', align: 'end', text: (r) => formatBytes(r.bytes) },
+];
+
+/** Row height follows the editor font size, as the hex editor does, so density matches the editor. */
+function rowHeight(): number {
+  const px = parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--vscode-editor-font-size')) || 13;
+  return Math.round(px * 1.7);
+}
+
+function persist(): void {
+  if (table) state = { ...state, scrollTop: table.scrollTop, selected: table.selectedIndex };
+  saveState(state);
+}
+
+function renderError(message: string): void {
+  const button = custom('vscode-button', { id: 'reopen' }, 'Reopen with Text Editor');
+  button.addEventListener('click', () => void rpc.request({ type: 'reopenAsText' }));
+  app.replaceChildren(
+    el('div', { class: 'error-panel', role: 'alert' },
+      el('h2', {}, 'This file could not be opened as a checkpoint'),
+      el('p', { class: 'error-message' }, message),
+      button,
+    ),
+  );
+}
+
+function renderSummary(s: CheckpointSummaryView): HTMLElement {
+  const facts: [string, string][] = [
+    ['Format', s.files > 1 ? `${s.format} (${s.files} files)` : s.format],
+    ['Tensors', formatCount(s.tensorCount)],
+    ['Parameters', formatCount(s.parameterCount)],
+    ['Size', formatBytes(s.bytes)],
+  ];
+  const dl = el('dl', { class: 'facts' });
+  for (const [k, v] of facts) dl.append(el('dt', {}, k), el('dd', {}, v));
+  const dtypes = el('div', { class: 'dtypes' }, ...s.parametersByDtype.map(([d, n]) => custom('vscode-badge', { variant: 'counter', title: `${formatCount(n)} parameters` }, `${d} ${formatCount(n)}`)));
+  dl.append(el('dt', {}, 'By dtype'), el('dd', {}, dtypes));
+  const section = el('section', { class: 'summary', 'aria-label': 'Summary' }, el('h1', { class: 'location' }, s.location), dl);
+  if (s.metadata.length > 0) {
+    const md = el('dl', { class: 'metadata' });
+    for (const [k, v] of s.metadata) md.append(el('dt', {}, k), el('dd', {}, v));
+    section.append(el('details', { open: '' }, el('summary', {}, `Metadata (${s.metadata.length})`), md));
+  }
+  return section;
+}
+
+async function start(): Promise<void> {
+  const init = await rpc.request({ type: 'ready' });
+  if (init.type !== 'init') return;
+  if (init.content.kind === 'error') {
+    renderError(init.content.message);
+    return;
+  }
+  const status = el('span', { class: 'status', 'aria-live': 'polite' });
+  const filter = custom('vscode-textfield', { id: 'filter', placeholder: 'Filter tensors by name', 'aria-label': 'Filter tensors by name' }) as HTMLElement & { value: string };
+  filter.value = state.filter;
+  const source = {
+    fetch: async (start: number, count: number) => {
+      const r = await rpc.request({ type: 'listRows', start, count, filter: state.filter });
+      if (r.type !== 'rows') throw new Error('unexpected reply');
+      return r;
+    },
+  };
+  table = new VirtualTable(columns, source, init.pageSize, rowHeight(), 'Tensors');
+  table.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
+  table.onSelect = () => persist();
+  table.onPainted = (first, count) => {
+    status.textContent = `${formatCount(table!.rowCount)} tensors${state.filter ? ' match' : ''} · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
+    document.body.dataset.painted = String(Date.now());
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  filter.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      state = { ...state, filter: filter.value, scrollTop: 0, selected: -1 };
+      persist();
+      void table!.reset();
+    }, 120);
+  });
+  let scrollTimer: ReturnType<typeof setTimeout> | undefined;
+  table.element.addEventListener('scroll', () => {
+    clearTimeout(scrollTimer);
+    scrollTimer = setTimeout(persist, 250);
+  }, { capture: true, passive: true });
+  app.replaceChildren(renderSummary(init.content.summary), el('div', { class: 'toolbar' }, filter, status), table.element);
+  await table.reset(state.scrollTop, state.selected);
+}
+
+start().catch((e) => renderError(e instanceof Error ? e.message : String(e)));

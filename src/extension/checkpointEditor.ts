@@ -1,0 +1,173 @@
+/**
+ * The read-only checkpoint editor: the document is the parsed header (core does all parsing), the
+ * webview pages rows from it. A file that fails to parse still opens, to an error panel.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  describeError,
+  filterTensors,
+  NodeFileOpener,
+  openCheckpoint,
+  parameterCount,
+  summarize,
+  type Checkpoint,
+  type TensorRef,
+} from '../core/index';
+import {
+  isWebviewToHost,
+  MAX_ROWS_PER_REQUEST,
+  PROTOCOL_VERSION,
+  type CheckpointSummaryView,
+  type HostToWebview,
+  type InitMessage,
+  type TensorRow,
+  type WebviewToHost,
+} from '../shared/checkpointProtocol';
+import { Rpc } from '../shared/rpc';
+import { Disposable } from './dispose';
+import { webviewHtml, webviewOptions } from './webviewHtml';
+
+export const CHECKPOINT_VIEW_TYPE = 'jaxServe.checkpoint';
+
+class CheckpointDocument extends Disposable implements vscode.CustomDocument {
+  private _state: { kind: 'checkpoint'; ck: Checkpoint } | { kind: 'error'; message: string } = { kind: 'error', message: 'Not loaded.' };
+  /** Rows for the last filter asked for; paging the same filter reuses it. */
+  private _filtered: { filter: string; tensors: readonly TensorRef[] } | undefined;
+  private readonly _onDidChange = this._register(new vscode.EventEmitter<void>());
+  readonly onDidChange = this._onDidChange.event;
+  private readonly _onDidDelete = this._register(new vscode.EventEmitter<void>());
+  readonly onDidDelete = this._onDidDelete.event;
+
+  private constructor(readonly uri: vscode.Uri) {
+    super();
+  }
+
+  static async create(uri: vscode.Uri): Promise<CheckpointDocument> {
+    const doc = new CheckpointDocument(uri);
+    await doc.load();
+    const watcher = doc._register(vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(uri.fsPath)), path.basename(uri.fsPath))));
+    doc._register(watcher.onDidChange(() => void doc.load().then(() => doc._onDidChange.fire())));
+    doc._register(watcher.onDidCreate(() => void doc.load().then(() => doc._onDidChange.fire())));
+    doc._register(watcher.onDidDelete(() => doc._onDidDelete.fire()));
+    return doc;
+  }
+
+  async load(): Promise<void> {
+    try {
+      this._state = { kind: 'checkpoint', ck: await openCheckpoint(new NodeFileOpener(), this.uri.fsPath) };
+    } catch (e) {
+      this._state = { kind: 'error', message: describeError(e) };
+    }
+    this._filtered = undefined;
+  }
+
+  get state() {
+    return this._state;
+  }
+
+  init(pageSize: number): InitMessage {
+    const s = this._state;
+    if (s.kind === 'error') return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, content: s };
+    return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, content: { kind: 'checkpoint', summary: summaryView(s.ck) } };
+  }
+
+  rows(start: number, count: number, filter: string): { total: number; rows: TensorRow[] } {
+    if (this._state.kind !== 'checkpoint') return { total: 0, rows: [] };
+    if (this._filtered?.filter !== filter) this._filtered = { filter, tensors: filterTensors(this._state.ck, filter) };
+    const all = this._filtered.tensors;
+    const slice = all.slice(start, start + Math.min(count, MAX_ROWS_PER_REQUEST));
+    return { total: all.length, rows: slice.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, parameters: parameterCount(t), bytes: t.bytes })) };
+  }
+}
+
+function summaryView(ck: Checkpoint): CheckpointSummaryView {
+  const s = summarize(ck);
+  return {
+    location: ck.location,
+    format: ck.format,
+    files: ck.files.length,
+    tensorCount: s.tensorCount,
+    parameterCount: s.parameterCount,
+    bytes: s.bytes,
+    parametersByDtype: Object.entries(s.parametersByDtype).map(([k, v]) => [k, v ?? 0] as const),
+    metadata: Object.entries(ck.metadata),
+  };
+}
+
+/** What tests can see of open editors: which file, what opened, which messages went to the page. */
+export interface CheckpointEditorInfo {
+  readonly uri: string;
+  readonly tensorCount: number | undefined;
+  readonly error: string | undefined;
+  readonly sent: readonly string[];
+}
+
+export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProvider<CheckpointDocument> {
+  private readonly editors = new Set<{ doc: CheckpointDocument; sent: string[] }>();
+
+  static register(context: vscode.ExtensionContext): CheckpointEditorProvider {
+    const provider = new CheckpointEditorProvider(context.extensionUri);
+    context.subscriptions.push(
+      vscode.window.registerCustomEditorProvider(CHECKPOINT_VIEW_TYPE, provider, { supportsMultipleEditorsPerDocument: true }),
+    );
+    return provider;
+  }
+
+  private constructor(private readonly extensionUri: vscode.Uri) {}
+
+  list(): CheckpointEditorInfo[] {
+    return [...this.editors].map(({ doc, sent }) => ({
+      uri: doc.uri.toString(),
+      tensorCount: doc.state.kind === 'checkpoint' ? doc.state.ck.tensors.length : undefined,
+      error: doc.state.kind === 'error' ? doc.state.message : undefined,
+      sent: [...sent],
+    }));
+  }
+
+  async openCustomDocument(uri: vscode.Uri): Promise<CheckpointDocument> {
+    return CheckpointDocument.create(uri);
+  }
+
+  async resolveCustomEditor(doc: CheckpointDocument, panel: vscode.WebviewPanel): Promise<void> {
+    panel.webview.options = webviewOptions(this.extensionUri);
+    const entry = { doc, sent: [] as string[] };
+    this.editors.add(entry);
+    const pageSize = () => vscode.workspace.getConfiguration('jaxServe').get<number>('viewer.pageSize', 200);
+    const rpc = new Rpc<HostToWebview, WebviewToHost>(
+      (env) => {
+        if (env.body) entry.sent.push(env.body.type);
+        if (entry.sent.length > 100) entry.sent.shift();
+        void panel.webview.postMessage(env);
+      },
+      (msg): HostToWebview | undefined => {
+        switch (msg.type) {
+          case 'ready':
+            return doc.init(pageSize());
+          case 'listRows':
+            return { type: 'rows', start: msg.start, ...doc.rows(msg.start, msg.count, msg.filter) };
+          case 'reopenAsText':
+            void vscode.commands.executeCommand('vscode.openWith', doc.uri, 'default');
+            return { type: 'ack' };
+          default: {
+            const never: never = msg;
+            return never;
+          }
+        }
+      },
+      isWebviewToHost,
+    );
+    const subs = [
+      panel.webview.onDidReceiveMessage((m) => rpc.receive(m)),
+      doc.onDidChange(() => rpc.send({ type: 'reload' })),
+      doc.onDidDelete(() => panel.dispose()),
+    ];
+    panel.onDidDispose(() => {
+      rpc.dispose();
+      subs.forEach((s) => s.dispose());
+      this.editors.delete(entry);
+      if (![...this.editors].some((e) => e.doc === doc)) doc.dispose();
+    });
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'checkpoint', path.basename(doc.uri.fsPath));
+  }
+}

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+
+/** Webview options every panel of ours uses: scripts on, forms off, files only from dist/webview. */
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
+  return { enableScripts: true, enableForms: false, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview')] };
+}
+
+const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * The page shell: a strict CSP (nothing by default; our script by nonce; styles and the codicon font
+ * from the webview's own origin), one stylesheet, one script. Data never goes into this HTML; the
+ * page asks for it with `ready`.
+ */
+export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, bundle: string, title: string): string {
+  const nonce = randomBytes(18).toString('base64');
+  const asset = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', f)).toString();
+  const csp = [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+    `font-src ${webview.cspSource}`,
+    `img-src ${webview.cspSource} data:`,
+  ].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeAttr(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${escapeAttr(asset('codicon.css'))}" id="vscode-codicon-stylesheet">
+<link rel="stylesheet" href="${escapeAttr(asset(`${bundle}.css`))}">
+<title>${escapeAttr(title)}</title>
+</head>
+<body>
+<div id="app" role="application"></div>
+<script nonce="${nonce}" src="${escapeAttr(asset(`${bundle}.js`))}"></script>
+</body>
+</html>`;
+}

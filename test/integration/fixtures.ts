@@ -1,0 +1,36 @@
+/**
+ * The workspace the integration tests open: files written by the real Python safetensors (torch and
+ * numpy writers) plus ones only our writer can make quickly (100,000 tensors, hostile names) and
+ * malformed ones.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openAtomicFileSink, writeSafetensors, writeShardedSafetensors, type TensorSpec } from '../../src/core/index';
+
+export const HOSTILE_NAME = '<img src=x onerror="document.body.dataset.pwned=1">.weight';
+export const HOSTILE_METADATA = '<script>document.body.dataset.pwned=2</script>';
+export const BIG_TENSOR_COUNT = 100_000;
+
+export interface FixtureOptions {
+  python?: string;
+  /** Folder holding python/fixtures (the repo root). */
+  root: string;
+}
+
+export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  if (opts.python) {
+    execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/safetensors_interop.py'), 'write', join(dir, 'python')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  // 100,000 small tensors in 4 shards with an index, as a large model's layout looks to the viewer.
+  const big: TensorSpec[] = Array.from({ length: BIG_TENSOR_COUNT }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));
+  mkdirSync(join(dir, 'big'), { recursive: true });
+  await writeShardedSafetensors((f) => openAtomicFileSink(join(dir, 'big', f), { overwrite: true }), big, () => new Uint8Array(12), { maxShardBytes: 12 * 25_000 });
+
+  const hostile: TensorSpec[] = [{ name: HOSTILE_NAME, dtype: 'F32', shape: [2] }, { name: 'plain.weight', dtype: 'F32', shape: [1] }];
+  await writeSafetensors(await openAtomicFileSink(join(dir, 'hostile.safetensors'), { overwrite: true }), hostile, (s) => new Uint8Array(s.shape[0]! * 4), {
+    metadata: { format: 'pt', [HOSTILE_METADATA]: HOSTILE_METADATA },
+  });
+  writeFileSync(join(dir, 'broken.safetensors'), Buffer.from('this is not a safetensors file at all'));
+}

@@ -1,0 +1,102 @@
+/**
+ * Drives the workbench in headless Debian chromium through playwright-core: open a folder with our
+ * extension under development (optionally running a test module in its extension host), run palette
+ * commands, find a webview's frame and read its DOM, take screenshots. Every wait is on a condition.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { format } from 'node:util';
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import type { CodeServer } from './codeServer';
+
+export interface WorkbenchOptions {
+  folder: string;
+  extensionDevelopmentPath: string;
+  /** A module exporting run(): the workbench runs it in the extension host and reports the exit code. */
+  extensionTestsPath?: string;
+  viewport?: { width: number; height: number };
+}
+
+export interface Workbench {
+  readonly page: Page;
+  /** Resolves with the extension host's exit code when extensionTestsPath was given. */
+  readonly testExit: Promise<number>;
+  runCommand(title: string): Promise<void>;
+  quickOpen(fileName: string): Promise<void>;
+  /** The frame of the webview whose document has `selector`, waiting up to timeoutMs. */
+  webviewFrame(selector: string, timeoutMs?: number): Promise<Frame>;
+  screenshot(path: string): Promise<void>;
+  /** Text of the aria live region (notifications are announced there). */
+  alerts(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** Workbench chatter that reaches the automation log offline and says nothing about our tests. */
+const NOISE = /^\[(AgentHost|AgentHost:remote|ChatModelSelection|AccountPolicyGate|Service Worker|reconnection-grace-time)\]|^(Resolving|Resolved) connection token|^Creating a socket|^Updating additional builtin|ENOTFOUND (open-vsx|mobile\.events)|vsda|^\s+at .*workbench\.js|^Canceled/;
+
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
+export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions): Promise<Workbench> {
+  const u = new URL(server.url);
+  const remote = (p: string) => `vscode-remote://${u.host}${p}`;
+  const payload: [string, string][] = [['extensionDevelopmentPath', remote(opts.extensionDevelopmentPath)], ['skipWelcome', 'true']];
+  if (opts.extensionTestsPath) payload.push(['extensionTestsPath', remote(opts.extensionTestsPath)]);
+  const browser: Browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const page = await (await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 } })).newPage();
+  let exit: (code: number) => void = () => undefined;
+  const testExit = new Promise<number>((r) => (exit = r));
+  // The workbench reports the test extension host's console and exit through these (smoke-test driver).
+  await page.exposeFunction('codeAutomationLog', (type: string, args: unknown[]) => {
+    const line = format(...args);
+    if (NOISE.test(line)) return;
+    (type === 'error' ? process.stderr : process.stdout).write(line + '\n');
+  });
+  await page.exposeFunction('codeAutomationExit', (code: number) => exit(code));
+  await page.goto(`${u.origin}/?folder=${encodeURIComponent(opts.folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+
+  const input = page.locator('.quick-input-widget input');
+  const wb: Workbench = {
+    page,
+    testExit,
+    async runCommand(title) {
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 30_000 });
+      await input.fill('>' + title);
+      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+      await row.waitFor({ timeout: 30_000 });
+      await page.keyboard.press('Enter');
+    },
+    async quickOpen(fileName) {
+      await page.keyboard.press('Control+P');
+      await input.waitFor({ state: 'visible', timeout: 30_000 });
+      await input.fill(fileName);
+      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: fileName }).first();
+      await row.waitFor({ timeout: 30_000 });
+      await page.keyboard.press('Enter');
+    },
+    async webviewFrame(selector, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        for (const f of page.frames()) {
+          if (await f.$(selector).catch(() => null)) return f;
+        }
+        await page.waitForTimeout(100);
+      }
+      throw new Error(`no webview frame with ${selector} within ${timeoutMs} ms`);
+    },
+    async screenshot(path) {
+      mkdirSync(dirname(path), { recursive: true });
+      await page.screenshot({ path });
+    },
+    async alerts() {
+      return page.locator('.monaco-alert').allInnerTexts();
+    },
+    async close() {
+      await browser.close().catch(() => undefined);
+    },
+  };
+  // Let the extension host come up and our contributions register before tests drive the UI.
+  await page.locator('.statusbar').waitFor({ timeout: 90_000 });
+  return wb;
+}

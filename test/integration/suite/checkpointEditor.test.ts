@@ -1,0 +1,106 @@
+import * as assert from 'node:assert/strict';
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { CheckpointEditorInfo } from '../../../src/extension/checkpointEditor';
+import type { JaxServeApi } from '../../../src/extension/extension';
+
+const EXTENSION_ID = 'jax-serve.jax-serve';
+const ws = () => vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+
+async function api(): Promise<JaxServeApi> {
+  const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
+  assert.ok(ext, `${EXTENSION_ID} is not loaded`);
+  return ext.activate();
+}
+
+/** Polls until `f` returns a value (not undefined) or the timeout passes. */
+async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function editorFor(file: string): Promise<CheckpointEditorInfo | undefined> {
+  return (await api()).checkpointEditors.list().find((e) => e.uri === vscode.Uri.file(file).toString());
+}
+
+/** Opens `file` in our editor and waits until the page has asked for (and been sent) rows. */
+async function openAndWait(file: string, sent = 'rows'): Promise<CheckpointEditorInfo> {
+  await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), 'jaxServe.checkpoint');
+  return until(`${sent} sent to the page of ${file}`, async () => {
+    const e = await editorFor(file);
+    return e?.sent.includes(sent) ? e : undefined;
+  });
+}
+
+describe('checkpoint editor in the real VS Code', () => {
+  afterEach(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('runs in the real extension host and contributes the editor with lazy activation', () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const editors = ext.packageJSON.contributes.customEditors as { viewType: string }[];
+    assert.deepEqual(editors.map((e) => e.viewType), ['jaxServe.checkpoint']);
+    assert.deepEqual(ext.packageJSON.activationEvents, []);
+    assert.equal(vscode.env.uiKind, vscode.UIKind.Web);
+  });
+
+  it('opens a file written by Python safetensors; the page asks for init, then rows', async () => {
+    const e = await openAndWait(join(ws(), 'python', 'torch_all.safetensors'));
+    assert.equal(e.error, undefined);
+    assert.ok(e.tensorCount! >= 50, String(e.tensorCount));
+    assert.deepEqual(e.sent.slice(0, 2), ['init', 'rows']);
+  });
+
+  it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {
+    const e = await openAndWait(join(ws(), 'big', 'model.safetensors.index.json'));
+    assert.equal(e.tensorCount, 100_000);
+  });
+
+  it('opens a malformed file to an error that names the file and the problem', async () => {
+    const file = join(ws(), 'broken.safetensors');
+    const e = await openAndWait(file, 'init');
+    assert.equal(e.tensorCount, undefined);
+    assert.match(e.error!, /Failed to parse .*broken\.safetensors: /);
+  });
+
+  it('"Open as Checkpoint" opens the editor for a given file', async () => {
+    const file = join(ws(), 'python', 'numpy.safetensors');
+    await vscode.commands.executeCommand('jaxServe.openCheckpoint', vscode.Uri.file(file));
+    const e = await until('editor', () => editorFor(file));
+    assert.equal(e.tensorCount, 6);
+  });
+
+  it('reloads when the file changes and closes when it is deleted', async () => {
+    const file = join(ws(), 'changing.safetensors');
+    copyFileSync(join(ws(), 'python', 'numpy.safetensors'), file);
+    await openAndWait(file);
+    copyFileSync(join(ws(), 'python', 'torch_all.safetensors'), file);
+    const changed = await until('reload', async () => {
+      const e = await editorFor(file);
+      return e?.sent.includes('reload') && (e.tensorCount ?? 0) > 6 ? e : undefined;
+    });
+    assert.ok(changed.tensorCount! > 6);
+    rmSync(file);
+    await until('editor closed', async () => ((await editorFor(file)) ? undefined : true));
+  });
+
+  it('answers a page request for a file that turns invalid with the error panel on reload', async () => {
+    const file = join(ws(), 'soon-broken.safetensors');
+    copyFileSync(join(ws(), 'python', 'numpy.safetensors'), file);
+    await openAndWait(file);
+    writeFileSync(file, 'garbage');
+    const e = await until('error after change', async () => {
+      const x = await editorFor(file);
+      return x?.error ? x : undefined;
+    });
+    assert.match(e.error!, /soon-broken\.safetensors/);
+    rmSync(file);
+  });
+});

@@ -1,0 +1,204 @@
+/**
+ * A table that draws only the rows in view and pages them from the host on demand, so 100,000 rows
+ * cost what 40 do. Pages are cached (LRU) and tagged with a generation: `reset()` (new filter,
+ * file reloaded) bumps it, and pages arriving for an older generation are dropped.
+ *
+ * Height: rows sit in a spacer of total × rowHeight pixels. Chromium caps an element near 33.5M px,
+ * so past MAX_SCROLL_PX the spacer is capped and scroll position maps proportionally to rows.
+ */
+import { el } from './dom';
+
+export interface Column<R> {
+  readonly title: string;
+  /** CSS grid track, e.g. 'minmax(12em, 1fr)' or '8em'. */
+  readonly width: string;
+  readonly align?: 'start' | 'end';
+  readonly text: (row: R) => string;
+}
+
+export interface PageSource<R> {
+  /** Rows [start, start + count) and the current total. */
+  fetch(start: number, count: number): Promise<{ total: number; rows: readonly R[] }>;
+}
+
+const MAX_SCROLL_PX = 15_000_000;
+const MAX_CACHED_PAGES = 64;
+
+export class VirtualTable<R> {
+  readonly element: HTMLElement;
+  private readonly viewport: HTMLElement;
+  private readonly spacer: HTMLElement;
+  private readonly body: HTMLElement;
+  private readonly rowEls: HTMLElement[] = [];
+  private readonly cache = new Map<number, readonly R[]>();
+  private readonly inflight = new Set<number>();
+  private generation = 0;
+  private total = 0;
+  private selected = -1;
+  private rafPending = false;
+  /** Fired after rows are painted with real data (not placeholders); tests and benchmarks listen. */
+  onPainted: (first: number, count: number) => void = () => undefined;
+  onSelect: (index: number, row: R | undefined) => void = () => undefined;
+  onError: (e: unknown) => void = () => undefined;
+
+  constructor(
+    private readonly columns: readonly Column<R>[],
+    private readonly source: PageSource<R>,
+    private readonly pageSize: number,
+    private readonly rowHeight: number,
+    label: string,
+  ) {
+    const template = columns.map((c) => c.width).join(' ');
+    const head = el('div', { class: 'vt-head', role: 'row' }, ...columns.map((c) => el('div', { class: `vt-cell vt-${c.align ?? 'start'}`, role: 'columnheader' }, c.title)));
+    head.style.gridTemplateColumns = template;
+    this.spacer = el('div', { class: 'vt-spacer' });
+    this.body = el('div', { class: 'vt-body', role: 'rowgroup' });
+    this.viewport = el('div', { class: 'vt-viewport' }, this.spacer, this.body);
+    this.element = el('div', { class: 'vt', role: 'grid', tabindex: '0', 'aria-label': label }, head, this.viewport);
+    this.element.style.setProperty('--vt-row-height', `${rowHeight}px`);
+    this.element.style.setProperty('--vt-columns', template);
+    this.viewport.addEventListener('scroll', () => this.schedule(), { passive: true });
+    new ResizeObserver(() => this.schedule()).observe(this.viewport);
+    this.element.addEventListener('keydown', (e) => this.onKey(e));
+    this.body.addEventListener('click', (e) => {
+      const row = (e.target as HTMLElement).closest<HTMLElement>('.vt-row');
+      if (row?.dataset.index) this.select(Number(row.dataset.index));
+    });
+  }
+
+  get rowCount(): number {
+    return this.total;
+  }
+
+  get scrollTop(): number {
+    return this.viewport.scrollTop;
+  }
+
+  get selectedIndex(): number {
+    return this.selected;
+  }
+
+  /** Forget every page (new filter or reloaded file) and fetch from the top, or from `scrollTop`. */
+  async reset(scrollTop = 0, selected = -1): Promise<void> {
+    this.generation++;
+    this.cache.clear();
+    this.inflight.clear();
+    this.selected = selected;
+    const first = await this.source.fetch(0, this.pageSize);
+    this.total = first.total;
+    this.cache.set(0, first.rows);
+    this.spacer.style.height = `${Math.min(this.total * this.rowHeight, MAX_SCROLL_PX)}px`;
+    this.element.setAttribute('aria-rowcount', String(this.total));
+    this.viewport.scrollTop = scrollTop;
+    this.paint();
+  }
+
+  private get scale(): number {
+    const full = this.total * this.rowHeight;
+    return full > MAX_SCROLL_PX ? (full - this.viewport.clientHeight) / (MAX_SCROLL_PX - this.viewport.clientHeight) : 1;
+  }
+
+  private firstVisible(): number {
+    return Math.min(Math.max(0, this.total - 1), Math.floor((this.viewport.scrollTop * this.scale) / this.rowHeight));
+  }
+
+  private schedule(): void {
+    if (this.rafPending) return;
+    this.rafPending = true;
+    requestAnimationFrame(() => {
+      this.rafPending = false;
+      this.paint();
+    });
+  }
+
+  private paint(): void {
+    const first = this.firstVisible();
+    const count = Math.min(this.total - first, Math.ceil(this.viewport.clientHeight / this.rowHeight) + 2);
+    while (this.rowEls.length < count) {
+      const row = el('div', { class: 'vt-row', role: 'row' }, ...this.columns.map((c) => el('div', { class: `vt-cell vt-${c.align ?? 'start'}`, role: 'gridcell' })));
+      this.rowEls.push(row);
+      this.body.append(row);
+    }
+    // Rows are placed at their true offset within the viewport, whatever the scroll scale.
+    const offset = this.viewport.scrollTop - ((this.viewport.scrollTop * this.scale) % this.rowHeight);
+    this.body.style.transform = `translateY(${offset}px)`;
+    let missing = false;
+    for (let i = 0; i < this.rowEls.length; i++) {
+      const rowEl = this.rowEls[i]!;
+      const index = first + i;
+      if (i >= count) {
+        rowEl.hidden = true;
+        continue;
+      }
+      rowEl.hidden = false;
+      rowEl.dataset.index = String(index);
+      rowEl.setAttribute('aria-rowindex', String(index + 1));
+      rowEl.classList.toggle('selected', index === this.selected);
+      rowEl.setAttribute('aria-selected', String(index === this.selected));
+      const row = this.rowAt(index);
+      rowEl.classList.toggle('placeholder', row === undefined);
+      if (row === undefined) missing = true;
+      this.columns.forEach((c, k) => {
+        (rowEl.children[k] as HTMLElement).textContent = row === undefined ? (k === 0 ? '…' : '') : c.text(row);
+      });
+    }
+    if (!missing && count > 0) this.onPainted(first, count);
+  }
+
+  private rowAt(index: number): R | undefined {
+    const page = Math.floor(index / this.pageSize);
+    const rows = this.cache.get(page);
+    if (rows) {
+      // Refresh LRU order.
+      this.cache.delete(page);
+      this.cache.set(page, rows);
+      return rows[index - page * this.pageSize];
+    }
+    this.load(page);
+    return undefined;
+  }
+
+  private load(page: number): void {
+    if (this.inflight.has(page)) return;
+    this.inflight.add(page);
+    const gen = this.generation;
+    this.source.fetch(page * this.pageSize, this.pageSize).then(
+      ({ rows }) => {
+        if (gen !== this.generation) return;
+        this.inflight.delete(page);
+        this.cache.set(page, rows);
+        while (this.cache.size > MAX_CACHED_PAGES) this.cache.delete(this.cache.keys().next().value!);
+        this.schedule();
+      },
+      (e) => {
+        this.inflight.delete(page);
+        this.onError(e);
+      },
+    );
+  }
+
+  select(index: number): void {
+    if (this.total === 0) return;
+    this.selected = Math.max(0, Math.min(this.total - 1, index));
+    this.scrollIntoView(this.selected);
+    this.paint();
+    this.onSelect(this.selected, this.rowAt(this.selected));
+  }
+
+  private scrollIntoView(index: number): void {
+    const visible = Math.floor(this.viewport.clientHeight / this.rowHeight);
+    const first = this.firstVisible();
+    if (index < first) this.viewport.scrollTop = (index * this.rowHeight) / this.scale;
+    else if (index >= first + visible) this.viewport.scrollTop = ((index - visible + 1) * this.rowHeight) / this.scale;
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const page = Math.max(1, Math.floor(this.viewport.clientHeight / this.rowHeight) - 1);
+    const at = this.selected < 0 ? this.firstVisible() - 1 : this.selected;
+    const moves: Record<string, number> = { ArrowDown: at + 1, ArrowUp: at - 1, PageDown: at + page, PageUp: at - page, Home: 0, End: this.total - 1 };
+    const to = moves[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    this.select(to);
+  }
+}
