@@ -5,8 +5,8 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { startCodeServer } from './harness/codeServer';
+import { join } from 'node:path';
+import { repoRoot, startCodeServer } from './harness/codeServer';
 import { openWorkbench } from './harness/workbench';
 import { buildWorkspace } from './fixtures';
 
@@ -15,7 +15,7 @@ export interface ExtTestRun {
 }
 
 export async function runExtensionTests(opts: { only?: string; timeoutMs?: number } = {}): Promise<ExtTestRun> {
-  const root = resolve(__dirname, '../../..');
+  const root = repoRoot();
   const ws = mkdtempSync(join(tmpdir(), 'jax-serve-ws-'));
   await buildWorkspace(ws, { root, python: process.env.JAX_SERVE_PYTHON });
   const server = await startCodeServer({ env: opts.only ? { JAX_SERVE_EXT_TESTS: opts.only } : {} });

@@ -34,11 +34,11 @@ const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
 }, isHostToWebview);
 
 const columns: Column<TensorRow>[] = [
-  { title: 'Name', width: 'minmax(16em, 1fr)', text: (r) => r.name },
-  { title: 'DType', width: '7em', text: (r) => r.dtype },
-  { title: 'Shape', width: 'minmax(8em, 14em)', text: (r) => `[${r.shape.join(', ')}]` },
-  { title: 'Parameters', width: '9em', align: 'end', text: (r) => formatCount(r.parameters) },
-  { title: 'Bytes', width: '7em', align: 'end', text: (r) => formatBytes(r.bytes) },
+  { title: 'Name', width: 'minmax(10em, 1fr)', text: (r) => r.name },
+  { title: 'DType', width: '6.5em', text: (r) => r.dtype },
+  { title: 'Shape', width: 'minmax(5em, 11em)', text: (r) => `[${r.shape.join(', ')}]` },
+  { title: 'Parameters', width: '8.5em', align: 'end', text: (r) => formatCount(r.parameters) },
+  { title: 'Bytes', width: '6.5em', align: 'end', text: (r) => formatBytes(r.bytes) },
 ];
 
 /** Row height follows the editor font size, as the hex editor does, so density matches the editor. */

@@ -53,8 +53,9 @@ export class VirtualTable<R> {
     head.style.gridTemplateColumns = template;
     this.spacer = el('div', { class: 'vt-spacer' });
     this.body = el('div', { class: 'vt-body', role: 'rowgroup' });
-    this.viewport = el('div', { class: 'vt-viewport' }, this.spacer, this.body);
-    this.element = el('div', { class: 'vt', role: 'grid', tabindex: '0', 'aria-label': label }, head, this.viewport);
+    // The header lives inside the scrolling viewport (sticky) so it shares the rows' width, scrollbar included.
+    this.viewport = el('div', { class: 'vt-viewport' }, head, this.spacer, this.body);
+    this.element = el('div', { class: 'vt', role: 'grid', tabindex: '0', 'aria-label': label }, this.viewport);
     this.element.style.setProperty('--vt-row-height', `${rowHeight}px`);
     this.element.style.setProperty('--vt-columns', template);
     this.viewport.addEventListener('scroll', () => this.schedule(), { passive: true });
@@ -95,7 +96,12 @@ export class VirtualTable<R> {
 
   private get scale(): number {
     const full = this.total * this.rowHeight;
-    return full > MAX_SCROLL_PX ? (full - this.viewport.clientHeight) / (MAX_SCROLL_PX - this.viewport.clientHeight) : 1;
+    return full > MAX_SCROLL_PX ? (full - this.rowsHeight) / (MAX_SCROLL_PX - this.rowsHeight) : 1;
+  }
+
+  /** Viewport height available to rows (the sticky header takes one row). */
+  private get rowsHeight(): number {
+    return Math.max(0, this.viewport.clientHeight - this.rowHeight);
   }
 
   private firstVisible(): number {
@@ -113,7 +119,7 @@ export class VirtualTable<R> {
 
   private paint(): void {
     const first = this.firstVisible();
-    const count = Math.min(this.total - first, Math.ceil(this.viewport.clientHeight / this.rowHeight) + 2);
+    const count = Math.min(this.total - first, Math.ceil(this.rowsHeight / this.rowHeight) + 1);
     while (this.rowEls.length < count) {
       const row = el('div', { class: 'vt-row', role: 'row' }, ...this.columns.map((c) => el('div', { class: `vt-cell vt-${c.align ?? 'start'}`, role: 'gridcell' })));
       this.rowEls.push(row);
@@ -139,7 +145,10 @@ export class VirtualTable<R> {
       rowEl.classList.toggle('placeholder', row === undefined);
       if (row === undefined) missing = true;
       this.columns.forEach((c, k) => {
-        (rowEl.children[k] as HTMLElement).textContent = row === undefined ? (k === 0 ? '…' : '') : c.text(row);
+        const cell = rowEl.children[k] as HTMLElement;
+        cell.textContent = row === undefined ? (k === 0 ? '…' : '') : c.text(row);
+        // Long names are cut with an ellipsis; the full text is on hover (as an attribute value, never markup).
+        if (k === 0) cell.title = cell.textContent;
       });
     }
     if (!missing && count > 0) this.onPainted(first, count);
@@ -186,14 +195,14 @@ export class VirtualTable<R> {
   }
 
   private scrollIntoView(index: number): void {
-    const visible = Math.floor(this.viewport.clientHeight / this.rowHeight);
+    const visible = Math.floor(this.rowsHeight / this.rowHeight);
     const first = this.firstVisible();
     if (index < first) this.viewport.scrollTop = (index * this.rowHeight) / this.scale;
     else if (index >= first + visible) this.viewport.scrollTop = ((index - visible + 1) * this.rowHeight) / this.scale;
   }
 
   private onKey(e: KeyboardEvent): void {
-    const page = Math.max(1, Math.floor(this.viewport.clientHeight / this.rowHeight) - 1);
+    const page = Math.max(1, Math.floor(this.rowsHeight / this.rowHeight) - 1);
     const at = this.selected < 0 ? this.firstVisible() - 1 : this.selected;
     const moves: Record<string, number> = { ArrowDown: at + 1, ArrowUp: at - 1, PageDown: at + page, PageUp: at - page, Home: 0, End: this.total - 1 };
     const to = moves[e.key];

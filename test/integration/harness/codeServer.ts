@@ -72,7 +72,13 @@ export async function startCodeServer(opts: CodeServerOptions = {}): Promise<Cod
   const config = join(tmp, 'config.yaml');
   writeFileSync(config, '');
   const userDataDir = join(tmp, 'data');
-  const base = { 'workbench.startupEditor': 'none', 'security.workspace.trust.startupPrompt': 'never', ...opts.settings };
+  const base = {
+    'workbench.startupEditor': 'none',
+    'security.workspace.trust.startupPrompt': 'never',
+    'workbench.secondarySideBar.defaultVisibility': 'hidden', // the chat panel would take a third of the screenshots
+    'chat.disableAIFeatures': true,
+    ...opts.settings,
+  };
   const setSettings = (settings: Record<string, unknown>) => {
     mkdirSync(join(userDataDir, 'User'), { recursive: true });
     writeFileSync(join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...base, ...settings }, null, 2));
@@ -145,4 +151,15 @@ function findLogs(dir: string): string[] {
     else if (/exthost|remoteexthost|remoteagent/i.test(p) && p.endsWith('.log')) out.push(p);
   }
   return out;
+}
+
+/** The repository root (the folder with our package.json), wherever the bundled test runs from. */
+export function repoRoot(from = __dirname): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'package.json')) || !readFileSync(join(dir, 'package.json'), 'utf8').includes('"name": "jax-serve"')) {
+    const up = join(dir, '..');
+    if (up === dir) throw new Error(`no jax-serve package.json above ${from}`);
+    dir = up;
+  }
+  return dir;
 }

@@ -22,6 +22,8 @@ export interface Workbench {
   /** Resolves with the extension host's exit code when extensionTestsPath was given. */
   readonly testExit: Promise<number>;
   runCommand(title: string): Promise<void>;
+  /** Picks a colour theme through "Preferences: Color Theme", as a person would. */
+  setTheme(label: string): Promise<void>;
   quickOpen(fileName: string): Promise<void>;
   /** The frame of the webview whose document has `selector`, waiting up to timeoutMs. */
   webviewFrame(selector: string, timeoutMs?: number): Promise<Frame>;
@@ -56,24 +58,45 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
   await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
 
   const input = page.locator('.quick-input-widget input');
+  // Keys typed while a webview has focus go to the webview, so quick input is opened by clicking the
+  // title bar's command center, as a person would.
+  const fillQuickInput = async (text: string) => {
+    await input.waitFor({ state: 'visible', timeout: 30_000 });
+    // The widget may reset its value just after it shows: fill until the value sticks.
+    for (let i = 0; i < 50; i++) {
+      await input.fill(text);
+      await page.waitForTimeout(100);
+      if ((await input.inputValue()) === text) return;
+    }
+    throw new Error(`could not type ${JSON.stringify(text)} into quick input`);
+  };
+  /** Clicks the quick-input row whose text starts with `label` (Enter would take whatever row is first). */
+  const pickRow = async (label: string) => {
+    const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: new RegExp(`^\\s*${escaped}`) }).first();
+    await row.click({ timeout: 30_000 });
+  };
+  const openQuickInput = async (text: string) => {
+    await page.keyboard.press('Escape'); // close any quick input a failed step left open
+    await page.locator('.titlebar-center .command-center-quick-pick:visible').first().click({ timeout: 30_000 });
+    await fillQuickInput(text);
+  };
   const wb: Workbench = {
     page,
     testExit,
     async runCommand(title) {
-      await page.keyboard.press('F1');
-      await input.waitFor({ state: 'visible', timeout: 30_000 });
-      await input.fill('>' + title);
-      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-      await row.waitFor({ timeout: 30_000 });
-      await page.keyboard.press('Enter');
+      await openQuickInput('>' + title);
+      await pickRow(title);
+    },
+    async setTheme(label) {
+      await wb.runCommand('Preferences: Color Theme');
+      await fillQuickInput(label);
+      await pickRow(label);
+      await input.waitFor({ state: 'hidden', timeout: 30_000 });
     },
     async quickOpen(fileName) {
-      await page.keyboard.press('Control+P');
-      await input.waitFor({ state: 'visible', timeout: 30_000 });
-      await input.fill(fileName);
-      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: fileName }).first();
-      await row.waitFor({ timeout: 30_000 });
-      await page.keyboard.press('Enter');
+      await openQuickInput(fileName);
+      await pickRow(fileName);
     },
     async webviewFrame(selector, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,186 @@
+/**
+ * The checkpoint editor as a person sees it: the real workbench in chromium, our webview's DOM read
+ * through playwright, screenshots in light, dark and high-contrast themes (written to
+ * test-results/screenshots and looked at).
+ */
+import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Frame } from 'playwright-core';
+import { NodeFileOpener, openCheckpoint } from '../../../src/core/index';
+import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
+import { openWorkbench, type Workbench } from '../harness/workbench';
+import { BIG_TENSOR_COUNT, buildWorkspace, HOSTILE_METADATA, HOSTILE_NAME } from '../fixtures';
+
+const root = repoRoot();
+const shots = join(root, 'test-results', 'screenshots');
+
+async function rowsText(frame: Frame): Promise<string[][]> {
+  return frame.$$eval('.vt-row:not([hidden])', (rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent ?? '')));
+}
+
+/**
+ * Waits until the visible, loaded rows' names satisfy `ok`. Polled from Node: the page's CSP forbids
+ * evaluating strings, as it should.
+ */
+async function waitRows(frame: Frame, ok: (names: string[]) => boolean, timeoutMs = 30_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let names: string[] = [];
+  while (Date.now() < deadline) {
+    names = await frame.$$eval('.vt-row:not([hidden])', (rows) =>
+      rows.some((r) => r.classList.contains('placeholder')) ? [] : rows.map((r) => r.children[0]?.textContent ?? ''),
+    );
+    if (names.length > 0 && ok(names)) return names;
+    await frame.waitForTimeout(50);
+  }
+  throw new Error(`rows never matched; last seen: ${names.slice(0, 5).join(' | ')}`);
+}
+
+/** Visible loaded rows as (index, name), read in one go so both come from the same paint. */
+async function pollRows(frame: Frame, ok: (rows: { index: number; name: string }[]) => boolean, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let rows: { index: number; name: string }[] = [];
+  while (Date.now() < deadline) {
+    rows = await frame.$$eval('.vt-row:not([hidden])', (els) =>
+      els.some((r) => r.classList.contains('placeholder')) ? [] : els.map((r) => ({ index: Number(r.getAttribute('aria-rowindex')) - 1, name: r.children[0]?.textContent ?? '' })),
+    );
+    if (rows.length > 0 && ok(rows)) return rows;
+    await frame.waitForTimeout(50);
+  }
+  throw new Error(`rows never matched; last seen: ${JSON.stringify(rows.slice(0, 3))}`);
+}
+
+describe('checkpoint editor UI in the real VS Code (chromium)', function () {
+  this.timeout(180_000);
+  let server: CodeServer;
+  let wb: Workbench;
+  let ws: string;
+
+  before(async () => {
+    ws = mkdtempSync(join(tmpdir(), 'jax-serve-ui-'));
+    await buildWorkspace(ws, { root, python: process.env.JAX_SERVE_PYTHON });
+    server = await startCodeServer();
+    wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
+  });
+  after(async () => {
+    await wb?.close();
+    await server?.stop();
+    rmSync(ws, { recursive: true, force: true });
+  });
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && wb) {
+      await wb.screenshot(join(root, 'test-results', `failed-${this.currentTest.title.replace(/\W+/g, '-')}.png`)).catch(() => undefined);
+      process.stderr.write(server.logs().slice(-8000) + '\n');
+    }
+    await wb.runCommand('View: Close All Editors').catch(() => undefined);
+  });
+
+  it('shows the summary and the first rows of a file Python wrote', async () => {
+    await wb.quickOpen('numpy.safetensors');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes('model.embed_tokens.weight'));
+    const facts = await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent));
+    assert.equal(facts[0], 'safetensors');
+    assert.equal(facts[1], '6');
+    const rows = await rowsText(frame);
+    const embed = rows.find((r) => r[0] === 'model.embed_tokens.weight')!;
+    assert.deepEqual(embed, ['model.embed_tokens.weight', 'F32', '[17, 8]', '136', '544 B']);
+    assert.ok(rows.some((r) => r[0] === '层.名'), 'unicode name shown');
+  });
+
+  it('pages 100,000 rows: first paint, End, filter, keyboard, state restored on return', async () => {
+    const t0 = Date.now();
+    await wb.quickOpen('model.safetensors.index.json');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n[0] === 'model.layers.0.block.0.weight');
+    const firstPaint = Date.now() - t0;
+    process.stdout.write(`      [measure] quick open to first 100k-table rows painted: ${firstPaint} ms\n`);
+    assert.match((await frame.textContent('.status'))!, /^100,000 tensors/);
+    // The row count is the checkpoint's, not the number of DOM rows.
+    const domRows = await frame.$$eval('.vt-row', (r) => r.length);
+    assert.ok(domRows < 200, `only visible rows are in the DOM (${domRows})`);
+
+    await frame.focus('.vt');
+    await wb.page.keyboard.press('End');
+    await waitRows(frame, (n) => n.includes(`model.layers.${BIG_TENSOR_COUNT / 10 - 1}.block.9.weight`));
+    assert.match((await frame.getAttribute('.vt-row.selected', 'aria-rowindex'))!, /^100000$/);
+    await wb.page.keyboard.press('Home');
+    await wb.page.keyboard.press('ArrowDown');
+    await wb.page.keyboard.press('ArrowDown');
+    await waitRows(frame, () => true);
+    assert.equal(await frame.textContent('.vt-row.selected .vt-cell'), 'model.layers.0.block.2.weight');
+
+    // Jump around: every position paints its true rows (pages fetched on demand), in the order core
+    // reads the checkpoint (shard by shard, file order within each).
+    const order = (await openCheckpoint(new NodeFileOpener(), join(ws, 'big', 'model.safetensors.index.json'))).tensors.map((t) => t.name);
+    for (const fraction of [0.5, 0.25, 0.9]) {
+      const target = Math.floor(BIG_TENSOR_COUNT * fraction);
+      await frame.$eval('.vt-viewport', (v, f) => (v.scrollTop = (v.scrollHeight - v.clientHeight) * f), fraction);
+      // Every visible row shows the tensor of its own index, once the page for it has arrived.
+      const rows = await pollRows(frame, (r) => Math.abs(r[0]!.index - target) < 100);
+      for (const r of rows) assert.equal(r.name, order[r.index]);
+    }
+
+    await frame.fill('#filter input', 'block.3.');
+    await frame.waitForFunction(() => /^10,000 tensors match/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await waitRows(frame, (n) => n.every((x) => x.includes('block.3.')));
+
+    // Leave the tab (the webview is destroyed: no retainContextWhenHidden) and come back.
+    await wb.quickOpen('numpy.safetensors');
+    await wb.webviewFrame('text=model.embed_tokens.weight');
+    await wb.quickOpen('model.safetensors.index.json');
+    const again = await wb.webviewFrame('.status');
+    await again.waitForFunction(() => /^10,000 tensors match/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    assert.equal(await again.$eval('#filter', (f) => (f as HTMLInputElement).value), 'block.3.');
+    await wb.screenshot(join(shots, 'big-filtered-dark.png'));
+  });
+
+  it('shows hostile names and metadata as text and runs none of it', async () => {
+    await wb.quickOpen('hostile.safetensors');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes(HOSTILE_NAME));
+    const md = await frame.$$eval('dl.metadata dt, dl.metadata dd', (d) => d.map((x) => x.textContent));
+    assert.ok(md.includes(HOSTILE_METADATA));
+    assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
+    assert.equal(await frame.evaluate(() => document.body.dataset.pwned), undefined);
+    await wb.screenshot(join(shots, 'hostile-dark.png'));
+  });
+
+  it('opens a malformed file to an error panel whose button reopens it as text', async () => {
+    await wb.quickOpen('broken.safetensors');
+    const frame = await wb.webviewFrame('.error-panel');
+    assert.match((await frame.textContent('.error-message'))!, /Failed to parse .*broken\.safetensors: .*not a safetensors file/);
+    await wb.screenshot(join(shots, 'error-dark.png'));
+    await frame.click('#reopen');
+    await wb.page.locator('.monaco-editor .view-lines', { hasText: 'this is not a safetensors file' }).waitFor({ timeout: 30_000 });
+  });
+
+  for (const [theme, file, kind] of [
+    ['Light Modern', 'light', 'vscode-light'],
+    ['Dark High Contrast', 'hc', 'vscode-high-contrast'],
+    ['Light High Contrast', 'hc-light', 'vscode-high-contrast-light'],
+    ['Dark Modern', 'dark', 'vscode-dark'],
+  ] as const) {
+    it(`follows the ${theme} theme (screenshot ${file})`, async () => {
+      await wb.setTheme(theme);
+      await wb.quickOpen('torch_all.safetensors');
+      const frame = await wb.webviewFrame('.vt-row');
+      await waitRows(frame, (n) => n.includes('t.U64'));
+      // VS Code marks the webview body with the theme kind, and our colours come from its variables.
+      await frame.waitForFunction((k) => document.body.classList.contains(k), kind, { timeout: 30_000 });
+      const [fg, bg] = await frame.evaluate(() => [getComputedStyle(document.body).color, getComputedStyle(document.body).backgroundColor]);
+      const [fgVar, bgVar] = await frame.evaluate(() => {
+        const probe = document.createElement('div');
+        probe.style.color = 'var(--vscode-foreground)';
+        probe.style.backgroundColor = 'var(--vscode-editor-background)';
+        document.body.append(probe);
+        const c = [getComputedStyle(probe).color, getComputedStyle(probe).backgroundColor];
+        probe.remove();
+        return c;
+      });
+      assert.deepEqual([fg, bg], [fgVar, bgVar]);
+      await wb.screenshot(join(shots, `python-${file}.png`));
+    });
+  }
+});
