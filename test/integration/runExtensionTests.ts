@@ -14,21 +14,21 @@ export interface ExtTestRun {
   code: number;
 }
 
-export async function runExtensionTests(opts: { only?: string; timeoutMs?: number } = {}): Promise<ExtTestRun> {
+export async function runExtensionTests(opts: { only?: string; timeoutMs?: number; quiet?: boolean } = {}): Promise<ExtTestRun> {
   const root = repoRoot();
   const ws = mkdtempSync(join(tmpdir(), 'jax-serve-ws-'));
   await buildWorkspace(ws, { root, python: process.env.JAX_SERVE_PYTHON });
   const server = await startCodeServer({ env: opts.only ? { JAX_SERVE_EXT_TESTS: opts.only } : {} });
   let code = 1;
   try {
-    const wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root, extensionTestsPath: join(root, 'out/test/integration/index.js') });
+    const wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root, extensionTestsPath: join(root, 'out/test/integration/index.js'), quiet: opts.quiet });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<number>((r) => (timer = setTimeout(() => r(-1), opts.timeoutMs ?? 600_000)));
     code = await Promise.race([wb.testExit, timeout]);
     clearTimeout(timer);
     if (code === -1) process.stderr.write('[harness] the extension host did not finish in time\n');
     await wb.close();
-    if (code !== 0) process.stderr.write(`[harness] extension tests failed (code ${code}); logs follow\n${server.logs()}\n`);
+    if (code !== 0 && !opts.quiet) process.stderr.write(`[harness] extension tests failed (code ${code}); logs follow\n${server.logs()}\n`);
   } finally {
     await server.stop();
     rmSync(ws, { recursive: true, force: true });

@@ -14,6 +14,8 @@ export interface WorkbenchOptions {
   extensionDevelopmentPath: string;
   /** A module exporting run(): the workbench runs it in the extension host and reports the exit code. */
   extensionTestsPath?: string;
+  /** Do not echo the extension host's console (for runs whose failure is expected). */
+  quiet?: boolean;
   viewport?: { width: number; height: number };
 }
 
@@ -50,7 +52,7 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
   // The workbench reports the test extension host's console and exit through these (smoke-test driver).
   await page.exposeFunction('codeAutomationLog', (type: string, args: unknown[]) => {
     const line = format(...args);
-    if (NOISE.test(line)) return;
+    if (opts.quiet || NOISE.test(line)) return;
     (type === 'error' ? process.stderr : process.stdout).write(line + '\n');
   });
   await page.exposeFunction('codeAutomationExit', (code: number) => exit(code));

@@ -1,0 +1,42 @@
+/**
+ * The harness itself: a failing test inside VS Code fails the run (so a green run means something),
+ * and a server with workspace trust left on opens the workspace in Restricted Mode, where the
+ * checkpoint viewer still works (the extension declares limited untrusted support).
+ */
+import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, startCodeServer } from '../harness/codeServer';
+import { openWorkbench } from '../harness/workbench';
+import { buildWorkspace } from '../fixtures';
+import { runExtensionTests } from '../runExtensionTests';
+
+const root = repoRoot();
+
+describe('the real-VS-Code harness', function () {
+  this.timeout(240_000);
+
+  it('reports a failing test inside the extension host as a failed run', async () => {
+    const { code } = await runExtensionTests({ only: 'selftest.failing.test.js', quiet: true });
+    assert.notEqual(code, 0);
+  });
+
+  it('runs an untrusted workspace in Restricted Mode, where checkpoints still open', async () => {
+    const ws = mkdtempSync(join(tmpdir(), 'jax-serve-untrusted-'));
+    await buildWorkspace(ws, { root });
+    const server = await startCodeServer({ trust: true });
+    const wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
+    try {
+      await wb.page.locator('.statusbar', { hasText: 'Restricted Mode' }).waitFor({ timeout: 60_000 });
+      await wb.quickOpen('hostile.safetensors');
+      const frame = await wb.webviewFrame('.vt-row:not(.placeholder)');
+      assert.match((await frame.textContent('.status'))!, /^2 tensors/);
+      await wb.screenshot(join(root, 'test-results', 'screenshots', 'restricted-mode.png'));
+    } finally {
+      await wb.close();
+      await server.stop();
+      rmSync(ws, { recursive: true, force: true });
+    }
+  });
+});
