@@ -20,7 +20,6 @@ const builds = [
   { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
-  { ...node, entryPoints: ['bench/main.ts'], outfile: 'dist/bench.js' },
 ];
 
 const testFiles = (dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f));
@@ -29,7 +28,7 @@ if (args.has('--tests')) {
   builds.push(
     { ...node, entryPoints: testFiles('test/unit'), outdir: 'out/test/unit', external: ['mocha', 'fast-check'] },
     { ...node, entryPoints: ['test/integration/suite/index.ts', ...testFiles('test/integration/suite')], outdir: 'out/test/integration', external: ['vscode', 'mocha'] },
-    { ...node, entryPoints: ['test/integration/runExtensionTests.ts', ...testFiles('test/integration/ui')], outdir: 'out/test/integration', external: ['mocha', 'playwright-core'] },
+    { ...node, entryPoints: ['test/integration/runExtensionTests.ts', 'test/integration/sampleWorkspace.ts', ...testFiles('test/integration/ui')], outdir: 'out/test/integration', external: ['mocha', 'playwright-core'] },
   );
 }
 

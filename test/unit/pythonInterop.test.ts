@@ -5,6 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import {
@@ -93,7 +94,7 @@ describe('bit-exact interchange with Python safetensors', function () {
     assert.deepEqual(got.tensors, want);
 
     const shardDir = join(dir.path, 'shards');
-    require('node:fs').mkdirSync(shardDir);
+    mkdirSync(shardDir);
     const plan = await writeShardedSafetensors((f) => openAtomicFileSink(join(shardDir, f)), specs, (s) => data.get(s.name)!, { maxShardBytes: 256 });
     assert.ok(plan.files.length > 2);
     const merged: Record<string, Entry> = {};

@@ -3,7 +3,7 @@
  * waits for it over HTTP, and stops it with its whole process group. Its log and the extension
  * host's logs can be dumped when a test fails.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,8 @@ export interface CodeServerOptions {
   /** Extra environment for the server and so for the extension host. */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** A .vsix to install into the server's extensions folder before it starts, as a user would. */
+  installVsix?: string;
   /** User settings written before start (settings.json in the server's user-data-dir). */
   settings?: Record<string, unknown>;
 }
@@ -96,10 +98,18 @@ export async function startCodeServer(opts: CodeServerOptions = {}): Promise<Cod
     '--vscode-option', 'enable-smoke-test-driver', // without it the built workbench ignores the test payload
   ];
   if (!opts.trust) args.push('--disable-workspace-trust');
+  const env = { ...process.env, PATH: `${join(home, 'node24', 'package', 'bin')}:${process.env.PATH}`, ...opts.env };
+  if (opts.installVsix) {
+    const r = spawnSync(join(home, 'cs', 'bin', 'code-server'), ['--extensions-dir', join(tmp, 'ext'), '--user-data-dir', userDataDir, '--install-extension', opts.installVsix], { env, encoding: 'utf8' });
+    if (r.status !== 0 || !/successfully installed/i.test(r.stdout + r.stderr)) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw new Error(`code-server could not install ${opts.installVsix}:\n${r.stdout}${r.stderr}`);
+    }
+  }
   let out = '';
   const child = spawn(join(home, 'cs', 'bin', 'code-server'), args, {
     detached: true, // own process group, so stop() takes the extension hosts with it
-    env: { ...process.env, PATH: `${join(home, 'node24', 'package', 'bin')}:${process.env.PATH}`, ...opts.env },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const keep = (b: Buffer) => {

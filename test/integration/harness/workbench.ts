@@ -11,7 +11,8 @@ import type { CodeServer } from './codeServer';
 
 export interface WorkbenchOptions {
   folder: string;
-  extensionDevelopmentPath: string;
+  /** Our extension folder, loaded as under development; omit to use what is installed. */
+  extensionDevelopmentPath?: string;
   /** A module exporting run(): the workbench runs it in the extension host and reports the exit code. */
   extensionTestsPath?: string;
   /** Do not echo the extension host's console (for runs whose failure is expected). */
@@ -43,7 +44,8 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions): Promise<Workbench> {
   const u = new URL(server.url);
   const remote = (p: string) => `vscode-remote://${u.host}${p}`;
-  const payload: [string, string][] = [['extensionDevelopmentPath', remote(opts.extensionDevelopmentPath)], ['skipWelcome', 'true']];
+  const payload: [string, string][] = [['skipWelcome', 'true']];
+  if (opts.extensionDevelopmentPath) payload.push(['extensionDevelopmentPath', remote(opts.extensionDevelopmentPath)]);
   if (opts.extensionTestsPath) payload.push(['extensionTestsPath', remote(opts.extensionTestsPath)]);
   const browser: Browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
   const page = await (await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 } })).newPage();

@@ -4,6 +4,7 @@
  * checkpoint viewer still works (the extension declares limited untrusted support).
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,26 @@ describe('the real-VS-Code harness', function () {
   it('reports a failing test inside the extension host as a failed run', async () => {
     const { code } = await runExtensionTests({ only: 'selftest.failing.test.js', quiet: true });
     assert.notEqual(code, 0);
+  });
+
+  it('packs a .vsix that installs into code-server and opens checkpoints there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jax-serve-vsix-'));
+    const vsix = join(dir, 'jax-serve.vsix');
+    const pack = spawnSync('bash', [join(root, 'scripts', 'package.sh'), vsix], { cwd: root, encoding: 'utf8' });
+    assert.equal(pack.status, 0, pack.stdout + pack.stderr);
+    const ws = join(dir, 'ws');
+    await buildWorkspace(ws, { root });
+    const server = await startCodeServer({ installVsix: vsix });
+    const wb = await openWorkbench(server, { folder: ws });
+    try {
+      await wb.quickOpen('hostile.safetensors');
+      const frame = await wb.webviewFrame('.vt-row:not(.placeholder)');
+      assert.match((await frame.textContent('.status'))!, /^2 tensors/);
+    } finally {
+      await wb.close();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs an untrusted workspace in Restricted Mode, where checkpoints still open', async () => {
