@@ -7,6 +7,7 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import {
   isHostToWebview,
+  PROTOCOL_VERSION,
   STATE_VERSION,
   type CheckpointSummaryView,
   type HostToWebview,
@@ -87,6 +88,10 @@ function renderSummary(s: CheckpointSummaryView): HTMLElement {
 async function start(): Promise<void> {
   const init = await rpc.request({ type: 'ready' });
   if (init.type !== 'init') return;
+  if (init.protocolVersion !== PROTOCOL_VERSION) {
+    renderError(`This view (protocol ${PROTOCOL_VERSION}) does not match the extension (protocol ${init.protocolVersion}). Reload the window.`);
+    return;
+  }
   if (init.content.kind === 'error') {
     renderError(init.content.message);
     return;

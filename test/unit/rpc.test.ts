@@ -1,0 +1,62 @@
+import * as assert from 'node:assert/strict';
+import { isHostToWebview, isWebviewToHost, type HostToWebview, type WebviewToHost } from '../../src/shared/checkpointProtocol';
+import { Rpc, RpcError, type Envelope } from '../../src/shared/rpc';
+
+/** Two ends wired back to back, as host and webview are, with messages delivered asynchronously. */
+function pair(hostHandle: (m: WebviewToHost) => HostToWebview | undefined | Promise<HostToWebview | undefined>, timeoutMs = 1000) {
+  const toHost: Envelope<WebviewToHost>[] = [];
+  let host!: Rpc<HostToWebview, WebviewToHost>;
+  let page!: Rpc<WebviewToHost, HostToWebview>;
+  const pageReceived: HostToWebview[] = [];
+  host = new Rpc<HostToWebview, WebviewToHost>((e) => setTimeout(() => void page.receive(JSON.parse(JSON.stringify(e)))), hostHandle, isWebviewToHost, timeoutMs);
+  page = new Rpc<WebviewToHost, HostToWebview>(
+    (e) => {
+      toHost.push(e);
+      setTimeout(() => void host.receive(JSON.parse(JSON.stringify(e))));
+    },
+    (m) => void pageReceived.push(m) as undefined,
+    isHostToWebview,
+    timeoutMs,
+  );
+  return { host, page, toHost, pageReceived };
+}
+
+describe('webview RPC (both ends of the shared protocol)', () => {
+  it('answers a request with the reply, matched by id, through a JSON round trip', async () => {
+    const { page } = pair((m) => (m.type === 'listRows' ? { type: 'rows', start: m.start, total: 10, rows: [] } : undefined));
+    const [a, b] = await Promise.all([page.request({ type: 'listRows', start: 5, count: 2, filter: '' }), page.request({ type: 'listRows', start: 7, count: 2, filter: '' })]);
+    assert.deepEqual([a, b], [{ type: 'rows', start: 5, total: 10, rows: [] }, { type: 'rows', start: 7, total: 10, rows: [] }]);
+  });
+
+  it('rejects on the requesting side when the handler throws, with its code and message', async () => {
+    const { page } = pair(() => {
+      throw Object.assign(new Error('Failed to parse x: nope'), { code: 'E_FORMAT' });
+    });
+    await assert.rejects(page.request({ type: 'ready' }), (e: RpcError) => e.code === 'E_FORMAT' && /nope/.test(e.message));
+  });
+
+  it('times out a request that gets no reply', async () => {
+    const { page } = pair(() => new Promise(() => undefined), 50);
+    await assert.rejects(page.request({ type: 'ready' }), (e: RpcError) => e.code === 'E_TIMEOUT');
+  });
+
+  it('answers malformed requests with a protocol error instead of acting on them', async () => {
+    const replies: Envelope<HostToWebview>[] = [];
+    let called = false;
+    const host = new Rpc<HostToWebview, WebviewToHost>((e) => void replies.push(e), () => ((called = true), { type: 'ack' }), isWebviewToHost);
+    await host.receive({ id: 1, body: { type: 'listRows', start: -1, count: 1, filter: '' } });
+    await host.receive({ id: 2, body: { type: 'eval', code: 'x' } });
+    await host.receive('not an envelope');
+    assert.equal(called, false);
+    assert.deepEqual(replies.map((r) => [r.replyTo, r.error?.code]), [[1, 'E_PROTOCOL'], [2, 'E_PROTOCOL']]);
+  });
+
+  it('rejects pending requests when disposed, and sends nothing after', async () => {
+    const { page, toHost } = pair(() => new Promise(() => undefined));
+    const p = page.request({ type: 'ready' });
+    page.dispose();
+    await assert.rejects(p, (e: RpcError) => e.code === 'E_DISPOSED');
+    page.send({ type: 'ready' });
+    assert.equal(toHost.length, 1);
+  });
+});
