@@ -23,7 +23,8 @@ Commands:
   inspect PATH [--json]           List a checkpoint's tensors (headers only; nothing is loaded).
   stats PATH TENSOR [--json]      Exact statistics of one tensor (min, max, mean, std, NaN/Inf counts).
 
-PATH is a *.safetensors file, a *.safetensors.index.json, or a folder holding one.
+PATH is a *.safetensors or Flax *.msgpack file, a *.safetensors.index.json or
+flax_model.msgpack.index.json, or a folder holding one.
 Options:
   --json       Print one JSON object instead of text.
   -h, --help   Show this help.
@@ -52,6 +53,7 @@ function inspectJson(ck: Checkpoint): unknown {
     files: ck.files,
     tensors: ck.tensors.map((t) => ({ name: t.name, path: t.path, dtype: t.dtype, shape: t.shape, bytes: t.bytes })),
     metadata: ck.metadata,
+    ...(ck.values ? { values: ck.values.map((v) => ({ name: v.name, path: v.path, value: v.value })) } : {}),
   };
 }
 
@@ -65,6 +67,7 @@ function inspectText(ck: Checkpoint): string {
     `bytes       ${formatBytes(s.bytes)}`,
   ];
   for (const [k, v] of Object.entries(ck.metadata)) lines.push(`metadata    ${k} = ${v}`);
+  for (const v of ck.values ?? []) lines.push(`value       ${v.name} = ${v.value}`);
   lines.push('');
   lines.push(renderTable(['name', 'dtype', 'shape', 'bytes'], ck.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatBytes(t.bytes)])));
   return lines.join('\n');

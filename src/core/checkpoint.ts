@@ -20,10 +20,25 @@ export interface TensorRef {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly bytes: number;
+  /** Where the bytes lie; for a tensor stored in pieces (flax chunked arrays), the first piece. */
   readonly source: ByteRange;
+  /** All pieces in order, when there is more than one; the tensor is their concatenation. */
+  readonly segments?: readonly ByteRange[];
 }
 
-export type CheckpointFormat = 'safetensors' | 'safetensors-sharded';
+/** The byte ranges of a tensor, in order. */
+export function tensorRanges(t: TensorRef): readonly ByteRange[] {
+  return t.segments ?? [t.source];
+}
+
+/** A leaf that is not an array (a Python number, string, None or complex in a Flax state), shown as text. */
+export interface ScalarLeaf {
+  readonly name: string;
+  readonly path: readonly PathKey[];
+  readonly value: string;
+}
+
+export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'flax-msgpack' | 'flax-msgpack-sharded';
 
 export interface Checkpoint {
   readonly format: CheckpointFormat;
@@ -35,6 +50,8 @@ export interface Checkpoint {
   readonly tensors: readonly TensorRef[];
   /** String metadata (`__metadata__` of safetensors; for an index, its own `metadata`). */
   readonly metadata: Readonly<Record<string, string>>;
+  /** Non-array leaves (Flax states may hold step counters, strings, complex numbers). */
+  readonly values?: readonly ScalarLeaf[];
 }
 
 /**

@@ -29,3 +29,18 @@ export const SAFETENSORS_SINGLE_NAME = 'model.safetensors';
 export const SAFETENSORS_INDEX_NAME = 'model.safetensors.index.json';
 export const SAFETENSORS_INDEX_SUFFIX = '.safetensors.index.json';
 export const SAFETENSORS_SUFFIX = '.safetensors';
+
+/** Flax msgpack conventions (HF `modeling_flax_utils`, flax.serialization). */
+export const FLAX_SINGLE_NAME = 'flax_model.msgpack';
+export const FLAX_INDEX_NAME = 'flax_model.msgpack.index.json';
+export const MSGPACK_SUFFIX = '.msgpack';
+export const MSGPACK_INDEX_SUFFIX = '.msgpack.index.json';
+
+/** Nesting of msgpack maps/arrays. A Flax tree is rarely 10 deep; a hostile file could recurse to blow the stack. */
+export const MAX_MSGPACK_DEPTH = 64;
+
+/** msgpack values (keys, leaves, containers) in one file. A 100k-tensor model has ~10 per tensor. */
+export const MAX_MSGPACK_NODES = 5_000_000;
+
+/** Bytes of one msgpack string (keys, dtype names). Real keys are short; this bounds memory. */
+export const MAX_MSGPACK_STRING_BYTES = 1024 * 1024;

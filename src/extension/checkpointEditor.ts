@@ -17,6 +17,7 @@ import {
 import {
   isWebviewToHost,
   MAX_ROWS_PER_REQUEST,
+  MAX_SUMMARY_VALUES,
   PROTOCOL_VERSION,
   type CheckpointSummaryView,
   type HostToWebview,
@@ -92,6 +93,8 @@ function summaryView(ck: Checkpoint): CheckpointSummaryView {
     bytes: s.bytes,
     parametersByDtype: Object.entries(s.parametersByDtype).map(([k, v]) => [k, v ?? 0] as const),
     metadata: Object.entries(ck.metadata),
+    values: (ck.values ?? []).slice(0, MAX_SUMMARY_VALUES).map((v) => [v.name, v.value] as const),
+    valueCount: ck.values?.length ?? 0,
   };
 }
 

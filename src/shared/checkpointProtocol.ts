@@ -26,7 +26,13 @@ export interface CheckpointSummaryView {
   readonly bytes: number;
   readonly parametersByDtype: readonly (readonly [string, number])[];
   readonly metadata: readonly (readonly [string, string])[];
+  /** Non-array leaves (Flax step counters, strings…), at most MAX_SUMMARY_VALUES of them. */
+  readonly values: readonly (readonly [string, string])[];
+  readonly valueCount: number;
 }
+
+/** Non-array leaves sent in `init`; a state with more is summarised as a count. */
+export const MAX_SUMMARY_VALUES = 200;
 
 // #region host -> webview
 /** Reply to `ready`: everything the page needs to draw, but never the rows themselves. */

@@ -82,6 +82,12 @@ function renderSummary(s: CheckpointSummaryView): HTMLElement {
     for (const [k, v] of s.metadata) md.append(el('dt', {}, k), el('dd', {}, v));
     section.append(el('details', { open: '' }, el('summary', {}, `Metadata (${s.metadata.length})`), md));
   }
+  if (s.valueCount > 0) {
+    const vl = el('dl', { class: 'metadata values' });
+    for (const [k, v] of s.values) vl.append(el('dt', {}, k), el('dd', {}, v));
+    const more = s.valueCount > s.values.length ? ` — first ${s.values.length}` : '';
+    section.append(el('details', { open: '' }, el('summary', {}, `Values (${formatCount(s.valueCount)}${more})`), vl));
+  }
   return section;
 }
 

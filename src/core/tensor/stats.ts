@@ -3,7 +3,7 @@
  * Moments use per-chunk two-pass sums merged with Chan's formula: stable for large tensors where a
  * running sum of squares would cancel.
  */
-import type { TensorRef } from '../checkpoint';
+import { tensorRanges, type TensorRef } from '../checkpoint';
 import { throwIfAborted } from '../errors';
 import { readExactly, type FileOpener } from '../io/byteSource';
 import { READ_CHUNK_BYTES } from '../limits';
@@ -109,20 +109,25 @@ export async function tensorStats(opener: FileOpener, t: TensorRef, opts: StatsO
   const chunk = Math.max(size, Math.floor((opts.chunkBytes ?? READ_CHUNK_BYTES) / size) * size);
   const acc = new StatsAccumulator();
   if (t.bytes === 0) return acc.result();
-  const src = await opener.open(t.source.file);
-  try {
-    const buf = new Uint8Array(Math.min(chunk, t.bytes));
-    for (let done = 0; done < t.bytes; ) {
-      throwIfAborted(opts.signal);
-      const n = Math.min(buf.length, t.bytes - done);
-      const view = buf.subarray(0, n);
-      await readExactly(src, t.source.offset + done, view);
-      acc.add(decodeChunk(t.dtype, view));
-      done += n;
-      opts.onProgress?.(done / t.bytes);
+  const total = t.bytes;
+  let before = 0;
+  for (const range of tensorRanges(t)) {
+    const src = await opener.open(range.file);
+    try {
+      const buf = new Uint8Array(Math.min(chunk, range.length));
+      for (let done = 0; done < range.length; ) {
+        throwIfAborted(opts.signal);
+        const n = Math.min(buf.length, range.length - done);
+        const view = buf.subarray(0, n);
+        await readExactly(src, range.offset + done, view);
+        acc.add(decodeChunk(t.dtype, view));
+        done += n;
+        opts.onProgress?.((before + done) / total);
+      }
+    } finally {
+      await src.close();
     }
-  } finally {
-    await src.close();
+    before += range.length;
   }
   return acc.result();
 }

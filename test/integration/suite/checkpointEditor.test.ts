@@ -58,6 +58,14 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.deepEqual(e.sent.slice(0, 2), ['init', 'rows']);
   });
 
+  it('opens a Flax msgpack written by flax.serialization, and its HF sharded index', async () => {
+    const mixed = await openAndWait(join(ws(), 'flax', 'mixed.msgpack'));
+    assert.equal(mixed.error, undefined);
+    assert.equal(mixed.tensorCount, 14);
+    const sharded = await openAndWait(join(ws(), 'flax', 'hf_sharded', 'flax_model.msgpack.index.json'));
+    assert.equal(sharded.tensorCount, 5);
+  });
+
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {
     const e = await openAndWait(join(ws(), 'big', 'model.safetensors.index.json'));
     assert.equal(e.tensorCount, 100_000);

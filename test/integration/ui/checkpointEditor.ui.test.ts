@@ -136,6 +136,18 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await wb.screenshot(join(shots, 'big-filtered-dark.png'));
   });
 
+  it('shows a Flax msgpack state: arrays in the table, other leaves as values', async () => {
+    await wb.quickOpen('mixed.msgpack');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes('bf16'));
+    const rows = await rowsText(frame);
+    assert.deepEqual(rows.find((r) => r[0] === 'bf16'), ['bf16', 'BF16', '[3, 4]', '12', '24 B']);
+    const values = await frame.$$eval('dl.values dt, dl.values dd', (d) => d.map((x) => x.textContent));
+    assert.ok(values.includes('"tiny <b>model</b>"'), values.join(' | '));
+    assert.equal(await frame.$$eval('dl.values b', (x) => x.length), 0);
+    await wb.screenshot(join(shots, 'flax-mixed-dark.png'));
+  });
+
   it('shows hostile names and metadata as text and runs none of it', async () => {
     await wb.quickOpen('hostile.safetensors');
     const frame = await wb.webviewFrame('.vt-row');

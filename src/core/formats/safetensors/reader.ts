@@ -2,18 +2,12 @@
  * Opens safetensors checkpoints header-only: a single file, or a sharded `*.safetensors.index.json`
  * whose shards are read with bounded concurrency and joined into one Checkpoint.
  */
-import * as path from 'node:path';
 import { pathFromName, type Checkpoint, type TensorRef } from '../../checkpoint';
-import { formatError, JaxServeError, limitError } from '../../errors';
 import { readExactly, type FileOpener } from '../../io/byteSource';
-import { MAX_INDEX_BYTES, MAX_SHARD_COUNT, SHARD_OPEN_CONCURRENCY } from '../../limits';
+import { openShardedIndex, type IndexOptions } from '../shardedIndex';
 import { parseHeaderJson, parseHeaderLength, type HeaderOptions, type ParsedHeader } from './header';
 
-export interface SafetensorsOptions extends HeaderOptions {
-  maxIndexBytes?: number;
-  maxShardCount?: number;
-  concurrency?: number;
-}
+export interface SafetensorsOptions extends HeaderOptions, IndexOptions {}
 
 /** Reads and validates one file's header. */
 export async function readSafetensorsHeader(opener: FileOpener, file: string, opts: SafetensorsOptions = {}): Promise<ParsedHeader> {
@@ -46,108 +40,10 @@ export async function openSafetensorsFile(opener: FileOpener, file: string, opts
   return { format: 'safetensors', location: file, files: [file], tensors: tensorRefs(file, h), metadata: h.metadata };
 }
 
-/**
- * A shard name from an index must stay inside the index's folder. The check is on the name itself
- * (not the resolved real path) so that the HF cache, whose snapshot files are symlinks into
- * `blobs/`, still opens.
- */
-export function checkShardName(indexFile: string, name: string): void {
-  const bad = (why: string) => formatError(indexFile, `weight_map names shard ${JSON.stringify(name)}, which ${why}; shard names must be plain relative file names inside the index's folder.`);
-  if (name.length === 0) throw bad('is empty');
-  if (name.includes('\0')) throw bad('contains a NUL character');
-  if (name.includes('\\')) throw bad('contains a backslash');
-  if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) throw bad('is an absolute path');
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(name)) throw bad('is a URL');
-  if (name.split('/').some((seg) => seg === '..')) throw bad('climbs out with ".."');
-}
-
-interface ParsedIndex {
-  weightMap: Map<string, string>;
-  metadata: Record<string, string>;
-}
-
-export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: SafetensorsOptions = {}): ParsedIndex {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (e) {
-    throw formatError(indexFile, `not valid UTF-8 JSON (${(e as Error).message}).`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw formatError(indexFile, 'the index is not a JSON object.');
-  const { weight_map: wm, metadata: md } = json as Record<string, unknown>;
-  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
-    throw formatError(indexFile, 'the index has no "weight_map" object mapping tensor names to shard files.');
-  }
-  const weightMap = new Map<string, string>();
-  const shards = new Set<string>();
-  const maxShards = opts.maxShardCount ?? MAX_SHARD_COUNT;
-  for (const [name, file] of Object.entries(wm as Record<string, unknown>)) {
-    if (typeof file !== 'string') throw formatError(indexFile, `weight_map[${JSON.stringify(name)}] is not a string file name.`);
-    checkShardName(indexFile, file);
-    weightMap.set(name, file);
-    shards.add(file);
-    if (shards.size > maxShards) throw limitError(indexFile, 'the number of shard files', shards.size, maxShards, 'maxShardCount');
-  }
-  const metadata: Record<string, string> = Object.create(null);
-  if (typeof md === 'object' && md !== null && !Array.isArray(md)) {
-    for (const [k, v] of Object.entries(md as Record<string, unknown>)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  } else if (md !== undefined && md !== null) {
-    throw formatError(indexFile, '"metadata" must be an object.');
-  }
-  return { weightMap, metadata };
-}
-
 export async function openSafetensorsIndex(opener: FileOpener, indexFile: string, opts: SafetensorsOptions = {}): Promise<Checkpoint> {
-  const bytes = await opener.readSmall(indexFile, opts.maxIndexBytes ?? MAX_INDEX_BYTES);
-  const { weightMap, metadata } = parseIndexJson(indexFile, bytes, opts);
-  const dir = path.dirname(indexFile);
-  // Shards in name order: HF names (model-00001-of-00003) sort into their natural order.
-  const shardNames = [...new Set(weightMap.values())].sort();
-  const headers = await mapBounded(shardNames, opts.concurrency ?? SHARD_OPEN_CONCURRENCY, async (name) => {
-    const file = path.join(dir, name);
-    try {
-      return await readSafetensorsHeader(opener, file, opts);
-    } catch (e) {
-      if (e instanceof JaxServeError && e.code === 'E_NOT_FOUND') {
-        throw new JaxServeError('E_NOT_FOUND', `${indexFile} names shard ${JSON.stringify(name)}, which does not exist (${file}).`);
-      }
-      throw e;
-    }
+  return openShardedIndex(opener, indexFile, opts, {
+    format: 'safetensors-sharded',
+    openShard: async (file) => ({ tensors: tensorRefs(file, await readSafetensorsHeader(opener, file, opts)) }),
+    indexName: (t) => t.name,
   });
-  const tensors: TensorRef[] = [];
-  const files: string[] = [];
-  shardNames.forEach((name, i) => {
-    const file = path.join(dir, name);
-    files.push(file);
-    for (const t of tensorRefs(file, headers[i]!)) {
-      const listed = weightMap.get(t.name);
-      if (listed === undefined) {
-        throw formatError(indexFile, `shard ${JSON.stringify(name)} holds tensor ${JSON.stringify(t.name)}, which weight_map does not list.`);
-      }
-      if (listed !== name) {
-        throw formatError(indexFile, `tensor ${JSON.stringify(t.name)} is in shard ${JSON.stringify(name)} but weight_map says ${JSON.stringify(listed)}.`);
-      }
-      tensors.push(t);
-    }
-  });
-  if (tensors.length !== weightMap.size) {
-    const present = new Set(tensors.map((t) => t.name));
-    const missing = [...weightMap.keys()].find((k) => !present.has(k))!;
-    throw formatError(indexFile, `weight_map lists tensor ${JSON.stringify(missing)} in ${JSON.stringify(weightMap.get(missing))}, but that shard does not hold it.`);
-  }
-  return { format: 'safetensors-sharded', location: indexFile, files, tensors, metadata };
-}
-
-/** Maps with at most `limit` calls in flight, keeping order; the first rejection rejects all. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
