@@ -23,8 +23,8 @@ Commands:
   inspect PATH [--json]           List a checkpoint's tensors (headers only; nothing is loaded).
   stats PATH TENSOR [--json]      Exact statistics of one tensor (min, max, mean, std, NaN/Inf counts).
 
-PATH is a *.safetensors or Flax *.msgpack file, a *.safetensors.index.json or
-flax_model.msgpack.index.json, or a folder holding one.
+PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
+*.safetensors.index.json or flax_model.msgpack.index.json, or a folder holding one.
 Options:
   --json       Print one JSON object instead of text.
   -h, --help   Show this help.

@@ -9,7 +9,14 @@ export interface ByteRange {
   readonly file: string;
   /** Absolute offset of the first byte in the file. */
   readonly offset: number;
+  /** Bytes of tensor data this range yields (after inflating, when `deflate` is set). */
   readonly length: number;
+  /**
+   * Set when the bytes are a raw-deflate stream (a compressed .npz member) starting at `offset`:
+   * inflate `compressedLength` bytes, drop the first `skip` (the .npy header), keep `length`.
+   * `crc32` is the zip directory's checksum of the whole inflated member (raw deflate has none).
+   */
+  readonly deflate?: { readonly compressedLength: number; readonly skip: number; readonly crc32?: number };
 }
 
 /** One tensor of a checkpoint: header facts only; bytes are read from `source` when asked for. */
@@ -24,6 +31,10 @@ export interface TensorRef {
   readonly source: ByteRange;
   /** All pieces in order, when there is more than one; the tensor is their concatenation. */
   readonly segments?: readonly ByteRange[];
+  /** Elements stored big-endian (a numpy '>f4' array); readers swap them to little-endian. */
+  readonly bigEndian?: boolean;
+  /** 'F' when elements are stored in Fortran (column-major) order; row-major otherwise. */
+  readonly order?: 'C' | 'F';
 }
 
 /** The byte ranges of a tensor, in order. */
@@ -38,7 +49,7 @@ export interface ScalarLeaf {
   readonly value: string;
 }
 
-export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'flax-msgpack' | 'flax-msgpack-sharded';
+export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'flax-msgpack' | 'flax-msgpack-sharded' | 'npz' | 'npy';
 
 export interface Checkpoint {
   readonly format: CheckpointFormat;

@@ -11,7 +11,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const editors = CheckpointEditorProvider.register(context);
   context.subscriptions.push(
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
-      const target = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Checkpoints: ['safetensors', 'msgpack', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
+      const target = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );

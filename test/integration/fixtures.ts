@@ -23,6 +23,7 @@ export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise
   if (opts.python) {
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/safetensors_interop.py'), 'write', join(dir, 'python')], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/flax_msgpack.py'), 'write', join(dir, 'flax')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/npz.py'), 'write', join(dir, 'numpy')], { stdio: ['ignore', 'ignore', 'inherit'] });
   }
   // 100,000 small tensors in 4 shards with an index, as a large model's layout looks to the viewer.
   const big: TensorSpec[] = Array.from({ length: BIG_TENSOR_COUNT }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));

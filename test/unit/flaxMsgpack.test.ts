@@ -4,10 +4,9 @@
  * past 4 GB work (a sparse file with hand-made headers: no Buffer could hold it).
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, ftruncateSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   NodeFileOpener,
   openCheckpoint,
@@ -18,10 +17,8 @@ import {
   type Checkpoint,
   type FileOpener,
 } from '../../src/core/index';
-import { MemoryFiles, rejectsWith, tempDir } from './helpers';
+import { MemoryFiles, rejectsWith, tempDir, venvPython, writeFixtures } from './helpers';
 
-const python = process.env.JAX_SERVE_PYTHON;
-const script = resolve(__dirname, '../../../python/fixtures/flax_msgpack.py');
 
 async function tensorBytes(opener: FileOpener, ck: Checkpoint, name: string): Promise<Uint8Array> {
   const t = ck.tensors.find((x) => x.name === name)!;
@@ -40,13 +37,10 @@ describe('Flax msgpack written by flax.serialization', function () {
   let dir: ReturnType<typeof tempDir>;
   let manifest: Record<string, { tensors: Record<string, { dtype: string; shape: number[]; sha256: string }>; values: Record<string, string> }>;
   before(function () {
-    if (!python) {
-      if (process.env.JAX_SERVE_REQUIRE_PYTHON) throw new Error('JAX_SERVE_PYTHON is not set: run the README test command, which builds the venv.');
-      this.skip();
-    }
+    const python = venvPython(this);
     this.timeout(120_000);
     dir = tempDir();
-    manifest = JSON.parse(execFileSync(python!, [script, 'write', dir.path], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+    manifest = writeFixtures(python, 'flax_msgpack.py', dir.path);
   });
   after(() => dir?.remove());
 

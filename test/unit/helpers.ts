@@ -1,7 +1,8 @@
 /** Test helpers: in-memory files, sinks, hand-built safetensors bytes, a seedable PRNG, temp folders. */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { JaxServeError, MemoryByteSource, type ByteSink, type ByteSource, type FileOpener } from '../../src/core/index';
 
 export class MemoryFiles implements FileOpener {
@@ -76,4 +77,23 @@ export async function rejectsWith(p: Promise<unknown>, code: string, message: Re
     return e;
   }
   throw new Error('expected a rejection, but it resolved');
+}
+
+/**
+ * The pinned venv's python, for tests that write or read files with the real libraries. `npm test`
+ * sets JAX_SERVE_PYTHON and JAX_SERVE_REQUIRE_PYTHON=1, so there these never skip; a bare
+ * `npm run test:unit` without the venv skips them and says why.
+ */
+export function venvPython(ctx: Mocha.Context): string {
+  const python = process.env.JAX_SERVE_PYTHON;
+  if (!python) {
+    if (process.env.JAX_SERVE_REQUIRE_PYTHON) throw new Error('JAX_SERVE_PYTHON is not set: run the README test command, which builds the venv.');
+    ctx.skip();
+  }
+  return python!;
+}
+
+/** Runs a python/fixtures script's `write DIR` and returns the manifest it prints. */
+export function writeFixtures<T>(python: string, script: string, dir: string): T {
+  return JSON.parse(execFileSync(python, [resolve(__dirname, '../../../python/fixtures', script), 'write', dir], { encoding: 'utf8', maxBuffer: 64 << 20 })) as T;
 }

@@ -20,9 +20,9 @@ import {
   type DType,
   type TensorSpec,
 } from '../../src/core/index';
-import { prng, randomBytes, tempDir } from './helpers';
+import { prng, randomBytes, tempDir, venvPython } from './helpers';
 
-const python = process.env.JAX_SERVE_PYTHON;
+let python: string | undefined;
 const script = resolve(__dirname, '../../../python/fixtures/safetensors_interop.py');
 
 interface Entry {
@@ -51,10 +51,7 @@ async function ourHashes(ck: Checkpoint): Promise<Record<string, Entry>> {
 describe('bit-exact interchange with Python safetensors', function () {
   let dir: ReturnType<typeof tempDir>;
   before(function () {
-    if (!python) {
-      if (process.env.JAX_SERVE_REQUIRE_PYTHON) throw new Error('JAX_SERVE_PYTHON is not set: run the README test command, which builds the venv.');
-      this.skip();
-    }
+    python = venvPython(this);
     dir = tempDir();
   });
   after(() => dir?.remove());

@@ -16,6 +16,7 @@ import {
   SAFETENSORS_SINGLE_NAME,
   SAFETENSORS_SUFFIX,
 } from '../limits';
+import { openNpy, openNpz } from './npy/reader';
 import { openFlaxMsgpackFile, openFlaxMsgpackIndex, type MsgpackOptions } from './msgpack/reader';
 import { openSafetensorsFile, openSafetensorsIndex, type SafetensorsOptions } from './safetensors/reader';
 
@@ -38,9 +39,11 @@ export async function openCheckpoint(opener: FileOpener, location: string, opts:
   if (location.endsWith(SAFETENSORS_SUFFIX)) return openSafetensorsFile(opener, location, opts);
   if (location.endsWith(MSGPACK_INDEX_SUFFIX)) return openFlaxMsgpackIndex(opener, location, opts);
   if (location.endsWith(MSGPACK_SUFFIX)) return openFlaxMsgpackFile(opener, location, opts);
+  if (location.endsWith('.npz')) return openNpz(opener, location);
+  if (location.endsWith('.npy')) return openNpy(opener, location);
   throw new JaxServeError(
     'E_UNSUPPORTED',
-    `${location}: not a checkpoint this version reads (expected *${SAFETENSORS_SUFFIX}, *${SAFETENSORS_INDEX_SUFFIX}, *${MSGPACK_SUFFIX} or *${MSGPACK_INDEX_SUFFIX}).`,
+    `${location}: not a checkpoint this version reads (expected *${SAFETENSORS_SUFFIX}, *${SAFETENSORS_INDEX_SUFFIX}, *${MSGPACK_SUFFIX}, *${MSGPACK_INDEX_SUFFIX}, *.npz or *.npy).`,
   );
 }
 

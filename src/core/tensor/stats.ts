@@ -3,12 +3,10 @@
  * Moments use per-chunk two-pass sums merged with Chan's formula: stable for large tensors where a
  * running sum of squares would cancel.
  */
-import { tensorRanges, type TensorRef } from '../checkpoint';
-import { throwIfAborted } from '../errors';
-import { readExactly, type FileOpener } from '../io/byteSource';
-import { READ_CHUNK_BYTES } from '../limits';
+import type { TensorRef } from '../checkpoint';
+import type { FileOpener } from '../io/byteSource';
 import { decodeChunk } from './decode';
-import { dtypeBytes } from './dtype';
+import { readTensorBytes, type ReadOptions } from './read';
 
 export interface TensorStats {
   readonly count: number;
@@ -96,38 +94,20 @@ export class StatsAccumulator {
   }
 }
 
-export interface StatsOptions {
-  signal?: AbortSignal;
-  chunkBytes?: number;
+export interface StatsOptions extends ReadOptions {
   /** Fraction of the tensor's bytes read so far, at most once per chunk. */
   onProgress?: (fraction: number) => void;
 }
 
 /** Reads the tensor's bytes in chunks through `opener` and returns its statistics. */
 export async function tensorStats(opener: FileOpener, t: TensorRef, opts: StatsOptions = {}): Promise<TensorStats> {
-  const size = dtypeBytes(t.dtype) ?? 1;
-  const chunk = Math.max(size, Math.floor((opts.chunkBytes ?? READ_CHUNK_BYTES) / size) * size);
   const acc = new StatsAccumulator();
   if (t.bytes === 0) return acc.result();
-  const total = t.bytes;
-  let before = 0;
-  for (const range of tensorRanges(t)) {
-    const src = await opener.open(range.file);
-    try {
-      const buf = new Uint8Array(Math.min(chunk, range.length));
-      for (let done = 0; done < range.length; ) {
-        throwIfAborted(opts.signal);
-        const n = Math.min(buf.length, range.length - done);
-        const view = buf.subarray(0, n);
-        await readExactly(src, range.offset + done, view);
-        acc.add(decodeChunk(t.dtype, view));
-        done += n;
-        opts.onProgress?.((before + done) / total);
-      }
-    } finally {
-      await src.close();
-    }
-    before += range.length;
+  let done = 0;
+  for await (const chunk of readTensorBytes(opener, t, opts)) {
+    acc.add(decodeChunk(t.dtype, chunk));
+    done += chunk.length;
+    opts.onProgress?.(done / t.bytes);
   }
   return acc.result();
 }

@@ -66,6 +66,14 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.equal(sharded.tensorCount, 5);
   });
 
+  it('opens numpy .npz (stored and deflated) and .npy written by numpy', async () => {
+    for (const [file, count] of [['stored.npz', 8], ['compressed.npz', 8], ['single.npy', 1]] as const) {
+      const e = await openAndWait(join(ws(), 'numpy', file));
+      assert.equal(e.error, undefined, file);
+      assert.equal(e.tensorCount, count, file);
+    }
+  });
+
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {
     const e = await openAndWait(join(ws(), 'big', 'model.safetensors.index.json'));
     assert.equal(e.tensorCount, 100_000);

@@ -133,7 +133,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     const again = await wb.webviewFrame('.status');
     await again.waitForFunction(() => /^10,000 tensors match/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
     assert.equal(await again.$eval('#filter', (f) => (f as HTMLInputElement).value), 'block.3.');
-    await wb.screenshot(join(shots, 'big-filtered-dark.png'));
+    await wb.screenshot(join(shots, 'big-filtered.png'));
   });
 
   it('shows a Flax msgpack state: arrays in the table, other leaves as values', async () => {
@@ -145,7 +145,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     const values = await frame.$$eval('dl.values dt, dl.values dd', (d) => d.map((x) => x.textContent));
     assert.ok(values.includes('"tiny <b>model</b>"'), values.join(' | '));
     assert.equal(await frame.$$eval('dl.values b', (x) => x.length), 0);
-    await wb.screenshot(join(shots, 'flax-mixed-dark.png'));
+    await wb.screenshot(join(shots, 'flax-mixed.png'));
   });
 
   it('shows hostile names and metadata as text and runs none of it', async () => {
@@ -156,14 +156,14 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     assert.ok(md.includes(HOSTILE_METADATA));
     assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
     assert.equal(await frame.evaluate(() => document.body.dataset.pwned), undefined);
-    await wb.screenshot(join(shots, 'hostile-dark.png'));
+    await wb.screenshot(join(shots, 'hostile.png'));
   });
 
   it('opens a malformed file to an error panel whose button reopens it as text', async () => {
     await wb.quickOpen('broken.safetensors');
     const frame = await wb.webviewFrame('.error-panel');
     assert.match((await frame.textContent('.error-message'))!, /Failed to parse .*broken\.safetensors: .*not a safetensors file/);
-    await wb.screenshot(join(shots, 'error-dark.png'));
+    await wb.screenshot(join(shots, 'error.png'));
     await frame.click('#reopen');
     await wb.page.locator('.monaco-editor .view-lines', { hasText: 'this is not a safetensors file' }).waitFor({ timeout: 30_000 });
   });

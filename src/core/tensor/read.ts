@@ -1,0 +1,110 @@
+/**
+ * Streams a tensor's bytes in storage order as little-endian chunks that each hold whole elements,
+ * whatever the storage: one range, several (chunked Flax arrays), a deflated .npz member, or a
+ * big-endian numpy array. Statistics, slices and conversion all read through here.
+ */
+import { createInflateRaw, crc32 } from 'node:zlib';
+import { tensorRanges, type ByteRange, type TensorRef } from '../checkpoint';
+import { formatError, throwIfAborted } from '../errors';
+import { readExactly, type ByteSource, type FileOpener } from '../io/byteSource';
+import { READ_CHUNK_BYTES } from '../limits';
+import { dtypeBytes } from './dtype';
+
+export interface ReadOptions {
+  chunkBytes?: number;
+  signal?: AbortSignal;
+}
+
+async function* plainRange(src: ByteSource, r: ByteRange, chunk: number): AsyncGenerator<Uint8Array> {
+  for (let done = 0; done < r.length; ) {
+    const n = Math.min(chunk, r.length - done);
+    const b = new Uint8Array(n);
+    await readExactly(src, r.offset + done, b);
+    done += n;
+    yield b;
+  }
+}
+
+async function* inflatedRange(src: ByteSource, r: ByteRange & { deflate: NonNullable<ByteRange['deflate']> }, chunk: number): AsyncGenerator<Uint8Array> {
+  const inflate = createInflateRaw({ chunkSize: Math.min(chunk, 1 << 20) });
+  const feed = (async () => {
+    for (let done = 0; done < r.deflate.compressedLength; ) {
+      const n = Math.min(1 << 20, r.deflate.compressedLength - done);
+      const b = new Uint8Array(n);
+      await readExactly(src, r.offset + done, b);
+      done += n;
+      if (!inflate.write(b)) await new Promise((res) => inflate.once('drain', res));
+    }
+    inflate.end();
+  })();
+  feed.catch((e) => inflate.destroy(e));
+  let skip = r.deflate.skip;
+  let left = r.length;
+  let crc = 0;
+  try {
+    for await (const out of inflate as AsyncIterable<Buffer>) {
+      crc = crc32(out, crc);
+      let b: Uint8Array = out;
+      if (skip > 0) {
+        const s = Math.min(skip, b.length);
+        skip -= s;
+        b = b.subarray(s);
+      }
+      if (b.length > left) b = b.subarray(0, left);
+      left -= b.length;
+      if (b.length > 0) yield b;
+    }
+  } catch (e) {
+    throw formatError(src.name, `a compressed member is corrupt (${(e as Error).message}).`);
+  } finally {
+    inflate.destroy();
+  }
+  await feed.catch(() => undefined);
+  if (left > 0) throw formatError(src.name, `a compressed member ended ${left} bytes early; the archive is truncated or corrupt.`);
+  if (r.deflate.crc32 !== undefined && crc !== r.deflate.crc32) {
+    throw formatError(src.name, `a compressed member is corrupt: its CRC-32 is ${crc.toString(16)}, the archive records ${r.deflate.crc32.toString(16)}.`);
+  }
+}
+
+function swapInPlace(b: Uint8Array, size: number): void {
+  for (let i = 0; i + size <= b.length; i += size) {
+    for (let a = i, z = i + size - 1; a < z; a++, z--) {
+      const t = b[a]!;
+      b[a] = b[z]!;
+      b[z] = t;
+    }
+  }
+}
+
+/** Yields the tensor's bytes in order; every chunk but the last has a multiple of the element size. */
+export async function* readTensorBytes(opener: FileOpener, t: TensorRef, opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+  const size = dtypeBytes(t.dtype) ?? 1;
+  const chunk = Math.max(size, Math.floor((opts.chunkBytes ?? READ_CHUNK_BYTES) / size) * size);
+  let carry = new Uint8Array(0);
+  for (const r of tensorRanges(t)) {
+    const src = await opener.open(r.file);
+    try {
+      const pieces = r.deflate ? inflatedRange(src, { ...r, deflate: r.deflate }, chunk) : plainRange(src, r, chunk);
+      for await (const piece of pieces) {
+        throwIfAborted(opts.signal);
+        // Re-cut to whole elements: inflate output and chunk pieces can split an element.
+        let b = piece;
+        if (carry.length > 0) {
+          const joined = new Uint8Array(carry.length + b.length);
+          joined.set(carry);
+          joined.set(b, carry.length);
+          b = joined;
+        }
+        const whole = b.length - (b.length % size);
+        carry = b.slice(whole);
+        if (whole === 0) continue;
+        const out = b.subarray(0, whole);
+        if (t.bigEndian && size > 1) swapInPlace(out, size);
+        yield out;
+      }
+    } finally {
+      await src.close();
+    }
+  }
+  if (carry.length > 0) throw formatError(t.source.file, `tensor ${JSON.stringify(t.name)} ends in the middle of an element.`);
+}
