@@ -10,10 +10,10 @@ import {
   NodeFileOpener,
   openCheckpoint,
   summarize,
-  tensorStats,
+  tensorHistogram,
   type Checkpoint,
 } from '../core/index';
-import { formatBytes, formatCount, renderTable } from './render';
+import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
 declare const JAX_SERVE_VERSION: string;
 
@@ -21,7 +21,9 @@ const USAGE = `Usage: jax-serve <command> [options]
 
 Commands:
   inspect PATH [--json]           List a checkpoint's tensors (headers only; nothing is loaded).
-  stats PATH TENSOR [--json]      Exact statistics of one tensor (min, max, mean, std, NaN/Inf counts).
+  stats PATH TENSOR [--json] [--bins N]
+                                  Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
+                                  counts) and a histogram of N bins (default 20) over [min, max].
 
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, or a folder holding one.
@@ -34,13 +36,19 @@ Options:
 interface Args {
   positional: string[];
   json: boolean;
+  bins: number;
 }
 
 function parseArgs(argv: string[], known: string[]): Args {
-  const out: Args = { positional: [], json: false };
-  for (const a of argv) {
-    if (a === '--json') out.json = true;
-    else if (a.startsWith('-') && a !== '-') throw new JaxServeError('E_USAGE', `unknown option ${a} (known: ${known.join(', ')}).`);
+  const out: Args = { positional: [], json: false, bins: 20 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json' && known.includes(a)) out.json = true;
+    else if (a === '--bins' && known.includes(a)) {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new JaxServeError('E_USAGE', '--bins takes a whole number from 1 to 10000.');
+      out.bins = n;
+    } else if (a.startsWith('-') && a !== '-') throw new JaxServeError('E_USAGE', `unknown option ${a} (known: ${known.join(', ')}).`);
     else out.positional.push(a);
   }
   return out;
@@ -93,16 +101,17 @@ async function run(argv: string[]): Promise<void> {
       return;
     }
     case 'stats': {
-      const args = parseArgs(rest, ['--json']);
+      const args = parseArgs(rest, ['--json', '--bins']);
       if (args.positional.length !== 2) throw new JaxServeError('E_USAGE', 'stats takes PATH and TENSOR.');
       const ck = await openCheckpoint(opener, args.positional[0]!);
       const t = findTensor(ck, args.positional[1]!);
-      const st = await tensorStats(opener, t);
+      const { stats: st, histogram } = await tensorHistogram(opener, t, args.bins);
       if (args.json) {
-        process.stdout.write(JSON.stringify({ name: t.name, dtype: t.dtype, shape: t.shape, ...st }) + '\n');
+        process.stdout.write(JSON.stringify({ name: t.name, dtype: t.dtype, shape: t.shape, ...st, histogram }) + '\n');
       } else {
         const rows = Object.entries(st).map(([k, v]) => [k, v === null ? '—' : String(v)]);
         process.stdout.write(`${t.name}  ${t.dtype}[${t.shape.join(', ')}]\n` + renderTable(['stat', 'value'], rows) + '\n');
+        if (histogram) process.stdout.write('\n' + renderHistogram(histogram) + '\n');
       }
       return;
     }

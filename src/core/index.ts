@@ -5,6 +5,7 @@ export * from './checkpoint';
 export * from './tensor/dtype';
 export { decodeChunk, f16ToNumber } from './tensor/decode';
 export * from './tensor/stats';
+export * from './tensor/histogram';
 export { readTensorBytes, type ReadOptions } from './tensor/read';
 export { openNpy, openNpz } from './formats/npy/reader';
 export { readZipDirectory, type ZipMember } from './formats/zip/directory';

@@ -47,6 +47,16 @@ describe('jax-serve CLI (the built dist/cli.js)', () => {
     const s = JSON.parse(r.stdout);
     assert.deepEqual([s.count, s.finite, s.nan, s.posInf, s.zeros, s.min, s.max], [6, 4, 1, 1, 1, -2, 3.5]);
     assert.equal(s.mean, 0.625);
+    assert.deepEqual(s.histogram.counts.reduce((a: number, b: number) => a + b, 0), 4);
+    assert.equal(s.histogram.edges[0], -2);
+    assert.equal(s.histogram.edges.at(-1), 3.5);
+  });
+
+  it('stats prints a histogram with --bins', () => {
+    const r = run('stats', file, 'model.layers.0.mlp.up_proj.weight', '--bins', '3');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.split('\n').filter((l) => l.startsWith('[')).length, 3);
+    assert.equal(run('stats', file, 'lm_head.weight', '--bins', '0').status, 2);
   });
 
   const errors: [string, () => string[], RegExp][] = [

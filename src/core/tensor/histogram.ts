@@ -1,0 +1,70 @@
+/**
+ * Histograms over every finite element, with bins between the exact min and max. Bin assignment
+ * is numpy.histogram's on the values as float64 (edges from linspace, the same index arithmetic
+ * and edge corrections, the last bin closed), so counts equal
+ * `np.histogram(a.astype(np.float64), bins, range=(min, max))` element for element.
+ */
+import type { TensorRef } from '../checkpoint';
+import type { FileOpener } from '../io/byteSource';
+import { decodeChunk } from './decode';
+import { readTensorBytes, type ReadOptions } from './read';
+import { tensorStats, type TensorStats } from './stats';
+
+export interface Histogram {
+  /** bins + 1 edges, as numpy.linspace(min, max, bins + 1). */
+  readonly edges: readonly number[];
+  readonly counts: readonly number[];
+}
+
+/** numpy.linspace(start, stop, num) in float64, last point exactly `stop`. */
+export function linspace(start: number, stop: number, num: number): number[] {
+  const div = num - 1;
+  const step = (stop - start) / div;
+  const out = Array.from({ length: num }, (_, i) => (step === 0 ? (i / div) * (stop - start) + start : i * step + start));
+  if (num > 1) out[num - 1] = stop;
+  return out;
+}
+
+export class HistogramAccumulator {
+  readonly edges: number[];
+  readonly counts: number[];
+  private readonly lo: number;
+  private readonly hi: number;
+  private readonly width: number;
+
+  constructor(min: number, max: number, readonly bins: number) {
+    // numpy widens a zero-width range by 0.5 on each side.
+    this.lo = min === max ? min - 0.5 : min;
+    this.hi = min === max ? max + 0.5 : max;
+    this.edges = linspace(this.lo, this.hi, bins + 1);
+    this.counts = new Array<number>(bins).fill(0);
+    this.width = this.hi - this.lo;
+  }
+
+  add(values: ArrayLike<number>): void {
+    const { lo, hi, width, bins, edges, counts } = this;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (!(v >= lo && v <= hi)) continue; // NaN, ±Inf and out-of-range values are not counted
+      let k = Math.floor(((v - lo) / width) * bins);
+      if (k === bins) k--;
+      if (v < edges[k]!) k--;
+      else if (k !== bins - 1 && v >= edges[k + 1]!) k++;
+      counts[k]!++;
+    }
+  }
+}
+
+/** Two passes: exact statistics first (the bin range), then the counts. */
+export async function tensorHistogram(
+  opener: FileOpener,
+  t: TensorRef,
+  bins = 64,
+  opts: ReadOptions & { stats?: TensorStats } = {},
+): Promise<{ stats: TensorStats; histogram: Histogram | null }> {
+  const stats = opts.stats ?? (await tensorStats(opener, t, opts));
+  if (stats.min === null || stats.max === null) return { stats, histogram: null };
+  const acc = new HistogramAccumulator(stats.min, stats.max, bins);
+  for await (const chunk of readTensorBytes(opener, t, opts)) acc.add(decodeChunk(t.dtype, chunk));
+  return { stats, histogram: { edges: acc.edges, counts: acc.counts } };
+}
