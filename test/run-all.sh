@@ -63,6 +63,13 @@ if [ "$broken" -eq 0 ]; then
   run_suite unit npx mocha --config test/.mocharc.json --color=false
   run_suite extension-host node out/test/integration/runExtensionTests.js
   run_suite ui npx mocha --color=false --timeout 240000 'out/test/integration/ui/*.ui.test.js'
+  # Benchmarks at smoke size: their ratio lines go to the log; a crash counts as a failure.
+  step "benchmarks (smoke sizes; npm run bench for full sizes)"
+  if node out/bench.js --smoke 2>&1 | tee "$logs/bench.log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    passed=$((passed + 1)); echo "[bench] ran"
+  else
+    failed=$((failed + 1)); echo "[bench] FAILED"
+  fi
 fi
 
 echo

@@ -70,7 +70,18 @@ export interface Checkpoint {
  * `model.layers.0.mlp` -> ['model', 'layers', 0, 'mlp'].
  */
 export function pathFromName(name: string): PathKey[] {
-  return name.split('.').map((k) => (/^(0|[1-9][0-9]{0,8})$/.test(k) ? Number(k) : k));
+  return name.split('.').map(pathKey);
+}
+
+/** '12' -> 12 (a list index); '012', '1e3', '' and anything else stay strings. */
+export function pathKey(k: string): PathKey {
+  const n = k.length;
+  if (n === 0 || n > 9 || (n > 1 && k.charCodeAt(0) === 0x30)) return k;
+  for (let i = 0; i < n; i++) {
+    const c = k.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return k;
+  }
+  return Number(k);
 }
 
 export interface CheckpointSummary {

@@ -43,10 +43,13 @@ export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: Index
   const weightMap = new Map<string, string>();
   const shards = new Set<string>();
   const maxShards = opts.maxShardCount ?? MAX_SHARD_COUNT;
-  for (const [name, file] of Object.entries(wm as Record<string, unknown>)) {
+  const map = wm as Record<string, unknown>;
+  for (const name in map) {
+    const file = map[name];
     if (typeof file !== 'string') throw formatError(indexFile, `weight_map[${JSON.stringify(name)}] is not a string file name.`);
-    checkShardName(indexFile, file);
     weightMap.set(name, file);
+    if (shards.has(file)) continue; // each distinct shard name is checked once
+    checkShardName(indexFile, file);
     shards.add(file);
     if (shards.size > maxShards) throw limitError(indexFile, 'the number of shard files', shards.size, maxShards, 'maxShardCount');
   }

@@ -5,7 +5,7 @@
  * whose bytes are the chunks in order, and Python scalars, strings and complex numbers are kept as
  * values. Format facts: ../shared/reference/formats-and-layouts.md §2.
  */
-import type { PathKey, ScalarLeaf, TensorRef } from '../../checkpoint';
+import { pathKey, type PathKey, type ScalarLeaf, type TensorRef } from '../../checkpoint';
 import { formatError } from '../../errors';
 import { DTYPE_BITS, type DType } from '../../tensor/dtype';
 import type { MsgKey, MsgNode } from './scanner';
@@ -37,7 +37,7 @@ export function numpyDtype(name: string): DType | undefined {
   return NUMPY_TO_DTYPE[name];
 }
 
-const keyOf = (k: MsgKey): PathKey => (typeof k === 'number' ? k : /^(0|[1-9][0-9]{0,8})$/.test(k) ? Number(k) : k);
+const keyOf = (k: MsgKey): PathKey => (typeof k === 'number' ? k : pathKey(k));
 
 export interface FlaxTree {
   tensors: TensorRef[];

@@ -78,7 +78,9 @@ export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize:
   const maxRank = opts.maxRank ?? MAX_TENSOR_RANK;
   const metadata: Record<string, string> = Object.create(null);
   const tensors: HeaderTensor[] = [];
-  for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
+  const obj = json as Record<string, unknown>;
+  for (const name in obj) {
+    const value = obj[name];
     if (name === '__metadata__') {
       if (value === null) continue;
       if (typeof value !== 'object' || Array.isArray(value)) {
@@ -107,13 +109,18 @@ export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize:
       );
     }
     if (t.end < t.begin) throw formatError(file, `tensor ${JSON.stringify(t.name)} has data_offsets [${t.begin}, ${t.end}]: end is before begin.`);
-    const bits = BigInt(DTYPE_BITS[t.dtype]);
-    const nbits = t.shape.reduce((acc, d) => acc * BigInt(d), 1n) * bits;
-    if (nbits % 8n !== 0n) {
+    // Number arithmetic while it is exact (the common case); BigInt only past 2^53.
+    let nbits = DTYPE_BITS[t.dtype];
+    for (const d of t.shape) nbits *= d;
+    if (!Number.isSafeInteger(nbits)) {
+      const big = t.shape.reduce((acc, d) => acc * BigInt(d), BigInt(DTYPE_BITS[t.dtype]));
+      throw formatError(file, `tensor ${JSON.stringify(t.name)} is ${big} bits of ${t.dtype}, more than this reader can address.`);
+    }
+    if (nbits % 8 !== 0) {
       throw formatError(file, `tensor ${JSON.stringify(t.name)} is ${nbits} bits of ${t.dtype}, not a whole number of bytes.`);
     }
-    const want = nbits / 8n;
-    if (BigInt(t.end - t.begin) !== want) {
+    const want = nbits / 8;
+    if (t.end - t.begin !== want) {
       throw formatError(
         file,
         `tensor ${JSON.stringify(t.name)} has ${t.end - t.begin} bytes (data_offsets [${t.begin}, ${t.end}]) but ${t.dtype}${JSON.stringify(t.shape)} needs ${want}.`,

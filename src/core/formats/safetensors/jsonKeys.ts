@@ -12,12 +12,17 @@ export function findDuplicateTopLevelKey(text: string): string | undefined {
     if (c === 0x22 /* " */) {
       const start = i;
       i++;
+      let escaped = false;
       while (i < text.length && text.charCodeAt(i) !== 0x22) {
-        if (text.charCodeAt(i) === 0x5c /* \ */) i++;
+        if (text.charCodeAt(i) === 0x5c /* \ */) {
+          escaped = true;
+          i++;
+        }
         i++;
       }
       if (depth === 1 && expectKey) {
-        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        // Only keys with escapes need decoding to compare equal to their plain spelling.
+        const key = escaped ? (JSON.parse(text.slice(start, i + 1)) as string) : text.slice(start + 1, i);
         if (seen.has(key)) return key;
         seen.add(key);
         expectKey = false;
