@@ -97,7 +97,10 @@ export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize:
     tensors.push(parseEntry(file, name, value, maxRank));
   }
 
-  tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  // Writers emit headers in offset order, so sorting is usually a no-op: check before paying for it.
+  let sorted = true;
+  for (let i = 1; i < tensors.length && sorted; i++) sorted = tensors[i - 1]!.begin <= tensors[i]!.begin;
+  if (!sorted) tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expected = 0;
   for (const t of tensors) {
     if (t.begin !== expected) {

@@ -2,10 +2,10 @@
  * Opens safetensors checkpoints header-only: a single file, or a sharded `*.safetensors.index.json`
  * whose shards are read with bounded concurrency and joined into one Checkpoint.
  */
-import { pathFromName, type Checkpoint, type TensorRef } from '../../checkpoint';
+import { pathFromName, type ByteRange, type Checkpoint, type PathKey, type TensorRef } from '../../checkpoint';
 import { readExactly, type FileOpener } from '../../io/byteSource';
 import { openShardedIndex, type IndexOptions } from '../shardedIndex';
-import { parseHeaderJson, parseHeaderLength, type HeaderOptions, type ParsedHeader } from './header';
+import { parseHeaderJson, parseHeaderLength, type HeaderOptions, type HeaderTensor, type ParsedHeader } from './header';
 
 export interface SafetensorsOptions extends HeaderOptions, IndexOptions {}
 
@@ -24,15 +24,31 @@ export async function readSafetensorsHeader(opener: FileOpener, file: string, op
   }
 }
 
+/**
+ * A safetensors tensor. The key path is split from the name on first use: a 100k-tensor checkpoint
+ * opens without 100k arrays that a table of names never needs.
+ */
+class SafetensorsTensor implements TensorRef {
+  private _path: PathKey[] | undefined;
+  readonly bytes: number;
+  readonly source: ByteRange;
+  constructor(file: string, dataStart: number, t: HeaderTensor) {
+    this.name = t.name;
+    this.dtype = t.dtype;
+    this.shape = t.shape;
+    this.bytes = t.end - t.begin;
+    this.source = { file, offset: dataStart + t.begin, length: this.bytes };
+  }
+  readonly name: string;
+  readonly dtype: HeaderTensor['dtype'];
+  readonly shape: readonly number[];
+  get path(): readonly PathKey[] {
+    return (this._path ??= pathFromName(this.name));
+  }
+}
+
 function tensorRefs(file: string, h: ParsedHeader): TensorRef[] {
-  return h.tensors.map((t) => ({
-    name: t.name,
-    path: pathFromName(t.name),
-    dtype: t.dtype,
-    shape: t.shape,
-    bytes: t.end - t.begin,
-    source: { file, offset: h.dataStart + t.begin, length: t.end - t.begin },
-  }));
+  return h.tensors.map((t) => new SafetensorsTensor(file, h.dataStart, t));
 }
 
 export async function openSafetensorsFile(opener: FileOpener, file: string, opts: SafetensorsOptions = {}): Promise<Checkpoint> {
