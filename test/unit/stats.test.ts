@@ -73,3 +73,27 @@ describe('statistics', () => {
     assert.equal(acc.result().std, null);
   });
 });
+
+describe('checkpoint model', () => {
+  it('counts parameters per subtree and per dtype', async () => {
+    const { MemoryFiles } = await import('./helpers');
+    const { subtreeCounts, summarize } = await import('../../src/core/index');
+    const fs = new MemoryFiles();
+    await writeSafetensors(fs.sink('m.safetensors'), [
+      { name: 'model.layers.0.w', dtype: 'F32', shape: [2, 3] },
+      { name: 'model.layers.1.w', dtype: 'BF16', shape: [4] },
+      { name: 'lm_head.weight', dtype: 'F32', shape: [5] },
+    ], (s) => new Uint8Array(s.shape.reduce((a, b) => a * b, 1) * (s.dtype === 'F32' ? 4 : 2)));
+    const ck = await openSafetensorsFile(fs, 'm.safetensors');
+    const counts = Object.fromEntries(subtreeCounts(ck).map((c) => [c.path.join('.') || '(root)', [c.tensors, c.parameters, c.bytes]]));
+    assert.deepEqual(counts, {
+      '(root)': [3, 15, 52],
+      model: [2, 10, 32],
+      'model.layers': [2, 10, 32],
+      'model.layers.0': [1, 6, 24],
+      'model.layers.1': [1, 4, 8],
+      lm_head: [1, 5, 20],
+    });
+    assert.deepEqual(summarize(ck).parametersByDtype, { F32: 11, BF16: 4 });
+  });
+});
