@@ -47,9 +47,12 @@ export function f16ToNumber(bits: number): number {
 
 /**
  * Decodes one chunk. `bytes` must start on an element boundary and hold whole elements; it is
- * copied if misaligned for the typed view. Returns numbers in element order.
+ * copied if misaligned for the typed view. Returns numbers in element order. Types that need a
+ * conversion write into `scratch` when it is large enough (a caller decoding chunk after chunk
+ * passes the same one, so a GB-sized tensor does not allocate per chunk); the result may then be
+ * a view of it, valid until the next call with the same scratch.
  */
-export function decodeChunk(dtype: DType, bytes: Uint8Array): ArrayLike<number> {
+export function decodeChunk(dtype: DType, bytes: Uint8Array, scratch?: Float32Array): ArrayLike<number> {
   const size = dtypeBytes(dtype);
   if (size === undefined || dtype === 'C64') {
     throw new JaxServeError('E_UNSUPPORTED', `values of ${dtype} tensors cannot be decoded yet.`);
@@ -58,6 +61,7 @@ export function decodeChunk(dtype: DType, bytes: Uint8Array): ArrayLike<number> 
   const n = Math.floor(aligned.length / size);
   const buf = aligned.buffer;
   const off = aligned.byteOffset;
+  const out32 = () => (scratch && scratch.length >= n ? scratch.subarray(0, n) : new Float32Array(n));
   switch (dtype) {
     case 'F32':
       return new Float32Array(buf, off, n);
@@ -65,14 +69,15 @@ export function decodeChunk(dtype: DType, bytes: Uint8Array): ArrayLike<number> 
       return new Float64Array(buf, off, n);
     case 'BF16': {
       const src = new Uint16Array(buf, off, n);
-      const out = new Uint32Array(n);
-      for (let i = 0; i < n; i++) out[i] = src[i]! << 16;
-      return new Float32Array(out.buffer);
+      const out = out32();
+      const bits = new Uint32Array(out.buffer, out.byteOffset, n);
+      for (let i = 0; i < n; i++) bits[i] = src[i]! << 16;
+      return out;
     }
     case 'F16': {
       const src = new Uint16Array(buf, off, n);
       const t = F16();
-      const out = new Float32Array(n);
+      const out = out32();
       for (let i = 0; i < n; i++) out[i] = t[src[i]!]!;
       return out;
     }
@@ -82,7 +87,7 @@ export function decodeChunk(dtype: DType, bytes: Uint8Array): ArrayLike<number> 
     case 'F8_E5M2FNUZ':
     case 'F8_E8M0': {
       const t = F8[dtype]();
-      const out = new Float32Array(n);
+      const out = out32();
       for (let i = 0; i < n; i++) out[i] = t[aligned[i]!]!;
       return out;
     }

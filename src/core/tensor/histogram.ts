@@ -65,6 +65,10 @@ export async function tensorHistogram(
   const stats = opts.stats ?? (await tensorStats(opener, t, opts));
   if (stats.min === null || stats.max === null) return { stats, histogram: null };
   const acc = new HistogramAccumulator(stats.min, stats.max, bins);
-  for await (const chunk of readTensorBytes(opener, t, opts)) acc.add(decodeChunk(t.dtype, chunk));
+  let scratch = new Float32Array(0);
+  for await (const chunk of readTensorBytes(opener, t, opts)) {
+    if (scratch.length < chunk.length) scratch = new Float32Array(chunk.length);
+    acc.add(decodeChunk(t.dtype, chunk, scratch));
+  }
   return { stats, histogram: { edges: acc.edges, counts: acc.counts } };
 }

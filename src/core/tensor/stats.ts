@@ -104,8 +104,10 @@ export async function tensorStats(opener: FileOpener, t: TensorRef, opts: StatsO
   const acc = new StatsAccumulator();
   if (t.bytes === 0) return acc.result();
   let done = 0;
+  let scratch = new Float32Array(0);
   for await (const chunk of readTensorBytes(opener, t, opts)) {
-    acc.add(decodeChunk(t.dtype, chunk));
+    if (scratch.length < chunk.length) scratch = new Float32Array(chunk.length);
+    acc.add(decodeChunk(t.dtype, chunk, scratch));
     done += chunk.length;
     opts.onProgress?.(done / t.bytes);
   }
