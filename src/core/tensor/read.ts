@@ -15,12 +15,20 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+/** Positioned reads, one chunk ahead: the next read runs in the I/O pool while this chunk is used. */
 async function* plainRange(src: ByteSource, r: ByteRange, chunk: number): AsyncGenerator<Uint8Array> {
-  for (let done = 0; done < r.length; ) {
-    const n = Math.min(chunk, r.length - done);
-    const b = new Uint8Array(n);
+  const readAt = async (done: number) => {
+    const b = new Uint8Array(Math.min(chunk, r.length - done));
     await readExactly(src, r.offset + done, b);
-    done += n;
+    return b;
+  };
+  let next: Promise<Uint8Array> | undefined = r.length > 0 ? readAt(0) : undefined;
+  for (let done = 0; next; ) {
+    const b = await next;
+    done += b.length;
+    next = done < r.length ? readAt(done) : undefined;
+    // A failed read-ahead is reported when it is awaited; keep it from being "unhandled" meanwhile.
+    next?.catch(() => undefined);
     yield b;
   }
 }
