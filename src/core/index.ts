@@ -7,7 +7,7 @@ export { decodeChunk, f16ToNumber } from './tensor/decode';
 export * from './tensor/stats';
 export * from './tensor/histogram';
 export * from './tensor/slice';
-export { readTensorBytes, type ReadOptions } from './tensor/read';
+export { readTensorBytes, readTensorValues, type ReadOptions } from './tensor/read';
 export { openNpy, openNpz } from './formats/npy/reader';
 export { readZipDirectory, type ZipMember } from './formats/zip/directory';
 export * from './io/byteSource';

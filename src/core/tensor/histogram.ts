@@ -6,8 +6,7 @@
  */
 import type { TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
-import { decodeChunk } from './decode';
-import { readTensorBytes, type ReadOptions } from './read';
+import { readTensorValues, type ReadOptions } from './read';
 import { tensorStats, type TensorStats } from './stats';
 
 export interface Histogram {
@@ -65,10 +64,6 @@ export async function tensorHistogram(
   const stats = opts.stats ?? (await tensorStats(opener, t, opts));
   if (stats.min === null || stats.max === null) return { stats, histogram: null };
   const acc = new HistogramAccumulator(stats.min, stats.max, bins);
-  let scratch = new Float32Array(0);
-  for await (const chunk of readTensorBytes(opener, t, opts)) {
-    if (scratch.length < chunk.length) scratch = new Float32Array(chunk.length);
-    acc.add(decodeChunk(t.dtype, chunk, scratch));
-  }
+  for await (const values of readTensorValues(opener, t, opts)) acc.add(values);
   return { stats, histogram: { edges: acc.edges, counts: acc.counts } };
 }

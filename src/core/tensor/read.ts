@@ -8,6 +8,7 @@ import { tensorRanges, type ByteRange, type TensorRef } from '../checkpoint';
 import { formatError, throwIfAborted } from '../errors';
 import { readExactly, type ByteSource, type FileOpener } from '../io/byteSource';
 import { READ_CHUNK_BYTES } from '../limits';
+import { decodeChunk } from './decode';
 import { dtypeBytes } from './dtype';
 
 export interface ReadOptions {
@@ -74,7 +75,8 @@ async function* inflatedRange(src: ByteSource, r: ByteRange & { deflate: NonNull
   }
 }
 
-function swapInPlace(b: Uint8Array, size: number): void {
+/** Reverses the bytes of each `size`-byte element: big-endian to little-endian. */
+export function swapInPlace(b: Uint8Array, size: number): void {
   for (let i = 0; i + size <= b.length; i += size) {
     for (let a = i, z = i + size - 1; a < z; a++, z--) {
       const t = b[a]!;
@@ -115,4 +117,16 @@ export async function* readTensorBytes(opener: FileOpener, t: TensorRef, opts: R
     }
   }
   if (carry.length > 0) throw formatError(t.source.file, `tensor ${JSON.stringify(t.name)} ends in the middle of an element.`);
+}
+
+/**
+ * The tensor's elements as numbers, chunk by chunk (see decodeChunk). Converted dtypes decode into
+ * one reused buffer, so each yielded array is valid only until the next one is asked for.
+ */
+export async function* readTensorValues(opener: FileOpener, t: TensorRef, opts: ReadOptions = {}): AsyncGenerator<ArrayLike<number>> {
+  let scratch = new Float32Array(0);
+  for await (const chunk of readTensorBytes(opener, t, opts)) {
+    if (scratch.length < chunk.length) scratch = new Float32Array(chunk.length);
+    yield decodeChunk(t.dtype, chunk, scratch);
+  }
 }

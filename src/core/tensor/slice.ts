@@ -10,7 +10,7 @@ import { JaxServeError, throwIfAborted } from '../errors';
 import { readExactly, type FileOpener } from '../io/byteSource';
 import { decodeChunk } from './decode';
 import { dtypeBytes } from './dtype';
-import { readTensorBytes } from './read';
+import { readTensorValues, swapInPlace } from './read';
 
 export interface SliceRequest {
   /** Axis shown down the rows, and across the columns (may be equal only for 1-D tensors). */
@@ -104,8 +104,7 @@ export async function tensorSlice(opener: FileOpener, t: TensorRef, q: SliceRequ
     const want = new Map<number, number>();
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want.set(at(r, c), r * cols + c);
     let element = 0;
-    for await (const chunk of readTensorBytes(opener, t, { signal })) {
-      const decoded = decodeChunk(t.dtype, chunk);
+    for await (const decoded of readTensorValues(opener, t, { signal })) {
       for (let i = 0; i < decoded.length; i++) {
         const slot = want.get(element + i);
         if (slot !== undefined) values[slot] = decoded[i]!;
@@ -117,7 +116,7 @@ export async function tensorSlice(opener: FileOpener, t: TensorRef, q: SliceRequ
 
   const swap = t.bigEndian && size > 1;
   const decode = (b: Uint8Array) => {
-    if (swap) for (let i = 0; i < b.length; i += size) b.subarray(i, i + size).reverse();
+    if (swap) swapInPlace(b, size);
     return decodeChunk(t.dtype, b);
   };
   const span = (cols - 1) * colStride * size + size;

@@ -3,10 +3,9 @@
  * Moments use per-chunk two-pass sums merged with Chan's formula: stable for large tensors where a
  * running sum of squares would cancel.
  */
-import type { TensorRef } from '../checkpoint';
+import { parameterCount, type TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
-import { decodeChunk } from './decode';
-import { readTensorBytes, type ReadOptions } from './read';
+import { readTensorValues, type ReadOptions } from './read';
 
 export interface TensorStats {
   readonly count: number;
@@ -103,13 +102,12 @@ export interface StatsOptions extends ReadOptions {
 export async function tensorStats(opener: FileOpener, t: TensorRef, opts: StatsOptions = {}): Promise<TensorStats> {
   const acc = new StatsAccumulator();
   if (t.bytes === 0) return acc.result();
+  const perElement = t.bytes / parameterCount(t);
   let done = 0;
-  let scratch = new Float32Array(0);
-  for await (const chunk of readTensorBytes(opener, t, opts)) {
-    if (scratch.length < chunk.length) scratch = new Float32Array(chunk.length);
-    acc.add(decodeChunk(t.dtype, chunk, scratch));
-    done += chunk.length;
-    opts.onProgress?.(done / t.bytes);
+  for await (const values of readTensorValues(opener, t, opts)) {
+    acc.add(values);
+    done += values.length;
+    opts.onProgress?.((done * perElement) / t.bytes);
   }
   return acc.result();
 }

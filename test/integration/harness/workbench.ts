@@ -31,8 +31,6 @@ export interface Workbench {
   /** The frame of the webview whose document has `selector`, waiting up to timeoutMs. */
   webviewFrame(selector: string, timeoutMs?: number): Promise<Frame>;
   screenshot(path: string): Promise<void>;
-  /** Text of the aria live region (notifications are announced there). */
-  alerts(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -115,9 +113,6 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
     async screenshot(path) {
       mkdirSync(dirname(path), { recursive: true });
       await page.screenshot({ path });
-    },
-    async alerts() {
-      return page.locator('.monaco-alert').allInnerTexts();
     },
     async close() {
       await browser.close().catch(() => undefined);
