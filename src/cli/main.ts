@@ -2,6 +2,7 @@
  * `jax-serve`: the command line over core. It parses arguments and renders; everything it knows
  * about checkpoints comes from core. Errors print one line on stderr and set exit code 2.
  */
+import * as path from 'node:path';
 import {
   describeError,
   findTensor,
@@ -9,6 +10,9 @@ import {
   JaxServeError,
   NodeFileOpener,
   openCheckpoint,
+  PythonSidecar,
+  sidecarScript,
+  valueOpener,
   summarize,
   tensorHistogram,
   type Checkpoint,
@@ -26,9 +30,11 @@ Commands:
                                   counts) and a histogram of N bins (default 20) over [min, max].
 
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
-*.safetensors.index.json or flax_model.msgpack.index.json, or a folder holding one.
+*.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
+or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
 Options:
   --json       Print one JSON object instead of text.
+  --python P   Python that reads Orbax folders (needs tensorstore; default python3).
   -h, --help   Show this help.
   --version    Print the version.
 `;
@@ -37,14 +43,19 @@ interface Args {
   positional: string[];
   json: boolean;
   bins: number;
+  python: string;
 }
 
 function parseArgs(argv: string[], known: string[]): Args {
-  const out: Args = { positional: [], json: false, bins: 20 };
+  const out: Args = { positional: [], json: false, bins: 20, python: 'python3' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json' && known.includes(a)) out.json = true;
-    else if (a === '--bins' && known.includes(a)) {
+    else if (a === '--python' && known.includes(a)) {
+      const p = argv[++i];
+      if (!p) throw new JaxServeError('E_USAGE', '--python takes the path of a Python interpreter.');
+      out.python = p;
+    } else if (a === '--bins' && known.includes(a)) {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new JaxServeError('E_USAGE', '--bins takes a whole number from 1 to 10000.');
       out.bins = n;
@@ -92,20 +103,34 @@ async function run(argv: string[]): Promise<void> {
     return;
   }
   const opener = new NodeFileOpener();
+  // Started only when a folder turns out to be Orbax; stopped when the command ends.
+  let sidecar: PythonSidecar | undefined;
+  const open = (args: Args) => {
+    sidecar = new PythonSidecar({ python: args.python, script: sidecarScript(path.join(__dirname, '..')), interpreterHint: 'Pass another with --python.' });
+    return openCheckpoint(opener, args.positional[0]!, { orbax: sidecar, orbaxHint: 'Pass one with --python.' });
+  };
+  try {
+    await runCommand(command, rest, open, opener);
+  } finally {
+    sidecar?.dispose();
+  }
+}
+
+async function runCommand(command: string, rest: string[], open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
   switch (command) {
     case 'inspect': {
-      const args = parseArgs(rest, ['--json']);
+      const args = parseArgs(rest, ['--json', '--python']);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'inspect takes one PATH.');
-      const ck = await openCheckpoint(opener, args.positional[0]!);
+      const ck = await open(args);
       process.stdout.write(args.json ? JSON.stringify(inspectJson(ck)) + '\n' : inspectText(ck) + '\n');
       return;
     }
     case 'stats': {
-      const args = parseArgs(rest, ['--json', '--bins']);
+      const args = parseArgs(rest, ['--json', '--bins', '--python']);
       if (args.positional.length !== 2) throw new JaxServeError('E_USAGE', 'stats takes PATH and TENSOR.');
-      const ck = await openCheckpoint(opener, args.positional[0]!);
+      const ck = await open(args);
       const t = findTensor(ck, args.positional[1]!);
-      const { stats: st, histogram } = await tensorHistogram(opener, t, args.bins);
+      const { stats: st, histogram } = await tensorHistogram(valueOpener(ck, opener), t, args.bins);
       if (args.json) {
         process.stdout.write(JSON.stringify({ name: t.name, dtype: t.dtype, shape: t.shape, ...st, histogram }) + '\n');
       } else {

@@ -1,3 +1,4 @@
+import type { FileOpener } from './io/byteSource';
 import type { DType } from './tensor/dtype';
 
 /** A key in a pytree path: dict keys are strings, list/tuple/layer indices numbers. */
@@ -49,7 +50,7 @@ export interface ScalarLeaf {
   readonly value: string;
 }
 
-export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'flax-msgpack' | 'flax-msgpack-sharded' | 'npz' | 'npy';
+export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'flax-msgpack' | 'flax-msgpack-sharded' | 'npz' | 'npy' | 'orbax';
 
 export interface Checkpoint {
   readonly format: CheckpointFormat;
@@ -63,6 +64,16 @@ export interface Checkpoint {
   readonly metadata: Readonly<Record<string, string>>;
   /** Non-array leaves (Flax states may hold step counters, strings, complex numbers). */
   readonly values?: readonly ScalarLeaf[];
+  /**
+   * Reads this checkpoint's byte ranges when they are not plain files (Orbax leaves come through
+   * the Python sidecar). Use `valueOpener()` rather than reading it directly.
+   */
+  readonly opener?: FileOpener;
+}
+
+/** The opener that reads `ck`'s tensor bytes: its own, or the one it was opened with. */
+export function valueOpener(ck: Checkpoint, fallback: FileOpener): FileOpener {
+  return ck.opener ?? fallback;
 }
 
 /**

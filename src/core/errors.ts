@@ -12,6 +12,13 @@ export type ErrorCode =
   | 'E_UNSUPPORTED' // valid input that this version cannot handle yet (permanent)
   | 'E_CANCELLED'; // the caller aborted (not an error to show)
 
+const ERROR_CODES: readonly ErrorCode[] = ['E_FORMAT', 'E_LIMIT', 'E_NOT_FOUND', 'E_UNSAFE_PATH', 'E_IO', 'E_USAGE', 'E_UNSUPPORTED', 'E_CANCELLED'];
+
+/** True for a code this version knows (a sidecar's reply is checked before it is trusted). */
+export function isErrorCode(s: string): s is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(s);
+}
+
 export class JaxServeError extends Error {
   constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -20,3 +20,5 @@ export { scanMsgpack, type MsgNode, type ScanOptions } from './formats/msgpack/s
 export { numpyDtype } from './formats/msgpack/flax';
 export * from './formats/open';
 export { NodeFileOpener, openAtomicFileSink } from './node/fileOpener';
+export { ORBAX_MARKERS, openOrbax, type OrbaxBackend, type OrbaxLeaf, type OrbaxTree } from './formats/orbax/reader';
+export { PythonSidecar, SidecarPool, sidecarScript, SIDECAR_PROTOCOL, type SidecarHello, type SidecarOptions } from './node/pythonSidecar';

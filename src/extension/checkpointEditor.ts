@@ -10,6 +10,8 @@ import {
   NodeFileOpener,
   openCheckpoint,
   parameterCount,
+  SidecarPool,
+  sidecarScript,
   summarize,
   type Checkpoint,
   type TensorRef,
@@ -27,6 +29,7 @@ import {
 } from '../shared/checkpointProtocol';
 import { Rpc } from '../shared/rpc';
 import { Disposable } from './dispose';
+import { choosePython, PYTHON_HINT } from './python';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export const CHECKPOINT_VIEW_TYPE = 'jaxServe.checkpoint';
@@ -40,27 +43,43 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
   private readonly _onDidDelete = this._register(new vscode.EventEmitter<void>());
   readonly onDidDelete = this._onDidDelete.event;
 
-  private constructor(readonly uri: vscode.Uri) {
+  private constructor(
+    readonly uri: vscode.Uri,
+    private readonly sidecars: SidecarPool,
+  ) {
     super();
   }
 
-  static async create(uri: vscode.Uri): Promise<CheckpointDocument> {
-    const doc = new CheckpointDocument(uri);
+  static async create(uri: vscode.Uri, sidecars: SidecarPool): Promise<CheckpointDocument> {
+    const doc = new CheckpointDocument(uri, sidecars);
     await doc.load();
     const watcher = doc._register(vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(uri.fsPath)), path.basename(uri.fsPath))));
-    doc._register(watcher.onDidChange(() => void doc.load().then(() => doc._onDidChange.fire())));
-    doc._register(watcher.onDidCreate(() => void doc.load().then(() => doc._onDidChange.fire())));
+    doc._register(watcher.onDidChange(() => void doc.reload()));
+    doc._register(watcher.onDidCreate(() => void doc.reload()));
     doc._register(watcher.onDidDelete(() => doc._onDidDelete.fire()));
     return doc;
   }
 
   async load(): Promise<void> {
     try {
-      this._state = { kind: 'checkpoint', ck: await openCheckpoint(new NodeFileOpener(), this.uri.fsPath) };
+      this._state = { kind: 'checkpoint', ck: await openCheckpoint(new NodeFileOpener(), this.uri.fsPath, await this.orbaxOptions()) };
     } catch (e) {
       this._state = { kind: 'error', message: describeError(e) };
     }
     this._filtered = undefined;
+  }
+
+  /** Orbax folders are read by a Python sidecar, which is never spawned in an untrusted workspace. */
+  private async orbaxOptions() {
+    if (!vscode.workspace.isTrusted) return { orbaxHint: 'Trust this workspace to read them: that runs Python.' };
+    const { python } = await choosePython(this.uri);
+    return { orbax: this.sidecars.get(python, PYTHON_HINT), orbaxHint: PYTHON_HINT };
+  }
+
+  /** Loads again and tells the views; used when the file changes or the workspace becomes trusted. */
+  async reload(): Promise<void> {
+    await this.load();
+    this._onDidChange.fire();
   }
 
   get state() {
@@ -108,16 +127,28 @@ export interface CheckpointEditorInfo {
 
 export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProvider<CheckpointDocument> {
   private readonly editors = new Set<{ doc: CheckpointDocument; sent: string[] }>();
+  /** One long-lived Python sidecar per interpreter, shared by every open Orbax checkpoint. */
+  private readonly sidecars: SidecarPool;
 
   static register(context: vscode.ExtensionContext): CheckpointEditorProvider {
     const provider = new CheckpointEditorProvider(context.extensionUri);
     context.subscriptions.push(
       vscode.window.registerCustomEditorProvider(CHECKPOINT_VIEW_TYPE, provider, { supportsMultipleEditorsPerDocument: true }),
+      { dispose: () => provider.sidecars.dispose() },
+      // What failed for want of trust (Orbax needs Python) can load now.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => provider.reloadFailed()),
     );
     return provider;
   }
 
-  private constructor(private readonly extensionUri: vscode.Uri) {}
+  private constructor(private readonly extensionUri: vscode.Uri) {
+    this.sidecars = new SidecarPool(sidecarScript(extensionUri.fsPath));
+  }
+
+  private reloadFailed(): void {
+    const docs = new Set([...this.editors].map((e) => e.doc));
+    for (const doc of docs) if (doc.state.kind === 'error') void doc.reload();
+  }
 
   list(): CheckpointEditorInfo[] {
     return [...this.editors].map(({ doc, sent }) => ({
@@ -129,7 +160,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   }
 
   async openCustomDocument(uri: vscode.Uri): Promise<CheckpointDocument> {
-    return CheckpointDocument.create(uri);
+    return CheckpointDocument.create(uri, this.sidecars);
   }
 
   async resolveCustomEditor(doc: CheckpointDocument, panel: vscode.WebviewPanel): Promise<void> {

@@ -1,5 +1,6 @@
 /** Activation only composes features; each registers its own disposables. */
 import * as vscode from 'vscode';
+import { checkpointFileInFolder, NodeFileOpener } from '../core/index';
 import { CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
 
 /** What activate returns: a small surface the integration tests read. */
@@ -11,11 +12,23 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const editors = CheckpointEditorProvider.register(context);
   context.subscriptions.push(
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
-      const target = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
+      const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFolders: true, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
+      if (!picked) return;
+      const target = await fileFor(picked);
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );
   return { checkpointEditors: editors };
+}
+
+/** An editor opens files: a folder (HF export, Orbax step or CheckpointManager root) stands as the file core picks. */
+async function fileFor(uri: vscode.Uri): Promise<vscode.Uri | undefined> {
+  const opener = new NodeFileOpener();
+  if ((await opener.kind(uri.fsPath)) !== 'directory') return uri;
+  const file = await checkpointFileInFolder(opener, uri.fsPath);
+  if (file) return vscode.Uri.file(file);
+  void vscode.window.showErrorMessage(`${uri.fsPath}: no checkpoint in this folder (no model.safetensors, its index, flax_model.msgpack, or Orbax _METADATA / _CHECKPOINT_METADATA, here or in a numbered step folder).`);
+  return undefined;
 }
 
 export function deactivate(): void {}

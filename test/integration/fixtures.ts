@@ -1,6 +1,6 @@
 /**
  * The workspace the integration tests open: files written by the real Python safetensors (torch and
- * numpy writers) plus ones only our writer can make quickly (100,000 tensors, hostile names) and
+ * numpy writers), flax, numpy and orbax, plus ones only our writer can make quickly (100,000 tensors, hostile names) and
  * malformed ones.
  */
 import { execFileSync } from 'node:child_process';
@@ -24,6 +24,7 @@ export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/safetensors_interop.py'), 'write', join(dir, 'python')], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/flax_msgpack.py'), 'write', join(dir, 'flax')], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/npz.py'), 'write', join(dir, 'numpy')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/orbax_ckpt.py'), 'write', join(dir, 'orbax')], { stdio: ['ignore', 'ignore', 'inherit'] });
   }
   // 100,000 small tensors in 4 shards with an index, as a large model's layout looks to the viewer.
   const big: TensorSpec[] = Array.from({ length: BIG_TENSOR_COUNT }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));

@@ -18,7 +18,9 @@ export async function runExtensionTests(opts: { only?: string; timeoutMs?: numbe
   const root = repoRoot();
   const ws = mkdtempSync(join(tmpdir(), 'jax-serve-ws-'));
   await buildWorkspace(ws, { root, python: process.env.JAX_SERVE_PYTHON });
-  const server = await startCodeServer({ env: opts.only ? { JAX_SERVE_EXT_TESTS: opts.only } : {} });
+  // The venv reads the Orbax fixtures; code-server has no Python extension, so the setting is what picks it.
+  const settings = process.env.JAX_SERVE_PYTHON ? { 'jaxServe.pythonPath': process.env.JAX_SERVE_PYTHON } : {};
+  const server = await startCodeServer({ env: opts.only ? { JAX_SERVE_EXT_TESTS: opts.only } : {}, settings });
   let code = 1;
   try {
     const wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root, extensionTestsPath: join(root, 'out/test/integration/index.js'), quiet: opts.quiet });

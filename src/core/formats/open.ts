@@ -17,10 +17,18 @@ import {
   SAFETENSORS_SUFFIX,
 } from '../limits';
 import { openNpy, openNpz } from './npy/reader';
+import { ORBAX_MARKERS, openOrbax, type OrbaxBackend } from './orbax/reader';
 import { openFlaxMsgpackFile, openFlaxMsgpackIndex, type MsgpackOptions } from './msgpack/reader';
 import { openSafetensorsFile, openSafetensorsIndex, type SafetensorsOptions } from './safetensors/reader';
 
-export type OpenOptions = SafetensorsOptions & MsgpackOptions;
+export type OpenOptions = SafetensorsOptions &
+  MsgpackOptions & {
+    /** Reads Orbax folders (the Python sidecar); without it they are refused with a clear message. */
+    orbax?: OrbaxBackend;
+    /** Said after "needs Python" when `orbax` is missing: how this caller gets one. */
+    orbaxHint?: string;
+    signal?: AbortSignal;
+  };
 
 /** Names a folder may hold a checkpoint under, most specific first (HF conventions). */
 const FOLDER_CANDIDATES = [SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, FLAX_INDEX_NAME, FLAX_SINGLE_NAME];
@@ -33,8 +41,14 @@ export async function openCheckpoint(opener: FileOpener, location: string, opts:
       const candidate = path.join(location, name);
       if ((await opener.kind(candidate)) === 'file') return openCheckpoint(opener, candidate, opts);
     }
-    throw new JaxServeError('E_UNSUPPORTED', `${location}: no checkpoint in this folder (looked for ${FOLDER_CANDIDATES.join(', ')}).`);
+    // Anything else may be Orbax (an item, a step, or a CheckpointManager root): the sidecar knows.
+    if (opts.orbax) return openOrbax(opts.orbax, location, opts.signal);
+    throw new JaxServeError(
+      'E_UNSUPPORTED',
+      `${location}: no ${FOLDER_CANDIDATES.join(', ')} in this folder, and Orbax folders need Python with tensorstore.${opts.orbaxHint ? ` ${opts.orbaxHint}` : ''}`,
+    );
   }
+  if ((ORBAX_MARKERS as readonly string[]).includes(path.basename(location))) return openCheckpoint(opener, path.dirname(location), opts);
   if (location.endsWith(SAFETENSORS_INDEX_SUFFIX)) return openSafetensorsIndex(opener, location, opts);
   if (location.endsWith(SAFETENSORS_SUFFIX)) return openSafetensorsFile(opener, location, opts);
   if (location.endsWith(MSGPACK_INDEX_SUFFIX)) return openFlaxMsgpackIndex(opener, location, opts);
@@ -45,6 +59,25 @@ export async function openCheckpoint(opener: FileOpener, location: string, opts:
     'E_UNSUPPORTED',
     `${location}: not a checkpoint this version reads (expected *${SAFETENSORS_SUFFIX}, *${SAFETENSORS_INDEX_SUFFIX}, *${MSGPACK_SUFFIX}, *${MSGPACK_INDEX_SUFFIX}, *.npz or *.npy).`,
   );
+}
+
+/**
+ * The file that stands for a checkpoint folder, for callers that can only open files (an editor):
+ * an HF weights file or index, else an Orbax marker (`_CHECKPOINT_METADATA`, `_METADATA`), else the
+ * same inside the latest numbered step folder. Undefined when the folder holds none of them.
+ */
+export async function checkpointFileInFolder(opener: FileOpener, dir: string, depth = 2): Promise<string | undefined> {
+  for (const name of [...FOLDER_CANDIDATES, ...ORBAX_MARKERS]) {
+    const candidate = path.join(dir, name);
+    if ((await opener.kind(candidate)) === 'file') return candidate;
+  }
+  if (depth === 0 || !opener.list) return undefined;
+  const steps = (await opener.list(dir)).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
+  for (const step of steps.reverse()) {
+    const inner = path.join(dir, step);
+    if ((await opener.kind(inner)) === 'directory') return checkpointFileInFolder(opener, inner, depth - 1);
+  }
+  return undefined;
 }
 
 export function findTensor(ck: Checkpoint, name: string) {

@@ -47,6 +47,8 @@ export interface FileOpener {
   readSmall(path: string, maxBytes: number): Promise<Uint8Array>;
   /** What is at a path, or undefined when nothing is. */
   kind(path: string): Promise<'file' | 'directory' | undefined>;
+  /** Names inside a folder (openers over files only may leave it out). */
+  list?(dir: string): Promise<string[]>;
 }
 
 /** Where bytes go, one chunk after another; `commit` makes the result visible, `abort` removes it. */

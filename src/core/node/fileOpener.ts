@@ -82,6 +82,14 @@ export class NodeFileOpener implements FileOpener {
       return wrapFsError(file, e);
     }
   }
+
+  async list(dir: string): Promise<string[]> {
+    try {
+      return await fs.readdir(dir);
+    } catch (e) {
+      return wrapFsError(dir, e);
+    }
+  }
 }
 
 /**

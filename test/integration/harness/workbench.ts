@@ -27,7 +27,8 @@ export interface Workbench {
   runCommand(title: string): Promise<void>;
   /** Picks a colour theme through "Preferences: Color Theme", as a person would. */
   setTheme(label: string): Promise<void>;
-  quickOpen(fileName: string): Promise<void>;
+  /** Quick Open: types `query` (a name or a relative path), picks the row whose label starts with `label`. */
+  quickOpen(query: string, label?: string): Promise<void>;
   /** The frame of the webview whose document has `selector`, waiting up to timeoutMs. */
   webviewFrame(selector: string, timeoutMs?: number): Promise<Frame>;
   screenshot(path: string): Promise<void>;
@@ -96,9 +97,9 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
       await pickRow(label);
       await input.waitFor({ state: 'hidden', timeout: 30_000 });
     },
-    async quickOpen(fileName) {
-      await openQuickInput(fileName);
-      await pickRow(fileName);
+    async quickOpen(query, label = query) {
+      await openQuickInput(query);
+      await pickRow(label);
     },
     async webviewFrame(selector, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;

@@ -74,6 +74,28 @@ describe('checkpoint editor in the real VS Code', () => {
     }
   });
 
+  it('opens Orbax checkpoints through the Python sidecar: a _METADATA file, a step folder, a manager root', async () => {
+    assert.ok(vscode.workspace.getConfiguration('jaxServe').get<string>('pythonPath'), 'the harness sets jaxServe.pythonPath to the venv');
+    const tree = await openAndWait(join(ws(), 'orbax', 'tree', '_METADATA'));
+    assert.equal(tree.error, undefined);
+    assert.equal(tree.tensorCount, 8);
+    // "Open as Checkpoint" on folders: a multi-process item, and a CheckpointManager root (latest step).
+    await vscode.commands.executeCommand('jaxServe.openCheckpoint', vscode.Uri.file(join(ws(), 'orbax', 'multiprocess')));
+    const mp = await until('multiprocess editor', async () => {
+      const e = await editorFor(join(ws(), 'orbax', 'multiprocess', '_METADATA'));
+      return e?.tensorCount !== undefined || e?.error ? e : undefined;
+    });
+    assert.equal(mp.error, undefined);
+    assert.equal(mp.tensorCount, 2);
+    await vscode.commands.executeCommand('jaxServe.openCheckpoint', vscode.Uri.file(join(ws(), 'orbax', 'manager')));
+    const mgr = await until('manager editor', async () => {
+      const e = await editorFor(join(ws(), 'orbax', 'manager', '3', '_CHECKPOINT_METADATA'));
+      return e?.tensorCount !== undefined || e?.error ? e : undefined;
+    });
+    assert.equal(mgr.error, undefined);
+    assert.equal(mgr.tensorCount, 1);
+  });
+
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {
     const e = await openAndWait(join(ws(), 'big', 'model.safetensors.index.json'));
     assert.equal(e.tensorCount, 100_000);

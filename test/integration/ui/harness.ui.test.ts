@@ -4,14 +4,21 @@
  * checkpoint viewer still works (the extension declares limited untrusted support).
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, startCodeServer } from '../harness/codeServer';
 import { openWorkbench } from '../harness/workbench';
 import { buildWorkspace } from '../fixtures';
 import { runExtensionTests } from '../runExtensionTests';
+import { MemoryByteSource, readZipDirectory } from '../../../src/core/index';
+
+/** Command lines of running sidecars (none may run in an untrusted workspace). */
+function sidecarProcesses(): string {
+  const r = spawnSync('pgrep', ['-af', 'jax_serve_sidecar'], { encoding: 'utf8' });
+  return r.stdout.trim();
+}
 
 const root = repoRoot();
 
@@ -28,6 +35,9 @@ describe('the real-VS-Code harness', function () {
     const vsix = join(dir, 'jax-serve.vsix');
     const pack = spawnSync('bash', [join(root, 'scripts', 'package.sh'), vsix], { cwd: root, encoding: 'utf8' });
     assert.equal(pack.status, 0, pack.stdout + pack.stderr);
+    const members = (await readZipDirectory(new MemoryByteSource(vsix, readFileSync(vsix)))).map((m) => m.name);
+    assert.ok(members.includes('extension/python/sidecar/jax_serve_sidecar.py'), members.join('\n'));
+    assert.ok(!members.some((m) => m.includes('python/fixtures')), 'test fixtures stay out of the .vsix');
     const ws = join(dir, 'ws');
     await buildWorkspace(ws, { root });
     const server = await startCodeServer({ installVsix: vsix });
@@ -43,10 +53,12 @@ describe('the real-VS-Code harness', function () {
     }
   });
 
-  it('runs an untrusted workspace in Restricted Mode, where checkpoints still open', async () => {
+  it('runs an untrusted workspace in Restricted Mode, where checkpoints still open and no Python is spawned', async () => {
     const ws = mkdtempSync(join(tmpdir(), 'jax-serve-untrusted-'));
     await buildWorkspace(ws, { root });
-    const server = await startCodeServer({ trust: true });
+    const python = process.env.JAX_SERVE_PYTHON;
+    if (python) execFileSync(python, [join(root, 'python/fixtures/orbax_ckpt.py'), 'write', join(ws, 'orbax')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const server = await startCodeServer({ trust: true, settings: python ? { 'jaxServe.pythonPath': python } : {} });
     const wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
     try {
       await wb.page.locator('.statusbar', { hasText: 'Restricted Mode' }).waitFor({ timeout: 60_000 });
@@ -54,6 +66,12 @@ describe('the real-VS-Code harness', function () {
       const frame = await wb.webviewFrame('.vt-row:not(.placeholder)');
       assert.match((await frame.textContent('.status'))!, /^2 tensors/);
       await wb.screenshot(join(root, 'test-results', 'screenshots', 'restricted-mode.png'));
+      if (python) {
+        await wb.quickOpen('orbax/tree/_METADATA', '_METADATA');
+        const err = await wb.webviewFrame('.error-message');
+        assert.match((await err.textContent('.error-message'))!, /Trust this workspace to read them: that runs Python/);
+        assert.equal(sidecarProcesses(), '', 'a sidecar ran in Restricted Mode');
+      }
     } finally {
       await wb.close();
       await server.stop();
