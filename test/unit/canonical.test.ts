@@ -1,0 +1,73 @@
+/**
+ * The canonical tiny Llama every later suite builds on: its HF folder and its JAX-layout files
+ * (flax msgpack, flax-style safetensors, Orbax; f32 and bf16) open with our readers and hold,
+ * byte for byte, what transformers, flax and orbax wrote.
+ */
+import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { NodeFileOpener, openCheckpoint, PythonSidecar, readTensorBytes, sidecarScript, valueOpener, type Checkpoint } from '../../src/core/index';
+import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
+import { venvPython } from './helpers';
+
+async function sha256(ck: Checkpoint, name: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const b of readTensorBytes(valueOpener(ck, new NodeFileOpener()), ck.tensors.find((t) => t.name === name)!)) h.update(b);
+  return h.digest('hex');
+}
+
+describe('the canonical tiny Llama (transformers, tokenizers, flax, orbax)', function () {
+  let fx: Canonical;
+  let sidecar: PythonSidecar;
+  before(function () {
+    const python = venvPython(this);
+    this.timeout(300_000);
+    fx = canonicalFixtures(python);
+    sidecar = new PythonSidecar({ python, script: sidecarScript(resolve(__dirname, '../../..')) });
+  });
+  after(() => sidecar?.dispose());
+
+  it('is a Llama vLLM CPU kernels accept, whose JAX layout reproduces transformers logits', () => {
+    const c = fx.manifest.config;
+    assert.equal(c.hidden_size / c.num_attention_heads, c.head_dim);
+    assert.ok([32, 64].includes(c.head_dim));
+    assert.ok(c.num_key_value_heads < c.num_attention_heads, 'grouped-query attention');
+    assert.ok(fx.manifest.jaxMatchesTorch < 1e-5, String(fx.manifest.jaxMatchesTorch));
+    const config = JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8'));
+    assert.deepEqual(config.architectures, ['LlamaForCausalLM']);
+  });
+
+  it('has a trained ASCII tokenizer with its special tokens and a chat template', () => {
+    const tok = JSON.parse(readFileSync(join(fx.dir, 'hf', 'tokenizer.json'), 'utf8'));
+    assert.equal(tok.model.type, 'BPE');
+    const specials = Object.fromEntries((tok.added_tokens as { content: string; id: number }[]).map((t) => [t.content, t.id]));
+    assert.deepEqual(specials, fx.manifest.tokenizer.specials);
+    assert.equal(fx.manifest.tokenizer.vocab, fx.manifest.config.vocab_size);
+    assert.match(fx.manifest.tokenizer.chat, /^<s><\|start\|>user\nhi<\|end\|>\n<\|start\|>assistant\n$/);
+    assert.equal(fx.manifest.tokenizer.prompt_ids[0], specials['<s>']);
+  });
+
+  it('opens the HF folder: every weight transformers expects, and the reference logits', async () => {
+    const ck = await openCheckpoint(new NodeFileOpener(), join(fx.dir, 'hf'));
+    assert.equal(ck.format, 'safetensors');
+    const L = fx.manifest.config.num_hidden_layers;
+    assert.equal(ck.tensors.length, 3 + 9 * L);
+    assert.deepEqual(ck.tensors.find((t) => t.name === 'model.layers.0.self_attn.k_proj.weight')!.shape, [128, 256]);
+    const logits = await openCheckpoint(new NodeFileOpener(), join(fx.dir, 'logits.npy'));
+    assert.deepEqual(logits.tensors[0]!.shape, [1, fx.manifest.tokenizer.prompt_ids.length, fx.manifest.config.vocab_size]);
+  });
+
+  it('reads every JAX-layout file (msgpack, flax safetensors, Orbax; f32 and bf16) bit for bit', async function () {
+    this.timeout(60_000);
+    assert.equal(Object.keys(fx.manifest.files).length, 6);
+    for (const [rel, want] of Object.entries(fx.manifest.files)) {
+      const ck = await openCheckpoint(new NodeFileOpener(), join(fx.dir, rel), { orbax: sidecar });
+      const got: typeof want = {};
+      for (const t of ck.tensors) got[t.name] = { dtype: t.dtype, shape: [...t.shape], sha256: await sha256(ck, t.name) };
+      assert.deepEqual(got, want, rel);
+      if (rel === 'jax/orbax') assert.match(ck.metadata['orbax.nnx'] ?? '', /value/, 'nnx.state saved: value keys hidden');
+      if (rel === 'jax/flax_bf16.safetensors') assert.equal(ck.metadata.format, 'flax');
+    }
+  });
+});
