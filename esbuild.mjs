@@ -19,6 +19,8 @@ const node = { ...common, platform: 'node', target: 'node20', format: 'cjs' };
 const builds = [
   { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  // Statistics and slices run on this worker thread, off the extension host's main thread.
+  { ...node, entryPoints: ['src/core/worker/valueWorkerMain.ts'], outfile: 'dist/valueWorker.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
 ];
 if (!production) builds.push({ ...node, entryPoints: ['bench/main.ts'], outfile: 'out/bench.js' });

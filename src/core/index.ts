@@ -22,3 +22,4 @@ export * from './formats/open';
 export { NodeFileOpener, openAtomicFileSink } from './node/fileOpener';
 export { ORBAX_MARKERS, openOrbax, type OrbaxBackend, type OrbaxLeaf, type OrbaxTree } from './formats/orbax/reader';
 export { PythonSidecar, SidecarPool, sidecarScript, SIDECAR_PROTOCOL, type SidecarHello, type SidecarOptions } from './node/pythonSidecar';
+export { ValueWorker, type JobOptions } from './worker/valueWorker';

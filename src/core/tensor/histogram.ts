@@ -4,10 +4,10 @@
  * and edge corrections, the last bin closed), so counts equal
  * `np.histogram(a.astype(np.float64), bins, range=(min, max))` element for element.
  */
-import type { TensorRef } from '../checkpoint';
+import { parameterCount, type TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
-import { readTensorValues, type ReadOptions } from './read';
-import { tensorStats, type TensorStats } from './stats';
+import { readTensorValues } from './read';
+import { tensorStats, type StatsOptions, type TensorStats } from './stats';
 
 export interface Histogram {
   /** bins + 1 edges, as numpy.linspace(min, max, bins + 1). */
@@ -54,16 +54,30 @@ export class HistogramAccumulator {
   }
 }
 
-/** Two passes: exact statistics first (the bin range), then the counts. */
+/**
+ * Two passes: exact statistics first (the bin range), then the counts. `onProgress` sees the whole
+ * job as one fraction (each pass half of it, or all of it when `stats` is given).
+ */
 export async function tensorHistogram(
   opener: FileOpener,
   t: TensorRef,
   bins = 64,
-  opts: ReadOptions & { stats?: TensorStats } = {},
+  opts: StatsOptions & { stats?: TensorStats } = {},
 ): Promise<{ stats: TensorStats; histogram: Histogram | null }> {
-  const stats = opts.stats ?? (await tensorStats(opener, t, opts));
-  if (stats.min === null || stats.max === null) return { stats, histogram: null };
+  const report = opts.onProgress;
+  const firstPass = opts.stats ? 0 : 0.5;
+  const stats = opts.stats ?? (await tensorStats(opener, t, { ...opts, onProgress: report && ((f) => report(f * firstPass)) }));
+  if (stats.min === null || stats.max === null) {
+    report?.(1);
+    return { stats, histogram: null };
+  }
   const acc = new HistogramAccumulator(stats.min, stats.max, bins);
-  for await (const values of readTensorValues(opener, t, opts)) acc.add(values);
+  const perElement = t.bytes / Math.max(1, parameterCount(t));
+  let done = 0;
+  for await (const values of readTensorValues(opener, t, opts)) {
+    acc.add(values);
+    done += values.length;
+    report?.(firstPass + (1 - firstPass) * ((done * perElement) / t.bytes));
+  }
   return { stats, histogram: { edges: acc.edges, counts: acc.counts } };
 }

@@ -1,0 +1,41 @@
+/**
+ * Messages between the extension host (or CLI) and the value worker: tensor statistics,
+ * histograms and slices computed on a worker thread, so a multi-GB tensor never blocks the host.
+ */
+import type { ByteRange, TensorRef } from '../checkpoint';
+import type { DType } from '../tensor/dtype';
+import type { Histogram } from '../tensor/histogram';
+import type { Slice, SliceRequest } from '../tensor/slice';
+import type { TensorStats } from '../tensor/stats';
+
+/** What the worker needs of a TensorRef: plain data that survives structured cloning. */
+export interface TensorData {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly bytes: number;
+  readonly source: ByteRange;
+  readonly segments?: readonly ByteRange[];
+  readonly bigEndian?: boolean;
+  readonly order?: 'C' | 'F';
+}
+
+export function tensorData(t: TensorRef): TensorData {
+  const { name, dtype, shape, bytes, source, segments, bigEndian, order } = t;
+  return { name, dtype, shape, bytes, source, segments, bigEndian, order };
+}
+
+export type Job = { kind: 'stats'; bins: number } | { kind: 'slice'; request: SliceRequest };
+export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null } | { kind: 'slice'; slice: Slice };
+
+export type ToWorker =
+  /** `proxied`: read bytes through the host (sources that are not plain files, e.g. Orbax leaves). */
+  | { type: 'job'; id: number; tensor: TensorData; proxied: boolean; job: Job }
+  | { type: 'cancel'; id: number }
+  | { type: 'readReply'; rid: number; bytes?: Uint8Array; error?: { code: string; message: string } };
+
+export type FromWorker =
+  | { type: 'progress'; id: number; fraction: number }
+  | { type: 'result'; id: number; result: JobResult }
+  | { type: 'error'; id: number; code: string; message: string }
+  | { type: 'read'; id: number; rid: number; file: string; offset: number; length: number };

@@ -1,0 +1,133 @@
+/**
+ * The host side of the value worker: one worker thread, started on first use, that computes
+ * statistics, histograms and slices. Jobs can run side by side; each can be cancelled and reports
+ * progress. Sources that are not plain files (Orbax leaves) are read here and handed over.
+ */
+import { Worker } from 'node:worker_threads';
+import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
+import { isErrorCode, JaxServeError } from '../errors';
+import { readExactly, type FileOpener } from '../io/byteSource';
+import type { Histogram } from '../tensor/histogram';
+import type { Slice, SliceRequest } from '../tensor/slice';
+import type { TensorStats } from '../tensor/stats';
+import { tensorData, type FromWorker, type Job, type JobResult, type ToWorker } from './protocol';
+
+export interface JobOptions {
+  signal?: AbortSignal;
+  /** Fraction of the job done, 0..1, at most about a hundred times. */
+  onProgress?: (fraction: number) => void;
+}
+
+interface Running {
+  resolve(r: JobResult): void;
+  reject(e: Error): void;
+  onProgress?: (fraction: number) => void;
+  opener: FileOpener;
+}
+
+export class ValueWorker {
+  private worker: Worker | undefined;
+  private readonly jobs = new Map<number, Running>();
+  private nextId = 1;
+
+  /** `script`: the bundled worker (dist/valueWorker.js). `files`: the opener of checkpoints with no opener of their own. */
+  constructor(
+    private readonly script: string,
+    private readonly files: FileOpener,
+  ) {}
+
+  async stats(ck: Checkpoint, t: TensorRef, bins: number, opts: JobOptions = {}): Promise<{ stats: TensorStats; histogram: Histogram | null }> {
+    const r = await this.run(ck, t, { kind: 'stats', bins }, opts);
+    if (r.kind !== 'stats') throw new JaxServeError('E_IO', 'the value worker answered a stats job with something else');
+    return { stats: r.stats, histogram: r.histogram };
+  }
+
+  async slice(ck: Checkpoint, t: TensorRef, request: SliceRequest, opts: JobOptions = {}): Promise<Slice> {
+    const r = await this.run(ck, t, { kind: 'slice', request }, opts);
+    if (r.kind !== 'slice') throw new JaxServeError('E_IO', 'the value worker answered a slice job with something else');
+    return r.slice;
+  }
+
+  /** Stops the thread; running jobs fail as cancelled. */
+  async dispose(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    this.failAll(new JaxServeError('E_CANCELLED', 'The value worker was stopped.'));
+    await w?.terminate();
+  }
+
+  private run(ck: Checkpoint, t: TensorRef, job: Job, opts: JobOptions): Promise<JobResult> {
+    if (opts.signal?.aborted) return Promise.reject(new JaxServeError('E_CANCELLED', 'Cancelled.'));
+    const worker = this.start();
+    // A running job keeps the process alive; an idle worker does not.
+    worker.ref();
+    const id = this.nextId++;
+    return new Promise<JobResult>((resolve, reject) => {
+      const onAbort = () => worker.postMessage({ type: 'cancel', id } satisfies ToWorker);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => opts.signal?.removeEventListener('abort', onAbort);
+      this.jobs.set(id, {
+        resolve: (r) => (done(), resolve(r)),
+        reject: (e) => (done(), reject(e)),
+        onProgress: opts.onProgress,
+        opener: valueOpener(ck, this.files),
+      });
+      worker.postMessage({ type: 'job', id, tensor: tensorData(t), proxied: ck.opener !== undefined, job } satisfies ToWorker);
+    });
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(this.script);
+    this.worker = w;
+    w.on('message', (m: FromWorker) => void this.onMessage(w, m));
+    w.on('error', (e) => this.failAll(new JaxServeError('E_IO', `The value worker failed: ${e.message}`)));
+    w.on('exit', (code) => {
+      if (this.worker === w) this.worker = undefined;
+      this.failAll(new JaxServeError('E_IO', `The value worker exited (code ${code}).`));
+    });
+    return w;
+  }
+
+  private async onMessage(w: Worker, m: FromWorker): Promise<void> {
+    switch (m.type) {
+      case 'progress':
+        this.jobs.get(m.id)?.onProgress?.(m.fraction);
+        return;
+      case 'result':
+      case 'error': {
+        const job = this.jobs.get(m.id);
+        this.jobs.delete(m.id);
+        if (!job) return;
+        if (m.type === 'result') job.resolve(m.result);
+        else job.reject(new JaxServeError(isErrorCode(m.code) ? m.code : 'E_IO', m.message));
+        if (this.jobs.size === 0) w.unref();
+        return;
+      }
+      case 'read': {
+        const job = this.jobs.get(m.id);
+        try {
+          if (!job) throw new JaxServeError('E_CANCELLED', 'the job was cancelled');
+          const src = await job.opener.open(m.file);
+          const b = new Uint8Array(m.length);
+          try {
+            await readExactly(src, m.offset, b);
+          } finally {
+            await src.close();
+          }
+          w.postMessage({ type: 'readReply', rid: m.rid, bytes: b } satisfies ToWorker, [b.buffer]);
+        } catch (e) {
+          const code = e instanceof JaxServeError ? e.code : 'E_IO';
+          w.postMessage({ type: 'readReply', rid: m.rid, error: { code, message: e instanceof Error ? e.message : String(e) } } satisfies ToWorker);
+        }
+        return;
+      }
+    }
+  }
+
+  private failAll(e: Error): void {
+    const jobs = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const j of jobs) j.reject(e);
+  }
+}

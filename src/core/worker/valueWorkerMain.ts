@@ -1,0 +1,92 @@
+/**
+ * The value worker's thread: runs statistics, histograms and slices with the same core functions
+ * the CLI uses. Plain files are read here directly; other sources ask the host for each range.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { TensorRef } from '../checkpoint';
+import { isErrorCode, JaxServeError } from '../errors';
+import type { ByteSource, FileOpener } from '../io/byteSource';
+import { NodeFileOpener } from '../node/fileOpener';
+import { tensorHistogram } from '../tensor/histogram';
+import { tensorSlice } from '../tensor/slice';
+import type { FromWorker, JobResult, TensorData, ToWorker } from './protocol';
+
+const port = parentPort;
+if (!port) throw new Error('valueWorkerMain runs only as a worker thread.');
+const post = (m: FromWorker) => port.postMessage(m);
+const jobs = new Map<number, AbortController>();
+const reads = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
+let nextRead = 1;
+
+/** Reads through the host for job `id`: one message per range. */
+const hostOpener = (id: number): FileOpener => ({
+  async open(file: string): Promise<ByteSource> {
+    return {
+      name: file,
+      size: Number.MAX_SAFE_INTEGER,
+      read: (offset, target) =>
+        new Promise<number>((resolve, reject) => {
+          const rid = nextRead++;
+          reads.set(rid, {
+            resolve: (b) => {
+              target.set(b.subarray(0, target.length));
+              resolve(Math.min(b.length, target.length));
+            },
+            reject,
+          });
+          post({ type: 'read', id, rid, file, offset, length: target.length });
+        }),
+      close: async () => undefined,
+    };
+  },
+  readSmall: () => Promise.reject(new JaxServeError('E_UNSUPPORTED', 'not available in the value worker')),
+  kind: async () => 'file',
+});
+const fileOpener = new NodeFileOpener();
+
+function asTensorRef(t: TensorData): TensorRef {
+  return { ...t, path: [] };
+}
+
+async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToWorker, { type: 'job' }>['job'], signal: AbortSignal): Promise<JobResult> {
+  const opener = proxied ? hostOpener(id) : fileOpener;
+  const ref = asTensorRef(t);
+  if (job.kind === 'slice') return { kind: 'slice', slice: await tensorSlice(opener, ref, job.request, signal) };
+  let last = 0;
+  const onProgress = (fraction: number) => {
+    if (fraction - last >= 0.01 || fraction >= 1) {
+      last = fraction;
+      post({ type: 'progress', id, fraction });
+    }
+  };
+  const { stats, histogram } = await tensorHistogram(opener, ref, job.bins, { signal, onProgress });
+  return { kind: 'stats', stats, histogram };
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'job': {
+      const ac = new AbortController();
+      jobs.set(m.id, ac);
+      run(m.id, m.tensor, m.proxied, m.job, ac.signal).then(
+        (result) => post({ type: 'result', id: m.id, result }),
+        (e: unknown) => {
+          const code = e instanceof JaxServeError ? e.code : 'E_IO';
+          post({ type: 'error', id: m.id, code, message: e instanceof Error ? e.message : String(e) });
+        },
+      ).finally(() => jobs.delete(m.id));
+      return;
+    }
+    case 'cancel':
+      jobs.get(m.id)?.abort();
+      return;
+    case 'readReply': {
+      const r = reads.get(m.rid);
+      reads.delete(m.rid);
+      if (!r) return;
+      if (m.bytes) r.resolve(m.bytes);
+      else r.reject(new JaxServeError(m.error && isErrorCode(m.error.code) ? m.error.code : 'E_IO', m.error?.message ?? 'read failed'));
+      return;
+    }
+  }
+});
