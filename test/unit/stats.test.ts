@@ -97,3 +97,54 @@ describe('checkpoint model', () => {
     assert.deepEqual(summarize(ck).parametersByDtype, { F32: 11, BF16: 4 });
   });
 });
+
+describe('narrow dtypes by code counts (the WebAssembly kernel)', () => {
+  it('counts 8- and 16-bit codes exactly as the plain loop does, across kernel-area boundaries', async () => {
+    const { CodeCounter, countCodesJs } = await import('../../src/core/tensor/codeCounter');
+    const rand = prng(20261126);
+    for (const bits of [8, 16] as const) {
+      const c = new CodeCounter(bits);
+      const all: Uint8Array[] = [];
+      // Sizes straddle the 4 MiB area the kernel copies into, plus tiny and empty chunks.
+      for (const n of [0, 2, 6, (4 << 20) + 10, 1000, (9 << 20) - 4]) {
+        const b = new Uint8Array(n);
+        // Skewed codes (many repeats of a few values) and uniform ones.
+        for (let i = 0; i < n; i++) b[i] = i % 3 === 0 ? 7 : (rand() * 256) | 0;
+        c.add(b);
+        all.push(b);
+      }
+      assert.deepEqual(c.counts(), countCodesJs(Buffer.concat(all), bits), `${bits}-bit`);
+    }
+  });
+
+  it('gives the same statistics and histogram as decoding every element (bf16, f16, f8, ints; NaN/Inf codes)', async () => {
+    const { tensorHistogram, HistogramAccumulator } = await import('../../src/core/index');
+    const rand = prng(7);
+    const fs = new MemoryFiles();
+    const specs = [
+      { name: 'bf16', dtype: 'BF16', shape: [30_000] },
+      { name: 'f16', dtype: 'F16', shape: [30_000] },
+      { name: 'e4m3', dtype: 'F8_E4M3', shape: [30_000] },
+      { name: 'e5m2', dtype: 'F8_E5M2', shape: [30_000] },
+      { name: 'i8', dtype: 'I8', shape: [30_000] },
+      { name: 'u16', dtype: 'U16', shape: [30_000] },
+      { name: 'i16', dtype: 'I16', shape: [15_000] },
+    ] as const;
+    const data = new Map(specs.map((s) => [s.name, new Uint8Array(s.shape[0] * (s.dtype.includes('8') ? 1 : 2)).map(() => (rand() * 256) | 0)]));
+    await writeSafetensors(fs.sink('n.safetensors'), specs, (s) => data.get(s.name as (typeof specs)[number]['name'])!);
+    const ck = await openSafetensorsFile(fs, 'n.safetensors');
+    for (const t of ck.tensors) {
+      const values = decodeChunk(t.dtype, data.get(t.name as (typeof specs)[number]['name'])!);
+      const acc = new StatsAccumulator();
+      acc.add(values);
+      const want = acc.result();
+      const got = await tensorStats(fs, t);
+      assert.deepEqual({ ...got, mean: 0, std: 0 }, { ...want, mean: 0, std: 0 }, t.name);
+      assert.ok(Math.abs(got.mean! - want.mean!) <= 1e-12 * Math.max(1, Math.abs(want.mean!)), `${t.name} mean ${got.mean} vs ${want.mean}`);
+      assert.ok(Math.abs(got.std! - want.std!) <= 1e-12 * Math.max(1, want.std!), `${t.name} std ${got.std} vs ${want.std}`);
+      const h = new HistogramAccumulator(want.min!, want.max!, 37);
+      h.add(values);
+      assert.deepEqual((await tensorHistogram(fs, t, 37)).histogram, { edges: h.edges, counts: h.counts }, t.name);
+    }
+  });
+});

@@ -6,6 +6,7 @@
  */
 import { parameterCount, type TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
+import { codeBits, codeValues, countCodes, statsFromCounts } from './codeCounts';
 import { readTensorValues } from './read';
 import { tensorStats, type StatsOptions, type TensorStats } from './stats';
 
@@ -41,16 +42,18 @@ export class HistogramAccumulator {
   }
 
   add(values: ArrayLike<number>): void {
+    for (let i = 0; i < values.length; i++) this.addCount(values[i]!, 1);
+  }
+
+  /** Counts `value` `count` times (the code-count path adds each distinct value once). */
+  addCount(v: number, count: number): void {
     const { lo, hi, width, bins, edges, counts } = this;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i]!;
-      if (!(v >= lo && v <= hi)) continue; // NaN, ±Inf and out-of-range values are not counted
-      let k = Math.floor(((v - lo) / width) * bins);
-      if (k === bins) k--;
-      if (v < edges[k]!) k--;
-      else if (k !== bins - 1 && v >= edges[k + 1]!) k++;
-      counts[k]!++;
-    }
+    if (!(v >= lo && v <= hi)) return; // NaN, ±Inf and out-of-range values are not counted
+    let k = Math.floor(((v - lo) / width) * bins);
+    if (k === bins) k--;
+    if (v < edges[k]!) k--;
+    else if (k !== bins - 1 && v >= edges[k + 1]!) k++;
+    counts[k]! += count;
   }
 }
 
@@ -65,6 +68,17 @@ export async function tensorHistogram(
   opts: StatsOptions & { stats?: TensorStats } = {},
 ): Promise<{ stats: TensorStats; histogram: Histogram | null }> {
   const report = opts.onProgress;
+  const bits = codeBits(t.dtype);
+  if (bits && !opts.stats) {
+    // Narrow dtypes: one pass of code counts gives the statistics and the histogram.
+    const values = codeValues(t.dtype, bits);
+    const counts = await countCodes(opener, t, bits, opts);
+    const stats = statsFromCounts(values, counts);
+    if (stats.min === null || stats.max === null) return { stats, histogram: null };
+    const acc = new HistogramAccumulator(stats.min, stats.max, bins);
+    for (let k = 0; k < counts.length; k++) if (counts[k]! > 0) acc.addCount(values[k]!, counts[k]!);
+    return { stats, histogram: { edges: acc.edges, counts: acc.counts } };
+  }
   const firstPass = opts.stats ? 0 : 0.5;
   const stats = opts.stats ?? (await tensorStats(opener, t, { ...opts, onProgress: report && ((f) => report(f * firstPass)) }));
   if (stats.min === null || stats.max === null) {

@@ -5,6 +5,7 @@
  */
 import { parameterCount, type TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
+import { codeBits, codeValues, countCodes, statsFromCounts } from './codeCounts';
 import { readTensorValues, type ReadOptions } from './read';
 
 export interface TensorStats {
@@ -102,6 +103,8 @@ export interface StatsOptions extends ReadOptions {
 export async function tensorStats(opener: FileOpener, t: TensorRef, opts: StatsOptions = {}): Promise<TensorStats> {
   const acc = new StatsAccumulator();
   if (t.bytes === 0) return acc.result();
+  const bits = codeBits(t.dtype);
+  if (bits) return statsFromCounts(codeValues(t.dtype, bits), await countCodes(opener, t, bits, opts));
   const perElement = t.bytes / parameterCount(t);
   let done = 0;
   for await (const values of readTensorValues(opener, t, opts)) {
