@@ -103,3 +103,84 @@ describe(`safetensors fuzzing (seed ${seed}, ${numRuns} runs)`, () => {
     );
   });
 });
+
+describe(`JSON fast paths agree with JSON.parse (seed ${seed}, ${numRuns} runs)`, () => {
+  /** What the JSON.parse path makes of a header that parses, in its enumeration order. */
+  function viaJsonParse(text: string): { tensors: unknown[]; metadata: Record<string, string> } | undefined {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    const tensors: unknown[] = [];
+    const metadata: Record<string, string> = Object.create(null);
+    for (const name in obj) {
+      const v = obj[name] as Record<string, unknown>;
+      if (name === '__metadata__') Object.assign(metadata, v ?? {});
+      else tensors.push({ name, dtype: v.dtype, shape: v.shape, begin: (v.data_offsets as number[])[0], end: (v.data_offsets as number[])[1] });
+    }
+    return { tensors, metadata };
+  }
+  const nameArb = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('0', '12', '__proto__', 'a"b', 'a\\b', 'é', '\u0001', 'model.layers.0.w'));
+  const entryArb = fc.record({
+    dtype: fc.oneof(fc.constantFrom(...byteDtypes), fc.constantFrom('X', 'f32')),
+    shape: fc.array(fc.oneof(fc.nat(9), fc.constantFrom(1e20, 1.5, -1)), { maxLength: 3 }),
+    data_offsets: fc.tuple(fc.nat(99), fc.nat(99)),
+  });
+  const headerArb = fc.tuple(
+    fc.array(fc.tuple(nameArb, entryArb), { maxLength: 6 }),
+    fc.option(fc.dictionary(nameArb, fc.string({ maxLength: 4 }), { maxKeys: 3 })),
+    fc.constantFrom(undefined, 0, 1, 2, '\t'),
+  );
+
+  it('safetensors headers: a fast result equals the JSON.parse result; writers\' output takes the fast path', async () => {
+    const { fastHeaderEntries } = await import('../../src/core/formats/safetensors/fastJson');
+    let hits = 0;
+    fc.assert(
+      fc.property(headerArb, ([entries, meta, indent]) => {
+        const obj: Record<string, unknown> = {};
+        if (meta) obj.__metadata__ = meta;
+        for (const [k, v] of entries) obj[k] = v;
+        const text = JSON.stringify(obj, null, indent) + ' '.repeat(entries.length % 3);
+        const fast = fastHeaderEntries(text, 64);
+        if (fast) hits++;
+        if (fast) assert.deepEqual({ tensors: fast.tensors, metadata: { ...fast.metadata } }, { ...viaJsonParse(text)!, metadata: { ...viaJsonParse(text)!.metadata } });
+      }),
+      params,
+    );
+    assert.ok(hits >= numRuns / 10, `only ${hits} of ${numRuns} cases took the fast path; the property says little`);
+    // A duplicate key is left to the JSON.parse path (which reports it).
+    assert.equal(fastHeaderEntries('{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[],"data_offsets":[4,8]}}', 64), undefined);
+    const fs = new MemoryFiles();
+    await writeSafetensors(fs.sink('w.safetensors'), [{ name: 'model.embed.weight', dtype: 'BF16', shape: [2, 3] }, { name: 'lm_head.weight', dtype: 'F32', shape: [4] }], (s) => new Uint8Array(s.dtype === 'F32' ? 16 : 12), { metadata: { format: 'pt' } });
+    const bytes = fs.files.get('w.safetensors')!;
+    const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+    assert.ok(fastHeaderEntries(new TextDecoder().decode(bytes.subarray(8, 8 + n)), 64), 'our writer\'s header takes the fast path');
+  });
+
+  it('sharded indexes: a fast result equals the JSON.parse result; the HF layout (indent 2, sorted) takes the fast path', async () => {
+    const { fastIndexEntries } = await import('../../src/core/formats/safetensors/fastJson');
+    let hits = 0;
+    const indexArb = fc.tuple(
+      fc.dictionary(nameArb, fc.oneof(fc.string({ maxLength: 5 }), fc.constant('model-00001-of-00002.safetensors')), { maxKeys: 6 }),
+      fc.option(fc.dictionary(nameArb, fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })), { maxKeys: 3 })),
+      fc.constantFrom(undefined, 2),
+    );
+    fc.assert(
+      fc.property(indexArb, ([wm, meta, indent]) => {
+        const text = JSON.stringify(meta === null ? { weight_map: wm } : { metadata: meta, weight_map: wm }, null, indent);
+        const fast = fastIndexEntries(text);
+        if (!fast) return;
+        hits++;
+        const json = JSON.parse(text);
+        assert.deepEqual([...fast.weightMap], Object.entries(json.weight_map));
+        assert.deepEqual({ ...fast.metadata }, Object.fromEntries(Object.entries(json.metadata ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])));
+      }),
+      params,
+    );
+    assert.ok(hits >= numRuns / 10, `only ${hits} of ${numRuns} cases took the fast path; the property says little`);
+    const hf = JSON.stringify({ metadata: { total_size: 123456 }, weight_map: { 'lm_head.weight': 'model-00002-of-00002.safetensors', 'model.embed_tokens.weight': 'model-00001-of-00002.safetensors' } }, null, 2);
+    assert.ok(fastIndexEntries(hf), 'the HF index layout takes the fast path');
+  });
+});

@@ -7,6 +7,7 @@ import type { Checkpoint, CheckpointFormat, ScalarLeaf, TensorRef } from '../che
 import { formatError, JaxServeError, limitError } from '../errors';
 import type { FileOpener } from '../io/byteSource';
 import { MAX_INDEX_BYTES, MAX_SHARD_COUNT, SHARD_OPEN_CONCURRENCY } from '../limits';
+import { fastIndexEntries } from './safetensors/fastJson';
 
 /**
  * A shard name from an index must stay inside the index's folder. The check is on the name itself
@@ -29,11 +30,31 @@ interface ParsedIndex {
 }
 
 export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: IndexOptions = {}): ParsedIndex {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw formatError(indexFile, 'the index is not valid UTF-8.');
+  }
+  const parsed = fastIndexEntries(text) ?? slowIndexEntries(indexFile, text);
+  const shards = new Set<string>();
+  const maxShards = opts.maxShardCount ?? MAX_SHARD_COUNT;
+  for (const file of parsed.weightMap.values()) {
+    if (shards.has(file)) continue; // each distinct shard name is checked once
+    checkShardName(indexFile, file);
+    shards.add(file);
+    if (shards.size > maxShards) throw limitError(indexFile, 'the number of shard files', shards.size, maxShards, 'maxShardCount');
+  }
+  return parsed;
+}
+
+/** The general path: JSON.parse, then each part checked; every index error message comes from here. */
+function slowIndexEntries(indexFile: string, text: string): ParsedIndex {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    json = JSON.parse(text);
   } catch (e) {
-    throw formatError(indexFile, `not valid UTF-8 JSON (${(e as Error).message}).`);
+    throw formatError(indexFile, `not valid JSON (${(e as Error).message}).`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw formatError(indexFile, 'the index is not a JSON object.');
   const { weight_map: wm, metadata: md } = json as Record<string, unknown>;
@@ -41,17 +62,11 @@ export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: Index
     throw formatError(indexFile, 'the index has no "weight_map" object mapping tensor names to shard files.');
   }
   const weightMap = new Map<string, string>();
-  const shards = new Set<string>();
-  const maxShards = opts.maxShardCount ?? MAX_SHARD_COUNT;
   const map = wm as Record<string, unknown>;
   for (const name in map) {
     const file = map[name];
     if (typeof file !== 'string') throw formatError(indexFile, `weight_map[${JSON.stringify(name)}] is not a string file name.`);
     weightMap.set(name, file);
-    if (shards.has(file)) continue; // each distinct shard name is checked once
-    checkShardName(indexFile, file);
-    shards.add(file);
-    if (shards.size > maxShards) throw limitError(indexFile, 'the number of shard files', shards.size, maxShards, 'maxShardCount');
   }
   const metadata: Record<string, string> = Object.create(null);
   if (typeof md === 'object' && md !== null && !Array.isArray(md)) {

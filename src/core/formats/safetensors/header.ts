@@ -6,6 +6,7 @@
 import { formatError, limitError } from '../../errors';
 import { MAX_HEADER_BYTES, MAX_TENSOR_RANK } from '../../limits';
 import { DTYPE_BITS, isDType, type DType } from '../../tensor/dtype';
+import { fastHeaderEntries } from './fastJson';
 import { findDuplicateTopLevelKey } from './jsonKeys';
 
 export interface HeaderOptions {
@@ -63,39 +64,8 @@ export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize:
   } catch {
     throw formatError(file, 'the header is not valid UTF-8.');
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw formatError(file, `the header is not valid JSON (${(e as Error).message}).`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw formatError(file, 'the header is not a JSON object.');
-  }
-  const dup = findDuplicateTopLevelKey(text);
-  if (dup !== undefined) throw formatError(file, `the header names ${JSON.stringify(dup)} twice; duplicate keys are not allowed.`);
-
   const maxRank = opts.maxRank ?? MAX_TENSOR_RANK;
-  const metadata: Record<string, string> = Object.create(null);
-  const tensors: HeaderTensor[] = [];
-  const obj = json as Record<string, unknown>;
-  for (const name in obj) {
-    const value = obj[name];
-    if (name === '__metadata__') {
-      if (value === null) continue;
-      if (typeof value !== 'object' || Array.isArray(value)) {
-        throw formatError(file, '__metadata__ must be an object mapping strings to strings.');
-      }
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') {
-          throw formatError(file, `__metadata__[${JSON.stringify(k)}] is a ${jsonType(v)}; metadata values must be strings.`);
-        }
-        metadata[k] = v;
-      }
-      continue;
-    }
-    tensors.push(parseEntry(file, name, value, maxRank));
-  }
+  const { tensors, metadata } = fastHeaderEntries(text, maxRank) ?? slowHeaderEntries(file, text, maxRank);
 
   // Writers emit headers in offset order, so sorting is usually a no-op: check before paying for it.
   let sorted = true;
@@ -141,6 +111,43 @@ export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize:
     );
   }
   return { tensors, metadata, dataStart };
+}
+
+/** The general path: JSON.parse, then each entry checked; every header error message comes from here. */
+function slowHeaderEntries(file: string, text: string, maxRank: number): { tensors: HeaderTensor[]; metadata: Record<string, string> } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw formatError(file, `the header is not valid JSON (${(e as Error).message}).`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw formatError(file, 'the header is not a JSON object.');
+  }
+  const dup = findDuplicateTopLevelKey(text);
+  if (dup !== undefined) throw formatError(file, `the header names ${JSON.stringify(dup)} twice; duplicate keys are not allowed.`);
+
+  const metadata: Record<string, string> = Object.create(null);
+  const tensors: HeaderTensor[] = [];
+  const obj = json as Record<string, unknown>;
+  for (const name in obj) {
+    const value = obj[name];
+    if (name === '__metadata__') {
+      if (value === null) continue;
+      if (typeof value !== 'object' || Array.isArray(value)) {
+        throw formatError(file, '__metadata__ must be an object mapping strings to strings.');
+      }
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof v !== 'string') {
+          throw formatError(file, `__metadata__[${JSON.stringify(k)}] is a ${jsonType(v)}; metadata values must be strings.`);
+        }
+        metadata[k] = v;
+      }
+      continue;
+    }
+    tensors.push(parseEntry(file, name, value, maxRank));
+  }
+  return { tensors, metadata };
 }
 
 function parseEntry(file: string, name: string, value: unknown, maxRank: number): HeaderTensor {

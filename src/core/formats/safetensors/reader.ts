@@ -30,18 +30,29 @@ export async function readSafetensorsHeader(opener: FileOpener, file: string, op
  */
 class SafetensorsTensor implements TensorRef {
   private _path: PathKey[] | undefined;
-  readonly bytes: number;
-  readonly source: ByteRange;
-  constructor(file: string, dataStart: number, t: HeaderTensor) {
-    this.name = t.name;
-    this.dtype = t.dtype;
-    this.shape = t.shape;
-    this.bytes = t.end - t.begin;
-    this.source = { file, offset: dataStart + t.begin, length: this.bytes };
+  // Built on first use too: opening allocates as little per tensor as it can (GC is most of the
+  // cost of opening 100k tensors).
+  private _source: ByteRange | undefined;
+  constructor(
+    private readonly file: string,
+    private readonly dataStart: number,
+    private readonly t: HeaderTensor,
+  ) {}
+  get name(): string {
+    return this.t.name;
   }
-  readonly name: string;
-  readonly dtype: HeaderTensor['dtype'];
-  readonly shape: readonly number[];
+  get dtype(): HeaderTensor['dtype'] {
+    return this.t.dtype;
+  }
+  get shape(): readonly number[] {
+    return this.t.shape;
+  }
+  get bytes(): number {
+    return this.t.end - this.t.begin;
+  }
+  get source(): ByteRange {
+    return (this._source ??= { file: this.file, offset: this.dataStart + this.t.begin, length: this.bytes });
+  }
   get path(): readonly PathKey[] {
     return (this._path ??= pathFromName(this.name));
   }
