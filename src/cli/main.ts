@@ -145,6 +145,12 @@ async function runCommand(command: string, rest: string[], open: (a: Args) => Pr
   }
 }
 
+// `jax-serve inspect … | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 run(process.argv.slice(2)).catch((e: unknown) => {
   const usage = isJaxServeError(e) && e.code === 'E_USAGE';
   process.stderr.write(`jax-serve: ${describeError(e)}${usage ? ' (jax-serve --help)' : ''}\n`);

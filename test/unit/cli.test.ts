@@ -34,6 +34,14 @@ describe('jax-serve CLI (the built dist/cli.js)', () => {
     ]);
   });
 
+  it('stops quietly (exit 0, nothing on stderr) when the reader closes the pipe early', async () => {
+    const many = join(dir.path, 'many.safetensors');
+    await writeSafetensors(await openAtomicFileSink(many), Array.from({ length: 5000 }, (_, i) => ({ name: `layer.${i}.weight`, dtype: 'F32' as const, shape: [1] })), () => new Uint8Array(4));
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${cli}" inspect "${many}" | head -c 10; echo " status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    assert.match(r.stdout, /status=0$/m);
+    assert.equal(r.stderr, '');
+  });
+
   it('inspect prints a readable summary and table, and opens a folder', () => {
     const r = run('inspect', dir.path);
     assert.equal(r.status, 0, r.stderr);
