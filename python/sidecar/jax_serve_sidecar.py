@@ -1,9 +1,9 @@
 """jax-serve sidecar: reads Orbax checkpoints for the VS Code extension and the CLI.
 
-It runs with the user's Python, so it works with the orbax and tensorstore they already have, and it
-stays alive between requests because importing them costs seconds. It never restores a whole tree:
-structure comes from the checkpoint's `_METADATA` file (or orbax's metadata API for checkpoints
-written before orbax kept one) and values are read leaf by leaf, range by range, through tensorstore.
+It runs with the user's Python, so it works with the tensorstore they already have (orbax brings it),
+and it stays alive between requests because importing them costs seconds. It never restores a whole tree:
+structure comes from the checkpoint's `_METADATA` file (or, without one, from the arrays its store
+lists) and values are read leaf by leaf, range by range, through tensorstore.
 
 Protocol (version 1), one request per line on stdin, one reply per line on stdout:
 
@@ -19,7 +19,7 @@ Protocol (version 1), one request per line on stdin, one reply per line on stdou
 
 `read` returns the leaf's elements in C order from byte `offset` for `length` bytes, little-endian,
 both multiples of the element size. Logs go to stderr; stdout carries only the protocol.
-Needs Python >= 3.9 and tensorstore; orbax-checkpoint only for checkpoints without `_METADATA`.
+Needs Python >= 3.9 and tensorstore; orbax-checkpoint itself is never imported.
 Tested with orbax-checkpoint 0.12.8 and tensorstore 0.1.86.
 """
 
@@ -62,7 +62,7 @@ def need_tensorstore():
         raise Failure(
             "E_UNSUPPORTED",
             f"{sys.executable} cannot import tensorstore ({e}); install it in that environment "
-            "(pip install tensorstore orbax-checkpoint) or choose another interpreter.",
+            "(pip install tensorstore) or choose another interpreter.",
         )
     return tensorstore
 
@@ -83,8 +83,12 @@ def hello():
 
 
 def is_item(d):
-    return os.path.isfile(os.path.join(d, "_METADATA")) or os.path.isfile(os.path.join(d, "manifest.ocdbt")) or any(
-        n.startswith("ocdbt.process_") for n in safe_listdir(d)
+    if os.path.isfile(os.path.join(d, "_METADATA")) or os.path.isfile(os.path.join(d, "manifest.ocdbt")):
+        return True
+    # Like orbax's format_utils: OCDBT process folders, or array folders (use_ocdbt=False).
+    return any(
+        n.startswith("ocdbt.process_") or os.path.isfile(os.path.join(d, n, ".zarray")) or os.path.isfile(os.path.join(d, n, "zarr.json"))
+        for n in safe_listdir(d)
     )
 
 
@@ -126,7 +130,7 @@ def resolve_item(path):
         break
     raise Failure(
         "E_FORMAT",
-        f"{path}: not an Orbax checkpoint (no _METADATA, manifest.ocdbt or ocdbt.process_* inside, "
+        f"{path}: not an Orbax checkpoint (no _METADATA, manifest.ocdbt, ocdbt.process_* or zarr array folders inside, "
         "nor a step or item folder holding one).",
     )
 
@@ -155,27 +159,34 @@ def tree_from_metadata_file(item):
     return leaves, bool(md.get("use_ocdbt", True)), bool(md.get("use_zarr3", False))
 
 
-def tree_from_orbax(item):
-    """Older checkpoints have no `_METADATA`; orbax's metadata API still knows their structure."""
-    try:
-        import jax
-        import orbax.checkpoint as ocp
-    except ImportError as e:
-        raise Failure(
-            "E_UNSUPPORTED",
-            f"{item} has no _METADATA file, so reading it needs orbax-checkpoint, which {sys.executable} "
-            f"cannot import ({e}). Install it there: pip install orbax-checkpoint.",
-        )
-    md = ocp.PyTreeCheckpointer().metadata(item)
-    tree = getattr(md, "item_metadata", md)
-    tree = getattr(tree, "tree", tree)
-    leaves = []
-    for keypath, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        keys = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in keypath]
-        kind = "scalar" if type(leaf).__name__ == "ScalarMetadata" else "string" if type(leaf).__name__ == "StringMetadata" else "jax.Array"
-        leaves.append({"keys": keys, "keyTypes": [], "kind": kind})
+def tree_from_store(item):
+    """Without `_METADATA` (older orbax, or the file lost), list the arrays the store holds.
+
+    orbax's own metadata API has nothing to offer then (0.12.8 returns item_metadata=None), but
+    every array is a zarr array under its '.'-joined name, so the store itself says what is there.
+    Scalars cannot be told from 0-d arrays this way and are shown as arrays.
+    """
+    ts = need_tensorstore()
     use_ocdbt = os.path.isfile(os.path.join(item, "manifest.ocdbt"))
-    return leaves, use_ocdbt, False
+    if use_ocdbt:
+        kv = ts.KvStore.open({"driver": "ocdbt", "base": "file://" + os.path.abspath(item) + "/"}).result()
+        keys = [k.decode("utf-8", "replace") for k in kv.list().result()]
+    else:
+        keys = []
+        for name in safe_listdir(item):
+            for marker in (".zarray", "zarr.json"):
+                if os.path.isfile(os.path.join(item, name, marker)):
+                    keys.append(name + "/" + marker)
+    params = {}
+    for k in keys:
+        param, _, leaf = k.rpartition("/")
+        if leaf in (".zarray", "zarr.json") and param:
+            params[param] = leaf == "zarr.json"
+    if not params:
+        raise Failure("E_FORMAT", f"{item}: no _METADATA and no arrays in the store; not an Orbax checkpoint, or an empty one.")
+    zarr3 = any(params.values())
+    leaves = [{"keys": p.split("."), "keyTypes": [], "kind": "jax.Array"} for p in sorted(params)]
+    return leaves, use_ocdbt, zarr3
 
 
 def strip_nnx_value(leaves):
@@ -252,7 +263,7 @@ def open_checkpoint(path):
     if os.path.isfile(os.path.join(item, "_METADATA")):
         leaves, use_ocdbt, use_zarr3 = tree_from_metadata_file(item)
     else:
-        leaves, use_ocdbt, use_zarr3 = tree_from_orbax(item)
+        leaves, use_ocdbt, use_zarr3 = tree_from_store(item)
     if use_ocdbt and not os.path.isfile(os.path.join(item, "manifest.ocdbt")):
         raise Failure(
             "E_FORMAT",
@@ -287,6 +298,8 @@ def open_checkpoint(path):
     processes = sum(1 for n in safe_listdir(item) if n.startswith("ocdbt.process_"))
     if processes:
         meta["orbax.processes"] = str(processes)
+    if not os.path.isfile(os.path.join(item, "_METADATA")):
+        meta["orbax.structure"] = "listed from the array store (no _METADATA file)"
     if nnx:
         meta["orbax.nnx"] = "trailing 'value' key of nnx.State variables hidden"
     for n in notes:

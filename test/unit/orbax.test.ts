@@ -126,6 +126,24 @@ describe('Orbax checkpoints through the Python sidecar', function () {
     }
   });
 
+  it('without _METADATA, lists the arrays from the store (OCDBT and per-array folders), values intact', async () => {
+    for (const layout of ['tree', 'per_array', 'zarr3']) {
+      const copy = join(dir.path, `${layout}-no-metadata`);
+      cpSync(join(dir.path, layout), copy, { recursive: true });
+      rmSync(join(copy, '_METADATA'));
+      const ck = await open(copy);
+      assert.match(ck.metadata['orbax.structure'] ?? '', /listed from the array store/, layout);
+      const want = manifest[layout]!;
+      // Scalars look like 0-d arrays in the store; the arrays are all there, bit for bit.
+      for (const [name, facts] of Object.entries(want.tensors)) {
+        const t = ck.tensors.find((x) => x.name === name);
+        assert.ok(t, `${layout}: ${name}`);
+        assert.equal(createHash('sha256').update(await allBytes(ck, name)).digest('hex'), facts.sha256, `${layout}: ${name}`);
+      }
+      assert.ok(ck.tensors.some((t) => t.name === 'step' && t.shape.length === 0), `${layout}: the step scalar as a 0-d array`);
+    }
+  });
+
   it('refuses what is not a finished Orbax checkpoint, naming the folder', async () => {
     await rejectsWith(open(join(dir.path, 'nothing-here')), 'E_NOT_FOUND', /nothing-here: no such file or folder/);
     mkdirSync(join(dir.path, 'empty'));
