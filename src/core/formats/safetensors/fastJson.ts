@@ -12,7 +12,7 @@
 import { isDType, type DType } from '../../tensor/dtype';
 import type { HeaderTensor } from './header';
 
-/** Thrown inside the scanners to leave the fast path; never escapes this module. */
+/** Thrown inside the index scanner to leave the fast path; never escapes this module. */
 const BAIL = Symbol('bail');
 
 class Scanner {
@@ -70,47 +70,6 @@ class Scanner {
     return k;
   }
 
-  /** Consumes `"name":` when it comes next (no string is allocated for the inner keys). */
-  keyIs(quotedWithColon: string): boolean {
-    this.ws();
-    if (!this.s.startsWith(quotedWithColon, this.i)) return false;
-    this.i += quotedWithColon.length;
-    return true;
-  }
-
-  /** A non-negative integer written canonically, below 2^53. */
-  uint(): number {
-    this.ws();
-    const s = this.s;
-    const start = this.i;
-    let i = start;
-    let v = 0;
-    for (;;) {
-      const c = s.charCodeAt(i);
-      if (c < 0x30 || c > 0x39) break;
-      v = v * 10 + (c - 0x30);
-      i++;
-    }
-    const n = i - start;
-    if (n === 0 || n > 15 || (n > 1 && s.charCodeAt(start) === 0x30)) throw BAIL;
-    const next = s.charCodeAt(i);
-    if (next === 0x2e || next === 0x65 || next === 0x45) throw BAIL; // fraction or exponent
-    this.i = i;
-    return v;
-  }
-
-  uintArray(max: number): number[] {
-    this.eat(0x5b); // [
-    const out: number[] = [];
-    if (this.peekEat(0x5d)) return out;
-    do {
-      out.push(this.uint());
-      if (out.length > max) throw BAIL;
-    } while (this.peekEat(0x2c));
-    this.eat(0x5d);
-    return out;
-  }
-
   /** The text of a JSON number (validated by its grammar). */
   numberText(): string {
     this.ws();
@@ -127,25 +86,6 @@ class Scanner {
   }
 }
 
-/** Reads a dtype string; a header repeats a few dtypes, so the last one is matched in place first. */
-class DtypeReader {
-  private last: DType | undefined;
-  private lastQuoted = '';
-
-  read(sc: Scanner): DType {
-    sc.ws();
-    if (this.last !== undefined && sc.s.startsWith(this.lastQuoted, sc.i)) {
-      sc.i += this.lastQuoted.length;
-      return this.last;
-    }
-    const d = sc.str();
-    if (!isDType(d)) throw BAIL;
-    this.last = d;
-    this.lastQuoted = `"${d}"`;
-    return d;
-  }
-}
-
 function fast<T>(f: () => T): T | undefined {
   try {
     return f();
@@ -155,61 +95,134 @@ function fast<T>(f: () => T): T | undefined {
   }
 }
 
-/** A safetensors header's entries (in text order) and metadata, or undefined to use JSON.parse. */
-export function fastHeaderEntries(text: string, maxRank: number): { tensors: HeaderTensor[]; metadata: Record<string, string> } | undefined {
-  return fast(() => {
-    const sc = new Scanner(text);
-    const tensors: HeaderTensor[] = [];
-    const metadata: Record<string, string> = Object.create(null);
-    const names = new Set<string>();
-    const dtypes = new DtypeReader();
-    sc.eat(0x7b);
-    if (!sc.peekEat(0x7d)) {
-      do {
-        const name = sc.key();
-        if (names.has(name)) throw BAIL;
-        names.add(name);
-        if (name === '__metadata__') {
-          sc.ws();
-          if (text.startsWith('null', sc.i)) sc.i += 4;
+/** Where the last readUint stopped (a module variable: a returned pair would allocate per number). */
+let uintEnd = 0;
+
+/** A canonical non-negative integer below 2^53 at s[i]; -1 when there is none. */
+function readUint(s: string, i: number): number {
+  const start = i;
+  let v = 0;
+  let c = s.charCodeAt(i);
+  while (c >= 0x30 && c <= 0x39) {
+    v = v * 10 + (c - 0x30);
+    c = s.charCodeAt(++i);
+  }
+  const n = i - start;
+  if (n === 0 || n > 15 || (n > 1 && s.charCodeAt(start) === 0x30) || c === 0x2e || c === 0x65 || c === 0x45) return -1;
+  uintEnd = i;
+  return v;
+}
+
+/** True when s[a..b) holds an escape or a control character (which JSON.parse must judge). */
+function notPlain(s: string, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x5c || c < 0x20) return true;
+  }
+  return false;
+}
+
+/**
+ * A safetensors header's entries (in text order) and metadata, or undefined to use JSON.parse.
+ * It reads the form every known writer emits (the reference serde writer, safetensors' Python and
+ * torch front ends, ours): no whitespace, entry keys in the order dtype, shape, data_offsets.
+ */
+export function fastHeaderEntries(s: string, maxRank: number): { tensors: HeaderTensor[]; metadata: Record<string, string> } | undefined {
+  const tensors: HeaderTensor[] = [];
+  const metadata: Record<string, string> = Object.create(null);
+  const names = new Set<string>();
+  const dims: number[] = [];
+  let lastDtype: DType | undefined;
+  let lastDtypeQuoted = '';
+  if (s.charCodeAt(0) !== 0x7b) return undefined;
+  let i = 1;
+  if (s.charCodeAt(i) === 0x7d) i++;
+  else {
+    for (;;) {
+      if (s.charCodeAt(i) !== 0x22) return undefined;
+      const q = s.indexOf('"', i + 1);
+      if (q < 0) return undefined;
+      const c0 = s.charCodeAt(i + 1);
+      if ((c0 >= 0x30 && c0 <= 0x39) || notPlain(s, i + 1, q)) return undefined;
+      const name = s.slice(i + 1, q);
+      if (names.has(name)) return undefined;
+      names.add(name);
+      i = q + 1;
+      if (s.charCodeAt(i) !== 0x3a) return undefined;
+      i++;
+      if (name === '__metadata__') {
+        if (s.startsWith('null', i)) i += 4;
+        else {
+          if (s.charCodeAt(i) !== 0x7b) return undefined;
+          i++;
+          if (s.charCodeAt(i) === 0x7d) i++;
           else {
-            sc.eat(0x7b);
-            if (!sc.peekEat(0x7d)) {
-              do {
-                const k = sc.key();
-                metadata[k] = sc.str();
-              } while (sc.peekEat(0x2c));
-              sc.eat(0x7d);
+            for (;;) {
+              if (s.charCodeAt(i) !== 0x22) return undefined;
+              const kq = s.indexOf('"', i + 1);
+              if (kq < 0 || s.charCodeAt(kq + 1) !== 0x3a || s.charCodeAt(kq + 2) !== 0x22) return undefined;
+              const vq = s.indexOf('"', kq + 3);
+              if (vq < 0) return undefined;
+              const k0 = s.charCodeAt(i + 1);
+              if ((k0 >= 0x30 && k0 <= 0x39) || notPlain(s, i + 1, kq) || notPlain(s, kq + 3, vq)) return undefined;
+              metadata[s.slice(i + 1, kq)] = s.slice(kq + 3, vq);
+              i = vq + 1;
+              const c = s.charCodeAt(i++);
+              if (c === 0x7d) break;
+              if (c !== 0x2c) return undefined;
             }
           }
-          continue;
         }
-        let dtype: DType | undefined;
-        let shape: number[] | undefined;
-        let begin = -1;
-        let end = -1;
-        sc.eat(0x7b);
-        do {
-          // Writers spell these keys without spaces before the colon; any other spelling bails.
-          if (dtype === undefined && sc.keyIs('"dtype":')) dtype = dtypes.read(sc);
-          else if (shape === undefined && sc.keyIs('"shape":')) shape = sc.uintArray(maxRank);
-          else if (begin < 0 && sc.keyIs('"data_offsets":')) {
-            sc.eat(0x5b);
-            begin = sc.uint();
-            sc.eat(0x2c);
-            end = sc.uint();
-            sc.eat(0x5d);
-          } else throw BAIL;
-        } while (sc.peekEat(0x2c));
-        sc.eat(0x7d);
-        if (dtype === undefined || shape === undefined || begin < 0) throw BAIL;
+      } else {
+        if (!s.startsWith('{"dtype":', i)) return undefined;
+        i += 9;
+        let dtype: DType;
+        if (lastDtype !== undefined && s.startsWith(lastDtypeQuoted, i)) {
+          dtype = lastDtype;
+          i += lastDtypeQuoted.length;
+        } else {
+          if (s.charCodeAt(i) !== 0x22) return undefined;
+          const dq = s.indexOf('"', i + 1);
+          const d = s.slice(i + 1, dq);
+          if (dq < 0 || !isDType(d)) return undefined;
+          dtype = lastDtype = d;
+          lastDtypeQuoted = `"${d}"`;
+          i = dq + 1;
+        }
+        if (!s.startsWith(',"shape":[', i)) return undefined;
+        i += 10;
+        // Dimensions gather in a scratch array and are copied out at their exact length: a growing
+        // array would reserve room for 17 numbers per tensor.
+        let rank = 0;
+        if (s.charCodeAt(i) === 0x5d) i++;
+        else {
+          for (;;) {
+            const v = readUint(s, i);
+            if (v < 0 || rank === maxRank) return undefined;
+            dims[rank++] = v;
+            i = uintEnd;
+            const c = s.charCodeAt(i++);
+            if (c === 0x5d) break;
+            if (c !== 0x2c) return undefined;
+          }
+        }
+        const shape = dims.slice(0, rank);
+        if (!s.startsWith(',"data_offsets":[', i)) return undefined;
+        const begin = readUint(s, i + 17);
+        if (begin < 0 || s.charCodeAt(uintEnd) !== 0x2c) return undefined;
+        const end = readUint(s, uintEnd + 1);
+        if (end < 0 || s.charCodeAt(uintEnd) !== 0x5d || s.charCodeAt(uintEnd + 1) !== 0x7d) return undefined;
+        i = uintEnd + 2;
         tensors.push({ name, dtype, shape, begin, end });
-      } while (sc.peekEat(0x2c));
-      sc.eat(0x7d);
+      }
+      const c = s.charCodeAt(i++);
+      if (c === 0x7d) break;
+      if (c !== 0x2c) return undefined;
     }
-    sc.end();
-    return { tensors, metadata };
-  });
+  }
+  // The reference writer pads the header with spaces; anything else goes the JSON.parse way.
+  while (s.charCodeAt(i) === 0x20) i++;
+  return i === s.length ? { tensors, metadata } : undefined;
 }
 
 /**
