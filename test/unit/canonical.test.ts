@@ -58,6 +58,15 @@ describe('the canonical tiny Llama (transformers, tokenizers, flax, orbax)', fun
     assert.deepEqual(logits.tensors[0]!.shape, [1, fx.manifest.tokenizer.prompt_ids.length, fx.manifest.config.vocab_size]);
   });
 
+  it('headers written by transformers and safetensors.flax take the fast scan (no JSON.parse)', async () => {
+    const { fastHeaderEntries } = await import('../../src/core/formats/safetensors/fastJson');
+    for (const rel of ['hf/model.safetensors', 'jax/flax.safetensors', 'jax/flax_bf16.safetensors']) {
+      const b = readFileSync(join(fx.dir, rel));
+      const n = Number(b.readBigUInt64LE(0));
+      assert.ok(fastHeaderEntries(new TextDecoder().decode(b.subarray(8, 8 + n)), 64), rel);
+    }
+  });
+
   it('reads every JAX-layout file (msgpack, flax safetensors, Orbax; f32 and bf16) bit for bit', async function () {
     this.timeout(60_000);
     assert.equal(Object.keys(fx.manifest.files).length, 6);
