@@ -1,11 +1,11 @@
 """The Python peers the benchmarks run side by side with jax-serve.
 
-  open DIR N         median ms over N runs of listing every shard's tensors with safe_open
-                     (names, dtypes and shapes), the way a Python script inspects a checkpoint
+  open DIR N         median ms over N runs of loading model.safetensors.index.json and listing every
+                     shard it names with safe_open (names, dtypes and shapes), the way a Python
+                     script (or transformers) inspects a sharded checkpoint
   stats FILE NAME N  median GB/s over N runs of numpy computing the same statistics as jax-serve
                      (min, max, mean, std over finite values; NaN/±Inf/zero counts), decoding included
 """
-import glob
 import json
 import os
 import statistics
@@ -17,12 +17,14 @@ from safetensors import safe_open
 
 
 def bench_open(d: str, n: int) -> None:
-    files = sorted(glob.glob(os.path.join(d, "*.safetensors")))
     times, count = [], 0
     for _ in range(n):
         t0 = time.perf_counter()
         count = 0
-        for f in files:
+        with open(os.path.join(d, "model.safetensors.index.json"), "rb") as f:
+            index = json.load(f)
+        for name in sorted(set(index["weight_map"].values())):
+            f = os.path.join(d, name)
             with safe_open(f, framework="np") as h:
                 for k in h.keys():
                     h.get_slice(k).get_shape()
