@@ -17,18 +17,19 @@ import {
   tensorHistogram,
   type Checkpoint,
 } from '../core/index';
+import { convertCommand, CONVERT_OPTIONS, CONVERT_USAGE } from './convert';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
 declare const JAX_SERVE_VERSION: string;
 
-const USAGE = `Usage: jax-serve <command> [options]
+const usage = () => `Usage: jax-serve <command> [options]
 
 Commands:
   inspect PATH [--json]           List a checkpoint's tensors (headers only; nothing is loaded).
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-
+${CONVERT_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
@@ -39,28 +40,43 @@ Options:
   --version    Print the version.
 `;
 
-interface Args {
+export interface Args {
   positional: string[];
   json: boolean;
   bins: number;
   python: string;
+  /** Flags given (--dry-run, --overwrite, …). */
+  flags: Set<string>;
+  /** Value options, each with every value given (--set may repeat). */
+  values: Map<string, string[]>;
 }
 
-function parseArgs(argv: string[], known: string[]): Args {
-  const out: Args = { positional: [], json: false, bins: 20, python: 'python3' };
+/** Options that take a value; the rest of `known` are flags. */
+const VALUE_OPTIONS = new Set(['--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set']);
+
+export function parseArgs(argv: string[], known: string[]): Args {
+  const out: Args = { positional: [], json: false, bins: 20, python: 'python3', flags: new Set(), values: new Map() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--json' && known.includes(a)) out.json = true;
-    else if (a === '--python' && known.includes(a)) {
-      const p = argv[++i];
-      if (!p) throw new JaxServeError('E_USAGE', '--python takes the path of a Python interpreter.');
-      out.python = p;
-    } else if (a === '--bins' && known.includes(a)) {
-      const n = Number(argv[++i]);
+    if (!(a.startsWith('-') && a !== '-')) {
+      out.positional.push(a);
+      continue;
+    }
+    if (!known.includes(a)) throw new JaxServeError('E_USAGE', `unknown option ${a} (known: ${known.join(', ')}).`);
+    if (!VALUE_OPTIONS.has(a)) {
+      out.flags.add(a);
+      if (a === '--json') out.json = true;
+      continue;
+    }
+    const v = argv[++i];
+    if (v === undefined) throw new JaxServeError('E_USAGE', `${a} needs a value.`);
+    out.values.set(a, [...(out.values.get(a) ?? []), v]);
+    if (a === '--python') out.python = v;
+    if (a === '--bins') {
+      const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new JaxServeError('E_USAGE', '--bins takes a whole number from 1 to 10000.');
       out.bins = n;
-    } else if (a.startsWith('-') && a !== '-') throw new JaxServeError('E_USAGE', `unknown option ${a} (known: ${known.join(', ')}).`);
-    else out.positional.push(a);
+    }
   }
   return out;
 }
@@ -95,7 +111,7 @@ function inspectText(ck: Checkpoint): string {
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage());
     return;
   }
   if (command === '--version') {
@@ -118,6 +134,8 @@ async function run(argv: string[]): Promise<void> {
 
 async function runCommand(command: string, rest: string[], open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
   switch (command) {
+    case 'convert':
+      return convertCommand(parseArgs(rest, CONVERT_OPTIONS), open, opener);
     case 'inspect': {
       const args = parseArgs(rest, ['--json', '--python']);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'inspect takes one PATH.');

@@ -1,0 +1,156 @@
+/**
+ * `jax-serve convert`: plan a conversion (and show it with --dry-run), or execute it into an
+ * export folder. Exit codes: 0 written (or a clean plan), 1 the plan has errors (nothing written),
+ * 2 bad usage or unreadable input (main.ts).
+ */
+import * as path from 'node:path';
+import {
+  describeTransform,
+  executePlan,
+  JaxServeError,
+  OutputFolder,
+  planConversion,
+  planHasErrors,
+  type Checkpoint,
+  type NodeFileOpener,
+  type Plan,
+  type Rule,
+} from '../core/index';
+import type { Args } from './main';
+import { formatBytes, renderTable } from './render';
+
+export const CONVERT_OPTIONS = ['-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--dry-run', '--json', '--overwrite', '--python'];
+
+export const CONVERT_USAGE = `  convert SRC -o OUT [--preset NAME|auto] [--rules FILE] [--dtype keep|bf16|f16|f32]
+          [--shard-size SIZE] [--tokenizer-from DIR] [--config-from DIR] [--set KEY=VALUE]...
+          [--dry-run] [--json] [--overwrite]
+                                  Convert a JAX checkpoint to the Hugging Face layout vLLM and
+                                  SGLang load. --dry-run prints the plan and writes nothing.
+`;
+
+const DTYPES: Record<string, 'keep' | 'BF16' | 'F16' | 'F32'> = { keep: 'keep', bf16: 'BF16', f16: 'F16', f32: 'F32' };
+
+function one(args: Args, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = args.values.get(n);
+    if (v && v.length > 1) throw new JaxServeError('E_USAGE', `${n} is given more than once.`);
+    if (v) return v[0];
+  }
+  return undefined;
+}
+
+/** "5GB", "500MB", "2GiB", or a byte count. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?$/i.exec(s.trim());
+  if (!m) throw new JaxServeError('E_USAGE', `--shard-size ${JSON.stringify(s)}: give bytes or a size like 5GB, 500MB, 2GiB.`);
+  const unit = { '': 0, K: 1, M: 2, G: 3, T: 4 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  const n = Math.floor(Number(m[1]) * (m[3] ? 1024 : 1000) ** unit);
+  if (n < 1) throw new JaxServeError('E_USAGE', '--shard-size must be at least one byte.');
+  return n;
+}
+
+/** KEY=VALUE, VALUE read as JSON when it parses (numbers, null, lists), else as a string. */
+export function parseSet(items: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new JaxServeError('E_USAGE', `--set ${JSON.stringify(item)}: expected KEY=VALUE.`);
+    const raw = item.slice(eq + 1);
+    let v: unknown = raw;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    out[item.slice(0, eq)] = v;
+  }
+  return out;
+}
+
+async function readJson(opener: NodeFileOpener, file: string, what: string): Promise<unknown> {
+  const bytes = await opener.readSmall(file, 16 << 20);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new JaxServeError('E_FORMAT', `${file}: ${what} is not valid JSON (${(e as Error).message}).`);
+  }
+}
+
+function rulesFrom(json: unknown, file: string): Rule[] {
+  const rules = (json as { rules?: unknown })?.rules;
+  if (!Array.isArray(rules)) throw new JaxServeError('E_FORMAT', `${file}: expected {"rules": [{"from": …, "to": …, "transforms": […]}]}.`);
+  rules.forEach((r, i) => {
+    if (typeof r?.from !== 'string' || typeof r?.to !== 'string') throw new JaxServeError('E_FORMAT', `${file}: rules[${i}] needs "from" and "to" strings.`);
+    if (r.transforms !== undefined && !Array.isArray(r.transforms)) throw new JaxServeError('E_FORMAT', `${file}: rules[${i}].transforms must be a list.`);
+  });
+  return rules as Rule[];
+}
+
+export async function convertCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
+  if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'convert takes one SRC (and -o OUT).');
+  const out = one(args, '-o', '--out');
+  const dryRun = args.flags.has('--dry-run');
+  if (!out && !dryRun) throw new JaxServeError('E_USAGE', 'convert needs -o OUT (or --dry-run to only plan).');
+  const dtypeName = one(args, '--dtype') ?? 'keep';
+  const dtype = DTYPES[dtypeName];
+  if (!dtype) throw new JaxServeError('E_USAGE', `--dtype ${dtypeName}: choose keep, bf16, f16 or f32.`);
+  const rulesFile = one(args, '--rules');
+  const configFrom = one(args, '--config-from');
+  const shardSize = one(args, '--shard-size');
+  const ck = await open(args);
+  const plan = planConversion(ck, {
+    preset: one(args, '--preset') ?? 'auto',
+    userRules: rulesFile ? rulesFrom(await readJson(opener, rulesFile, 'the rule file'), rulesFile) : undefined,
+    dtype,
+    baseConfig: configFrom ? ((await readJson(opener, path.join(configFrom, 'config.json'), 'config.json')) as Record<string, unknown>) : undefined,
+    set: parseSet(args.values.get('--set') ?? []),
+  });
+  if (dryRun || planHasErrors(plan)) {
+    process.stdout.write(args.json ? JSON.stringify(plan) + '\n' : planText(plan) + '\n');
+    if (planHasErrors(plan)) process.exitCode = 1;
+    return;
+  }
+  const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite') });
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    let lastShown = 0;
+    const result = await executePlan(plan, ck, opener, target, {
+      maxShardBytes: shardSize ? parseSize(shardSize) : undefined,
+      tokenizerFrom: one(args, '--tokenizer-from'),
+      generationConfigFrom: configFrom,
+      signal: ac.signal,
+      onProgress: (done, total) => {
+        if (args.json || !process.stderr.isTTY || Date.now() - lastShown < 200) return;
+        lastShown = Date.now();
+        process.stderr.write(`\r${formatBytes(done)} of ${formatBytes(total)}`);
+      },
+    });
+    if (args.json) process.stdout.write(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, plan }) + '\n');
+    else process.stdout.write(`${process.stderr.isTTY ? '\r' : ''}wrote ${path.resolve(out!)}: ${result.files.join(', ')} (${formatBytes(result.bytes)} of tensors)\n`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function planText(plan: Plan): string {
+  const lines = [`${plan.source}`, `preset      ${plan.preset.id}: ${plan.preset.title} → ${plan.architecture}`, ''];
+  lines.push(
+    renderTable(
+      ['source', 'target', 'transforms', 'shape', 'dtype'],
+      plan.tensors.map((t) => [t.from, t.to, t.transforms.map(describeTransform).join(' · ') || '—', `[${t.target.shape.join(', ')}]`, t.target.dtype]),
+    ),
+  );
+  if (plan.problems.length > 0) {
+    lines.push('');
+    for (const p of plan.problems) lines.push(`${p.severity.padEnd(7)}  ${p.message}`);
+  }
+  if (plan.config) {
+    const c = plan.config;
+    lines.push('', `config      ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads × ${c.head_dim} (${c.num_key_value_heads} kv), vocab ${c.vocab_size}, ${c.torch_dtype}${c.tie_word_embeddings ? ', tied lm_head' : ''}`);
+  }
+  return lines.join('\n');
+}

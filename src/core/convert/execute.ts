@@ -1,0 +1,119 @@
+/**
+ * Executes a plan: reads each source tensor, applies its transforms, writes HF safetensors (sharded
+ * with an index past the shard size, `__metadata__ {"format":"pt"}`), config.json, and the tokenizer
+ * files, into a target that becomes visible only when complete. The source is only read.
+ */
+import * as path from 'node:path';
+import { valueOpener, type Checkpoint } from '../checkpoint';
+import { JaxServeError, throwIfAborted } from '../errors';
+import type { ByteSink, FileOpener } from '../io/byteSource';
+import { writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
+import { readTensorBytes } from '../tensor/read';
+import { planHasErrors, type Plan, type PlannedTensor } from './plan';
+import { applyTransforms } from './transforms';
+
+/** Where an export is written (core/node's OutputFolder: a temporary folder renamed when done). */
+export interface ExportTarget {
+  sink(name: string): Promise<ByteSink>;
+  writeFile(name: string, text: string): Promise<void>;
+  copyIn(from: string, name?: string): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Tokenizer and generation files copied from --tokenizer-from, when present (HF names). */
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'tokenizer.model',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'chat_template.jinja',
+  'chat_template.json',
+] as const;
+
+export interface ExecuteOptions {
+  maxShardBytes?: number;
+  /** A folder with tokenizer files to copy (tokenizer.json, tokenizer_config.json, chat template, …). */
+  tokenizerFrom?: string;
+  /** A folder whose generation_config.json is copied (the base model's). */
+  generationConfigFrom?: string;
+  signal?: AbortSignal;
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface ExportResult {
+  readonly files: readonly string[];
+  readonly bytes: number;
+}
+
+export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener, target: ExportTarget, opts: ExecuteOptions = {}): Promise<ExportResult> {
+  if (planHasErrors(plan) || !plan.config) {
+    const first = plan.problems.filter((p) => p.severity === 'error').slice(0, 3).map((p) => p.message);
+    throw new JaxServeError('E_USAGE', `the plan has errors; nothing was written:\n  ${first.join('\n  ')}`);
+  }
+  const opener = valueOpener(ck, files);
+  const byName = new Map(plan.tensors.map((t) => [t.to, t]));
+  const sources = new Map(ck.tensors.map((t) => [t.name, t]));
+  const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.to, dtype: t.target.dtype, shape: t.target.shape }));
+  const written: string[] = [];
+  try {
+    const shards = await writeShardedSafetensors(
+      (name) => {
+        written.push(name);
+        return target.sink(name);
+      },
+      specs,
+      async (spec) => {
+        throwIfAborted(opts.signal);
+        return convertTensor(byName.get(spec.name)!, sources, opener, opts.signal);
+      },
+      { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress },
+    );
+    await target.writeFile('config.json', JSON.stringify(plan.config, null, 2) + '\n');
+    written.push('config.json');
+    written.push(...(await copyTokenizer(files, target, opts)));
+    await target.commit();
+    return { files: written, bytes: shards.files.reduce((a, f) => a + f.bytes, 0) };
+  } catch (e) {
+    await target.abort();
+    throw e;
+  }
+}
+
+/** One tensor, whole in memory: read, transform. (Tensors past the memory bound are tiled; see plan notes.) */
+async function convertTensor(t: PlannedTensor, sources: ReadonlyMap<string, Checkpoint['tensors'][number]>, opener: FileOpener, signal?: AbortSignal): Promise<Uint8Array> {
+  const src = sources.get(t.from);
+  if (!src) throw new JaxServeError('E_NOT_FOUND', `the plan names source tensor ${t.from}, which the checkpoint no longer has; plan again.`);
+  const bytes = new Uint8Array(src.bytes);
+  let at = 0;
+  for await (const chunk of readTensorBytes(opener, src, { signal })) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return applyTransforms(bytes, t.source, t.transforms).bytes;
+}
+
+async function copyTokenizer(files: FileOpener, target: ExportTarget, opts: ExecuteOptions): Promise<string[]> {
+  const copied: string[] = [];
+  if (opts.tokenizerFrom) {
+    for (const name of TOKENIZER_FILES) {
+      const from = path.join(opts.tokenizerFrom, name);
+      if ((await files.kind(from)) === 'file') {
+        await target.copyIn(from, name);
+        copied.push(name);
+      }
+    }
+    if (!copied.includes('tokenizer.json') && !copied.includes('tokenizer.model')) {
+      throw new JaxServeError('E_NOT_FOUND', `${opts.tokenizerFrom}: no tokenizer.json or tokenizer.model to copy; vLLM and SGLang need one of them.`);
+    }
+  }
+  const gen = opts.generationConfigFrom ?? opts.tokenizerFrom;
+  if (gen && (await files.kind(path.join(gen, 'generation_config.json'))) === 'file') {
+    await target.copyIn(path.join(gen, 'generation_config.json'), 'generation_config.json');
+    copied.push('generation_config.json');
+  }
+  return copied;
+}

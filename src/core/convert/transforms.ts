@@ -1,0 +1,185 @@
+/**
+ * The transforms a conversion rule chains: data, so one plan can be shown, checked and executed.
+ * Shape rules follow ../shared/reference/formats-and-layouts.md §1.1 (explicit axes, never a bare
+ * `.T` on more than two dimensions). Byte moves (transpose, reshape, select) are exact for every
+ * dtype; arithmetic (scale, add, cast) decodes to numbers and encodes back.
+ */
+import { JaxServeError } from '../errors';
+import { decodeChunk } from '../tensor/decode';
+import { dtypeBytes, type DType } from '../tensor/dtype';
+import { encodeValues } from './encode';
+
+export type Transform =
+  /** Output axis k is input axis axes[k] (numpy's transpose). */
+  | { readonly op: 'transpose'; readonly axes: readonly number[] }
+  /** Same elements in the same order, another shape (one entry may be -1). */
+  | { readonly op: 'reshape'; readonly shape: readonly number[] }
+  /** One index of an axis, which disappears (a scanned layer, one expert, k of a fused kv). */
+  | { readonly op: 'select'; readonly axis: number; readonly index: number }
+  /** Multiply every element (undo a query pre-scale). */
+  | { readonly op: 'scale'; readonly factor: number }
+  /** Add a constant to every element (a norm stored as scale-1). */
+  | { readonly op: 'add'; readonly value: number }
+  /** Change the element type (f32 -> bf16 rounds to nearest even). */
+  | { readonly op: 'cast'; readonly dtype: DType };
+
+export interface Layout {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+function bad(t: Transform, from: Layout, why: string): JaxServeError {
+  return new JaxServeError('E_USAGE', `${describeTransform(t)} cannot apply to ${from.dtype}${JSON.stringify(from.shape)}: ${why}.`);
+}
+
+/** The layout after one transform; throws (naming both) when it does not apply. */
+export function transformLayout(from: Layout, t: Transform): Layout {
+  const { shape } = from;
+  switch (t.op) {
+    case 'transpose': {
+      const ok = t.axes.length === shape.length && [...t.axes].sort((a, b) => a - b).every((a, i) => a === i);
+      if (!ok) throw bad(t, from, `the axes must be a permutation of 0..${shape.length - 1}`);
+      return { shape: t.axes.map((a) => shape[a]!), dtype: from.dtype };
+    }
+    case 'reshape': {
+      const free = t.shape.filter((d) => d === -1).length;
+      const known = count(t.shape.filter((d) => d !== -1));
+      if (free > 1 || t.shape.some((d) => d < -1 || !Number.isInteger(d))) throw bad(t, from, 'at most one -1 and whole sizes');
+      const n = count(shape);
+      const out = free ? t.shape.map((d) => (d === -1 ? n / known : d)) : [...t.shape];
+      if (count(out) !== n || out.some((d) => !Number.isInteger(d))) throw bad(t, from, `${n} elements do not fill ${JSON.stringify(t.shape)}`);
+      return { shape: out, dtype: from.dtype };
+    }
+    case 'select':
+      if (!(t.axis >= 0 && t.axis < shape.length)) throw bad(t, from, 'no such axis');
+      if (!(t.index >= 0 && t.index < shape[t.axis]!)) throw bad(t, from, `index outside 0..${shape[t.axis]! - 1}`);
+      return { shape: shape.filter((_, i) => i !== t.axis), dtype: from.dtype };
+    case 'scale':
+    case 'add':
+      if (!isFloat(from.dtype)) throw bad(t, from, 'arithmetic applies to floating-point tensors');
+      return from;
+    case 'cast':
+      if (!isFloat(from.dtype) || !isFloat(t.dtype)) throw bad(t, from, 'casts are between F32, F16 and BF16');
+      return { shape, dtype: t.dtype };
+  }
+}
+
+export function layoutAfter(from: Layout, transforms: readonly Transform[]): Layout {
+  return transforms.reduce(transformLayout, from);
+}
+
+function isFloat(d: DType): boolean {
+  return d === 'F32' || d === 'F16' || d === 'BF16' || d === 'F64';
+}
+
+export function describeTransform(t: Transform): string {
+  switch (t.op) {
+    case 'transpose':
+      return `transpose(${t.axes.join(', ')})`;
+    case 'reshape':
+      return `reshape(${t.shape.join(', ')})`;
+    case 'select':
+      return `select(axis ${t.axis}, index ${t.index})`;
+    case 'scale':
+      return `scale(×${t.factor})`;
+    case 'add':
+      return `add(${t.value})`;
+    case 'cast':
+      return `cast(${t.dtype})`;
+  }
+}
+
+/** Row-major strides, in elements. */
+function strides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+/**
+ * Moves elements so that output axis k is input axis `axes[k]`. The innermost output axis is copied
+ * in a tight loop; element sizes 2 and 4 use typed arrays (bf16/f16 and f32 are what models hold).
+ */
+export function transposeBytes(src: Uint8Array, shape: readonly number[], axes: readonly number[], elementBytes: number): Uint8Array {
+  const rank = shape.length;
+  const out = new Uint8Array(src.length);
+  if (src.length === 0 || rank === 0) {
+    out.set(src);
+    return out;
+  }
+  const inStrides = strides(shape);
+  const outShape = axes.map((a) => shape[a]!);
+  const gather = axes.map((a) => inStrides[a]!); // input stride of each output axis
+  const inner = outShape[rank - 1]!;
+  const innerStride = gather[rank - 1]!;
+  const rows = src.length / elementBytes / inner;
+  const idx = new Array<number>(rank - 1).fill(0);
+  const view = (b: Uint8Array) =>
+    elementBytes === 4 && b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.length / 4) : elementBytes === 2 && b.byteOffset % 2 === 0 ? new Uint16Array(b.buffer, b.byteOffset, b.length / 2) : undefined;
+  const s = view(src);
+  const o = view(out);
+  let base = 0; // input element offset of the current output row
+  for (let r = 0, w = 0; r < rows; r++) {
+    if (s && o) {
+      for (let k = 0, from = base; k < inner; k++, from += innerStride) o[w++] = s[from]!;
+    } else {
+      for (let k = 0, from = base; k < inner; k++, from += innerStride) {
+        out.set(src.subarray(from * elementBytes, (from + 1) * elementBytes), w * elementBytes);
+        w++;
+      }
+    }
+    // Advance the outer output index like an odometer, updating the input offset incrementally.
+    for (let ax = rank - 2; ax >= 0; ax--) {
+      idx[ax]!++;
+      base += gather[ax]!;
+      if (idx[ax]! < outShape[ax]!) break;
+      base -= gather[ax]! * outShape[ax]!;
+      idx[ax] = 0;
+    }
+  }
+  return out;
+}
+
+/** Applies the transforms to a whole tensor held in memory (bytes little-endian, row-major). */
+export function applyTransforms(bytes: Uint8Array, from: Layout, transforms: readonly Transform[]): { bytes: Uint8Array; layout: Layout } {
+  let cur = bytes;
+  let layout = from;
+  for (const t of transforms) {
+    const next = transformLayout(layout, t);
+    const size = dtypeBytes(layout.dtype)!;
+    switch (t.op) {
+      case 'transpose':
+        cur = transposeBytes(cur, layout.shape, t.axes, size);
+        break;
+      case 'reshape':
+        break;
+      case 'select': {
+        // Elements of one index along an axis: `outer` runs of `inner` contiguous elements.
+        const outer = count(layout.shape.slice(0, t.axis));
+        const inner = count(layout.shape.slice(t.axis + 1)) * size;
+        const n = layout.shape[t.axis]!;
+        const out = new Uint8Array(outer * inner);
+        for (let i = 0; i < outer; i++) out.set(cur.subarray((i * n + t.index) * inner, (i * n + t.index + 1) * inner), i * inner);
+        cur = out;
+        break;
+      }
+      case 'scale':
+      case 'add':
+      case 'cast': {
+        const values = Float64Array.from(decodeChunk(layout.dtype, cur));
+        if (t.op === 'scale') for (let i = 0; i < values.length; i++) values[i]! *= t.factor;
+        if (t.op === 'add') for (let i = 0; i < values.length; i++) values[i]! += t.value;
+        cur = encodeValues(next.dtype, values);
+        break;
+      }
+    }
+    layout = next;
+  }
+  return { bytes: cur, layout };
+}

@@ -1,0 +1,236 @@
+/**
+ * Conversion: the transforms against plain reference loops, the rule language, the plan, and the
+ * fidelity test that matters — transformers loads each export of the canonical tiny Llama with no
+ * missing or unexpected keys, and its logits match a JAX forward pass over the source weights.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import fc from 'fast-check';
+import {
+  applyTransforms,
+  bf16Bits,
+  compileRule,
+  executePlan,
+  f16Bits,
+  f16ToNumber,
+  matchRule,
+  NodeFileOpener,
+  openCheckpoint,
+  OutputFolder,
+  planConversion,
+  planHasErrors,
+  PythonSidecar,
+  sidecarScript,
+  transposeBytes,
+  type Plan,
+  type PlanOptions,
+} from '../../src/core/index';
+import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
+import { rejectsWith, tempDir, venvPython } from './helpers';
+
+const seed = Number(process.env.JAX_SERVE_FUZZ_SEED ?? 20261126);
+const numRuns = Number(process.env.JAX_SERVE_FUZZ_RUNS ?? 200);
+const ROOT = resolve(__dirname, '../../..');
+const CLI = join(ROOT, 'dist/cli.js');
+
+/** numpy's transpose, one element at a time. */
+function naiveTranspose(src: Uint8Array, shape: number[], axes: number[], size: number): Uint8Array {
+  const out = new Uint8Array(src.length);
+  const n = src.length / size;
+  const outShape = axes.map((a) => shape[a]!);
+  const inStrides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  for (let o = 0; o < n; o++) {
+    let rem = o;
+    let from = 0;
+    for (let k = outShape.length - 1; k >= 0; k--) {
+      const ix = rem % outShape[k]!;
+      rem = Math.floor(rem / outShape[k]!);
+      from += ix * inStrides[axes[k]!]!;
+    }
+    out.set(src.subarray(from * size, (from + 1) * size), o * size);
+  }
+  return out;
+}
+
+describe('conversion transforms', () => {
+  it(`transposes any permutation of any shape like numpy (seed ${seed}, ${numRuns} runs)`, () => {
+    const arb = fc
+      .array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 5 })
+      .chain((shape) => fc.tuple(fc.constant(shape), fc.shuffledSubarray([...shape.keys()], { minLength: shape.length }), fc.constantFrom(1, 2, 4, 8)));
+    fc.assert(
+      fc.property(arb, ([shape, axes, size]) => {
+        const n = shape.reduce((a, b) => a * b, 1) * size;
+        const src = Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff);
+        assert.deepEqual(transposeBytes(src, shape, axes, size), naiveTranspose(src, shape, axes, size));
+      }),
+      { seed, numRuns },
+    );
+  });
+
+  it('selects one index of an axis, reshapes, and refuses what does not fit', () => {
+    const src = new Uint8Array(Float32Array.from({ length: 24 }, (_, i) => i).buffer);
+    const { bytes, layout } = applyTransforms(src, { shape: [2, 3, 4], dtype: 'F32' }, [{ op: 'select', axis: 1, index: 2 }, { op: 'reshape', shape: [-1] }]);
+    assert.deepEqual([...new Float32Array(bytes.buffer)], [8, 9, 10, 11, 20, 21, 22, 23]);
+    assert.deepEqual(layout, { shape: [8], dtype: 'F32' });
+    assert.throws(() => applyTransforms(src, { shape: [2, 3, 4], dtype: 'F32' }, [{ op: 'transpose', axes: [1, 0] }]), /permutation of 0..2/);
+    assert.throws(() => applyTransforms(src, { shape: [2, 3, 4], dtype: 'F32' }, [{ op: 'reshape', shape: [5, -1] }]), /do not fill/);
+  });
+
+  it('casts to f16 and bf16 rounding to nearest even, and scales', () => {
+    // Every f16 value survives f16 -> number -> f16 (NaN stays NaN).
+    for (let h = 0; h < 0x10000; h++) {
+      const v = f16ToNumber(h);
+      if (Number.isNaN(v)) assert.ok(Number.isNaN(f16ToNumber(f16Bits(v))));
+      else assert.equal(f16Bits(v), h, `f16 0x${h.toString(16)}`);
+    }
+    // Ties go to even; overflow to infinity; below half the smallest subnormal to zero.
+    assert.equal(f16Bits(1 + 2 ** -11), 0x3c00);
+    assert.equal(f16Bits(1 + 3 * 2 ** -11), 0x3c02);
+    assert.equal(f16Bits(70000), 0x7c00);
+    assert.equal(f16Bits(2 ** -26), 0);
+    assert.equal(bf16Bits(1 + 2 ** -8), 0x3f80);
+    assert.equal(bf16Bits(1 + 3 * 2 ** -8), 0x3f82);
+    assert.equal(bf16Bits(NaN) & 0x7fc0, 0x7fc0);
+    const src = new Uint8Array(Float32Array.of(1, -2.5, 3).buffer);
+    const out = applyTransforms(src, { shape: [3], dtype: 'F32' }, [{ op: 'scale', factor: 2 }, { op: 'cast', dtype: 'BF16' }]);
+    assert.deepEqual([...new Uint16Array(out.bytes.buffer)], [0x4000, 0xc0a0, 0x40c0]);
+  });
+});
+
+describe('conversion rules', () => {
+  it('matches placeholders and alternatives, fills the target, and respects rank', () => {
+    const rules = [
+      compileRule({ from: 'layers.{i}.attention.{p:q_proj|k_proj}.kernel', to: 'model.layers.{i}.self_attn.{p}.weight', rank: 2 }),
+      compileRule({ from: 'blocks_{i}.{name}.scale', to: 'h.{i}.{name}.weight' }),
+    ];
+    assert.equal(matchRule(rules, 'layers.07.attention.k_proj.kernel', 2)?.target, 'model.layers.7.self_attn.k_proj.weight');
+    assert.equal(matchRule(rules, 'layers.0.attention.v_proj.kernel', 2), undefined);
+    assert.equal(matchRule(rules, 'layers.0.attention.q_proj.kernel', 3), undefined, 'a 3-D kernel does not take the 2-D rule');
+    assert.equal(matchRule(rules, 'blocks_3.ln_1.scale', 1)?.target, 'h.3.ln_1.weight');
+    assert.equal(matchRule(rules, 'blocks_3.ln.1.scale', 1), undefined, '{name} is one segment');
+    assert.throws(() => compileRule({ from: 'a.{x}', to: 'b.{y}' }), /uses \{y\}/);
+  });
+});
+
+describe('conversion of the canonical tiny Llama', function () {
+  let fx: Canonical;
+  let python: string;
+  let dir: ReturnType<typeof tempDir>;
+  let sidecar: PythonSidecar;
+  const files = new NodeFileOpener();
+  const open = (rel: string) => openCheckpoint(files, join(fx.dir, rel), { orbax: sidecar });
+  const baseOpts = (): PlanOptions => ({ baseConfig: JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8')) });
+
+  before(function () {
+    python = venvPython(this);
+    this.timeout(300_000);
+    fx = canonicalFixtures(python);
+    dir = tempDir();
+    sidecar = new PythonSidecar({ python, script: sidecarScript(ROOT) });
+  });
+  after(() => {
+    sidecar?.dispose();
+    dir?.remove();
+  });
+
+  async function exportTo(rel: string, name: string, opts: PlanOptions = baseOpts()): Promise<{ plan: Plan; out: string }> {
+    const ck = await open(rel);
+    const plan = planConversion(ck, opts);
+    const out = join(dir.path, name);
+    await executePlan(plan, ck, files, await OutputFolder.create(out), { tokenizerFrom: join(fx.dir, 'hf') });
+    return { plan, out };
+  }
+
+  function check(pairs: [string, string][]): { export: string; missing: string[]; unexpected: string[]; maxAbsDiff: number; kl: number; top1: number; tokenizerIds: number[]; promptIds: number[] }[] {
+    const args = [join(ROOT, 'python/fixtures/check_export.py'), 'check', fx.dir, ...pairs.map(([out, src]) => `${out}=${src}`)];
+    return JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 << 20 }));
+  }
+
+  it('plans every tensor of every JAX file with the talk preset, auto-detected', async () => {
+    for (const rel of Object.keys(fx.manifest.files)) {
+      const plan = planConversion(await open(rel), baseOpts());
+      assert.equal(plan.preset.id, 'talk-nnx-llama', rel);
+      assert.deepEqual(plan.problems.filter((p) => p.severity !== 'info'), [], rel);
+      assert.equal(plan.tensors.length, 3 + 9 * fx.manifest.config.num_hidden_layers, rel);
+      assert.equal(plan.config?.num_attention_heads, fx.manifest.config.num_attention_heads);
+      assert.equal(plan.config?.rope_theta, 10000, 'rope_theta read from transformers 5 rope_parameters');
+    }
+  });
+
+  it('says what it cannot know instead of guessing: the head split, defaults used, unmapped and missing tensors', async () => {
+    const ck = await open('jax/nnx.msgpack');
+    const bare = planConversion(ck);
+    assert.ok(bare.problems.some((p) => p.code === 'heads-unknown' && p.severity === 'error'));
+    const heads = planConversion(ck, { set: { num_attention_heads: 4 } });
+    assert.ok(!planHasErrors(heads));
+    assert.ok(heads.problems.some((p) => p.code === 'default-setting' && /rope_theta/.test(p.message)));
+    const wrongHeads = planConversion(ck, { set: { num_attention_heads: 3 } });
+    assert.ok(wrongHeads.problems.some((p) => p.code === 'heads-mismatch'));
+    const mismatch = planConversion(ck, { ...baseOpts(), set: { hidden_size: 512 } });
+    assert.ok(mismatch.problems.some((p) => p.code === 'config-mismatch' && /hidden_size = 256, the given config says 512/.test(p.message)));
+    // A user rule that maps a tensor somewhere LlamaForCausalLM has no place for.
+    const odd = planConversion(ck, { ...baseOpts(), userRules: [{ from: 'norm.norm_weights', to: 'model.final_norm.weight' }] });
+    assert.ok(odd.problems.some((p) => p.code === 'missing' && p.tensor === 'model.norm.weight'));
+    assert.ok(odd.problems.some((p) => p.code === 'unexpected' && p.tensor === 'model.final_norm.weight'));
+  });
+
+  it('exports that transformers loads strictly and whose logits match the JAX forward (f32 ≤ 1e-5; bf16 cast KL ≤ 1e-3)', async function () {
+    this.timeout(300_000);
+    const pairs: [string, string][] = [];
+    for (const rel of Object.keys(fx.manifest.files)) {
+      const { out } = await exportTo(rel, rel.replace(/[/.]/g, '_'));
+      pairs.push([out, rel]);
+    }
+    const cast = await exportTo('jax/nnx.msgpack', 'cast_bf16', { ...baseOpts(), dtype: 'BF16' });
+    assert.equal(JSON.parse(readFileSync(join(cast.out, 'config.json'), 'utf8')).torch_dtype, 'bfloat16');
+    pairs.push([cast.out, 'jax/nnx.msgpack']);
+    const results = check(pairs);
+    assert.equal(results.length, pairs.length);
+    for (const r of results) {
+      console.log(`      [measure] ${r.export.split('/').pop()}: max |Δlogit| ${r.maxAbsDiff.toExponential(2)}, KL ${r.kl.toExponential(2)}, top-1 ${r.top1}`);
+      assert.deepEqual([r.missing, r.unexpected], [[], []], r.export);
+      assert.deepEqual(r.tokenizerIds, r.promptIds, `${r.export}: the copied tokenizer encodes the prompt as the source did`);
+      if (r.export === cast.out) assert.ok(r.kl <= 1e-3 && r.top1 === 1, `${r.export}: kl ${r.kl}, top1 ${r.top1}`);
+      else assert.ok(r.maxAbsDiff <= 1e-5, `${r.export}: max |Δlogit| ${r.maxAbsDiff}`);
+    }
+  });
+
+  it('the fidelity check fails an export with a wrong transpose (q_proj is square, so it still loads)', async function () {
+    this.timeout(300_000);
+    const wrong = await exportTo('jax/nnx.msgpack', 'wrong_transpose', {
+      ...baseOpts(),
+      userRules: [{ from: 'layers.{i}.attention.q_proj.kernel', to: 'model.layers.{i}.self_attn.q_proj.weight', rank: 2 }],
+    });
+    const [r] = check([[wrong.out, 'jax/nnx.msgpack']]);
+    assert.deepEqual([r!.missing, r!.unexpected], [[], []]);
+    assert.ok(r!.maxAbsDiff > 1e-2, `a wrong transpose went unnoticed: max |Δlogit| ${r!.maxAbsDiff}`);
+  });
+
+  it('CLI: --dry-run prints the plan (exit 1 with errors), convert writes, an existing output is kept, a failure leaves nothing', async () => {
+    const src = join(fx.dir, 'jax', 'nnx.msgpack');
+    const run = (...a: string[]) => spawnSync(process.execPath, [CLI, 'convert', src, ...a], { encoding: 'utf8' });
+    const dry = run('--dry-run', '--json', '--config-from', join(fx.dir, 'hf'));
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.equal(JSON.parse(dry.stdout).tensors.length, 21);
+    const bad = run('--dry-run');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /error +q_proj has 256 rows/);
+    const out = join(dir.path, 'cli_out');
+    const ok = run('-o', out, '--config-from', join(fx.dir, 'hf'), '--tokenizer-from', join(fx.dir, 'hf'), '--set', 'max_position_embeddings=256');
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).max_position_embeddings, 256);
+    const again = run('-o', out, '--config-from', join(fx.dir, 'hf'));
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /already exists; choose another output folder or allow overwriting \(--overwrite\)/);
+    // No tokenizer where one is asked for: an error, and neither the output nor a partial folder remains.
+    const failed = join(dir.path, 'cli_failed');
+    const noTok = run('-o', failed, '--config-from', join(fx.dir, 'hf'), '--tokenizer-from', join(fx.dir, 'jax'));
+    assert.equal(noTok.status, 2);
+    assert.match(noTok.stderr, /no tokenizer\.json or tokenizer\.model to copy/);
+    assert.ok(!existsSync(failed));
+    assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('partial')), []);
+    await rejectsWith(OutputFolder.create(out), 'E_USAGE', /already exists/);
+  });
+});
