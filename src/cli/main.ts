@@ -18,6 +18,7 @@ import {
   type Checkpoint,
 } from '../core/index';
 import { convertCommand, CONVERT_OPTIONS, CONVERT_USAGE } from './convert';
+import { preflightCommand, PREFLIGHT_OPTIONS, PREFLIGHT_USAGE } from './preflight';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
 declare const JAX_SERVE_VERSION: string;
@@ -29,7 +30,7 @@ Commands:
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-${CONVERT_USAGE}
+${CONVERT_USAGE}${PREFLIGHT_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
@@ -52,7 +53,7 @@ export interface Args {
 }
 
 /** Options that take a value; the rest of `known` are flags. */
-const VALUE_OPTIONS = new Set(['--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set']);
+const VALUE_OPTIONS = new Set(['--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set']);
 
 export function parseArgs(argv: string[], known: string[]): Args {
   const out: Args = { positional: [], json: false, bins: 20, python: 'python3', flags: new Set(), values: new Map() };
@@ -136,6 +137,8 @@ async function runCommand(command: string, rest: string[], open: (a: Args) => Pr
   switch (command) {
     case 'convert':
       return convertCommand(parseArgs(rest, CONVERT_OPTIONS), open, opener);
+    case 'preflight':
+      return preflightCommand(parseArgs(rest, PREFLIGHT_OPTIONS), opener);
     case 'inspect': {
       const args = parseArgs(rest, ['--json', '--python']);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'inspect takes one PATH.');

@@ -30,3 +30,5 @@ export { compileRule, matchRule, type Rule } from './convert/rules';
 export { bf16Bits, encodeValues, f16Bits } from './convert/encode';
 export { PRESETS, presetById, type Preset } from './convert/presets/index';
 export { OutputFolder } from './node/outputFolder';
+export { preflight, preflightHasErrors, type Engine, type Finding, type PreflightOptions, type PreflightReport } from './convert/preflight';
+export { llamaExpected, type LlamaDims } from './convert/llama';

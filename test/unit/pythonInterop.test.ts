@@ -49,6 +49,8 @@ async function ourHashes(ck: Checkpoint): Promise<Record<string, Entry>> {
 }
 
 describe('bit-exact interchange with Python safetensors', function () {
+  // Each case starts Python and imports torch (seconds on a busy 2-core machine).
+  this.timeout(120_000);
   let dir: ReturnType<typeof tempDir>;
   before(function () {
     python = venvPython(this);

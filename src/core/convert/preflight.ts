@@ -1,0 +1,214 @@
+/**
+ * "Will vLLM / SGLang load this folder?" — checked from the files alone, in a second, instead of
+ * minutes into `vllm serve`. What the engines read and how strict they are:
+ * ../shared/reference/formats-and-layouts.md §9 (vLLM refuses unknown and missing weights and
+ * asserts shapes; SGLang warns about unknown names and serves whatever is left uninitialised).
+ */
+import * as path from 'node:path';
+import type { Checkpoint } from '../checkpoint';
+import { describeError, JaxServeError } from '../errors';
+import type { FileOpener } from '../io/byteSource';
+import { openCheckpoint } from '../formats/open';
+import { llamaExpected, type LlamaDims } from './llama';
+
+export type Engine = 'vllm' | 'sglang';
+
+export interface Finding {
+  readonly severity: 'error' | 'warning' | 'info';
+  readonly code: string;
+  readonly message: string;
+  /** The file the finding is about (for the Problems panel). */
+  readonly file: string;
+  readonly tensor?: string;
+}
+
+export interface PreflightOptions {
+  readonly engines?: readonly Engine[];
+  /** Tensor-parallel size the folder will be served with. */
+  readonly tensorParallel?: number;
+}
+
+export interface PreflightReport {
+  readonly folder: string;
+  readonly architecture: string | undefined;
+  readonly findings: readonly Finding[];
+}
+
+/** Architectures whose expected tensors jax-serve knows, with the engines that serve them. */
+const CHECKED: Record<string, { engines: readonly Engine[]; expected: (c: Record<string, unknown>) => { dims: LlamaDims; names: ReturnType<typeof llamaExpected> } }> = {
+  LlamaForCausalLM: { engines: ['vllm', 'sglang'], expected: llamaFromConfig },
+};
+
+/** Element types vLLM and SGLang load into float weights. */
+const SERVABLE_DTYPES = new Set(['F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2']);
+
+function num(c: Record<string, unknown>, key: string, fallback?: number): number {
+  const v = c[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new JaxServeError('E_FORMAT', `config.json: ${key} must be a positive whole number (is ${JSON.stringify(c[key])}).`);
+  return v;
+}
+
+function llamaFromConfig(c: Record<string, unknown>) {
+  const heads = num(c, 'num_attention_heads');
+  const hidden = num(c, 'hidden_size');
+  const dims: LlamaDims = {
+    vocabSize: num(c, 'vocab_size'),
+    hiddenSize: hidden,
+    intermediateSize: num(c, 'intermediate_size'),
+    layers: num(c, 'num_hidden_layers'),
+    heads,
+    kvHeads: num(c, 'num_key_value_heads', heads),
+    headDim: num(c, 'head_dim', hidden / heads),
+    tied: c.tie_word_embeddings === true,
+  };
+  return { dims, names: llamaExpected(dims) };
+}
+
+export async function preflight(opener: FileOpener, folder: string, opts: PreflightOptions = {}): Promise<PreflightReport> {
+  const engines = opts.engines ?? ['vllm', 'sglang'];
+  const findings: Finding[] = [];
+  const add = (severity: Finding['severity'], code: string, file: string, message: string, tensor?: string) => findings.push({ severity, code, file, message, ...(tensor ? { tensor } : {}) });
+  const configFile = path.join(folder, 'config.json');
+  const config = await readJsonFile(opener, configFile, add);
+  const architecture = Array.isArray(config?.architectures) && typeof config.architectures[0] === 'string' ? (config.architectures[0] as string) : undefined;
+  if (config && !architecture) add('error', 'no-architecture', configFile, 'config.json has no "architectures": ["…"]; vLLM and SGLang pick the model class from its first entry.');
+
+  await checkFiles(opener, folder, add);
+  let ck: Checkpoint | undefined;
+  try {
+    ck = await openCheckpoint(opener, folder);
+  } catch (e) {
+    add('error', 'weights', folder, `the weights do not open: ${describeError(e)}`);
+  }
+  if (ck && ck.format !== 'safetensors' && ck.format !== 'safetensors-sharded') {
+    add('error', 'weights-format', ck.location, `the weights are ${ck.format}; vLLM and SGLang load *.safetensors (convert them first).`);
+    ck = undefined;
+  }
+  if (ck) checkDtypes(ck, add);
+
+  const known = architecture ? CHECKED[architecture] : undefined;
+  if (config && architecture && !known) {
+    add('warning', 'unchecked-architecture', configFile, `${architecture}: jax-serve does not know its tensors, so names and shapes are not checked (known: ${Object.keys(CHECKED).join(', ')}).`);
+  }
+  if (config && known && ck) {
+    try {
+      const { dims, names } = known.expected(config);
+      checkTensors(ck, names, dims, configFile, add);
+      checkHeads(dims, opts.tensorParallel, configFile, add);
+      for (const e of engines) if (!known.engines.includes(e)) add('error', 'engine-architecture', configFile, `${e} does not serve ${architecture}.`);
+    } catch (e) {
+      add('error', 'config', configFile, describeError(e));
+    }
+  }
+  if (config) await checkTokenizer(opener, folder, config, add);
+  return { folder, architecture, findings };
+}
+
+type Add = (severity: Finding['severity'], code: string, file: string, message: string, tensor?: string) => void;
+
+async function readJsonFile(opener: FileOpener, file: string, add: Add): Promise<Record<string, unknown> | undefined> {
+  if ((await opener.kind(file)) !== 'file') {
+    add('error', 'missing-file', file, `${path.basename(file)} is missing; vLLM and SGLang read it first.`);
+    return undefined;
+  }
+  try {
+    const v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await opener.readSmall(file, 16 << 20)));
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+    add('error', 'bad-json', file, `${path.basename(file)} is not a JSON object.`);
+  } catch (e) {
+    add('error', 'bad-json', file, `${path.basename(file)} does not parse: ${(e as Error).message}`);
+  }
+  return undefined;
+}
+
+/** Files that change what the engines load (reference §12 P8). */
+async function checkFiles(opener: FileOpener, folder: string, add: Add): Promise<void> {
+  const names = opener.list ? await opener.list(folder) : [];
+  const consolidated = names.filter((n) => /^consolidated.*\.safetensors$/.test(n));
+  if (consolidated.length) add('error', 'consolidated', path.join(folder, consolidated[0]!), `${consolidated[0]} makes vLLM's --load-format auto switch to the Mistral format and ignore the HF weights; remove it.`);
+  if (names.some((n) => n.endsWith('.bin')) && names.some((n) => n.endsWith('.safetensors'))) {
+    add('warning', 'bin-and-safetensors', folder, 'the folder holds both *.bin and *.safetensors weights; vLLM prefers safetensors, older tools may load both.');
+  }
+}
+
+function checkDtypes(ck: Checkpoint, add: Add): void {
+  const bad = ck.tensors.filter((t) => !SERVABLE_DTYPES.has(t.dtype));
+  if (bad.length) add('error', 'dtype', ck.location, `${bad.length} tensor(s) are ${[...new Set(bad.map((t) => t.dtype))].join('/')}, e.g. ${bad[0]!.name}; weights must be F32, F16, BF16 (or F8).`, bad[0]!.name);
+  if (ck.metadata.format === undefined) add('warning', 'no-format-metadata', ck.location, 'the safetensors header has no __metadata__ {"format": "pt"}; transformers before 4.48.2 fails on that.');
+  else if (ck.metadata.format !== 'pt') add('error', 'format-metadata', ck.location, `__metadata__.format is ${JSON.stringify(ck.metadata.format)}, not "pt": these may be Flax-layout weights (kernels (in, out)), which load as garbage; convert them.`);
+}
+
+function checkTensors(ck: Checkpoint, expected: ReturnType<typeof llamaExpected>, dims: LlamaDims, configFile: string, add: Add): void {
+  const have = new Map(ck.tensors.map((t) => [t.name, t]));
+  const want = new Set(expected.map((e) => e.name));
+  for (const e of expected) {
+    const t = have.get(e.name);
+    if (!t) add('error', 'missing-tensor', ck.location, `${e.name} ${JSON.stringify(e.shape)} is missing: vLLM stops ("weights were not initialized"), SGLang serves garbage.`, e.name);
+    else if (JSON.stringify(t.shape) !== JSON.stringify(e.shape)) add('error', 'tensor-shape', ck.location, `${e.name} is ${JSON.stringify(t.shape)}; config.json makes it ${JSON.stringify(e.shape)}.`, e.name);
+  }
+  for (const t of ck.tensors) {
+    if (want.has(t.name) || /rotary_emb\.inv_freq$/.test(t.name)) continue;
+    if (t.name === 'lm_head.weight' && dims.tied) {
+      add('warning', 'tied-lm-head', configFile, 'tie_word_embeddings is true but lm_head.weight is present: it is ignored (older vLLM raised KeyError on it).', t.name);
+      continue;
+    }
+    add('error', 'unexpected-tensor', ck.location, `${t.name} is not a weight of this architecture: vLLM refuses it ("no module or parameter named"), SGLang drops it with a warning.`, t.name);
+  }
+  if (!dims.tied && !have.has('lm_head.weight')) {
+    add('info', 'untied', configFile, 'tie_word_embeddings is false, so lm_head.weight must be in the weights (reported above); if the model shares it with embed_tokens, set tie_word_embeddings: true.');
+  }
+}
+
+function checkHeads(d: LlamaDims, tp: number | undefined, configFile: string, add: Add): void {
+  if (d.heads % d.kvHeads !== 0) add('error', 'gqa', configFile, `num_attention_heads ${d.heads} is not a multiple of num_key_value_heads ${d.kvHeads}.`);
+  if (!tp || tp <= 1) return;
+  if (d.heads % tp !== 0) add('error', 'tensor-parallel', configFile, `num_attention_heads ${d.heads} does not divide by tensor-parallel size ${tp}.`);
+  // vLLM shards KV heads when there are enough, else replicates them: either tp | kv or kv | tp.
+  if (d.kvHeads % tp !== 0 && tp % d.kvHeads !== 0) add('error', 'tensor-parallel', configFile, `num_key_value_heads ${d.kvHeads} neither divides nor is divided by tensor-parallel size ${tp}.`);
+}
+
+async function checkTokenizer(opener: FileOpener, folder: string, config: Record<string, unknown>, add: Add): Promise<void> {
+  const file = (n: string) => path.join(folder, n);
+  const hasJson = (await opener.kind(file('tokenizer.json'))) === 'file';
+  const hasModel = (await opener.kind(file('tokenizer.model'))) === 'file';
+  if (!hasJson && !hasModel) {
+    add('error', 'no-tokenizer', folder, 'no tokenizer.json or tokenizer.model: the engines load the tokenizer from the model folder unless --tokenizer is given (convert with --tokenizer-from DIR).');
+    return;
+  }
+  let vocab: Map<number, string> | undefined;
+  if (hasJson) {
+    const tok = await readJsonFile(opener, file('tokenizer.json'), add);
+    if (tok) vocab = tokenizerVocab(tok);
+  }
+  const tc = (await opener.kind(file('tokenizer_config.json'))) === 'file' ? await readJsonFile(opener, file('tokenizer_config.json'), add) : undefined;
+  const template = typeof tc?.chat_template === 'string' || (await opener.kind(file('chat_template.jinja'))) === 'file' || (await opener.kind(file('chat_template.json'))) === 'file';
+  if (!template) add('warning', 'no-chat-template', folder, 'no chat template (tokenizer_config.json chat_template or chat_template.jinja): /v1/chat/completions will fail; completions still work.');
+  if (vocab) {
+    const vocabSize = typeof config.vocab_size === 'number' ? config.vocab_size : undefined;
+    const top = Math.max(-1, ...vocab.keys());
+    if (vocabSize !== undefined && top >= vocabSize) add('error', 'vocab-size', file('tokenizer.json'), `the tokenizer has token id ${top} but vocab_size is ${vocabSize}: that token would index past the embedding.`);
+    for (const key of ['bos_token_id', 'eos_token_id', 'pad_token_id']) {
+      const ids = ([] as unknown[]).concat(config[key] ?? []);
+      for (const id of ids) {
+        if (typeof id === 'number' && !vocab.has(id)) add('error', 'special-token', file('tokenizer.json'), `config.json ${key} ${id} is not a token of tokenizer.json.`);
+      }
+    }
+  }
+}
+
+/** Token ids of a tokenizers `tokenizer.json` (model vocab and added tokens). */
+function tokenizerVocab(tok: Record<string, unknown>): Map<number, string> | undefined {
+  const out = new Map<number, string>();
+  const model = tok.model as { vocab?: unknown } | undefined;
+  if (model && typeof model.vocab === 'object' && model.vocab !== null && !Array.isArray(model.vocab)) {
+    for (const [piece, id] of Object.entries(model.vocab as Record<string, unknown>)) if (typeof id === 'number') out.set(id, piece);
+  } else if (Array.isArray(model?.vocab)) {
+    (model.vocab as unknown[]).forEach((entry, id) => out.set(id, String(Array.isArray(entry) ? entry[0] : entry)));
+  }
+  for (const t of (tok.added_tokens as { id?: unknown; content?: unknown }[] | undefined) ?? []) if (typeof t.id === 'number') out.set(t.id, String(t.content));
+  return out.size > 0 ? out : undefined;
+}
+
+export function preflightHasErrors(r: PreflightReport): boolean {
+  return r.findings.some((f) => f.severity === 'error');
+}

@@ -1,0 +1,147 @@
+/**
+ * Preflight: the tensors it expects are transformers' own (state_dict on the meta device), a clean
+ * export passes, and each way a folder breaks vLLM or SGLang is reported with its code and file.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  DTYPE_BITS,
+  llamaExpected,
+  NodeFileOpener,
+  openAtomicFileSink,
+  openCheckpoint,
+  preflight,
+  readTensorBytes,
+  writeSafetensors,
+  type Finding,
+  type LlamaDims,
+} from '../../src/core/index';
+import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
+import { tempDir, venvPython } from './helpers';
+
+const ROOT = resolve(__dirname, '../../..');
+const files = new NodeFileOpener();
+
+describe('preflight', function () {
+  let fx: Canonical;
+  let python: string;
+  let dir: ReturnType<typeof tempDir>;
+  before(function () {
+    python = venvPython(this);
+    this.timeout(300_000);
+    fx = canonicalFixtures(python);
+    dir = tempDir();
+  });
+  after(() => dir?.remove());
+
+  it("expects exactly the tensors transformers' LlamaForCausalLM holds (meta device), tied or not, GQA, odd head_dim", () => {
+    const cases: [LlamaDims, Record<string, unknown>][] = [
+      [{ vocabSize: 10, hiddenSize: 8, intermediateSize: 12, layers: 2, heads: 2, kvHeads: 1, headDim: 4, tied: true }, {}],
+      [{ vocabSize: 33, hiddenSize: 16, intermediateSize: 20, layers: 3, heads: 4, kvHeads: 4, headDim: 4, tied: false }, {}],
+      [{ vocabSize: 17, hiddenSize: 12, intermediateSize: 8, layers: 1, heads: 4, kvHeads: 2, headDim: 8, tied: false }, { head_dim: 8 }],
+    ];
+    const configs = cases.map(([d, extra]) =>
+      JSON.stringify({ vocab_size: d.vocabSize, hidden_size: d.hiddenSize, intermediate_size: d.intermediateSize, num_hidden_layers: d.layers, num_attention_heads: d.heads, num_key_value_heads: d.kvHeads, tie_word_embeddings: d.tied, ...extra }),
+    );
+    const theirs = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/hf_state_dict.py'), 'shapes', 'LlamaForCausalLM', ...configs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, number[]>[];
+    cases.forEach(([d], i) => {
+      const want = { ...theirs[i]! };
+      // A tied lm_head is the embedding itself: state_dict lists it, save_pretrained (and vLLM) do not.
+      if (d.tied) delete want['lm_head.weight'];
+      assert.deepEqual(Object.fromEntries(llamaExpected(d).map((e) => [e.name, [...e.shape]])), want, `case ${i}`);
+    });
+  });
+
+  it('passes the HF folder transformers wrote', async () => {
+    const r = await preflight(files, join(fx.dir, 'hf'), { tensorParallel: 2 });
+    assert.deepEqual(r.findings.filter((f) => f.severity !== 'info'), []);
+    assert.equal(r.architecture, 'LlamaForCausalLM');
+  });
+
+  /** A copy of the HF folder, changed by `edit`, and the findings preflight has for it. */
+  async function broken(name: string, edit: (d: string) => Promise<void> | void, opts = {}): Promise<Finding[]> {
+    const d = join(dir.path, name);
+    cpSync(join(fx.dir, 'hf'), d, { recursive: true });
+    await edit(d);
+    return [...(await preflight(files, d, opts)).findings];
+  }
+
+  /** Rewrites model.safetensors with `change` applied to the tensor list (bytes kept where names match). */
+  async function rewrite(d: string, change: (names: { name: string; dtype: string; shape: number[] }[]) => { name: string; dtype: string; shape: number[] }[], metadata: Record<string, string> = { format: 'pt' }) {
+    const file = join(d, 'model.safetensors');
+    const ck = await openCheckpoint(files, file);
+    const bytes = new Map<string, Uint8Array>();
+    for (const t of ck.tensors) {
+      const parts: Uint8Array[] = [];
+      for await (const b of readTensorBytes(files, t)) parts.push(Buffer.from(b));
+      bytes.set(t.name, Buffer.concat(parts));
+    }
+    const specs = change(ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
+    rmSync(file);
+    await writeSafetensors(
+      await openAtomicFileSink(file),
+      specs as never,
+      (s) => {
+        const need = (s.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[s.dtype]) / 8;
+        const kept = bytes.get(s.name);
+        return kept && kept.length === need ? kept : new Uint8Array(need);
+      },
+      { metadata },
+    );
+  }
+
+  const codes = (fs: Finding[]) => fs.filter((f) => f.severity !== 'info').map((f) => `${f.severity}:${f.code}`).sort();
+
+  it('reports a missing, an unexpected and a misshapen tensor', async () => {
+    const f = await broken('tensors', (d) =>
+      rewrite(d, (ts) => [
+        ...ts.filter((t) => t.name !== 'model.layers.1.mlp.up_proj.weight').map((t) => (t.name === 'model.norm.weight' ? { ...t, shape: [128, 2] } : t)),
+        { name: 'model.layers.0.self_attn.qkv_proj.weight', dtype: 'F32', shape: [2] },
+      ]),
+    );
+    assert.deepEqual(codes(f), ['error:missing-tensor', 'error:tensor-shape', 'error:unexpected-tensor']);
+    assert.match(f.find((x) => x.code === 'missing-tensor')!.message, /model\.layers\.1\.mlp\.up_proj\.weight \[512,256\] is missing/);
+  });
+
+  it('reports tie_word_embeddings at odds with lm_head, F64 weights, and Flax-format metadata', async () => {
+    const tiedButPresent = await broken('tied', (d) => {
+      const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, tie_word_embeddings: true }));
+    });
+    assert.deepEqual(codes(tiedButPresent), ['warning:tied-lm-head']);
+    const untiedMissing = await broken('untied', (d) => rewrite(d, (ts) => ts.filter((t) => t.name !== 'lm_head.weight')));
+    assert.deepEqual(codes(untiedMissing), ['error:missing-tensor']);
+    const f64 = await broken('f64', (d) => rewrite(d, (ts) => ts.map((t) => (t.name === 'model.norm.weight' ? { ...t, dtype: 'F64' } : t))));
+    assert.ok(codes(f64).includes('error:dtype'));
+    const flax = await broken('flaxmeta', (d) => rewrite(d, (ts) => ts, { format: 'flax' }));
+    assert.deepEqual(codes(flax), ['error:format-metadata']);
+  });
+
+  it('reports tokenizer problems: none, no chat template, a special token the tokenizer lacks', async () => {
+    assert.deepEqual(codes(await broken('notok', (d) => rmSync(join(d, 'tokenizer.json')))), ['error:no-tokenizer']);
+    assert.deepEqual(codes(await broken('nochat', (d) => rmSync(join(d, 'chat_template.jinja')))), ['warning:no-chat-template']);
+    const eos = await broken('eos', (d) => {
+      const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, eos_token_id: [1, 9999], vocab_size: 384 }));
+    });
+    assert.deepEqual(codes(eos), ['error:special-token']);
+  });
+
+  it('reports a consolidated*.safetensors (vLLM would switch format), heads that do not split over --tp, and no config', async () => {
+    assert.ok(codes(await broken('mistral', (d) => writeFileSync(join(d, 'consolidated.safetensors'), ''))).includes('error:consolidated'));
+    assert.deepEqual(codes(await broken('tp', () => undefined, { tensorParallel: 3 })), ['error:tensor-parallel', 'error:tensor-parallel']);
+    assert.deepEqual(codes(await broken('noconfig', (d) => rmSync(join(d, 'config.json')))), ['error:missing-file']);
+  });
+
+  it('CLI: one "FILE: severity: message" line per finding, exit 1 on errors, --json', () => {
+    const bad = join(dir.path, 'notok');
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'preflight', bad], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, new RegExp(`^${bad.replace(/[/.]/g, '\\$&')}: error: no tokenizer\\.json or tokenizer\\.model`, 'm'));
+    const ok = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'preflight', join(fx.dir, 'hf'), '--engine', 'vllm', '--json'], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).architecture, 'LlamaForCausalLM');
+  });
+});
