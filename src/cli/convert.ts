@@ -6,7 +6,10 @@
 import * as path from 'node:path';
 import {
   describeTransform,
+  executeImport,
   executePlan,
+  openAtomicFileSink,
+  planImport,
   JaxServeError,
   OutputFolder,
   planConversion,
@@ -153,4 +156,25 @@ export function planText(plan: Plan): string {
     lines.push('', `config      ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads × ${c.head_dim} (${c.num_key_value_heads} kv), vocab ${c.vocab_size}, ${c.torch_dtype}${c.tie_word_embeddings ? ', tied lm_head' : ''}`);
   }
   return lines.join('\n');
+}
+
+export const IMPORT_OPTIONS = ['-o', '--out', '--preset', '--overwrite', '--json', '--python'];
+
+export const IMPORT_USAGE = `  import SRC -o OUT.msgpack|OUT.safetensors --preset NAME [--overwrite]
+                                  An HF checkpoint into the preset's JAX layout: Flax msgpack or
+                                  flax-format safetensors (the reverse of convert).
+`;
+
+export async function importCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
+  if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'import takes one SRC (and -o OUT).');
+  const out = one(args, '-o', '--out');
+  const preset = one(args, '--preset');
+  if (!out || !preset) throw new JaxServeError('E_USAGE', 'import needs -o OUT.msgpack|OUT.safetensors and --preset NAME.');
+  const format = out.endsWith('.msgpack') ? 'msgpack' : out.endsWith('.safetensors') ? 'safetensors' : undefined;
+  if (!format) throw new JaxServeError('E_USAGE', `-o ${out}: name the output *.msgpack (Flax) or *.safetensors (flax format).`);
+  const ck = await open(args);
+  const plan = planImport(ck, preset);
+  await executeImport(plan, ck, opener, await openAtomicFileSink(out, { overwrite: args.flags.has('--overwrite') }), format);
+  if (args.json) process.stdout.write(JSON.stringify({ out: path.resolve(out), plan }) + '\n');
+  else process.stdout.write(`wrote ${path.resolve(out)}: ${plan.tensors.length} arrays in the ${plan.preset.id} layout\n`);
 }

@@ -17,7 +17,7 @@ import {
   tensorHistogram,
   type Checkpoint,
 } from '../core/index';
-import { convertCommand, CONVERT_OPTIONS, CONVERT_USAGE } from './convert';
+import { convertCommand, CONVERT_OPTIONS, CONVERT_USAGE, importCommand, IMPORT_OPTIONS, IMPORT_USAGE } from './convert';
 import { preflightCommand, PREFLIGHT_OPTIONS, PREFLIGHT_USAGE } from './preflight';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
@@ -30,7 +30,7 @@ Commands:
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-${CONVERT_USAGE}${PREFLIGHT_USAGE}
+${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
@@ -137,6 +137,8 @@ async function runCommand(command: string, rest: string[], open: (a: Args) => Pr
   switch (command) {
     case 'convert':
       return convertCommand(parseArgs(rest, CONVERT_OPTIONS), open, opener);
+    case 'import':
+      return importCommand(parseArgs(rest, IMPORT_OPTIONS), open, opener);
     case 'preflight':
       return preflightCommand(parseArgs(rest, PREFLIGHT_OPTIONS), opener);
     case 'inspect': {

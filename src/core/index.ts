@@ -32,3 +32,5 @@ export { PRESETS, presetById, type Preset } from './convert/presets/index';
 export { OutputFolder } from './node/outputFolder';
 export { preflight, preflightHasErrors, type Engine, type Finding, type PreflightOptions, type PreflightReport } from './convert/preflight';
 export { llamaExpected, type LlamaDims } from './convert/llama';
+export { executeImport, invertTransforms, planImport, type ImportFormat, type ImportPlan } from './convert/reverse';
+export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './formats/msgpack/writer';

@@ -1,0 +1,109 @@
+/**
+ * Import: an HF checkpoint into a preset's JAX layout (the talk's "load into JAX" step), written as
+ * Flax msgpack (for `flax.serialization.from_bytes` / `msgpack_restore`) or flax-format safetensors
+ * (`safetensors.flax.load_file`, `__metadata__ {"format": "flax"}`). The rules are the preset's, run
+ * backwards: each forward transform has an exact inverse, so export then import is bit for bit.
+ */
+import { valueOpener, type Checkpoint } from '../checkpoint';
+import { JaxServeError } from '../errors';
+import type { ByteSink, FileOpener } from '../io/byteSource';
+import { writeFlaxMsgpack } from '../formats/msgpack/writer';
+import { writeSafetensors } from '../formats/safetensors/writer';
+import { readTensorBytes } from '../tensor/read';
+import { DTYPE_BITS } from '../tensor/dtype';
+import type { PlannedTensor, Problem } from './plan';
+import { PRESETS, presetById, type Preset } from './presets/index';
+import { compileRule, matchRule, type Rule } from './rules';
+import { applyTransforms, layoutAfter, type Transform } from './transforms';
+
+export interface ImportPlan {
+  readonly source: string;
+  readonly preset: { readonly id: string; readonly title: string };
+  readonly tensors: readonly PlannedTensor[];
+  readonly unmapped: readonly string[];
+  readonly problems: readonly Problem[];
+}
+
+/** The inverse of a transform chain (reverse order, each step inverted); throws when one has none. */
+export function invertTransforms(ts: readonly Transform[], what: string): Transform[] {
+  return [...ts].reverse().map((t): Transform => {
+    switch (t.op) {
+      case 'transpose': {
+        const inv = new Array<number>(t.axes.length);
+        t.axes.forEach((a, k) => (inv[a] = k));
+        return { op: 'transpose', axes: inv };
+      }
+      case 'scale':
+        return { op: 'scale', factor: 1 / t.factor };
+      case 'add':
+        return { op: 'add', value: -t.value };
+      default:
+        throw new JaxServeError('E_UNSUPPORTED', `${what}: ${t.op} has no inverse without the source shape; this preset cannot import yet.`);
+    }
+  });
+}
+
+/** A preset rule run backwards: the target pattern (with the source's alternatives) to the source name. */
+function inverseRule(r: Rule): Rule {
+  const alts = new Map<string, string>();
+  for (const m of r.from.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g)) if (m[2] !== undefined) alts.set(m[1]!, m[2]);
+  const from = r.to.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, n: string) => (alts.has(n) ? `{${n}:${alts.get(n)}}` : whole));
+  const to = r.from.replace(/\{([A-Za-z_][A-Za-z0-9_]*):[^}]*\}/g, '{$1}');
+  return { from, to, transforms: invertTransforms(r.transforms ?? [], `${r.to} → ${r.from}`), rank: r.rank };
+}
+
+export function planImport(ck: Checkpoint, presetId: string): ImportPlan {
+  const preset: Preset | undefined = presetById(presetId);
+  if (!preset) throw new JaxServeError('E_USAGE', `unknown preset ${JSON.stringify(presetId)} (known: ${PRESETS.map((p) => p.id).join(', ')}).`);
+  const rules = preset.rules.map(inverseRule).map(compileRule);
+  const tensors: PlannedTensor[] = [];
+  const unmapped: string[] = [];
+  const problems: Problem[] = [];
+  for (const t of ck.tensors) {
+    const m = matchRule(rules, t.name, t.shape.length);
+    if (!m) {
+      unmapped.push(t.name);
+      problems.push({ severity: 'error', code: 'unmapped', tensor: t.name, message: `${t.name}: ${preset.id} has no place for it in the JAX layout.` });
+      continue;
+    }
+    const source = { shape: t.shape, dtype: t.dtype };
+    const transforms = m.rule.transforms ?? [];
+    const target = layoutAfter(source, transforms);
+    tensors.push({ from: t.name, to: m.target, transforms, source, target, bytes: (target.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[target.dtype]) / 8 });
+  }
+  return { source: ck.location, preset: { id: preset.id, title: preset.title }, tensors, unmapped, problems };
+}
+
+export type ImportFormat = 'msgpack' | 'safetensors';
+
+/** Writes the imported tree to `sink` (one file); the source is only read. */
+export async function executeImport(plan: ImportPlan, ck: Checkpoint, files: FileOpener, sink: ByteSink, format: ImportFormat): Promise<void> {
+  if (plan.problems.some((p) => p.severity === 'error')) {
+    await sink.abort();
+    throw new JaxServeError('E_USAGE', `the import plan has errors; nothing was written:\n  ${plan.problems.slice(0, 3).map((p) => p.message).join('\n  ')}`);
+  }
+  const opener = valueOpener(ck, files);
+  const sources = new Map(ck.tensors.map((t) => [t.name, t]));
+  const converted = async (p: PlannedTensor): Promise<Uint8Array> => {
+    const src = sources.get(p.from)!;
+    const bytes = new Uint8Array(src.bytes);
+    let at = 0;
+    for await (const b of readTensorBytes(opener, src)) {
+      bytes.set(b, at);
+      at += b.length;
+    }
+    return applyTransforms(bytes, p.source, p.transforms).bytes;
+  };
+  const byTarget = new Map(plan.tensors.map((p) => [p.to, p]));
+  if (format === 'safetensors') {
+    await writeSafetensors(sink, plan.tensors.map((p) => ({ name: p.to, dtype: p.target.dtype, shape: p.target.shape })), (s) => converted(byTarget.get(s.name)!), { metadata: { format: 'flax' } });
+    return;
+  }
+  await writeFlaxMsgpack(
+    sink,
+    plan.tensors.map((p) => ({ path: p.to.split('.'), dtype: p.target.dtype, shape: p.target.shape })),
+    async function* (leaf) {
+      yield await converted(byTarget.get(leaf.path.join('.'))!);
+    },
+  );
+}

@@ -1,0 +1,117 @@
+/**
+ * Import (HF -> JAX layout) and the Flax msgpack writer: flax.serialization reads what we write
+ * (every encoding size, chunked arrays), an HF checkpoint imports to exactly the canonical JAX
+ * arrays, and export then import returns the source bit for bit.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  DTYPE_BITS,
+  executeImport,
+  executePlan,
+  NodeFileOpener,
+  openAtomicFileSink,
+  openCheckpoint,
+  OutputFolder,
+  planConversion,
+  planImport,
+  readTensorBytes,
+  writeFlaxMsgpack,
+  type Checkpoint,
+  type MsgpackLeaf,
+} from '../../src/core/index';
+import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
+import { prng, tempDir, venvPython } from './helpers';
+
+const files = new NodeFileOpener();
+
+async function hashes(ck: Checkpoint): Promise<Record<string, { dtype: string; shape: number[]; sha256: string }>> {
+  const out: Record<string, { dtype: string; shape: number[]; sha256: string }> = {};
+  for (const t of ck.tensors) {
+    const h = createHash('sha256');
+    for await (const b of readTensorBytes(files, t)) h.update(b);
+    out[t.name] = { dtype: t.dtype, shape: [...t.shape], sha256: h.digest('hex') };
+  }
+  return out;
+}
+
+describe('Flax msgpack writer and import', function () {
+  let python: string;
+  let fx: Canonical;
+  let dir: ReturnType<typeof tempDir>;
+  before(function () {
+    python = venvPython(this);
+    this.timeout(300_000);
+    fx = canonicalFixtures(python);
+    dir = tempDir();
+  });
+  after(() => dir?.remove());
+
+  it('writes what flax.serialization.msgpack_restore reads: map16 and long keys, big dims, every dtype, chunked arrays', async function () {
+    this.timeout(60_000);
+    const rand = prng(5);
+    const leaves: MsgpackLeaf[] = [
+      ...Array.from({ length: 20 }, (_, i) => ({ path: ['many', `k${i}`], dtype: 'F32' as const, shape: [2] })),
+      { path: ['a_key_name_longer_than_thirty_one_bytes_for_str8', 'w'], dtype: 'BF16', shape: [3, 130] },
+      { path: ['big', 'dims'], dtype: 'I8', shape: [70000] },
+      { path: ['scalars', 'zero_d'], dtype: 'F64', shape: [] },
+      { path: ['scalars', 'empty'], dtype: 'F16', shape: [0, 4] },
+      { path: ['flags'], dtype: 'BOOL', shape: [5] },
+      // Written in 64-byte chunks: flax's __msgpack_chunked_array__ form.
+      { path: ['chunked'], dtype: 'F32', shape: [7, 9] },
+    ];
+    const data = new Map(leaves.map((l) => [l.path.join('.'), Uint8Array.from({ length: (l.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[l.dtype]) / 8 }, () => (l.dtype === 'BOOL' ? (rand() < 0.5 ? 1 : 0) : (rand() * 120) | 0))]));
+    const file = join(dir.path, 'encodings.msgpack');
+    await writeFlaxMsgpack(await openAtomicFileSink(file), leaves, async function* (l) {
+      yield data.get(l.path.join('.'))!;
+    }, { maxChunkBytes: 64 });
+    const script = `
+import hashlib, json, sys
+import numpy as np
+from flax import serialization
+from flax.traverse_util import flatten_dict
+t = flatten_dict(serialization.msgpack_restore(open(sys.argv[1], 'rb').read()))
+print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()] for k, v in t.items()}))`;
+    const got = JSON.parse(execFileSync(python, ['-c', script, file], { encoding: 'utf8' }));
+    const names: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', I8: 'int8', F64: 'float64', F16: 'float16', BOOL: 'bool' };
+    assert.deepEqual(got, Object.fromEntries(leaves.map((l) => [l.path.join('.'), [names[l.dtype], [...l.shape], createHash('sha256').update(data.get(l.path.join('.'))!).digest('hex')]])));
+    // And our own reader joins the chunks again.
+    const ck = await openCheckpoint(files, file);
+    assert.deepEqual(ck.tensors.find((t) => t.name === 'chunked')!.shape, [7, 9]);
+  });
+
+  it('imports the HF model to exactly the canonical JAX arrays (msgpack and flax safetensors)', async () => {
+    const hf = await openCheckpoint(files, join(fx.dir, 'hf'));
+    const plan = planImport(hf, 'talk-nnx-llama');
+    assert.deepEqual(plan.problems, []);
+    for (const [name, format] of [['imported.msgpack', 'msgpack'], ['imported.safetensors', 'safetensors']] as const) {
+      const out = join(dir.path, name);
+      await executeImport(plan, hf, files, await openAtomicFileSink(out), format);
+      const ck = await openCheckpoint(files, out);
+      assert.deepEqual(await hashes(ck), fx.manifest.files['jax/nnx.msgpack'], name);
+      if (format === 'safetensors') assert.equal(ck.metadata.format, 'flax');
+    }
+  });
+
+  it('export then import returns the source bit for bit', async () => {
+    const src = await openCheckpoint(files, join(fx.dir, 'jax', 'nnx_bf16.msgpack'));
+    const plan = planConversion(src, { baseConfig: JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8')) });
+    const out = join(dir.path, 'export');
+    await executePlan(plan, src, files, await OutputFolder.create(out));
+    const exported = await openCheckpoint(files, out);
+    const back = join(dir.path, 'back.msgpack');
+    await executeImport(planImport(exported, plan.preset.id), exported, files, await openAtomicFileSink(back), 'msgpack');
+    assert.deepEqual(await hashes(await openCheckpoint(files, back)), await hashes(src));
+  });
+
+  it('the CLI imports, and refuses an output name it cannot tell the format of', () => {
+    const cli = resolve(__dirname, '../../../dist/cli.js');
+    const out = join(dir.path, 'cli.msgpack');
+    execFileSync(process.execPath, [cli, 'import', join(fx.dir, 'hf'), '-o', out, '--preset', 'talk-nnx-llama']);
+    assert.ok(readFileSync(out).length > 1000);
+    assert.throws(() => execFileSync(process.execPath, [cli, 'import', join(fx.dir, 'hf'), '-o', join(dir.path, 'x.bin'), '--preset', 'talk-nnx-llama'], { stdio: 'pipe' }), /name the output \*\.msgpack/);
+  });
+});
