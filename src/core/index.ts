@@ -34,3 +34,4 @@ export { preflight, preflightHasErrors, type Engine, type Finding, type Prefligh
 export { llamaExpected, type LlamaDims } from './convert/llama';
 export { executeImport, invertTransforms, planImport, type ImportFormat, type ImportPlan } from './convert/reverse';
 export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './formats/msgpack/writer';
+export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './convert/tiled';

@@ -4,12 +4,13 @@
  * files, into a target that becomes visible only when complete. The source is only read.
  */
 import * as path from 'node:path';
-import { valueOpener, type Checkpoint } from '../checkpoint';
+import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
 import type { ByteSink, FileOpener } from '../io/byteSource';
 import { writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
 import { readTensorBytes } from '../tensor/read';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
+import { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
 import { applyTransforms } from './transforms';
 
 /** Where an export is written (core/node's OutputFolder: a temporary folder renamed when done). */
@@ -42,6 +43,8 @@ export interface ExecuteOptions {
   generationConfigFrom?: string;
   signal?: AbortSignal;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Tensors over this many bytes are converted in tiles (default 64 MiB). */
+  tileBudgetBytes?: number;
 }
 
 export interface ExportResult {
@@ -68,7 +71,12 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
       specs,
       async (spec) => {
         throwIfAborted(opts.signal);
-        return convertTensor(byName.get(spec.name)!, sources, opener, opts.signal);
+        const p = byName.get(spec.name)!;
+        const src = sources.get(p.from);
+        if (!src) throw new JaxServeError('E_NOT_FOUND', `the plan names source tensor ${p.from}, which the checkpoint no longer has; plan again.`);
+        const budget = opts.tileBudgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
+        // Small tensors are converted whole; large ones in tiles, so memory stays bounded.
+        return src.bytes > budget || p.bytes > budget ? tiledTensorData(p, src, opener, budget, opts.signal) : convertTensor(p, src, opener, opts.signal);
       },
       { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress },
     );
@@ -83,10 +91,8 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   }
 }
 
-/** One tensor, whole in memory: read, transform. (Tensors past the memory bound are tiled; see plan notes.) */
-async function convertTensor(t: PlannedTensor, sources: ReadonlyMap<string, Checkpoint['tensors'][number]>, opener: FileOpener, signal?: AbortSignal): Promise<Uint8Array> {
-  const src = sources.get(t.from);
-  if (!src) throw new JaxServeError('E_NOT_FOUND', `the plan names source tensor ${t.from}, which the checkpoint no longer has; plan again.`);
+/** One tensor within the budget, whole in memory: read, transform. */
+async function convertTensor(t: PlannedTensor, src: TensorRef, opener: FileOpener, signal?: AbortSignal): Promise<Uint8Array> {
   const bytes = new Uint8Array(src.bytes);
   let at = 0;
   for await (const chunk of readTensorBytes(opener, src, { signal })) {

@@ -54,6 +54,12 @@ export interface FileOpener {
 /** Where bytes go, one chunk after another; `commit` makes the result visible, `abort` removes it. */
 export interface ByteSink {
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Random access inside what is being written (files only): writes at an absolute position without
+   * moving the sequential cursor; `skip` then moves the cursor past a region filled this way.
+   */
+  writeAt?(position: number, chunk: Uint8Array): Promise<void>;
+  skip?(bytes: number): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }

@@ -110,23 +110,33 @@ export async function openAtomicFileSink(target: string, opts: { overwrite?: boo
     return wrapFsError(tmp, e);
   }
   let open = true;
+  // The sequential cursor: writes carry explicit positions so writeAt can fill regions out of order.
+  let cursor = 0;
   const finish = async () => {
     if (open) {
       open = false;
       await handle.close();
     }
   };
+  const writeFully = async (chunk: Uint8Array, position: number) => {
+    try {
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (e) {
+      wrapFsError(target, e);
+    }
+  };
   return {
     async write(chunk) {
-      try {
-        let done = 0;
-        while (done < chunk.length) {
-          const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
-          done += bytesWritten;
-        }
-      } catch (e) {
-        wrapFsError(target, e);
-      }
+      await writeFully(chunk, cursor);
+      cursor += chunk.length;
+    },
+    writeAt: (position, chunk) => writeFully(chunk, position),
+    async skip(bytes) {
+      cursor += bytes;
     },
     async commit() {
       try {

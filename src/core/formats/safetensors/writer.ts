@@ -15,8 +15,19 @@ export interface TensorSpec {
   readonly shape: readonly number[];
 }
 
-/** A tensor's bytes: all at once, or chunks in order (row-major, little-endian). */
-export type TensorData = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+/**
+ * A tensor's bytes: all at once, or chunks in order (row-major, little-endian), or tiles that
+ * `writeTiles` puts at offsets within the tensor in any order (a tiled transpose), every byte once.
+ */
+export type TensorData = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | TensorFill;
+
+export interface TensorFill {
+  writeTiles(writeAt: (offset: number, bytes: Uint8Array) => Promise<void>): Promise<void>;
+}
+
+function isTiles(d: TensorData): d is TensorFill {
+  return typeof (d as TensorFill).writeTiles === 'function';
+}
 
 export interface WriteOptions {
   /** `__metadata__`; defaults to {"format": "pt"}, which transformers writes and some loaders need. */
@@ -84,7 +95,7 @@ export function layoutSafetensors(specs: readonly TensorSpec[], metadata: Record
   return { head, tensors, fileSize: head.length + offset };
 }
 
-async function* chunksOf(data: TensorData): AsyncIterable<Uint8Array> {
+async function* chunksOf(data: Exclude<TensorData, TensorFill>): AsyncIterable<Uint8Array> {
   if (data instanceof Uint8Array) yield data;
   else yield* data;
 }
@@ -108,13 +119,29 @@ export async function writeSafetensors(
       throwIfAborted(opts.signal);
       const want = t.end - t.begin;
       let got = 0;
-      for await (const chunk of chunksOf(await data(t.spec))) {
-        got += chunk.length;
-        if (got > want) break;
-        await sink.write(chunk);
-        done += chunk.length;
-        opts.onProgress?.(done, total);
-        throwIfAborted(opts.signal);
+      const d = await data(t.spec);
+      if (isTiles(d)) {
+        const { writeAt, skip } = sink;
+        if (!writeAt || !skip) throw new JaxServeError('E_UNSUPPORTED', `tensor ${JSON.stringify(t.spec.name)} is written in tiles, which needs a file (random access) to write to.`);
+        const base = layout.head.length + t.begin;
+        await d.writeTiles(async (offset, bytes) => {
+          if (offset < 0 || offset + bytes.length > want) throw new JaxServeError('E_USAGE', `tensor ${JSON.stringify(t.spec.name)}: a tile at ${offset} (+${bytes.length}) lies outside its ${want} bytes.`);
+          await writeAt.call(sink, base + offset, bytes);
+          got += bytes.length;
+          done += bytes.length;
+          opts.onProgress?.(done, total);
+          throwIfAborted(opts.signal);
+        });
+        await skip.call(sink, want);
+      } else {
+        for await (const chunk of chunksOf(d)) {
+          got += chunk.length;
+          if (got > want) break;
+          await sink.write(chunk);
+          done += chunk.length;
+          opts.onProgress?.(done, total);
+          throwIfAborted(opts.signal);
+        }
       }
       if (got !== want) {
         throw new JaxServeError('E_USAGE', `tensor ${JSON.stringify(t.spec.name)} produced ${got > want ? 'more than' : 'only'} ${got} bytes; ${t.spec.dtype}${JSON.stringify(t.spec.shape)} needs ${want}.`);

@@ -1,0 +1,185 @@
+/**
+ * Tensors larger than the memory budget (a 1 GB lm_head, a scanned (D, L, N, H) kernel) are
+ * converted in pieces so peak memory stays bounded whatever the model size:
+ *  - chains without a transpose (renames, select of a scanned layer, reshape, scale/add/cast)
+ *    stream the source in order, a budget's worth at a time;
+ *  - chains whose only reordering is a final 2-D transpose read square-ish blocks of the source
+ *    matrix, transpose each in memory and write its rows to their places in the output (positioned
+ *    writes), so a 128k-column lm_head kernel is not written a few bytes at a time.
+ * Anything else over the budget is refused with the tensor's name and size, never loaded whole.
+ */
+import type { ByteRange, TensorRef } from '../checkpoint';
+import { JaxServeError, throwIfAborted } from '../errors';
+import { readExactly, type ByteSource, type FileOpener } from '../io/byteSource';
+import type { TensorData } from '../formats/safetensors/writer';
+import { dtypeBytes } from '../tensor/dtype';
+import { swapInPlace } from '../tensor/read';
+import type { PlannedTensor } from './plan';
+import { applyTransforms, describeTransform, transformLayout, transposeBytes, type Layout, type Transform } from './transforms';
+
+/**
+ * Tensors up to this size are converted whole (source, transposed and cast copies: about 3× in
+ * memory); larger ones in tiles of about this size. 128 MiB keeps the peak under the 512 MB bar.
+ */
+export const DEFAULT_TILE_BUDGET_BYTES = 128 << 20;
+
+/** The reading part of a chain: which elements of the source, in which order, before any 2-D transpose. */
+interface Shape2D {
+  /** Source element index of slab element e (the slab is the source after `select`, row-major). */
+  readonly slabToSource: (e: number) => number;
+  /** Slab elements per contiguous run in the source. */
+  readonly run: number;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/**
+ * Splits a chain into [select?] [reshape…] [transpose(1,0)?] [elementwise…]; undefined when it has
+ * another shape (a transpose of more than two axes, or one before a select).
+ */
+function analyse(p: PlannedTensor): { select?: Extract<Transform, { op: 'select' }>; transposed: boolean; after: Transform[]; mid: Layout } | undefined {
+  let i = 0;
+  const ts = p.transforms;
+  let layout: Layout = p.source;
+  let select: Extract<Transform, { op: 'select' }> | undefined;
+  if (ts[i]?.op === 'select') {
+    select = ts[i] as Extract<Transform, { op: 'select' }>;
+    layout = transformLayout(layout, ts[i++]!);
+  }
+  while (ts[i]?.op === 'reshape') layout = transformLayout(layout, ts[i++]!);
+  let transposed = false;
+  const t = ts[i];
+  if (t?.op === 'transpose') {
+    if (layout.shape.length !== 2 || t.axes[0] !== 1) return undefined;
+    transposed = true;
+    i++;
+  }
+  const after = ts.slice(i);
+  if (after.some((x) => x.op !== 'scale' && x.op !== 'add' && x.op !== 'cast')) return undefined;
+  return { select, transposed, after, mid: layout };
+}
+
+/** Positioned reads of a tensor's stored bytes, across pieces (chunked Flax arrays), big-endian swapped. */
+class SourceReader {
+  private readonly sources = new Map<string, Promise<ByteSource>>();
+  private readonly ranges: readonly ByteRange[];
+  constructor(
+    private readonly opener: FileOpener,
+    private readonly t: TensorRef,
+  ) {
+    this.ranges = t.segments ?? [t.source];
+    if (this.ranges.some((r) => r.deflate) || t.order === 'F') {
+      throw new JaxServeError('E_UNSUPPORTED', `${t.name} is ${t.order === 'F' ? 'stored in Fortran order' : 'compressed'} and larger than the memory budget; save it uncompressed in C order (np.savez, np.ascontiguousarray) to convert it.`);
+    }
+  }
+
+  /** Bytes [offset, offset + target.length) of the tensor into target. */
+  async read(offset: number, target: Uint8Array): Promise<void> {
+    let at = 0;
+    let base = 0;
+    for (const r of this.ranges) {
+      if (at < target.length && offset + at < base + r.length && offset + at >= base) {
+        const inRange = offset + at - base;
+        const n = Math.min(target.length - at, r.length - inRange);
+        let src = this.sources.get(r.file);
+        if (!src) this.sources.set(r.file, (src = this.opener.open(r.file)));
+        await readExactly(await src, r.offset + inRange, target.subarray(at, at + n));
+        at += n;
+      }
+      base += r.length;
+    }
+    if (at !== target.length) throw new JaxServeError('E_FORMAT', `${this.t.name}: read past its ${this.t.bytes} bytes.`);
+    const size = dtypeBytes(this.t.dtype) ?? 1;
+    if (this.t.bigEndian && size > 1) swapInPlace(target, size);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sources.values()) await (await s).close();
+  }
+}
+
+function slabOf(p: PlannedTensor, select: Extract<Transform, { op: 'select' }> | undefined): Pick<Shape2D, 'slabToSource' | 'run'> {
+  const shape = p.source.shape;
+  if (!select) return { slabToSource: (e) => e, run: Number.MAX_SAFE_INTEGER };
+  const inner = shape.slice(select.axis + 1).reduce((a, b) => a * b, 1);
+  const n = shape[select.axis]!;
+  return { slabToSource: (e) => (Math.floor(e / inner) * n + select.index) * inner + (e % inner), run: inner };
+}
+
+/** Reads slab elements [from, from + count) into a new buffer, run by run. */
+async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource' | 'run'>, from: number, count: number, size: number): Promise<Uint8Array> {
+  const out = new Uint8Array(count * size);
+  let e = from;
+  while (e < from + count) {
+    const runEnd = slab.run === Number.MAX_SAFE_INTEGER ? from + count : Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
+    await reader.read(slab.slabToSource(e) * size, out.subarray((e - from) * size, (runEnd - from) * size));
+    e = runEnd;
+  }
+  return out;
+}
+
+/**
+ * The output bytes of a planned tensor, produced within `budget` bytes of working memory. Returns
+ * a chunk stream or a tiled fill for the safetensors writer.
+ */
+export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOpener, budget: number, signal?: AbortSignal): TensorData {
+  const shape = analyse(p);
+  if (!shape) {
+    throw new JaxServeError('E_UNSUPPORTED', `${p.from} is ${p.source.dtype}${JSON.stringify(p.source.shape)} (${src.bytes} bytes), over the ${budget}-byte memory budget, and its transforms (${p.transforms.map(describeTransform).join(', ')}) cannot run in tiles yet.`);
+  }
+  const size = dtypeBytes(p.source.dtype)!;
+  const outSize = dtypeBytes(p.target.dtype)!;
+  const slab = slabOf(p, shape.select);
+  const total = p.target.shape.reduce((a, b) => a * b, 1);
+  const elementwise = (bytes: Uint8Array, count: number) => applyTransforms(bytes, { shape: [count], dtype: p.source.dtype }, shape.after).bytes;
+
+  if (!shape.transposed) {
+    return (async function* () {
+      const reader = new SourceReader(opener, src);
+      try {
+        const step = Math.max(1, Math.floor(budget / Math.max(size, outSize)));
+        for (let e = 0; e < total; e += step) {
+          throwIfAborted(signal);
+          const n = Math.min(step, total - e);
+          yield elementwise(await readSlab(reader, slab, e, n, size), n);
+        }
+      } finally {
+        await reader.close();
+      }
+    })();
+  }
+  const [rows, cols] = shape.mid.shape as [number, number];
+  // Blocks of all rows × w columns when they fit: the block's transpose is then one contiguous run of
+  // the output (w whole output rows), written at once. Taller matrices take square-ish tiles, so the
+  // reads (w elements of each source row) and the writes (h elements of each output row) stay large.
+  const elems = Math.max(1, Math.floor(budget / (2 * Math.max(size, outSize))));
+  const side = Math.max(1, Math.floor(Math.sqrt(elems)));
+  const h = rows <= elems ? rows : Math.min(rows, Math.max(side, Math.floor(elems / cols)));
+  const w = Math.min(cols, Math.max(1, Math.floor(elems / h)));
+  return {
+    async writeTiles(writeAt: (offset: number, bytes: Uint8Array) => Promise<void>) {
+      const reader = new SourceReader(opener, src);
+      try {
+        for (let r0 = 0; r0 < rows; r0 += h) {
+          const bh = Math.min(h, rows - r0);
+          for (let c0 = 0; c0 < cols; c0 += w) {
+            throwIfAborted(signal);
+            const bw = Math.min(w, cols - c0);
+            let block: Uint8Array;
+            if (bw === cols) block = await readSlab(reader, slab, r0 * cols, bh * cols, size);
+            else {
+              block = new Uint8Array(bh * bw * size);
+              for (let r = 0; r < bh; r++) block.set(await readSlab(reader, slab, (r0 + r) * cols + c0, bw, size), r * bw * size);
+            }
+            // (bh, bw) block -> (bw, bh) tile: tile row j is output row c0 + j, columns r0..r0+bh.
+            const tile = elementwise(transposeBytes(block, [bh, bw], [1, 0], size), bh * bw);
+            if (bh === rows) await writeAt(c0 * rows * outSize, tile);
+            else for (let j = 0; j < bw; j++) await writeAt(((c0 + j) * rows + r0) * outSize, tile.subarray(j * bh * outSize, (j + 1) * bh * outSize));
+          }
+        }
+      } finally {
+        await reader.close();
+      }
+    },
+  };
+}
