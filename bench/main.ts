@@ -5,6 +5,10 @@
  *          (design.md bar: 200 shards / 100k tensors ≤ 150 ms)
  *   stats  GB/s of exact statistics over one tensor in f32 and bf16, decoding included, against
  *          numpy computing the same (bar: ≥ 1 GB/s per core)
+ *   convert  the talk's NNX Llama layout (flax-format safetensors, one tensor over 1 GB at full size)
+ *          to HF: seconds and peak RSS of `jax-serve convert`, against the talk's numpy pipeline and a
+ *          dd of the same bytes, each run as a child measured the same way (design.md bar: ≥ 3× the
+ *          numpy pipeline, peak RSS ≤ 512 MB)
  * `--smoke` runs small sizes (CI); without it, the full sizes of the quality bars.
  * The peer runs with $JAX_SERVE_PYTHON (the test venv), or is skipped with a line saying so.
  */
@@ -93,13 +97,64 @@ async function benchStats(dir: string, dtype: 'F32' | 'BF16'): Promise<void> {
   console.log(p ? `${line}, numpy ${p.gbps!.toFixed(2)} GB/s → ${(ours / p.gbps!).toFixed(2)}× ${smoke ? '' : '(bar ≥ 1 GB/s)'}` : `${line}; peer skipped (no JAX_SERVE_PYTHON)`);
 }
 
+/** A synthetic model in the talk's layout: random-ish f32 bytes, written tensor by tensor. */
+async function talkModel(file: string, vocab: number, hidden: number, ffn: number, layers: number): Promise<number> {
+  const kv = hidden / 4;
+  const specs: TensorSpec[] = [{ name: 'token_embed.embedding', dtype: 'F32', shape: [vocab, hidden] }];
+  for (let i = 0; i < layers; i++) {
+    for (const [n, out] of [['q_proj', hidden], ['k_proj', kv], ['v_proj', kv], ['o_proj', hidden]] as const) specs.push({ name: `layers.${i}.attention.${n}.kernel`, dtype: 'F32', shape: [hidden, out] });
+    specs.push({ name: `layers.${i}.mlp.gate_proj.kernel`, dtype: 'F32', shape: [hidden, ffn] }, { name: `layers.${i}.mlp.up_proj.kernel`, dtype: 'F32', shape: [hidden, ffn] }, { name: `layers.${i}.mlp.down_proj.kernel`, dtype: 'F32', shape: [ffn, hidden] });
+    specs.push({ name: `layers.${i}.input_layernorm.norm_weights`, dtype: 'F32', shape: [hidden] }, { name: `layers.${i}.post_attention_layernorm.norm_weights`, dtype: 'F32', shape: [hidden] });
+  }
+  specs.push({ name: 'norm.norm_weights', dtype: 'F32', shape: [hidden] }, { name: 'lm_head.kernel', dtype: 'F32', shape: [hidden, vocab] });
+  const chunk = new Uint8Array(1 << 22).map((_, i) => (i * 2654435761) >>> 24);
+  const layout = await writeSafetensors(await openAtomicFileSink(file), specs, function* (s) {
+    let left = s.shape.reduce((a, b) => a * b, 1) * 4;
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      yield chunk.subarray(0, n);
+      left -= n;
+    }
+  }, { metadata: { format: 'flax' } });
+  return layout.fileSize;
+}
+
+function measured(cmd: string[]): { seconds: number; rss_mb: number } | undefined {
+  if (!python) return undefined;
+  return JSON.parse(execFileSync(python, [peerScript, 'run', '--', ...cmd], { encoding: 'utf8' }));
+}
+
+async function benchConvert(dir: string): Promise<void> {
+  // Full: vocab 128256 × hidden 2048 f32 makes the embedding and lm_head 1.05 GB each (~2.7 GB in all).
+  const [vocab, hidden, ffn, layers] = smoke ? [8192, 512, 1536, 2] : [128256, 2048, 8192, 2];
+  const src = join(dir, 'talk.safetensors');
+  const bytes = await talkModel(src, vocab, hidden, ffn, layers);
+  const cli = resolve(__dirname, '..', 'dist', 'cli.js');
+  const ours = measured([process.execPath, cli, 'convert', src, '-o', join(dir, 'ours'), '--set', `num_attention_heads=${hidden / 64}`, '--set', 'rope_theta=500000', '--set', 'rms_norm_eps=1e-5', '--set', 'max_position_embeddings=8192']);
+  const dd = measured(['dd', `if=${src}`, `of=${join(dir, 'dd.bin')}`, 'bs=16M', 'status=none']);
+  if (!ours || !dd) {
+    console.log('convert  skipped: no JAX_SERVE_PYTHON to measure with (peak RSS and the talk pipeline need it)');
+    return;
+  }
+  const talk = JSON.parse(execFileSync(python!, [peerScript, 'talk', src, join(dir, 'talk-out.safetensors')], { encoding: 'utf8' })) as { seconds: number; rss_mb: number };
+  const gbps = (s: number) => (bytes / s / 1e9).toFixed(2);
+  console.log(
+    `convert  ${(bytes / 2 ** 20).toFixed(0)} MiB talk layout → HF: jax-serve ${ours.seconds.toFixed(2)} s (${gbps(ours.seconds)} GB/s, peak ${ours.rss_mb.toFixed(0)} MB), ` +
+      `talk numpy pipeline ${talk.seconds.toFixed(2)} s (peak ${talk.rss_mb.toFixed(0)} MB) → ${(talk.seconds / ours.seconds).toFixed(2)}×, ` +
+      `dd ${dd.seconds.toFixed(2)} s → ${(dd.seconds / ours.seconds).toFixed(2)}× of a copy${smoke ? '' : ' (bar ≥ 3×, ≤ 512 MB)'}`,
+  );
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'jax-serve-bench-'));
   try {
     console.log(`jax-serve benchmarks (${smoke ? 'smoke sizes' : 'full sizes'})`);
-    await benchOpen(dir);
-    await benchStats(dir, 'F32');
-    await benchStats(dir, 'BF16');
+    // `--only NAME` runs one benchmark (full sizes take minutes each).
+    const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+    if (!only || only === 'open') await benchOpen(dir);
+    if (!only || only === 'stats') await benchStats(dir, 'F32');
+    if (!only || only === 'stats') await benchStats(dir, 'BF16');
+    if (!only || only === 'convert') await benchConvert(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

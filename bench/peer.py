@@ -5,6 +5,10 @@
                      script (or transformers) inspects a sharded checkpoint
   stats FILE NAME N  median GB/s over N runs of numpy computing the same statistics as jax-serve
                      (min, max, mean, std over finite values; NaN/±Inf/zero counts), decoding included
+  talk SRC OUT       the talk's pipeline: safetensors.numpy load_file, np.ascontiguousarray(k.T) of
+                     every 2-D kernel, HF names, save_file; prints seconds and peak RSS (MB)
+  run -- CMD...      runs CMD and prints its seconds and peak RSS (MB): the same measure for jax-serve
+                     and for dd
 """
 import json
 import os
@@ -51,7 +55,48 @@ def bench_stats(path: str, name: str, n: int) -> None:
     print(json.dumps({"gbps": statistics.median(rates)}))
 
 
+TALK_NAMES = [
+    (r"^token_embed\.embedding$", "model.embed_tokens.weight", False),
+    (r"^layers\.(\d+)\.attention\.(q_proj|k_proj|v_proj|o_proj)\.kernel$", r"model.layers.\1.self_attn.\2.weight", True),
+    (r"^layers\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.kernel$", r"model.layers.\1.mlp.\2.weight", True),
+    (r"^layers\.(\d+)\.(input_layernorm|post_attention_layernorm)\.norm_weights$", r"model.layers.\1.\2.weight", False),
+    (r"^norm\.norm_weights$", "model.norm.weight", False),
+    (r"^lm_head\.kernel$", "lm_head.weight", True),
+]
+
+
+def talk(src: str, out: str) -> None:
+    """The talk notebook's export, as a user writes it: everything in memory, numpy transposes."""
+    import re
+    import resource
+    from safetensors.numpy import load_file, save_file
+    t0 = time.perf_counter()
+    weights = load_file(src)
+    servable = {}
+    for k, v in weights.items():
+        for pattern, name, transpose in TALK_NAMES:
+            if re.match(pattern, k):
+                servable[re.sub(pattern, name, k)] = np.ascontiguousarray(v.T) if transpose else v
+                break
+    save_file(servable, out, metadata={"format": "pt"})
+    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def run(cmd) -> None:
+    import resource
+    import subprocess
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "talk":
+        talk(sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    if sys.argv[1] == "run":
+        run(sys.argv[3:])
+        sys.exit(0)
     if sys.argv[1] == "open":
         bench_open(sys.argv[2], int(sys.argv[3]))
     else:
