@@ -2,15 +2,19 @@
 import * as vscode from 'vscode';
 import { checkpointFileInFolder, NodeFileOpener } from '../core/index';
 import { CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
+import { PreflightCommand } from './preflightCommand';
 
 /** What activate returns: a small surface the integration tests read. */
 export interface JaxServeApi {
   readonly checkpointEditors: { list(): CheckpointEditorInfo[] };
+  readonly preflight: Pick<PreflightCommand, 'reports'>;
 }
 
 export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const editors = CheckpointEditorProvider.register(context);
+  const preflightCommand = new PreflightCommand();
   context.subscriptions.push(
+    preflightCommand,
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
       const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFolders: true, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
       if (!picked) return;
@@ -18,7 +22,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );
-  return { checkpointEditors: editors };
+  return { checkpointEditors: editors, preflight: preflightCommand };
 }
 
 /** An editor opens files: a folder (HF export, Orbax step or CheckpointManager root) stands as the file core picks. */

@@ -4,9 +4,10 @@
  * malformed ones.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openAtomicFileSink, writeSafetensors, writeShardedSafetensors, type TensorSpec } from '../../src/core/index';
+import { canonicalFixtures } from '../fixtures/canonical';
 
 export const HOSTILE_NAME = '<img src=x onerror="document.body.dataset.pwned=1">.weight';
 export const HOSTILE_METADATA = '<script>document.body.dataset.pwned=2</script>';
@@ -25,6 +26,11 @@ export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/flax_msgpack.py'), 'write', join(dir, 'flax')], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/npz.py'), 'write', join(dir, 'numpy')], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/orbax_ckpt.py'), 'write', join(dir, 'orbax')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // Export folders for preflight: the canonical HF model as transformers wrote it, and one without a tokenizer.
+    const canonical = canonicalFixtures(opts.python);
+    cpSync(join(canonical.dir, 'hf'), join(dir, 'exports', 'ready'), { recursive: true });
+    cpSync(join(canonical.dir, 'hf'), join(dir, 'exports', 'no-tokenizer'), { recursive: true });
+    rmSync(join(dir, 'exports', 'no-tokenizer', 'tokenizer.json'));
   }
   // 100,000 small tensors in 4 shards with an index, as a large model's layout looks to the viewer.
   const big: TensorSpec[] = Array.from({ length: BIG_TENSOR_COUNT }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));

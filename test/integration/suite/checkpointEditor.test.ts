@@ -96,6 +96,24 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.equal(mgr.tensorCount, 1);
   });
 
+  it('"Preflight Export Folder" puts findings in the Problems panel, per file', async () => {
+    const ready = vscode.Uri.file(join(ws(), 'exports', 'ready'));
+    const broken = vscode.Uri.file(join(ws(), 'exports', 'no-tokenizer'));
+    await vscode.commands.executeCommand('jaxServe.preflight', ready);
+    await vscode.commands.executeCommand('jaxServe.preflight', broken);
+    const reports = (await api()).preflight.reports;
+    assert.equal(reports.get(ready.fsPath)?.architecture, 'LlamaForCausalLM');
+    const errorsUnder = (folder: vscode.Uri) =>
+      vscode.languages
+        .getDiagnostics()
+        .filter(([uri]) => uri.fsPath.startsWith(folder.fsPath))
+        .flatMap(([, ds]) => ds.filter((d) => d.severity === vscode.DiagnosticSeverity.Error && d.source === 'jax-serve preflight'));
+    assert.deepEqual(errorsUnder(ready), []);
+    const errs = errorsUnder(broken);
+    assert.deepEqual(errs.map((d) => d.code), ['no-tokenizer']);
+    assert.match(errs[0]!.message, /no tokenizer\.json or tokenizer\.model/);
+  });
+
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {
     const e = await openAndWait(join(ws(), 'big', 'model.safetensors.index.json'));
     assert.equal(e.tensorCount, 100_000);
