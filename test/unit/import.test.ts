@@ -38,7 +38,7 @@ async function hashes(ck: Checkpoint): Promise<Record<string, { dtype: string; s
   return out;
 }
 
-describe('Flax msgpack writer and import', function () {
+describe('Flax msgpack writer, import, and conversion in tiles', function () {
   let python: string;
   let fx: Canonical;
   let dir: ReturnType<typeof tempDir>;
@@ -114,20 +114,8 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     assert.ok(readFileSync(out).length > 1000);
     assert.throws(() => execFileSync(process.execPath, [cli, 'import', join(fx.dir, 'hf'), '-o', join(dir.path, 'x.bin'), '--preset', 'talk-nnx-llama'], { stdio: 'pipe' }), /name the output \*\.msgpack/);
   });
-});
 
-describe('conversion in tiles (bounded memory)', function () {
-  let python: string;
-  let fx: Canonical;
-  let dir: ReturnType<typeof tempDir>;
-  before(function () {
-    python = venvPython(this);
-    this.timeout(300_000);
-    fx = canonicalFixtures(python);
-    dir = tempDir();
-  });
-  after(() => dir?.remove());
-
+  // Bounded memory: tensors over the budget are converted in tiles.
   it('writes the same bytes with a 128 KiB budget (tiled transposes, streamed renames, casts) as whole-tensor conversion', async () => {
     const src = await openCheckpoint(files, join(fx.dir, 'jax', 'nnx.msgpack'));
     const base = JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8'));

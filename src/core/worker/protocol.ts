@@ -2,23 +2,13 @@
  * Messages between the extension host (or CLI) and the value worker: tensor statistics,
  * histograms and slices computed on a worker thread, so a multi-GB tensor never blocks the host.
  */
-import type { ByteRange, TensorRef } from '../checkpoint';
-import type { DType } from '../tensor/dtype';
+import type { TensorRef } from '../checkpoint';
 import type { Histogram } from '../tensor/histogram';
 import type { Slice, SliceRequest } from '../tensor/slice';
 import type { TensorStats } from '../tensor/stats';
 
-/** What the worker needs of a TensorRef: plain data that survives structured cloning. */
-export interface TensorData {
-  readonly name: string;
-  readonly dtype: DType;
-  readonly shape: readonly number[];
-  readonly bytes: number;
-  readonly source: ByteRange;
-  readonly segments?: readonly ByteRange[];
-  readonly bigEndian?: boolean;
-  readonly order?: 'C' | 'F';
-}
+/** What the worker needs of a TensorRef: plain data that survives structured cloning (no getters). */
+export type TensorData = Pick<TensorRef, 'name' | 'dtype' | 'shape' | 'bytes' | 'source' | 'segments' | 'bigEndian' | 'order'>;
 
 export function tensorData(t: TensorRef): TensorData {
   const { name, dtype, shape, bytes, source, segments, bigEndian, order } = t;
