@@ -60,7 +60,9 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
   before(async () => {
     ws = mkdtempSync(join(tmpdir(), 'jax-serve-ui-'));
     await buildWorkspace(ws, { root, python: process.env.JAX_SERVE_PYTHON });
-    server = await startCodeServer();
+    // No Python extension in code-server: the setting picks the venv that reads Orbax.
+    const python = process.env.JAX_SERVE_PYTHON;
+    server = await startCodeServer({ settings: python ? { 'jaxServe.pythonPath': python } : {} });
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
   after(async () => {
@@ -146,6 +148,19 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     assert.ok(values.includes('"tiny <b>model</b>"'), values.join(' | '));
     assert.equal(await frame.$$eval('dl.values b', (x) => x.length), 0);
     await wb.screenshot(join(shots, 'flax-mixed.png'));
+  });
+
+  it('shows an Orbax nnx.State through the sidecar: arrays without the value key, layout in the metadata', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    await wb.quickOpen('orbax/nnx/_METADATA', '_METADATA');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes('layers.0.kernel'));
+    const facts = await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent));
+    assert.equal(facts[0], 'orbax');
+    const rows = await rowsText(frame);
+    assert.deepEqual(rows.find((r) => r[0] === 'up.kernel')?.slice(1, 3), ['F32', '[8, 16]']);
+    assert.ok(rows.every((r) => !r[0]!.endsWith('.value')));
+    await wb.screenshot(join(shots, 'orbax-nnx.png'));
   });
 
   it('shows hostile names and metadata as text and runs none of it', async () => {
