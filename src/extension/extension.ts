@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { checkpointFileInFolder, NodeFileOpener } from '../core/index';
 import { CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
 import { PreflightCommand } from './preflightCommand';
+import { registerTasks } from './tasks';
 
 /** What activate returns: a small surface the integration tests read. */
 export interface JaxServeApi {
@@ -15,6 +16,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const preflightCommand = new PreflightCommand();
   context.subscriptions.push(
     preflightCommand,
+    registerTasks(context),
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
       const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFolders: true, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
       if (!picked) return;

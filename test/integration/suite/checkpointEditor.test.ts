@@ -114,6 +114,33 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.match(errs[0]!.message, /no tokenizer\.json or tokenizer\.model/);
   });
 
+  it('runs a jax-serve preflight task through the CLI; the $jax-serve problem matcher reports its findings', async function () {
+    this.timeout(60_000);
+    await api();
+    const tasks = await vscode.tasks.fetchTasks({ type: 'jax-serve' });
+    const broken = join(ws(), 'exports', 'no-tokenizer');
+    const task = tasks.find((t) => t.definition.action === 'preflight' && t.definition.source === broken);
+    assert.ok(task, `tasks offered: ${tasks.map((t) => t.name).join(', ')}`);
+    const ended = new Promise<number | undefined>((resolve) => {
+      const sub = vscode.tasks.onDidEndTaskProcess((e) => {
+        if (e.execution.task.definition.source === broken) {
+          sub.dispose();
+          resolve(e.exitCode);
+        }
+      });
+    });
+    await vscode.tasks.executeTask(task);
+    assert.equal(await ended, 1, 'preflight exits 1 on errors');
+    const found = await until('problem-matcher diagnostics', () => {
+      const ds = vscode.languages
+        .getDiagnostics()
+        .filter(([uri]) => uri.fsPath.startsWith(broken))
+        .flatMap(([, d]) => d.filter((x) => x.source === 'jax-serve' && /no tokenizer\.json/.test(x.message)));
+      return ds.length > 0 ? ds : undefined;
+    });
+    assert.equal(found[0]!.severity, vscode.DiagnosticSeverity.Error);
+  });
+
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {
     const e = await openAndWait(join(ws(), 'big', 'model.safetensors.index.json'));
     assert.equal(e.tensorCount, 100_000);
