@@ -91,8 +91,8 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   }
 }
 
-/** One tensor within the budget, whole in memory: read, transform. */
-async function convertTensor(t: PlannedTensor, src: TensorRef, opener: FileOpener, signal?: AbortSignal): Promise<Uint8Array> {
+/** One tensor within the budget, whole in memory: read, transform. Import uses it too. */
+export async function convertTensor(t: PlannedTensor, src: TensorRef, opener: FileOpener, signal?: AbortSignal): Promise<Uint8Array> {
   const bytes = new Uint8Array(src.bytes);
   let at = 0;
   for await (const chunk of readTensorBytes(opener, src, { signal })) {

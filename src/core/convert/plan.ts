@@ -6,11 +6,11 @@
  */
 import type { Checkpoint } from '../checkpoint';
 import { JaxServeError } from '../errors';
-import { DTYPE_BITS, type DType } from '../tensor/dtype';
+import type { DType } from '../tensor/dtype';
 import { LLAMA_DEFAULTS, llamaConfig, llamaExpected, type LlamaDims, type LlamaSettings } from './llama';
 import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, type CompiledRule, type Rule } from './rules';
-import { layoutAfter, type Layout, type Transform } from './transforms';
+import { layoutAfter, layoutBytes, type Layout, type Transform } from './transforms';
 
 export interface PlannedTensor {
   readonly from: string;
@@ -98,8 +98,7 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
     try {
       const source = { shape: t.shape, dtype: t.dtype };
       const target = layoutAfter(source, transforms);
-      const bytes = (target.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[target.dtype]) / 8;
-      tensors.push({ from: t.name, to: m.target, transforms, source, target, bytes });
+      tensors.push({ from: t.name, to: m.target, transforms, source, target, bytes: layoutBytes(target) });
     } catch (e) {
       problems.push({ severity: 'error', code: 'transform', tensor: t.name, message: `${t.name}: ${(e as Error).message}` });
     }

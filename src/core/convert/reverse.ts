@@ -9,12 +9,11 @@ import { JaxServeError } from '../errors';
 import type { ByteSink, FileOpener } from '../io/byteSource';
 import { writeFlaxMsgpack } from '../formats/msgpack/writer';
 import { writeSafetensors } from '../formats/safetensors/writer';
-import { readTensorBytes } from '../tensor/read';
-import { DTYPE_BITS } from '../tensor/dtype';
 import type { PlannedTensor, Problem } from './plan';
 import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, type Rule } from './rules';
-import { applyTransforms, layoutAfter, type Transform } from './transforms';
+import { convertTensor } from './execute';
+import { layoutAfter, layoutBytes, type Transform } from './transforms';
 
 export interface ImportPlan {
   readonly source: string;
@@ -69,7 +68,7 @@ export function planImport(ck: Checkpoint, presetId: string): ImportPlan {
     const source = { shape: t.shape, dtype: t.dtype };
     const transforms = m.rule.transforms ?? [];
     const target = layoutAfter(source, transforms);
-    tensors.push({ from: t.name, to: m.target, transforms, source, target, bytes: (target.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[target.dtype]) / 8 });
+    tensors.push({ from: t.name, to: m.target, transforms, source, target, bytes: layoutBytes(target) });
   }
   return { source: ck.location, preset: { id: preset.id, title: preset.title }, tensors, unmapped, problems };
 }
@@ -84,16 +83,7 @@ export async function executeImport(plan: ImportPlan, ck: Checkpoint, files: Fil
   }
   const opener = valueOpener(ck, files);
   const sources = new Map(ck.tensors.map((t) => [t.name, t]));
-  const converted = async (p: PlannedTensor): Promise<Uint8Array> => {
-    const src = sources.get(p.from)!;
-    const bytes = new Uint8Array(src.bytes);
-    let at = 0;
-    for await (const b of readTensorBytes(opener, src)) {
-      bytes.set(b, at);
-      at += b.length;
-    }
-    return applyTransforms(bytes, p.source, p.transforms).bytes;
-  };
+  const converted = (p: PlannedTensor) => convertTensor(p, sources.get(p.from)!, opener);
   const byTarget = new Map(plan.tensors.map((p) => [p.to, p]));
   if (format === 'safetensors') {
     await writeSafetensors(sink, plan.tensors.map((p) => ({ name: p.to, dtype: p.target.dtype, shape: p.target.shape })), (s) => converted(byTarget.get(s.name)!), { metadata: { format: 'flax' } });

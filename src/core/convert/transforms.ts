@@ -6,7 +6,7 @@
  */
 import { JaxServeError } from '../errors';
 import { decodeChunk } from '../tensor/decode';
-import { dtypeBytes, type DType } from '../tensor/dtype';
+import { DTYPE_BITS, dtypeBytes, type DType } from '../tensor/dtype';
 import { encodeValues } from './encode';
 
 export type Transform =
@@ -29,6 +29,11 @@ export interface Layout {
 }
 
 const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Bytes a tensor of this layout holds. */
+export function layoutBytes(l: Layout): number {
+  return (count(l.shape) * DTYPE_BITS[l.dtype]) / 8;
+}
 
 function bad(t: Transform, from: Layout, why: string): JaxServeError {
   return new JaxServeError('E_USAGE', `${describeTransform(t)} cannot apply to ${from.dtype}${JSON.stringify(from.shape)}: ${why}.`);
