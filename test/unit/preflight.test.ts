@@ -7,16 +7,17 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  ARCHITECTURES,
   DTYPE_BITS,
-  llamaExpected,
   NodeFileOpener,
   openAtomicFileSink,
   openCheckpoint,
   preflight,
   readTensorBytes,
   writeSafetensors,
+  type ArchitectureName,
   type Finding,
-  type LlamaDims,
+  type ModelDims,
 } from '../../src/core/index';
 import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
 import { tempDir, venvPython } from './helpers';
@@ -36,23 +37,25 @@ describe('preflight', function () {
   });
   after(() => dir?.remove());
 
-  it("expects exactly the tensors transformers' LlamaForCausalLM holds (meta device), tied or not, GQA, odd head_dim", () => {
-    const cases: [LlamaDims, Record<string, unknown>][] = [
-      [{ vocabSize: 10, hiddenSize: 8, intermediateSize: 12, layers: 2, heads: 2, kvHeads: 1, headDim: 4, tied: true }, {}],
-      [{ vocabSize: 33, hiddenSize: 16, intermediateSize: 20, layers: 3, heads: 4, kvHeads: 4, headDim: 4, tied: false }, {}],
-      [{ vocabSize: 17, hiddenSize: 12, intermediateSize: 8, layers: 1, heads: 4, kvHeads: 2, headDim: 8, tied: false }, { head_dim: 8 }],
-    ];
-    const configs = cases.map(([d, extra]) =>
-      JSON.stringify({ vocab_size: d.vocabSize, hidden_size: d.hiddenSize, intermediate_size: d.intermediateSize, num_hidden_layers: d.layers, num_attention_heads: d.heads, num_key_value_heads: d.kvHeads, tie_word_embeddings: d.tied, ...extra }),
-    );
-    const theirs = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/hf_state_dict.py'), 'shapes', 'LlamaForCausalLM', ...configs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, number[]>[];
-    cases.forEach(([d], i) => {
-      const want = { ...theirs[i]! };
-      // A tied lm_head is the embedding itself: state_dict lists it, save_pretrained (and vLLM) do not.
-      if (d.tied) delete want['lm_head.weight'];
-      assert.deepEqual(Object.fromEntries(llamaExpected(d).map((e) => [e.name, [...e.shape]])), want, `case ${i}`);
+  for (const arch of Object.keys(ARCHITECTURES) as ArchitectureName[]) {
+    it(`expects exactly the tensors transformers' ${arch} holds (meta device), tied or not, GQA, odd head_dim`, () => {
+      const cases: [ModelDims, Record<string, unknown>][] = [
+        [{ vocabSize: 10, hiddenSize: 8, intermediateSize: 12, layers: 2, heads: 2, kvHeads: 1, headDim: 4, tied: true }, {}],
+        [{ vocabSize: 33, hiddenSize: 16, intermediateSize: 20, layers: 3, heads: 4, kvHeads: 4, headDim: 4, tied: false }, {}],
+        [{ vocabSize: 17, hiddenSize: 12, intermediateSize: 8, layers: 1, heads: 4, kvHeads: 2, headDim: 8, tied: false }, { head_dim: 8 }],
+      ];
+      const configs = cases.map(([d, extra]) =>
+        JSON.stringify({ vocab_size: d.vocabSize, hidden_size: d.hiddenSize, intermediate_size: d.intermediateSize, num_hidden_layers: d.layers, num_attention_heads: d.heads, num_key_value_heads: d.kvHeads, head_dim: d.headDim, tie_word_embeddings: d.tied, ...extra }),
+      );
+      const theirs = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/hf_state_dict.py'), 'shapes', arch, ...configs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, number[]>[];
+      cases.forEach(([d], i) => {
+        const want = { ...theirs[i]! };
+        // A tied lm_head is the embedding itself: state_dict lists it, save_pretrained (and vLLM) do not.
+        if (d.tied) delete want['lm_head.weight'];
+        assert.deepEqual(Object.fromEntries(ARCHITECTURES[arch].expected(d).map((e) => [e.name, [...e.shape]])), want, `case ${i}`);
+      });
     });
-  });
+  }
 
   it('passes the HF folder transformers wrote', async () => {
     const r = await preflight(files, join(fx.dir, 'hf'), { tensorParallel: 2 });

@@ -10,7 +10,7 @@ import type { ByteSink, FileOpener } from '../io/byteSource';
 import { writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
 import { readTensorBytes } from '../tensor/read';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
-import { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
+import { convertSelected, DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
 import { applyTransforms } from './transforms';
 
 /** Where an export is written (core/node's OutputFolder: a temporary folder renamed when done). */
@@ -75,7 +75,10 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
         const src = sources.get(p.from);
         if (!src) throw new JaxServeError('E_NOT_FOUND', `the plan names source tensor ${p.from}, which the checkpoint no longer has; plan again.`);
         const budget = opts.tileBudgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
-        // Small tensors are converted whole; large ones in tiles, so memory stays bounded.
+        // Small tensors are converted whole; large ones in tiles, so memory stays bounded. One layer
+        // of a scanned kernel is small even when the kernel is not: only its slice is read.
+        const selected = p.transforms[0]?.op === 'select' && p.bytes <= budget ? await convertSelected(p, src, opener) : undefined;
+        if (selected) return selected;
         return src.bytes > budget || p.bytes > budget ? tiledTensorData(p, src, opener, budget, opts.signal) : convertTensor(p, src, opener, opts.signal);
       },
       { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress },

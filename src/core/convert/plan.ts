@@ -7,9 +7,9 @@
 import type { Checkpoint } from '../checkpoint';
 import { JaxServeError } from '../errors';
 import type { DType } from '../tensor/dtype';
-import { LLAMA_DEFAULTS, llamaConfig, llamaExpected, type LlamaDims, type LlamaSettings } from './llama';
+import { ARCHITECTURES, TORCH_DTYPE, type Architecture, type ModelDims } from './architectures';
 import { PRESETS, presetById, type Preset } from './presets/index';
-import { compileRule, matchRule, type CompiledRule, type Rule } from './rules';
+import { compileRule, matchRule, ruleTargets, type CompiledRule, type Rule } from './rules';
 import { layoutAfter, layoutBytes, type Layout, type Transform } from './transforms';
 
 export interface PlannedTensor {
@@ -34,6 +34,8 @@ export interface Plan {
   readonly source: string;
   readonly preset: { readonly id: string; readonly title: string; readonly source: string };
   readonly architecture: string;
+  /** A wrapper every source name starts with (Linen's `params.`, MaxText's `params.params.`), left out of the matching. */
+  readonly prefix: string;
   readonly tensors: readonly PlannedTensor[];
   readonly unmapped: readonly string[];
   readonly problems: readonly Problem[];
@@ -48,66 +50,79 @@ export interface PlanOptions {
   readonly userRules?: readonly Rule[];
   /** Output element type: 'keep' (default) or a float type every float tensor is cast to. */
   readonly dtype?: 'keep' | DType;
-  /** A base model's config.json (--config-from): heads, RoPE and token ids come from it. */
+  /** A base model's config.json (--config-from): merged under what the weights say. */
   readonly baseConfig?: Readonly<Record<string, unknown>>;
   /** Single settings (--set KEY=VALUE), over the base config. */
   readonly set?: Readonly<Record<string, unknown>>;
 }
 
 /**
- * transformers 5 writes `rope_parameters: {rope_theta, rope_type, …}` and `dtype`; 4.x wrote
- * `rope_theta`, `rope_scaling` and `torch_dtype`. Read either.
+ * transformers 5 writes `rope_parameters` (per layer type for Gemma 3) and `dtype`; 4.x wrote
+ * `rope_theta`, `rope_scaling`, `rope_local_base_freq` and `torch_dtype`. Read either; the export
+ * writes the 4.x keys, which both generations and vLLM read.
  */
 function normalizeBaseConfig(base: Readonly<Record<string, unknown>> | undefined): Readonly<Record<string, unknown>> | undefined {
   if (!base) return base;
   const out: Record<string, unknown> = { ...base };
   const rp = base.rope_parameters as Record<string, unknown> | undefined;
   if (rp && typeof rp === 'object') {
-    if (out.rope_theta === undefined && rp.rope_theta !== undefined) out.rope_theta = rp.rope_theta;
-    if (out.rope_scaling === undefined && rp.rope_type !== undefined && rp.rope_type !== 'default') {
-      const { rope_theta: _theta, ...scaling } = rp;
+    const global = (rp.full_attention ?? rp) as Record<string, unknown>;
+    const local = rp.sliding_attention as Record<string, unknown> | undefined;
+    if (out.rope_theta === undefined && global.rope_theta !== undefined) out.rope_theta = global.rope_theta;
+    if (out.rope_scaling === undefined && global.rope_type !== undefined && global.rope_type !== 'default') {
+      const { rope_theta: _theta, ...scaling } = global;
       out.rope_scaling = scaling;
     }
+    if (local && out.rope_local_base_freq === undefined && local.rope_theta !== undefined) out.rope_local_base_freq = local.rope_theta;
+    delete out.rope_parameters;
   }
   return out;
 }
 
+/** Base-config keys the export settles itself, or must not inherit (remote code, another model's quantization). */
+const NOT_INHERITED = new Set(['architectures', 'model_type', 'dtype', 'torch_dtype', 'transformers_version', '_name_or_path', 'auto_map', 'quantization_config']);
+
 export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan {
   const opts = { ...options, baseConfig: normalizeBaseConfig(options.baseConfig) };
   const user = (opts.userRules ?? []).map(compileRule);
-  const preset = choosePreset(ck, opts.preset ?? 'auto', user);
+  const { preset, prefix } = choosePreset(ck, opts.preset ?? 'auto', user);
+  const arch = ARCHITECTURES[preset.architecture];
   const rules = [...user, ...preset.rules.map(compileRule)];
   const problems: Problem[] = [];
+  if (preset.note) problems.push({ severity: 'info', code: 'preset-note', message: preset.note });
   const tensors: PlannedTensor[] = [];
   const unmapped: string[] = [];
   const byTarget = new Map<string, string>();
   for (const t of ck.tensors) {
-    const m = matchRule(rules, t.name, t.shape.length);
+    const m = t.name.startsWith(prefix) ? matchRule(rules, t.name.slice(prefix.length), t.shape.length) : undefined;
     if (!m) {
       unmapped.push(t.name);
       problems.push({ severity: 'error', code: 'unmapped', tensor: t.name, message: `${t.name} ${t.dtype}${JSON.stringify(t.shape)}: no rule of ${preset.id} maps it (add one in jax-serve.rules.json).` });
       continue;
     }
-    const earlier = byTarget.get(m.target);
-    if (earlier !== undefined) {
-      problems.push({ severity: 'error', code: 'duplicate', tensor: t.name, message: `${t.name} and ${earlier} both map to ${m.target}.` });
-      continue;
-    }
-    byTarget.set(m.target, t.name);
-    const transforms = [...(m.rule.transforms ?? []), ...castTo(t.dtype, opts.dtype)];
+    const source = { shape: t.shape, dtype: t.dtype };
     try {
-      const source = { shape: t.shape, dtype: t.dtype };
-      const target = layoutAfter(source, transforms);
-      tensors.push({ from: t.name, to: m.target, transforms, source, target, bytes: layoutBytes(target) });
+      for (const r of ruleTargets(m, source, t.name)) {
+        const earlier = byTarget.get(r.target);
+        if (earlier !== undefined) {
+          problems.push({ severity: 'error', code: 'duplicate', tensor: t.name, message: `${t.name} and ${earlier} both map to ${r.target}.` });
+          continue;
+        }
+        byTarget.set(r.target, t.name);
+        const transforms = [...r.transforms, ...castTo(t.dtype, opts.dtype)];
+        const target = layoutAfter(source, transforms);
+        tensors.push({ from: t.name, to: r.target, transforms, source, target, bytes: layoutBytes(target) });
+      }
     } catch (e) {
       problems.push({ severity: 'error', code: 'transform', tensor: t.name, message: `${t.name}: ${(e as Error).message}` });
     }
   }
-  const config = settleLlama(tensors, opts, problems);
+  const config = settle(arch, tensors, opts, problems);
   return {
     source: ck.location,
     preset: { id: preset.id, title: preset.title, source: preset.source },
     architecture: preset.architecture,
+    prefix,
     tensors,
     unmapped,
     problems,
@@ -115,40 +130,65 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
   };
 }
 
-
 function castTo(from: DType, to: PlanOptions['dtype']): Transform[] {
   if (!to || to === 'keep' || to === from) return [];
   const float = (d: DType) => d === 'F32' || d === 'F16' || d === 'BF16' || d === 'F64';
   return float(from) ? [{ op: 'cast', dtype: to }] : [];
 }
 
-function choosePreset(ck: Checkpoint, id: string, user: readonly CompiledRule[]): Preset {
+/** '' and every dotted prefix all the names share ('params.', 'params.params.'), shortest first. */
+function sharedPrefixes(names: readonly string[]): string[] {
+  const out = [''];
+  if (names.length === 0) return out;
+  const parts = names[0]!.split('.');
+  for (let k = 1; k < parts.length; k++) {
+    const p = parts.slice(0, k).join('.') + '.';
+    if (!names.every((n) => n.startsWith(p) && n.length > p.length)) break;
+    out.push(p);
+  }
+  return out;
+}
+
+function choosePreset(ck: Checkpoint, id: string, user: readonly CompiledRule[]): { preset: Preset; prefix: string } {
+  const prefixes = sharedPrefixes(ck.tensors.map((t) => t.name));
+  const score = (preset: Preset) => {
+    const rules = [...user, ...preset.rules.map(compileRule)];
+    let best = { prefix: '', mapped: -1 };
+    for (const prefix of prefixes) {
+      const mapped = ck.tensors.filter((t) => matchRule(rules, t.name.slice(prefix.length), t.shape.length)).length;
+      if (mapped > best.mapped) best = { prefix, mapped };
+    }
+    return best;
+  };
   if (id !== 'auto') {
     const p = presetById(id);
     if (!p) throw new JaxServeError('E_USAGE', `unknown preset ${JSON.stringify(id)} (known: ${PRESETS.map((x) => x.id).join(', ')}, auto).`);
-    return p;
+    return { preset: p, prefix: score(p).prefix };
   }
-  let best: { preset: Preset; mapped: number } | undefined;
+  let best: { preset: Preset; prefix: string; mapped: number } | undefined;
   for (const preset of PRESETS) {
-    const rules = [...user, ...preset.rules.map(compileRule)];
-    const mapped = ck.tensors.filter((t) => matchRule(rules, t.name, t.shape.length)).length;
-    if (!best || mapped > best.mapped) best = { preset, mapped };
+    const s = score(preset);
+    if (!best || s.mapped > best.mapped) best = { preset, ...s };
   }
   if (!best || best.mapped === 0) {
     throw new JaxServeError('E_UNSUPPORTED', `${ck.location}: no preset recognizes these tensor names (tried ${PRESETS.map((p) => p.id).join(', ')}); name one with --preset or describe the layout in jax-serve.rules.json.`);
   }
-  return best.preset;
+  return best;
 }
 
-/** A number from --set, else the base config, else undefined. */
+/** A value from --set, else the base config, else undefined. */
 function setting(opts: PlanOptions, key: string): unknown {
   if (opts.set && key in opts.set) return opts.set[key];
   if (opts.baseConfig && key in opts.baseConfig) return opts.baseConfig[key];
   return undefined;
 }
 
-/** Reads the model's dimensions off the planned tensors and settles the config; records what it cannot. */
-function settleLlama(tensors: readonly PlannedTensor[], opts: PlanOptions, problems: Problem[]): Record<string, unknown> | undefined {
+/**
+ * Reads the model's dimensions off the planned tensors, checks them against what the class expects,
+ * and settles config.json: the base config merged under the settings, the settings under what the
+ * weights say. Records what it cannot settle.
+ */
+function settle(arch: Architecture, tensors: readonly PlannedTensor[], opts: PlanOptions, problems: Problem[]): Record<string, unknown> | undefined {
   const shape = (name: string) => tensors.find((t) => t.to === name)?.target.shape;
   const embed = shape('model.embed_tokens.weight');
   const gate = shape('model.layers.0.mlp.gate_proj.weight');
@@ -166,61 +206,97 @@ function settleLlama(tensors: readonly PlannedTensor[], opts: PlanOptions, probl
   const heads = numberSetting(opts, 'num_attention_heads');
   const headDimSet = numberSetting(opts, 'head_dim');
   if (heads === undefined && headDimSet === undefined) {
-    problems.push({
-      severity: 'error',
-      code: 'heads-unknown',
-      message: `q_proj has ${q[0]} rows, which is heads × head_dim, and shapes cannot tell them apart (a wrong split serves garbage): pass --set num_attention_heads=N, or --config-from the base model's folder.`,
-    });
-    return undefined;
+    // An einsum kernel carries heads in its shape; a 2-D one does not.
+    const qNorm = shape('model.layers.0.self_attn.q_norm.weight');
+    const einsum = tensors.find((t) => t.to === 'model.layers.0.self_attn.q_proj.weight' && t.source.shape.length >= 3);
+    const fromShape = qNorm?.[0] ?? (einsum ? headDimOfEinsum(einsum) : undefined);
+    if (fromShape === undefined) {
+      problems.push({
+        severity: 'error',
+        code: 'heads-unknown',
+        message: `q_proj has ${q[0]} rows, which is heads × head_dim, and shapes cannot tell them apart (a wrong split serves garbage): pass --set num_attention_heads=N, or --config-from the base model's folder.`,
+      });
+      return undefined;
+    }
+    return settleWith(arch, tensors, opts, problems, { embed, gate, q, k, layers, headDim: fromShape });
   }
-  const headDim = headDimSet ?? q[0]! / heads!;
-  const d: LlamaDims = {
-    vocabSize: embed[0]!,
-    hiddenSize: embed[1]!,
-    intermediateSize: gate[0]!,
-    layers,
-    heads: heads ?? q[0]! / headDim,
-    kvHeads: k[0]! / headDim,
+  return settleWith(arch, tensors, opts, problems, { embed, gate, q, k, layers, heads, headDim: headDimSet });
+}
+
+/** head_dim of an einsum q kernel: (D, N, H), (N, D, H) and scanned slices all keep it last. */
+function headDimOfEinsum(t: PlannedTensor): number | undefined {
+  const h = t.source.shape[t.source.shape.length - 1]!;
+  return h > 0 && t.target.shape[0]! % h === 0 ? h : undefined;
+}
+
+interface Read {
+  embed: readonly number[];
+  gate: readonly number[];
+  q: readonly number[];
+  k: readonly number[];
+  layers: number;
+  heads?: number;
+  headDim?: number;
+}
+
+function settleWith(arch: Architecture, tensors: readonly PlannedTensor[], opts: PlanOptions, problems: Problem[], r: Read): Record<string, unknown> | undefined {
+  const headDim = r.headDim ?? r.q[0]! / r.heads!;
+  const d: ModelDims = {
+    vocabSize: r.embed[0]!,
+    hiddenSize: r.embed[1]!,
+    intermediateSize: r.gate[0]!,
+    layers: r.layers,
+    heads: r.heads ?? r.q[0]! / headDim,
+    kvHeads: r.k[0]! / headDim,
     headDim,
     tied: !tensors.some((t) => t.to === 'lm_head.weight'),
   };
   for (const [key, v] of [['num_attention_heads', d.heads], ['num_key_value_heads', d.kvHeads], ['head_dim', d.headDim]] as const) {
     if (!Number.isInteger(v) || v <= 0) {
-      problems.push({ severity: 'error', code: 'heads-mismatch', message: `${key} would be ${v}: q_proj has ${q[0]} rows and k_proj ${k[0]}; check num_attention_heads / head_dim.` });
+      problems.push({ severity: 'error', code: 'heads-mismatch', message: `${key} would be ${v}: q_proj has ${r.q[0]} rows and k_proj ${r.k[0]}; check num_attention_heads / head_dim.` });
       return undefined;
     }
   }
-  // A base config must describe the same model.
-  const given: Record<string, number> = { vocab_size: d.vocabSize, hidden_size: d.hiddenSize, intermediate_size: d.intermediateSize, num_hidden_layers: d.layers, num_key_value_heads: d.kvHeads };
-  for (const [key, v] of Object.entries(given)) {
+  const fixed = arch.fixed(d);
+  // A base config or --set must describe the same model.
+  for (const key of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim']) {
     const b = numberSetting(opts, key);
-    if (b !== undefined && b !== v) {
-      problems.push({ severity: 'error', code: 'config-mismatch', message: `the weights say ${key} = ${v}, the given config says ${b}.` });
-    }
+    if (b !== undefined && b !== fixed[key]) problems.push({ severity: 'error', code: 'config-mismatch', message: `the weights say ${key} = ${fixed[key]}, the given config says ${b}.` });
+  }
+  const baseType = opts.baseConfig?.model_type;
+  if (typeof baseType === 'string' && baseType !== arch.modelType) {
+    problems.push({ severity: 'warning', code: 'config-mismatch', message: `the base config is a ${baseType} model; the export is ${arch.modelType} (${arch.name}). Its other settings are merged as given.` });
   }
   if (d.tied) problems.push({ severity: 'info', code: 'tied', message: 'no lm_head in the source: the export ties it to embed_tokens (tie_word_embeddings: true).' });
-  const s = { ...LLAMA_DEFAULTS } as LlamaSettings & Record<string, unknown>;
-  for (const key of Object.keys(LLAMA_DEFAULTS) as (keyof LlamaSettings)[]) {
-    const v = setting(opts, key);
-    if (v !== undefined) (s as Record<string, unknown>)[key] = v;
-    else if (key === 'rope_theta' || key === 'rms_norm_eps' || key === 'max_position_embeddings') {
-      problems.push({ severity: 'warning', code: 'default-setting', message: `${key} is not in the weights; using Llama 3's ${JSON.stringify(LLAMA_DEFAULTS[key])} (set it with --set ${key}=… or --config-from).` });
+
+  const config: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(opts.baseConfig ?? {})) if (!NOT_INHERITED.has(key)) config[key] = v;
+  const defaults = arch.defaults(d);
+  for (const [key, v] of Object.entries(defaults)) {
+    const given = setting(opts, key);
+    config[key] = given !== undefined ? given : v;
+    if (given === undefined && arch.mustKnow.includes(key)) {
+      problems.push({ severity: 'warning', code: 'default-setting', message: `${key} is not in the weights; using ${arch.name}'s usual ${JSON.stringify(v)} (set it with --set ${key}=… or --config-from).` });
     }
   }
+  for (const [key, v] of Object.entries(opts.set ?? {})) config[key] = v;
   const dtypes = new Set(tensors.map((t) => t.target.dtype));
-  const dtype = dtypes.size === 1 ? [...dtypes][0]! : 'F32';
-  for (const e of llamaExpected(d)) {
+  const dtype = TORCH_DTYPE[dtypes.size === 1 ? [...dtypes][0]! : 'F32'] ?? 'float32';
+  Object.assign(config, fixed, { architectures: [arch.name], model_type: arch.modelType, torch_dtype: dtype, dtype });
+
+  const expected = arch.expected(d);
+  for (const e of expected) {
     const got = tensors.find((t) => t.to === e.name);
-    if (!got) problems.push({ severity: 'error', code: 'missing', tensor: e.name, message: `LlamaForCausalLM needs ${e.name} ${JSON.stringify(e.shape)}; no source tensor maps to it.` });
+    if (!got) problems.push({ severity: 'error', code: 'missing', tensor: e.name, message: `${arch.name} needs ${e.name} ${JSON.stringify(e.shape)}; no source tensor maps to it.` });
     else if (JSON.stringify(got.target.shape) !== JSON.stringify(e.shape)) {
-      problems.push({ severity: 'error', code: 'shape', tensor: e.name, message: `${e.name} would be ${JSON.stringify(got.target.shape)} (from ${got.from}); LlamaForCausalLM needs ${JSON.stringify(e.shape)}.` });
+      problems.push({ severity: 'error', code: 'shape', tensor: e.name, message: `${e.name} would be ${JSON.stringify(got.target.shape)} (from ${got.from}); ${arch.name} needs ${JSON.stringify(e.shape)}.` });
     }
   }
-  const expected = new Set(llamaExpected(d).map((e) => e.name));
+  const names = new Set(expected.map((e) => e.name));
   for (const t of tensors) {
-    if (!expected.has(t.to)) problems.push({ severity: 'error', code: 'unexpected', tensor: t.to, message: `${t.to} (from ${t.from}) is not a LlamaForCausalLM tensor; vLLM refuses unknown names.` });
+    if (!names.has(t.to)) problems.push({ severity: 'error', code: 'unexpected', tensor: t.to, message: `${t.to} (from ${t.from}) is not a ${arch.name} tensor; vLLM refuses unknown names.` });
   }
-  return llamaConfig(d, s, dtype);
+  return config;
 }
 
 function numberSetting(opts: PlanOptions, key: string): number | undefined {

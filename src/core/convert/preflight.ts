@@ -9,7 +9,7 @@ import type { Checkpoint } from '../checkpoint';
 import { describeError, JaxServeError } from '../errors';
 import type { FileOpener } from '../io/byteSource';
 import { openCheckpoint } from '../formats/open';
-import { llamaExpected, type LlamaDims } from './llama';
+import { ARCHITECTURES, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
 
 export type Engine = 'vllm' | 'sglang';
 
@@ -34,9 +34,14 @@ export interface PreflightReport {
   readonly findings: readonly Finding[];
 }
 
-/** Architectures whose expected tensors jax-serve knows, with the engines that serve them. */
-const CHECKED: Record<string, { engines: readonly Engine[]; expected: (c: Record<string, unknown>) => { dims: LlamaDims; names: ReturnType<typeof llamaExpected> } }> = {
-  LlamaForCausalLM: { engines: ['vllm', 'sglang'], expected: llamaFromConfig },
+/**
+ * Architectures whose expected tensors jax-serve knows, with the engines that serve them (vLLM's
+ * model registry and SGLang's EntryClass lists) and transformers' default for tie_word_embeddings.
+ */
+const CHECKED: Record<ArchitectureName, { engines: readonly Engine[]; tiedDefault: boolean }> = {
+  LlamaForCausalLM: { engines: ['vllm', 'sglang'], tiedDefault: false },
+  Qwen3ForCausalLM: { engines: ['vllm', 'sglang'], tiedDefault: false },
+  Gemma3ForCausalLM: { engines: ['vllm', 'sglang'], tiedDefault: true },
 };
 
 /** Element types vLLM and SGLang load into float weights. */
@@ -48,10 +53,10 @@ function num(c: Record<string, unknown>, key: string, fallback?: number): number
   return v;
 }
 
-function llamaFromConfig(c: Record<string, unknown>) {
+function expectedFromConfig(name: ArchitectureName, c: Record<string, unknown>): { dims: ModelDims; names: ExpectedTensor[] } {
   const heads = num(c, 'num_attention_heads');
   const hidden = num(c, 'hidden_size');
-  const dims: LlamaDims = {
+  const dims: ModelDims = {
     vocabSize: num(c, 'vocab_size'),
     hiddenSize: hidden,
     intermediateSize: num(c, 'intermediate_size'),
@@ -59,9 +64,9 @@ function llamaFromConfig(c: Record<string, unknown>) {
     heads,
     kvHeads: num(c, 'num_key_value_heads', heads),
     headDim: num(c, 'head_dim', hidden / heads),
-    tied: c.tie_word_embeddings === true,
+    tied: typeof c.tie_word_embeddings === 'boolean' ? c.tie_word_embeddings : CHECKED[name].tiedDefault,
   };
-  return { dims, names: llamaExpected(dims) };
+  return { dims, names: ARCHITECTURES[name].expected(dims) };
 }
 
 export async function preflight(opener: FileOpener, folder: string, opts: PreflightOptions = {}): Promise<PreflightReport> {
@@ -86,16 +91,18 @@ export async function preflight(opener: FileOpener, folder: string, opts: Prefli
   }
   if (ck) checkDtypes(ck, add);
 
-  const known = architecture ? CHECKED[architecture] : undefined;
+  const known = architecture && architecture in CHECKED ? CHECKED[architecture as ArchitectureName] : undefined;
   if (config && architecture && !known) {
     add('warning', 'unchecked-architecture', configFile, `${architecture}: jax-serve does not know its tensors, so names and shapes are not checked (known: ${Object.keys(CHECKED).join(', ')}).`);
   }
   if (config && known && ck) {
     try {
-      const { dims, names } = known.expected(config);
+      const { dims, names } = expectedFromConfig(architecture as ArchitectureName, config);
       checkTensors(ck, names, dims, configFile, add);
       checkHeads(dims, opts.tensorParallel, configFile, add);
       for (const e of engines) if (!known.engines.includes(e)) add('error', 'engine-architecture', configFile, `${e} does not serve ${architecture}.`);
+      const dtype = config.dtype ?? config.torch_dtype;
+      if (architecture === 'Gemma3ForCausalLM' && dtype === 'float16') add('warning', 'dtype-gemma', configFile, 'Gemma 3 overflows in float16; vLLM refuses it and serves bfloat16 or float32 only (export with --dtype bf16).');
     } catch (e) {
       add('error', 'config', configFile, describeError(e));
     }
@@ -138,7 +145,7 @@ function checkDtypes(ck: Checkpoint, add: Add): void {
   else if (ck.metadata.format !== 'pt') add('error', 'format-metadata', ck.location, `__metadata__.format is ${JSON.stringify(ck.metadata.format)}, not "pt": these may be Flax-layout weights (kernels (in, out)), which load as garbage; convert them.`);
 }
 
-function checkTensors(ck: Checkpoint, expected: ReturnType<typeof llamaExpected>, dims: LlamaDims, configFile: string, add: Add): void {
+function checkTensors(ck: Checkpoint, expected: readonly ExpectedTensor[], dims: ModelDims, configFile: string, add: Add): void {
   const have = new Map(ck.tensors.map((t) => [t.name, t]));
   const want = new Set(expected.map((e) => e.name));
   for (const e of expected) {
@@ -159,7 +166,7 @@ function checkTensors(ck: Checkpoint, expected: ReturnType<typeof llamaExpected>
   }
 }
 
-function checkHeads(d: LlamaDims, tp: number | undefined, configFile: string, add: Add): void {
+function checkHeads(d: ModelDims, tp: number | undefined, configFile: string, add: Add): void {
   if (d.heads % d.kvHeads !== 0) add('error', 'gqa', configFile, `num_attention_heads ${d.heads} is not a multiple of num_key_value_heads ${d.kvHeads}.`);
   if (!tp || tp <= 1) return;
   if (d.heads % tp !== 0) add('error', 'tensor-parallel', configFile, `num_attention_heads ${d.heads} does not divide by tensor-parallel size ${tp}.`);

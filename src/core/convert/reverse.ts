@@ -23,8 +23,14 @@ export interface ImportPlan {
   readonly problems: readonly Problem[];
 }
 
+/** What an inverse needs that the HF side's shapes do not say. */
+export interface InverseHints {
+  /** Every preset's `merge` joins (heads, head_dim), so its inverse splits head_dim back off. */
+  readonly headDim?: number;
+}
+
 /** The inverse of a transform chain (reverse order, each step inverted); throws when one has none. */
-export function invertTransforms(ts: readonly Transform[], what: string): Transform[] {
+export function invertTransforms(ts: readonly Transform[], what: string, hints: InverseHints = {}): Transform[] {
   return [...ts].reverse().map((t): Transform => {
     switch (t.op) {
       case 'transpose': {
@@ -36,25 +42,48 @@ export function invertTransforms(ts: readonly Transform[], what: string): Transf
         return { op: 'scale', factor: 1 / t.factor };
       case 'add':
         return { op: 'add', value: -t.value };
+      case 'deinterleave':
+        return { op: 'interleave', axis: t.axis };
+      case 'interleave':
+        return { op: 'deinterleave', axis: t.axis };
+      case 'merge':
+        if (!hints.headDim) throw new JaxServeError('E_USAGE', `${what}: splitting heads back out needs head_dim; the source folder's config.json should say it.`);
+        return { op: 'split', axis: t.axis, size: hints.headDim };
       default:
-        throw new JaxServeError('E_UNSUPPORTED', `${what}: ${t.op} has no inverse without the source shape; this preset cannot import yet.`);
+        throw new JaxServeError('E_UNSUPPORTED', `${what}: ${t.op} has no inverse here (stacking scanned layers or fused tensors on import is not supported yet).`);
     }
   });
 }
 
 /** A preset rule run backwards: the target pattern (with the source's alternatives) to the source name. */
-function inverseRule(r: Rule): Rule {
+function inverseRule(r: Rule, hints: InverseHints): Rule {
+  if (r.unstack || typeof r.transforms === 'function') {
+    throw new JaxServeError('E_UNSUPPORTED', `${r.from}: this preset stacks several HF tensors into one (scanned layers or fused projections); importing into it is not supported yet.`);
+  }
   const alts = new Map<string, string>();
   for (const m of r.from.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g)) if (m[2] !== undefined) alts.set(m[1]!, m[2]);
   const from = r.to.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, n: string) => (alts.has(n) ? `{${n}:${alts.get(n)}}` : whole));
   const to = r.from.replace(/\{([A-Za-z_][A-Za-z0-9_]*):[^}]*\}/g, '{$1}');
-  return { from, to, transforms: invertTransforms(r.transforms ?? [], `${r.to} → ${r.from}`), rank: r.rank };
+  return { from, to, transforms: invertTransforms(r.transforms ?? [], `${r.to} → ${r.from}`, hints), rank: layoutRankAfter(r) };
 }
 
-export function planImport(ck: Checkpoint, presetId: string): ImportPlan {
+/** The HF side's rank for a rule: the source rank after its merges. */
+function layoutRankAfter(r: Rule): number | undefined {
+  if (r.rank === undefined || typeof r.transforms === 'function') return undefined;
+  return r.rank - (r.transforms ?? []).filter((t) => t.op === 'merge').length;
+}
+
+/**
+ * Plans an import. `config` is the HF folder's config.json: einsum layouts need its head_dim
+ * (or hidden_size / num_attention_heads) to split heads back out.
+ */
+export function planImport(ck: Checkpoint, presetId: string, config?: Readonly<Record<string, unknown>>): ImportPlan {
   const preset: Preset | undefined = presetById(presetId);
   if (!preset) throw new JaxServeError('E_USAGE', `unknown preset ${JSON.stringify(presetId)} (known: ${PRESETS.map((p) => p.id).join(', ')}).`);
-  const rules = preset.rules.map(inverseRule).map(compileRule);
+  const heads = Number(config?.num_attention_heads);
+  const headDim = Number(config?.head_dim ?? Number(config?.hidden_size) / heads);
+  const hints = { headDim: Number.isInteger(headDim) && headDim > 0 ? headDim : undefined };
+  const rules = preset.rules.map((r) => inverseRule(r, hints)).map(compileRule);
   const tensors: PlannedTensor[] = [];
   const unmapped: string[] = [];
   const problems: Problem[] = [];
@@ -66,9 +95,13 @@ export function planImport(ck: Checkpoint, presetId: string): ImportPlan {
       continue;
     }
     const source = { shape: t.shape, dtype: t.dtype };
-    const transforms = m.rule.transforms ?? [];
-    const target = layoutAfter(source, transforms);
-    tensors.push({ from: t.name, to: m.target, transforms, source, target, bytes: layoutBytes(target) });
+    const transforms = m.rule.transforms as readonly Transform[];
+    try {
+      const target = layoutAfter(source, transforms);
+      tensors.push({ from: t.name, to: m.target, transforms, source, target, bytes: layoutBytes(target) });
+    } catch (e) {
+      problems.push({ severity: 'error', code: 'transform', tensor: t.name, message: `${t.name}: ${(e as Error).message}` });
+    }
   }
   return { source: ck.location, preset: { id: preset.id, title: preset.title }, tensors, unmapped, problems };
 }

@@ -2,17 +2,33 @@
  * A rule maps source tensor names matching a pattern to a target name and a chain of transforms.
  * Patterns are dotted names with placeholders: `{i}` matches a layer index (digits), `{name}` one
  * path segment, `{p:q_proj|k_proj}` one of the listed segments. The target reuses the captures.
- * A rule may require a rank, so a 2-D Dense rule never takes a 3-D einsum kernel.
+ * A rule may require a rank, so a 2-D Dense rule never takes a 3-D einsum kernel. A rule may
+ * unstack: one source tensor that holds several targets along an axis (MaxText's scanned layers,
+ * Gemma's fused k/v) gives one target per index.
  */
 import { JaxServeError } from '../errors';
-import type { Transform } from './transforms';
+import type { Layout, Transform } from './transforms';
+
+export interface Unstack {
+  /** The axis that holds the targets; it disappears (`select(axis, index)` starts each chain). */
+  readonly axis: number;
+  /** The capture the index fills in the target name. */
+  readonly as: string;
+  /** Names for the indices (['k', 'v']); the index itself when absent. */
+  readonly names?: readonly string[];
+}
 
 export interface Rule {
   readonly from: string;
   readonly to: string;
-  readonly transforms?: readonly Transform[];
+  /**
+   * The chain, or (presets only) a function of the source layout, for factors the shape settles
+   * (MaxText's query pre-scale is 1/sqrt(head_dim)).
+   */
+  readonly transforms?: readonly Transform[] | ((source: Layout) => readonly Transform[]);
   /** Only tensors of this rank match. */
   readonly rank?: number;
+  readonly unstack?: Unstack;
 }
 
 export interface CompiledRule extends Rule {
@@ -35,7 +51,7 @@ export function compileRule(rule: Rule): CompiledRule {
   }
   src += escape(rule.from.slice(last)) + '$';
   for (const m of rule.to.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
-    if (!names.includes(m[1]!)) throw new JaxServeError('E_USAGE', `rule ${JSON.stringify(rule.from)} → ${JSON.stringify(rule.to)}: the target uses {${m[1]}}, which the pattern does not capture.`);
+    if (!names.includes(m[1]!) && m[1] !== rule.unstack?.as) throw new JaxServeError('E_USAGE', `rule ${JSON.stringify(rule.from)} → ${JSON.stringify(rule.to)}: the target uses {${m[1]}}, which the pattern does not capture.`);
   }
   return { ...rule, regex: new RegExp(src), names };
 }
@@ -58,11 +74,43 @@ export function matchRule(rules: readonly CompiledRule[], name: string, rank: nu
     if (!m) continue;
     const captures: Record<string, string> = {};
     rule.names.forEach((n, k) => (captures[n] = m[k + 1]!));
-    // Layer indices are written without leading zeros, whatever the source spelled.
-    const target = rule.to.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n: string) => (/^\d+$/.test(captures[n]!) ? String(Number(captures[n])) : captures[n]!));
-    return { rule, target, captures };
+    return { rule, target: fill(rule.to, captures), captures };
   }
   return undefined;
+}
+
+function fill(pattern: string, captures: Readonly<Record<string, string>>): string {
+  // Layer indices are written without leading zeros, whatever the source spelled.
+  return pattern.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n: string) => (/^\d+$/.test(captures[n]!) ? String(Number(captures[n])) : captures[n]!));
+}
+
+export interface RuleTarget {
+  readonly target: string;
+  readonly transforms: readonly Transform[];
+}
+
+/**
+ * The targets one matched source tensor gives: one, or one per index of an unstacked axis (each
+ * chain starting with its `select`). Throws, naming the tensor, when the axis does not fit.
+ */
+export function ruleTargets(m: RuleMatch, source: Layout, name: string): RuleTarget[] {
+  const { rule } = m;
+  const u = rule.unstack;
+  if (!u) return [{ target: m.target, transforms: chainFor(rule, source) }];
+  const n = source.shape[u.axis];
+  if (n === undefined) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(source.shape)}: the rule for ${rule.from} unstacks axis ${u.axis}, which it does not have.`);
+  if (u.names && u.names.length !== n) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(source.shape)}: axis ${u.axis} holds ${n}, the rule names ${u.names.length} (${u.names.join(', ')}).`);
+  const sliced: Layout = { shape: source.shape.filter((_, i) => i !== u.axis), dtype: source.dtype };
+  const rest = chainFor(rule, sliced);
+  return Array.from({ length: n }, (_, index) => ({
+    target: fill(rule.to, { ...m.captures, [u.as]: u.names?.[index] ?? String(index) }),
+    transforms: [{ op: 'select', axis: u.axis, index } as const, ...rest],
+  }));
+}
+
+function chainFor(rule: Rule, source: Layout): readonly Transform[] {
+  const t = rule.transforms;
+  return typeof t === 'function' ? t(source) : (t ?? []);
 }
 
 /** The Dense rule every preset shares: (in, out) kernel -> (out, in) weight. */

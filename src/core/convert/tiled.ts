@@ -1,8 +1,8 @@
 /**
  * Tensors larger than the memory budget (a 1 GB lm_head, a scanned (D, L, N, H) kernel) are
  * converted in pieces so peak memory stays bounded whatever the model size:
- *  - chains without a transpose (renames, select of a scanned layer, reshape, scale/add/cast)
- *    stream the source in order, a budget's worth at a time;
+ *  - chains without a transpose (renames, select of a scanned layer, reshape, RoPE pairing on the
+ *    last axis, scale/add/cast) stream the source in order, a budget's worth at a time;
  *  - chains whose only reordering is a final 2-D transpose read square-ish blocks of the source
  *    matrix, transpose each in memory and write its rows to their places in the output (positioned
  *    writes), so a 128k-column lm_head kernel is not written a few bytes at a time.
@@ -15,7 +15,7 @@ import type { TensorData } from '../formats/safetensors/writer';
 import { dtypeBytes } from '../tensor/dtype';
 import { swapInPlace } from '../tensor/read';
 import type { PlannedTensor } from './plan';
-import { applyTransforms, describeTransform, transformLayout, transposeBytes, type Layout, type Transform } from './transforms';
+import { applyTransforms, describeTransform, pairPermute, transformLayout, transposeBytes, type Layout, type Transform } from './transforms';
 
 /**
  * Tensors up to this size are converted whole (source, transposed and cast copies: about 3× in
@@ -33,30 +33,66 @@ interface Shape2D {
   readonly cols: number;
 }
 
+type Select = Extract<Transform, { op: 'select' }>;
+type Pairing = Extract<Transform, { op: 'deinterleave' | 'interleave' }>;
+
+/** A chain split into the parts the tiled executor runs. */
+interface Analysis {
+  readonly select?: Select;
+  /** RoPE pairing on the last axis (length `pairLength`), applied to whole runs of that axis. */
+  readonly pairing?: Pairing;
+  readonly pairLength: number;
+  readonly transposed: boolean;
+  /**
+   * A transpose of the last two axes only, (…, r, c) -> (…, c, r) (Gemma's (N, D, H) -> (N, H, D)):
+   * `batch` matrices of r × c, each whole and contiguous in source and output.
+   */
+  readonly batched?: { readonly rows: number; readonly cols: number };
+  readonly after: Transform[];
+  readonly mid: Layout;
+}
+
 /**
- * Splits a chain into [select?] [reshape…] [transpose(1,0)?] [elementwise…]; undefined when it has
- * another shape (a transpose of more than two axes, or one before a select).
+ * Splits a chain into [select?] [pairing on the last axis?] [reshape/merge/split…]
+ * [transpose(1,0)?] [elementwise…]; undefined when it has another shape (a transpose of more than
+ * two axes, or one before a select).
  */
-function analyse(p: PlannedTensor): { select?: Extract<Transform, { op: 'select' }>; transposed: boolean; after: Transform[]; mid: Layout } | undefined {
+function analyse(p: PlannedTensor): Analysis | undefined {
   let i = 0;
   const ts = p.transforms;
   let layout: Layout = p.source;
-  let select: Extract<Transform, { op: 'select' }> | undefined;
+  let select: Select | undefined;
   if (ts[i]?.op === 'select') {
-    select = ts[i] as Extract<Transform, { op: 'select' }>;
+    select = ts[i] as Select;
     layout = transformLayout(layout, ts[i++]!);
   }
-  while (ts[i]?.op === 'reshape') layout = transformLayout(layout, ts[i++]!);
+  let pairing: Pairing | undefined;
+  let pairLength = 1;
+  const pt = ts[i];
+  if ((pt?.op === 'deinterleave' || pt?.op === 'interleave') && pt.axis === layout.shape.length - 1) {
+    pairing = pt;
+    pairLength = layout.shape[pt.axis]!;
+    i++;
+  }
+  while (ts[i]?.op === 'reshape' || ts[i]?.op === 'merge' || ts[i]?.op === 'split') layout = transformLayout(layout, ts[i++]!);
   let transposed = false;
+  let batched: Analysis['batched'];
   const t = ts[i];
-  if (t?.op === 'transpose') {
-    if (layout.shape.length !== 2 || t.axes[0] !== 1) return undefined;
+  const rank = layout.shape.length;
+  if (t?.op === 'transpose' && rank > 2 && !pairing && t.axes.every((a, k) => (k < rank - 2 ? a === k : a === 2 * rank - 3 - k))) {
+    batched = { rows: layout.shape[rank - 2]!, cols: layout.shape[rank - 1]! };
+    layout = transformLayout(layout, ts[i++]!);
+    while (ts[i]?.op === 'reshape' || ts[i]?.op === 'merge' || ts[i]?.op === 'split') layout = transformLayout(layout, ts[i++]!);
+  } else if (t?.op === 'transpose') {
+    if (rank !== 2 || t.axes[0] !== 1) return undefined;
+    // Pairing runs must not straddle the column blocks the transpose reads.
+    if (layout.shape[1]! % pairLength !== 0) return undefined;
     transposed = true;
     i++;
   }
   const after = ts.slice(i);
   if (after.some((x) => x.op !== 'scale' && x.op !== 'add' && x.op !== 'cast')) return undefined;
-  return { select, transposed, after, mid: layout };
+  return { select, pairing, pairLength, transposed, batched, after, mid: layout };
 }
 
 /** Positioned reads of a tensor's stored bytes, across pieces (chunked Flax arrays), big-endian swapped. */
@@ -98,7 +134,7 @@ class SourceReader {
   }
 }
 
-function slabOf(p: PlannedTensor, select: Extract<Transform, { op: 'select' }> | undefined): Pick<Shape2D, 'slabToSource' | 'run'> {
+function slabOf(p: PlannedTensor, select: Select | undefined): Pick<Shape2D, 'slabToSource' | 'run'> {
   const shape = p.source.shape;
   if (!select) return { slabToSource: (e) => e, run: Number.MAX_SAFE_INTEGER };
   const inner = shape.slice(select.axis + 1).reduce((a, b) => a * b, 1);
@@ -132,16 +168,40 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
   const slab = slabOf(p, shape.select);
   const total = p.target.shape.reduce((a, b) => a * b, 1);
   const elementwise = (bytes: Uint8Array, count: number) => applyTransforms(bytes, { shape: [count], dtype: p.source.dtype }, shape.after).bytes;
+  const n = shape.pairLength;
+  // Whole runs of the paired axis, so each run is reordered in one piece.
+  const paired = (bytes: Uint8Array, count: number) => (shape.pairing ? pairPermute(bytes, [count / n, n], 1, size, shape.pairing.op === 'deinterleave') : bytes);
 
+  if (shape.batched) {
+    const { rows, cols } = shape.batched;
+    const item = rows * cols;
+    const perStep = Math.floor(budget / (2 * item * Math.max(size, outSize)));
+    if (perStep < 1) throw new JaxServeError('E_UNSUPPORTED', `${p.from}: one ${rows} × ${cols} matrix of it is over the ${budget}-byte memory budget; raise the budget.`);
+    return (async function* () {
+      const reader = new SourceReader(opener, src);
+      try {
+        for (let e = 0; e < total; e += perStep * item) {
+          throwIfAborted(signal);
+          const k = Math.min(perStep * item, total - e);
+          const block = await readSlab(reader, slab, e, k, size);
+          const out = new Uint8Array(block.length);
+          for (let b = 0; b < k; b += item) out.set(transposeBytes(block.subarray(b * size, (b + item) * size), [rows, cols], [1, 0], size), b * size);
+          yield elementwise(out, k);
+        }
+      } finally {
+        await reader.close();
+      }
+    })();
+  }
   if (!shape.transposed) {
     return (async function* () {
       const reader = new SourceReader(opener, src);
       try {
-        const step = Math.max(1, Math.floor(budget / Math.max(size, outSize)));
+        const step = Math.max(n, Math.floor(budget / Math.max(size, outSize) / n) * n);
         for (let e = 0; e < total; e += step) {
           throwIfAborted(signal);
-          const n = Math.min(step, total - e);
-          yield elementwise(await readSlab(reader, slab, e, n, size), n);
+          const k = Math.min(step, total - e);
+          yield elementwise(paired(await readSlab(reader, slab, e, k, size), k), k);
         }
       } finally {
         await reader.close();
@@ -155,7 +215,7 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
   const elems = Math.max(1, Math.floor(budget / (2 * Math.max(size, outSize))));
   const side = Math.max(1, Math.floor(Math.sqrt(elems)));
   const h = rows <= elems ? rows : Math.min(rows, Math.max(side, Math.floor(elems / cols)));
-  const w = Math.min(cols, Math.max(1, Math.floor(elems / h)));
+  const w = Math.min(cols, Math.max(n, Math.floor(elems / h / n) * n));
   return {
     async writeTiles(writeAt: (offset: number, bytes: Uint8Array) => Promise<void>) {
       const reader = new SourceReader(opener, src);
@@ -172,7 +232,7 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
               for (let r = 0; r < bh; r++) block.set(await readSlab(reader, slab, (r0 + r) * cols + c0, bw, size), r * bw * size);
             }
             // (bh, bw) block -> (bw, bh) tile: tile row j is output row c0 + j, columns r0..r0+bh.
-            const tile = elementwise(transposeBytes(block, [bh, bw], [1, 0], size), bh * bw);
+            const tile = elementwise(transposeBytes(paired(block, bh * bw), [bh, bw], [1, 0], size), bh * bw);
             if (bh === rows) await writeAt(c0 * rows * outSize, tile);
             else for (let j = 0; j < bw; j++) await writeAt(((c0 + j) * rows + r0) * outSize, tile.subarray(j * bh * outSize, (j + 1) * bh * outSize));
           }
@@ -182,4 +242,23 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
       }
     },
   };
+}
+
+/**
+ * The bytes of a chain that starts with `select` (one layer of a scanned kernel), read from the
+ * source run by run instead of whole, then the rest of the chain applied; undefined when the
+ * source cannot be read in pieces (deflated, Fortran order), so the caller reads it whole.
+ */
+export async function convertSelected(p: PlannedTensor, src: TensorRef, opener: FileOpener): Promise<Uint8Array | undefined> {
+  const select = p.transforms[0];
+  if (select?.op !== 'select' || src.order === 'F' || (src.segments ?? [src.source]).some((r) => r.deflate)) return undefined;
+  const reader = new SourceReader(opener, src);
+  try {
+    const size = dtypeBytes(p.source.dtype)!;
+    const sliced = transformLayout(p.source, select);
+    const bytes = await readSlab(reader, slabOf(p, select), 0, sliced.shape.reduce((a, b) => a * b, 1), size);
+    return applyTransforms(bytes, sliced, p.transforms.slice(1)).bytes;
+  } finally {
+    await reader.close();
+  }
 }

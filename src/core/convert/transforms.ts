@@ -14,8 +14,18 @@ export type Transform =
   | { readonly op: 'transpose'; readonly axes: readonly number[] }
   /** Same elements in the same order, another shape (one entry may be -1). */
   | { readonly op: 'reshape'; readonly shape: readonly number[] }
+  /** Axes `axis` and `axis + 1` become one (an einsum kernel's heads × head_dim -> rows). */
+  | { readonly op: 'merge'; readonly axis: number }
+  /** The inverse: `axis` becomes (n / size, size). */
+  | { readonly op: 'split'; readonly axis: number; readonly size: number }
   /** One index of an axis, which disappears (a scanned layer, one expert, k of a fused kv). */
   | { readonly op: 'select'; readonly axis: number; readonly index: number }
+  /**
+   * RoPE pairing, per head: along `axis` (head_dim), interleaved pairs (2i, 2i+1) become
+   * half-split pairs (i, i + H/2): evens first, then odds (reference §8.2). `interleave` undoes it.
+   */
+  | { readonly op: 'deinterleave'; readonly axis: number }
+  | { readonly op: 'interleave'; readonly axis: number }
   /** Multiply every element (undo a query pre-scale). */
   | { readonly op: 'scale'; readonly factor: number }
   /** Add a constant to every element (a norm stored as scale-1). */
@@ -57,6 +67,19 @@ export function transformLayout(from: Layout, t: Transform): Layout {
       if (count(out) !== n || out.some((d) => !Number.isInteger(d))) throw bad(t, from, `${n} elements do not fill ${JSON.stringify(t.shape)}`);
       return { shape: out, dtype: from.dtype };
     }
+    case 'merge':
+      if (!(Number.isInteger(t.axis) && t.axis >= 0 && t.axis + 1 < shape.length)) throw bad(t, from, `axes ${t.axis} and ${t.axis + 1} must both exist`);
+      return { shape: [...shape.slice(0, t.axis), shape[t.axis]! * shape[t.axis + 1]!, ...shape.slice(t.axis + 2)], dtype: from.dtype };
+    case 'split': {
+      const n = shape[t.axis];
+      if (n === undefined || !(Number.isInteger(t.size) && t.size > 0) || n % t.size !== 0) throw bad(t, from, `axis ${t.axis} must exist and divide by ${t.size}`);
+      return { shape: [...shape.slice(0, t.axis), n / t.size, t.size, ...shape.slice(t.axis + 1)], dtype: from.dtype };
+    }
+    case 'deinterleave':
+    case 'interleave':
+      if (!(Number.isInteger(t.axis) && t.axis >= 0 && t.axis < shape.length)) throw bad(t, from, 'no such axis');
+      if (shape[t.axis]! % 2 !== 0) throw bad(t, from, `RoPE pairs need an even head_dim, axis ${t.axis} has ${shape[t.axis]}`);
+      return from;
     case 'select':
       if (!(t.axis >= 0 && t.axis < shape.length)) throw bad(t, from, 'no such axis');
       if (!(t.index >= 0 && t.index < shape[t.axis]!)) throw bad(t, from, `index outside 0..${shape[t.axis]! - 1}`);
@@ -85,8 +108,16 @@ export function describeTransform(t: Transform): string {
       return `transpose(${t.axes.join(', ')})`;
     case 'reshape':
       return `reshape(${t.shape.join(', ')})`;
+    case 'merge':
+      return `merge(axes ${t.axis}, ${t.axis + 1})`;
+    case 'split':
+      return `split(axis ${t.axis}, …×${t.size})`;
     case 'select':
       return `select(axis ${t.axis}, index ${t.index})`;
+    case 'deinterleave':
+      return `rope-deinterleave(axis ${t.axis})`;
+    case 'interleave':
+      return `rope-interleave(axis ${t.axis})`;
     case 'scale':
       return `scale(×${t.factor})`;
     case 'add':
@@ -203,6 +234,12 @@ export function applyTransforms(bytes: Uint8Array, from: Layout, transforms: rea
         cur = transposeBytes(cur, layout.shape, t.axes, size);
         break;
       case 'reshape':
+      case 'merge':
+      case 'split':
+        break;
+      case 'deinterleave':
+      case 'interleave':
+        cur = pairPermute(cur, layout.shape, t.axis, size, t.op === 'deinterleave');
         break;
       case 'select': {
         // Elements of one index along an axis: `outer` runs of `inner` contiguous elements.
@@ -227,4 +264,27 @@ export function applyTransforms(bytes: Uint8Array, from: Layout, transforms: rea
     layout = next;
   }
   return { bytes: cur, layout };
+}
+
+/**
+ * Source position, along an axis of length n, of output position j: de-interleaving takes evens
+ * then odds (j < n/2 ? 2j : 2(j - n/2) + 1); interleaving is its inverse.
+ */
+export function pairSource(j: number, n: number, deinterleave: boolean): number {
+  const half = n / 2;
+  return deinterleave ? (j < half ? 2 * j : 2 * (j - half) + 1) : j % 2 === 0 ? j / 2 : half + (j - 1) / 2;
+}
+
+/** Reorders the elements along `axis` in blocks of its trailing size (RoPE de/interleave). */
+export function pairPermute(src: Uint8Array, shape: readonly number[], axis: number, elementBytes: number, deinterleave: boolean): Uint8Array {
+  const n = shape[axis]!;
+  const inner = count(shape.slice(axis + 1)) * elementBytes;
+  const outer = count(shape.slice(0, axis));
+  const out = new Uint8Array(src.length);
+  const from = Array.from({ length: n }, (_, j) => pairSource(j, n, deinterleave));
+  for (let o = 0; o < outer; o++) {
+    const base = o * n * inner;
+    for (let j = 0; j < n; j++) out.set(src.subarray(base + from[j]! * inner, base + (from[j]! + 1) * inner), base + j * inner);
+  }
+  return out;
 }

@@ -1,0 +1,187 @@
+/**
+ * Every preset against its fidelity test: the canonical models written in each JAX layout by the
+ * real libraries (python/fixtures/tiny_llama.py + layouts.py), auto-detected, exported, loaded by
+ * transformers with no missing or unexpected keys, and compared with that layout's own reference
+ * forward (f32 max |Δlogit| ≤ 1e-5). Dropping the RoPE permutation or the query scale must fail it.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  ARCHITECTURES,
+  executePlan,
+  NodeFileOpener,
+  openCheckpoint,
+  OutputFolder,
+  planConversion,
+  PythonSidecar,
+  sidecarScript,
+  type ArchitectureName,
+  type Plan,
+  type PlanOptions,
+} from '../../src/core/index';
+import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
+import { tempDir, venvPython } from './helpers';
+
+const ROOT = resolve(__dirname, '../../..');
+
+interface Case {
+  preset: string;
+  /** The layout name python/fixtures/check_export.py knows. */
+  layout: string;
+  /** The HF folder of the same model (config, tokenizer). */
+  hf: string;
+  files: string[];
+}
+
+const CASES: Case[] = [
+  { preset: 'bonsai-llama', layout: 'bonsai-llama', hf: 'hf', files: ['jax/bonsai_llama.msgpack'] },
+  { preset: 'bonsai-qwen3', layout: 'bonsai-qwen3', hf: 'qwen3/hf', files: ['qwen3/jax/bonsai.msgpack', 'qwen3/jax/bonsai_bf16.safetensors'] },
+  { preset: 'maxtext-llama3.1', layout: 'maxtext', hf: 'hf', files: ['jax/maxtext_orbax'] },
+  { preset: 'tunix-gemma3', layout: 'tunix-gemma3', hf: 'gemma3/hf', files: ['gemma3/jax/tunix.msgpack', 'gemma3/jax/tunix_bf16.safetensors'] },
+];
+
+interface Checked {
+  export: string;
+  missing: string[];
+  unexpected: string[];
+  architecture: string;
+  maxAbsDiff: number;
+  kl: number;
+  top1: number;
+}
+
+describe('presets: every JAX layout to its HF class, checked against its own forward', function () {
+  let fx: Canonical;
+  let python: string;
+  let dir: ReturnType<typeof tempDir>;
+  let sidecar: PythonSidecar;
+  const files = new NodeFileOpener();
+  const open = (rel: string) => openCheckpoint(files, join(fx.dir, rel), { orbax: sidecar });
+  const baseOpts = (hf: string): PlanOptions => ({ baseConfig: JSON.parse(readFileSync(join(fx.dir, hf, 'config.json'), 'utf8')) });
+
+  before(function () {
+    python = venvPython(this);
+    this.timeout(300_000);
+    fx = canonicalFixtures(python);
+    dir = tempDir();
+    sidecar = new PythonSidecar({ python, script: sidecarScript(ROOT) });
+  });
+  after(() => {
+    sidecar?.dispose();
+    dir?.remove();
+  });
+
+  async function exportTo(rel: string, name: string, hf: string, opts: PlanOptions, tileBudgetBytes?: number): Promise<{ plan: Plan; out: string }> {
+    const ck = await open(rel);
+    const plan = planConversion(ck, opts);
+    const out = join(dir.path, name);
+    await executePlan(plan, ck, files, await OutputFolder.create(out), { tokenizerFrom: join(fx.dir, hf), tileBudgetBytes });
+    return { plan, out };
+  }
+
+  function check(pairs: [string, string][]): Checked[] {
+    const args = [join(ROOT, 'python/fixtures/check_export.py'), 'check', fx.dir, ...pairs.map(([out, src]) => `${out}=${src}`)];
+    return JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 << 20 }));
+  }
+
+  it('the reference forward of every layout reproduces transformers (the fixtures are the same models)', () => {
+    for (const c of CASES) assert.ok(fx.manifest.layoutsMatchTorch[c.layout]! <= 1e-5, `${c.layout}: ${fx.manifest.layoutsMatchTorch[c.layout]}`);
+  });
+
+  it('auto-detects each preset and plans every tensor its HF class expects, with no errors or warnings given the base config', async () => {
+    for (const c of CASES) {
+      for (const rel of c.files) {
+        const plan = planConversion(await open(rel), baseOpts(c.hf));
+        assert.equal(plan.preset.id, c.preset, rel);
+        assert.deepEqual(plan.problems.filter((p) => p.severity !== 'info'), [], rel);
+        const arch = ARCHITECTURES[plan.architecture as ArchitectureName];
+        assert.equal(plan.config?.architectures?.toString(), arch.name);
+        const cfg = plan.config!;
+        const expected = arch.expected({
+          vocabSize: cfg.vocab_size as number,
+          hiddenSize: cfg.hidden_size as number,
+          intermediateSize: cfg.intermediate_size as number,
+          layers: cfg.num_hidden_layers as number,
+          heads: cfg.num_attention_heads as number,
+          kvHeads: cfg.num_key_value_heads as number,
+          headDim: cfg.head_dim as number,
+          tied: cfg.tie_word_embeddings as boolean,
+        });
+        assert.deepEqual(plan.tensors.map((t) => t.to).sort(), expected.map((e) => e.name).sort(), rel);
+      }
+    }
+  });
+
+  it('reads what the shapes tell and asks for what they do not: scanned layers, head_dim from einsum kernels and q_norm, Gemma settings', async () => {
+    const maxtext = planConversion(await open('jax/maxtext_orbax'));
+    assert.equal(maxtext.prefix, 'params.params.');
+    assert.equal(maxtext.config?.num_hidden_layers, 2, 'layers come from the scanned axis');
+    assert.equal(maxtext.config?.num_attention_heads, 4, 'the einsum kernel says heads and head_dim');
+    assert.ok(maxtext.problems.some((p) => p.code === 'preset-note' && /maxtext-llama2/.test(p.message)), 'the RoPE assumption is stated');
+    const q1 = maxtext.tensors.find((t) => t.to === 'model.layers.1.self_attn.q_proj.weight')!;
+    assert.deepEqual(q1.transforms.map((t) => t.op), ['select', 'deinterleave', 'merge', 'transpose', 'scale']);
+    assert.equal((q1.transforms[4] as { factor: number }).factor, 8, 'the query pre-scale 1/sqrt(64) is undone');
+
+    const qwen = planConversion(await open('qwen3/jax/bonsai.msgpack'));
+    assert.equal(qwen.config?.head_dim, 64);
+    assert.ok(!qwen.problems.some((p) => p.code === 'heads-unknown'));
+
+    const gemma = planConversion(await open('gemma3/jax/tunix.msgpack'));
+    const defaulted = gemma.problems.filter((p) => p.code === 'default-setting').map((p) => p.message.split(' ')[0]);
+    for (const key of ['sliding_window', 'layer_types', 'query_pre_attn_scalar', 'rope_local_base_freq']) assert.ok(defaulted.includes(key), `${key} defaulted silently`);
+    assert.equal(gemma.config?.tie_word_embeddings, true);
+    const merged = planConversion(await open('gemma3/jax/tunix.msgpack'), baseOpts('gemma3/hf')).config!;
+    assert.equal(merged.query_pre_attn_scalar, 48);
+    assert.deepEqual(merged.layer_types, ['sliding_attention', 'full_attention']);
+    assert.equal(merged.rope_local_base_freq, 10000, 'read from transformers 5 rope_parameters.sliding_attention');
+    assert.equal(merged.rope_theta, 1000000);
+    assert.equal(merged.rope_parameters, undefined, 'written as the legacy keys every reader knows');
+  });
+
+  it('exports that transformers loads strictly and whose logits match each layout’s forward (≤ 1e-5), also in tiles', async function () {
+    this.timeout(600_000);
+    const pairs: [string, string][] = [];
+    for (const c of CASES) {
+      for (const rel of c.files) {
+        const { out, plan } = await exportTo(rel, rel.replace(/[/.]/g, '_'), c.hf, baseOpts(c.hf));
+        assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures[0], plan.architecture);
+        pairs.push([out, `${c.layout}:${rel}`]);
+      }
+    }
+    // Small tiles: one layer of a scanned kernel, RoPE runs and batched (N, D, H) transposes in pieces.
+    for (const [rel, c] of [['jax/maxtext_orbax', CASES[2]!], ['gemma3/jax/tunix.msgpack', CASES[3]!]] as const) {
+      const { out } = await exportTo(rel, `tiled_${rel.replace(/[/.]/g, '_')}`, c.hf, baseOpts(c.hf), 160 << 10);
+      assert.deepEqual(readFileSync(join(out, 'model.safetensors')), readFileSync(join(dir.path, rel.replace(/[/.]/g, '_'), 'model.safetensors')), `${rel}: tiled bytes differ`);
+    }
+    const results = check(pairs);
+    assert.equal(results.length, pairs.length);
+    for (const r of results) {
+      console.log(`      [measure] ${r.export.split('/').pop()} → ${r.architecture}: max |Δlogit| ${r.maxAbsDiff.toExponential(2)}, KL ${r.kl.toExponential(2)}, top-1 ${r.top1}`);
+      assert.deepEqual([r.missing, r.unexpected], [[], []], r.export);
+      assert.ok(r.maxAbsDiff <= 1e-5, `${r.export}: max |Δlogit| ${r.maxAbsDiff}`);
+    }
+  });
+
+  it('the fidelity check fails MaxText exports without the RoPE de-interleave or without undoing the query scale (both still load)', async function () {
+    this.timeout(300_000);
+    const noRope = await exportTo('jax/maxtext_orbax', 'maxtext_no_rope', 'hf', { ...baseOpts('hf'), preset: 'maxtext-llama2' });
+    const noScale = await exportTo('jax/maxtext_orbax', 'maxtext_no_scale', 'hf', {
+      ...baseOpts('hf'),
+      userRules: [
+        {
+          from: 'decoder.layers.self_attention.query.kernel',
+          to: 'model.layers.{l}.self_attn.q_proj.weight',
+          rank: 4,
+          unstack: { axis: 1, as: 'l' },
+          transforms: [{ op: 'deinterleave', axis: 2 }, { op: 'merge', axis: 1 }, { op: 'transpose', axes: [1, 0] }],
+        },
+      ],
+    });
+    for (const r of check([[noRope.out, 'maxtext:jax/maxtext_orbax'], [noScale.out, 'maxtext:jax/maxtext_orbax']])) {
+      assert.deepEqual([r.missing, r.unexpected], [[], []]);
+      assert.ok(r.maxAbsDiff > 1e-2, `${r.export}: the mistake went unnoticed (max |Δlogit| ${r.maxAbsDiff})`);
+    }
+  });
+});
