@@ -173,7 +173,11 @@ export async function importCommand(args: Args, open: (a: Args) => Promise<Check
   const format = out.endsWith('.msgpack') ? 'msgpack' : out.endsWith('.safetensors') ? 'safetensors' : undefined;
   if (!format) throw new JaxServeError('E_USAGE', `-o ${out}: name the output *.msgpack (Flax) or *.safetensors (flax format).`);
   const ck = await open(args);
-  const plan = planImport(ck, preset);
+  // Einsum layouts split heads back out with the HF folder's head_dim.
+  const src = args.positional[0]!;
+  const configFile = path.join((await opener.kind(src)) === 'directory' ? src : path.dirname(src), 'config.json');
+  const config = (await opener.kind(configFile)) === 'file' ? ((await readJson(opener, configFile, 'config.json')) as Record<string, unknown>) : undefined;
+  const plan = planImport(ck, preset, config);
   await executeImport(plan, ck, opener, await openAtomicFileSink(out, { overwrite: args.flags.has('--overwrite') }), format);
   if (args.json) process.stdout.write(JSON.stringify({ out: path.resolve(out), plan }) + '\n');
   else process.stdout.write(`wrote ${path.resolve(out)}: ${plan.tensors.length} arrays in the ${plan.preset.id} layout\n`);

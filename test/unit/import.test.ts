@@ -96,6 +96,21 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     }
   });
 
+  it('imports into the einsum layouts (bonsai Llama and Qwen3) exactly, heads split by config.json; refuses stacked layouts clearly', async () => {
+    for (const [hfDir, preset, want] of [['hf', 'bonsai-llama', 'jax/bonsai_llama.msgpack'], ['qwen3/hf', 'bonsai-qwen3', 'qwen3/jax/bonsai.msgpack']] as const) {
+      const hf = await openCheckpoint(files, join(fx.dir, hfDir));
+      const config = JSON.parse(readFileSync(join(fx.dir, hfDir, 'config.json'), 'utf8'));
+      const plan = planImport(hf, preset, config);
+      assert.deepEqual(plan.problems, [], preset);
+      const out = join(dir.path, `${preset}.msgpack`);
+      await executeImport(plan, hf, files, await openAtomicFileSink(out), 'msgpack');
+      assert.deepEqual(await hashes(await openCheckpoint(files, out)), fx.manifest.files[want], preset);
+      assert.throws(() => planImport(hf, preset), /needs head_dim; the source folder's config.json should say it/);
+    }
+    const hf = await openCheckpoint(files, join(fx.dir, 'hf'));
+    for (const preset of ['maxtext-llama3.1', 'tunix-gemma3']) assert.throws(() => planImport(hf, preset, {}), /stacks several HF tensors into one .* not supported yet/);
+  });
+
   it('export then import returns the source bit for bit', async () => {
     const src = await openCheckpoint(files, join(fx.dir, 'jax', 'nnx_bf16.msgpack'));
     const plan = planConversion(src, { baseConfig: JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8')) });

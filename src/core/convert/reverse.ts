@@ -57,13 +57,12 @@ export function invertTransforms(ts: readonly Transform[], what: string, hints: 
 
 /** A preset rule run backwards: the target pattern (with the source's alternatives) to the source name. */
 function inverseRule(r: Rule, hints: InverseHints): Rule {
-  if (r.unstack || typeof r.transforms === 'function') {
-    throw new JaxServeError('E_UNSUPPORTED', `${r.from}: this preset stacks several HF tensors into one (scanned layers or fused projections); importing into it is not supported yet.`);
-  }
   const alts = new Map<string, string>();
   for (const m of r.from.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g)) if (m[2] !== undefined) alts.set(m[1]!, m[2]);
   const from = r.to.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, n: string) => (alts.has(n) ? `{${n}:${alts.get(n)}}` : whole));
-  const to = r.from.replace(/\{([A-Za-z_][A-Za-z0-9_]*):[^}]*\}/g, '{$1}');
+  // An alternative the HF name does not carry ({a:attn|self_attn}) is written as its first choice.
+  const inTarget = new Set([...r.to.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!));
+  const to = r.from.replace(/\{([A-Za-z_][A-Za-z0-9_]*):([^}|]*)[^}]*\}/g, (_, n: string, first: string) => (inTarget.has(n) ? `{${n}}` : first));
   return { from, to, transforms: invertTransforms(r.transforms ?? [], `${r.to} → ${r.from}`, hints), rank: layoutRankAfter(r) };
 }
 
@@ -83,6 +82,10 @@ export function planImport(ck: Checkpoint, presetId: string, config?: Readonly<R
   const heads = Number(config?.num_attention_heads);
   const headDim = Number(config?.head_dim ?? Number(config?.hidden_size) / heads);
   const hints = { headDim: Number.isInteger(headDim) && headDim > 0 ? headDim : undefined };
+  const stacked = preset.rules.find((r) => r.unstack || typeof r.transforms === 'function');
+  if (stacked) {
+    throw new JaxServeError('E_UNSUPPORTED', `${preset.id}: its ${stacked.from} stacks several HF tensors into one (scanned layers or fused projections); importing into this layout is not supported yet.`);
+  }
   const rules = preset.rules.map((r) => inverseRule(r, hints)).map(compileRule);
   const tensors: PlannedTensor[] = [];
   const unmapped: string[] = [];
