@@ -17,18 +17,19 @@ import {
   type Checkpoint,
   type NodeFileOpener,
   type Plan,
-  type Rule,
+  parseRuleFile,
 } from '../core/index';
 import type { Args } from './main';
 import { formatBytes, renderTable } from './render';
 
-export const CONVERT_OPTIONS = ['-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--dry-run', '--json', '--overwrite', '--python'];
+export const CONVERT_OPTIONS = ['-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--dry-run', '--json', '--overwrite', '--python'];
 
 export const CONVERT_USAGE = `  convert SRC -o OUT [--preset NAME|auto] [--rules FILE] [--dtype keep|bf16|f16|f32]
           [--shard-size SIZE] [--tokenizer-from DIR] [--config-from DIR] [--set KEY=VALUE]...
-          [--dry-run] [--json] [--overwrite]
+          [--flatten LAYER=HxWxC]... [--dry-run] [--json] [--overwrite]
                                   Convert a JAX checkpoint to the Hugging Face layout vLLM and
-                                  SGLang load. --dry-run prints the plan and writes nothing.
+                                  SGLang load (or, for a Linen CNN, a PyTorch state_dict).
+                                  --dry-run prints the plan and writes nothing.
 `;
 
 const DTYPES: Record<string, 'keep' | 'BF16' | 'F16' | 'F32'> = { keep: 'keep', bf16: 'BF16', f16: 'F16', f32: 'F32' };
@@ -50,6 +51,17 @@ export function parseSize(s: string): number {
   const n = Math.floor(Number(m[1]) * (m[3] ? 1024 : 1000) ** unit);
   if (n < 1) throw new JaxServeError('E_USAGE', '--shard-size must be at least one byte.');
   return n;
+}
+
+/** LAYER=HxWxC: the feature map a Dense layer gets flattened. */
+export function parseFlatten(items: readonly string[]): Record<string, [number, number, number]> {
+  const out: Record<string, [number, number, number]> = {};
+  for (const item of items) {
+    const m = /^(.+)=(\d+)x(\d+)x(\d+)$/.exec(item);
+    if (!m) throw new JaxServeError('E_USAGE', `--flatten ${JSON.stringify(item)}: expected LAYER=HxWxC, e.g. Dense_0=7x7x512.`);
+    out[m[1]!] = [Number(m[2]), Number(m[3]), Number(m[4])];
+  }
+  return out;
 }
 
 /** KEY=VALUE, VALUE read as JSON when it parses (numbers, null, lists), else as a string. */
@@ -79,16 +91,6 @@ async function readJson(opener: NodeFileOpener, file: string, what: string): Pro
   }
 }
 
-function rulesFrom(json: unknown, file: string): Rule[] {
-  const rules = (json as { rules?: unknown })?.rules;
-  if (!Array.isArray(rules)) throw new JaxServeError('E_FORMAT', `${file}: expected {"rules": [{"from": …, "to": …, "transforms": […]}]}.`);
-  rules.forEach((r, i) => {
-    if (typeof r?.from !== 'string' || typeof r?.to !== 'string') throw new JaxServeError('E_FORMAT', `${file}: rules[${i}] needs "from" and "to" strings.`);
-    if (r.transforms !== undefined && !Array.isArray(r.transforms)) throw new JaxServeError('E_FORMAT', `${file}: rules[${i}].transforms must be a list.`);
-  });
-  return rules as Rule[];
-}
-
 export async function convertCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'convert takes one SRC (and -o OUT).');
   const out = one(args, '-o', '--out');
@@ -103,10 +105,11 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
   const ck = await open(args);
   const plan = planConversion(ck, {
     preset: one(args, '--preset') ?? 'auto',
-    userRules: rulesFile ? rulesFrom(await readJson(opener, rulesFile, 'the rule file'), rulesFile) : undefined,
+    userRules: rulesFile ? parseRuleFile(await readJson(opener, rulesFile, 'the rule file'), rulesFile) : undefined,
     dtype,
     baseConfig: configFrom ? ((await readJson(opener, path.join(configFrom, 'config.json'), 'config.json')) as Record<string, unknown>) : undefined,
     set: parseSet(args.values.get('--set') ?? []),
+    flatten: parseFlatten(args.values.get('--flatten') ?? []),
   });
   if (dryRun || planHasErrors(plan)) {
     process.stdout.write(args.json ? JSON.stringify(plan) + '\n' : planText(plan) + '\n');
@@ -151,6 +154,7 @@ export function planText(plan: Plan): string {
     lines.push('');
     for (const p of plan.problems) lines.push(`${p.severity.padEnd(7)}  ${p.message}`);
   }
+  if (plan.prefix) lines.splice(2, 0, `prefix      ${plan.prefix} (left out of the matching)`);
   if (plan.config) {
     const c = plan.config;
     lines.push('', `config      ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads × ${c.head_dim} (${c.num_key_value_heads} kv), vocab ${c.vocab_size}, ${c.torch_dtype}${c.tie_word_embeddings ? ', tied lm_head' : ''}`);

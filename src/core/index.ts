@@ -26,7 +26,7 @@ export { ValueWorker, type JobOptions } from './worker/valueWorker';
 export { planConversion, planHasErrors, type Plan, type PlannedTensor, type PlanOptions, type Problem, type Severity } from './convert/plan';
 export { executePlan, TOKENIZER_FILES, type ExecuteOptions, type ExportResult, type ExportTarget } from './convert/execute';
 export { applyTransforms, describeTransform, layoutAfter, transposeBytes, type Layout, type Transform } from './convert/transforms';
-export { compileRule, matchRule, type Rule } from './convert/rules';
+export { compileRule, matchRule, parseRuleFile, type Rule } from './convert/rules';
 export { bf16Bits, encodeValues, f16Bits } from './convert/encode';
 export { PRESETS, presetById, type Preset } from './convert/presets/index';
 export { OutputFolder } from './node/outputFolder';

@@ -5,8 +5,8 @@
  * forward (f32 max |Δlogit| ≤ 1e-5). Dropping the RoPE permutation or the query scale must fail it.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   ARCHITECTURES,
@@ -14,13 +14,16 @@ import {
   NodeFileOpener,
   openCheckpoint,
   OutputFolder,
+  parseRuleFile,
   planConversion,
+  PRESETS,
   PythonSidecar,
   sidecarScript,
   type ArchitectureName,
   type Plan,
   type PlanOptions,
 } from '../../src/core/index';
+import Ajv from 'ajv';
 import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
 import { tempDir, venvPython } from './helpers';
 
@@ -182,6 +185,93 @@ describe('presets: every JAX layout to its HF class, checked against its own for
     for (const r of check([[noRope.out, 'maxtext:jax/maxtext_orbax'], [noScale.out, 'maxtext:jax/maxtext_orbax']])) {
       assert.deepEqual([r.missing, r.unexpected], [[], []]);
       assert.ok(r.maxAbsDiff > 1e-2, `${r.export}: the mistake went unnoticed (max |Δlogit| ${r.maxAbsDiff})`);
+    }
+  });
+});
+
+describe('presets: a Linen CNN to a PyTorch state_dict, checked against its torch twin', function () {
+  let python: string;
+  let dir: ReturnType<typeof tempDir>;
+  const files = new NodeFileOpener();
+  const SCRIPT = join(ROOT, 'python/fixtures/linen_cnn.py');
+  const CLI = join(ROOT, 'dist/cli.js');
+  const src = () => join(dir.path, 'src');
+
+  before(function () {
+    python = venvPython(this);
+    this.timeout(120_000);
+    dir = tempDir();
+    execFileSync(python, [SCRIPT, 'write', src()], { stdio: 'ignore' });
+  });
+  after(() => dir?.remove());
+
+  const twin = (out: string) => JSON.parse(execFileSync(python, [SCRIPT, 'check', src(), out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { missing: string[]; unexpected: string[]; maxAbsDiff: number };
+  const convert = (out: string, ...extra: string[]) => spawnSync(process.execPath, [CLI, 'convert', join(src(), 'cnn.msgpack'), '-o', join(dir.path, out), ...extra], { encoding: 'utf8' });
+
+  it('plans conv, BatchNorm (statistics too) and Dense by layer type, and says which flatten it inferred', async () => {
+    const plan = planConversion(await openCheckpoint(files, join(src(), 'cnn.msgpack')));
+    assert.equal(plan.preset.id, 'linen-cnn');
+    assert.equal(plan.config, undefined);
+    const to = Object.fromEntries(plan.tensors.map((t) => [t.from, t.to]));
+    assert.equal(to['batch_stats.BatchNorm_1.var'], 'BatchNorm_1.running_var');
+    assert.equal(to['params.BatchNorm_0.scale'], 'BatchNorm_0.weight');
+    assert.deepEqual(plan.tensors.find((t) => t.from === 'params.Conv_1.kernel')!.target.shape, [16, 8, 3, 3]);
+    const flatten = plan.problems.find((p) => p.code === 'flatten-inferred');
+    assert.match(flatten?.message ?? '', /4×4×16 .* --flatten Dense_0=HxWxC/);
+  });
+
+  it('the export loads strictly into the twin and matches the Linen output; --flatten given or wrong', function () {
+    this.timeout(120_000);
+    const auto = convert('auto');
+    assert.equal(auto.status, 0, auto.stderr);
+    assert.match(auto.stdout, /model\.safetensors, mapping\.json/);
+    const mapping = JSON.parse(readFileSync(join(dir.path, 'auto', 'mapping.json'), 'utf8'));
+    assert.equal(mapping.tensors.find((t: { from: string }) => t.from === 'params.Dense_0.kernel').to, 'Dense_0.weight');
+    const r = twin(join(dir.path, 'auto'));
+    console.log(`      [measure] linen-cnn → torch twin: max |Δ| ${r.maxAbsDiff.toExponential(2)}`);
+    assert.deepEqual([r.missing, r.unexpected], [[], []], 'strict load (num_batches_tracked is back-filled by BatchNorm for version-less state dicts)');
+    assert.ok(r.maxAbsDiff <= 1e-5, `max |Δ| ${r.maxAbsDiff}`);
+
+    assert.equal(convert('given', '--flatten', 'Dense_0=4x4x16').status, 0);
+    assert.deepEqual(readFileSync(join(dir.path, 'given', 'model.safetensors')), readFileSync(join(dir.path, 'auto', 'model.safetensors')));
+    const bad = convert('bad', '--flatten', 'Dense_0=3x3x16', '--dry-run');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /takes 256 inputs, and 3×3×16 is 144/);
+    // A plain transpose (a user rule, which the inference leaves alone) loads and computes garbage.
+    writeFileSync(join(dir.path, 'plain.rules.json'), JSON.stringify({ rules: [{ from: 'params.Dense_0.kernel', to: 'Dense_0.weight', rank: 2, transforms: [{ op: 'transpose', axes: [1, 0] }] }] }));
+    assert.equal(convert('plain', '--rules', join(dir.path, 'plain.rules.json')).status, 0);
+    const plain = twin(join(dir.path, 'plain'));
+    assert.deepEqual([plain.missing, plain.unexpected], [[], []]);
+    assert.ok(plain.maxAbsDiff > 1e-2, `the missing NHWC → NCHW reorder went unnoticed (max |Δ| ${plain.maxAbsDiff})`);
+  });
+});
+
+describe('the user rule file', () => {
+  const schema = JSON.parse(readFileSync(join(ROOT, 'schemas/rules.schema.json'), 'utf8'));
+  const validate = new Ajv({ allErrors: true }).compile(schema);
+
+  it("accepts every data rule of every preset (the schema and the parser agree with the presets' language)", () => {
+    for (const p of PRESETS) {
+      const data = p.rules.filter((r) => typeof r.transforms !== 'function');
+      const file = { rules: JSON.parse(JSON.stringify(data)) };
+      assert.ok(validate(file), `${p.id}: ${JSON.stringify(validate.errors)}`);
+      assert.equal(parseRuleFile(file, 'x.json').length, data.length);
+    }
+  });
+
+  it('names the rule and the field that is wrong, and the schema rejects the same files', () => {
+    // [file, the parser's message, whether a schema can see the mistake]
+    const cases: [unknown, RegExp, boolean][] = [
+      [{}, /expected \{"rules"/, true],
+      [{ rules: [{ from: 'a' }] }, /rules\[0\] needs "from" and "to"/, true],
+      [{ rules: [{ from: 'a', to: 'b', transforms: [{ op: 'flip' }] }] }, /rules\[0\]\.transforms\[0\]: unknown op "flip"/, true],
+      [{ rules: [{ from: 'a', to: 'b', transforms: [{ op: 'transpose' }] }] }, /\(transpose\) needs "axes"/, true],
+      [{ rules: [{ from: 'a.{x}', to: 'b.{y}' }] }, /uses \{y\}/, false],
+      [{ rules: [{ from: 'a', to: 'b', unstack: { axis: 'one' } }] }, /unstack needs/, true],
+    ];
+    for (const [json, message, schemaSees] of cases) {
+      assert.throws(() => parseRuleFile(json, 'jax-serve.rules.json'), message);
+      assert.equal(validate(json), !schemaSees, JSON.stringify(json));
     }
   });
 });

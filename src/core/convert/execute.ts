@@ -53,7 +53,8 @@ export interface ExportResult {
 }
 
 export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener, target: ExportTarget, opts: ExecuteOptions = {}): Promise<ExportResult> {
-  if (planHasErrors(plan) || !plan.config) {
+  const stateDict = plan.architecture === 'state-dict';
+  if (planHasErrors(plan) || (!plan.config && !stateDict)) {
     const first = plan.problems.filter((p) => p.severity === 'error').slice(0, 3).map((p) => p.message);
     throw new JaxServeError('E_USAGE', `the plan has errors; nothing was written:\n  ${first.join('\n  ')}`);
   }
@@ -83,8 +84,16 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
       },
       { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress },
     );
-    await target.writeFile('config.json', JSON.stringify(plan.config, null, 2) + '\n');
-    written.push('config.json');
+    if (plan.config) {
+      await target.writeFile('config.json', JSON.stringify(plan.config, null, 2) + '\n');
+      written.push('config.json');
+    }
+    if (stateDict) {
+      // The mapping report: which JAX array became which state_dict entry, and how.
+      const mapping = plan.tensors.map((t) => ({ from: t.from, to: t.to, transforms: t.transforms, shape: t.target.shape, dtype: t.target.dtype }));
+      await target.writeFile('mapping.json', JSON.stringify({ source: plan.source, preset: plan.preset.id, tensors: mapping }, null, 2) + '\n');
+      written.push('mapping.json');
+    }
     written.push(...(await copyTokenizer(files, target, opts)));
     await target.commit();
     return { files: written, bytes: shards.files.reduce((a, f) => a + f.bytes, 0) };

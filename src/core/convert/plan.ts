@@ -54,6 +54,11 @@ export interface PlanOptions {
   readonly baseConfig?: Readonly<Record<string, unknown>>;
   /** Single settings (--set KEY=VALUE), over the base config. */
   readonly set?: Readonly<Record<string, unknown>>;
+  /**
+   * (H, W, C) of the feature map a Dense layer gets flattened (--flatten LAYER=HxWxC): its rows are
+   * reordered from Flax's NHWC flatten to PyTorch's NCHW. Inferred from the shapes when absent.
+   */
+  readonly flatten?: Readonly<Record<string, readonly [number, number, number]>>;
 }
 
 /**
@@ -86,13 +91,13 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
   const opts = { ...options, baseConfig: normalizeBaseConfig(options.baseConfig) };
   const user = (opts.userRules ?? []).map(compileRule);
   const { preset, prefix } = choosePreset(ck, opts.preset ?? 'auto', user);
-  const arch = ARCHITECTURES[preset.architecture];
   const rules = [...user, ...preset.rules.map(compileRule)];
   const problems: Problem[] = [];
   if (preset.note) problems.push({ severity: 'info', code: 'preset-note', message: preset.note });
   const tensors: PlannedTensor[] = [];
   const unmapped: string[] = [];
   const byTarget = new Map<string, string>();
+  const byUser = new Set<string>();
   for (const t of ck.tensors) {
     const m = t.name.startsWith(prefix) ? matchRule(rules, t.name.slice(prefix.length), t.shape.length) : undefined;
     if (!m) {
@@ -100,6 +105,7 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
       problems.push({ severity: 'error', code: 'unmapped', tensor: t.name, message: `${t.name} ${t.dtype}${JSON.stringify(t.shape)}: no rule of ${preset.id} maps it (add one in jax-serve.rules.json).` });
       continue;
     }
+    if (user.includes(m.rule)) byUser.add(t.name);
     const source = { shape: t.shape, dtype: t.dtype };
     try {
       for (const r of ruleTargets(m, source, t.name)) {
@@ -117,7 +123,7 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
       problems.push({ severity: 'error', code: 'transform', tensor: t.name, message: `${t.name}: ${(e as Error).message}` });
     }
   }
-  const config = settle(arch, tensors, opts, problems);
+  const config = preset.architecture === 'state-dict' ? reorderFlatten(tensors, byUser, opts, problems) : settle(ARCHITECTURES[preset.architecture], tensors, opts, problems);
   return {
     source: ck.location,
     preset: { id: preset.id, title: preset.title, source: preset.source },
@@ -167,6 +173,7 @@ function choosePreset(ck: Checkpoint, id: string, user: readonly CompiledRule[])
   }
   let best: { preset: Preset; prefix: string; mapped: number } | undefined;
   for (const preset of PRESETS) {
+    if (preset.accepts && !preset.accepts(ck.tensors)) continue;
     const s = score(preset);
     if (!best || s.mapped > best.mapped) best = { preset, ...s };
   }
@@ -174,6 +181,54 @@ function choosePreset(ck: Checkpoint, id: string, user: readonly CompiledRule[])
     throw new JaxServeError('E_UNSUPPORTED', `${ck.location}: no preset recognizes these tensor names (tried ${PRESETS.map((p) => p.id).join(', ')}); name one with --preset or describe the layout in jax-serve.rules.json.`);
   }
   return best;
+}
+
+/**
+ * The first Dense after a conv flatten (reference §10): Flax flattens (H, W, C), PyTorch (C, H, W),
+ * so its kernel rows are reordered: (H·W·C, O) -> (H, W, C, O) -> (O, C, H, W) -> (O, C·H·W).
+ * Given by --flatten, or inferred: the first Dense whose input is the last conv's channels times a
+ * square. Never silent: an inference is a warning naming what to pass. Returns no config (a state dict).
+ */
+function reorderFlatten(tensors: PlannedTensor[], byUser: ReadonlySet<string>, opts: PlanOptions, problems: Problem[]): undefined {
+  const kernel = (t: PlannedTensor) => t.from.endsWith('.kernel');
+  const layerOf = (t: PlannedTensor) => t.from.replace(/^params\./, '').replace(/\.kernel$/, '');
+  const dense = tensors.filter((t) => kernel(t) && t.source.shape.length === 2);
+  const given = Object.entries(opts.flatten ?? {});
+  const chosen: [PlannedTensor, readonly [number, number, number]][] = [];
+  for (const [layer, hwc] of given) {
+    const t = dense.find((d) => layerOf(d) === layer || d.from === `${layer}.kernel`);
+    if (!t) {
+      problems.push({ severity: 'error', code: 'flatten', message: `--flatten ${layer}: no 2-D Dense kernel ${layer}.kernel in the source (Dense layers: ${dense.map((d) => d.from).join(', ') || 'none'}).` });
+      continue;
+    }
+    chosen.push([t, hwc]);
+  }
+  if (given.length === 0) {
+    const convs = tensors.filter((t) => kernel(t) && t.source.shape.length === 4);
+    const channels = convs.at(-1)?.source.shape[3];
+    const first = channels === undefined ? undefined : dense.find((d) => d.source.shape[0]! % channels === 0 && d.source.shape[0]! > channels);
+    // A tensor a user rule maps keeps the user's chain.
+    if (first && channels && !byUser.has(first.from)) {
+      const side = Math.round(Math.sqrt(first.source.shape[0]! / channels));
+      if (side * side * channels === first.source.shape[0]) {
+        chosen.push([first, [side, side, channels]]);
+        problems.push({ severity: 'warning', code: 'flatten-inferred', tensor: first.from, message: `${first.from} takes ${first.source.shape[0]} inputs: read as a flattened ${side}×${side}×${channels} feature map and reordered NHWC → NCHW. If the map is not square or the layer does not follow the flatten, pass --flatten ${layerOf(first)}=HxWxC.` });
+      } else {
+        problems.push({ severity: 'error', code: 'flatten', tensor: first.from, message: `${first.from} takes ${first.source.shape[0]} = ${channels} channels × ${first.source.shape[0]! / channels}, not a square map: pass --flatten ${layerOf(first)}=HxWxC.` });
+      }
+    }
+  }
+  for (const [t, [h, w, c]] of chosen) {
+    const [inputs, outputs] = t.source.shape as [number, number];
+    if (h * w * c !== inputs) {
+      problems.push({ severity: 'error', code: 'flatten', tensor: t.from, message: `${t.from} takes ${inputs} inputs, and ${h}×${w}×${c} is ${h * w * c}.` });
+      continue;
+    }
+    const i = tensors.indexOf(t);
+    const transforms: Transform[] = [{ op: 'reshape', shape: [h, w, c, outputs] }, { op: 'transpose', axes: [3, 2, 0, 1] }, { op: 'reshape', shape: [outputs, c * h * w] }, ...t.transforms.filter((x) => x.op === 'cast')];
+    tensors[i] = { ...t, transforms, target: layoutAfter(t.source, transforms) };
+  }
+  return undefined;
 }
 
 /** A value from --set, else the base config, else undefined. */

@@ -63,7 +63,8 @@ function inverseRule(r: Rule, hints: InverseHints): Rule {
   // An alternative the HF name does not carry ({a:attn|self_attn}) is written as its first choice.
   const inTarget = new Set([...r.to.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!));
   const to = r.from.replace(/\{([A-Za-z_][A-Za-z0-9_]*):([^}|]*)[^}]*\}/g, (_, n: string, first: string) => (inTarget.has(n) ? `{${n}}` : first));
-  return { from, to, transforms: invertTransforms(r.transforms ?? [], `${r.to} → ${r.from}`, hints), rank: layoutRankAfter(r) };
+  // planImport refused function chains (presets whose factors depend on the shape) before this.
+  return { from, to, transforms: invertTransforms((r.transforms ?? []) as readonly Transform[], `${r.to} → ${r.from}`, hints), rank: layoutRankAfter(r) };
 }
 
 /** The HF side's rank for a rule: the source rank after its merges. */

@@ -1,7 +1,8 @@
 /**
  * A rule maps source tensor names matching a pattern to a target name and a chain of transforms.
  * Patterns are dotted names with placeholders: `{i}` matches a layer index (digits), `{name}` one
- * path segment, `{p:q_proj|k_proj}` one of the listed segments. The target reuses the captures.
+ * path segment, `{p:q_proj|k_proj}` one of the listed segments, `{path:*}` one or more segments
+ * (a module's whole path). The target reuses the captures.
  * A rule may require a rank, so a 2-D Dense rule never takes a 3-D einsum kernel. A rule may
  * unstack: one source tensor that holds several targets along an axis (MaxText's scanned layers,
  * Gemma's fused k/v) gives one target per index.
@@ -45,7 +46,8 @@ export function compileRule(rule: Rule): CompiledRule {
     src += escape(rule.from.slice(last, m.index));
     const [, name, alts] = m as unknown as [string, string, string | undefined];
     names.push(name);
-    if (alts !== undefined) src += `(${alts.split('|').map(escape).join('|')})`;
+    if (alts === '*') src += '(.+?)';
+    else if (alts !== undefined) src += `(${alts.split('|').map(escape).join('|')})`;
     else src += name === 'i' || name === 'j' || name === 'layer' ? '(\\d+)' : '([^.]+)';
     last = m.index + m[0].length;
   }
@@ -115,3 +117,41 @@ function chainFor(rule: Rule, source: Layout): readonly Transform[] {
 
 /** The Dense rule every preset shares: (in, out) kernel -> (out, in) weight. */
 export const TRANSPOSE_2D: readonly Transform[] = [{ op: 'transpose', axes: [1, 0] }];
+
+const OPS: Record<string, readonly string[]> = {
+  transpose: ['axes'],
+  reshape: ['shape'],
+  merge: ['axis'],
+  split: ['axis', 'size'],
+  select: ['axis', 'index'],
+  deinterleave: ['axis'],
+  interleave: ['axis'],
+  scale: ['factor'],
+  add: ['value'],
+  cast: ['dtype'],
+};
+
+/**
+ * A user rule file (`jax-serve.rules.json`, schema in schemas/rules.schema.json), checked field by
+ * field so a mistake names the rule and the field instead of failing later in the plan.
+ */
+export function parseRuleFile(json: unknown, file: string): Rule[] {
+  const rules = (json as { rules?: unknown } | null)?.rules;
+  if (!Array.isArray(rules)) throw new JaxServeError('E_FORMAT', `${file}: expected {"rules": [{"from": …, "to": …, "transforms": […]}]}.`);
+  return rules.map((r: Record<string, unknown> | null, i): Rule => {
+    const where = `${file}: rules[${i}]`;
+    if (typeof r?.from !== 'string' || typeof r?.to !== 'string') throw new JaxServeError('E_FORMAT', `${where} needs "from" and "to" strings.`);
+    if (r.rank !== undefined && !(Number.isInteger(r.rank) && (r.rank as number) >= 0)) throw new JaxServeError('E_FORMAT', `${where}.rank must be a whole number.`);
+    if (r.transforms !== undefined && !Array.isArray(r.transforms)) throw new JaxServeError('E_FORMAT', `${where}.transforms must be a list.`);
+    ((r.transforms ?? []) as Record<string, unknown>[]).forEach((t, k) => {
+      const fields = OPS[String(t?.op)];
+      if (!fields) throw new JaxServeError('E_FORMAT', `${where}.transforms[${k}]: unknown op ${JSON.stringify(t?.op)} (known: ${Object.keys(OPS).join(', ')}).`);
+      for (const f of fields) if (t[f] === undefined) throw new JaxServeError('E_FORMAT', `${where}.transforms[${k}] (${String(t.op)}) needs "${f}".`);
+    });
+    const u = r.unstack as Record<string, unknown> | undefined;
+    if (u !== undefined && (typeof u !== 'object' || !Number.isInteger(u.axis) || typeof u.as !== 'string')) throw new JaxServeError('E_FORMAT', `${where}.unstack needs {"axis": N, "as": "name"}.`);
+    const rule = r as unknown as Rule;
+    compileRule(rule); // names the rule when its target uses a capture the pattern lacks
+    return rule;
+  });
+}
