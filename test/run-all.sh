@@ -22,9 +22,11 @@ fi
 
 step "Python venv (numpy, safetensors, torch CPU)"
 JAX_SERVE_PYTHON=$(bash test/setup/python.sh) || exit 3
+step "Python venv for HF-Flax (transformers 4.x Flax, jax 0.4)"
+JAX_SERVE_HFFLAX_PYTHON=$(bash test/setup/python.sh hfflax) || exit 3
 step "VS Code host (code-server, Node 24, chromium)"
 JAX_SERVE_VSCODE_HOST=$(bash test/setup/vscode-host.sh) || exit 3
-export JAX_SERVE_PYTHON JAX_SERVE_VSCODE_HOST JAX_SERVE_REQUIRE_PYTHON=1
+export JAX_SERVE_PYTHON JAX_SERVE_HFFLAX_PYTHON JAX_SERVE_VSCODE_HOST JAX_SERVE_REQUIRE_PYTHON=1
 export JAX_SERVE_FUZZ_RUNS=${JAX_SERVE_FUZZ_RUNS:-300}
 
 passed=0; failed=0; skipped=0; broken=0

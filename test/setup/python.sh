@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Creates (once) the pinned Python venv the tests use, and prints its python path.
+# Creates (once) a pinned Python venv the tests use, and prints its python path.
+#   python.sh          the main venv (python/requirements-test.txt)
+#   python.sh hfflax   the HF-Flax venv: transformers 4.x Flax models (python/requirements-hfflax.txt)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 . "$here/common.sh"
-req="$root/python/requirements-test.txt"; con="$root/python/constraints.txt"
+kind=${1:-test}
+req="$root/python/requirements-$kind.txt"; con="$root/python/constraints.txt"
+[ -f "$req" ] || die "no $req: the venv kinds are test and hfflax."
 py=${JAX_SERVE_BASE_PYTHON:-python3}
 command -v "$py" >/dev/null || die "no $py on PATH: install Python 3.11 or set JAX_SERVE_BASE_PYTHON."
 pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-venv="$JAX_SERVE_CACHE/venv-py$pyver-$(hash_of "$req" "$con" "$here/python.sh")"
+name=venv; [ "$kind" = test ] || name="venv-$kind"
+venv="$JAX_SERVE_CACHE/$name-py$pyver-$(hash_of "$req" "$con" "$here/python.sh")"
 if [ -f "$venv/.complete" ]; then echo "$venv/bin/python"; exit 0; fi
 need_disk 3000 "$JAX_SERVE_CACHE"
-say "creating the test venv at $venv (one-off, a few minutes)"
+say "creating the $kind venv at $venv (one-off, a few minutes)"
 # The venv is built in place (venvs hard-code their path); the marker written last says it is whole.
 rm -rf "$venv"
 "$py" -m venv "$venv" >&2

@@ -93,6 +93,16 @@ export function venvPython(ctx: Mocha.Context): string {
   return python!;
 }
 
+/** The HF-Flax venv's python (transformers 4.x Flax), under the same rules as venvPython. */
+export function hfFlaxPython(ctx: Mocha.Context): string {
+  const python = process.env.JAX_SERVE_HFFLAX_PYTHON;
+  if (!python) {
+    if (process.env.JAX_SERVE_REQUIRE_PYTHON) throw new Error('JAX_SERVE_HFFLAX_PYTHON is not set: run the README test command, which builds the hfflax venv.');
+    ctx.skip();
+  }
+  return python!;
+}
+
 /** Runs a python/fixtures script's `write DIR` and returns the manifest it prints. */
 export function writeFixtures<T>(python: string, script: string, dir: string): T {
   return JSON.parse(execFileSync(python, [resolve(__dirname, '../../../python/fixtures', script), 'write', dir], { encoding: 'utf8', maxBuffer: 64 << 20 })) as T;

@@ -6,17 +6,22 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   ARCHITECTURES,
+  executeImport,
   executePlan,
   NodeFileOpener,
+  openAtomicFileSink,
   openCheckpoint,
   OutputFolder,
   parseRuleFile,
   planConversion,
+  planImport,
   PRESETS,
+  readTensorBytes,
   PythonSidecar,
   sidecarScript,
   type ArchitectureName,
@@ -24,8 +29,8 @@ import {
   type PlanOptions,
 } from '../../src/core/index';
 import Ajv from 'ajv';
-import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
-import { tempDir, venvPython } from './helpers';
+import { canonicalFixtures, hfFlaxFixtures, type Canonical, type HfFlax } from '../fixtures/canonical';
+import { hfFlaxPython, tempDir, venvPython } from './helpers';
 
 const ROOT = resolve(__dirname, '../../..');
 
@@ -186,6 +191,71 @@ describe('presets: every JAX layout to its HF class, checked against its own for
       assert.deepEqual([r.missing, r.unexpected], [[], []]);
       assert.ok(r.maxAbsDiff > 1e-2, `${r.export}: the mistake went unnoticed (max |Δlogit| ${r.maxAbsDiff})`);
     }
+  });
+});
+
+describe('presets: HF-Flax checkpoints written by transformers 4.x, checked against FlaxLlamaForCausalLM itself', function () {
+  let fx: Canonical;
+  let flax: HfFlax;
+  let python: string;
+  let dir: ReturnType<typeof tempDir>;
+  const files = new NodeFileOpener();
+
+  before(function () {
+    python = venvPython(this);
+    const flaxPython = hfFlaxPython(this);
+    this.timeout(300_000);
+    fx = canonicalFixtures(python);
+    flax = hfFlaxFixtures(flaxPython, fx);
+    dir = tempDir();
+  });
+  after(() => dir?.remove());
+
+  it('auto-detects hf-flax-llama in flax_model.msgpack and its sharded form; the exports load strictly and match the Flax logits (≤ 1e-5)', async function () {
+    this.timeout(300_000);
+    const pairs: string[] = [];
+    for (const rel of ['flax/flax_model.msgpack', 'flax_sharded']) {
+      const ck = await openCheckpoint(files, join(flax.dir, rel));
+      const base = JSON.parse(readFileSync(join(flax.dir, rel.split('/')[0]!, 'config.json'), 'utf8'));
+      const plan = planConversion(ck, { baseConfig: base });
+      assert.equal(plan.preset.id, 'hf-flax-llama', rel);
+      assert.deepEqual(plan.problems.filter((p) => p.severity !== 'info'), [], rel);
+      assert.equal(plan.tensors.length, flax.manifest.arrays);
+      const out = join(dir.path, rel.replace(/[/.]/g, '_'));
+      await executePlan(plan, ck, files, await OutputFolder.create(out), { tokenizerFrom: join(fx.dir, 'hf') });
+      pairs.push(`${out}=logits:${join(flax.dir, 'logits.npy')}`);
+    }
+    const results = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/check_export.py'), 'check', fx.dir, ...pairs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Checked[];
+    for (const r of results) {
+      console.log(`      [measure] ${r.export.split('/').pop()} → ${r.architecture}: max |Δlogit| vs FlaxLlamaForCausalLM ${r.maxAbsDiff.toExponential(2)}`);
+      assert.deepEqual([r.missing, r.unexpected], [[], []], r.export);
+      assert.ok(r.maxAbsDiff <= 1e-5, `${r.export}: max |Δlogit| ${r.maxAbsDiff}`);
+    }
+  });
+
+  it('imports the export back into flax_model.msgpack bit for bit, and FlaxLlamaForCausalLM.from_pretrained loads it', async function () {
+    this.timeout(300_000);
+    const src = await openCheckpoint(files, join(flax.dir, 'flax', 'flax_model.msgpack'));
+    const base = JSON.parse(readFileSync(join(flax.dir, 'flax', 'config.json'), 'utf8'));
+    const out = join(dir.path, 'roundtrip-export');
+    await executePlan(planConversion(src, { baseConfig: base }), src, files, await OutputFolder.create(out));
+    const exported = await openCheckpoint(files, out);
+    const back = join(dir.path, 'roundtrip-import');
+    mkdirSync(back);
+    await executeImport(planImport(exported, 'hf-flax-llama', base), exported, files, await openAtomicFileSink(join(back, 'flax_model.msgpack')), 'msgpack');
+    copyFileSync(join(flax.dir, 'flax', 'config.json'), join(back, 'config.json'));
+    const digest = async (ck: Awaited<ReturnType<typeof openCheckpoint>>) => {
+      const out: Record<string, string> = {};
+      for (const t of ck.tensors) {
+        const h = createHash('sha256');
+        for await (const b of readTensorBytes(files, t)) h.update(b);
+        out[t.name] = `${t.dtype}${JSON.stringify(t.shape)} ${h.digest('hex')}`;
+      }
+      return out;
+    };
+    assert.deepEqual(await digest(await openCheckpoint(files, join(back, 'flax_model.msgpack'))), await digest(src));
+    const r = JSON.parse(execFileSync(hfFlaxPython(this), [join(ROOT, 'python/fixtures/hf_flax.py'), 'logits', back, JSON.stringify(fx.manifest.tokenizer.prompt_ids), join(flax.dir, 'logits.npy')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    assert.equal(r.maxAbsDiff, 0, 'the same weights give the same logits');
   });
 });
 

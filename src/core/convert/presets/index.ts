@@ -6,6 +6,7 @@
 import type { ArchitectureName } from '../architectures';
 import type { Rule } from '../rules';
 import { BONSAI_LLAMA, BONSAI_QWEN3 } from './bonsai';
+import { HF_FLAX_LLAMA } from './hfFlax';
 import { LINEN_CNN } from './linenCnn';
 import { MAXTEXT_LLAMA2, MAXTEXT_LLAMA31 } from './maxtext';
 import { TALK_NNX_LLAMA } from './talkNnxLlama';
@@ -25,7 +26,7 @@ export interface Preset {
   readonly accepts?: (tensors: readonly { readonly name: string; readonly shape: readonly number[] }[]) => boolean;
 }
 
-export const PRESETS: readonly Preset[] = [TALK_NNX_LLAMA, BONSAI_LLAMA, BONSAI_QWEN3, MAXTEXT_LLAMA31, MAXTEXT_LLAMA2, TUNIX_GEMMA3, LINEN_CNN];
+export const PRESETS: readonly Preset[] = [TALK_NNX_LLAMA, BONSAI_LLAMA, BONSAI_QWEN3, MAXTEXT_LLAMA31, MAXTEXT_LLAMA2, TUNIX_GEMMA3, HF_FLAX_LLAMA, LINEN_CNN];
 
 export function presetById(id: string): Preset | undefined {
   return PRESETS.find((p) => p.id === id);
