@@ -19,6 +19,7 @@ import {
 } from '../core/index';
 import { convertCommand, CONVERT_OPTIONS, CONVERT_USAGE, importCommand, IMPORT_OPTIONS, IMPORT_USAGE } from './convert';
 import { preflightCommand, PREFLIGHT_OPTIONS, PREFLIGHT_USAGE } from './preflight';
+import { verifyCommand, VERIFY_OPTIONS, VERIFY_USAGE } from './verify';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
 declare const JAX_SERVE_VERSION: string;
@@ -30,13 +31,14 @@ Commands:
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}
+${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
 Options:
   --json       Print one JSON object instead of text.
-  --python P   Python that reads Orbax folders (needs tensorstore; default python3).
+  --python P   Python that reads Orbax folders (needs tensorstore; default python3), and
+               that runs transformers for verify.
   -h, --help   Show this help.
   --version    Print the version.
 `;
@@ -53,7 +55,7 @@ export interface Args {
 }
 
 /** Options that take a value; the rest of `known` are flags. */
-const VALUE_OPTIONS = new Set(['--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten']);
+const VALUE_OPTIONS = new Set(['--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template']);
 
 export function parseArgs(argv: string[], known: string[]): Args {
   const out: Args = { positional: [], json: false, bins: 20, python: 'python3', flags: new Set(), values: new Map() };
@@ -141,6 +143,8 @@ async function runCommand(command: string, rest: string[], open: (a: Args) => Pr
       return importCommand(parseArgs(rest, IMPORT_OPTIONS), open, opener);
     case 'preflight':
       return preflightCommand(parseArgs(rest, PREFLIGHT_OPTIONS), opener);
+    case 'verify':
+      return verifyCommand(parseArgs(rest, VERIFY_OPTIONS), opener);
     case 'inspect': {
       const args = parseArgs(rest, ['--json', '--python']);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'inspect takes one PATH.');

@@ -35,3 +35,5 @@ export { ARCHITECTURES, type Architecture, type ArchitectureName, type ModelDims
 export { executeImport, invertTransforms, planImport, type ImportFormat, type ImportPlan } from './convert/reverse';
 export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './formats/msgpack/writer';
 export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './convert/tiled';
+export { compareLogits, type LogitsComparison } from './convert/compareLogits';
+export { DEFAULT_PROMPTS, verifyExport, verifyScript, verifyTemplate, type PromptReport, type VerifyOptions, type VerifyReport } from './node/verify';
