@@ -22,7 +22,7 @@ import {
 import type { Args } from './main';
 import { formatBytes, renderTable } from './render';
 
-export const CONVERT_OPTIONS = ['-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--dry-run', '--json', '--overwrite', '--python'];
+export const CONVERT_OPTIONS = ['-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--dry-run', '--json', '--overwrite', '--python', '--progress-json'];
 
 export const CONVERT_USAGE = `  convert SRC -o OUT [--preset NAME|auto] [--rules FILE] [--dtype keep|bf16|f16|f32]
           [--shard-size SIZE] [--tokenizer-from DIR] [--config-from DIR] [--set KEY=VALUE]...
@@ -129,9 +129,12 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
       generationConfigFrom: configFrom,
       signal: ac.signal,
       onProgress: (done, total) => {
-        if (args.json || !process.stderr.isTTY || Date.now() - lastShown < 200) return;
+        if (Date.now() - lastShown < 200 && done < total) return;
+        // --progress-json: one {"done","total"} line per step on stderr, for the VS Code command.
+        if (args.flags.has('--progress-json')) process.stderr.write(JSON.stringify({ done, total }) + '\n');
+        else if (args.json || !process.stderr.isTTY) return;
+        else process.stderr.write(`\r${formatBytes(done)} of ${formatBytes(total)}`);
         lastShown = Date.now();
-        process.stderr.write(`\r${formatBytes(done)} of ${formatBytes(total)}`);
       },
     });
     if (args.json) process.stdout.write(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, plan }) + '\n');
@@ -141,7 +144,6 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
     process.off('SIGTERM', onSignal);
   }
 }
-
 export function planText(plan: Plan): string {
   const lines = [`${plan.source}`, `preset      ${plan.preset.id}: ${plan.preset.title} → ${plan.architecture}`, ''];
   lines.push(

@@ -32,7 +32,7 @@ export { PRESETS, presetById, type Preset } from './convert/presets/index';
 export { OutputFolder } from './node/outputFolder';
 export { preflight, preflightHasErrors, type Engine, type Finding, type PreflightOptions, type PreflightReport } from './convert/preflight';
 export { ARCHITECTURES, type Architecture, type ArchitectureName, type ModelDims } from './convert/architectures';
-export { executeImport, invertTransforms, planImport, type ImportFormat, type ImportPlan } from './convert/reverse';
+export { executeImport, importablePresets, invertTransforms, planImport, type ImportFormat, type ImportPlan } from './convert/reverse';
 export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './formats/msgpack/writer';
 export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './convert/tiled';
 export { compareLogits, type LogitsComparison } from './convert/compareLogits';

@@ -2,6 +2,9 @@
 import * as vscode from 'vscode';
 import { checkpointFileInFolder, NodeFileOpener } from '../core/index';
 import { CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
+import { Cli } from './cli';
+import { ConvertCommands } from './convertCommands';
+import { PlanDocuments } from './planDocuments';
 import { PreflightCommand } from './preflightCommand';
 import { registerTasks } from './tasks';
 
@@ -9,13 +12,21 @@ import { registerTasks } from './tasks';
 export interface JaxServeApi {
   readonly checkpointEditors: { list(): CheckpointEditorInfo[] };
   readonly preflight: Pick<PreflightCommand, 'reports'>;
+  readonly convert: Pick<ConvertCommands, 'last'>;
 }
 
 export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const editors = CheckpointEditorProvider.register(context);
   const preflightCommand = new PreflightCommand();
+  const log = vscode.window.createOutputChannel('JAX Serve', { log: true });
+  const docs = new PlanDocuments();
+  const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs);
   context.subscriptions.push(
     preflightCommand,
+    log,
+    docs,
+    convert,
+    vscode.commands.registerCommand('jaxServe.showLog', () => log.show()),
     registerTasks(context),
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
       const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFolders: true, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
@@ -24,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );
-  return { checkpointEditors: editors, preflight: preflightCommand };
+  return { checkpointEditors: editors, preflight: preflightCommand, convert };
 }
 
 /** An editor opens files: a folder (HF export, Orbax step or CheckpointManager root) stands as the file core picks. */

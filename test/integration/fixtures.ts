@@ -31,6 +31,9 @@ export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise
     cpSync(join(canonical.dir, 'hf'), join(dir, 'exports', 'ready'), { recursive: true });
     cpSync(join(canonical.dir, 'hf'), join(dir, 'exports', 'no-tokenizer'), { recursive: true });
     rmSync(join(dir, 'exports', 'no-tokenizer', 'tokenizer.json'));
+    // JAX sources for the convert / import / verify commands.
+    mkdirSync(join(dir, 'jax'), { recursive: true });
+    cpSync(join(canonical.dir, 'jax', 'nnx.msgpack'), join(dir, 'jax', 'nnx.msgpack'));
   }
   // 100,000 small tensors in 4 shards with an index, as a large model's layout looks to the viewer.
   const big: TensorSpec[] = Array.from({ length: BIG_TENSOR_COUNT }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));

@@ -73,6 +73,16 @@ function layoutRankAfter(r: Rule): number | undefined {
   return r.rank - (r.transforms ?? []).filter((t) => t.op === 'merge').length;
 }
 
+/** A rule that puts several HF tensors into one JAX array, which import cannot run backwards yet. */
+function stackingRule(p: Preset): Rule | undefined {
+  return p.rules.find((r) => r.unstack || typeof r.transforms === 'function');
+}
+
+/** Presets an HF checkpoint can be imported into (language models without stacked layouts). */
+export function importablePresets(): Preset[] {
+  return PRESETS.filter((p) => p.architecture !== 'state-dict' && !stackingRule(p));
+}
+
 /**
  * Plans an import. `config` is the HF folder's config.json: einsum layouts need its head_dim
  * (or hidden_size / num_attention_heads) to split heads back out.
@@ -83,7 +93,7 @@ export function planImport(ck: Checkpoint, presetId: string, config?: Readonly<R
   const heads = Number(config?.num_attention_heads);
   const headDim = Number(config?.head_dim ?? Number(config?.hidden_size) / heads);
   const hints = { headDim: Number.isInteger(headDim) && headDim > 0 ? headDim : undefined };
-  const stacked = preset.rules.find((r) => r.unstack || typeof r.transforms === 'function');
+  const stacked = stackingRule(preset);
   if (stacked) {
     throw new JaxServeError('E_UNSUPPORTED', `${preset.id}: its ${stacked.from} stacks several HF tensors into one (scanned layers or fused projections); importing into this layout is not supported yet.`);
   }

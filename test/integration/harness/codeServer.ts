@@ -82,8 +82,13 @@ export async function startCodeServer(opts: CodeServerOptions = {}): Promise<Cod
     ...opts.settings,
   };
   const setSettings = (settings: Record<string, unknown>) => {
-    mkdirSync(join(userDataDir, 'User'), { recursive: true });
-    writeFileSync(join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...base, ...settings }, null, 2));
+    // The extension host runs on the server, which reads machine-scoped settings (jaxServe.pythonPath)
+    // only from its Machine settings: from User settings it drops them once the configuration is
+    // refreshed. So both files get the settings.
+    for (const scope of ['User', 'Machine']) {
+      mkdirSync(join(userDataDir, scope), { recursive: true });
+      writeFileSync(join(userDataDir, scope, 'settings.json'), JSON.stringify({ ...base, ...settings }, null, 2));
+    }
   };
   setSettings({});
   const args = [

@@ -1,7 +1,9 @@
 import * as assert from 'node:assert/strict';
-import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { NodeFileOpener, openCheckpoint } from '../../../src/core/index';
 import type { CheckpointEditorInfo } from '../../../src/extension/checkpointEditor';
 import type { JaxServeApi } from '../../../src/extension/extension';
 
@@ -139,6 +141,51 @@ describe('checkpoint editor in the real VS Code', () => {
       return ds.length > 0 ? ds : undefined;
     });
     assert.equal(found[0]!.severity, vscode.DiagnosticSeverity.Error);
+  });
+
+  it('"Convert Checkpoint for vLLM/SGLang…" shows the plan, converts through the CLI, and the export passes preflight', async function () {
+    this.timeout(120_000);
+    assert.ok(vscode.workspace.getConfiguration('jaxServe').get<string>('pythonPath'), 'jaxServe.pythonPath (machine scope) is still set');
+    const source = join(ws(), 'jax', 'nnx.msgpack');
+    const output = join(ws(), 'exports', 'converted');
+    const r = (await vscode.commands.executeCommand('jaxServe.convert', { source, base: join(ws(), 'exports', 'ready'), preset: 'talk-nnx-llama', dtype: 'bf16', output, yes: true })) as { ok: boolean; message: string };
+    assert.ok(r.ok, r.message);
+    assert.equal((await api()).convert.last.convert?.plan?.config?.torch_dtype, 'bfloat16');
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'jax-serve-plan' && /nnx\.msgpack/.test(d.uri.path));
+    assert.ok(doc, 'the plan is shown in an editor');
+    assert.match(doc.getText(), /# Conversion plan[\s\S]*talk-nnx-llama[\s\S]*model\.layers\.1\.self_attn\.q_proj\.weight/);
+    for (const f of ['model.safetensors', 'config.json', 'tokenizer.json', 'generation_config.json']) assert.ok(existsSync(join(output, f)), f);
+    const report = (await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(output))) as { findings: { severity: string }[] };
+    assert.deepEqual(report.findings.filter((f) => f.severity === 'error'), []);
+  });
+
+  it('a plan with errors writes nothing and says why; import writes the JAX layout', async function () {
+    this.timeout(120_000);
+    const output = join(ws(), 'exports', 'never');
+    const r = (await vscode.commands.executeCommand('jaxServe.convert', { source: join(ws(), 'jax', 'nnx.msgpack'), base: '', preset: 'talk-nnx-llama', dtype: 'keep', output, yes: true })) as { ok: boolean; message: string };
+    assert.equal(r.ok, false);
+    assert.match(r.message, /has 1 error\(s\), so nothing was written: q_proj has 256 rows/);
+    assert.ok(!existsSync(output));
+    const planned = vscode.languages.getDiagnostics(vscode.Uri.file(join(ws(), 'jax', 'nnx.msgpack')));
+    assert.ok(planned.some((d) => d.source === 'jax-serve plan' && d.code === 'heads-unknown'), 'the plan problems are in the Problems panel');
+    const imported = join(ws(), 'jax', 'imported.msgpack');
+    const i = (await vscode.commands.executeCommand('jaxServe.import', { source: join(ws(), 'exports', 'ready'), preset: 'talk-nnx-llama', output: imported })) as { ok: boolean; message: string };
+    assert.ok(i.ok, i.message);
+    const files = new NodeFileOpener();
+    const shapes = async (f: string) => (await openCheckpoint(files, f)).tensors.map((t) => `${t.name} ${t.dtype}${JSON.stringify(t.shape)}`).sort();
+    assert.deepEqual(await shapes(imported), await shapes(join(ws(), 'jax', 'nnx.msgpack')), 'HF -> the talk layout has the canonical arrays');
+  });
+
+  it('"Verify Export…" compares the export with the JAX forward of a generated entry point', async function () {
+    this.timeout(180_000);
+    const entry = join(ws(), 'jax', 'entry.py');
+    const cli = join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'dist', 'cli.js');
+    execFileSync(process.execPath, [cli, 'verify', '--template', 'talk-nnx-llama', '-o', entry], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+    const report = (await vscode.commands.executeCommand('jaxServe.verify', { exportDir: join(ws(), 'exports', 'ready'), checkpoint: join(ws(), 'jax', 'nnx.msgpack'), entry, prompts: ['jax flax vllm'] })) as { prompts: { kl: number; top1: number }[] };
+    assert.equal(report.prompts.length, 1);
+    assert.ok(report.prompts[0]!.kl < 1e-9 && report.prompts[0]!.top1 === 1, JSON.stringify(report.prompts[0]));
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'jax-serve-plan' && /verify/.test(d.uri.path));
+    assert.match(doc?.getText() ?? '', /\| "jax flax vllm" \| \d+ \|.*\| ok \|/);
   });
 
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {

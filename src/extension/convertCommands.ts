@@ -1,0 +1,268 @@
+/**
+ * The guided commands: "Convert Checkpoint for vLLM/SGLang…", "Import HF Checkpoint into JAX
+ * Layout…" and "Verify Export…". Each asks only what it cannot tell (source, base model folder,
+ * preset, dtype, output), shows the plan in the editor before writing, and runs the CLI as a
+ * process with progress and cancel; its output goes to the "JAX Serve" log. Every step can also be
+ * given as an argument (a request object), which the tests and other extensions use.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { importablePresets, PRESETS, type Plan, type VerifyReport } from '../core/index';
+import { Cli, cliError } from './cli';
+import { PlanDocuments, planMarkdown, verifyMarkdown } from './planDocuments';
+import { choosePython } from './python';
+
+export interface ConvertRequest {
+  readonly source: string;
+  /** The export folder; asked for when absent. */
+  readonly output?: string;
+  readonly preset?: string;
+  readonly dtype?: 'keep' | 'bf16' | 'f16' | 'f32';
+  /** A base model folder: its config.json is merged and its tokenizer copied. '' for none. */
+  readonly base?: string;
+  /** Skip the confirmation (the plan is still shown). */
+  readonly yes?: boolean;
+}
+
+export interface ImportRequest {
+  readonly source: string;
+  readonly preset: string;
+  /** A .msgpack or .safetensors file. */
+  readonly output: string;
+}
+
+export interface VerifyRequest {
+  readonly exportDir: string;
+  readonly checkpoint: string;
+  readonly entry: string;
+  readonly prompts?: readonly string[];
+}
+
+export interface ConvertResult {
+  readonly ok: boolean;
+  readonly plan?: Plan;
+  readonly output?: string;
+  readonly message: string;
+}
+
+const isRequest = <T>(v: unknown, key: string): v is T => typeof v === 'object' && v !== null && !(v instanceof vscode.Uri) && key in v;
+
+export class ConvertCommands implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  /** The last result of each command (the test API reads it). */
+  readonly last: { convert?: ConvertResult; import?: ConvertResult; verify?: VerifyReport } = {};
+
+  constructor(
+    private readonly cli: Cli,
+    private readonly docs: PlanDocuments,
+  ) {
+    this.disposables.push(
+      vscode.commands.registerCommand('jaxServe.convert', (arg?: vscode.Uri | ConvertRequest) => this.convert(arg)),
+      vscode.commands.registerCommand('jaxServe.import', (arg?: vscode.Uri | ImportRequest) => this.importInto(arg)),
+      vscode.commands.registerCommand('jaxServe.verify', (arg?: vscode.Uri | VerifyRequest) => this.verify(arg)),
+    );
+  }
+
+  private async python(resource: string): Promise<string> {
+    const chosen = await choosePython(vscode.Uri.file(resource));
+    this.cli.log.info(`Python: ${chosen.python} (${chosen.source})`);
+    return chosen.python;
+  }
+
+  private fail(what: keyof ConvertCommands['last'], message: string): ConvertResult {
+    const r = { ok: false, message };
+    if (what !== 'verify') this.last[what] = r;
+    void vscode.window.showErrorMessage(message, 'Show Log').then((p) => p && this.cli.log.show());
+    return r;
+  }
+
+  /** The dry run: the CLI's plan for these options (exit 0, or 1 with errors in it). */
+  private async plan(source: string, opts: { preset?: string; dtype?: string; base?: string }, python: string): Promise<Plan | string> {
+    const args = ['convert', source, '--dry-run', '--json', '--python', python, ...(opts.preset ? ['--preset', opts.preset] : []), ...(opts.dtype && opts.dtype !== 'keep' ? ['--dtype', opts.dtype] : []), ...(opts.base ? ['--config-from', opts.base] : [])];
+    const r = await this.cli.run({ args });
+    if (r.code !== 0 && r.code !== 1) return cliError(r);
+    try {
+      return JSON.parse(r.stdout) as Plan;
+    } catch {
+      return cliError(r);
+    }
+  }
+
+  async convert(arg?: vscode.Uri | ConvertRequest): Promise<ConvertResult | undefined> {
+    const req = isRequest<ConvertRequest>(arg, 'source') ? arg : undefined;
+    const source = req?.source ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Convert: the JAX checkpoint (a file or an Orbax folder)', folders: true }))?.fsPath);
+    if (!source) return undefined;
+    const python = await this.python(source);
+    let base = req?.base;
+    if (base === undefined) {
+      const choice = await vscode.window.showQuickPick(
+        [
+          { label: '$(folder) Choose the base model folder…', detail: "Its config.json settles heads, RoPE and token ids; its tokenizer and chat template are copied. Recommended.", base: true },
+          { label: '$(dash) No base model', detail: 'config.json from the shapes and the preset defaults (the plan says what it had to assume).', base: false },
+        ],
+        { title: 'Convert: base model (config.json and tokenizer)', ignoreFocusOut: true },
+      );
+      if (!choice) return undefined;
+      base = choice.base ? ((await pick({ title: 'The base model folder (config.json, tokenizer.json)', folders: true, only: 'folders' }))?.fsPath ?? '') : '';
+    }
+    let preset = req?.preset;
+    let plan = await this.plan(source, { preset, base }, python);
+    if (typeof plan === 'string') return this.fail('convert', `Convert ${path.basename(source)}: ${plan}`);
+    if (preset === undefined) {
+      const detected = plan.preset.id;
+      const choice = await vscode.window.showQuickPick(
+        [detected, ...PRESETS.map((p) => p.id).filter((id) => id !== detected)].map((id) => {
+          const p = PRESETS.find((x) => x.id === id)!;
+          return { label: id, description: id === detected ? 'detected' : p.architecture, detail: p.title, id };
+        }),
+        { title: `Convert: the layout of ${path.basename(source)}`, ignoreFocusOut: true },
+      );
+      if (!choice) return undefined;
+      preset = choice.id;
+    }
+    let dtype = req?.dtype;
+    if (dtype === undefined) {
+      const from = [...new Set(plan.tensors.map((t) => t.source.dtype))].join('/') || 'as stored';
+      const choice = await vscode.window.showQuickPick(
+        [
+          { label: 'keep', description: from, detail: 'Write each tensor in the type it has.' },
+          { label: 'bf16', detail: 'Round to nearest even; what most servers run.' },
+          { label: 'f16', detail: 'Gemma 3 overflows in float16; prefer bf16 there.' },
+          { label: 'f32' },
+        ],
+        { title: 'Convert: element type of the export', ignoreFocusOut: true },
+      );
+      if (!choice) return undefined;
+      dtype = choice.label as ConvertRequest['dtype'];
+    }
+    plan = await this.plan(source, { preset, dtype, base }, python);
+    if (typeof plan === 'string') return this.fail('convert', `Convert ${path.basename(source)}: ${plan}`);
+    const doc = this.docs.show(`plan-${path.basename(source)}`, planMarkdown(plan));
+    await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
+    this.docs.problems(source, plan);
+    const errors = plan.problems.filter((p) => p.severity === 'error');
+    if (errors.length) {
+      const r = this.fail('convert', `The plan for ${path.basename(source)} has ${errors.length} error(s), so nothing was written: ${errors[0]!.message}`);
+      return { ...r, plan };
+    }
+    const output = req?.output ?? (await vscode.window.showSaveDialog({ title: 'Convert: the export folder to create', defaultUri: vscode.Uri.file(`${source.replace(/[/\\]+$/, '').replace(/\.(msgpack|safetensors)$/, '')}-hf`), saveLabel: 'Export Here' }))?.fsPath;
+    if (!output) return undefined;
+    const bytes = plan.tensors.reduce((a, t) => a + t.bytes, 0);
+    if (!req?.yes) {
+      const ok = await vscode.window.showInformationMessage(`Convert ${plan.tensors.length} tensors (${(bytes / 2 ** 20).toFixed(1)} MiB) with ${plan.preset.id} into ${output}?`, { modal: true, detail: 'The plan is open in the editor. The source is only read; the folder appears when complete.' }, 'Convert');
+      if (ok !== 'Convert') return undefined;
+    }
+    const args = ['convert', source, '-o', output, '--preset', preset, '--python', python, '--progress-json', ...(dtype !== 'keep' ? ['--dtype', dtype!] : []), ...(base ? ['--config-from', base, '--tokenizer-from', base] : [])];
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Converting ${path.basename(source)}`, cancellable: true }, (progress, token) => {
+      let last = 0;
+      return this.cli.run({
+        args,
+        token,
+        onProgress: (done, total) => {
+          progress.report({ increment: ((done - last) / Math.max(1, total)) * 100, message: `${(done / 2 ** 20).toFixed(0)} of ${(total / 2 ** 20).toFixed(0)} MiB` });
+          last = done;
+        },
+      });
+    });
+    if (r.code !== 0) return { ...this.fail('convert', `Convert ${path.basename(source)}: ${cliError(r)}`), plan };
+    const result: ConvertResult = { ok: true, plan, output, message: r.stdout.trim() };
+    this.last.convert = result;
+    void vscode.window.showInformationMessage(`Exported ${path.basename(output)} (${plan.architecture}).`, 'Preflight', 'Reveal in Explorer').then((p) => {
+      if (p === 'Preflight') void vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(output));
+      if (p === 'Reveal in Explorer') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(output));
+    });
+    return result;
+  }
+
+  async importInto(arg?: vscode.Uri | ImportRequest): Promise<ConvertResult | undefined> {
+    const req = isRequest<ImportRequest>(arg, 'source') ? arg : undefined;
+    const source = req?.source ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Import: the HF checkpoint (model folder or *.safetensors)', folders: true }))?.fsPath);
+    if (!source) return undefined;
+    const preset =
+      req?.preset ??
+      (await vscode.window.showQuickPick(importablePresets().map((p) => ({ label: p.id, description: p.architecture, detail: p.title })), { title: 'Import: the JAX layout to write', ignoreFocusOut: true }))?.label;
+    if (!preset) return undefined;
+    let output = req?.output;
+    if (!output) {
+      const format = await vscode.window.showQuickPick(
+        [
+          { label: 'Flax msgpack', detail: 'flax.serialization.from_bytes / msgpack_restore', ext: 'msgpack' },
+          { label: 'safetensors (flax format)', detail: 'safetensors.flax.load_file', ext: 'safetensors' },
+        ],
+        { title: 'Import: file format', ignoreFocusOut: true },
+      );
+      if (!format) return undefined;
+      output = (await vscode.window.showSaveDialog({ title: 'Import: the file to write', defaultUri: vscode.Uri.file(`${source.replace(/[/\\]+$/, '')}-${preset}.${format.ext}`), filters: { [format.label]: [format.ext] } }))?.fsPath;
+      if (!output) return undefined;
+    }
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${path.basename(source)} as ${preset}`, cancellable: true }, (_p, token) =>
+      this.cli.run({ args: ['import', source, '-o', output!, '--preset', preset], token }),
+    );
+    if (r.code !== 0) return this.fail('import', `Import ${path.basename(source)}: ${cliError(r)}`);
+    const result: ConvertResult = { ok: true, output, message: r.stdout.trim() };
+    this.last.import = result;
+    void vscode.window.showInformationMessage(`Wrote ${path.basename(output)} in the ${preset} layout.`, 'Open as Checkpoint').then((p) => p && vscode.commands.executeCommand('jaxServe.openCheckpoint', vscode.Uri.file(output!)));
+    return result;
+  }
+
+  async verify(arg?: vscode.Uri | VerifyRequest): Promise<VerifyReport | undefined> {
+    const req = isRequest<VerifyRequest>(arg, 'exportDir') ? arg : undefined;
+    const exportDir = req?.exportDir ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Verify: the export folder', folders: true, only: 'folders' }))?.fsPath);
+    if (!exportDir) return undefined;
+    const checkpoint = req?.checkpoint ?? (await pick({ title: 'Verify: the JAX checkpoint it was converted from', folders: true }))?.fsPath;
+    if (!checkpoint) return undefined;
+    const entry = req?.entry ?? (await this.chooseEntry(exportDir));
+    if (!entry) return undefined;
+    const python = await this.python(exportDir);
+    const prompts = (req?.prompts ?? []).flatMap((p) => ['--prompt', p]);
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Verifying ${path.basename(exportDir)} against ${path.basename(checkpoint)}`, cancellable: true }, (_p, token) =>
+      this.cli.run({ args: ['verify', exportDir, '--source', checkpoint, '--entry', entry, '--python', python, '--json', ...prompts], token }),
+    );
+    if (r.code !== 0 && r.code !== 1) {
+      this.fail('verify', `Verify ${path.basename(exportDir)}: ${cliError(r)}`);
+      return undefined;
+    }
+    const report = JSON.parse(r.stdout) as VerifyReport;
+    this.last.verify = report;
+    await vscode.window.showTextDocument(this.docs.show(`verify-${path.basename(exportDir)}`, verifyMarkdown(report)), { preview: true });
+    const bad = report.prompts.filter((p) => !(p.kl <= 1e-3)).length;
+    if (bad === 0) void vscode.window.showInformationMessage(`${path.basename(exportDir)} matches the JAX model on ${report.prompts.length} prompt(s).`);
+    else void vscode.window.showWarningMessage(`${path.basename(exportDir)} differs from the JAX model on ${bad} of ${report.prompts.length} prompt(s): check the preset (RoPE pairing, query scale) and config.json.`);
+    return report;
+  }
+
+  /** An existing entry point, or one generated for a preset (opened for editing). */
+  private async chooseEntry(exportDir: string): Promise<string | undefined> {
+    const choice = await vscode.window.showQuickPick(
+      [
+        { label: '$(new-file) Generate an entry point from a preset…', detail: "A plain JAX forward of the preset's layout; edit it to call your model.", generate: true },
+        { label: '$(file-code) Use an existing Python file…', detail: 'It defines load(checkpoint, config) and forward(state, input_ids).', generate: false },
+      ],
+      { title: 'Verify: the JAX side', ignoreFocusOut: true },
+    );
+    if (!choice) return undefined;
+    if (!choice.generate) return (await vscode.window.showOpenDialog({ title: 'The entry point (.py)', filters: { Python: ['py'] }, canSelectMany: false }))?.[0]?.fsPath;
+    const llms = PRESETS.filter((p) => p.architecture !== 'state-dict');
+    const preset = (await vscode.window.showQuickPick(llms.map((p) => ({ label: p.id, detail: p.title })), { title: 'Verify: the layout of the JAX checkpoint' }))?.label;
+    if (!preset) return undefined;
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(exportDir);
+    const file = (await vscode.window.showSaveDialog({ title: 'Where to write the entry point', defaultUri: vscode.Uri.file(path.join(folder, 'jax_forward.py')), filters: { Python: ['py'] } }))?.fsPath;
+    if (!file) return undefined;
+    const r = await this.cli.run({ args: ['verify', '--template', preset, '-o', file] });
+    if (r.code !== 0) {
+      this.fail('verify', `Entry point: ${cliError(r)}`);
+      return undefined;
+    }
+    await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: false, preserveFocus: true });
+    return file;
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+async function pick(o: { title: string; folders: boolean; only?: 'folders' }): Promise<vscode.Uri | undefined> {
+  const r = await vscode.window.showOpenDialog({ title: o.title, canSelectFiles: o.only !== 'folders', canSelectFolders: o.folders, canSelectMany: false });
+  return r?.[0];
+}
