@@ -3,6 +3,7 @@
  * export folder. Exit codes: 0 written (or a clean plan), 1 the plan has errors (nothing written),
  * 2 bad usage or unreadable input (main.ts).
  */
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import {
   describeTransform,
@@ -18,6 +19,7 @@ import {
   type NodeFileOpener,
   type Plan,
   parseRuleFile,
+  ValueWorker,
 } from '../core/index';
 import type { Args } from './main';
 import { formatBytes, renderTable } from './render';
@@ -117,6 +119,8 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
     return;
   }
   const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite') });
+  // Two converter threads read and transpose ahead of the writer: the export keeps both cores busy.
+  const converters = Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.once('SIGINT', onSignal);
@@ -128,6 +132,7 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
       tokenizerFrom: one(args, '--tokenizer-from'),
       generationConfigFrom: configFrom,
       signal: ac.signal,
+      converters,
       onProgress: (done, total) => {
         if (Date.now() - lastShown < 200 && done < total) return;
         // --progress-json: one {"done","total"} line per step on stderr, for the VS Code command.
@@ -137,11 +142,15 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
         lastShown = Date.now();
       },
     });
-    if (args.json) process.stdout.write(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, plan }) + '\n');
-    else process.stdout.write(`${process.stderr.isTTY ? '\r' : ''}wrote ${path.resolve(out!)}: ${result.files.join(', ')} (${formatBytes(result.bytes)} of tensors)\n`);
+    if (args.json) process.stdout.write(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, notes: result.notes, plan }) + '\n');
+    else {
+      process.stdout.write(`${process.stderr.isTTY ? '\r' : ''}wrote ${path.resolve(out!)}: ${result.files.join(', ')} (${formatBytes(result.bytes)} of tensors)\n`);
+      for (const n of result.notes) process.stdout.write(`note: ${n}\n`);
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await Promise.all(converters.map((w) => w.dispose()));
   }
 }
 export function planText(plan: Plan): string {

@@ -37,3 +37,4 @@ export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './form
 export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './convert/tiled';
 export { compareLogits, type LogitsComparison } from './convert/compareLogits';
 export { DEFAULT_PROMPTS, verifyExport, verifyScript, verifyTemplate, type PromptReport, type VerifyOptions, type VerifyReport } from './node/verify';
+export { checkTokenizerFolder, compatTokenizerConfig, sentencePieceVocab, type TokenizerFinding } from './convert/tokenizer';

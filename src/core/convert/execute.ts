@@ -11,7 +11,8 @@ import { writeShardedSafetensors, type TensorSpec } from '../formats/safetensors
 import { readTensorBytes } from '../tensor/read';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
 import { convertSelected, DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
-import { applyTransforms } from './transforms';
+import { checkTokenizerFolder, compatTokenizerConfig } from './tokenizer';
+import { applyTransforms, type Layout, type Transform } from './transforms';
 
 /** Where an export is written (core/node's OutputFolder: a temporary folder renamed when done). */
 export interface ExportTarget {
@@ -43,13 +44,32 @@ export interface ExecuteOptions {
   generationConfigFrom?: string;
   signal?: AbortSignal;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
-  /** Tensors over this many bytes are converted in tiles (default 64 MiB). */
+  /** Tensors over this many bytes are converted in tiles (default 128 MiB). */
   tileBudgetBytes?: number;
+  /**
+   * Threads that read and convert whole tensors ahead of the writer (core's ValueWorker), so an
+   * export keeps more than one core busy. Without them everything runs on this thread.
+   */
+  converters?: readonly TensorConverter[];
 }
+
+/** Reads a tensor and applies a chain on another thread (ValueWorker.convert). */
+export interface TensorConverter {
+  readonly busy: number;
+  convert(ck: Checkpoint, t: TensorRef, layout: Layout, transforms: readonly Transform[], opts: { signal?: AbortSignal }): Promise<Uint8Array>;
+}
+
+/**
+ * Working memory the look-ahead may hold, in estimated bytes (source + converted + cast copies of
+ * each tensor in flight): with the tiled path's budget it keeps the peak under the 512 MB bar.
+ */
+const LOOKAHEAD_BYTES = 256 << 20;
 
 export interface ExportResult {
   readonly files: readonly string[];
   readonly bytes: number;
+  /** What the user should know about the copied files (warnings, compatibility rewrites). */
+  readonly notes: readonly string[];
 }
 
 export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener, target: ExportTarget, opts: ExecuteOptions = {}): Promise<ExportResult> {
@@ -58,12 +78,22 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
     const first = plan.problems.filter((p) => p.severity === 'error').slice(0, 3).map((p) => p.message);
     throw new JaxServeError('E_USAGE', `the plan has errors; nothing was written:\n  ${first.join('\n  ')}`);
   }
+  const notes: string[] = [];
   const opener = valueOpener(ck, files);
   const byName = new Map(plan.tensors.map((t) => [t.to, t]));
   const sources = new Map(ck.tensors.map((t) => [t.name, t]));
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.to, dtype: t.target.dtype, shape: t.target.shape }));
+  const budget = opts.tileBudgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
+  const ahead = opts.converters?.length ? new LookAhead(plan.tensors, sources, opts.converters, ck, budget, opts.signal) : undefined;
   const written: string[] = [];
   try {
+    // The tokenizer is checked against the config before any tensor is written.
+    if (opts.tokenizerFrom) {
+      const found = (await checkTokenizerFolder(files, opts.tokenizerFrom, plan.config)).filter((f) => f.code !== 'tokenizer-class');
+      const errors = found.filter((f) => f.severity === 'error');
+      if (errors.length) throw new JaxServeError(errors.some((f) => f.code === 'no-tokenizer') ? 'E_NOT_FOUND' : 'E_FORMAT', `--tokenizer-from ${opts.tokenizerFrom}: ${errors.map((f) => f.message).join(' ')}`);
+      notes.push(...found.filter((f) => f.severity === 'warning').map((f) => f.message));
+    }
     const shards = await writeShardedSafetensors(
       (name) => {
         written.push(name);
@@ -75,7 +105,8 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
         const p = byName.get(spec.name)!;
         const src = sources.get(p.from);
         if (!src) throw new JaxServeError('E_NOT_FOUND', `the plan names source tensor ${p.from}, which the checkpoint no longer has; plan again.`);
-        const budget = opts.tileBudgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
+        const early = ahead?.take(p);
+        if (early) return early;
         // Small tensors are converted whole; large ones in tiles, so memory stays bounded. One layer
         // of a scanned kernel is small even when the kernel is not: only its slice is read.
         const selected = p.transforms[0]?.op === 'select' && p.bytes <= budget ? await convertSelected(p, src, opener) : undefined;
@@ -94,12 +125,87 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
       await target.writeFile('mapping.json', JSON.stringify({ source: plan.source, preset: plan.preset.id, tensors: mapping }, null, 2) + '\n');
       written.push('mapping.json');
     }
-    written.push(...(await copyTokenizer(files, target, opts)));
+    written.push(...(await copyTokenizer(files, target, opts, notes)));
     await target.commit();
-    return { files: written, bytes: shards.files.reduce((a, f) => a + f.bytes, 0) };
+    return { files: written, bytes: shards.files.reduce((a, f) => a + f.bytes, 0), notes };
   } catch (e) {
+    ahead?.drop();
     await target.abort();
     throw e;
+  }
+}
+
+/**
+ * Whole-tensor conversions started ahead of the writer on the converter threads, in plan order,
+ * while their estimated working memory fits LOOKAHEAD_BYTES (the next one always starts). Tiled and
+ * sliced tensors stay with the writer.
+ */
+class LookAhead {
+  private readonly started = new Map<PlannedTensor, { bytes: Promise<Uint8Array>; cost: number }>();
+  private held = 0;
+  private next = 0;
+  private readonly position: ReadonlyMap<PlannedTensor, number>;
+
+  constructor(
+    private readonly order: readonly PlannedTensor[],
+    private readonly sources: ReadonlyMap<string, TensorRef>,
+    private readonly converters: readonly TensorConverter[],
+    private readonly ck: Checkpoint,
+    private readonly budget: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.position = new Map(order.map((p, i) => [p, i]));
+  }
+
+  private eligible(p: PlannedTensor): TensorRef | undefined {
+    const src = this.sources.get(p.from);
+    return src && src.bytes <= this.budget && p.bytes <= this.budget && p.transforms[0]?.op !== 'select' ? src : undefined;
+  }
+
+  private fill(): void {
+    while (this.next < this.order.length) {
+      const p = this.order[this.next]!;
+      const src = this.eligible(p);
+      if (!src) {
+        // The writer converts this one itself; look further only once it is past it.
+        if (this.started.size > 0) return;
+        this.next++;
+        continue;
+      }
+      const cost = src.bytes + 2 * p.bytes;
+      if (this.started.size > 0 && this.held + cost > LOOKAHEAD_BYTES) return;
+      const worker = this.converters.reduce((a, b) => (b.busy < a.busy ? b : a));
+      const bytes = worker.convert(this.ck, src, p.source, p.transforms, { signal: this.signal });
+      bytes.catch(() => undefined); // awaited by take(); a failure after an abort is not unhandled
+      this.started.set(p, { bytes, cost });
+      this.held += cost;
+      this.next++;
+    }
+  }
+
+  /** The converted bytes of `p` when the look-ahead has (or now starts) it. */
+  take(p: PlannedTensor): Promise<Uint8Array> | undefined {
+    const at = this.position.get(p)!;
+    if (!this.started.has(p) && at >= this.next) {
+      this.next = at;
+      this.fill();
+    }
+    const got = this.started.get(p);
+    if (!got) {
+      // The writer converts p itself; the look-ahead goes on after it.
+      this.next = Math.max(this.next, at + 1);
+      this.fill();
+      return undefined;
+    }
+    this.started.delete(p);
+    return got.bytes.finally(() => {
+      this.held -= got.cost;
+      this.fill();
+    });
+  }
+
+  drop(): void {
+    this.started.clear();
   }
 }
 
@@ -114,15 +220,18 @@ export async function convertTensor(t: PlannedTensor, src: TensorRef, opener: Fi
   return applyTransforms(bytes, t.source, t.transforms).bytes;
 }
 
-async function copyTokenizer(files: FileOpener, target: ExportTarget, opts: ExecuteOptions): Promise<string[]> {
+async function copyTokenizer(files: FileOpener, target: ExportTarget, opts: ExecuteOptions, notes: string[]): Promise<string[]> {
   const copied: string[] = [];
   if (opts.tokenizerFrom) {
     for (const name of TOKENIZER_FILES) {
       const from = path.join(opts.tokenizerFrom, name);
-      if ((await files.kind(from)) === 'file') {
-        await target.copyIn(from, name);
-        copied.push(name);
-      }
+      if ((await files.kind(from)) !== 'file') continue;
+      if (name === 'tokenizer_config.json') {
+        const { text, changed } = compatTokenizerConfig(new TextDecoder().decode(await files.readSmall(from, 64 << 20)));
+        await target.writeFile(name, text);
+        if (changed.length) notes.push(`tokenizer_config.json rewritten so transformers 4.x and 5.x both load it: ${changed.join('; ')}.`);
+      } else await target.copyIn(from, name);
+      copied.push(name);
     }
     if (!copied.includes('tokenizer.json') && !copied.includes('tokenizer.model')) {
       throw new JaxServeError('E_NOT_FOUND', `${opts.tokenizerFrom}: no tokenizer.json or tokenizer.model to copy; vLLM and SGLang need one of them.`);

@@ -9,6 +9,7 @@ import type { Checkpoint } from '../checkpoint';
 import { describeError, JaxServeError } from '../errors';
 import type { FileOpener } from '../io/byteSource';
 import { openCheckpoint } from '../formats/open';
+import { checkTokenizerFolder } from './tokenizer';
 import { ARCHITECTURES, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
 
 export type Engine = 'vllm' | 'sglang';
@@ -107,7 +108,7 @@ export async function preflight(opener: FileOpener, folder: string, opts: Prefli
       add('error', 'config', configFile, describeError(e));
     }
   }
-  if (config) await checkTokenizer(opener, folder, config, add);
+  if (config) for (const f of await checkTokenizerFolder(opener, folder, config)) add(f.severity, f.code, f.file, f.message);
   return { folder, architecture, findings };
 }
 
@@ -172,48 +173,6 @@ function checkHeads(d: ModelDims, tp: number | undefined, configFile: string, ad
   if (d.heads % tp !== 0) add('error', 'tensor-parallel', configFile, `num_attention_heads ${d.heads} does not divide by tensor-parallel size ${tp}.`);
   // vLLM shards KV heads when there are enough, else replicates them: either tp | kv or kv | tp.
   if (d.kvHeads % tp !== 0 && tp % d.kvHeads !== 0) add('error', 'tensor-parallel', configFile, `num_key_value_heads ${d.kvHeads} neither divides nor is divided by tensor-parallel size ${tp}.`);
-}
-
-async function checkTokenizer(opener: FileOpener, folder: string, config: Record<string, unknown>, add: Add): Promise<void> {
-  const file = (n: string) => path.join(folder, n);
-  const hasJson = (await opener.kind(file('tokenizer.json'))) === 'file';
-  const hasModel = (await opener.kind(file('tokenizer.model'))) === 'file';
-  if (!hasJson && !hasModel) {
-    add('error', 'no-tokenizer', folder, 'no tokenizer.json or tokenizer.model: the engines load the tokenizer from the model folder unless --tokenizer is given (convert with --tokenizer-from DIR).');
-    return;
-  }
-  let vocab: Map<number, string> | undefined;
-  if (hasJson) {
-    const tok = await readJsonFile(opener, file('tokenizer.json'), add);
-    if (tok) vocab = tokenizerVocab(tok);
-  }
-  const tc = (await opener.kind(file('tokenizer_config.json'))) === 'file' ? await readJsonFile(opener, file('tokenizer_config.json'), add) : undefined;
-  const template = typeof tc?.chat_template === 'string' || (await opener.kind(file('chat_template.jinja'))) === 'file' || (await opener.kind(file('chat_template.json'))) === 'file';
-  if (!template) add('warning', 'no-chat-template', folder, 'no chat template (tokenizer_config.json chat_template or chat_template.jinja): /v1/chat/completions will fail; completions still work.');
-  if (vocab) {
-    const vocabSize = typeof config.vocab_size === 'number' ? config.vocab_size : undefined;
-    const top = Math.max(-1, ...vocab.keys());
-    if (vocabSize !== undefined && top >= vocabSize) add('error', 'vocab-size', file('tokenizer.json'), `the tokenizer has token id ${top} but vocab_size is ${vocabSize}: that token would index past the embedding.`);
-    for (const key of ['bos_token_id', 'eos_token_id', 'pad_token_id']) {
-      const ids = ([] as unknown[]).concat(config[key] ?? []);
-      for (const id of ids) {
-        if (typeof id === 'number' && !vocab.has(id)) add('error', 'special-token', file('tokenizer.json'), `config.json ${key} ${id} is not a token of tokenizer.json.`);
-      }
-    }
-  }
-}
-
-/** Token ids of a tokenizers `tokenizer.json` (model vocab and added tokens). */
-function tokenizerVocab(tok: Record<string, unknown>): Map<number, string> | undefined {
-  const out = new Map<number, string>();
-  const model = tok.model as { vocab?: unknown } | undefined;
-  if (model && typeof model.vocab === 'object' && model.vocab !== null && !Array.isArray(model.vocab)) {
-    for (const [piece, id] of Object.entries(model.vocab as Record<string, unknown>)) if (typeof id === 'number') out.set(id, piece);
-  } else if (Array.isArray(model?.vocab)) {
-    (model.vocab as unknown[]).forEach((entry, id) => out.set(id, String(Array.isArray(entry) ? entry[0] : entry)));
-  }
-  for (const t of (tok.added_tokens as { id?: unknown; content?: unknown }[] | undefined) ?? []) if (typeof t.id === 'number') out.set(t.id, String(t.content));
-  return out.size > 0 ? out : undefined;
 }
 
 export function preflightHasErrors(r: PreflightReport): boolean {

@@ -1,8 +1,10 @@
 /**
  * Messages between the extension host (or CLI) and the value worker: tensor statistics,
- * histograms and slices computed on a worker thread, so a multi-GB tensor never blocks the host.
+ * histograms and slices computed on a worker thread, so a multi-GB tensor never blocks the host,
+ * and tensor conversions, so an export uses more than one core.
  */
 import type { TensorRef } from '../checkpoint';
+import type { Layout, Transform } from '../convert/transforms';
 import type { Histogram } from '../tensor/histogram';
 import type { Slice, SliceRequest } from '../tensor/slice';
 import type { TensorStats } from '../tensor/stats';
@@ -15,8 +17,9 @@ export function tensorData(t: TensorRef): TensorData {
   return { name, dtype, shape, bytes, source, segments, bigEndian, order };
 }
 
-export type Job = { kind: 'stats'; bins: number } | { kind: 'slice'; request: SliceRequest };
-export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null } | { kind: 'slice'; slice: Slice };
+/** `convert`: read a whole tensor and apply a conversion chain (the export's second core). */
+export type Job = { kind: 'stats'; bins: number } | { kind: 'slice'; request: SliceRequest } | { kind: 'convert'; layout: Layout; transforms: readonly Transform[] };
+export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null } | { kind: 'slice'; slice: Slice } | { kind: 'convert'; bytes: Uint8Array };
 
 export type ToWorker =
   /** `proxied`: read bytes through the host (sources that are not plain files, e.g. Orbax leaves). */

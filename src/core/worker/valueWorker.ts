@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { isErrorCode, JaxServeError } from '../errors';
 import { readExactly, type FileOpener } from '../io/byteSource';
+import type { Layout, Transform } from '../convert/transforms';
 import type { Histogram } from '../tensor/histogram';
 import type { Slice, SliceRequest } from '../tensor/slice';
 import type { TensorStats } from '../tensor/stats';
@@ -46,6 +47,18 @@ export class ValueWorker {
     const r = await this.run(ck, t, { kind: 'slice', request }, opts);
     if (r.kind !== 'slice') throw new JaxServeError('E_IO', 'the value worker answered a slice job with something else');
     return r.slice;
+  }
+
+  /** Reads a whole tensor and applies a conversion chain on the worker's thread. */
+  async convert(ck: Checkpoint, t: TensorRef, layout: Layout, transforms: readonly Transform[], opts: JobOptions = {}): Promise<Uint8Array> {
+    const r = await this.run(ck, t, { kind: 'convert', layout, transforms }, opts);
+    if (r.kind !== 'convert') throw new JaxServeError('E_IO', 'the value worker answered a convert job with something else');
+    return r.bytes;
+  }
+
+  /** Jobs running now (the executor gives new ones to the least busy worker). */
+  get busy(): number {
+    return this.jobs.size;
   }
 
   /** Stops the thread; running jobs fail as cancelled. */

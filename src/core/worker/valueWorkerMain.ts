@@ -1,13 +1,15 @@
 /**
- * The value worker's thread: runs statistics, histograms and slices with the same core functions
- * the CLI uses. Plain files are read here directly; other sources ask the host for each range.
+ * The value worker's thread: runs statistics, histograms, slices and tensor conversions with the
+ * same core functions the CLI uses. Plain files are read here directly; other sources ask the host for each range.
  */
 import { parentPort } from 'node:worker_threads';
 import type { TensorRef } from '../checkpoint';
 import { isErrorCode, JaxServeError } from '../errors';
 import type { ByteSource, FileOpener } from '../io/byteSource';
 import { NodeFileOpener } from '../node/fileOpener';
+import { applyTransforms } from '../convert/transforms';
 import { tensorHistogram } from '../tensor/histogram';
+import { readTensorBytes } from '../tensor/read';
 import { tensorSlice } from '../tensor/slice';
 import type { FromWorker, JobResult, TensorData, ToWorker } from './protocol';
 
@@ -52,6 +54,15 @@ async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToW
   const opener = proxied ? hostOpener(id) : fileOpener;
   const ref = asTensorRef(t);
   if (job.kind === 'slice') return { kind: 'slice', slice: await tensorSlice(opener, ref, job.request, signal) };
+  if (job.kind === 'convert') {
+    const bytes = new Uint8Array(ref.bytes);
+    let at = 0;
+    for await (const chunk of readTensorBytes(opener, ref, { signal })) {
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
+    return { kind: 'convert', bytes: applyTransforms(bytes, job.layout, job.transforms).bytes };
+  }
   let last = 0;
   const onProgress = (fraction: number) => {
     if (fraction - last >= 0.01 || fraction >= 1) {
@@ -69,7 +80,8 @@ port.on('message', (m: ToWorker) => {
       const ac = new AbortController();
       jobs.set(m.id, ac);
       run(m.id, m.tensor, m.proxied, m.job, ac.signal).then(
-        (result) => post({ type: 'result', id: m.id, result }),
+        // A converted tensor's buffer moves to the host instead of being copied.
+        (result) => port.postMessage({ type: 'result', id: m.id, result } satisfies FromWorker, result.kind === 'convert' ? [result.bytes.buffer as ArrayBuffer] : []),
         (e: unknown) => {
           const code = e instanceof JaxServeError ? e.code : 'E_IO';
           post({ type: 'error', id: m.id, code, message: e instanceof Error ? e.message : String(e) });
