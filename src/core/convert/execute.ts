@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
 import type { ByteSink, FileOpener } from '../io/byteSource';
-import { writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
+import { writeOrder, writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
 import { readTensorBytes } from '../tensor/read';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
 import { convertSelected, DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
@@ -84,7 +84,8 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   const sources = new Map(ck.tensors.map((t) => [t.name, t]));
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.to, dtype: t.target.dtype, shape: t.target.shape }));
   const budget = opts.tileBudgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
-  const ahead = opts.converters?.length ? new LookAhead(plan.tensors, sources, opts.converters, ck, budget, opts.signal) : undefined;
+  const inWriteOrder = writeOrder(specs, opts.maxShardBytes).map((n) => byName.get(n)!);
+  const ahead = opts.converters?.length ? new LookAhead(inWriteOrder, sources, opts.converters, ck, budget, opts.signal) : undefined;
   const written: string[] = [];
   try {
     // The tokenizer is checked against the config before any tensor is written.
@@ -136,7 +137,8 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
 }
 
 /**
- * Whole-tensor conversions started ahead of the writer on the converter threads, in plan order,
+ * Whole-tensor conversions started ahead of the writer on the converter threads, in the order the
+ * writer asks for them,
  * while their estimated working memory fits LOOKAHEAD_BYTES (the next one always starts). Tiled and
  * sliced tensors stay with the writer.
  */

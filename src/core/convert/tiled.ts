@@ -23,6 +23,9 @@ import { applyTransforms, describeTransform, pairPermute, transformLayout, trans
  */
 export const DEFAULT_TILE_BUDGET_BYTES = 128 << 20;
 
+/** Row reads of a tile issued together. */
+const READS_IN_FLIGHT = 16;
+
 /** The reading part of a chain: which elements of the source, in which order, before any 2-D transpose. */
 interface Shape2D {
   /** Source element index of slab element e (the slab is the source after `select`, row-major). */
@@ -143,8 +146,8 @@ function slabOf(p: PlannedTensor, select: Select | undefined): Pick<Shape2D, 'sl
 }
 
 /** Reads slab elements [from, from + count) into a new buffer, run by run. */
-async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource' | 'run'>, from: number, count: number, size: number): Promise<Uint8Array> {
-  const out = new Uint8Array(count * size);
+async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource' | 'run'>, from: number, count: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
+  const out = into ? into.subarray(0, count * size) : new Uint8Array(count * size);
   let e = from;
   while (e < from + count) {
     const runEnd = slab.run === Number.MAX_SAFE_INTEGER ? from + count : Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
@@ -180,12 +183,14 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
     return (async function* () {
       const reader = new SourceReader(opener, src);
       try {
+        const buf = new Uint8Array(Math.min(perStep * item, total) * size);
+        const outBuf = new Uint8Array(buf.length);
         for (let e = 0; e < total; e += perStep * item) {
           throwIfAborted(signal);
           const k = Math.min(perStep * item, total - e);
-          const block = await readSlab(reader, slab, e, k, size);
-          const out = new Uint8Array(block.length);
-          for (let b = 0; b < k; b += item) out.set(transposeBytes(block.subarray(b * size, (b + item) * size), [rows, cols], [1, 0], size), b * size);
+          const block = await readSlab(reader, slab, e, k, size, buf);
+          const out = outBuf.subarray(0, block.length);
+          for (let b = 0; b < k; b += item) transposeBytes(block.subarray(b * size, (b + item) * size), [rows, cols], [1, 0], size, out.subarray(b * size, (b + item) * size));
           yield elementwise(out, k);
         }
       } finally {
@@ -198,10 +203,12 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
       const reader = new SourceReader(opener, src);
       try {
         const step = Math.max(n, Math.floor(budget / Math.max(size, outSize) / n) * n);
+        // One read buffer for every step: the writer is done with a chunk before it asks for the next.
+        const buf = new Uint8Array(Math.min(step, total) * size);
         for (let e = 0; e < total; e += step) {
           throwIfAborted(signal);
           const k = Math.min(step, total - e);
-          yield elementwise(paired(await readSlab(reader, slab, e, k, size), k), k);
+          yield elementwise(paired(await readSlab(reader, slab, e, k, size, buf), k), k);
         }
       } finally {
         await reader.close();
@@ -219,6 +226,9 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
   return {
     async writeTiles(writeAt: (offset: number, bytes: Uint8Array) => Promise<void>) {
       const reader = new SourceReader(opener, src);
+      // Block and tile buffers reused for every tile (positioned writes finish before the next read).
+      const blockBuf = new Uint8Array(h * w * size);
+      const tileBuf = new Uint8Array(h * w * size);
       try {
         for (let r0 = 0; r0 < rows; r0 += h) {
           const bh = Math.min(h, rows - r0);
@@ -226,13 +236,18 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
             throwIfAborted(signal);
             const bw = Math.min(w, cols - c0);
             let block: Uint8Array;
-            if (bw === cols) block = await readSlab(reader, slab, r0 * cols, bh * cols, size);
+            if (bw === cols) block = await readSlab(reader, slab, r0 * cols, bh * cols, size, blockBuf);
             else {
-              block = new Uint8Array(bh * bw * size);
-              for (let r = 0; r < bh; r++) block.set(await readSlab(reader, slab, (r0 + r) * cols + c0, bw, size), r * bw * size);
+              block = blockBuf.subarray(0, bh * bw * size);
+              // One positioned read per row of the block, READS_IN_FLIGHT at a time: the thread pool
+              // overlaps them instead of one round trip each.
+              for (let r = 0; r < bh; r += READS_IN_FLIGHT) {
+                const rs = Array.from({ length: Math.min(READS_IN_FLIGHT, bh - r) }, (_, k) => readSlab(reader, slab, (r0 + r + k) * cols + c0, bw, size, block.subarray((r + k) * bw * size)));
+                await Promise.all(rs);
+              }
             }
             // (bh, bw) block -> (bw, bh) tile: tile row j is output row c0 + j, columns r0..r0+bh.
-            const tile = elementwise(transposeBytes(paired(block, bh * bw), [bh, bw], [1, 0], size), bh * bw);
+            const tile = elementwise(transposeBytes(paired(block, bh * bw), [bh, bw], [1, 0], size, tileBuf.subarray(0, bh * bw * size)), bh * bw);
             if (bh === rows) await writeAt(c0 * rows * outSize, tile);
             else for (let j = 0; j < bw; j++) await writeAt(((c0 + j) * rows + r0) * outSize, tile.subarray(j * bh * outSize, (j + 1) * bh * outSize));
           }

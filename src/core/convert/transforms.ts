@@ -139,16 +139,17 @@ function strides(shape: readonly number[]): number[] {
 }
 
 /**
- * Moves elements so that output axis k is input axis `axes[k]`. The innermost output axis is copied
+ * Moves elements so that output axis k is input axis `axes[k]`, into `into` when given (a buffer
+ * reused across tiles: fresh multi-MB allocations cost a page fault per 4 KiB). The innermost output axis is copied
  * in a tight loop; element sizes 2 and 4 use typed arrays (bf16/f16 and f32 are what models hold).
  */
-export function transposeBytes(src: Uint8Array, shape: readonly number[], axes: readonly number[], elementBytes: number): Uint8Array {
+export function transposeBytes(src: Uint8Array, shape: readonly number[], axes: readonly number[], elementBytes: number, into?: Uint8Array): Uint8Array {
   const rank = shape.length;
   if (rank === 2 && axes[0] === 1 && src.length > 0) {
-    const fast = transpose2d(src, shape[0]!, shape[1]!, elementBytes);
+    const fast = transpose2d(src, shape[0]!, shape[1]!, elementBytes, into);
     if (fast) return fast;
   }
-  const out = new Uint8Array(src.length);
+  const out = into ?? new Uint8Array(src.length);
   if (src.length === 0 || rank === 0) {
     out.set(src);
     return out;
@@ -214,10 +215,11 @@ function transpose2d16(s: Uint16Array, o: Uint16Array, rows: number, cols: numbe
   }
 }
 
-function transpose2d(src: Uint8Array, rows: number, cols: number, elementBytes: number): Uint8Array | undefined {
-  const out = new Uint8Array(src.length);
-  if (elementBytes === 4 && src.byteOffset % 4 === 0) transpose2d32(new Uint32Array(src.buffer, src.byteOffset, src.length / 4), new Uint32Array(out.buffer), rows, cols);
-  else if (elementBytes === 2 && src.byteOffset % 2 === 0) transpose2d16(new Uint16Array(src.buffer, src.byteOffset, src.length / 2), new Uint16Array(out.buffer), rows, cols);
+function transpose2d(src: Uint8Array, rows: number, cols: number, elementBytes: number, into?: Uint8Array): Uint8Array | undefined {
+  const out = into ?? new Uint8Array(src.length);
+  if (out.byteOffset % elementBytes !== 0) return undefined;
+  if (elementBytes === 4 && src.byteOffset % 4 === 0) transpose2d32(new Uint32Array(src.buffer, src.byteOffset, src.length / 4), new Uint32Array(out.buffer, out.byteOffset, out.length / 4), rows, cols);
+  else if (elementBytes === 2 && src.byteOffset % 2 === 0) transpose2d16(new Uint16Array(src.buffer, src.byteOffset, src.length / 2), new Uint16Array(out.buffer, out.byteOffset, out.length / 2), rows, cols);
   else return undefined;
   return out;
 }

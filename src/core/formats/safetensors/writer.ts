@@ -194,6 +194,11 @@ export function planShards(specs: readonly TensorSpec[], maxShardBytes = DEFAULT
   return { files, index };
 }
 
+/** The order writeShardedSafetensors asks for tensor data: shard by shard, each in its file order. */
+export function writeOrder(specs: readonly TensorSpec[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES): string[] {
+  return planShards(specs, maxShardBytes).files.flatMap((f) => layoutSafetensors(f.specs).tensors.map((t) => t.spec.name));
+}
+
 export function indexFileName(baseName = 'model'): string {
   return baseName === 'model' ? SAFETENSORS_INDEX_NAME : `${baseName}.safetensors.index.json`;
 }
