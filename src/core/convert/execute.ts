@@ -63,7 +63,7 @@ export interface TensorConverter {
  * Working memory the look-ahead may hold, in estimated bytes (source + converted + cast copies of
  * each tensor in flight): with the tiled path's budget it keeps the peak under the 512 MB bar.
  */
-const LOOKAHEAD_BYTES = 256 << 20;
+const LOOKAHEAD_BYTES = 160 << 20;
 
 export interface ExportResult {
   readonly files: readonly string[];
