@@ -82,6 +82,34 @@ def talk(src: str, out: str) -> None:
     print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def maxtext(src: str, out: str) -> None:
+    """A MaxText scanned checkpoint to HF as a numpy user writes it (the maxtext to-HF hooks' steps):
+    slice each layer off axis 1, undo the query scale, de-interleave q/k per head, reshape, transpose."""
+    import resource
+    from safetensors.numpy import load_file, save_file
+    t0 = time.perf_counter()
+    w = {k.removeprefix("params.params."): v for k, v in load_file(src).items()}
+    lay = "decoder.layers."
+    D, L, N, H = w[lay + "self_attention.query.kernel"].shape
+    deint = lambda x: np.concatenate([x[..., ::2], x[..., 1::2]], -1)
+    np.seterr(over="ignore")  # the synthetic bytes include huge floats; the scale overflows them as ours does
+    hf = {"model.embed_tokens.weight": w["token_embedder.embedding"], "model.norm.weight": w["decoder.decoder_norm.scale"],
+          "lm_head.weight": np.ascontiguousarray(w["decoder.logits_dense.kernel"].T)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        att = lambda n: w[lay + f"self_attention.{n}.kernel"][:, i]
+        hf[p + "self_attn.q_proj.weight"] = np.ascontiguousarray((deint(att("query")) * np.float32(np.sqrt(H))).reshape(D, -1).T)
+        hf[p + "self_attn.k_proj.weight"] = np.ascontiguousarray(deint(att("key")).reshape(D, -1).T)
+        hf[p + "self_attn.v_proj.weight"] = np.ascontiguousarray(att("value").reshape(D, -1).T)
+        hf[p + "self_attn.o_proj.weight"] = np.ascontiguousarray(att("out").reshape(-1, D).T)
+        for src_name, name in (("wi_0", "gate_proj"), ("wi_1", "up_proj"), ("wo", "down_proj")):
+            hf[p + f"mlp.{name}.weight"] = np.ascontiguousarray(w[lay + f"mlp.{src_name}.kernel"][:, i].T)
+        hf[p + "input_layernorm.weight"] = np.ascontiguousarray(w[lay + "pre_self_attention_layer_norm.scale"][:, i])
+        hf[p + "post_attention_layernorm.weight"] = np.ascontiguousarray(w[lay + "post_self_attention_layer_norm.scale"][:, i])
+    save_file(hf, out, metadata={"format": "pt"})
+    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
 def run(cmd) -> None:
     import resource
     import subprocess
@@ -93,11 +121,11 @@ def run(cmd) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "talk":
         talk(sys.argv[2], sys.argv[3])
-        sys.exit(0)
-    if sys.argv[1] == "run":
+    elif sys.argv[1] == "maxtext":
+        maxtext(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "run":
         run(sys.argv[3:])
-        sys.exit(0)
-    if sys.argv[1] == "open":
+    elif sys.argv[1] == "open":
         bench_open(sys.argv[2], int(sys.argv[3]))
     else:
         bench_stats(sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -3,6 +3,7 @@
  * export folder. Exit codes: 0 written (or a clean plan), 1 the plan has errors (nothing written),
  * 2 bad usage or unreadable input (main.ts).
  */
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import {
@@ -122,6 +123,8 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
   // Two converter threads read and transpose ahead of the writer: the export keeps both cores busy.
   const converters = Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
   const ac = new AbortController();
+  // Every converter job listens for the abort; more than ten run over an export.
+  setMaxListeners(0, ac.signal);
   const onSignal = () => ac.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

@@ -69,6 +69,32 @@ describe('conversion transforms', () => {
     );
   });
 
+  it(`de-interleaves RoPE pairs along any axis like numpy's concat(x[..., ::2], x[..., 1::2]), and interleave undoes it (seed ${seed})`, () => {
+    const arb = fc
+      .tuple(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 3 }), fc.integer({ min: 1, max: 4 }), fc.constantFrom(1, 2, 4, 8))
+      .chain(([shape, half, size]) => fc.tuple(fc.constant(shape), fc.constant(half * 2), fc.integer({ min: 0, max: shape.length }), fc.constant(size)));
+    fc.assert(
+      fc.property(arb, ([rest, n, axis, size]) => {
+        const shape = [...rest.slice(0, axis), n, ...rest.slice(axis)];
+        const count = shape.reduce((a, b) => a * b, 1);
+        const src = Uint8Array.from({ length: count * size }, (_, i) => (i * 7 + 3) & 0xff);
+        const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1) * size;
+        const want = new Uint8Array(src.length);
+        for (let o = 0; o < src.length / (n * inner); o++) {
+          for (let j = 0; j < n; j++) {
+            const from = j < n / 2 ? 2 * j : 2 * (j - n / 2) + 1; // evens first, then odds
+            want.set(src.subarray((o * n + from) * inner, (o * n + from + 1) * inner), (o * n + j) * inner);
+          }
+        }
+        const dtype = ({ 1: 'U8', 2: 'BF16', 4: 'F32', 8: 'F64' } as const)[size as 1 | 2 | 4 | 8];
+        const got = applyTransforms(src, { shape, dtype }, [{ op: 'deinterleave', axis }]).bytes;
+        assert.deepEqual(got, want);
+        assert.deepEqual(applyTransforms(got, { shape, dtype }, [{ op: 'interleave', axis }]).bytes, src);
+      }),
+      { seed, numRuns },
+    );
+  });
+
   it('selects one index of an axis, reshapes, and refuses what does not fit', () => {
     const src = new Uint8Array(Float32Array.from({ length: 24 }, (_, i) => i).buffer);
     const { bytes, layout } = applyTransforms(src, { shape: [2, 3, 4], dtype: 'F32' }, [{ op: 'select', axis: 1, index: 2 }, { op: 'reshape', shape: [-1] }]);

@@ -44,7 +44,7 @@ export interface ExecuteOptions {
   generationConfigFrom?: string;
   signal?: AbortSignal;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
-  /** Tensors over this many bytes are converted in tiles (default 128 MiB). */
+  /** Tensors over this many bytes are converted in tiles (default 96 MiB). */
   tileBudgetBytes?: number;
   /**
    * Threads that read and convert whole tensors ahead of the writer (core's ValueWorker), so an
@@ -63,7 +63,7 @@ export interface TensorConverter {
  * Working memory the look-ahead may hold, in estimated bytes (source + converted + cast copies of
  * each tensor in flight): with the tiled path's budget it keeps the peak under the 512 MB bar.
  */
-const LOOKAHEAD_BYTES = 160 << 20;
+const LOOKAHEAD_BYTES = 128 << 20;
 
 export interface ExportResult {
   readonly files: readonly string[];
@@ -161,7 +161,10 @@ class LookAhead {
 
   private eligible(p: PlannedTensor): TensorRef | undefined {
     const src = this.sources.get(p.from);
-    return src && src.bytes <= this.budget && p.bytes <= this.budget && p.transforms[0]?.op !== 'select' ? src : undefined;
+    if (!src || p.bytes > this.budget) return undefined;
+    // A slice of a larger tensor (a scanned layer) is read alone when the storage allows it.
+    const sliced = p.transforms[0]?.op === 'select' && src.order !== 'F' && !(src.segments ?? [src.source]).some((r) => r.deflate);
+    return src.bytes <= this.budget || sliced ? src : undefined;
   }
 
   private fill(): void {
@@ -174,7 +177,7 @@ class LookAhead {
         this.next++;
         continue;
       }
-      const cost = src.bytes + 2 * p.bytes;
+      const cost = Math.min(src.bytes, p.bytes) + 2 * p.bytes;
       if (this.started.size > 0 && this.held + cost > LOOKAHEAD_BYTES) return;
       const worker = this.converters.reduce((a, b) => (b.busy < a.busy ? b : a));
       const bytes = worker.convert(this.ck, src, p.source, p.transforms, { signal: this.signal });

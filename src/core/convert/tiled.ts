@@ -19,9 +19,9 @@ import { applyTransforms, describeTransform, pairPermute, transformLayout, trans
 
 /**
  * Tensors up to this size are converted whole (source, transposed and cast copies: about 3× in
- * memory); larger ones in tiles of about this size. 128 MiB keeps the peak under the 512 MB bar.
+ * memory); larger ones in tiles of about this size. 96 MiB, with the look-ahead, keeps the peak under the 512 MB bar.
  */
-export const DEFAULT_TILE_BUDGET_BYTES = 128 << 20;
+export const DEFAULT_TILE_BUDGET_BYTES = 96 << 20;
 
 /** Row reads of a tile issued together. */
 const READS_IN_FLIGHT = 16;
@@ -137,7 +137,7 @@ class SourceReader {
   }
 }
 
-function slabOf(p: PlannedTensor, select: Select | undefined): Pick<Shape2D, 'slabToSource' | 'run'> {
+function slabOf(p: Pick<PlannedTensor, 'source'>, select: Select | undefined): Pick<Shape2D, 'slabToSource' | 'run'> {
   const shape = p.source.shape;
   if (!select) return { slabToSource: (e) => e, run: Number.MAX_SAFE_INTEGER };
   const inner = shape.slice(select.axis + 1).reduce((a, b) => a * b, 1);
@@ -148,12 +148,19 @@ function slabOf(p: PlannedTensor, select: Select | undefined): Pick<Shape2D, 'sl
 /** Reads slab elements [from, from + count) into a new buffer, run by run. */
 async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource' | 'run'>, from: number, count: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
   const out = into ? into.subarray(0, count * size) : new Uint8Array(count * size);
+  // Runs (one per index of the axes before a selected one) are read READS_IN_FLIGHT at a time.
+  let pending: Promise<void>[] = [];
   let e = from;
   while (e < from + count) {
     const runEnd = slab.run === Number.MAX_SAFE_INTEGER ? from + count : Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
-    await reader.read(slab.slabToSource(e) * size, out.subarray((e - from) * size, (runEnd - from) * size));
+    pending.push(reader.read(slab.slabToSource(e) * size, out.subarray((e - from) * size, (runEnd - from) * size)));
+    if (pending.length >= READS_IN_FLIGHT) {
+      await Promise.all(pending);
+      pending = [];
+    }
     e = runEnd;
   }
+  await Promise.all(pending);
   return out;
 }
 
@@ -264,7 +271,7 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
  * source run by run instead of whole, then the rest of the chain applied; undefined when the
  * source cannot be read in pieces (deflated, Fortran order), so the caller reads it whole.
  */
-export async function convertSelected(p: PlannedTensor, src: TensorRef, opener: FileOpener): Promise<Uint8Array | undefined> {
+export async function convertSelected(p: Pick<PlannedTensor, 'source' | 'transforms'>, src: TensorRef, opener: FileOpener): Promise<Uint8Array | undefined> {
   const select = p.transforms[0];
   if (select?.op !== 'select' || src.order === 'F' || (src.segments ?? [src.source]).some((r) => r.deflate)) return undefined;
   const reader = new SourceReader(opener, src);

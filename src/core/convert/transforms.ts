@@ -283,7 +283,15 @@ export function pairPermute(src: Uint8Array, shape: readonly number[], axis: num
   const inner = count(shape.slice(axis + 1)) * elementBytes;
   const outer = count(shape.slice(0, axis));
   const out = new Uint8Array(src.length);
-  const from = Array.from({ length: n }, (_, j) => pairSource(j, n, deinterleave));
+  const from = Int32Array.from({ length: n }, (_, j) => pairSource(j, n, deinterleave));
+  // The RoPE case permutes the last axis, one element at a time: gather through a typed view.
+  const view = (b: Uint8Array) => (inner === 4 && b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.length / 4) : inner === 2 && b.byteOffset % 2 === 0 ? new Uint16Array(b.buffer, b.byteOffset, b.length / 2) : undefined);
+  const s = view(src);
+  const d = view(out);
+  if (s && d) {
+    for (let base = 0; base < outer * n; base += n) for (let j = 0; j < n; j++) d[base + j] = s[base + from[j]!]!;
+    return out;
+  }
   for (let o = 0; o < outer; o++) {
     const base = o * n * inner;
     for (let j = 0; j < n; j++) out.set(src.subarray(base + from[j]! * inner, base + (from[j]! + 1) * inner), base + j * inner);

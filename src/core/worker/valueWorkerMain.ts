@@ -7,6 +7,7 @@ import type { TensorRef } from '../checkpoint';
 import { isErrorCode, JaxServeError } from '../errors';
 import type { ByteSource, FileOpener } from '../io/byteSource';
 import { NodeFileOpener } from '../node/fileOpener';
+import { convertSelected } from '../convert/tiled';
 import { applyTransforms } from '../convert/transforms';
 import { tensorHistogram } from '../tensor/histogram';
 import { readTensorBytes } from '../tensor/read';
@@ -55,6 +56,9 @@ async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToW
   const ref = asTensorRef(t);
   if (job.kind === 'slice') return { kind: 'slice', slice: await tensorSlice(opener, ref, job.request, signal) };
   if (job.kind === 'convert') {
+    // One layer of a scanned kernel: only its slice is read.
+    const selected = await convertSelected({ source: job.layout, transforms: job.transforms }, ref, opener);
+    if (selected) return { kind: 'convert', bytes: selected };
     const bytes = new Uint8Array(ref.bytes);
     let at = 0;
     for await (const chunk of readTensorBytes(opener, ref, { signal })) {
