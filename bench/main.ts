@@ -108,6 +108,11 @@ async function talkModel(file: string, vocab: number, hidden: number, ffn: numbe
     specs.push({ name: `layers.${i}.input_layernorm.norm_weights`, dtype: 'F32', shape: [hidden] }, { name: `layers.${i}.post_attention_layernorm.norm_weights`, dtype: 'F32', shape: [hidden] });
   }
   specs.push({ name: 'norm.norm_weights', dtype: 'F32', shape: [hidden] }, { name: 'lm_head.kernel', dtype: 'F32', shape: [hidden, vocab] });
+  return writeSynthetic(file, specs);
+}
+
+/** Writes f32 tensors of random-ish bytes as flax-format safetensors; returns the file size. */
+async function writeSynthetic(file: string, specs: TensorSpec[]): Promise<number> {
   const chunk = new Uint8Array(1 << 22).map((_, i) => (i * 2654435761) >>> 24);
   const layout = await writeSafetensors(await openAtomicFileSink(file), specs, function* (s) {
     let left = s.shape.reduce((a, b) => a * b, 1) * 4;
@@ -164,16 +169,7 @@ async function maxtextModel(file: string, vocab: number, d: number, layers: numb
     { name: `${lay}pre_self_attention_layer_norm.scale`, dtype: 'F32', shape: [d, layers] },
     { name: `${lay}post_self_attention_layer_norm.scale`, dtype: 'F32', shape: [d, layers] },
   ];
-  const chunk = new Uint8Array(1 << 22).map((_, i) => (i * 2654435761) >>> 24);
-  const layout = await writeSafetensors(await openAtomicFileSink(file), specs, function* (s) {
-    let left = s.shape.reduce((a, b) => a * b, 1) * 4;
-    while (left > 0) {
-      const n = Math.min(left, chunk.length);
-      yield chunk.subarray(0, n);
-      left -= n;
-    }
-  }, { metadata: { format: 'flax' } });
-  return layout.fileSize;
+  return writeSynthetic(file, specs);
 }
 
 async function benchConvertScanned(dir: string): Promise<void> {

@@ -79,28 +79,28 @@ export async function rejectsWith(p: Promise<unknown>, code: string, message: Re
   throw new Error('expected a rejection, but it resolved');
 }
 
+/** The python named by `variable`; skips the test when unset, unless JAX_SERVE_REQUIRE_PYTHON says it must be there. */
+function pythonFrom(ctx: Mocha.Context, variable: string, what: string): string {
+  const python = process.env[variable];
+  if (!python) {
+    if (process.env.JAX_SERVE_REQUIRE_PYTHON) throw new Error(`${variable} is not set: run the README test command, which builds ${what}.`);
+    ctx.skip();
+  }
+  return python!;
+}
+
 /**
  * The pinned venv's python, for tests that write or read files with the real libraries. `npm test`
  * sets JAX_SERVE_PYTHON and JAX_SERVE_REQUIRE_PYTHON=1, so there these never skip; a bare
  * `npm run test:unit` without the venv skips them and says why.
  */
 export function venvPython(ctx: Mocha.Context): string {
-  const python = process.env.JAX_SERVE_PYTHON;
-  if (!python) {
-    if (process.env.JAX_SERVE_REQUIRE_PYTHON) throw new Error('JAX_SERVE_PYTHON is not set: run the README test command, which builds the venv.');
-    ctx.skip();
-  }
-  return python!;
+  return pythonFrom(ctx, 'JAX_SERVE_PYTHON', 'the venv');
 }
 
 /** The HF-Flax venv's python (transformers 4.x Flax), under the same rules as venvPython. */
 export function hfFlaxPython(ctx: Mocha.Context): string {
-  const python = process.env.JAX_SERVE_HFFLAX_PYTHON;
-  if (!python) {
-    if (process.env.JAX_SERVE_REQUIRE_PYTHON) throw new Error('JAX_SERVE_HFFLAX_PYTHON is not set: run the README test command, which builds the hfflax venv.');
-    ctx.skip();
-  }
-  return python!;
+  return pythonFrom(ctx, 'JAX_SERVE_HFFLAX_PYTHON', 'the hfflax venv');
 }
 
 /** Runs a python/fixtures script's `write DIR` and returns the manifest it prints. */
