@@ -63,6 +63,16 @@ export class ConvertCommands implements vscode.Disposable {
     );
   }
 
+  /**
+   * Restricted Mode runs no process. Checked here rather than by `enablement`: with workspace trust
+   * turned off VS Code leaves `isWorkspaceTrusted` unset, which would hide the commands.
+   */
+  private trusted(): boolean {
+    if (vscode.workspace.isTrusted) return true;
+    void vscode.window.showErrorMessage('JAX Serve runs the converter as a process, which Restricted Mode does not allow. Trust this workspace to convert, import or verify.', 'Manage Workspace Trust').then((p) => p && vscode.commands.executeCommand('workbench.trust.manage'));
+    return false;
+  }
+
   private async python(resource: string): Promise<string> {
     const chosen = await choosePython(vscode.Uri.file(resource));
     this.cli.log.info(`Python: ${chosen.python} (${chosen.source})`);
@@ -89,6 +99,7 @@ export class ConvertCommands implements vscode.Disposable {
   }
 
   async convert(arg?: vscode.Uri | ConvertRequest): Promise<ConvertResult | undefined> {
+    if (!this.trusted()) return undefined;
     const req = isRequest<ConvertRequest>(arg, 'source') ? arg : undefined;
     const source = req?.source ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Convert: the JAX checkpoint (a file or an Orbax folder)', folders: true }))?.fsPath);
     if (!source) return undefined;
@@ -175,6 +186,7 @@ export class ConvertCommands implements vscode.Disposable {
   }
 
   async importInto(arg?: vscode.Uri | ImportRequest): Promise<ConvertResult | undefined> {
+    if (!this.trusted()) return undefined;
     const req = isRequest<ImportRequest>(arg, 'source') ? arg : undefined;
     const source = req?.source ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Import: the HF checkpoint (model folder or *.safetensors)', folders: true }))?.fsPath);
     if (!source) return undefined;
@@ -206,6 +218,7 @@ export class ConvertCommands implements vscode.Disposable {
   }
 
   async verify(arg?: vscode.Uri | VerifyRequest): Promise<VerifyReport | undefined> {
+    if (!this.trusted()) return undefined;
     const req = isRequest<VerifyRequest>(arg, 'exportDir') ? arg : undefined;
     const exportDir = req?.exportDir ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Verify: the export folder', folders: true, only: 'folders' }))?.fsPath);
     if (!exportDir) return undefined;

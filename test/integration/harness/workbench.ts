@@ -29,6 +29,10 @@ export interface Workbench {
   setTheme(label: string): Promise<void>;
   /** Quick Open: types `query` (a name or a relative path), picks the row whose label starts with `label`. */
   quickOpen(query: string, label?: string): Promise<void>;
+  /** Types into the open quick input (a picker or the simple file dialog) until the text sticks. */
+  fillQuickInput(text: string): Promise<void>;
+  /** Clicks the quick-input row whose text starts with `label`. */
+  pickRow(label: string): Promise<void>;
   /** The frame of the webview whose document has `selector`, waiting up to timeoutMs. */
   webviewFrame(selector: string, timeoutMs?: number): Promise<Frame>;
   screenshot(path: string): Promise<void>;
@@ -87,6 +91,8 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
   const wb: Workbench = {
     page,
     testExit,
+    fillQuickInput,
+    pickRow,
     async runCommand(title) {
       await openQuickInput('>' + title);
       await pickRow(title);
