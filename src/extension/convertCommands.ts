@@ -45,6 +45,9 @@ export interface ConvertResult {
   readonly message: string;
 }
 
+/** The user rule file the Convert command picks up (schema contributed in package.json). */
+export const RULES_FILE = 'jax-serve.rules.json';
+
 const isRequest = <T>(v: unknown, key: string): v is T => typeof v === 'object' && v !== null && !(v instanceof vscode.Uri) && key in v;
 
 export class ConvertCommands implements vscode.Disposable {
@@ -86,9 +89,24 @@ export class ConvertCommands implements vscode.Disposable {
     return r;
   }
 
+  /**
+   * A `jax-serve.rules.json` beside the source (in its folder, or the folder itself), else at the
+   * root of its workspace folder: the user's rules, tried before the preset's.
+   */
+  private async rulesFor(source: string): Promise<string | undefined> {
+    const here = (await vscode.workspace.fs.stat(vscode.Uri.file(source)).then((s) => s.type === vscode.FileType.Directory, () => false)) ? source : path.dirname(source);
+    const root = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(source))?.uri.fsPath;
+    for (const dir of [here, root]) {
+      if (!dir) continue;
+      const file = path.join(dir, RULES_FILE);
+      if (await vscode.workspace.fs.stat(vscode.Uri.file(file)).then(() => true, () => false)) return file;
+    }
+    return undefined;
+  }
+
   /** The dry run: the CLI's plan for these options (exit 0, or 1 with errors in it). */
-  private async plan(source: string, opts: { preset?: string; dtype?: string; base?: string }, python: string): Promise<Plan | string> {
-    const args = ['convert', source, '--dry-run', '--json', '--python', python, ...(opts.preset ? ['--preset', opts.preset] : []), ...(opts.dtype && opts.dtype !== 'keep' ? ['--dtype', opts.dtype] : []), ...(opts.base ? ['--config-from', opts.base] : [])];
+  private async plan(source: string, opts: { preset?: string; dtype?: string; base?: string; rules?: string }, python: string): Promise<Plan | string> {
+    const args = ['convert', source, '--dry-run', '--json', '--python', python, ...(opts.preset ? ['--preset', opts.preset] : []), ...(opts.dtype && opts.dtype !== 'keep' ? ['--dtype', opts.dtype] : []), ...(opts.base ? ['--config-from', opts.base] : []), ...(opts.rules ? ['--rules', opts.rules] : [])];
     const r = await this.cli.run({ args });
     if (r.code !== 0 && r.code !== 1) return cliError(r);
     try {
@@ -116,8 +134,10 @@ export class ConvertCommands implements vscode.Disposable {
       if (!choice) return undefined;
       base = choice.base ? ((await pick({ title: 'The base model folder (config.json, tokenizer.json)', folders: true, only: 'folders' }))?.fsPath ?? '') : '';
     }
+    const rules = await this.rulesFor(source);
+    if (rules) this.cli.log.info(`user rules: ${rules}`);
     let preset = req?.preset;
-    let plan = await this.plan(source, { preset, base }, python);
+    let plan = await this.plan(source, { preset, base, rules }, python);
     if (typeof plan === 'string') return this.fail('convert', `Convert ${path.basename(source)}: ${plan}`);
     if (preset === undefined) {
       const detected = plan.preset.id;
@@ -146,9 +166,9 @@ export class ConvertCommands implements vscode.Disposable {
       if (!choice) return undefined;
       dtype = choice.label as ConvertRequest['dtype'];
     }
-    plan = await this.plan(source, { preset, dtype, base }, python);
+    plan = await this.plan(source, { preset, dtype, base, rules }, python);
     if (typeof plan === 'string') return this.fail('convert', `Convert ${path.basename(source)}: ${plan}`);
-    const doc = this.docs.show(`plan-${path.basename(source)}`, planMarkdown(plan));
+    const doc = this.docs.show(`plan-${path.basename(source)}`, planMarkdown(plan, rules));
     await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
     this.docs.problems(source, plan);
     const errors = plan.problems.filter((p) => p.severity === 'error');
@@ -163,7 +183,7 @@ export class ConvertCommands implements vscode.Disposable {
       const ok = await vscode.window.showInformationMessage(`Convert ${plan.tensors.length} tensors (${(bytes / 2 ** 20).toFixed(1)} MiB) with ${plan.preset.id} into ${output}?`, { modal: true, detail: 'The plan is open in the editor. The source is only read; the folder appears when complete.' }, 'Convert');
       if (ok !== 'Convert') return undefined;
     }
-    const args = ['convert', source, '-o', output, '--preset', preset, '--python', python, '--progress-json', ...(dtype !== 'keep' ? ['--dtype', dtype!] : []), ...(base ? ['--config-from', base, '--tokenizer-from', base] : [])];
+    const args = ['convert', source, '-o', output, '--preset', preset, '--python', python, '--progress-json', ...(dtype !== 'keep' ? ['--dtype', dtype!] : []), ...(base ? ['--config-from', base, '--tokenizer-from', base] : []), ...(rules ? ['--rules', rules] : [])];
     const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Converting ${path.basename(source)}`, cancellable: true }, (progress, token) => {
       let last = 0;
       return this.cli.run({

@@ -57,7 +57,7 @@ function describe(t: Plan['tensors'][number]['transforms'][number]): string {
   return `${op}(${args.join('; ')})`;
 }
 
-export function planMarkdown(plan: Plan): string {
+export function planMarkdown(plan: Plan, rules?: string): string {
   const lines = [
     `# Conversion plan`,
     '',
@@ -65,6 +65,7 @@ export function planMarkdown(plan: Plan): string {
     `- **Preset**: \`${plan.preset.id}\` (${cell(plan.preset.title)}) → **${plan.architecture}**`,
     `- **Layout from**: ${cell(plan.preset.source)}`,
   ];
+  if (rules) lines.push(`- **User rules** (tried first): \`${cell(rules)}\``);
   if (plan.prefix) lines.push(`- **Wrapper prefix left out of matching**: \`${cell(plan.prefix)}\``);
   const c = plan.config;
   if (c) lines.push(`- **Model**: ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads × ${c.head_dim} (${c.num_key_value_heads} kv), vocab ${c.vocab_size}, ${c.torch_dtype}${c.tie_word_embeddings ? ', tied lm_head' : ''}`);

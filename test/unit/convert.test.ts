@@ -4,7 +4,7 @@
  * missing or unexpected keys, and its logits match a JAX forward pass over the source weights.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
@@ -261,5 +261,50 @@ describe('conversion of the canonical tiny Llama', function () {
     assert.ok(!existsSync(failed));
     assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('partial')), []);
     await rejectsWith(OutputFolder.create(out), 'E_USAGE', /already exists/);
+  });
+});
+
+describe('an export that is stopped', function () {
+  let dir: ReturnType<typeof tempDir>;
+  let src: string;
+
+  before(async function () {
+    this.timeout(60_000);
+    dir = tempDir();
+    // 64 Dense kernels of 4 MiB (a plan without errors for linen-cnn): long enough to stop halfway.
+    const specs = Array.from({ length: 64 }, (_, i) => ({ name: `params.Dense_${i}.kernel`, dtype: 'F32' as const, shape: [1024, 1024] }));
+    src = join(dir.path, 'big.safetensors');
+    const { openAtomicFileSink, writeSafetensors } = await import('../../src/core/index');
+    await writeSafetensors(await openAtomicFileSink(src), specs, (s) => new Uint8Array(s.shape.reduce((a, b) => a * b, 4)), { metadata: { format: 'flax' } });
+  });
+  after(() => dir?.remove());
+
+  /** Runs convert, sends `signal` after the first progress line, and returns what is left in the folder. */
+  async function stopped(signal: NodeJS.Signals, name: string): Promise<{ code: number | null; left: string[] }> {
+    const out = join(dir.path, name);
+    const child = spawn(process.execPath, [CLI, 'convert', src, '-o', out, '--progress-json', '--preset', 'linen-cnn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const closed = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        if (/"done"/.test(stderr)) resolve();
+      });
+      void closed.then(() => resolve()); // finished or failed before any progress: the assertions say which
+    });
+    child.kill(signal);
+    const code = await closed;
+    assert.ok(!existsSync(out), `${name}: the target exists (stderr: ${stderr.slice(-300)})`);
+    return { code, left: readdirSync(dir.path).filter((n) => n.includes(name)) };
+  }
+
+  it('SIGTERM mid-export: the CLI stops (exit 130) and removes its partial folder; SIGKILL leaves only a .partial, never the target', async function () {
+    this.timeout(60_000);
+    const term = await stopped('SIGTERM', 'term');
+    assert.equal(term.code, 130);
+    assert.deepEqual(term.left, []);
+    const kill = await stopped('SIGKILL', 'kill');
+    assert.equal(kill.left.length, 1);
+    assert.match(kill.left[0]!, /^\.kill\.[0-9a-f]+\.partial$/, 'the only thing left says it is partial');
   });
 });

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { NodeFileOpener, openCheckpoint } from '../../../src/core/index';
@@ -174,6 +174,20 @@ describe('checkpoint editor in the real VS Code', () => {
     const files = new NodeFileOpener();
     const shapes = async (f: string) => (await openCheckpoint(files, f)).tensors.map((t) => `${t.name} ${t.dtype}${JSON.stringify(t.shape)}`).sort();
     assert.deepEqual(await shapes(imported), await shapes(join(ws(), 'jax', 'nnx.msgpack')), 'HF -> the talk layout has the canonical arrays');
+  });
+
+  it('Convert picks up a jax-serve.rules.json beside the source and says so in the plan', async function () {
+    this.timeout(120_000);
+    const folder = join(ws(), 'jax', 'with-rules');
+    mkdirSync(folder, { recursive: true });
+    copyFileSync(join(ws(), 'jax', 'nnx.msgpack'), join(folder, 'nnx.msgpack'));
+    // A rule that differs from the preset's (no transpose), so its use shows in the plan.
+    writeFileSync(join(folder, 'jax-serve.rules.json'), JSON.stringify({ rules: [{ from: 'layers.{i}.attention.q_proj.kernel', to: 'model.layers.{i}.self_attn.q_proj.weight', rank: 2 }] }));
+    const r = (await vscode.commands.executeCommand('jaxServe.convert', { source: join(folder, 'nnx.msgpack'), base: join(ws(), 'exports', 'ready'), preset: 'talk-nnx-llama', dtype: 'keep', output: join(ws(), 'exports', 'ruled'), yes: true })) as { ok: boolean; plan: { tensors: { to: string; transforms: unknown[] }[] } };
+    assert.ok(r.ok);
+    assert.deepEqual(r.plan.tensors.find((t) => t.to === 'model.layers.0.self_attn.q_proj.weight')?.transforms, []);
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'jax-serve-plan' && /nnx\.msgpack/.test(d.uri.path));
+    assert.match(doc?.getText() ?? '', /User rules.*with-rules\/jax-serve\.rules\.json/);
   });
 
   it('"Verify Export…" compares the export with the JAX forward of a generated entry point', async function () {
