@@ -111,6 +111,20 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     for (const preset of ['maxtext-llama3.1', 'tunix-gemma3']) assert.throws(() => planImport(hf, preset, {}), /stacks several HF tensors into one .* not supported yet/);
   });
 
+  it('imports the same bytes with a 64 KiB budget (tiled transposes streamed in order for msgpack, positioned for safetensors)', async () => {
+    for (const [hfDir, preset] of [['hf', 'talk-nnx-llama'], ['qwen3/hf', 'bonsai-qwen3']] as const) {
+      const hf = await openCheckpoint(files, join(fx.dir, hfDir));
+      const plan = planImport(hf, preset, JSON.parse(readFileSync(join(fx.dir, hfDir, 'config.json'), 'utf8')));
+      for (const format of ['msgpack', 'safetensors'] as const) {
+        const whole = join(dir.path, `whole-${preset}.${format}`);
+        const tiled = join(dir.path, `tiled-${preset}.${format}`);
+        await executeImport(plan, hf, files, await openAtomicFileSink(whole), format);
+        await executeImport(plan, hf, files, await openAtomicFileSink(tiled), format, { tileBudgetBytes: 64 << 10 });
+        assert.deepEqual(readFileSync(tiled), readFileSync(whole), `${preset} ${format}`);
+      }
+    }
+  });
+
   it('export then import returns the source bit for bit', async () => {
     const src = await openCheckpoint(files, join(fx.dir, 'jax', 'nnx_bf16.msgpack'));
     const plan = planConversion(src, { baseConfig: JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8')) });

@@ -8,7 +8,8 @@ import { valueOpener, type Checkpoint } from '../checkpoint';
 import { JaxServeError } from '../errors';
 import type { ByteSink, FileOpener } from '../io/byteSource';
 import { writeFlaxMsgpack } from '../formats/msgpack/writer';
-import { writeSafetensors } from '../formats/safetensors/writer';
+import { writeSafetensors, type TensorData } from '../formats/safetensors/writer';
+import { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
 import type { PlannedTensor, Problem } from './plan';
 import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, type Rule } from './rules';
@@ -123,14 +124,19 @@ export function planImport(ck: Checkpoint, presetId: string, config?: Readonly<R
 export type ImportFormat = 'msgpack' | 'safetensors';
 
 /** Writes the imported tree to `sink` (one file); the source is only read. */
-export async function executeImport(plan: ImportPlan, ck: Checkpoint, files: FileOpener, sink: ByteSink, format: ImportFormat): Promise<void> {
+export async function executeImport(plan: ImportPlan, ck: Checkpoint, files: FileOpener, sink: ByteSink, format: ImportFormat, opts: { tileBudgetBytes?: number } = {}): Promise<void> {
   if (plan.problems.some((p) => p.severity === 'error')) {
     await sink.abort();
     throw new JaxServeError('E_USAGE', `the import plan has errors; nothing was written:\n  ${plan.problems.slice(0, 3).map((p) => p.message).join('\n  ')}`);
   }
   const opener = valueOpener(ck, files);
   const sources = new Map(ck.tensors.map((t) => [t.name, t]));
-  const converted = (p: PlannedTensor) => convertTensor(p, sources.get(p.from)!, opener);
+  const budget = opts.tileBudgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
+  // Within the budget a tensor is converted whole; over it in tiles (a stream for msgpack).
+  const converted = (p: PlannedTensor): Promise<Uint8Array> | TensorData => {
+    const src = sources.get(p.from)!;
+    return src.bytes > budget || p.bytes > budget ? tiledTensorData(p, src, opener, budget, undefined, format === 'msgpack') : convertTensor(p, src, opener);
+  };
   const byTarget = new Map(plan.tensors.map((p) => [p.to, p]));
   if (format === 'safetensors') {
     await writeSafetensors(sink, plan.tensors.map((p) => ({ name: p.to, dtype: p.target.dtype, shape: p.target.shape })), (s) => converted(byTarget.get(s.name)!), { metadata: { format: 'flax' } });
@@ -140,7 +146,9 @@ export async function executeImport(plan: ImportPlan, ck: Checkpoint, files: Fil
     sink,
     plan.tensors.map((p) => ({ path: p.to.split('.'), dtype: p.target.dtype, shape: p.target.shape })),
     async function* (leaf) {
-      yield await converted(byTarget.get(leaf.path.join('.'))!);
+      const data = converted(byTarget.get(leaf.path.join('.'))!);
+      if (data instanceof Promise) yield await data;
+      else yield* data as AsyncIterable<Uint8Array>;
     },
   );
 }

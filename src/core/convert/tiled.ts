@@ -92,6 +92,8 @@ function analyse(p: PlannedTensor): Analysis | undefined {
     if (layout.shape[1]! % pairLength !== 0) return undefined;
     transposed = true;
     i++;
+    // Reshapes after the transpose (an import splitting heads back out) move no bytes.
+    while (ts[i]?.op === 'reshape' || ts[i]?.op === 'merge' || ts[i]?.op === 'split') i++;
   }
   const after = ts.slice(i);
   if (after.some((x) => x.op !== 'scale' && x.op !== 'add' && x.op !== 'cast')) return undefined;
@@ -166,9 +168,10 @@ async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource'
 
 /**
  * The output bytes of a planned tensor, produced within `budget` bytes of working memory. Returns
- * a chunk stream or a tiled fill for the safetensors writer.
+ * a chunk stream or a tiled fill for the safetensors writer; `sequential` asks for a stream in
+ * every case (the Flax msgpack writer has no positioned writes).
  */
-export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOpener, budget: number, signal?: AbortSignal): TensorData {
+export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOpener, budget: number, signal?: AbortSignal, sequential = false): TensorData {
   const shape = analyse(p);
   if (!shape) {
     throw new JaxServeError('E_UNSUPPORTED', `${p.from} is ${p.source.dtype}${JSON.stringify(p.source.shape)} (${src.bytes} bytes), over the ${budget}-byte memory budget, and its transforms (${p.transforms.map(describeTransform).join(', ')}) cannot run in tiles yet.`);
@@ -230,38 +233,49 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
   const side = Math.max(1, Math.floor(Math.sqrt(elems)));
   const h = rows <= elems ? rows : Math.min(rows, Math.max(side, Math.floor(elems / cols)));
   const w = Math.min(cols, Math.max(n, Math.floor(elems / h / n) * n));
+  // Each tile with the output offset it belongs at. A generator: the next tile (reusing the
+  // buffers) is made only once the consumer has written this one.
+  async function* tiles(): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
+    const reader = new SourceReader(opener, src);
+    const blockBuf = new Uint8Array(h * w * size);
+    const tileBuf = new Uint8Array(h * w * size);
+    try {
+      for (let r0 = 0; r0 < rows; r0 += h) {
+        const bh = Math.min(h, rows - r0);
+        for (let c0 = 0; c0 < cols; c0 += w) {
+          throwIfAborted(signal);
+          const bw = Math.min(w, cols - c0);
+          let block: Uint8Array;
+          if (bw === cols) block = await readSlab(reader, slab, r0 * cols, bh * cols, size, blockBuf);
+          else {
+            block = blockBuf.subarray(0, bh * bw * size);
+            // One positioned read per row of the block, READS_IN_FLIGHT at a time: the thread pool
+            // overlaps them instead of one round trip each.
+            for (let r = 0; r < bh; r += READS_IN_FLIGHT) {
+              const rs = Array.from({ length: Math.min(READS_IN_FLIGHT, bh - r) }, (_, k) => readSlab(reader, slab, (r0 + r + k) * cols + c0, bw, size, block.subarray((r + k) * bw * size)));
+              await Promise.all(rs);
+            }
+          }
+          // (bh, bw) block -> (bw, bh) tile: tile row j is output row c0 + j, columns r0..r0+bh.
+          const tile = elementwise(transposeBytes(paired(block, bh * bw), [bh, bw], [1, 0], size, tileBuf.subarray(0, bh * bw * size)), bh * bw);
+          if (bh === rows) yield { offset: c0 * rows * outSize, bytes: tile };
+          else for (let j = 0; j < bw; j++) yield { offset: ((c0 + j) * rows + r0) * outSize, bytes: tile.subarray(j * bh * outSize, (j + 1) * bh * outSize) };
+        }
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+  if (sequential) {
+    // Blocks of all rows give whole output rows in order: a plain stream, for writers without positioned writes.
+    if (h !== rows) throw new JaxServeError('E_UNSUPPORTED', `${p.from}: its ${rows} rows do not fit one ${budget}-byte tile, so it cannot be written in order; write safetensors instead.`);
+    return (async function* () {
+      for await (const t of tiles()) yield t.bytes;
+    })();
+  }
   return {
     async writeTiles(writeAt: (offset: number, bytes: Uint8Array) => Promise<void>) {
-      const reader = new SourceReader(opener, src);
-      // Block and tile buffers reused for every tile (positioned writes finish before the next read).
-      const blockBuf = new Uint8Array(h * w * size);
-      const tileBuf = new Uint8Array(h * w * size);
-      try {
-        for (let r0 = 0; r0 < rows; r0 += h) {
-          const bh = Math.min(h, rows - r0);
-          for (let c0 = 0; c0 < cols; c0 += w) {
-            throwIfAborted(signal);
-            const bw = Math.min(w, cols - c0);
-            let block: Uint8Array;
-            if (bw === cols) block = await readSlab(reader, slab, r0 * cols, bh * cols, size, blockBuf);
-            else {
-              block = blockBuf.subarray(0, bh * bw * size);
-              // One positioned read per row of the block, READS_IN_FLIGHT at a time: the thread pool
-              // overlaps them instead of one round trip each.
-              for (let r = 0; r < bh; r += READS_IN_FLIGHT) {
-                const rs = Array.from({ length: Math.min(READS_IN_FLIGHT, bh - r) }, (_, k) => readSlab(reader, slab, (r0 + r + k) * cols + c0, bw, size, block.subarray((r + k) * bw * size)));
-                await Promise.all(rs);
-              }
-            }
-            // (bh, bw) block -> (bw, bh) tile: tile row j is output row c0 + j, columns r0..r0+bh.
-            const tile = elementwise(transposeBytes(paired(block, bh * bw), [bh, bw], [1, 0], size, tileBuf.subarray(0, bh * bw * size)), bh * bw);
-            if (bh === rows) await writeAt(c0 * rows * outSize, tile);
-            else for (let j = 0; j < bw; j++) await writeAt(((c0 + j) * rows + r0) * outSize, tile.subarray(j * bh * outSize, (j + 1) * bh * outSize));
-          }
-        }
-      } finally {
-        await reader.close();
-      }
+      for await (const t of tiles()) await writeAt(t.offset, t.bytes);
     },
   };
 }
