@@ -7,7 +7,10 @@ import * as vscode from 'vscode';
 import {
   describeError,
   filterTensors,
+  findTensor,
+  isJaxServeError,
   NodeFileOpener,
+  ValueWorker,
   openCheckpoint,
   parameterCount,
   SidecarPool,
@@ -25,6 +28,7 @@ import {
   type HostToWebview,
   type InitMessage,
   type TensorRow,
+  type TensorSliceMessage,
   type WebviewToHost,
 } from '../shared/checkpointProtocol';
 import { Rpc } from '../shared/rpc';
@@ -101,6 +105,11 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
   }
 }
 
+function sliceRequest(m: TensorSliceMessage) {
+  const { rowAxis, colAxis, index, rowStart, rowCount, colStart, colCount } = m;
+  return { rowAxis, colAxis, index, rowStart, rowCount, colStart, colCount };
+}
+
 function summaryView(ck: Checkpoint): CheckpointSummaryView {
   const s = summarize(ck);
   return {
@@ -129,12 +138,15 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private readonly editors = new Set<{ doc: CheckpointDocument; sent: string[] }>();
   /** One long-lived Python sidecar per interpreter, shared by every open Orbax checkpoint. */
   private readonly sidecars: SidecarPool;
+  /** Statistics and slices run on this worker thread, never on the extension host's. */
+  private readonly values: ValueWorker;
 
   static register(context: vscode.ExtensionContext): CheckpointEditorProvider {
     const provider = new CheckpointEditorProvider(context.extensionUri);
     context.subscriptions.push(
       vscode.window.registerCustomEditorProvider(CHECKPOINT_VIEW_TYPE, provider, { supportsMultipleEditorsPerDocument: true }),
       { dispose: () => provider.sidecars.dispose() },
+      { dispose: () => void provider.values.dispose() },
       // What failed for want of trust (Orbax needs Python) can load now.
       vscode.workspace.onDidGrantWorkspaceTrust(() => provider.reloadFailed()),
     );
@@ -143,6 +155,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
 
   private constructor(private readonly extensionUri: vscode.Uri) {
     this.sidecars = new SidecarPool(sidecarScript(extensionUri.fsPath));
+    this.values = new ValueWorker(path.join(extensionUri.fsPath, 'dist', 'valueWorker.js'), new NodeFileOpener());
   }
 
   private reloadFailed(): void {
@@ -167,6 +180,21 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     panel.webview.options = webviewOptions(this.extensionUri);
     const entry = { doc, sent: [] as string[] };
     this.editors.add(entry);
+    // One statistics or slice job per panel: a new one (or cancelJob) stops the one running.
+    let job: AbortController | undefined;
+    const run = async <T extends HostToWebview>(name: string, work: (ck: Checkpoint, t: TensorRef, signal: AbortSignal) => Promise<T>): Promise<HostToWebview> => {
+      job?.abort();
+      const mine = (job = new AbortController());
+      try {
+        if (doc.state.kind !== 'checkpoint') throw new Error(doc.state.message);
+        return await work(doc.state.ck, findTensor(doc.state.ck, name), mine.signal);
+      } catch (e) {
+        const cancelled = mine.signal.aborted || (isJaxServeError(e) && e.code === 'E_CANCELLED');
+        return { type: 'jobError', name, message: describeError(e), cancelled };
+      } finally {
+        if (job === mine) job = undefined;
+      }
+    };
     const pageSize = () => vscode.workspace.getConfiguration('jaxServe').get<number>('viewer.pageSize', 200);
     const rpc = new Rpc<HostToWebview, WebviewToHost>(
       (env) => {
@@ -174,7 +202,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         if (entry.sent.length > 100) entry.sent.shift();
         void panel.webview.postMessage(env);
       },
-      (msg): HostToWebview | undefined => {
+      (msg): HostToWebview | Promise<HostToWebview> | undefined => {
         switch (msg.type) {
           case 'ready':
             return doc.init(pageSize());
@@ -182,6 +210,20 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
             return { type: 'rows', start: msg.start, ...doc.rows(msg.start, msg.count, msg.filter) };
           case 'reopenAsText':
             void vscode.commands.executeCommand('vscode.openWith', doc.uri, 'default');
+            return { type: 'ack' };
+          case 'tensorStats':
+            return run(msg.name, async (ck, t, signal) => {
+              const onProgress = (fraction: number) => rpc.send({ type: 'progress', name: msg.name, fraction });
+              const { stats, histogram } = await this.values.stats(ck, t, msg.bins, { signal, onProgress });
+              return { type: 'stats', name: msg.name, stats, histogram };
+            });
+          case 'tensorSlice':
+            return run(msg.name, async (ck, t, signal) => {
+              const slice = await this.values.slice(ck, t, sliceRequest(msg), { signal });
+              return { type: 'slice', name: msg.name, rows: slice.rows, cols: slice.cols, values: Array.from(slice.values, (v) => (Number.isFinite(v) ? v : null)) };
+            });
+          case 'cancelJob':
+            job?.abort();
             return { type: 'ack' };
           default: {
             const never: never = msg;
@@ -197,6 +239,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       doc.onDidDelete(() => panel.dispose()),
     ];
     panel.onDidDispose(() => {
+      job?.abort();
       rpc.dispose();
       subs.forEach((s) => s.dispose());
       this.editors.delete(entry);

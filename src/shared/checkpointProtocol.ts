@@ -3,7 +3,7 @@
  * and ship in one build, but `init` still carries the version so restored webview state from an
  * older build is recognised and dropped.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Version of what the webview persists with setState. */
 export const STATE_VERSION = 1;
 /** Rows one `listRows` may ask for; the host clamps to this. */
@@ -58,7 +58,48 @@ export interface ReloadMessage {
 export interface AckMessage {
   readonly type: 'ack';
 }
-export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessage;
+/** Statistics of one tensor: exact, over every element, computed off the host's main thread. */
+export interface StatsView {
+  readonly count: number;
+  readonly finite: number;
+  readonly nan: number;
+  readonly posInf: number;
+  readonly negInf: number;
+  readonly zeros: number;
+  readonly min: number | null;
+  readonly max: number | null;
+  readonly mean: number | null;
+  readonly std: number | null;
+}
+/** Reply to `tensorStats`: the statistics and a histogram over [min, max] (null when nothing is finite). */
+export interface StatsMessage {
+  readonly type: 'stats';
+  readonly name: string;
+  readonly stats: StatsView;
+  readonly histogram: { readonly edges: readonly number[]; readonly counts: readonly number[] } | null;
+}
+/** Reply to `tensorSlice`: a row-major window of values (NaN and ±Inf as null: JSON has neither). */
+export interface SliceMessage {
+  readonly type: 'slice';
+  readonly name: string;
+  readonly rows: number;
+  readonly cols: number;
+  readonly values: readonly (number | null)[];
+}
+/** A job failed or was cancelled (`cancelled`: by the page, not an error to show). */
+export interface JobErrorMessage {
+  readonly type: 'jobError';
+  readonly name: string;
+  readonly message: string;
+  readonly cancelled: boolean;
+}
+/** Sent while a job runs (not a reply): how much of the tensor is done, 0..1. */
+export interface ProgressMessage {
+  readonly type: 'progress';
+  readonly name: string;
+  readonly fraction: number;
+}
+export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessage | StatsMessage | SliceMessage | JobErrorMessage | ProgressMessage;
 // #endregion
 
 // #region webview -> host
@@ -77,7 +118,33 @@ export interface ListRowsMessage {
 export interface ReopenAsTextMessage {
   readonly type: 'reopenAsText';
 }
-export type WebviewToHost = ReadyMessage | ListRowsMessage | ReopenAsTextMessage;
+/** Statistics and a `bins`-bin histogram of one tensor; a new job replaces the running one. */
+export interface TensorStatsMessage {
+  readonly type: 'tensorStats';
+  readonly name: string;
+  readonly bins: number;
+}
+/** A 2-D window of a tensor: `rowAxis` × `colAxis` at `index` on the other axes. */
+export interface TensorSliceMessage {
+  readonly type: 'tensorSlice';
+  readonly name: string;
+  readonly rowAxis: number;
+  readonly colAxis: number;
+  readonly index: readonly number[];
+  readonly rowStart: number;
+  readonly rowCount: number;
+  readonly colStart: number;
+  readonly colCount: number;
+}
+/** Stops the running statistics or slice job. */
+export interface CancelJobMessage {
+  readonly type: 'cancelJob';
+}
+export type WebviewToHost = ReadyMessage | ListRowsMessage | ReopenAsTextMessage | TensorStatsMessage | TensorSliceMessage | CancelJobMessage;
+
+/** Bins of the histogram in the detail pane; a window of at most this many values per slice. */
+export const DETAIL_BINS = 40;
+export const MAX_SLICE_VALUES = 64 * 64;
 // #endregion
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -89,7 +156,19 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
   switch (v.type) {
     case 'ready':
     case 'reopenAsText':
+    case 'cancelJob':
       return true;
+    case 'tensorStats':
+      return typeof v.name === 'string' && isCount(v.bins) && v.bins >= 1 && v.bins <= 1000;
+    case 'tensorSlice':
+      return (
+        typeof v.name === 'string' &&
+        [v.rowAxis, v.colAxis, v.rowStart, v.rowCount, v.colStart, v.colCount].every(isCount) &&
+        Array.isArray(v.index) &&
+        v.index.length <= 64 &&
+        v.index.every(isCount) &&
+        (v.rowCount as number) * (v.colCount as number) <= MAX_SLICE_VALUES
+      );
     case 'listRows':
       return isCount(v.start) && isCount(v.count) && typeof v.filter === 'string' && v.filter.length <= 1000;
     default:
@@ -98,5 +177,5 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
 }
 
 export function isHostToWebview(v: unknown): v is HostToWebview {
-  return isObj(v) && (v.type === 'init' || v.type === 'rows' || v.type === 'reload' || v.type === 'ack');
+  return isObj(v) && ['init', 'rows', 'reload', 'ack', 'stats', 'slice', 'jobError', 'progress'].includes(v.type as string);
 }

@@ -17,6 +17,7 @@ import {
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
 import { VirtualTable, type Column } from '../shared/virtualTable';
+import { TensorDetail } from './detail';
 
 interface ViewState {
   stateVersion: number;
@@ -29,8 +30,10 @@ const app = document.getElementById('app')!;
 let state: ViewState = { stateVersion: STATE_VERSION, filter: '', scrollTop: 0, selected: -1, ...loadState<ViewState>(STATE_VERSION) };
 let table: VirtualTable<TensorRow> | undefined;
 
+let detail: TensorDetail | undefined;
 const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
   if (msg.type === 'reload') void start();
+  if (msg.type === 'progress') detail?.progress(msg.name, msg.fraction);
   return undefined;
 }, isHostToWebview);
 
@@ -114,7 +117,11 @@ async function start(): Promise<void> {
   };
   table = new VirtualTable(columns, source, init.pageSize, rowHeight(), 'Tensors');
   table.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
-  table.onSelect = () => persist();
+  detail = new TensorDetail(rpc);
+  table.onSelect = (_index, row) => {
+    persist();
+    detail!.show(row);
+  };
   table.onPainted = (first, count) => {
     status.textContent = `${formatCount(table!.rowCount)} tensors${state.filter ? ' match' : ''} · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
     document.body.dataset.painted = String(Date.now());
@@ -133,7 +140,7 @@ async function start(): Promise<void> {
     clearTimeout(scrollTimer);
     scrollTimer = setTimeout(persist, 250);
   }, { capture: true, passive: true });
-  app.replaceChildren(renderSummary(init.content.summary), el('div', { class: 'toolbar' }, filter, status), table.element);
+  app.replaceChildren(renderSummary(init.content.summary), el('div', { class: 'toolbar' }, filter, status), table.element, detail.element);
   await table.reset(state.scrollTop, state.selected);
 }
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
-import { NodeFileOpener, openCheckpoint } from '../../../src/core/index';
+import { NodeFileOpener, openCheckpoint, tensorHistogram, tensorSlice } from '../../../src/core/index';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { openWorkbench, type Workbench } from '../harness/workbench';
 import { BIG_TENSOR_COUNT, buildWorkspace, HOSTILE_METADATA, HOSTILE_NAME } from '../fixtures';
@@ -148,6 +148,39 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     assert.ok(values.includes('"tiny <b>model</b>"'), values.join(' | '));
     assert.equal(await frame.$$eval('dl.values b', (x) => x.length), 0);
     await wb.screenshot(join(shots, 'flax-mixed.png'));
+  });
+
+  it('shows a selected tensor in detail: exact statistics and histogram off the host thread, a 2-D slice with heat', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    const file = join(ws, 'jax', 'nnx.msgpack');
+    const name = 'layers.0.attention.q_proj.kernel';
+    await wb.quickOpen('nnx.msgpack');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes(name));
+    await frame.locator('.vt-row', { hasText: name }).first().click();
+    await frame.locator('.detail h2.detail-name', { hasText: name }).waitFor({ timeout: 30_000 });
+    await frame.locator('.detail vscode-button.compute-stats').click();
+    await frame.locator('.detail dl.stats').waitFor({ timeout: 60_000 });
+    const facts = Object.fromEntries(await frame.$$eval('.detail dl.stats dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    // The same numbers from core in this process.
+    const files = new NodeFileOpener();
+    const ck = await openCheckpoint(files, file);
+    const t = ck.tensors.find((x) => x.name === name)!;
+    const { stats, histogram } = await tensorHistogram(files, t, 40);
+    assert.equal(facts.Elements, '65,536');
+    assert.equal(facts.Min, stats.min!.toPrecision(6));
+    assert.equal(facts.Max, stats.max!.toPrecision(6));
+    assert.equal(facts.NaN, '0');
+    const bars = await frame.$$eval('.detail .histogram .bar', (b) => b.map((x) => (x as HTMLElement).title));
+    assert.equal(bars.length, 40);
+    assert.match(bars[0]!, new RegExp(`: ${histogram!.counts[0]!.toLocaleString('en-US')}$`));
+    await frame.locator('.detail vscode-button.show-slice').click();
+    await frame.locator('.detail table.slice-table').waitFor({ timeout: 30_000 });
+    const cells = await frame.$$eval('.detail table.slice-table tr:nth-child(2) td', (tds) => tds.map((td) => td.textContent));
+    assert.equal(cells.length, 32, 'a 32-column window');
+    const slice = await tensorSlice(files, t, { rowAxis: 0, colAxis: 1, index: [0, 0], rowStart: 0, rowCount: 1, colStart: 0, colCount: 32 });
+    assert.deepEqual(cells, Array.from(slice.values, (v) => v.toPrecision(6)));
+    await wb.screenshot(join(shots, 'tensor-detail.png'));
   });
 
   it('shows an Orbax nnx.State through the sidecar: arrays without the value key, layout in the metadata', async function () {
