@@ -38,3 +38,4 @@ export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './convert/tiled';
 export { compareLogits, type LogitsComparison } from './convert/compareLogits';
 export { DEFAULT_PROMPTS, verifyExport, verifyScript, verifyTemplate, type PromptReport, type VerifyOptions, type VerifyReport } from './node/verify';
 export { checkTokenizerFolder, compatTokenizerConfig, sentencePieceVocab, type TokenizerFinding } from './convert/tokenizer';
+export { readSideFiles, type SideFiles } from './sideFiles';

@@ -13,10 +13,12 @@ import {
   ValueWorker,
   openCheckpoint,
   parameterCount,
+  readSideFiles,
   SidecarPool,
   sidecarScript,
   summarize,
   type Checkpoint,
+  type SideFiles,
   type TensorRef,
 } from '../core/index';
 import {
@@ -39,7 +41,7 @@ import { webviewHtml, webviewOptions } from './webviewHtml';
 export const CHECKPOINT_VIEW_TYPE = 'jaxServe.checkpoint';
 
 class CheckpointDocument extends Disposable implements vscode.CustomDocument {
-  private _state: { kind: 'checkpoint'; ck: Checkpoint } | { kind: 'error'; message: string } = { kind: 'error', message: 'Not loaded.' };
+  private _state: { kind: 'checkpoint'; ck: Checkpoint; side: SideFiles } | { kind: 'error'; message: string } = { kind: 'error', message: 'Not loaded.' };
   /** Rows for the last filter asked for; paging the same filter reuses it. */
   private _filtered: { filter: string; tensors: readonly TensorRef[] } | undefined;
   private readonly _onDidChange = this._register(new vscode.EventEmitter<void>());
@@ -66,7 +68,9 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
 
   async load(): Promise<void> {
     try {
-      this._state = { kind: 'checkpoint', ck: await openCheckpoint(new NodeFileOpener(), this.uri.fsPath, await this.orbaxOptions()) };
+      const files = new NodeFileOpener();
+      const ck = await openCheckpoint(files, this.uri.fsPath, await this.orbaxOptions());
+      this._state = { kind: 'checkpoint', ck, side: await readSideFiles(files, ck) };
     } catch (e) {
       this._state = { kind: 'error', message: describeError(e) };
     }
@@ -93,7 +97,7 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
   init(pageSize: number): InitMessage {
     const s = this._state;
     if (s.kind === 'error') return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, content: s };
-    return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, content: { kind: 'checkpoint', summary: summaryView(s.ck) } };
+    return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, content: { kind: 'checkpoint', summary: { ...summaryView(s.ck), side: s.side } } };
   }
 
   rows(start: number, count: number, filter: string): { total: number; rows: TensorRow[] } {

@@ -29,6 +29,17 @@ export interface CheckpointSummaryView {
   /** Non-array leaves (Flax step counters, strings…), at most MAX_SUMMARY_VALUES of them. */
   readonly values: readonly (readonly [string, string])[];
   readonly valueCount: number;
+  /** The files beside it that say what model it is (config.json facts, tokenizer, chat template, generation config). */
+  readonly side?: SideFilesView;
+}
+
+type Facts = readonly (readonly [string, string])[] | { readonly error: string };
+export interface SideFilesView {
+  readonly folder: string;
+  readonly config?: Facts;
+  readonly tokenizer: readonly string[];
+  readonly chatTemplate: boolean;
+  readonly generation?: Facts;
 }
 
 /** Non-array leaves sent in `init`; a state with more is summarised as a count. */

@@ -5,11 +5,11 @@
  */
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NodeFileOpener, openCheckpoint, PythonSidecar, readTensorBytes, sidecarScript, valueOpener, type Checkpoint } from '../../src/core/index';
+import { NodeFileOpener, openCheckpoint, PythonSidecar, readSideFiles, readTensorBytes, sidecarScript, valueOpener, type Checkpoint } from '../../src/core/index';
 import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
-import { venvPython } from './helpers';
+import { tempDir, venvPython } from './helpers';
 
 async function sha256(ck: Checkpoint, name: string): Promise<string> {
   const h = createHash('sha256');
@@ -77,6 +77,42 @@ describe('the canonical tiny Llama (transformers, tokenizers, flax, orbax)', fun
       assert.deepEqual(got, want, rel);
       if (rel === 'jax/orbax') assert.match(ck.metadata['orbax.nnx'] ?? '', /value/, 'nnx.state saved: value keys hidden');
       if (rel === 'jax/flax_bf16.safetensors') assert.equal(ck.metadata.format, 'flax');
+    }
+  });
+});
+
+describe('side files of a checkpoint', function () {
+  let fx: Canonical;
+  before(function () {
+    const python = venvPython(this);
+    this.timeout(300_000);
+    fx = canonicalFixtures(python);
+  });
+
+  it('reads config.json facts, tokenizer files, the chat template and generation_config.json beside the weights', async () => {
+    const files = new NodeFileOpener();
+    const side = await readSideFiles(files, await openCheckpoint(files, join(fx.dir, 'hf', 'model.safetensors')));
+    const config = Object.fromEntries(side.config as [string, string][]);
+    assert.equal(config.Architecture, '["LlamaForCausalLM"]');
+    assert.equal(config.Layers, '2');
+    assert.equal(config['KV heads'], '2');
+    assert.deepEqual(side.tokenizer, ['tokenizer.json', 'tokenizer_config.json']);
+    assert.equal(side.chatTemplate, true);
+    assert.equal(Object.fromEntries(side.generation as [string, string][]).EOS, JSON.stringify(JSON.parse(readFileSync(join(fx.dir, 'hf', 'generation_config.json'), 'utf8')).eos_token_id));
+    const bare = await readSideFiles(files, await openCheckpoint(files, join(fx.dir, 'jax', 'nnx.msgpack')));
+    assert.deepEqual([bare.config, bare.tokenizer, bare.chatTemplate, bare.generation], [undefined, [], false, undefined]);
+  });
+
+  it('says when config.json does not parse instead of failing', async () => {
+    const dir = tempDir();
+    try {
+      cpSync(join(fx.dir, 'hf'), dir.path, { recursive: true });
+      writeFileSync(join(dir.path, 'config.json'), '{"architectures": [');
+      const files = new NodeFileOpener();
+      const side = await readSideFiles(files, await openCheckpoint(files, dir.path));
+      assert.match((side.config as { error: string }).error, /config\.json does not parse/);
+    } finally {
+      dir.remove();
     }
   });
 });

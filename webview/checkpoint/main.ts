@@ -10,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   STATE_VERSION,
   type CheckpointSummaryView,
+  type SideFilesView,
   type HostToWebview,
   type TensorRow,
   type WebviewToHost,
@@ -85,6 +86,7 @@ function renderSummary(s: CheckpointSummaryView): HTMLElement {
     for (const [k, v] of s.metadata) md.append(el('dt', {}, k), el('dd', {}, v));
     section.append(el('details', { open: '' }, el('summary', {}, `Metadata (${s.metadata.length})`), md));
   }
+  if (s.side) section.append(renderSide(s.side));
   if (s.valueCount > 0) {
     const vl = el('dl', { class: 'metadata values' });
     for (const [k, v] of s.values) vl.append(el('dt', {}, k), el('dd', {}, v));
@@ -92,6 +94,22 @@ function renderSummary(s: CheckpointSummaryView): HTMLElement {
     section.append(el('details', { open: '' }, el('summary', {}, `Values (${formatCount(s.valueCount)}${more})`), vl));
   }
   return section;
+}
+
+/** config.json facts, tokenizer files, chat template and generation config beside the weights. */
+function renderSide(side: SideFilesView): HTMLElement {
+  const dl = el('dl', { class: 'metadata model' });
+  const facts = (label: string, f: SideFilesView['config']) => {
+    if (f === undefined) return;
+    if ('error' in f) dl.append(el('dt', {}, label), el('dd', { class: 'bad' }, f.error));
+    else for (const [k, v] of f) dl.append(el('dt', {}, k), el('dd', {}, v));
+  };
+  facts('config.json', side.config);
+  dl.append(el('dt', {}, 'Tokenizer'), el('dd', {}, side.tokenizer.length ? side.tokenizer.join(', ') : 'none'));
+  dl.append(el('dt', {}, 'Chat template'), el('dd', {}, side.chatTemplate ? 'yes' : 'no'));
+  facts('generation_config.json', side.generation);
+  const found = (side.config ? 1 : 0) + side.tokenizer.length + (side.generation ? 1 : 0);
+  return el('details', found > 0 ? { open: '' } : {}, el('summary', {}, found > 0 ? 'Model files' : 'Model files (none beside the weights)'), dl);
 }
 
 async function start(): Promise<void> {

@@ -150,6 +150,17 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await wb.screenshot(join(shots, 'flax-mixed.png'));
   });
 
+  it('shows the model files beside an HF checkpoint: config.json facts, tokenizer, chat template, generation config', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    await wb.quickOpen('exports/ready/model.safetensors', 'model.safetensors');
+    const frame = await wb.webviewFrame('dl.model');
+    const facts = Object.fromEntries(await frame.$$eval('dl.model dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    assert.equal(facts.Architecture, '["LlamaForCausalLM"]');
+    assert.equal(facts.Layers, '2');
+    assert.equal(facts.Tokenizer, 'tokenizer.json, tokenizer_config.json');
+    assert.equal(facts['Chat template'], 'yes');
+  });
+
   it('shows a selected tensor in detail: exact statistics and histogram off the host thread, a 2-D slice with heat', async function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
     const file = join(ws, 'jax', 'nnx.msgpack');

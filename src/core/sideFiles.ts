@@ -1,0 +1,75 @@
+/**
+ * The files beside a checkpoint that say what model it is: config.json's key facts, the tokenizer
+ * files, a chat template, generation_config.json. Read as small JSON files; a file that does not
+ * parse is reported as such, never thrown, so the viewer still shows the weights.
+ */
+import * as path from 'node:path';
+import type { Checkpoint } from './checkpoint';
+import type { FileOpener } from './io/byteSource';
+
+export interface SideFiles {
+  readonly folder: string;
+  /** Key facts of config.json as [label, value] text, or why they could not be read. */
+  readonly config?: readonly (readonly [string, string])[] | { readonly error: string };
+  readonly tokenizer: readonly string[];
+  readonly chatTemplate: boolean;
+  readonly generation?: readonly (readonly [string, string])[] | { readonly error: string };
+}
+
+const TOKENIZER_NAMES = ['tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
+
+async function json(opener: FileOpener, file: string): Promise<Record<string, unknown> | { error: string } | undefined> {
+  if ((await opener.kind(file)) !== 'file') return undefined;
+  try {
+    const v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await opener.readSmall(file, 16 << 20)));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { error: `${path.basename(file)} is not a JSON object` };
+  } catch (e) {
+    return { error: `${path.basename(file)} does not parse: ${(e as Error).message}` };
+  }
+}
+
+const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+
+function pick(obj: Record<string, unknown>, keys: readonly (readonly [string, string])[]): [string, string][] {
+  return keys.filter(([k]) => obj[k] !== undefined && obj[k] !== null).map(([k, label]) => [label, text(obj[k])]);
+}
+
+const CONFIG_KEYS = [
+  ['architectures', 'Architecture'],
+  ['model_type', 'Model type'],
+  ['hidden_size', 'Hidden size'],
+  ['num_hidden_layers', 'Layers'],
+  ['num_attention_heads', 'Heads'],
+  ['num_key_value_heads', 'KV heads'],
+  ['head_dim', 'Head dim'],
+  ['intermediate_size', 'MLP size'],
+  ['vocab_size', 'Vocabulary'],
+  ['max_position_embeddings', 'Max positions'],
+  ['tie_word_embeddings', 'Tied embeddings'],
+  ['torch_dtype', 'dtype'],
+  ['dtype', 'dtype'],
+] as const;
+
+const GENERATION_KEYS = [
+  ['bos_token_id', 'BOS'],
+  ['eos_token_id', 'EOS'],
+  ['pad_token_id', 'PAD'],
+  ['do_sample', 'Sampling'],
+  ['temperature', 'Temperature'],
+  ['top_p', 'Top-p'],
+  ['max_new_tokens', 'Max new tokens'],
+] as const;
+
+/** The side files of the folder holding the checkpoint (the folder itself when it was opened as one). */
+export async function readSideFiles(opener: FileOpener, ck: Checkpoint): Promise<SideFiles> {
+  const folder = (await opener.kind(ck.location)) === 'directory' ? ck.location : path.dirname(ck.files[0] ?? ck.location);
+  const config = await json(opener, path.join(folder, 'config.json'));
+  const generation = await json(opener, path.join(folder, 'generation_config.json'));
+  const tokenizer: string[] = [];
+  for (const n of TOKENIZER_NAMES) if ((await opener.kind(path.join(folder, n))) === 'file') tokenizer.push(n);
+  const tc = tokenizer.includes('tokenizer_config.json') ? await json(opener, path.join(folder, 'tokenizer_config.json')) : undefined;
+  const chatTemplate = (tc !== undefined && !('error' in tc) && typeof tc.chat_template === 'string') || (await opener.kind(path.join(folder, 'chat_template.jinja'))) === 'file';
+  const facts = (v: Record<string, unknown> | { error: string } | undefined, keys: readonly (readonly [string, string])[]) =>
+    v === undefined ? undefined : 'error' in v && typeof v.error === 'string' ? { error: v.error } : pick(v, keys);
+  return { folder, config: facts(config, CONFIG_KEYS), tokenizer, chatTemplate, generation: facts(generation, GENERATION_KEYS) };
+}
