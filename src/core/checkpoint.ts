@@ -119,10 +119,37 @@ export function summarize(ck: Checkpoint): CheckpointSummary {
  * The tensors whose name contains `filter` (case-insensitive), in checkpoint order. Views page
  * through the result, so it is computed once per filter and kept by the caller.
  */
+/**
+ * Tensors whose name contains `filter` (case-insensitive), or matches it as a regular expression
+ * when written `/…/` (an invalid one is taken as text).
+ */
 export function filterTensors(ck: Checkpoint, filter: string): readonly TensorRef[] {
-  const f = filter.trim().toLowerCase();
-  if (f === '') return ck.tensors;
+  const raw = filter.trim();
+  if (raw === '') return ck.tensors;
+  const re = /^\/(.+)\/$/.exec(raw);
+  if (re) {
+    try {
+      const rx = new RegExp(re[1]!, 'i');
+      return ck.tensors.filter((t) => rx.test(t.name));
+    } catch {
+      // not a valid expression: match it as text
+    }
+  }
+  const f = raw.toLowerCase();
   return ck.tensors.filter((t) => t.name.toLowerCase().includes(f));
+}
+
+export type TensorSortKey = 'name' | 'dtype' | 'rank' | 'parameters' | 'bytes';
+
+/** A sorted copy; ties keep file order (Array.prototype.sort is stable). */
+export function sortTensors(tensors: readonly TensorRef[], key: TensorSortKey, descending: boolean): TensorRef[] {
+  const value = (t: TensorRef): string | number => (key === 'name' ? t.name : key === 'dtype' ? t.dtype : key === 'rank' ? t.shape.length : key === 'parameters' ? parameterCount(t) : t.bytes);
+  const sign = descending ? -1 : 1;
+  return [...tensors].sort((a, b) => {
+    const x = value(a);
+    const y = value(b);
+    return sign * (x < y ? -1 : x > y ? 1 : 0);
+  });
 }
 
 export function parameterCount(t: TensorRef): number {

@@ -16,6 +16,7 @@ import {
   readSideFiles,
   SidecarPool,
   sidecarScript,
+  sortTensors,
   summarize,
   type Checkpoint,
   type SideFiles,
@@ -29,6 +30,7 @@ import {
   type CheckpointSummaryView,
   type HostToWebview,
   type InitMessage,
+  type ListRowsMessage,
   type TensorRow,
   type TensorSliceMessage,
   type WebviewToHost,
@@ -42,8 +44,8 @@ export const CHECKPOINT_VIEW_TYPE = 'jaxServe.checkpoint';
 
 class CheckpointDocument extends Disposable implements vscode.CustomDocument {
   private _state: { kind: 'checkpoint'; ck: Checkpoint; side: SideFiles } | { kind: 'error'; message: string } = { kind: 'error', message: 'Not loaded.' };
-  /** Rows for the last filter asked for; paging the same filter reuses it. */
-  private _filtered: { filter: string; tensors: readonly TensorRef[] } | undefined;
+  /** Rows for the last filter and order asked for; paging the same view reuses them. */
+  private _filtered: { key: string; tensors: readonly TensorRef[] } | undefined;
   private readonly _onDidChange = this._register(new vscode.EventEmitter<void>());
   readonly onDidChange = this._onDidChange.event;
   private readonly _onDidDelete = this._register(new vscode.EventEmitter<void>());
@@ -100,9 +102,13 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
     return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, content: { kind: 'checkpoint', summary: { ...summaryView(s.ck), side: s.side } } };
   }
 
-  rows(start: number, count: number, filter: string): { total: number; rows: TensorRow[] } {
+  rows(start: number, count: number, filter: string, sort?: ListRowsMessage['sort']): { total: number; rows: TensorRow[] } {
     if (this._state.kind !== 'checkpoint') return { total: 0, rows: [] };
-    if (this._filtered?.filter !== filter) this._filtered = { filter, tensors: filterTensors(this._state.ck, filter) };
+    const key = JSON.stringify([filter, sort]);
+    if (this._filtered?.key !== key) {
+      const matching = filterTensors(this._state.ck, filter);
+      this._filtered = { key, tensors: sort ? sortTensors(matching, sort.key, sort.descending) : matching };
+    }
     const all = this._filtered.tensors;
     const slice = all.slice(start, start + Math.min(count, MAX_ROWS_PER_REQUEST));
     return { total: all.length, rows: slice.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, parameters: parameterCount(t), bytes: t.bytes })) };
@@ -211,7 +217,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           case 'ready':
             return doc.init(pageSize());
           case 'listRows':
-            return { type: 'rows', start: msg.start, ...doc.rows(msg.start, msg.count, msg.filter) };
+            return { type: 'rows', start: msg.start, ...doc.rows(msg.start, msg.count, msg.filter, msg.sort) };
           case 'reopenAsText':
             void vscode.commands.executeCommand('vscode.openWith', doc.uri, 'default');
             return { type: 'ack' };

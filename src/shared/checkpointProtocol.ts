@@ -5,7 +5,7 @@
  */
 export const PROTOCOL_VERSION = 2;
 /** Version of what the webview persists with setState. */
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 /** Rows one `listRows` may ask for; the host clamps to this. */
 export const MAX_ROWS_PER_REQUEST = 2000;
 
@@ -118,12 +118,20 @@ export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessa
 export interface ReadyMessage {
   readonly type: 'ready';
 }
-/** A page of rows, in file order, matching `filter` (case-insensitive substring of the name). */
+/** Keys the host sorts rows by. */
+export const SORT_KEYS = ['name', 'dtype', 'rank', 'parameters', 'bytes'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+/**
+ * A page of rows matching `filter` (a case-insensitive substring of the name, or `/regex/`), in
+ * file order or sorted.
+ */
 export interface ListRowsMessage {
   readonly type: 'listRows';
   readonly start: number;
   readonly count: number;
   readonly filter: string;
+  readonly sort?: { readonly key: SortKey; readonly descending: boolean };
 }
 /** The error panel's "Reopen with Text Editor". */
 export interface ReopenAsTextMessage {
@@ -181,7 +189,13 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
         (v.rowCount as number) * (v.colCount as number) <= MAX_SLICE_VALUES
       );
     case 'listRows':
-      return isCount(v.start) && isCount(v.count) && typeof v.filter === 'string' && v.filter.length <= 1000;
+      return (
+        isCount(v.start) &&
+        isCount(v.count) &&
+        typeof v.filter === 'string' &&
+        v.filter.length <= 1000 &&
+        (v.sort === undefined || (isObj(v.sort) && (SORT_KEYS as readonly unknown[]).includes(v.sort.key) && typeof v.sort.descending === 'boolean'))
+      );
     default:
       return false;
   }

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NodeFileOpener, openCheckpoint, PythonSidecar, readSideFiles, readTensorBytes, sidecarScript, valueOpener, type Checkpoint } from '../../src/core/index';
+import { filterTensors, NodeFileOpener, openCheckpoint, PythonSidecar, readSideFiles, readTensorBytes, sidecarScript, sortTensors, valueOpener, type Checkpoint } from '../../src/core/index';
 import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
 import { tempDir, venvPython } from './helpers';
 
@@ -114,5 +114,24 @@ describe('side files of a checkpoint', function () {
     } finally {
       dir.remove();
     }
+  });
+});
+
+describe('tensor filter and order', () => {
+  const t = (name: string, shape: number[], dtype = 'F32') => ({ name, shape, dtype, bytes: shape.reduce((a, b) => a * b, 4), path: [], source: { file: 'x', offset: 0, length: 0 } });
+  const ck = { tensors: [t('b.kernel', [4, 4]), t('a.bias', [4]), t('c.kernel', [8, 2], 'BF16'), t('a.kernel', [2, 2])] } as unknown as Checkpoint;
+
+  it('filters by substring (any case) or by /regex/, and takes an invalid expression as text', () => {
+    assert.deepEqual(filterTensors(ck, 'KERNEL').map((x) => x.name), ['b.kernel', 'c.kernel', 'a.kernel']);
+    assert.deepEqual(filterTensors(ck, '/^a\\./').map((x) => x.name), ['a.bias', 'a.kernel']);
+    assert.deepEqual(filterTensors(ck, '/(/').map((x) => x.name), []);
+    assert.equal(filterTensors(ck, '  ').length, 4);
+  });
+
+  it('sorts by name, dtype, rank, parameters and bytes, either way, ties in file order', () => {
+    assert.deepEqual(sortTensors(ck.tensors, 'name', false).map((x) => x.name), ['a.bias', 'a.kernel', 'b.kernel', 'c.kernel']);
+    assert.deepEqual(sortTensors(ck.tensors, 'parameters', true).map((x) => x.name), ['b.kernel', 'c.kernel', 'a.bias', 'a.kernel']);
+    assert.deepEqual(sortTensors(ck.tensors, 'rank', false).map((x) => x.name), ['a.bias', 'b.kernel', 'c.kernel', 'a.kernel']);
+    assert.deepEqual(sortTensors(ck.tensors, 'dtype', false).map((x) => x.dtype), ['BF16', 'F32', 'F32', 'F32']);
   });
 });

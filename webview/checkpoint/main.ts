@@ -12,6 +12,7 @@ import {
   type CheckpointSummaryView,
   type SideFilesView,
   type HostToWebview,
+  type ListRowsMessage,
   type TensorRow,
   type WebviewToHost,
 } from '../../src/shared/checkpointProtocol';
@@ -23,6 +24,7 @@ import { TensorDetail } from './detail';
 interface ViewState {
   stateVersion: number;
   filter: string;
+  sort?: ListRowsMessage['sort'];
   scrollTop: number;
   selected: number;
 }
@@ -39,11 +41,11 @@ const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
 }, isHostToWebview);
 
 const columns: Column<TensorRow>[] = [
-  { title: 'Name', width: 'minmax(10em, 1fr)', text: (r) => r.name },
-  { title: 'DType', width: '6.5em', text: (r) => r.dtype },
-  { title: 'Shape', width: 'minmax(5em, 11em)', text: (r) => `[${r.shape.join(', ')}]` },
-  { title: 'Parameters', width: '8.5em', align: 'end', text: (r) => formatCount(r.parameters) },
-  { title: 'Bytes', width: '6.5em', align: 'end', text: (r) => formatBytes(r.bytes) },
+  { title: 'Name', width: 'minmax(10em, 1fr)', text: (r) => r.name, sortKey: 'name' },
+  { title: 'DType', width: '6.5em', text: (r) => r.dtype, sortKey: 'dtype' },
+  { title: 'Shape', width: 'minmax(5em, 11em)', text: (r) => `[${r.shape.join(', ')}]`, sortKey: 'rank' },
+  { title: 'Parameters', width: '8.5em', align: 'end', text: (r) => formatCount(r.parameters), sortKey: 'parameters' },
+  { title: 'Bytes', width: '6.5em', align: 'end', text: (r) => formatBytes(r.bytes), sortKey: 'bytes' },
 ];
 
 /** Row height follows the editor font size, as the hex editor does, so density matches the editor. */
@@ -124,11 +126,11 @@ async function start(): Promise<void> {
     return;
   }
   const status = el('span', { class: 'status', 'aria-live': 'polite' });
-  const filter = custom('vscode-textfield', { id: 'filter', placeholder: 'Filter tensors by name', 'aria-label': 'Filter tensors by name' }) as HTMLElement & { value: string };
+  const filter = custom('vscode-textfield', { id: 'filter', placeholder: 'Filter by name, or /regex/', 'aria-label': 'Filter tensors by name or /regular expression/' }) as HTMLElement & { value: string };
   filter.value = state.filter;
   const source = {
     fetch: async (start: number, count: number) => {
-      const r = await rpc.request({ type: 'listRows', start, count, filter: state.filter });
+      const r = await rpc.request({ type: 'listRows', start, count, filter: state.filter, sort: state.sort });
       if (r.type !== 'rows') throw new Error('unexpected reply');
       return r;
     },
@@ -136,6 +138,12 @@ async function start(): Promise<void> {
   table = new VirtualTable(columns, source, init.pageSize, rowHeight(), 'Tensors');
   table.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
   detail = new TensorDetail(rpc);
+  table.setSort(state.sort);
+  table.onSort = (sort) => {
+    state = { ...state, sort: sort as ViewState['sort'], scrollTop: 0, selected: -1 };
+    persist();
+    void table!.reset();
+  };
   table.onSelect = (_index, row) => {
     persist();
     detail!.show(row);

@@ -14,6 +14,13 @@ export interface Column<R> {
   readonly width: string;
   readonly align?: 'start' | 'end';
   readonly text: (row: R) => string;
+  /** The key the host sorts by when the header is clicked; no key, no sorting. */
+  readonly sortKey?: string;
+}
+
+export interface SortState {
+  readonly key: string;
+  readonly descending: boolean;
 }
 
 export interface PageSource<R> {
@@ -40,6 +47,10 @@ export class VirtualTable<R> {
   onPainted: (first: number, count: number) => void = () => undefined;
   onSelect: (index: number, row: R | undefined) => void = () => undefined;
   onError: (e: unknown) => void = () => undefined;
+  /** A sortable header was clicked (or activated with Enter/Space): the page re-fetches in that order. */
+  onSort: (sort: SortState | undefined) => void = () => undefined;
+  private sort: SortState | undefined;
+  private readonly headCells: HTMLElement[];
 
   constructor(
     private readonly columns: readonly Column<R>[],
@@ -49,7 +60,24 @@ export class VirtualTable<R> {
     label: string,
   ) {
     const template = columns.map((c) => c.width).join(' ');
-    const head = el('div', { class: 'vt-head', role: 'row' }, ...columns.map((c) => el('div', { class: `vt-cell vt-${c.align ?? 'start'}`, role: 'columnheader' }, c.title)));
+    this.headCells = columns.map((c) => {
+      const cell = el('div', { class: `vt-cell vt-${c.align ?? 'start'}${c.sortKey ? ' vt-sortable' : ''}`, role: 'columnheader' }, c.title);
+      if (c.sortKey) {
+        cell.tabIndex = 0;
+        cell.setAttribute('aria-sort', 'none');
+        const toggle = () => this.toggleSort(c.sortKey!);
+        cell.addEventListener('click', toggle);
+        cell.addEventListener('keydown', (e) => {
+          if (e.key === 'Enter' || e.key === ' ') {
+            e.preventDefault();
+            e.stopPropagation();
+            toggle();
+          }
+        });
+      }
+      return cell;
+    });
+    const head = el('div', { class: 'vt-head', role: 'row' }, ...this.headCells);
     head.style.gridTemplateColumns = template;
     this.spacer = el('div', { class: 'vt-spacer' });
     this.body = el('div', { class: 'vt-body', role: 'rowgroup' });
@@ -64,6 +92,24 @@ export class VirtualTable<R> {
     this.body.addEventListener('click', (e) => {
       const row = (e.target as HTMLElement).closest<HTMLElement>('.vt-row');
       if (row?.dataset.index) this.select(Number(row.dataset.index));
+    });
+  }
+
+  /** Ascending, then descending, then file order. */
+  private toggleSort(key: string): void {
+    const cur = this.sort;
+    this.setSort(cur?.key !== key ? { key, descending: false } : cur.descending ? undefined : { key, descending: true });
+    this.onSort(this.sort);
+  }
+
+  /** Shows `sort` on the headers (the page restores it from saved state too). */
+  setSort(sort: SortState | undefined): void {
+    this.sort = sort;
+    this.columns.forEach((c, i) => {
+      if (!c.sortKey) return;
+      const on = sort?.key === c.sortKey;
+      this.headCells[i]!.setAttribute('aria-sort', on ? (sort!.descending ? 'descending' : 'ascending') : 'none');
+      this.headCells[i]!.dataset.sort = on ? (sort!.descending ? '▼' : '▲') : '';
     });
   }
 

@@ -161,6 +161,24 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     assert.equal(facts['Chat template'], 'yes');
   });
 
+  it('sorts by a clicked column (again: descending) and filters by /regex/', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    await wb.quickOpen('nnx.msgpack');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n[0] === 'token_embed.embedding');
+    const bytes = frame.locator('.vt-head .vt-cell', { hasText: 'Bytes' });
+    await bytes.click();
+    await waitRows(frame, (n) => n[0] === 'layers.0.input_layernorm.norm_weights');
+    await bytes.click();
+    const largest = await waitRows(frame, (n) => n[0] !== 'layers.0.input_layernorm.norm_weights' && /mlp/.test(n[0]!));
+    assert.match(largest[0]!, /mlp\.(gate|up|down)_proj\.kernel/, 'the 512 KiB MLP kernels come first');
+    assert.equal(await bytes.getAttribute('aria-sort'), 'descending');
+    await frame.fill('#filter input', '/q_proj|k_proj/');
+    const matched = await waitRows(frame, (n) => n.length === 4);
+    assert.ok(matched.every((n) => /[qk]_proj/.test(n)), matched.join(', '));
+    await frame.fill('#filter input', '');
+  });
+
   it('shows a selected tensor in detail: exact statistics and histogram off the host thread, a 2-D slice with heat', async function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
     const file = join(ws, 'jax', 'nnx.msgpack');
