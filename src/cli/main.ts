@@ -20,6 +20,7 @@ import {
 import { convertCommand, CONVERT_OPTIONS, CONVERT_USAGE, importCommand, IMPORT_OPTIONS, IMPORT_USAGE } from './convert';
 import { preflightCommand, PREFLIGHT_OPTIONS, PREFLIGHT_USAGE } from './preflight';
 import { verifyCommand, VERIFY_OPTIONS, VERIFY_USAGE } from './verify';
+import { healthCommand, HEALTH_OPTIONS, HEALTH_USAGE } from './health';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
 declare const JAX_SERVE_VERSION: string;
@@ -31,7 +32,7 @@ Commands:
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}
+${HEALTH_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
@@ -145,6 +146,11 @@ async function runCommand(command: string, rest: string[], open: (a: Args) => Pr
       return preflightCommand(parseArgs(rest, PREFLIGHT_OPTIONS), opener);
     case 'verify':
       return verifyCommand(parseArgs(rest, VERIFY_OPTIONS), opener);
+    case 'health': {
+      const args = parseArgs(rest, HEALTH_OPTIONS);
+      if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'health takes one PATH.');
+      return healthCommand(args, open, opener);
+    }
     case 'inspect': {
       const args = parseArgs(rest, ['--json', '--python']);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'inspect takes one PATH.');

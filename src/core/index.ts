@@ -39,3 +39,4 @@ export { compareLogits, type LogitsComparison } from './convert/compareLogits';
 export { DEFAULT_PROMPTS, verifyExport, verifyScript, verifyTemplate, type PromptReport, type VerifyOptions, type VerifyReport } from './node/verify';
 export { checkTokenizerFolder, compatTokenizerConfig, sentencePieceVocab, type TokenizerFinding } from './convert/tokenizer';
 export { readSideFiles, type SideFiles } from './sideFiles';
+export * from './tensor/health';

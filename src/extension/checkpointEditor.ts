@@ -8,6 +8,7 @@ import {
   describeError,
   filterTensors,
   findTensor,
+  healthScan,
   isJaxServeError,
   NodeFileOpener,
   ValueWorker,
@@ -19,6 +20,7 @@ import {
   sortTensors,
   summarize,
   type Checkpoint,
+  type HealthReport,
   type SideFiles,
   type TensorRef,
 } from '../core/index';
@@ -115,6 +117,12 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
   }
 }
 
+/** The file of the checkpoint editor in the active tab, if one is. */
+function activeCheckpointUri(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  return input instanceof vscode.TabInputCustom && input.viewType === CHECKPOINT_VIEW_TYPE ? input.uri : undefined;
+}
+
 function sliceRequest(m: TensorSliceMessage) {
   const { rowAxis, colAxis, index, rowStart, rowCount, colStart, colCount } = m;
   return { rowAxis, colAxis, index, rowStart, rowCount, colStart, colCount };
@@ -151,9 +159,15 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   /** Statistics and slices run on this worker thread, never on the extension host's. */
   private readonly values: ValueWorker;
 
+  /** The last health scan of each file (the test API reads it). */
+  readonly healthReports = new Map<string, HealthReport>();
+  private readonly healthDiagnostics = vscode.languages.createDiagnosticCollection('jax-serve-health');
+
   static register(context: vscode.ExtensionContext): CheckpointEditorProvider {
     const provider = new CheckpointEditorProvider(context.extensionUri);
     context.subscriptions.push(
+      provider.healthDiagnostics,
+      vscode.commands.registerCommand('jaxServe.healthScan', (uri?: vscode.Uri) => provider.healthScan(uri)),
       vscode.window.registerCustomEditorProvider(CHECKPOINT_VIEW_TYPE, provider, { supportsMultipleEditorsPerDocument: true }),
       { dispose: () => provider.sidecars.dispose() },
       { dispose: () => void provider.values.dispose() },
@@ -166,6 +180,50 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private constructor(private readonly extensionUri: vscode.Uri) {
     this.sidecars = new SidecarPool(sidecarScript(extensionUri.fsPath));
     this.values = new ValueWorker(path.join(extensionUri.fsPath, 'dist', 'valueWorker.js'), new NodeFileOpener());
+  }
+
+  /**
+   * "Health Scan Checkpoint": statistics over every tensor on the worker thread, with progress and
+   * cancel; NaN/±Inf, all-zero, constant and extreme tensors go to the Problems panel on the file.
+   */
+  async healthScan(uri?: vscode.Uri): Promise<HealthReport | undefined> {
+    const open = [...this.editors].map((e) => e.doc).find((d) => d.uri.toString() === (uri ?? activeCheckpointUri())?.toString());
+    const target = uri ?? open?.uri ?? (await vscode.window.showOpenDialog({ title: 'Health Scan: the checkpoint', canSelectFolders: true, canSelectMany: false }))?.[0];
+    if (!target) return undefined;
+    const doc = open ?? (await CheckpointDocument.create(target, this.sidecars));
+    try {
+      if (doc.state.kind !== 'checkpoint') {
+        void vscode.window.showErrorMessage(`Health scan: ${doc.state.message}`);
+        return undefined;
+      }
+      const ck = doc.state.ck;
+      const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Health scan of ${path.basename(target.fsPath)}`, cancellable: true }, (progress, token) => {
+        const ac = new AbortController();
+        token.onCancellationRequested(() => ac.abort());
+        let last = 0;
+        return healthScan(ck, (t) => this.values.stats(ck, t, 1, { signal: ac.signal }).then((r) => r.stats), {
+          signal: ac.signal,
+          onProgress: (done, total) => {
+            progress.report({ increment: ((done - last) / total) * 100, message: `${done} of ${total} tensors` });
+            last = done;
+          },
+        });
+      });
+      this.healthReports.set(target.fsPath, report);
+      const severity = { error: vscode.DiagnosticSeverity.Error, warning: vscode.DiagnosticSeverity.Warning };
+      this.healthDiagnostics.set(
+        target,
+        report.findings.map((f) => Object.assign(new vscode.Diagnostic(new vscode.Range(0, 0, 0, 0), f.message, severity[f.severity]), { source: 'jax-serve health', code: f.code })),
+      );
+      const bad = report.findings.length;
+      void (bad === 0 ? vscode.window.showInformationMessage(`${path.basename(target.fsPath)}: ${report.scanned} tensors scanned, nothing to report.`) : vscode.window.showWarningMessage(`${path.basename(target.fsPath)}: ${bad} finding(s) in ${report.scanned} tensors; see the Problems panel.`));
+      return report;
+    } catch (e) {
+      if (!(isJaxServeError(e) && e.code === 'E_CANCELLED')) void vscode.window.showErrorMessage(`Health scan: ${describeError(e)}`);
+      return undefined;
+    } finally {
+      if (!open) doc.dispose();
+    }
   }
 
   private reloadFailed(): void {

@@ -168,7 +168,8 @@ export class ConvertCommands implements vscode.Disposable {
     }
     plan = await this.plan(source, { preset, dtype, base, rules }, python);
     if (typeof plan === 'string') return this.fail('convert', `Convert ${path.basename(source)}: ${plan}`);
-    const doc = this.docs.show(`plan-${path.basename(source)}`, planMarkdown(plan, rules));
+    // Named after the folder too: two checkpoints of one name get two plans.
+    const doc = this.docs.show(`plan-${path.basename(path.dirname(source))}-${path.basename(source)}`, planMarkdown(plan, rules));
     await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
     this.docs.problems(source, plan);
     const errors = plan.problems.filter((p) => p.severity === 'error');

@@ -1,6 +1,6 @@
 /** Activation only composes features; each registers its own disposables. */
 import * as vscode from 'vscode';
-import { checkpointFileInFolder, NodeFileOpener } from '../core/index';
+import { checkpointFileInFolder, NodeFileOpener, type HealthReport } from '../core/index';
 import { CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
 import { Cli } from './cli';
 import { ConvertCommands } from './convertCommands';
@@ -10,7 +10,7 @@ import { registerTasks } from './tasks';
 
 /** What activate returns: a small surface the integration tests read. */
 export interface JaxServeApi {
-  readonly checkpointEditors: { list(): CheckpointEditorInfo[] };
+  readonly checkpointEditors: { list(): CheckpointEditorInfo[]; readonly healthReports: ReadonlyMap<string, HealthReport> };
   readonly preflight: Pick<PreflightCommand, 'reports'>;
   readonly convert: Pick<ConvertCommands, 'last'>;
 }

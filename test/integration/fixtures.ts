@@ -26,6 +26,7 @@ export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/flax_msgpack.py'), 'write', join(dir, 'flax')], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/npz.py'), 'write', join(dir, 'numpy')], { stdio: ['ignore', 'ignore', 'inherit'] });
     execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/orbax_ckpt.py'), 'write', join(dir, 'orbax')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(opts.python, [resolve(opts.root, 'python/fixtures/health.py'), 'write', join(dir, 'health')], { stdio: ['ignore', 'ignore', 'inherit'] });
     // Export folders for preflight: the canonical HF model as transformers wrote it, and one without a tokenizer.
     const canonical = canonicalFixtures(opts.python);
     cpSync(join(canonical.dir, 'hf'), join(dir, 'exports', 'ready'), { recursive: true });

@@ -186,8 +186,8 @@ describe('checkpoint editor in the real VS Code', () => {
     const r = (await vscode.commands.executeCommand('jaxServe.convert', { source: join(folder, 'nnx.msgpack'), base: join(ws(), 'exports', 'ready'), preset: 'talk-nnx-llama', dtype: 'keep', output: join(ws(), 'exports', 'ruled'), yes: true })) as { ok: boolean; plan: { tensors: { to: string; transforms: unknown[] }[] } };
     assert.ok(r.ok);
     assert.deepEqual(r.plan.tensors.find((t) => t.to === 'model.layers.0.self_attn.q_proj.weight')?.transforms, []);
-    const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'jax-serve-plan' && /nnx\.msgpack/.test(d.uri.path));
-    assert.match(doc?.getText() ?? '', /User rules.*with-rules\/jax-serve\.rules\.json/);
+    const text = await until('the plan document with the rules', () => vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'jax-serve-plan' && /with-rules-nnx\.msgpack/.test(d.uri.path))?.getText());
+    assert.match(text, /User rules.*with-rules\/jax-serve\.rules\.json/);
   });
 
   it('"Verify Export…" compares the export with the JAX forward of a generated entry point', async function () {
@@ -200,6 +200,17 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.ok(report.prompts[0]!.kl < 1e-9 && report.prompts[0]!.top1 === 1, JSON.stringify(report.prompts[0]));
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'jax-serve-plan' && /verify/.test(d.uri.path));
     assert.match(doc?.getText() ?? '', /\| "jax flax vllm" \| \d+ \|.*\| ok \|/);
+  });
+
+  it('"Health Scan Checkpoint" runs the statistics on the worker thread and lists the faulty tensors in Problems', async function () {
+    this.timeout(60_000);
+    const file = join(ws(), 'health', 'health.safetensors');
+    const report = (await vscode.commands.executeCommand('jaxServe.healthScan', vscode.Uri.file(file))) as { scanned: number; findings: { tensor: string; code: string }[] };
+    assert.equal(report.scanned, 8);
+    assert.deepEqual(report.findings.map((f) => `${f.tensor}:${f.code}`).sort(), ['constant:constant', 'extreme:extreme', 'extreme_f16:extreme', 'inf:inf', 'nan:nan', 'zeros:all-zero']);
+    const ds = vscode.languages.getDiagnostics(vscode.Uri.file(file)).filter((d) => d.source === 'jax-serve health');
+    assert.equal(ds.filter((d) => d.severity === vscode.DiagnosticSeverity.Error).length, 2, 'NaN and Inf are errors');
+    assert.equal((await api()).checkpointEditors.healthReports.get(file)?.scanned, 8);
   });
 
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {

@@ -83,7 +83,7 @@ describe('guided commands in the real VS Code (chromium)', function () {
     await wb.fillQuickInput(output);
     await page.keyboard.press('Enter');
     // The plan is in the editor before the confirmation.
-    const tab = page.locator('.tabs-container .tab').filter({ hasText: /plan-nnx\.msgpack/ });
+    const tab = page.locator('.tabs-container .tab').filter({ hasText: /plan-jax-nnx\.msgpack/ });
     await tab.first().waitFor({ timeout: 60_000 });
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ timeout: 60_000 });
