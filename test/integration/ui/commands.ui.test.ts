@@ -66,22 +66,25 @@ describe('guided commands in the real VS Code (chromium)', function () {
     }
     // Each step waits for its own title: the previous picker may still be closing.
     const step = (title: string) => page.locator('.quick-input-widget .quick-input-title').filter({ hasText: title }).first().waitFor({ timeout: 60_000 });
-    // The open dialog (code-server's simple dialog): a typed path, accepted with Enter.
+    // The file dialogs are code-server's simple dialog: a typed path, accepted with its button once
+    // the dialog has caught up with the text (Enter right after typing can be swallowed).
+    const accept = async (path: string) => {
+      await wb.fillQuickInput(path);
+      await page.waitForTimeout(300);
+      await page.locator('.quick-input-widget .quick-input-action .monaco-button').first().click();
+    };
     await step('Convert: the JAX checkpoint');
-    await wb.fillQuickInput(join(ws, 'jax', 'nnx.msgpack'));
-    await page.keyboard.press('Enter');
+    await accept(join(ws, 'jax', 'nnx.msgpack'));
     await step('Convert: base model');
     await wb.pickRow('Choose the base model folder');
     await step('The base model folder');
-    await wb.fillQuickInput(join(ws, 'exports', 'ready'));
-    await page.keyboard.press('Enter');
+    await accept(join(ws, 'exports', 'ready'));
     await step('Convert: the layout of nnx.msgpack');
     await wb.pickRow('talk-nnx-llama');
     await step('Convert: element type');
     await wb.pickRow('bf16');
     await step('Convert: the export folder to create');
-    await wb.fillQuickInput(output);
-    await page.keyboard.press('Enter');
+    await accept(output);
     // The plan is in the editor before the confirmation.
     const tab = page.locator('.tabs-container .tab').filter({ hasText: /plan-jax-nnx\.msgpack/ });
     await tab.first().waitFor({ timeout: 60_000 });
