@@ -123,7 +123,9 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
       problems.push({ severity: 'error', code: 'transform', tensor: t.name, message: `${t.name}: ${(e as Error).message}` });
     }
   }
-  const config = preset.architecture === 'state-dict' ? reorderFlatten(tensors, byUser, opts, problems) : settle(ARCHITECTURES[preset.architecture], tensors, opts, problems);
+  // A state dict has no config: its one shape question is the flatten before the first Dense.
+  if (preset.architecture === 'state-dict') reorderFlatten(tensors, byUser, opts, problems);
+  const config = preset.architecture === 'state-dict' ? undefined : settle(ARCHITECTURES[preset.architecture], tensors, opts, problems);
   return {
     source: ck.location,
     preset: { id: preset.id, title: preset.title, source: preset.source },
@@ -187,9 +189,9 @@ function choosePreset(ck: Checkpoint, id: string, user: readonly CompiledRule[])
  * The first Dense after a conv flatten (reference §10): Flax flattens (H, W, C), PyTorch (C, H, W),
  * so its kernel rows are reordered: (H·W·C, O) -> (H, W, C, O) -> (O, C, H, W) -> (O, C·H·W).
  * Given by --flatten, or inferred: the first Dense whose input is the last conv's channels times a
- * square. Never silent: an inference is a warning naming what to pass. Returns no config (a state dict).
+ * square. Never silent: an inference is a warning naming what to pass.
  */
-function reorderFlatten(tensors: PlannedTensor[], byUser: ReadonlySet<string>, opts: PlanOptions, problems: Problem[]): undefined {
+function reorderFlatten(tensors: PlannedTensor[], byUser: ReadonlySet<string>, opts: PlanOptions, problems: Problem[]): void {
   const kernel = (t: PlannedTensor) => t.from.endsWith('.kernel');
   const layerOf = (t: PlannedTensor) => t.from.replace(/^params\./, '').replace(/\.kernel$/, '');
   const dense = tensors.filter((t) => kernel(t) && t.source.shape.length === 2);
@@ -228,7 +230,6 @@ function reorderFlatten(tensors: PlannedTensor[], byUser: ReadonlySet<string>, o
     const transforms: Transform[] = [{ op: 'reshape', shape: [h, w, c, outputs] }, { op: 'transpose', axes: [3, 2, 0, 1] }, { op: 'reshape', shape: [outputs, c * h * w] }, ...t.transforms.filter((x) => x.op === 'cast')];
     tensors[i] = { ...t, transforms, target: layoutAfter(t.source, transforms) };
   }
-  return undefined;
 }
 
 /** A value from --set, else the base config, else undefined. */
