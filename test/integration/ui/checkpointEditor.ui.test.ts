@@ -176,6 +176,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await frame.fill('#filter input', '/q_proj|k_proj/');
     const matched = await waitRows(frame, (n) => n.length === 4);
     assert.ok(matched.every((n) => /[qk]_proj/.test(n)), matched.join(', '));
+    assert.equal(await frame.locator('.vt-row:visible').count(), 4, 'rows past the end of a short list are not shown');
     await frame.fill('#filter input', '');
   });
 
@@ -269,6 +270,14 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
         return c;
       });
       assert.deepEqual([fg, bg], [fgVar, bgVar]);
+      // The detail pane in this theme too: statistics (random bytes, so NaN/Inf often show), histogram, slice.
+      await frame.fill('#filter input', 't.F32');
+      await waitRows(frame, (n) => n[0] === 't.F32');
+      await frame.locator('.vt-row', { hasText: 't.F32' }).first().click();
+      await frame.locator('.detail vscode-button.compute-stats').click();
+      await frame.locator('.detail dl.stats').waitFor({ timeout: 30_000 });
+      await frame.locator('.detail vscode-button.show-slice').click();
+      await frame.locator('.detail table.slice-table').waitFor({ timeout: 30_000 });
       await wb.screenshot(join(shots, `python-${file}.png`));
     });
   }
