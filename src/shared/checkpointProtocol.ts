@@ -69,7 +69,11 @@ export interface ReloadMessage {
 export interface AckMessage {
   readonly type: 'ack';
 }
-/** Statistics of one tensor: exact, over every element, computed off the host's main thread. */
+/**
+ * Statistics of one tensor: exact, over every element, computed off the host's main thread. This
+ * and TensorSliceMessage restate core's TensorStats / SliceRequest on purpose: the webview's build
+ * cannot see core (its modules pull in Node), so the wire types live here and the host checks them.
+ */
 export interface StatsView {
   readonly count: number;
   readonly finite: number;

@@ -4,7 +4,7 @@
  * missing or unexpected keys, and its logits match a JAX forward pass over the source weights.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
@@ -12,23 +12,17 @@ import {
   applyTransforms,
   bf16Bits,
   compileRule,
-  executePlan,
   f16Bits,
   f16ToNumber,
   matchRule,
-  NodeFileOpener,
-  openCheckpoint,
   OutputFolder,
   planConversion,
   planHasErrors,
-  PythonSidecar,
-  sidecarScript,
   transposeBytes,
-  type Plan,
   type PlanOptions,
 } from '../../src/core/index';
-import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
-import { rejectsWith, tempDir, venvPython } from './helpers';
+import { canonicalSuite } from './canonicalSuite';
+import { rejectsWith, tempDir } from './helpers';
 
 const seed = Number(process.env.JAX_SERVE_FUZZ_SEED ?? 20261126);
 const numRuns = Number(process.env.JAX_SERVE_FUZZ_RUNS ?? 200);
@@ -141,49 +135,23 @@ describe('conversion rules', () => {
 });
 
 describe('conversion of the canonical tiny Llama', function () {
-  let fx: Canonical;
-  let python: string;
-  let dir: ReturnType<typeof tempDir>;
-  let sidecar: PythonSidecar;
-  const files = new NodeFileOpener();
-  const open = (rel: string) => openCheckpoint(files, join(fx.dir, rel), { orbax: sidecar });
-  const baseOpts = (): PlanOptions => ({ baseConfig: JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8')) });
-
-  before(function () {
-    python = venvPython(this);
-    this.timeout(300_000);
-    fx = canonicalFixtures(python);
-    dir = tempDir();
-    sidecar = new PythonSidecar({ python, script: sidecarScript(ROOT) });
-  });
-  after(() => {
-    sidecar?.dispose();
-    dir?.remove();
-  });
-
-  async function exportTo(rel: string, name: string, opts: PlanOptions = baseOpts()): Promise<{ plan: Plan; out: string }> {
-    const ck = await open(rel);
-    const plan = planConversion(ck, opts);
-    const out = join(dir.path, name);
-    await executePlan(plan, ck, files, await OutputFolder.create(out), { tokenizerFrom: join(fx.dir, 'hf') });
-    return { plan, out };
-  }
-
-  function check(pairs: [string, string][]): { export: string; missing: string[]; unexpected: string[]; maxAbsDiff: number; kl: number; top1: number; tokenizerIds: number[]; promptIds: number[] }[] {
-    const args = [join(ROOT, 'python/fixtures/check_export.py'), 'check', fx.dir, ...pairs.map(([out, src]) => `${out}=${src}`)];
-    return JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 << 20 }));
-  }
+  const suite = canonicalSuite();
+  const open = (rel: string) => suite.open(rel);
+  const baseOpts = () => suite.baseOpts();
+  const exportTo = (rel: string, name: string, opts: PlanOptions = baseOpts()) => suite.exportTo(rel, name, opts);
+  const check = (pairs: [string, string][]) =>
+    suite.check<{ export: string; missing: string[]; unexpected: string[]; maxAbsDiff: number; kl: number; top1: number; tokenizerIds: number[]; promptIds: number[] }>(pairs);
 
   /** The files in the talk's layout (the others are the presets' fixtures, tested in presets.test.ts). */
-  const talkFiles = () => Object.keys(fx.manifest.files).filter((rel) => !/bonsai|maxtext|tunix/.test(rel));
+  const talkFiles = () => Object.keys(suite.fx.manifest.files).filter((rel) => !/bonsai|maxtext|tunix/.test(rel));
 
   it('plans every tensor of every JAX file with the talk preset, auto-detected', async () => {
     for (const rel of talkFiles()) {
       const plan = planConversion(await open(rel), baseOpts());
       assert.equal(plan.preset.id, 'talk-nnx-llama', rel);
       assert.deepEqual(plan.problems.filter((p) => p.severity !== 'info'), [], rel);
-      assert.equal(plan.tensors.length, 3 + 9 * fx.manifest.config.num_hidden_layers, rel);
-      assert.equal(plan.config?.num_attention_heads, fx.manifest.config.num_attention_heads);
+      assert.equal(plan.tensors.length, 3 + 9 * suite.fx.manifest.config.num_hidden_layers, rel);
+      assert.equal(plan.config?.num_attention_heads, suite.fx.manifest.config.num_attention_heads);
       assert.equal(plan.config?.rope_theta, 10000, 'rope_theta read from transformers 5 rope_parameters');
     }
   });
@@ -238,28 +206,28 @@ describe('conversion of the canonical tiny Llama', function () {
   });
 
   it('CLI: --dry-run prints the plan (exit 1 with errors), convert writes, an existing output is kept, a failure leaves nothing', async () => {
-    const src = join(fx.dir, 'jax', 'nnx.msgpack');
+    const src = join(suite.fx.dir, 'jax', 'nnx.msgpack');
     const run = (...a: string[]) => spawnSync(process.execPath, [CLI, 'convert', src, ...a], { encoding: 'utf8' });
-    const dry = run('--dry-run', '--json', '--config-from', join(fx.dir, 'hf'));
+    const dry = run('--dry-run', '--json', '--config-from', join(suite.fx.dir, 'hf'));
     assert.equal(dry.status, 0, dry.stderr);
     assert.equal(JSON.parse(dry.stdout).tensors.length, 21);
     const bad = run('--dry-run');
     assert.equal(bad.status, 1);
     assert.match(bad.stdout, /error +q_proj has 256 rows/);
-    const out = join(dir.path, 'cli_out');
-    const ok = run('-o', out, '--config-from', join(fx.dir, 'hf'), '--tokenizer-from', join(fx.dir, 'hf'), '--set', 'max_position_embeddings=256');
+    const out = join(suite.dir, 'cli_out');
+    const ok = run('-o', out, '--config-from', join(suite.fx.dir, 'hf'), '--tokenizer-from', join(suite.fx.dir, 'hf'), '--set', 'max_position_embeddings=256');
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).max_position_embeddings, 256);
-    const again = run('-o', out, '--config-from', join(fx.dir, 'hf'));
+    const again = run('-o', out, '--config-from', join(suite.fx.dir, 'hf'));
     assert.equal(again.status, 2);
     assert.match(again.stderr, /already exists; choose another output folder or allow overwriting \(--overwrite\)/);
     // No tokenizer where one is asked for: an error, and neither the output nor a partial folder remains.
-    const failed = join(dir.path, 'cli_failed');
-    const noTok = run('-o', failed, '--config-from', join(fx.dir, 'hf'), '--tokenizer-from', join(fx.dir, 'jax'));
+    const failed = join(suite.dir, 'cli_failed');
+    const noTok = run('-o', failed, '--config-from', join(suite.fx.dir, 'hf'), '--tokenizer-from', join(suite.fx.dir, 'jax'));
     assert.equal(noTok.status, 2);
     assert.match(noTok.stderr, /--tokenizer-from .*jax: no tokenizer\.json or tokenizer\.model/);
     assert.ok(!existsSync(failed));
-    assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('partial')), []);
+    assert.deepEqual(readdirSync(suite.dir).filter((n) => n.includes('partial')), []);
     await rejectsWith(OutputFolder.create(out), 'E_USAGE', /already exists/);
   });
 });

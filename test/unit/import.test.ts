@@ -23,8 +23,8 @@ import {
   type Checkpoint,
   type MsgpackLeaf,
 } from '../../src/core/index';
-import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
-import { prng, tempDir, venvPython } from './helpers';
+import { canonicalSuite } from './canonicalSuite';
+import { prng } from './helpers';
 
 const files = new NodeFileOpener();
 
@@ -39,16 +39,7 @@ async function hashes(ck: Checkpoint): Promise<Record<string, { dtype: string; s
 }
 
 describe('Flax msgpack writer, import, and conversion in tiles', function () {
-  let python: string;
-  let fx: Canonical;
-  let dir: ReturnType<typeof tempDir>;
-  before(function () {
-    python = venvPython(this);
-    this.timeout(300_000);
-    fx = canonicalFixtures(python);
-    dir = tempDir();
-  });
-  after(() => dir?.remove());
+  const suite = canonicalSuite();
 
   it('writes what flax.serialization.msgpack_restore reads: map16 and long keys, big dims, every dtype, chunked arrays', async function () {
     this.timeout(60_000);
@@ -64,7 +55,7 @@ describe('Flax msgpack writer, import, and conversion in tiles', function () {
       { path: ['chunked'], dtype: 'F32', shape: [7, 9] },
     ];
     const data = new Map(leaves.map((l) => [l.path.join('.'), Uint8Array.from({ length: (l.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[l.dtype]) / 8 }, () => (l.dtype === 'BOOL' ? (rand() < 0.5 ? 1 : 0) : (rand() * 120) | 0))]));
-    const file = join(dir.path, 'encodings.msgpack');
+    const file = join(suite.dir, 'encodings.msgpack');
     await writeFlaxMsgpack(await openAtomicFileSink(file), leaves, async function* (l) {
       yield data.get(l.path.join('.'))!;
     }, { maxChunkBytes: 64 });
@@ -75,7 +66,7 @@ from flax import serialization
 from flax.traverse_util import flatten_dict
 t = flatten_dict(serialization.msgpack_restore(open(sys.argv[1], 'rb').read()))
 print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()] for k, v in t.items()}))`;
-    const got = JSON.parse(execFileSync(python, ['-c', script, file], { encoding: 'utf8' }));
+    const got = JSON.parse(execFileSync(suite.python, ['-c', script, file], { encoding: 'utf8' }));
     const names: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', I8: 'int8', F64: 'float64', F16: 'float16', BOOL: 'bool' };
     assert.deepEqual(got, Object.fromEntries(leaves.map((l) => [l.path.join('.'), [names[l.dtype], [...l.shape], createHash('sha256').update(data.get(l.path.join('.'))!).digest('hex')]])));
     // And our own reader joins the chunks again.
@@ -84,40 +75,40 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
   });
 
   it('imports the HF model to exactly the canonical JAX arrays (msgpack and flax safetensors)', async () => {
-    const hf = await openCheckpoint(files, join(fx.dir, 'hf'));
+    const hf = await openCheckpoint(files, join(suite.fx.dir, 'hf'));
     const plan = planImport(hf, 'talk-nnx-llama');
     assert.deepEqual(plan.problems, []);
     for (const [name, format] of [['imported.msgpack', 'msgpack'], ['imported.safetensors', 'safetensors']] as const) {
-      const out = join(dir.path, name);
+      const out = join(suite.dir, name);
       await executeImport(plan, hf, files, await openAtomicFileSink(out), format);
       const ck = await openCheckpoint(files, out);
-      assert.deepEqual(await hashes(ck), fx.manifest.files['jax/nnx.msgpack'], name);
+      assert.deepEqual(await hashes(ck), suite.fx.manifest.files['jax/nnx.msgpack'], name);
       if (format === 'safetensors') assert.equal(ck.metadata.format, 'flax');
     }
   });
 
   it('imports into the einsum layouts (bonsai Llama and Qwen3) exactly, heads split by config.json; refuses stacked layouts clearly', async () => {
     for (const [hfDir, preset, want] of [['hf', 'bonsai-llama', 'jax/bonsai_llama.msgpack'], ['qwen3/hf', 'bonsai-qwen3', 'qwen3/jax/bonsai.msgpack']] as const) {
-      const hf = await openCheckpoint(files, join(fx.dir, hfDir));
-      const config = JSON.parse(readFileSync(join(fx.dir, hfDir, 'config.json'), 'utf8'));
+      const hf = await openCheckpoint(files, join(suite.fx.dir, hfDir));
+      const config = JSON.parse(readFileSync(join(suite.fx.dir, hfDir, 'config.json'), 'utf8'));
       const plan = planImport(hf, preset, config);
       assert.deepEqual(plan.problems, [], preset);
-      const out = join(dir.path, `${preset}.msgpack`);
+      const out = join(suite.dir, `${preset}.msgpack`);
       await executeImport(plan, hf, files, await openAtomicFileSink(out), 'msgpack');
-      assert.deepEqual(await hashes(await openCheckpoint(files, out)), fx.manifest.files[want], preset);
+      assert.deepEqual(await hashes(await openCheckpoint(files, out)), suite.fx.manifest.files[want], preset);
       assert.throws(() => planImport(hf, preset), /needs head_dim; the source folder's config.json should say it/);
     }
-    const hf = await openCheckpoint(files, join(fx.dir, 'hf'));
+    const hf = await openCheckpoint(files, join(suite.fx.dir, 'hf'));
     for (const preset of ['maxtext-llama3.1', 'tunix-gemma3']) assert.throws(() => planImport(hf, preset, {}), /stacks several HF tensors into one .* not supported yet/);
   });
 
   it('imports the same bytes with a 64 KiB budget (tiled transposes streamed in order for msgpack, positioned for safetensors)', async () => {
     for (const [hfDir, preset] of [['hf', 'talk-nnx-llama'], ['qwen3/hf', 'bonsai-qwen3']] as const) {
-      const hf = await openCheckpoint(files, join(fx.dir, hfDir));
-      const plan = planImport(hf, preset, JSON.parse(readFileSync(join(fx.dir, hfDir, 'config.json'), 'utf8')));
+      const hf = await openCheckpoint(files, join(suite.fx.dir, hfDir));
+      const plan = planImport(hf, preset, JSON.parse(readFileSync(join(suite.fx.dir, hfDir, 'config.json'), 'utf8')));
       for (const format of ['msgpack', 'safetensors'] as const) {
-        const whole = join(dir.path, `whole-${preset}.${format}`);
-        const tiled = join(dir.path, `tiled-${preset}.${format}`);
+        const whole = join(suite.dir, `whole-${preset}.${format}`);
+        const tiled = join(suite.dir, `tiled-${preset}.${format}`);
         await executeImport(plan, hf, files, await openAtomicFileSink(whole), format);
         await executeImport(plan, hf, files, await openAtomicFileSink(tiled), format, { tileBudgetBytes: 64 << 10 });
         assert.deepEqual(readFileSync(tiled), readFileSync(whole), `${preset} ${format}`);
@@ -126,32 +117,32 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
   });
 
   it('export then import returns the source bit for bit', async () => {
-    const src = await openCheckpoint(files, join(fx.dir, 'jax', 'nnx_bf16.msgpack'));
-    const plan = planConversion(src, { baseConfig: JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8')) });
-    const out = join(dir.path, 'export');
+    const src = await openCheckpoint(files, join(suite.fx.dir, 'jax', 'nnx_bf16.msgpack'));
+    const plan = planConversion(src, { baseConfig: JSON.parse(readFileSync(join(suite.fx.dir, 'hf', 'config.json'), 'utf8')) });
+    const out = join(suite.dir, 'export');
     await executePlan(plan, src, files, await OutputFolder.create(out));
     const exported = await openCheckpoint(files, out);
-    const back = join(dir.path, 'back.msgpack');
+    const back = join(suite.dir, 'back.msgpack');
     await executeImport(planImport(exported, plan.preset.id), exported, files, await openAtomicFileSink(back), 'msgpack');
     assert.deepEqual(await hashes(await openCheckpoint(files, back)), await hashes(src));
   });
 
   it('the CLI imports, and refuses an output name it cannot tell the format of', () => {
     const cli = resolve(__dirname, '../../../dist/cli.js');
-    const out = join(dir.path, 'cli.msgpack');
-    execFileSync(process.execPath, [cli, 'import', join(fx.dir, 'hf'), '-o', out, '--preset', 'talk-nnx-llama']);
+    const out = join(suite.dir, 'cli.msgpack');
+    execFileSync(process.execPath, [cli, 'import', join(suite.fx.dir, 'hf'), '-o', out, '--preset', 'talk-nnx-llama']);
     assert.ok(readFileSync(out).length > 1000);
-    assert.throws(() => execFileSync(process.execPath, [cli, 'import', join(fx.dir, 'hf'), '-o', join(dir.path, 'x.bin'), '--preset', 'talk-nnx-llama'], { stdio: 'pipe' }), /name the output \*\.msgpack/);
+    assert.throws(() => execFileSync(process.execPath, [cli, 'import', join(suite.fx.dir, 'hf'), '-o', join(suite.dir, 'x.bin'), '--preset', 'talk-nnx-llama'], { stdio: 'pipe' }), /name the output \*\.msgpack/);
   });
 
   // Bounded memory: tensors over the budget are converted in tiles.
   it('writes the same bytes with a 128 KiB budget (tiled transposes, streamed renames, casts) as whole-tensor conversion', async () => {
-    const src = await openCheckpoint(files, join(fx.dir, 'jax', 'nnx.msgpack'));
-    const base = JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8'));
+    const src = await openCheckpoint(files, join(suite.fx.dir, 'jax', 'nnx.msgpack'));
+    const base = JSON.parse(readFileSync(join(suite.fx.dir, 'hf', 'config.json'), 'utf8'));
     for (const dtype of ['keep', 'BF16'] as const) {
       const plan = planConversion(src, { baseConfig: base, dtype });
-      const whole = join(dir.path, `whole-${dtype}`);
-      const tiled = join(dir.path, `tiled-${dtype}`);
+      const whole = join(suite.dir, `whole-${dtype}`);
+      const tiled = join(suite.dir, `tiled-${dtype}`);
       await executePlan(plan, src, files, await OutputFolder.create(whole));
       await executePlan(plan, src, files, await OutputFolder.create(tiled), { tileBudgetBytes: 131072 });
       const sha = (d: string) => createHash('sha256').update(readFileSync(join(d, 'model.safetensors'))).digest('hex');
@@ -162,7 +153,7 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
   it('tiles a scanned (D, L, N, H) kernel stored in Flax chunks: select a layer, reshape, transpose, scale', async () => {
     const [D, L, N, H] = [24, 3, 4, 5];
     const values = Float32Array.from({ length: D * L * N * H }, (_, i) => i * 0.25 - 7);
-    const file = join(dir.path, 'scanned.msgpack');
+    const file = join(suite.dir, 'scanned.msgpack');
     // 40-byte chunks: the tensor lies in many pieces.
     await writeFlaxMsgpack(await openAtomicFileSink(file), [{ path: ['decoder', 'query', 'kernel'], dtype: 'F32', shape: [D, L, N, H] }], async function* () {
       yield new Uint8Array(values.buffer);
@@ -183,7 +174,7 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     const want = applyTransforms(new Uint8Array(values.buffer), source, transforms).bytes;
     // 200 bytes: blocks of all 24 rows, one write each; 96 bytes: 3×4 tiles, a write per output row piece.
     for (const budget of [200, 96]) {
-      const out = join(dir.path, `scanned-${budget}.safetensors`);
+      const out = join(suite.dir, `scanned-${budget}.safetensors`);
       await writeSafetensors(await openAtomicFileSink(out), [{ name: 'q', dtype: 'F32', shape: target.shape }], () => tiledTensorData(p, src, files, budget));
       const got = await openCheckpoint(files, out);
       const parts: Uint8Array[] = [];
@@ -194,7 +185,7 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
 
   it('refuses, naming the tensor, a chain it cannot tile instead of loading it whole', async () => {
     const { tiledTensorData, layoutAfter } = await import('../../src/core/index');
-    const ck = await openCheckpoint(files, join(fx.dir, 'jax', 'nnx.msgpack'));
+    const ck = await openCheckpoint(files, join(suite.fx.dir, 'jax', 'nnx.msgpack'));
     const src = ck.tensors.find((t) => t.name === 'token_embed.embedding')!;
     const transforms = [{ op: 'reshape', shape: [384, 16, 16] }, { op: 'transpose', axes: [2, 0, 1] }] as const;
     const source = { shape: src.shape, dtype: src.dtype };

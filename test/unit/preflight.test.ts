@@ -20,23 +20,13 @@ import {
   type Finding,
   type ModelDims,
 } from '../../src/core/index';
-import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
-import { tempDir, venvPython } from './helpers';
+import { canonicalSuite } from './canonicalSuite';
 
 const ROOT = resolve(__dirname, '../../..');
 const files = new NodeFileOpener();
 
 describe('preflight', function () {
-  let fx: Canonical;
-  let python: string;
-  let dir: ReturnType<typeof tempDir>;
-  before(function () {
-    python = venvPython(this);
-    this.timeout(300_000);
-    fx = canonicalFixtures(python);
-    dir = tempDir();
-  });
-  after(() => dir?.remove());
+  const suite = canonicalSuite();
 
   for (const arch of Object.keys(ARCHITECTURES) as ArchitectureName[]) {
     it(`expects exactly the tensors transformers' ${arch} holds (meta device), tied or not, GQA, odd head_dim`, () => {
@@ -48,7 +38,7 @@ describe('preflight', function () {
       const configs = cases.map(([d, extra]) =>
         JSON.stringify({ vocab_size: d.vocabSize, hidden_size: d.hiddenSize, intermediate_size: d.intermediateSize, num_hidden_layers: d.layers, num_attention_heads: d.heads, num_key_value_heads: d.kvHeads, head_dim: d.headDim, tie_word_embeddings: d.tied, ...extra }),
       );
-      const theirs = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/hf_state_dict.py'), 'shapes', arch, ...configs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, number[]>[];
+      const theirs = JSON.parse(execFileSync(suite.python, [join(ROOT, 'python/fixtures/hf_state_dict.py'), 'shapes', arch, ...configs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, number[]>[];
       cases.forEach(([d], i) => {
         const want = { ...theirs[i]! };
         // A tied lm_head is the embedding itself: state_dict lists it, save_pretrained (and vLLM) do not.
@@ -59,15 +49,15 @@ describe('preflight', function () {
   }
 
   it('passes the HF folder transformers wrote, warning only that transformers 4.x cannot load its tokenizer_config', async () => {
-    const r = await preflight(files, join(fx.dir, 'hf'), { tensorParallel: 2 });
+    const r = await preflight(files, join(suite.fx.dir, 'hf'), { tensorParallel: 2 });
     assert.deepEqual(r.findings.filter((f) => f.severity !== 'info').map((f) => f.code), ['tokenizer-class']);
     assert.equal(r.architecture, 'LlamaForCausalLM');
   });
 
   /** A copy of the HF folder, changed by `edit`, and the findings preflight has for it. */
   async function broken(name: string, edit: (d: string) => Promise<void> | void, opts = {}): Promise<Finding[]> {
-    const d = join(dir.path, name);
-    cpSync(join(fx.dir, 'hf'), d, { recursive: true });
+    const d = join(suite.dir, name);
+    cpSync(join(suite.fx.dir, 'hf'), d, { recursive: true });
     // As an export has it: tokenizer_config.json in the form both transformers generations load.
     const tc = join(d, 'tokenizer_config.json');
     writeFileSync(tc, compatTokenizerConfig(readFileSync(tc, 'utf8')).text);
@@ -143,11 +133,11 @@ describe('preflight', function () {
   });
 
   it('CLI: one "FILE: severity: message" line per finding, exit 1 on errors, --json', () => {
-    const bad = join(dir.path, 'notok');
+    const bad = join(suite.dir, 'notok');
     const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'preflight', bad], { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.match(r.stdout, new RegExp(`^${bad.replace(/[/.]/g, '\\$&')}: error: no tokenizer\\.json or tokenizer\\.model`, 'm'));
-    const ok = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'preflight', join(fx.dir, 'hf'), '--engine', 'vllm', '--json'], { encoding: 'utf8' });
+    const ok = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'preflight', join(suite.fx.dir, 'hf'), '--engine', 'vllm', '--json'], { encoding: 'utf8' });
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
     assert.equal(JSON.parse(ok.stdout).architecture, 'LlamaForCausalLM');
   });

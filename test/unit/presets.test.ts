@@ -22,14 +22,12 @@ import {
   planImport,
   PRESETS,
   readTensorBytes,
-  PythonSidecar,
-  sidecarScript,
   type ArchitectureName,
-  type Plan,
   type PlanOptions,
 } from '../../src/core/index';
 import Ajv from 'ajv';
 import { canonicalFixtures, hfFlaxFixtures, type Canonical, type HfFlax } from '../fixtures/canonical';
+import { canonicalSuite } from './canonicalSuite';
 import { hfFlaxPython, tempDir, venvPython } from './helpers';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -61,41 +59,14 @@ interface Checked {
 }
 
 describe('presets: every JAX layout to its HF class, checked against its own forward', function () {
-  let fx: Canonical;
-  let python: string;
-  let dir: ReturnType<typeof tempDir>;
-  let sidecar: PythonSidecar;
-  const files = new NodeFileOpener();
-  const open = (rel: string) => openCheckpoint(files, join(fx.dir, rel), { orbax: sidecar });
-  const baseOpts = (hf: string): PlanOptions => ({ baseConfig: JSON.parse(readFileSync(join(fx.dir, hf, 'config.json'), 'utf8')) });
-
-  before(function () {
-    python = venvPython(this);
-    this.timeout(300_000);
-    fx = canonicalFixtures(python);
-    dir = tempDir();
-    sidecar = new PythonSidecar({ python, script: sidecarScript(ROOT) });
-  });
-  after(() => {
-    sidecar?.dispose();
-    dir?.remove();
-  });
-
-  async function exportTo(rel: string, name: string, hf: string, opts: PlanOptions, tileBudgetBytes?: number): Promise<{ plan: Plan; out: string }> {
-    const ck = await open(rel);
-    const plan = planConversion(ck, opts);
-    const out = join(dir.path, name);
-    await executePlan(plan, ck, files, await OutputFolder.create(out), { tokenizerFrom: join(fx.dir, hf), tileBudgetBytes });
-    return { plan, out };
-  }
-
-  function check(pairs: [string, string][]): Checked[] {
-    const args = [join(ROOT, 'python/fixtures/check_export.py'), 'check', fx.dir, ...pairs.map(([out, src]) => `${out}=${src}`)];
-    return JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 << 20 }));
-  }
+  const suite = canonicalSuite();
+  const open = (rel: string) => suite.open(rel);
+  const baseOpts = (hf: string) => suite.baseOpts(hf);
+  const exportTo = (rel: string, name: string, hf: string, opts: PlanOptions, tileBudgetBytes?: number) => suite.exportTo(rel, name, opts, { hf, tileBudgetBytes });
+  const check = (pairs: [string, string][]) => suite.check<Checked>(pairs);
 
   it('the reference forward of every layout reproduces transformers (the fixtures are the same models)', () => {
-    for (const c of CASES) assert.ok(fx.manifest.layoutsMatchTorch[c.layout]! <= 1e-5, `${c.layout}: ${fx.manifest.layoutsMatchTorch[c.layout]}`);
+    for (const c of CASES) assert.ok(suite.fx.manifest.layoutsMatchTorch[c.layout]! <= 1e-5, `${c.layout}: ${suite.fx.manifest.layoutsMatchTorch[c.layout]}`);
   });
 
   it('auto-detects each preset and plans every tensor its HF class expects, with no errors or warnings given the base config', async () => {
@@ -161,7 +132,7 @@ describe('presets: every JAX layout to its HF class, checked against its own for
     // Small tiles: one layer of a scanned kernel, RoPE runs and batched (N, D, H) transposes in pieces.
     for (const [rel, c] of [['jax/maxtext_orbax', CASES[2]!], ['gemma3/jax/tunix.msgpack', CASES[3]!]] as const) {
       const { out } = await exportTo(rel, `tiled_${rel.replace(/[/.]/g, '_')}`, c.hf, baseOpts(c.hf), 160 << 10);
-      assert.deepEqual(readFileSync(join(out, 'model.safetensors')), readFileSync(join(dir.path, rel.replace(/[/.]/g, '_'), 'model.safetensors')), `${rel}: tiled bytes differ`);
+      assert.deepEqual(readFileSync(join(out, 'model.safetensors')), readFileSync(join(suite.dir, rel.replace(/[/.]/g, '_'), 'model.safetensors')), `${rel}: tiled bytes differ`);
     }
     const results = check(pairs);
     assert.equal(results.length, pairs.length);
