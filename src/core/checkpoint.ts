@@ -116,12 +116,9 @@ export function summarize(ck: Checkpoint): CheckpointSummary {
 }
 
 /**
- * The tensors whose name contains `filter` (case-insensitive), in checkpoint order. Views page
- * through the result, so it is computed once per filter and kept by the caller.
- */
-/**
  * Tensors whose name contains `filter` (case-insensitive), or matches it as a regular expression
- * when written `/…/` (an invalid one is taken as text).
+ * when written `/…/` (an invalid one is taken as text), in checkpoint order. Views page through the
+ * result, so callers compute it once per filter and keep it.
  */
 export function filterTensors(ck: Checkpoint, filter: string): readonly TensorRef[] {
   const raw = filter.trim();
@@ -154,34 +151,4 @@ export function sortTensors(tensors: readonly TensorRef[], key: TensorSortKey, d
 
 export function parameterCount(t: TensorRef): number {
   return t.shape.reduce((a, b) => a * b, 1);
-}
-
-export interface SubtreeCount {
-  /** Key path of the subtree ([] is the whole checkpoint). */
-  readonly path: readonly PathKey[];
-  readonly tensors: number;
-  readonly parameters: number;
-  readonly bytes: number;
-}
-
-/**
- * Parameter counts for every subtree down to `maxDepth` keys (tensors themselves excluded), in
- * first-seen order: what a pytree explorer shows beside each node.
- */
-export function subtreeCounts(ck: Checkpoint, maxDepth = 8): SubtreeCount[] {
-  const by = new Map<string, { path: PathKey[]; tensors: number; parameters: number; bytes: number }>();
-  for (const t of ck.tensors) {
-    const n = parameterCount(t);
-    const depth = Math.min(maxDepth, t.path.length - 1);
-    for (let d = 0; d <= depth; d++) {
-      const path = t.path.slice(0, d) as PathKey[];
-      const key = JSON.stringify(path);
-      let c = by.get(key);
-      if (!c) by.set(key, (c = { path, tensors: 0, parameters: 0, bytes: 0 }));
-      c.tensors++;
-      c.parameters += n;
-      c.bytes += t.bytes;
-    }
-  }
-  return [...by.values()];
 }

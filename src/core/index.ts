@@ -2,6 +2,7 @@
 export * from './errors';
 export * from './limits';
 export * from './checkpoint';
+export * from './pytree';
 export * from './tensor/dtype';
 export { decodeChunk, f16ToNumber } from './tensor/decode';
 export * from './tensor/stats';

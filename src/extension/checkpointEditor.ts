@@ -6,14 +6,19 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   describeError,
+  ancestorIds,
+  buildPytree,
   filterTensors,
   findTensor,
+  initialExpansion,
+  keysLabel,
   healthScan,
   isJaxServeError,
   NodeFileOpener,
   ValueWorker,
   openCheckpoint,
   parameterCount,
+  pytreeRows,
   readSideFiles,
   SidecarPool,
   sidecarScript,
@@ -21,6 +26,8 @@ import {
   summarize,
   type Checkpoint,
   type HealthReport,
+  type PytreeGroup,
+  type PytreeRow,
   type SideFiles,
   type TensorRef,
 } from '../core/index';
@@ -32,7 +39,7 @@ import {
   type CheckpointSummaryView,
   type HostToWebview,
   type InitMessage,
-  type ListRowsMessage,
+  type RowsView,
   type TensorRow,
   type TensorSliceMessage,
   type WebviewToHost,
@@ -46,8 +53,9 @@ export const CHECKPOINT_VIEW_TYPE = 'jaxServe.checkpoint';
 
 class CheckpointDocument extends Disposable implements vscode.CustomDocument {
   private _state: { kind: 'checkpoint'; ck: Checkpoint; side: SideFiles } | { kind: 'error'; message: string } = { kind: 'error', message: 'Not loaded.' };
-  /** Rows for the last filter and order asked for; paging the same view reuses them. */
-  private _filtered: { key: string; tensors: readonly TensorRef[] } | undefined;
+  /** Rows of the last view asked for (filter, order, open groups); paging the same view reuses them. */
+  private _view: { key: string; rows: readonly (TensorRef | PytreeRow)[] } | undefined;
+  private _pytree: PytreeGroup | undefined;
   private readonly _onDidChange = this._register(new vscode.EventEmitter<void>());
   readonly onDidChange = this._onDidChange.event;
   private readonly _onDidDelete = this._register(new vscode.EventEmitter<void>());
@@ -78,7 +86,8 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
     } catch (e) {
       this._state = { kind: 'error', message: describeError(e) };
     }
-    this._filtered = undefined;
+    this._view = undefined;
+    this._pytree = undefined;
   }
 
   /** Orbax folders are read by a Python sidecar, which is never spawned in an untrusted workspace. */
@@ -98,23 +107,62 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
     return this._state;
   }
 
-  init(pageSize: number): InitMessage {
+  init(pageSize: number, view: 'tree' | 'list'): InitMessage {
     const s = this._state;
-    if (s.kind === 'error') return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, content: s };
-    return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, content: { kind: 'checkpoint', summary: { ...summaryView(s.ck), side: s.side } } };
+    if (s.kind === 'error') return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, view, content: s };
+    const expansion = initialExpansion(this.pytree()!);
+    return { type: 'init', protocolVersion: PROTOCOL_VERSION, pageSize, view, expansion, content: { kind: 'checkpoint', summary: { ...summaryView(s.ck), side: s.side } } };
   }
 
-  rows(start: number, count: number, filter: string, sort?: ListRowsMessage['sort']): { total: number; rows: TensorRow[] } {
-    if (this._state.kind !== 'checkpoint') return { total: 0, rows: [] };
-    const key = JSON.stringify([filter, sort]);
-    if (this._filtered?.key !== key) {
-      const matching = filterTensors(this._state.ck, filter);
-      this._filtered = { key, tensors: sort ? sortTensors(matching, sort.key, sort.descending) : matching };
-    }
-    const all = this._filtered.tensors;
-    const slice = all.slice(start, start + Math.min(count, MAX_ROWS_PER_REQUEST));
-    return { total: all.length, rows: slice.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, parameters: parameterCount(t), bytes: t.bytes })) };
+  /** The pytree of the tensors, built on first use (the flat view never needs it). */
+  pytree(): PytreeGroup | undefined {
+    if (this._state.kind !== 'checkpoint') return undefined;
+    return (this._pytree ??= buildPytree(this._state.ck.tensors));
   }
+
+  private viewRows(view: RowsView): readonly (TensorRef | PytreeRow)[] {
+    if (this._state.kind !== 'checkpoint') return [];
+    const { filter, sort, tree } = view;
+    const key = JSON.stringify([filter, sort, tree]);
+    if (this._view?.key !== key) {
+      const ck = this._state.ck;
+      let rows: readonly (TensorRef | PytreeRow)[];
+      if (tree) rows = pytreeRows(ck, this.pytree()!, tree, filter, sort);
+      else {
+        const matching = filterTensors(ck, filter);
+        rows = sort ? sortTensors(matching, sort.key, sort.descending) : matching;
+      }
+      this._view = { key, rows };
+    }
+    return this._view.rows;
+  }
+
+  rows(start: number, count: number, view: RowsView): { total: number; rows: TensorRow[] } {
+    const all = this.viewRows(view);
+    return { total: all.length, rows: all.slice(start, start + Math.min(count, MAX_ROWS_PER_REQUEST)).map(tensorRow) };
+  }
+
+  /** The row of tensor `name` in a view, or -1. */
+  locate(name: string, view: RowsView): number {
+    return this.viewRows(view).findIndex((r) => ('node' in r ? r.node.kind === 'tensor' && r.node.tensor.name === name : r.name === name));
+  }
+}
+
+function tensorRow(r: TensorRef | PytreeRow): TensorRow {
+  const flat = (t: TensorRef) => ({ name: t.name, dtype: t.dtype, shape: t.shape, parameters: parameterCount(t), bytes: t.bytes });
+  if (!('node' in r)) return flat(r);
+  const n = r.node;
+  if (n.kind === 'tensor') return { ...flat(n.tensor), depth: r.depth, label: keysLabel(n.keys) };
+  return {
+    name: keysLabel(n.path),
+    dtype: n.dtype ?? 'mixed',
+    shape: [],
+    parameters: n.parameters,
+    bytes: n.bytes,
+    depth: r.depth,
+    label: keysLabel(n.keys),
+    group: { id: n.id, tensors: n.tensors, expanded: r.expanded },
+  };
 }
 
 /** The file of the checkpoint editor in the active tab, if one is. */
@@ -152,8 +200,24 @@ export interface CheckpointEditorInfo {
   readonly sent: readonly string[];
 }
 
+interface EditorEntry {
+  readonly doc: CheckpointDocument;
+  readonly sent: string[];
+  readonly panel: vscode.WebviewPanel;
+  readonly rpc: Rpc<HostToWebview, WebviewToHost>;
+}
+
+/** What the pytree explorer sees of the checkpoint in the active editor. */
+export interface ActiveCheckpoint {
+  readonly uri: vscode.Uri;
+  readonly root: PytreeGroup;
+}
+
 export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProvider<CheckpointDocument> {
-  private readonly editors = new Set<{ doc: CheckpointDocument; sent: string[] }>();
+  private readonly editors = new Set<EditorEntry>();
+  private readonly _onDidChangeActive = new vscode.EventEmitter<void>();
+  /** The active checkpoint editor changed, or its file was loaded again. */
+  readonly onDidChangeActive = this._onDidChangeActive.event;
   /** One long-lived Python sidecar per interpreter, shared by every open Orbax checkpoint. */
   private readonly sidecars: SidecarPool;
   /** Statistics and slices run on this worker thread, never on the extension host's. */
@@ -171,6 +235,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       vscode.window.registerCustomEditorProvider(CHECKPOINT_VIEW_TYPE, provider, { supportsMultipleEditorsPerDocument: true }),
       { dispose: () => provider.sidecars.dispose() },
       { dispose: () => void provider.values.dispose() },
+      provider._onDidChangeActive,
+      vscode.window.tabGroups.onDidChangeTabs(() => provider._onDidChangeActive.fire()),
       // What failed for want of trust (Orbax needs Python) can load now.
       vscode.workspace.onDidGrantWorkspaceTrust(() => provider.reloadFailed()),
     );
@@ -231,6 +297,30 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     for (const doc of docs) if (doc.state.kind === 'error') void doc.reload();
   }
 
+  /** The checkpoint in the active tab, when it opened. */
+  active(): ActiveCheckpoint | undefined {
+    const uri = activeCheckpointUri();
+    return uri && this.tree(uri);
+  }
+
+  /** The pytree of the checkpoint open in an editor at `uri`, if one is and it opened. */
+  tree(uri: vscode.Uri): ActiveCheckpoint | undefined {
+    const doc = [...this.editors].find((e) => e.doc.uri.toString() === uri.toString())?.doc;
+    const root = doc?.pytree();
+    return doc && root ? { uri: doc.uri, root } : undefined;
+  }
+
+  /** Brings the editor of `uri` forward and selects tensor `name` there (statistics too with `stats`). */
+  reveal(uri: vscode.Uri, name: string, stats: boolean): boolean {
+    const entry = [...this.editors].find((e) => e.doc.uri.toString() === uri.toString() && e.panel.active) ?? [...this.editors].find((e) => e.doc.uri.toString() === uri.toString());
+    const root = entry?.doc.pytree();
+    const ancestors = root && ancestorIds(root, name);
+    if (!entry || !ancestors) return false;
+    entry.panel.reveal(undefined, true);
+    entry.rpc.send({ type: 'reveal', name, ancestors, stats });
+    return true;
+  }
+
   list(): CheckpointEditorInfo[] {
     return [...this.editors].map(({ doc, sent }) => ({
       uri: doc.uri.toString(),
@@ -246,8 +336,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
 
   async resolveCustomEditor(doc: CheckpointDocument, panel: vscode.WebviewPanel): Promise<void> {
     panel.webview.options = webviewOptions(this.extensionUri);
-    const entry = { doc, sent: [] as string[] };
-    this.editors.add(entry);
+    const sent: string[] = [];
     // One statistics or slice job per panel: a new one (or cancelJob) stops the one running.
     let job: AbortController | undefined;
     const run = async <T extends HostToWebview>(name: string, work: (ck: Checkpoint, t: TensorRef, signal: AbortSignal) => Promise<T>): Promise<HostToWebview> => {
@@ -263,19 +352,23 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         if (job === mine) job = undefined;
       }
     };
-    const pageSize = () => vscode.workspace.getConfiguration('jaxServe').get<number>('viewer.pageSize', 200);
+    const setting = () => vscode.workspace.getConfiguration('jaxServe');
+    const pageSize = () => setting().get<number>('viewer.pageSize', 200);
+    const view = () => (setting().get<string>('viewer.view', 'tree') === 'list' ? 'list' : 'tree');
     const rpc = new Rpc<HostToWebview, WebviewToHost>(
       (env) => {
-        if (env.body) entry.sent.push(env.body.type);
-        if (entry.sent.length > 100) entry.sent.shift();
+        if (env.body) sent.push(env.body.type);
+        if (sent.length > 100) sent.shift();
         void panel.webview.postMessage(env);
       },
       (msg): HostToWebview | Promise<HostToWebview> | undefined => {
         switch (msg.type) {
           case 'ready':
-            return doc.init(pageSize());
+            return doc.init(pageSize(), view());
           case 'listRows':
-            return { type: 'rows', start: msg.start, ...doc.rows(msg.start, msg.count, msg.filter, msg.sort) };
+            return { type: 'rows', start: msg.start, ...doc.rows(msg.start, msg.count, msg) };
+          case 'locate':
+            return { type: 'located', index: doc.locate(msg.name, msg) };
           case 'reopenAsText':
             void vscode.commands.executeCommand('vscode.openWith', doc.uri, 'default');
             return { type: 'ack' };
@@ -301,9 +394,15 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       },
       isWebviewToHost,
     );
+    const entry: EditorEntry = { doc, sent, panel, rpc };
+    this.editors.add(entry);
+    this._onDidChangeActive.fire();
     const subs = [
       panel.webview.onDidReceiveMessage((m) => rpc.receive(m)),
-      doc.onDidChange(() => rpc.send({ type: 'reload' })),
+      doc.onDidChange(() => {
+        rpc.send({ type: 'reload' });
+        this._onDidChangeActive.fire();
+      }),
       doc.onDidDelete(() => panel.dispose()),
     ];
     panel.onDidDispose(() => {
@@ -312,6 +411,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       subs.forEach((s) => s.dispose());
       this.editors.delete(entry);
       if (![...this.editors].some((e) => e.doc === doc)) doc.dispose();
+      this._onDidChangeActive.fire();
     });
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'checkpoint', path.basename(doc.uri.fsPath));
   }

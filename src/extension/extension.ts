@@ -6,6 +6,7 @@ import { Cli } from './cli';
 import { ConvertCommands } from './convertCommands';
 import { PlanDocuments } from './planDocuments';
 import { PreflightCommand } from './preflightCommand';
+import { PytreeExplorer } from './pytreeExplorer';
 import { registerTasks } from './tasks';
 
 /** What activate returns: a small surface the integration tests read. */
@@ -17,6 +18,7 @@ export interface JaxServeApi {
 
 export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const editors = CheckpointEditorProvider.register(context);
+  PytreeExplorer.register(context, editors);
   const preflightCommand = new PreflightCommand();
   const log = vscode.window.createOutputChannel('JAX Serve', { log: true });
   const docs = new PlanDocuments();

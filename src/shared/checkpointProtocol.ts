@@ -3,9 +3,9 @@
  * and ship in one build, but `init` still carries the version so restored webview state from an
  * older build is recognised and dropped.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** Version of what the webview persists with setState. */
-export const STATE_VERSION = 2;
+export const STATE_VERSION = 3;
 /** Rows one `listRows` may ask for; the host clamps to this. */
 export const MAX_ROWS_PER_REQUEST = 2000;
 
@@ -15,7 +15,20 @@ export interface TensorRow {
   readonly shape: readonly number[];
   readonly parameters: number;
   readonly bytes: number;
+  /** Tree view: the row's depth and the key(s) it shows under its parent. */
+  readonly depth?: number;
+  readonly label?: string;
+  /** Tree view, group rows: `name` is the key-path prefix, `dtype` the one all share or 'mixed'. */
+  readonly group?: { readonly id: string; readonly tensors: number; readonly expanded: boolean };
 }
+
+/** Which groups of the tree view are open: every one except `ids`, or only `ids`. */
+export interface TreeExpansion {
+  readonly open: 'all' | 'listed';
+  readonly ids: readonly string[];
+}
+/** Group ids one request may list. */
+export const MAX_TREE_IDS = 100_000;
 
 export interface CheckpointSummaryView {
   readonly location: string;
@@ -51,6 +64,10 @@ export interface InitMessage {
   readonly type: 'init';
   readonly protocolVersion: number;
   readonly pageSize: number;
+  /** Groups the tree view opens before the user opens any. */
+  readonly expansion?: TreeExpansion;
+  /** The view a new tab starts in (the `jaxServe.viewer.view` setting). */
+  readonly view: 'tree' | 'list';
   /** Either a checkpoint or the error that stopped it from opening. */
   readonly content: { readonly kind: 'checkpoint'; readonly summary: CheckpointSummaryView } | { readonly kind: 'error'; readonly message: string };
 }
@@ -114,7 +131,22 @@ export interface ProgressMessage {
   readonly name: string;
   readonly fraction: number;
 }
-export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessage | StatsMessage | SliceMessage | JobErrorMessage | ProgressMessage;
+/**
+ * Sent (not a reply) when the pytree explorer selects a tensor: open its groups, find its row and
+ * select it; `stats` also computes its statistics.
+ */
+export interface RevealMessage {
+  readonly type: 'reveal';
+  readonly name: string;
+  readonly ancestors: readonly string[];
+  readonly stats: boolean;
+}
+/** Reply to `locate`: the row of the tensor in that view, or -1. */
+export interface LocatedMessage {
+  readonly type: 'located';
+  readonly index: number;
+}
+export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessage | StatsMessage | SliceMessage | JobErrorMessage | ProgressMessage | RevealMessage | LocatedMessage;
 // #endregion
 
 // #region webview -> host
@@ -126,16 +158,24 @@ export interface ReadyMessage {
 export const SORT_KEYS = ['name', 'dtype', 'rank', 'parameters', 'bytes'] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
 
-/**
- * A page of rows matching `filter` (a case-insensitive substring of the name, or `/regex/`), in
- * file order or sorted.
- */
-export interface ListRowsMessage {
+/** What the table shows: the tensors matching `filter`, flat or as a tree, in file order or sorted. */
+export interface RowsView {
+  /** A case-insensitive substring of the name, or `/regex/`. */
+  readonly filter: string;
+  readonly sort?: { readonly key: SortKey; readonly descending: boolean };
+  /** Present for the tree view. */
+  readonly tree?: TreeExpansion;
+}
+/** A page of rows of a view. */
+export interface ListRowsMessage extends RowsView {
   readonly type: 'listRows';
   readonly start: number;
   readonly count: number;
-  readonly filter: string;
-  readonly sort?: { readonly key: SortKey; readonly descending: boolean };
+}
+/** Where a tensor's row is in a view (after `reveal`). */
+export interface LocateMessage extends RowsView {
+  readonly type: 'locate';
+  readonly name: string;
 }
 /** The error panel's "Reopen with Text Editor". */
 export interface ReopenAsTextMessage {
@@ -163,7 +203,7 @@ export interface TensorSliceMessage {
 export interface CancelJobMessage {
   readonly type: 'cancelJob';
 }
-export type WebviewToHost = ReadyMessage | ListRowsMessage | ReopenAsTextMessage | TensorStatsMessage | TensorSliceMessage | CancelJobMessage;
+export type WebviewToHost = ReadyMessage | ListRowsMessage | LocateMessage | ReopenAsTextMessage | TensorStatsMessage | TensorSliceMessage | CancelJobMessage;
 
 /** Bins of the histogram in the detail pane; a window of at most this many values per slice. */
 export const DETAIL_BINS = 40;
@@ -193,18 +233,29 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
         (v.rowCount as number) * (v.colCount as number) <= MAX_SLICE_VALUES
       );
     case 'listRows':
-      return (
-        isCount(v.start) &&
-        isCount(v.count) &&
-        typeof v.filter === 'string' &&
-        v.filter.length <= 1000 &&
-        (v.sort === undefined || (isObj(v.sort) && (SORT_KEYS as readonly unknown[]).includes(v.sort.key) && typeof v.sort.descending === 'boolean'))
-      );
+      return isCount(v.start) && isCount(v.count) && isRowsView(v);
+    case 'locate':
+      return typeof v.name === 'string' && isRowsView(v);
     default:
       return false;
   }
 }
 
+function isRowsView(v: Record<string, unknown>): boolean {
+  const tree = v.tree;
+  return (
+    typeof v.filter === 'string' &&
+    v.filter.length <= 1000 &&
+    (v.sort === undefined || (isObj(v.sort) && (SORT_KEYS as readonly unknown[]).includes(v.sort.key) && typeof v.sort.descending === 'boolean')) &&
+    (tree === undefined ||
+      (isObj(tree) &&
+        (tree.open === 'all' || tree.open === 'listed') &&
+        Array.isArray(tree.ids) &&
+        tree.ids.length <= MAX_TREE_IDS &&
+        tree.ids.every((id) => typeof id === 'string' && id.length <= 10_000)))
+  );
+}
+
 export function isHostToWebview(v: unknown): v is HostToWebview {
-  return isObj(v) && ['init', 'rows', 'reload', 'ack', 'stats', 'slice', 'jobError', 'progress'].includes(v.type as string);
+  return isObj(v) && ['init', 'rows', 'reload', 'ack', 'stats', 'slice', 'jobError', 'progress', 'reveal', 'located'].includes(v.type as string);
 }

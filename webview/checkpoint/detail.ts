@@ -8,7 +8,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import { DETAIL_BINS, type HostToWebview, type StatsMessage, type TensorRow, type WebviewToHost } from '../../src/shared/checkpointProtocol';
 import type { Rpc } from '../../src/shared/rpc';
-import { custom, el, formatCount } from '../shared/dom';
+import { custom, el, formatBytes, formatCount } from '../shared/dom';
 
 /** Rows × columns of the slice window (the host bounds it too). */
 const WINDOW = 32;
@@ -35,9 +35,19 @@ export class TensorDetail {
       this.row = undefined;
       return;
     }
-    if (row.name === this.row?.name && !this.element.hidden) return;
+    if (row.name === this.row?.name && !row.group === !this.row.group && !this.element.hidden) return;
     void this.rpc.request({ type: 'cancelJob' });
     this.row = row;
+    if (row.group) {
+      // A group of the tree view: its totals; statistics are per tensor.
+      const g = row.group;
+      this.element.replaceChildren(
+        el('h2', { class: 'detail-name' }, row.name),
+        el('p', { class: 'detail-shape' }, `${formatCount(g.tensors)} tensors · ${formatCount(row.parameters)} parameters · ${formatBytes(row.bytes)} · ${row.dtype}`),
+      );
+      this.element.hidden = false;
+      return;
+    }
     this.sliceAxes = { row: Math.max(0, row.shape.length - 2), col: Math.max(0, row.shape.length - 1), index: row.shape.map(() => 0) };
     const statsButton = custom('vscode-button', { class: 'compute-stats' }, 'Compute statistics');
     statsButton.addEventListener('click', () => void this.stats());
@@ -51,8 +61,10 @@ export class TensorDetail {
     this.element.hidden = false;
   }
 
-  private async stats(): Promise<void> {
-    const row = this.row!;
+  /** Statistics of the tensor shown (the explorer's "Show Statistics" asks through here). */
+  async stats(): Promise<void> {
+    const row = this.row;
+    if (!row || row.group) return;
     const area = this.element.querySelector('.stats-area')!;
     const cancel = custom('vscode-button', { class: 'cancel-stats', secondary: '' }, 'Cancel');
     cancel.addEventListener('click', () => void this.rpc.request({ type: 'cancelJob' }));

@@ -13,7 +13,10 @@ import {
   type SideFilesView,
   type HostToWebview,
   type ListRowsMessage,
+  type RevealMessage,
+  type RowsView,
   type TensorRow,
+  type TreeExpansion,
   type WebviewToHost,
 } from '../../src/shared/checkpointProtocol';
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
@@ -27,23 +30,50 @@ interface ViewState {
   sort?: ListRowsMessage['sort'];
   scrollTop: number;
   selected: number;
+  /** Tree view or list; undefined until the first init says which a new tab starts in. */
+  tree?: boolean;
+  /** The tree view's open groups; undefined until the host proposes the first ones. */
+  expansion?: TreeExpansion;
 }
 
 const app = document.getElementById('app')!;
 let state: ViewState = { stateVersion: STATE_VERSION, filter: '', scrollTop: 0, selected: -1, ...loadState<ViewState>(STATE_VERSION) };
 let table: VirtualTable<TensorRow> | undefined;
+let filterField: (HTMLElement & { value: string }) | undefined;
 
 let detail: TensorDetail | undefined;
 const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
   if (msg.type === 'reload') void start();
   if (msg.type === 'progress') detail?.progress(msg.name, msg.fraction);
+  if (msg.type === 'reveal') void reveal(msg);
   return undefined;
 }, isHostToWebview);
 
+/** What the table shows now, as the host pages it. */
+const view = (): RowsView => ({ filter: state.filter, sort: state.sort, tree: state.tree ? state.expansion : undefined });
+
 const columns: Column<TensorRow>[] = [
-  { title: 'Name', width: 'minmax(10em, 1fr)', text: (r) => r.name, sortKey: 'name' },
+  {
+    title: 'Name',
+    width: 'minmax(10em, 1fr)',
+    text: (r) => (state.tree ? (r.label ?? r.name) : r.name),
+    sortKey: 'name',
+    // The tree: indent by depth, a twistie on groups; the full name stays on hover.
+    decorate: (cell, r) => {
+      const tree = state.tree && r !== undefined;
+      cell.classList.toggle('tree-cell', tree);
+      cell.style.setProperty('--depth', String(r?.depth ?? 0));
+      cell.dataset.twistie = tree ? (r.group ? (r.group.expanded ? '▾' : '▸') : '') : '';
+      if (r) cell.title = r.name;
+      const rowEl = cell.parentElement!;
+      if (tree) rowEl.setAttribute('aria-level', String((r.depth ?? 0) + 1));
+      else rowEl.removeAttribute('aria-level');
+      if (r?.group && state.tree) rowEl.setAttribute('aria-expanded', String(r.group.expanded));
+      else rowEl.removeAttribute('aria-expanded');
+    },
+  },
   { title: 'DType', width: '6.5em', text: (r) => r.dtype, sortKey: 'dtype' },
-  { title: 'Shape', width: 'minmax(5em, 11em)', text: (r) => `[${r.shape.join(', ')}]`, sortKey: 'rank' },
+  { title: 'Shape', width: 'minmax(5em, 11em)', text: (r) => (r.group ? `${formatCount(r.group.tensors)} ${r.group.tensors === 1 ? 'tensor' : 'tensors'}` : `[${r.shape.join(', ')}]`), sortKey: 'rank' },
   { title: 'Parameters', width: '8.5em', align: 'end', text: (r) => formatCount(r.parameters), sortKey: 'parameters' },
   { title: 'Bytes', width: '6.5em', align: 'end', text: (r) => formatBytes(r.bytes), sortKey: 'bytes' },
 ];
@@ -125,12 +155,15 @@ async function start(): Promise<void> {
     renderError(init.content.message);
     return;
   }
+  state.tree ??= init.view === 'tree';
+  state.expansion ??= init.expansion ?? { open: 'listed', ids: [] };
   const status = el('span', { class: 'status', 'aria-live': 'polite' });
   const filter = custom('vscode-textfield', { id: 'filter', placeholder: 'Filter by name, or /regex/', 'aria-label': 'Filter tensors by name or /regular expression/' }) as HTMLElement & { value: string };
   filter.value = state.filter;
+  filterField = filter;
   const source = {
     fetch: async (start: number, count: number) => {
-      const r = await rpc.request({ type: 'listRows', start, count, filter: state.filter, sort: state.sort });
+      const r = await rpc.request({ type: 'listRows', start, count, ...view() });
       if (r.type !== 'rows') throw new Error('unexpected reply');
       return r;
     },
@@ -148,8 +181,13 @@ async function start(): Promise<void> {
     persist();
     detail!.show(row);
   };
+  table.onClick = (_index, row) => {
+    if (row?.group) toggle(row);
+  };
+  table.onRowKey = (e, index, row) => treeKey(e, index, row);
   table.onPainted = (first, count) => {
-    status.textContent = `${formatCount(table!.rowCount)} tensors${state.filter ? ' match' : ''} · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
+    const what = state.tree ? 'rows in the tree' : state.filter ? 'tensors match' : 'tensors';
+    status.textContent = `${formatCount(table!.rowCount)} ${what} · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
     document.body.dataset.painted = String(Date.now());
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -166,8 +204,99 @@ async function start(): Promise<void> {
     clearTimeout(scrollTimer);
     scrollTimer = setTimeout(persist, 250);
   }, { capture: true, passive: true });
-  app.replaceChildren(renderSummary(init.content.summary), el('div', { class: 'toolbar' }, filter, status), table.element, detail.element);
+  const viewToggle = custom('vscode-button', { id: 'view-toggle', secondary: '' });
+  const expandAll = custom('vscode-button', { id: 'expand-all', secondary: '' }, 'Expand all');
+  const collapseAll = custom('vscode-button', { id: 'collapse-all', secondary: '' }, 'Collapse all');
+  const showView = () => {
+    viewToggle.textContent = state.tree ? 'Show as list' : 'Show as tree';
+    expandAll.hidden = collapseAll.hidden = !state.tree;
+  };
+  showView();
+  const relist = () => {
+    state = { ...state, scrollTop: 0, selected: -1 };
+    persist();
+    showView();
+    detail!.show(undefined);
+    void table!.reset();
+  };
+  viewToggle.addEventListener('click', () => ((state = { ...state, tree: !state.tree }), relist()));
+  expandAll.addEventListener('click', () => ((state = { ...state, expansion: { open: 'all', ids: [] } }), relist()));
+  collapseAll.addEventListener('click', () => ((state = { ...state, expansion: { open: 'listed', ids: [] } }), relist()));
+  app.replaceChildren(renderSummary(init.content.summary), el('div', { class: 'toolbar' }, filter, viewToggle, expandAll, collapseAll, status), table.element, detail.element);
   await table.reset(state.scrollTop, state.selected);
+}
+
+/** Opens or closes a group of the tree view (a filter shows every group open, so then it does nothing). */
+function toggle(row: TensorRow, open = !row.group?.expanded): void {
+  if (!row.group || !state.tree || state.filter.trim() !== '' || open === row.group.expanded) return;
+  const e = state.expansion!;
+  const ids = new Set(e.ids);
+  // Under 'all' the ids are the closed groups; under 'listed', the open ones.
+  if ((e.open === 'all') === open) ids.delete(row.group.id);
+  else ids.add(row.group.id);
+  state = { ...state, expansion: { open: e.open, ids: [...ids] } };
+  persist();
+  void table!.reset(table!.scrollTop, table!.selectedIndex);
+}
+
+/** Tree keys, as in VS Code's trees: Enter/Space toggle, → opens or steps in, ← closes or steps out. */
+function treeKey(e: KeyboardEvent, index: number, row: TensorRow | undefined): boolean {
+  if (!state.tree || !row) return false;
+  if ((e.key === 'Enter' || e.key === ' ') && row.group) {
+    toggle(row);
+    return true;
+  }
+  if (e.key === 'ArrowRight' && row.group) {
+    if (!row.group.expanded) toggle(row, true);
+    else table!.select(index + 1);
+    return true;
+  }
+  if (e.key === 'ArrowLeft') {
+    if (row.group?.expanded && state.filter.trim() === '') {
+      toggle(row, false);
+      return true;
+    }
+    const depth = row.depth ?? 0;
+    for (let i = index - 1; i >= 0; i--) {
+      const up = table!.peek(i);
+      if (up === undefined) break;
+      if ((up.depth ?? 0) < depth) {
+        table!.select(i);
+        break;
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
+/** The pytree explorer chose a tensor: open its groups, clear a filter that hides it, select it. */
+async function reveal(m: RevealMessage): Promise<void> {
+  if (!table) return;
+  if (state.tree) {
+    const e = state.expansion!;
+    const ids = new Set(e.ids);
+    for (const id of m.ancestors) {
+      if (e.open === 'all') ids.delete(id);
+      else ids.add(id);
+    }
+    state = { ...state, expansion: { open: e.open, ids: [...ids] } };
+  }
+  const locate = async () => {
+    const r = await rpc.request({ type: 'locate', name: m.name, ...view() });
+    return r.type === 'located' ? r.index : -1;
+  };
+  let index = await locate();
+  if (index < 0 && state.filter !== '') {
+    state = { ...state, filter: '' };
+    if (filterField) filterField.value = '';
+    index = await locate();
+  }
+  persist();
+  await table.reset(table.scrollTop, -1);
+  if (index < 0) return;
+  await table.reveal(index);
+  if (m.stats) await detail?.stats();
 }
 
 start().catch((e) => renderError(e instanceof Error ? e.message : String(e)));

@@ -16,6 +16,8 @@ export interface Column<R> {
   readonly text: (row: R) => string;
   /** The key the host sorts by when the header is clicked; no key, no sorting. */
   readonly sortKey?: string;
+  /** Dresses the cell after its text is set (indent, twistie); called for placeholders with undefined. */
+  readonly decorate?: (cell: HTMLElement, row: R | undefined) => void;
 }
 
 export interface SortState {
@@ -43,10 +45,15 @@ export class VirtualTable<R> {
   private total = 0;
   private selected = -1;
   private rafPending = false;
+  private resetting = false;
   /** Fired after rows are painted with real data (not placeholders); tests and benchmarks listen. */
   onPainted: (first: number, count: number) => void = () => undefined;
   onSelect: (index: number, row: R | undefined) => void = () => undefined;
   onError: (e: unknown) => void = () => undefined;
+  /** A row was clicked (after it is selected). */
+  onClick: (index: number, row: R | undefined) => void = () => undefined;
+  /** Keys the table does not move on (Enter, ←, →…); return true when handled. */
+  onRowKey: (e: KeyboardEvent, index: number, row: R | undefined) => boolean = () => false;
   /** A sortable header was clicked (or activated with Enter/Space): the page re-fetches in that order. */
   onSort: (sort: SortState | undefined) => void = () => undefined;
   private sort: SortState | undefined;
@@ -91,7 +98,10 @@ export class VirtualTable<R> {
     this.element.addEventListener('keydown', (e) => this.onKey(e));
     this.body.addEventListener('click', (e) => {
       const row = (e.target as HTMLElement).closest<HTMLElement>('.vt-row');
-      if (row?.dataset.index) this.select(Number(row.dataset.index));
+      if (!row?.dataset.index) return;
+      const index = Number(row.dataset.index);
+      this.select(index);
+      this.onClick(index, this.peek(index));
     });
   }
 
@@ -127,11 +137,17 @@ export class VirtualTable<R> {
 
   /** Forget every page (new filter or reloaded file) and fetch from the top, or from `scrollTop`. */
   async reset(scrollTop = 0, selected = -1): Promise<void> {
-    this.generation++;
-    this.cache.clear();
+    const gen = ++this.generation;
     this.inflight.clear();
+    // The old rows stay (and answer keys) until the new first page is in; no other page of the new
+    // view is fetched before then, so the two never mix.
+    this.resetting = true;
+    const first = await this.source.fetch(0, this.pageSize).finally(() => {
+      if (gen === this.generation) this.resetting = false;
+    });
+    if (gen !== this.generation) return;
+    this.cache.clear();
     this.selected = selected;
-    const first = await this.source.fetch(0, this.pageSize);
     this.total = first.total;
     this.cache.set(0, first.rows);
     this.spacer.style.height = `${Math.min(this.total * this.rowHeight, MAX_SCROLL_PX)}px`;
@@ -195,9 +211,16 @@ export class VirtualTable<R> {
         cell.textContent = row === undefined ? (k === 0 ? '…' : '') : c.text(row);
         // Long names are cut with an ellipsis; the full text is on hover (as an attribute value, never markup).
         if (k === 0) cell.title = cell.textContent;
+        c.decorate?.(cell, row);
       });
     }
     if (!missing && count > 0) this.onPainted(first, count);
+  }
+
+  /** The row at `index` if its page is loaded; never fetches. */
+  peek(index: number): R | undefined {
+    const page = Math.floor(index / this.pageSize);
+    return this.cache.get(page)?.[index - page * this.pageSize];
   }
 
   private rowAt(index: number): R | undefined {
@@ -214,7 +237,7 @@ export class VirtualTable<R> {
   }
 
   private load(page: number): void {
-    if (this.inflight.has(page)) return;
+    if (this.inflight.has(page) || this.resetting) return;
     this.inflight.add(page);
     const gen = this.generation;
     this.source.fetch(page * this.pageSize, this.pageSize).then(
@@ -230,6 +253,18 @@ export class VirtualTable<R> {
         this.onError(e);
       },
     );
+  }
+
+  /** Selects `index` once its page is loaded, so the selection handler gets the row. */
+  async reveal(index: number): Promise<void> {
+    const page = Math.floor(index / this.pageSize);
+    if (!this.cache.has(page)) {
+      const gen = this.generation;
+      const { rows } = await this.source.fetch(page * this.pageSize, this.pageSize);
+      if (gen !== this.generation) return;
+      this.cache.set(page, rows);
+    }
+    this.select(index);
   }
 
   select(index: number): void {
@@ -248,6 +283,10 @@ export class VirtualTable<R> {
   }
 
   private onKey(e: KeyboardEvent): void {
+    if (this.selected >= 0 && this.onRowKey(e, this.selected, this.peek(this.selected))) {
+      e.preventDefault();
+      return;
+    }
     const page = Math.max(1, Math.floor(this.rowsHeight / this.rowHeight) - 1);
     const at = this.selected < 0 ? this.firstVisible() - 1 : this.selected;
     const moves: Record<string, number> = { ArrowDown: at + 1, ArrowUp: at - 1, PageDown: at + page, PageUp: at - page, Home: 0, End: this.total - 1 };

@@ -51,7 +51,8 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
   if (opts.extensionDevelopmentPath) payload.push(['extensionDevelopmentPath', remote(opts.extensionDevelopmentPath)]);
   if (opts.extensionTestsPath) payload.push(['extensionTestsPath', remote(opts.extensionTestsPath)]);
   const browser: Browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-  const page = await (await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 } })).newPage();
+  // Clipboard permissions: tests read what "Copy Name" wrote.
+  const page = await (await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 }, permissions: ['clipboard-read', 'clipboard-write'] })).newPage();
   let exit: (code: number) => void = () => undefined;
   const testExit = new Promise<number>((r) => (exit = r));
   // The workbench reports the test extension host's console and exit through these (smoke-test driver).

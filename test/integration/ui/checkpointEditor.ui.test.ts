@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
-import { NodeFileOpener, openCheckpoint, tensorHistogram, tensorSlice } from '../../../src/core/index';
+import { buildPytree, NodeFileOpener, openCheckpoint, tensorHistogram, tensorSlice } from '../../../src/core/index';
+import { formatBytes, formatCount } from '../../../src/shared/format';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { openWorkbench, type Workbench } from '../harness/workbench';
 import { BIG_TENSOR_COUNT, buildWorkspace, HOSTILE_METADATA, HOSTILE_NAME } from '../fixtures';
@@ -60,9 +61,10 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
   before(async () => {
     ws = mkdtempSync(join(tmpdir(), 'jax-serve-ui-'));
     await buildWorkspace(ws, { root, python: process.env.JAX_SERVE_PYTHON });
-    // No Python extension in code-server: the setting picks the venv that reads Orbax.
+    // No Python extension in code-server: the setting picks the venv that reads Orbax. Tabs start
+    // as a list (rows by full name); the tree view's test switches the setting to its default.
     const python = process.env.JAX_SERVE_PYTHON;
-    server = await startCodeServer({ settings: python ? { 'jaxServe.pythonPath': python } : {} });
+    server = await startCodeServer({ settings: { 'jaxServe.viewer.view': 'list', ...(python ? { 'jaxServe.pythonPath': python } : {}) } });
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
   after(async () => {
@@ -136,6 +138,126 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await again.waitForFunction(() => /^10,000 tensors match/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
     assert.equal(await again.$eval('#filter', (f) => (f as HTMLInputElement).value), 'block.3.');
     await wb.screenshot(join(shots, 'big-filtered.png'));
+  });
+
+  it('shows the pytree as a tree-table (the default view): group totals, open/close by mouse and keyboard, kept on return; 100k first paint', async () => {
+    // Back to the default view (tree); the host reads the setting when a tab opens.
+    server.setSettings({ 'jaxServe.viewer.view': 'tree' });
+    let frame: Frame | undefined;
+    for (const deadline = Date.now() + 30_000; ; ) {
+      await wb.quickOpen('numpy.safetensors');
+      frame = await wb.webviewFrame('#view-toggle');
+      await frame.locator('.vt-row').first().waitFor({ timeout: 30_000 });
+      if ((await frame.textContent('#view-toggle'))?.trim() === 'Show as list') break;
+      if (Date.now() > deadline) throw new Error('the tree view setting never took effect');
+      await wb.runCommand('View: Close All Editors');
+    }
+    // A small checkpoint opens fully: groups carry their subtree's totals (as core counts them).
+    const ck = await openCheckpoint(new NodeFileOpener(), join(ws, 'python', 'numpy.safetensors'));
+    const model = buildPytree(ck.tensors).children.find((c) => c.kind === 'group' && c.keys[0] === 'model')!;
+    // Rows by full name (the cell's title); the cell shows the key under the parent.
+    const rowOf = async (name: string) =>
+      (await frame!.$$eval('.vt-row:not([hidden])', (rows) => rows.map((r) => [(r.children[0] as HTMLElement).title, ...Array.from(r.children, (c) => c.textContent ?? '')]))).find((r) => r[0] === name)?.slice(1);
+    await waitRows(frame, (n) => n.includes('0.mlp.up_proj'));
+    assert.ok(model.kind === 'group');
+    assert.deepEqual(await rowOf('model'), ['model', 'mixed', `${model.tensors} tensors`, formatCount(model.parameters), formatBytes(model.bytes)]);
+    assert.deepEqual(await rowOf('model.embed_tokens.weight'), ['weight', 'F32', '[17, 8]', '136', '544 B'], 'a leaf shows its own key');
+    assert.equal(await frame.getAttribute('.vt-row[aria-expanded]:has(.vt-cell[title="model"])', 'aria-expanded'), 'true');
+    // Click a group: it closes (its children leave); → opens it again from the keyboard, ← closes it.
+    await frame.locator('.vt-row', { hasText: /^model/ }).first().click();
+    await waitRows(frame, (n) => n.includes('model') && !n.includes('embed_tokens'));
+    await frame.focus('.vt');
+    await wb.page.keyboard.press('ArrowRight');
+    await waitRows(frame, (n) => n.includes('embed_tokens'));
+    await wb.page.keyboard.press('ArrowRight'); // on an open group: steps to its first child
+    assert.equal(await frame.getAttribute('.vt-row.selected', 'aria-level'), '2');
+    // ← closes an open group, else steps out to the parent; twice more closes `model`.
+    if ((await frame.getAttribute('.vt-row.selected', 'aria-expanded')) === 'true') {
+      await wb.page.keyboard.press('ArrowLeft');
+      await frame.locator('.vt-row.selected[aria-expanded="false"]').waitFor({ timeout: 30_000 });
+    }
+    await wb.page.keyboard.press('ArrowLeft');
+    assert.equal(await frame.textContent('.vt-row.selected .vt-cell'), 'model');
+    await wb.page.keyboard.press('ArrowLeft');
+    await waitRows(frame, (n) => n.includes('model') && !n.includes('embed_tokens'));
+    await wb.screenshot(join(shots, 'tree-collapsed.png'));
+    // Leave and come back: still closed.
+    await wb.quickOpen('torch_all.safetensors');
+    await wb.webviewFrame('.vt-cell[title="t"]');
+    await wb.quickOpen('numpy.safetensors');
+    frame = await wb.webviewFrame('.vt-cell[title="f64"]');
+    await waitRows(frame, (n) => n.includes('model') && !n.includes('embed_tokens') && n.includes('名'));
+    await wb.runCommand('View: Close All Editors');
+
+    // 100,000 tensors in 10,000 layer groups: the one wrapper opens, the layers stay closed.
+    const t0 = Date.now();
+    await wb.quickOpen('model.safetensors.index.json');
+    const big = await wb.webviewFrame('.vt-row');
+    await waitRows(big, (n) => n[0] === 'model.layers' && n[1] === '0.block');
+    process.stdout.write(`      [measure] quick open to first 100k tree rows painted: ${Date.now() - t0} ms\n`);
+    assert.match((await big.textContent('.status'))!, /^10,001 rows in the tree/);
+    await big.focus('.vt');
+    await wb.page.keyboard.press('Home');
+    await wb.page.keyboard.press('ArrowDown');
+    await wb.page.keyboard.press('Enter');
+    await big.waitForFunction(() => /^10,011 rows in the tree/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await big.click('#expand-all');
+    await big.waitForFunction(() => /^210,001 rows in the tree/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await big.fill('#filter input', '/^model\\.layers\\.9999\\./');
+    await big.waitForFunction(() => /^22 rows in the tree/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await waitRows(big, (n) => n[1] === '9999.block');
+    await wb.screenshot(join(shots, 'tree-big-filtered.png'));
+    await big.fill('#filter input', '');
+    await big.click('#view-toggle');
+    await waitRows(big, (n) => n[0] === 'model.layers.0.block.0.weight');
+  });
+
+  it('shows the active checkpoint in the Pytree view: totals, hover, select reveals the row, Show Statistics, Copy Name', async () => {
+    await wb.quickOpen('numpy.safetensors');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.length > 0);
+    await wb.runCommand('JAX Serve: Focus on Pytree View');
+    const tree = wb.page.locator('.pane-body .monaco-list[aria-label*="Pytree"], .part.sidebar .monaco-list').first();
+    const item = (label: string) => tree.locator('.monaco-list-row').filter({ has: wb.page.locator('.label-name', { hasText: new RegExp(`^${label}$`) }) }).first();
+    await item('model').waitFor({ timeout: 30_000 });
+    const ck = await openCheckpoint(new NodeFileOpener(), join(ws, 'python', 'numpy.safetensors'));
+    const model = buildPytree(ck.tensors).children.find((c) => c.kind === 'group' && c.keys[0] === 'model')!;
+    assert.ok(model.kind === 'group');
+    assert.equal((await item('model').locator('.label-description').textContent())?.trim(), `${formatCount(model.parameters)} params`);
+    await item('model').click();
+    await item('layers').click();
+    await item('0.mlp.up_proj').click();
+    const weight = item('weight');
+    await weight.waitFor({ timeout: 30_000 });
+    assert.equal((await weight.locator('.label-description').textContent())?.trim(), 'F16 [4, 8]');
+    await weight.hover();
+    const hover = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'model.layers.0.mlp.up_proj.weight' }).first();
+    await hover.waitFor({ timeout: 30_000 });
+    assert.match((await hover.textContent()) ?? '', /shape: \[4, 8\][\s\S]*dtype: F16[\s\S]*bytes: 64 B/);
+    // Selecting a tensor selects its row in the editor (opening the groups that hold it).
+    await weight.click();
+    await frame.locator('.vt-row.selected .vt-cell[title="model.layers.0.mlp.up_proj.weight"]').waitFor({ timeout: 30_000 });
+    await frame.locator('.detail h2.detail-name', { hasText: 'model.layers.0.mlp.up_proj.weight' }).waitFor({ timeout: 30_000 });
+    // Context menu: Show Statistics computes them in the editor's detail pane.
+    // A context menu ignores a click that comes right after it opened: hover, wait, then click.
+    const menu = async (name: string) => {
+      await weight.click({ button: 'right' });
+      const entry = wb.page.getByRole('menuitem', { name });
+      await entry.hover();
+      await wb.page.waitForTimeout(300);
+      await entry.click();
+    };
+    await menu('Show Statistics');
+    await frame.locator('.detail dl.stats').waitFor({ timeout: 60_000 });
+    const facts = Object.fromEntries(await frame.$$eval('.detail dl.stats dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    assert.equal(facts.Elements, '32');
+    await wb.screenshot(join(shots, 'pytree-explorer.png'));
+    await menu('Copy Name');
+    const copied = async () => wb.page.evaluate(() => navigator.clipboard.readText());
+    for (const deadline = Date.now() + 10_000; (await copied()) !== 'model.layers.0.mlp.up_proj.weight'; ) {
+      if (Date.now() > deadline) assert.equal(await copied(), 'model.layers.0.mlp.up_proj.weight');
+      await wb.page.waitForTimeout(100);
+    }
   });
 
   it('shows a Flax msgpack state: arrays in the table, other leaves as values', async () => {
@@ -232,6 +354,11 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await waitRows(frame, (n) => n.includes(HOSTILE_NAME));
     const md = await frame.$$eval('dl.metadata dt, dl.metadata dd', (d) => d.map((x) => x.textContent));
     assert.ok(md.includes(HOSTILE_METADATA));
+    assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
+    // Selected, its name heads the detail pane, as text.
+    await frame.locator('.vt-row', { hasText: HOSTILE_NAME }).first().click();
+    await frame.locator('.detail h2.detail-name').waitFor({ timeout: 30_000 });
+    assert.equal(await frame.textContent('.detail h2.detail-name'), HOSTILE_NAME);
     assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
     assert.equal(await frame.evaluate(() => document.body.dataset.pwned), undefined);
     await wb.screenshot(join(shots, 'hostile.png'));

@@ -79,7 +79,7 @@ describe('guided commands in the real VS Code (chromium)', function () {
         try {
           await titled(title).waitFor({ state: 'hidden', timeout: 10_000 });
           return;
-        } catch (e) {
+        } catch {
           if (attempt === 4) {
             const shown = await page.locator('.quick-input-widget').first().innerText().catch(() => '?');
             throw new Error(`the dialog "${title}" did not accept ${path}; it shows: ${shown}`);
