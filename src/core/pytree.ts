@@ -6,113 +6,122 @@
  */
 import { filterTensors, parameterCount, type Checkpoint, type PathKey, type TensorRef, type TensorSortKey } from './checkpoint';
 
-export interface PytreeGroup {
-  readonly kind: 'group';
-  /** Unique and stable across loads of the same file: the JSON of the group's key path. */
-  readonly id: string;
+/**
+ * A group of the pytree. Built in one pass over the tensors; its path and id are computed when
+ * first asked for, since a view asks for a few and a 100,000-tensor tree holds 100,000 groups.
+ */
+export class PytreeGroup {
+  readonly kind = 'group';
+  /** Set when single-child groups were folded into this one; otherwise `keys` is made on demand. */
+  private _keys: readonly PathKey[] | undefined;
+  /** Sub-groups and tensors, in file order. */
+  children: PytreeNode[] = [];
+  tensors = 0;
+  parameters = 0;
+  bytes = 0;
+  /** null until a tensor is added; undefined once two dtypes met. */
+  private _dtype: string | null | undefined = null;
+  private _path: readonly PathKey[] | undefined;
+  private _id: string | undefined;
+  /** Sub-groups by key (numbers and strings are distinct Map keys, as they are distinct pytree keys). */
+  groups: Map<PathKey, PytreeGroup> | undefined;
+
+  constructor(
+    private parent: PytreeGroup | undefined,
+    private readonly key: PathKey | undefined,
+  ) {}
+
   /** The keys of this node (more than one when single-child groups were folded into it). */
-  readonly keys: readonly PathKey[];
-  /** The key path from the root. */
-  readonly path: readonly PathKey[];
-  readonly children: readonly PytreeNode[];
-  readonly tensors: number;
-  readonly parameters: number;
-  readonly bytes: number;
+  get keys(): readonly PathKey[] {
+    return (this._keys ??= this.key === undefined ? [] : [this.key]);
+  }
+
   /** The dtype every tensor below shares, or undefined when they differ. */
-  readonly dtype: string | undefined;
+  get dtype(): string | undefined {
+    return this._dtype ?? undefined;
+  }
+
+  /** The key path from the root. */
+  get path(): readonly PathKey[] {
+    return (this._path ??= this.parent ? [...this.parent.path, ...this.keys] : []);
+  }
+
+  /** Unique and stable across loads of the same file: the JSON of the group's key path. */
+  get id(): string {
+    return (this._id ??= JSON.stringify(this.path));
+  }
+
+  /** Counts one more tensor below. */
+  add(t: TensorRef, n: number): void {
+    this.tensors++;
+    this.parameters += n;
+    this.bytes += t.bytes;
+    this._dtype = this._dtype === null || this._dtype === t.dtype ? t.dtype : undefined;
+  }
+
+  /** Takes in its only child group (a wrapper): its keys, children and, for them, parenthood. */
+  fold(only: PytreeGroup): void {
+    this._keys = [...this.keys, ...only.keys];
+    this.children = only.children;
+    this.groups = only.groups;
+    for (const c of this.children) if (c instanceof PytreeGroup) c.parent = this;
+  }
 }
 
-export interface PytreeLeaf {
-  readonly kind: 'tensor';
-  readonly tensor: TensorRef;
-  /** The key under the parent group (the last path key, or several when the parent was folded away). */
-  readonly keys: readonly PathKey[];
-}
+/** A node of the pytree: a group, or a tensor (a leaf). */
+export type PytreeNode = PytreeGroup | TensorRef;
 
-export type PytreeNode = PytreeGroup | PytreeLeaf;
+export const isGroup = (n: PytreeNode): n is PytreeGroup => n instanceof PytreeGroup;
+
+/** The key(s) a node shows under its parent. */
+export function nodeKeys(n: PytreeNode): readonly PathKey[] {
+  return isGroup(n) ? n.keys : n.path.length > 0 ? [n.path[n.path.length - 1]!] : [n.name];
+}
 
 /** Joins keys for display the way names are joined: 'layers.0'. */
 export const keysLabel = (keys: readonly PathKey[]): string => keys.map(String).join('.');
-
-interface Building {
-  path: PathKey[];
-  /** Sub-groups by key (numbers and strings are distinct Map keys, as they are distinct pytree keys). */
-  groups: Map<PathKey, Building>;
-  /** Children in first-seen order: sub-groups and leaves. */
-  order: (Building | TensorRef)[];
-}
 
 /**
  * Groups tensors by path. A tensor whose path is a prefix of another tensor's path (possible in a
  * flat safetensors file: `a` and `a.b`) stays a leaf beside the group of the same key.
  */
 export function buildPytree(tensors: readonly TensorRef[]): PytreeGroup {
-  const root: Building = { path: [], groups: new Map(), order: [] };
-  // Consecutive tensors usually share their parent: start from the last one's when the prefix matches.
-  let lastParent = root;
-  let lastPath: readonly PathKey[] = [];
+  const root = new PytreeGroup(undefined, undefined);
+  // The groups along the last tensor's path: consecutive tensors share most of it.
+  const chain: PytreeGroup[] = [root];
+  let last: readonly PathKey[] = [];
   for (const t of tensors) {
     const p = t.path;
-    let node: Building;
-    if (p.length - 1 === lastPath.length && sameParent(p, lastPath)) node = lastParent;
-    else {
-      node = root;
-      for (let d = 0; d < p.length - 1; d++) {
-        let next = node.groups.get(p[d]!);
-        if (!next) {
-          next = { path: p.slice(0, d + 1) as PathKey[], groups: new Map(), order: [] };
-          node.groups.set(p[d]!, next);
-          node.order.push(next);
-        }
-        node = next;
+    const n = parameterCount(t);
+    root.add(t, n);
+    let d = 0;
+    while (d < p.length - 1 && d < last.length - 1 && p[d] === last[d]) chain[d + 1]!.add(t, n), d++;
+    let node = chain[d]!;
+    for (; d < p.length - 1; d++) {
+      const key = p[d]!;
+      let next = node.groups?.get(key);
+      if (!next) {
+        next = new PytreeGroup(node, key);
+        (node.groups ??= new Map()).set(key, next);
+        node.children.push(next);
       }
-      lastParent = node;
-      lastPath = node.path;
+      next.add(t, n);
+      chain[d + 1] = node = next;
     }
-    node.order.push(t);
+    node.children.push(t);
+    last = p;
   }
-  return finish(root, []);
+  foldWrappers(root);
+  return root;
 }
 
-function sameParent(p: readonly PathKey[], parent: readonly PathKey[]): boolean {
-  for (let i = parent.length - 1; i >= 0; i--) if (p[i] !== parent[i]) return false;
-  return true;
-}
-
-function finish(b: Building, keys: PathKey[]): PytreeGroup {
-  const children: PytreeNode[] = [];
-  let tensors = 0;
-  let parameters = 0;
-  let bytes = 0;
-  let dtype: string | undefined | null = null;
-  for (const c of b.order) {
-    let node: PytreeNode;
-    if (!('groups' in c)) {
-      const t = c;
-      node = { kind: 'tensor', tensor: t, keys: t.path.length > 0 ? [t.path[t.path.length - 1]!] : [t.name] };
-      tensors++;
-      parameters += parameterCount(t);
-      bytes += t.bytes;
-      dtype = dtype === null || dtype === t.dtype ? t.dtype : undefined;
-    } else {
-      let inner = c;
-      const chain: PathKey[] = [c.path[c.path.length - 1]!];
-      // Fold groups that hold exactly one group and no tensor.
-      for (;;) {
-        const only = inner.order.length === 1 ? inner.order[0] : undefined;
-        if (!only || !('groups' in only)) break;
-        chain.push(only.path[only.path.length - 1]!);
-        inner = only;
-      }
-      node = finish(inner, chain);
-      tensors += node.tensors;
-      parameters += node.parameters;
-      bytes += node.bytes;
-      dtype = dtype === null || dtype === node.dtype ? node.dtype : undefined;
-    }
-    children.push(node);
+/** Folds groups that hold exactly one group and no tensor into their parent's child. */
+function foldWrappers(g: PytreeGroup): void {
+  for (const c of g.children) {
+    if (!(c instanceof PytreeGroup)) continue;
+    for (let only = c.children[0]; c.children.length === 1 && only instanceof PytreeGroup; only = c.children[0]) c.fold(only);
+    foldWrappers(c);
   }
-  return { kind: 'group', id: JSON.stringify(b.path), keys, path: b.path, children, tensors, parameters, bytes, dtype: dtype ?? undefined };
 }
 
 /** Which groups are open: every one except `ids` ('all'), or only `ids` ('listed'). */
@@ -142,18 +151,15 @@ export function compareKeys(a: readonly PathKey[], b: readonly PathKey[]): numbe
 }
 
 function sortValue(n: PytreeNode, key: TensorSortKey): number | string {
-  if (n.kind === 'tensor') {
-    const t = n.tensor;
-    return key === 'dtype' ? t.dtype : key === 'rank' ? t.shape.length : key === 'parameters' ? parameterCount(t) : t.bytes;
-  }
-  return key === 'dtype' ? (n.dtype ?? '') : key === 'rank' ? -1 : key === 'parameters' ? n.parameters : n.bytes;
+  if (isGroup(n)) return key === 'dtype' ? (n.dtype ?? '') : key === 'rank' ? -1 : key === 'parameters' ? n.parameters : n.bytes;
+  return key === 'dtype' ? n.dtype : key === 'rank' ? n.shape.length : key === 'parameters' ? parameterCount(n) : n.bytes;
 }
 
 function sortChildren(children: readonly PytreeNode[], sort: { key: TensorSortKey; descending: boolean } | undefined): readonly PytreeNode[] {
   if (!sort) return children;
   const sign = sort.descending ? -1 : 1;
   return [...children].sort((a, b) => {
-    if (sort.key === 'name') return sign * compareKeys(a.keys, b.keys);
+    if (sort.key === 'name') return sign * compareKeys(nodeKeys(a), nodeKeys(b));
     const x = sortValue(a, sort.key);
     const y = sortValue(b, sort.key);
     return sign * (x < y ? -1 : x > y ? 1 : 0);
@@ -174,8 +180,8 @@ export function pytreeRows(ck: Checkpoint, root: PytreeGroup, expansion: Expansi
   const walk = (g: PytreeGroup, depth: number): boolean => {
     let any = false;
     for (const c of sortChildren(g.children, sort)) {
-      if (c.kind === 'tensor') {
-        if (matches && !matches.has(c.tensor)) continue;
+      if (!isGroup(c)) {
+        if (matches && !matches.has(c)) continue;
         rows.push({ node: c, depth, expanded: false });
         any = true;
         continue;
@@ -198,8 +204,8 @@ export function pytreeRows(ck: Checkpoint, root: PytreeGroup, expansion: Expansi
 export function ancestorIds(root: PytreeGroup, name: string): string[] | undefined {
   const walk = (g: PytreeGroup, trail: string[]): string[] | undefined => {
     for (const c of g.children) {
-      if (c.kind === 'tensor') {
-        if (c.tensor.name === name) return trail;
+      if (!isGroup(c)) {
+        if (c.name === name) return trail;
       } else {
         const found = walk(c, [...trail, c.id]);
         if (found) return found;
@@ -218,14 +224,14 @@ export function ancestorIds(root: PytreeGroup, name: string): string[] | undefin
 export function initialExpansion(root: PytreeGroup, budget = 60): Expansion {
   const ids: string[] = [];
   let rows = root.children.length;
-  let level = root.children.filter((c): c is PytreeGroup => c.kind === 'group');
+  let level = root.children.filter(isGroup);
   while (level.length > 0) {
     const next: PytreeGroup[] = [];
     for (const g of level) {
       if (rows + g.children.length > budget && rows > 1) return { open: 'listed', ids };
       rows += g.children.length;
       ids.push(g.id);
-      for (const c of g.children) if (c.kind === 'group') next.push(c);
+      for (const c of g.children) if (isGroup(c)) next.push(c);
     }
     level = next;
   }

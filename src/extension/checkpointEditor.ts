@@ -11,7 +11,9 @@ import {
   filterTensors,
   findTensor,
   initialExpansion,
+  isGroup,
   keysLabel,
+  nodeKeys,
   healthScan,
   isJaxServeError,
   NodeFileOpener,
@@ -144,7 +146,7 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
 
   /** The row of tensor `name` in a view, or -1. */
   locate(name: string, view: RowsView): number {
-    return this.viewRows(view).findIndex((r) => ('node' in r ? r.node.kind === 'tensor' && r.node.tensor.name === name : r.name === name));
+    return this.viewRows(view).findIndex((r) => ('node' in r ? !isGroup(r.node) && r.node.name === name : r.name === name));
   }
 }
 
@@ -152,7 +154,7 @@ function tensorRow(r: TensorRef | PytreeRow): TensorRow {
   const flat = (t: TensorRef) => ({ name: t.name, dtype: t.dtype, shape: t.shape, parameters: parameterCount(t), bytes: t.bytes });
   if (!('node' in r)) return flat(r);
   const n = r.node;
-  if (n.kind === 'tensor') return { ...flat(n.tensor), depth: r.depth, label: keysLabel(n.keys) };
+  if (!isGroup(n)) return { ...flat(n), depth: r.depth, label: keysLabel(nodeKeys(n)) };
   return {
     name: keysLabel(n.path),
     dtype: n.dtype ?? 'mixed',

@@ -5,7 +5,7 @@
  * the same one the editor's tree-table pages.
  */
 import * as vscode from 'vscode';
-import { keysLabel, type PytreeNode } from '../core/index';
+import { isGroup, keysLabel, nodeKeys, parameterCount, type PytreeNode } from '../core/index';
 import { formatBytes, formatCount } from '../shared/format';
 import type { ActiveCheckpoint, CheckpointEditorProvider } from './checkpointEditor';
 
@@ -19,7 +19,7 @@ export interface PytreeItem {
 
 /** The full dotted name of an item: the tensor's name, or the group's key path. */
 export function itemName(item: PytreeItem): string {
-  return item.node.kind === 'tensor' ? item.node.tensor.name : keysLabel(item.node.path);
+  return isGroup(item.node) ? keysLabel(item.node.path) : item.node.name;
 }
 
 export class PytreeExplorer implements vscode.TreeDataProvider<PytreeItem> {
@@ -46,7 +46,7 @@ export class PytreeExplorer implements vscode.TreeDataProvider<PytreeItem> {
       vscode.commands.registerCommand('jaxServe.pytree.reveal', (item: PytreeItem) => editors.reveal(item.uri, itemName(item), false)),
       vscode.commands.registerCommand('jaxServe.pytree.showStatistics', (item?: PytreeItem) => {
         const it = item ?? view.selection[0];
-        if (it?.node.kind === 'tensor') editors.reveal(it.uri, itemName(it), true);
+        if (it && !isGroup(it.node)) editors.reveal(it.uri, itemName(it), true);
       }),
       vscode.commands.registerCommand('jaxServe.pytree.copyName', async (item?: PytreeItem) => {
         const it = item ?? view.selection[0];
@@ -58,15 +58,15 @@ export class PytreeExplorer implements vscode.TreeDataProvider<PytreeItem> {
   }
 
   getChildren(item?: PytreeItem): PytreeItem[] {
-    if (item) return item.node.kind === 'group' ? item.node.children.map((node) => ({ uri: item.uri, node })) : [];
+    if (item) return isGroup(item.node) ? item.node.children.map((node) => ({ uri: item.uri, node })) : [];
     const shown = this.shown;
     return shown ? shown.root.children.map((node) => ({ uri: shown.uri, node })) : [];
   }
 
   getTreeItem(item: PytreeItem): vscode.TreeItem {
     const n = item.node;
-    const label = keysLabel(n.keys);
-    if (n.kind === 'group') {
+    const label = keysLabel(nodeKeys(n));
+    if (isGroup(n)) {
       const t = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.Collapsed);
       t.description = `${formatCount(n.parameters)} params`;
       t.contextValue = 'group';
@@ -80,7 +80,7 @@ export class PytreeExplorer implements vscode.TreeDataProvider<PytreeItem> {
       t.id = `${item.uri.toString()}#${n.id}`;
       return t;
     }
-    const x = n.tensor;
+    const x = n;
     const t = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.None);
     t.description = `${x.dtype} [${x.shape.join(', ')}]`;
     t.contextValue = 'tensor';
@@ -88,7 +88,7 @@ export class PytreeExplorer implements vscode.TreeDataProvider<PytreeItem> {
     t.tooltip = tooltip(x.name, [
       ['shape', `[${x.shape.join(', ')}]`],
       ['dtype', x.dtype],
-      ['parameters', formatCount(x.shape.reduce((a, b) => a * b, 1))],
+      ['parameters', formatCount(parameterCount(x))],
       ['bytes', formatBytes(x.bytes)],
     ]);
     t.command = { command: 'jaxServe.pytree.reveal', title: 'Show in Checkpoint Editor', arguments: [item] };

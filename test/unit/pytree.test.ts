@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { ancestorIds, buildPytree, initialExpansion, keysLabel, openSafetensorsFile, pytreeRows, summarize, writeSafetensors, type Checkpoint, type PytreeGroup, type PytreeRow } from '../../src/core/index';
+import { ancestorIds, buildPytree, isGroup, nodeKeys, initialExpansion, keysLabel, openSafetensorsFile, pytreeRows, summarize, writeSafetensors, type Checkpoint, type PytreeGroup, type PytreeRow } from '../../src/core/index';
 import { MemoryFiles } from './helpers';
 
 async function checkpoint(specs: { name: string; dtype: 'F32' | 'BF16'; shape: number[] }[]): Promise<Checkpoint> {
@@ -9,11 +9,11 @@ async function checkpoint(specs: { name: string; dtype: 'F32' | 'BF16'; shape: n
 }
 
 const child = (g: PytreeGroup, key: string): PytreeGroup => {
-  const c = g.children.find((n) => n.kind === 'group' && keysLabel(n.keys) === key);
-  assert.ok(c?.kind === 'group', `no group ${key}`);
+  const c = g.children.find((n) => isGroup(n) && keysLabel(n.keys) === key);
+  assert.ok(c && isGroup(c), `no group ${key}`);
   return c;
 };
-const show = (rows: PytreeRow[]) => rows.map((r) => `${'  '.repeat(r.depth)}${r.node.kind === 'group' ? (r.expanded ? '▾ ' : '▸ ') : ''}${keysLabel(r.node.keys)}`);
+const show = (rows: PytreeRow[]) => rows.map((r) => `${'  '.repeat(r.depth)}${isGroup(r.node) ? (r.expanded ? '▾ ' : '▸ ') : ''}${keysLabel(nodeKeys(r.node))}`);
 
 describe('pytree of a checkpoint', () => {
   const specs = [
@@ -45,7 +45,8 @@ describe('pytree of a checkpoint', () => {
     ]);
     const root = buildPytree(ck.tensors);
     assert.equal(root.children.length, 1);
-    assert.deepEqual(root.children[0]!.keys, ['params', 'params', 'model']);
+    assert.deepEqual(nodeKeys(root.children[0]!), ['params', 'params', 'model']);
+    assert.equal(child(child(root, 'params.params.model'), 'a').id, JSON.stringify(['params', 'params', 'model', 'a']), 'paths run through folded keys');
     assert.deepEqual(show(pytreeRows(ck, root, { open: 'all', ids: [] }, '')), ['▾ params.params.model', '  ▾ a', '    kernel', '  ▾ b', '    kernel']);
   });
 

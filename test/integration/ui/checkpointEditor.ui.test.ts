@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
-import { buildPytree, NodeFileOpener, openCheckpoint, tensorHistogram, tensorSlice } from '../../../src/core/index';
+import { buildPytree, isGroup, NodeFileOpener, openCheckpoint, tensorHistogram, tensorSlice } from '../../../src/core/index';
 import { formatBytes, formatCount } from '../../../src/shared/format';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { openWorkbench, type Workbench } from '../harness/workbench';
@@ -154,12 +154,12 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     }
     // A small checkpoint opens fully: groups carry their subtree's totals (as core counts them).
     const ck = await openCheckpoint(new NodeFileOpener(), join(ws, 'python', 'numpy.safetensors'));
-    const model = buildPytree(ck.tensors).children.find((c) => c.kind === 'group' && c.keys[0] === 'model')!;
+    const model = buildPytree(ck.tensors).children.find((c) => isGroup(c) && c.keys[0] === 'model')!;
     // Rows by full name (the cell's title); the cell shows the key under the parent.
     const rowOf = async (name: string) =>
       (await frame!.$$eval('.vt-row:not([hidden])', (rows) => rows.map((r) => [(r.children[0] as HTMLElement).title, ...Array.from(r.children, (c) => c.textContent ?? '')]))).find((r) => r[0] === name)?.slice(1);
     await waitRows(frame, (n) => n.includes('0.mlp.up_proj'));
-    assert.ok(model.kind === 'group');
+    assert.ok(isGroup(model));
     assert.deepEqual(await rowOf('model'), ['model', 'mixed', `${model.tensors} tensors`, formatCount(model.parameters), formatBytes(model.bytes)]);
     assert.deepEqual(await rowOf('model.embed_tokens.weight'), ['weight', 'F32', '[17, 8]', '136', '544 B'], 'a leaf shows its own key');
     assert.equal(await frame.getAttribute('.vt-row[aria-expanded]:has(.vt-cell[title="model"])', 'aria-expanded'), 'true');
@@ -221,8 +221,8 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     const item = (label: string) => tree.locator('.monaco-list-row').filter({ has: wb.page.locator('.label-name', { hasText: new RegExp(`^${label}$`) }) }).first();
     await item('model').waitFor({ timeout: 30_000 });
     const ck = await openCheckpoint(new NodeFileOpener(), join(ws, 'python', 'numpy.safetensors'));
-    const model = buildPytree(ck.tensors).children.find((c) => c.kind === 'group' && c.keys[0] === 'model')!;
-    assert.ok(model.kind === 'group');
+    const model = buildPytree(ck.tensors).children.find((c) => isGroup(c) && c.keys[0] === 'model')!;
+    assert.ok(isGroup(model));
     assert.equal((await item('model').locator('.label-description').textContent())?.trim(), `${formatCount(model.parameters)} params`);
     await item('model').click();
     await item('layers').click();
