@@ -21,6 +21,7 @@ import { convertCommand, CONVERT_OPTIONS, CONVERT_USAGE, importCommand, IMPORT_O
 import { preflightCommand, PREFLIGHT_OPTIONS, PREFLIGHT_USAGE } from './preflight';
 import { verifyCommand, VERIFY_OPTIONS, VERIFY_USAGE } from './verify';
 import { healthCommand, HEALTH_OPTIONS, HEALTH_USAGE } from './health';
+import { diffCommand, DIFF_OPTIONS, DIFF_USAGE } from './diff';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
 declare const JAX_SERVE_VERSION: string;
@@ -32,7 +33,7 @@ Commands:
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-${HEALTH_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}
+${HEALTH_USAGE}${DIFF_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
@@ -56,7 +57,7 @@ export interface Args {
 }
 
 /** Options that take a value; the rest of `known` are flags. */
-const VALUE_OPTIONS = new Set(['--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template']);
+const VALUE_OPTIONS = new Set(['--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol']);
 
 export function parseArgs(argv: string[], known: string[]): Args {
   const out: Args = { positional: [], json: false, bins: 20, python: 'python3', flags: new Set(), values: new Map() };
@@ -125,9 +126,9 @@ async function run(argv: string[]): Promise<void> {
   const opener = new NodeFileOpener();
   // Started only when a folder turns out to be Orbax; stopped when the command ends.
   let sidecar: PythonSidecar | undefined;
-  const open = (args: Args) => {
-    sidecar = new PythonSidecar({ python: args.python, script: sidecarScript(path.join(__dirname, '..')), interpreterHint: 'Pass another with --python.' });
-    return openCheckpoint(opener, args.positional[0]!, { orbax: sidecar, orbaxHint: 'Pass one with --python.' });
+  const open = (args: Args, which = 0) => {
+    sidecar ??= new PythonSidecar({ python: args.python, script: sidecarScript(path.join(__dirname, '..')), interpreterHint: 'Pass another with --python.' });
+    return openCheckpoint(opener, args.positional[which]!, { orbax: sidecar, orbaxHint: 'Pass one with --python.' });
   };
   try {
     await runCommand(command, rest, open, opener);
@@ -136,7 +137,7 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
-async function runCommand(command: string, rest: string[], open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
+async function runCommand(command: string, rest: string[], open: (a: Args, which?: number) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
   switch (command) {
     case 'convert':
       return convertCommand(parseArgs(rest, CONVERT_OPTIONS), open, opener);
@@ -150,6 +151,11 @@ async function runCommand(command: string, rest: string[], open: (a: Args) => Pr
       const args = parseArgs(rest, HEALTH_OPTIONS);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'health takes one PATH.');
       return healthCommand(args, open, opener);
+    }
+    case 'diff': {
+      const args = parseArgs(rest, DIFF_OPTIONS);
+      if (args.positional.length !== 2) throw new JaxServeError('E_USAGE', 'diff takes two PATHs.');
+      return diffCommand(args, open, opener);
     }
     case 'inspect': {
       const args = parseArgs(rest, ['--json', '--python']);

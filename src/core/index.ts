@@ -41,3 +41,4 @@ export { DEFAULT_PROMPTS, verifyExport, verifyScript, verifyTemplate, type Promp
 export { checkTokenizerFolder, compatTokenizerConfig, sentencePieceVocab, type TokenizerFinding } from './convert/tokenizer';
 export { readSideFiles, type SideFiles } from './sideFiles';
 export * from './tensor/health';
+export * from './diff';

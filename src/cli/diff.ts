@@ -1,0 +1,66 @@
+/**
+ * `jax-serve diff LEFT RIGHT`: added, removed, reshaped and retyped tensors, paired by name or
+ * through the conversion plan (a JAX checkpoint against its export); `--values` compares every
+ * paired tensor's elements. Exit 1 when anything differs.
+ */
+import { compareValues, DEFAULT_TOLERANCE, diffCheckpoints, entryName, JaxServeError, valueOpener, valueSides, type Checkpoint, type DiffEntry, type NodeFileOpener, type ValueDiff } from '../core/index';
+import type { Args } from './main';
+import { formatCount } from './render';
+
+export const DIFF_OPTIONS = ['--json', '--python', '--values', '--pairing', '--rtol', '--atol'];
+
+export const DIFF_USAGE = `  diff LEFT RIGHT [--values] [--pairing names|plan|auto] [--rtol R] [--atol A] [--json]
+                                  Tensors removed, added, reshaped or retyped from LEFT to RIGHT,
+                                  paired by name or, for a JAX checkpoint and its HF export,
+                                  through the conversion plan; --values compares the elements of
+                                  every pair (numpy.allclose, default rtol 1e-5, atol 1e-8).
+                                  Exit 1 when anything differs.
+`;
+
+const shape = (t: DiffEntry['left']) => (t ? `${t.dtype}[${t.shape.join(', ')}]` : '');
+
+function number(args: Args, flag: string, fallback: number): number {
+  const v = args.values.get(flag)?.at(-1);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new JaxServeError('E_USAGE', `${flag} takes a number ≥ 0.`);
+  return n;
+}
+
+export async function diffCommand(args: Args, open: (a: Args, which?: number) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
+  const pairing = args.values.get('--pairing')?.at(-1) ?? 'auto';
+  if (!['names', 'plan', 'auto'].includes(pairing)) throw new JaxServeError('E_USAGE', '--pairing takes names, plan or auto.');
+  const tol = { rtol: number(args, '--rtol', DEFAULT_TOLERANCE.rtol), atol: number(args, '--atol', DEFAULT_TOLERANCE.atol) };
+  const left = await open(args, 0);
+  const right = await open(args, 1);
+  const d = diffCheckpoints(left, right, { pairing: pairing as 'names' | 'plan' | 'auto' });
+  const values: { name: string; diff?: ValueDiff; error?: string }[] = [];
+  if (args.flags.has('--values')) {
+    for (const e of d.entries) {
+      const sides = e.status === 'same' || e.status === 'retyped' ? valueSides(e, valueOpener(left, opener), valueOpener(right, opener)) : undefined;
+      if (!sides) continue;
+      try {
+        values.push({ name: entryName(e), diff: await compareValues(sides[0], sides[1], tol) });
+      } catch (err) {
+        values.push({ name: entryName(e), error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
+  const differing = values.filter((v) => !v.diff?.allclose);
+  if (args.json) {
+    const entries = d.entries.map((e) => ({ status: e.status, name: entryName(e), left: e.left && { name: e.left.name, dtype: e.left.dtype, shape: e.left.shape }, right: e.right && { name: e.right.name, dtype: e.right.dtype, shape: e.right.shape } }));
+    process.stdout.write(JSON.stringify({ left: left.location, right: right.location, pairing: d.pairing, counts: d.counts, entries, ...(args.flags.has('--values') ? { values } : {}) }) + '\n');
+  } else {
+    const how = d.pairing.kind === 'names' ? 'paired by name' : `paired through the ${d.pairing.preset} plan (the JAX side is ${d.pairing.jax === 'left' ? 'LEFT' : 'RIGHT'})`;
+    const lines = [`${left.location}\n${right.location}`, `${how}: ${(['same', 'removed', 'added', 'reshaped', 'retyped'] as const).map((k) => `${formatCount(d.counts[k])} ${k}`).join(', ')}`];
+    for (const e of d.entries) if (e.status !== 'same') lines.push(`${e.status.padEnd(9)} ${entryName(e)}  ${shape(e.left)}${e.left && e.right ? ' → ' : ''}${shape(e.right)}`);
+    for (const v of differing) {
+      if (v.error) lines.push(`values    ${v.name}: ${v.error}`);
+      else lines.push(`values    ${v.name}: ${formatCount(v.diff!.mismatched)} of ${formatCount(v.diff!.elements)} elements differ, max |Δ| ${v.diff!.maxAbsDiff.toPrecision(3)}, first at flat index ${v.diff!.firstMismatch}`);
+    }
+    if (args.flags.has('--values') && differing.length === 0) lines.push(`values: all ${values.length} paired tensors allclose (rtol ${tol.rtol}, atol ${tol.atol})`);
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  const same = d.counts.removed + d.counts.added + d.counts.reshaped + d.counts.retyped === 0 && differing.length === 0;
+  if (!same) process.exitCode = 1;
+}
