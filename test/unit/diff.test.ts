@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { compareValues, diffCheckpoints, entryName, openCheckpoint, valueSides, type Checkpoint, type CheckpointDiff, type ValueDiff, valueOpener } from '../../src/core/index';
+import { compareValues, DEFAULT_TOLERANCE, diffCheckpoints, ValueWorker, entryName, openCheckpoint, valueSides, type Checkpoint, type CheckpointDiff, type ValueDiff, valueOpener } from '../../src/core/index';
 import { canonicalSuite } from './canonicalSuite';
 import { rejectsWith } from './helpers';
 
@@ -82,6 +82,28 @@ save_file(t, sys.argv[2])
       }
     });
   }
+
+  it('compares on the value worker as in-process, an Orbax side read through the host (either side)', async () => {
+    const worker = new ValueWorker(resolve(ROOT, 'dist/valueWorker.js'), suite.files);
+    try {
+      const jax = await suite.open('jax/maxtext_orbax');
+      const hf = await suite.open('hf/model.safetensors');
+      for (const [left, right] of [[hf, jax], [jax, hf]] as const) {
+        const d = diffCheckpoints(left, right);
+        const inProcess = await allValues(suite, [left, right], d);
+        let compared = 0;
+        for (const e of d.entries) {
+          if (!e.left || !e.right) continue;
+          const v = await worker.compare(left, e.left, right, e.right, e.via, DEFAULT_TOLERANCE);
+          assert.deepEqual(v, inProcess.get(entryName(e)), entryName(e));
+          compared++;
+        }
+        assert.equal(compared, hf.tensors.length);
+      }
+    } finally {
+      await worker.dispose();
+    }
+  });
 
   it('finds the wrong tensor in a broken export: the plan pairs it, the values differ', async () => {
     const jax = await suite.open('jax/nnx.msgpack');

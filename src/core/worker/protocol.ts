@@ -4,7 +4,9 @@
  * and tensor conversions, so an export uses more than one core.
  */
 import type { TensorRef } from '../checkpoint';
+import type { PlannedTensor } from '../convert/plan';
 import type { Layout, Transform } from '../convert/transforms';
+import type { ValueDiff } from '../diff';
 import type { Histogram } from '../tensor/histogram';
 import type { Slice, SliceRequest } from '../tensor/slice';
 import type { TensorStats } from '../tensor/stats';
@@ -17,9 +19,17 @@ export function tensorData(t: TensorRef): TensorData {
   return { name, dtype, shape, bytes, source, segments, bigEndian, order };
 }
 
-/** `convert`: read a whole tensor and apply a conversion chain (the export's second core). */
-export type Job = { kind: 'stats'; bins: number } | { kind: 'slice'; request: SliceRequest } | { kind: 'convert'; layout: Layout; transforms: readonly Transform[] };
-export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null } | { kind: 'slice'; slice: Slice } | { kind: 'convert'; bytes: Uint8Array };
+/**
+ * `convert`: read a whole tensor and apply a conversion chain (the export's second core).
+ * `compare`: the job's tensor against `other` (of another checkpoint: its bytes may come through
+ * the host on their own), one of them converted by `planned` first.
+ */
+export type Job =
+  | { kind: 'stats'; bins: number }
+  | { kind: 'slice'; request: SliceRequest }
+  | { kind: 'convert'; layout: Layout; transforms: readonly Transform[] }
+  | { kind: 'compare'; other: TensorData; otherProxied: boolean; planned?: { side: 'left' | 'right'; planned: PlannedTensor }; rtol: number; atol: number };
+export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null } | { kind: 'slice'; slice: Slice } | { kind: 'convert'; bytes: Uint8Array } | { kind: 'compare'; diff: ValueDiff };
 
 export type ToWorker =
   /** `proxied`: read bytes through the host (sources that are not plain files, e.g. Orbax leaves). */
@@ -31,4 +41,5 @@ export type FromWorker =
   | { type: 'progress'; id: number; fraction: number }
   | { type: 'result'; id: number; result: JobResult }
   | { type: 'error'; id: number; code: string; message: string }
-  | { type: 'read'; id: number; rid: number; file: string; offset: number; length: number };
+  /** `other`: a range of the compare job's other tensor. */
+  | { type: 'read'; id: number; rid: number; file: string; offset: number; length: number; other?: boolean };

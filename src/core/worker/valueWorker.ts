@@ -7,7 +7,9 @@ import { Worker } from 'node:worker_threads';
 import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { isErrorCode, JaxServeError } from '../errors';
 import { readExactly, type FileOpener } from '../io/byteSource';
+import type { PlannedTensor } from '../convert/plan';
 import type { Layout, Transform } from '../convert/transforms';
+import type { ValueDiff } from '../diff';
 import type { Histogram } from '../tensor/histogram';
 import type { Slice, SliceRequest } from '../tensor/slice';
 import type { TensorStats } from '../tensor/stats';
@@ -24,6 +26,8 @@ interface Running {
   reject(e: Error): void;
   onProgress?: (fraction: number) => void;
   opener: FileOpener;
+  /** A compare job's other checkpoint. */
+  otherOpener?: FileOpener;
 }
 
 export class ValueWorker {
@@ -56,6 +60,17 @@ export class ValueWorker {
     return r.bytes;
   }
 
+  /**
+   * Compares `left` (of `leftCk`) with `right` (of `rightCk`) element by element, one side first
+   * converted by its plan entry (see core/diff).
+   */
+  async compare(leftCk: Checkpoint, left: TensorRef, rightCk: Checkpoint, right: TensorRef, planned: { side: 'left' | 'right'; planned: PlannedTensor } | undefined, tol: { rtol: number; atol: number }, opts: JobOptions = {}): Promise<ValueDiff> {
+    const job: Job = { kind: 'compare', other: tensorData(right), otherProxied: rightCk.opener !== undefined, planned, ...tol };
+    const r = await this.run(leftCk, left, job, opts, valueOpener(rightCk, this.files));
+    if (r.kind !== 'compare') throw new JaxServeError('E_IO', 'the value worker answered a compare job with something else');
+    return r.diff;
+  }
+
   /** Jobs running now (the executor gives new ones to the least busy worker). */
   get busy(): number {
     return this.jobs.size;
@@ -69,7 +84,7 @@ export class ValueWorker {
     await w?.terminate();
   }
 
-  private run(ck: Checkpoint, t: TensorRef, job: Job, opts: JobOptions): Promise<JobResult> {
+  private run(ck: Checkpoint, t: TensorRef, job: Job, opts: JobOptions, otherOpener?: FileOpener): Promise<JobResult> {
     if (opts.signal?.aborted) return Promise.reject(new JaxServeError('E_CANCELLED', 'Cancelled.'));
     const worker = this.start();
     // A running job keeps the process alive; an idle worker does not.
@@ -84,6 +99,7 @@ export class ValueWorker {
         reject: (e) => (done(), reject(e)),
         onProgress: opts.onProgress,
         opener: valueOpener(ck, this.files),
+        otherOpener,
       });
       worker.postMessage({ type: 'job', id, tensor: tensorData(t), proxied: ck.opener !== undefined, job } satisfies ToWorker);
     });
@@ -121,7 +137,9 @@ export class ValueWorker {
         const job = this.jobs.get(m.id);
         try {
           if (!job) throw new JaxServeError('E_CANCELLED', 'the job was cancelled');
-          const src = await job.opener.open(m.file);
+          const opener = m.other ? job.otherOpener : job.opener;
+          if (!opener) throw new JaxServeError('E_IO', 'the worker asked for the other tensor of a job that has none');
+          const src = await opener.open(m.file);
           const b = new Uint8Array(m.length);
           try {
             await readExactly(src, m.offset, b);

@@ -8,6 +8,7 @@ import { isErrorCode, JaxServeError } from '../errors';
 import type { ByteSource, FileOpener } from '../io/byteSource';
 import { NodeFileOpener } from '../node/fileOpener';
 import { convertSelected } from '../convert/tiled';
+import { compareValues } from '../diff';
 import { applyTransforms } from '../convert/transforms';
 import { tensorHistogram } from '../tensor/histogram';
 import { readTensorBytes } from '../tensor/read';
@@ -21,8 +22,8 @@ const jobs = new Map<number, AbortController>();
 const reads = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
 let nextRead = 1;
 
-/** Reads through the host for job `id`: one message per range. */
-const hostOpener = (id: number): FileOpener => ({
+/** Reads through the host for job `id` (its `other` tensor's checkpoint when set): one message per range. */
+const hostOpener = (id: number, other = false): FileOpener => ({
   async open(file: string): Promise<ByteSource> {
     return {
       name: file,
@@ -37,7 +38,7 @@ const hostOpener = (id: number): FileOpener => ({
             },
             reject,
           });
-          post({ type: 'read', id, rid, file, offset, length: target.length });
+          post({ type: 'read', id, rid, file, offset, length: target.length, other });
         }),
       close: async () => undefined,
     };
@@ -54,7 +55,24 @@ function asTensorRef(t: TensorData): TensorRef {
 async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToWorker, { type: 'job' }>['job'], signal: AbortSignal): Promise<JobResult> {
   const opener = proxied ? hostOpener(id) : fileOpener;
   const ref = asTensorRef(t);
+  let last = 0;
+  const onProgress = (fraction: number) => {
+    if (fraction - last >= 0.01 || fraction >= 1) {
+      last = fraction;
+      post({ type: 'progress', id, fraction });
+    }
+  };
   if (job.kind === 'slice') return { kind: 'slice', slice: await tensorSlice(opener, ref, job.request, signal) };
+  if (job.kind === 'compare') {
+    const other = asTensorRef(job.other);
+    const planned = (side: 'left' | 'right') => (job.planned?.side === side ? job.planned.planned : undefined);
+    const diff = await compareValues(
+      { opener, tensor: ref, planned: planned('left') },
+      { opener: job.otherProxied ? hostOpener(id, true) : fileOpener, tensor: other, planned: planned('right') },
+      { rtol: job.rtol, atol: job.atol, signal, onProgress },
+    );
+    return { kind: 'compare', diff };
+  }
   if (job.kind === 'convert') {
     // One layer of a scanned kernel: only its slice is read.
     const selected = await convertSelected({ source: job.layout, transforms: job.transforms }, ref, opener);
@@ -67,13 +85,6 @@ async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToW
     }
     return { kind: 'convert', bytes: applyTransforms(bytes, job.layout, job.transforms).bytes };
   }
-  let last = 0;
-  const onProgress = (fraction: number) => {
-    if (fraction - last >= 0.01 || fraction >= 1) {
-      last = fraction;
-      post({ type: 'progress', id, fraction });
-    }
-  };
   const { stats, histogram } = await tensorHistogram(opener, ref, job.bins, { signal, onProgress });
   return { kind: 'stats', stats, histogram };
 }
