@@ -1,7 +1,7 @@
 // One build script for every bundle (style.md rule 4). `node esbuild.mjs` builds the extension, the
 // CLI and the webview into dist/; `--tests` also builds the test suites into out/; `--watch` rebuilds.
 import * as esbuild from 'esbuild';
-import { readFileSync, readdirSync, rmSync, cpSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -22,6 +22,7 @@ const builds = [
   // Statistics and slices run on this worker thread, off the extension host's main thread.
   { ...node, entryPoints: ['src/core/worker/valueWorkerMain.ts'], outfile: 'dist/valueWorker.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
+  { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/diff/main.ts'], outfile: 'dist/webview/diff.js' },
 ];
 if (!production) builds.push({ ...node, entryPoints: ['bench/main.ts'], outfile: 'out/bench.js' });
 
@@ -40,7 +41,9 @@ function copyAssets() {
   mkdirSync('dist/webview', { recursive: true });
   cpSync('node_modules/@vscode/codicons/dist/codicon.css', 'dist/webview/codicon.css');
   cpSync('node_modules/@vscode/codicons/dist/codicon.ttf', 'dist/webview/codicon.ttf');
-  cpSync('webview/checkpoint/style.css', 'dist/webview/checkpoint.css');
+  // Each page's stylesheet is the shared base (theme, table, toolbar) followed by its own rules.
+  const base = readFileSync('webview/shared/base.css', 'utf8');
+  for (const page of ['checkpoint', 'diff']) writeFileSync(`dist/webview/${page}.css`, base + '\n' + readFileSync(`webview/${page}/style.css`, 'utf8'));
 }
 
 if (args.has('--watch')) {

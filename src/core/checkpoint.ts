@@ -121,19 +121,25 @@ export function summarize(ck: Checkpoint): CheckpointSummary {
  * result, so callers compute it once per filter and keep it.
  */
 export function filterTensors(ck: Checkpoint, filter: string): readonly TensorRef[] {
+  const match = nameMatcher(filter);
+  return match ? ck.tensors.filter((t) => match(t.name)) : ck.tensors;
+}
+
+/** The test behind filterTensors, for any list of names; undefined when the filter is empty. */
+export function nameMatcher(filter: string): ((name: string) => boolean) | undefined {
   const raw = filter.trim();
-  if (raw === '') return ck.tensors;
+  if (raw === '') return undefined;
   const re = /^\/(.+)\/$/.exec(raw);
   if (re) {
     try {
       const rx = new RegExp(re[1]!, 'i');
-      return ck.tensors.filter((t) => rx.test(t.name));
+      return (name) => rx.test(name);
     } catch {
       // not a valid expression: match it as text
     }
   }
   const f = raw.toLowerCase();
-  return ck.tensors.filter((t) => t.name.toLowerCase().includes(f));
+  return (name) => name.toLowerCase().includes(f);
 }
 
 export type TensorSortKey = 'name' | 'dtype' | 'rank' | 'parameters' | 'bytes';

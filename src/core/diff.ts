@@ -213,8 +213,14 @@ export async function compareValues(a: ValueSide, b: ValueSide, opts: { rtol?: n
     pa += m;
     pb += m;
     done += m;
-    if (pa === xa.length) ((ca = await ia.next()), (pa = 0));
-    if (pb === xb.length) ((cb = await ib.next()), (pb = 0));
+    if (pa === xa.length) {
+      ca = await ia.next();
+      pa = 0;
+    }
+    if (pb === xb.length) {
+      cb = await ib.next();
+      pb = 0;
+    }
     if (opts.onProgress && n > 0 && done - lastReport >= n / 100) {
       lastReport = done;
       opts.onProgress(done / n);

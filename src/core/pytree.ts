@@ -95,7 +95,7 @@ export function buildPytree(tensors: readonly TensorRef[]): PytreeGroup {
     const n = parameterCount(t);
     root.add(t, n);
     let d = 0;
-    while (d < p.length - 1 && d < last.length - 1 && p[d] === last[d]) chain[d + 1]!.add(t, n), d++;
+    for (; d < p.length - 1 && d < last.length - 1 && p[d] === last[d]; d++) chain[d + 1]!.add(t, n);
     let node = chain[d]!;
     for (; d < p.length - 1; d++) {
       const key = p[d]!;

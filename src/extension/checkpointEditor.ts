@@ -16,14 +16,9 @@ import {
   nodeKeys,
   healthScan,
   isJaxServeError,
-  NodeFileOpener,
-  ValueWorker,
-  openCheckpoint,
   parameterCount,
   pytreeRows,
   readSideFiles,
-  SidecarPool,
-  sidecarScript,
   sortTensors,
   summarize,
   type Checkpoint,
@@ -48,7 +43,7 @@ import {
 } from '../shared/checkpointProtocol';
 import { Rpc } from '../shared/rpc';
 import { Disposable } from './dispose';
-import { choosePython, PYTHON_HINT } from './python';
+import type { CheckpointServices } from './checkpointServices';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export const CHECKPOINT_VIEW_TYPE = 'jaxServe.checkpoint';
@@ -65,13 +60,13 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
 
   private constructor(
     readonly uri: vscode.Uri,
-    private readonly sidecars: SidecarPool,
+    private readonly services: CheckpointServices,
   ) {
     super();
   }
 
-  static async create(uri: vscode.Uri, sidecars: SidecarPool): Promise<CheckpointDocument> {
-    const doc = new CheckpointDocument(uri, sidecars);
+  static async create(uri: vscode.Uri, services: CheckpointServices): Promise<CheckpointDocument> {
+    const doc = new CheckpointDocument(uri, services);
     await doc.load();
     const watcher = doc._register(vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(uri.fsPath)), path.basename(uri.fsPath))));
     doc._register(watcher.onDidChange(() => void doc.reload()));
@@ -82,21 +77,13 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
 
   async load(): Promise<void> {
     try {
-      const files = new NodeFileOpener();
-      const ck = await openCheckpoint(files, this.uri.fsPath, await this.orbaxOptions());
-      this._state = { kind: 'checkpoint', ck, side: await readSideFiles(files, ck) };
+      const ck = await this.services.open(this.uri);
+      this._state = { kind: 'checkpoint', ck, side: await readSideFiles(this.services.files, ck) };
     } catch (e) {
       this._state = { kind: 'error', message: describeError(e) };
     }
     this._view = undefined;
     this._pytree = undefined;
-  }
-
-  /** Orbax folders are read by a Python sidecar, which is never spawned in an untrusted workspace. */
-  private async orbaxOptions() {
-    if (!vscode.workspace.isTrusted) return { orbaxHint: 'Trust this workspace to read them: that runs Python.' };
-    const { python } = await choosePython(this.uri);
-    return { orbax: this.sidecars.get(python, PYTHON_HINT), orbaxHint: PYTHON_HINT };
   }
 
   /** Loads again and tells the views; used when the file changes or the workspace becomes trusted. */
@@ -168,7 +155,7 @@ function tensorRow(r: TensorRef | PytreeRow): TensorRow {
 }
 
 /** The file of the checkpoint editor in the active tab, if one is. */
-function activeCheckpointUri(): vscode.Uri | undefined {
+export function activeCheckpointUri(): vscode.Uri | undefined {
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
   return input instanceof vscode.TabInputCustom && input.viewType === CHECKPOINT_VIEW_TYPE ? input.uri : undefined;
 }
@@ -220,23 +207,21 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private readonly _onDidChangeActive = new vscode.EventEmitter<void>();
   /** The active checkpoint editor changed, or its file was loaded again. */
   readonly onDidChangeActive = this._onDidChangeActive.event;
-  /** One long-lived Python sidecar per interpreter, shared by every open Orbax checkpoint. */
-  private readonly sidecars: SidecarPool;
-  /** Statistics and slices run on this worker thread, never on the extension host's. */
-  private readonly values: ValueWorker;
+  /** Statistics and slices run on the services' worker thread, never on the extension host's. */
+  private get values() {
+    return this.services.values;
+  }
 
   /** The last health scan of each file (the test API reads it). */
   readonly healthReports = new Map<string, HealthReport>();
   private readonly healthDiagnostics = vscode.languages.createDiagnosticCollection('jax-serve-health');
 
-  static register(context: vscode.ExtensionContext): CheckpointEditorProvider {
-    const provider = new CheckpointEditorProvider(context.extensionUri);
+  static register(context: vscode.ExtensionContext, services: CheckpointServices): CheckpointEditorProvider {
+    const provider = new CheckpointEditorProvider(context.extensionUri, services);
     context.subscriptions.push(
       provider.healthDiagnostics,
       vscode.commands.registerCommand('jaxServe.healthScan', (uri?: vscode.Uri) => provider.healthScan(uri)),
       vscode.window.registerCustomEditorProvider(CHECKPOINT_VIEW_TYPE, provider, { supportsMultipleEditorsPerDocument: true }),
-      { dispose: () => provider.sidecars.dispose() },
-      { dispose: () => void provider.values.dispose() },
       provider._onDidChangeActive,
       vscode.window.tabGroups.onDidChangeTabs(() => provider._onDidChangeActive.fire()),
       // What failed for want of trust (Orbax needs Python) can load now.
@@ -245,10 +230,10 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     return provider;
   }
 
-  private constructor(private readonly extensionUri: vscode.Uri) {
-    this.sidecars = new SidecarPool(sidecarScript(extensionUri.fsPath));
-    this.values = new ValueWorker(path.join(extensionUri.fsPath, 'dist', 'valueWorker.js'), new NodeFileOpener());
-  }
+  private constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly services: CheckpointServices,
+  ) {}
 
   /**
    * "Health Scan Checkpoint": statistics over every tensor on the worker thread, with progress and
@@ -258,7 +243,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     const open = [...this.editors].map((e) => e.doc).find((d) => d.uri.toString() === (uri ?? activeCheckpointUri())?.toString());
     const target = uri ?? open?.uri ?? (await vscode.window.showOpenDialog({ title: 'Health Scan: the checkpoint', canSelectFolders: true, canSelectMany: false }))?.[0];
     if (!target) return undefined;
-    const doc = open ?? (await CheckpointDocument.create(target, this.sidecars));
+    const doc = open ?? (await CheckpointDocument.create(target, this.services));
     try {
       if (doc.state.kind !== 'checkpoint') {
         void vscode.window.showErrorMessage(`Health scan: ${doc.state.message}`);
@@ -333,7 +318,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   }
 
   async openCustomDocument(uri: vscode.Uri): Promise<CheckpointDocument> {
-    return CheckpointDocument.create(uri, this.sidecars);
+    return CheckpointDocument.create(uri, this.services);
   }
 
   async resolveCustomEditor(doc: CheckpointDocument, panel: vscode.WebviewPanel): Promise<void> {

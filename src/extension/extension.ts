@@ -1,7 +1,9 @@
 /** Activation only composes features; each registers its own disposables. */
 import * as vscode from 'vscode';
 import { checkpointFileInFolder, NodeFileOpener, type HealthReport } from '../core/index';
-import { CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
+import { activeCheckpointUri, CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
+import { DiffPanels, type DiffPanelInfo } from './diffPanel';
+import { CheckpointServices } from './checkpointServices';
 import { Cli } from './cli';
 import { ConvertCommands } from './convertCommands';
 import { PlanDocuments } from './planDocuments';
@@ -14,11 +16,15 @@ export interface JaxServeApi {
   readonly checkpointEditors: { list(): CheckpointEditorInfo[]; readonly healthReports: ReadonlyMap<string, HealthReport> };
   readonly preflight: Pick<PreflightCommand, 'reports'>;
   readonly convert: Pick<ConvertCommands, 'last'>;
+  readonly diffs: { list(): DiffPanelInfo[] };
 }
 
 export function activate(context: vscode.ExtensionContext): JaxServeApi {
-  const editors = CheckpointEditorProvider.register(context);
+  const services = new CheckpointServices(context.extensionUri);
+  context.subscriptions.push(services);
+  const editors = CheckpointEditorProvider.register(context, services);
   PytreeExplorer.register(context, editors);
+  const diffs = DiffPanels.register(context, services, activeCheckpointUri);
   const preflightCommand = new PreflightCommand();
   const log = vscode.window.createOutputChannel('JAX Serve', { log: true });
   const docs = new PlanDocuments();
@@ -37,7 +43,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );
-  return { checkpointEditors: editors, preflight: preflightCommand, convert };
+  return { checkpointEditors: editors, preflight: preflightCommand, convert, diffs };
 }
 
 /** An editor opens files: a folder (HF export, Orbax step or CheckpointManager root) stands as the file core picks. */

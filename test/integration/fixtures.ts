@@ -13,6 +13,15 @@ export const HOSTILE_NAME = '<img src=x onerror="document.body.dataset.pwned=1">
 export const HOSTILE_METADATA = '<script>document.body.dataset.pwned=2</script>';
 export const BIG_TENSOR_COUNT = 100_000;
 
+const EDIT_EXPORT = `
+import sys
+from safetensors.numpy import load_file, save_file
+t = load_file(sys.argv[1])
+del t["model.norm.weight"]
+w = t["model.layers.1.self_attn.q_proj.weight"].copy(); w[3, 5] += 0.5; t["model.layers.1.self_attn.q_proj.weight"] = w
+save_file(t, sys.argv[2])
+`;
+
 export interface FixtureOptions {
   python?: string;
   /** Folder holding python/fixtures (the repo root). */
@@ -32,6 +41,10 @@ export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise
     cpSync(join(canonical.dir, 'hf'), join(dir, 'exports', 'ready'), { recursive: true });
     cpSync(join(canonical.dir, 'hf'), join(dir, 'exports', 'no-tokenizer'), { recursive: true });
     rmSync(join(dir, 'exports', 'no-tokenizer', 'tokenizer.json'));
+    // An export gone wrong, for Compare Checkpoints: numpy and safetensors drop the final norm and
+    // nudge one element of layer 1's q_proj.
+    mkdirSync(join(dir, 'exports', 'edited'), { recursive: true });
+    execFileSync(opts.python, ['-c', EDIT_EXPORT, join(canonical.dir, 'hf', 'model.safetensors'), join(dir, 'exports', 'edited', 'model.safetensors')]);
     // JAX sources for the convert / import / verify commands.
     mkdirSync(join(dir, 'jax'), { recursive: true });
     cpSync(join(canonical.dir, 'jax', 'nnx.msgpack'), join(dir, 'jax', 'nnx.msgpack'));

@@ -260,6 +260,42 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     }
   });
 
+  it('compares a JAX checkpoint with its broken export (explorer: Select for Compare, Compare with Selected): paired through the plan, values on the worker', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    await wb.runCommand('View: Show Explorer');
+    // Opening a file reveals it in the explorer, selected: its context menu is the one a user right-clicks.
+    const explorerMenu = async (file: string, label: string, entry: string) => {
+      await wb.quickOpen(file, label);
+      const row = wb.page.locator('.explorer-folders-view .monaco-list-row.selected').filter({ has: wb.page.locator('.label-name', { hasText: new RegExp(`^${label.replace('.', '\\.')}$`) }) }).first();
+      await row.waitFor({ timeout: 30_000 });
+      await row.click({ button: 'right' });
+      const item = wb.page.getByRole('menuitem', { name: entry });
+      await item.hover();
+      await wb.page.waitForTimeout(300);
+      await item.click();
+    };
+    await explorerMenu('jax/nnx.msgpack', 'nnx.msgpack', 'Select Checkpoint for Compare');
+    await explorerMenu('exports/edited/model.safetensors', 'model.safetensors', 'Compare with Selected Checkpoint');
+    const frame = await wb.webviewFrame('#compare-values');
+    assert.match((await frame.textContent('.pairing'))!, /Paired through the talk-nnx-llama conversion plan: the left side is the JAX checkpoint/);
+    const chips = await frame.$$eval('.chip', (b) => b.map((x) => x.textContent));
+    assert.deepEqual(chips.slice(0, 5), ['removed 1', 'added 0', 'reshaped 0', 'retyped 0', 'same 20']);
+    await waitRows(frame, (n) => n.includes('removed'));
+    const removed = (await rowsText(frame)).find((r) => r[0] === 'removed')!;
+    assert.deepEqual(removed.slice(0, 4), ['removed', 'model.norm.weight', 'F32 [256]', '—']);
+    await frame.click('#compare-values');
+    await frame.waitForFunction(() => /^Compared 20 of 20 pairs: 1 differ/.test(document.querySelector('.values-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
+    await frame.locator('.chip[data-status="values differ"]').click();
+    const bad = await waitRows(frame, (n) => n.length === 1);
+    assert.equal(bad[0], 'same');
+    const row = (await rowsText(frame))[0]!;
+    assert.equal(row[1], 'model.layers.1.self_attn.q_proj.weight');
+    assert.match(row[4]!, /^1 of [\d,]+ differ, max \|Δ\| 0\.500$/);
+    await frame.locator('.chip[data-status="values differ"]').click();
+    await waitRows(frame, (n) => n.length > 5);
+    await wb.screenshot(join(shots, 'diff.png'));
+  });
+
   it('shows a Flax msgpack state: arrays in the table, other leaves as values', async () => {
     await wb.quickOpen('mixed.msgpack');
     const frame = await wb.webviewFrame('.vt-row');

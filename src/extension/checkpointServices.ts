@@ -1,0 +1,36 @@
+/**
+ * What every view of checkpoint values shares: one long-lived Python sidecar per interpreter (for
+ * Orbax), and one value worker thread (statistics, slices, comparisons), so the extension host's
+ * own thread never reads tensor values.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { NodeFileOpener, openCheckpoint, SidecarPool, sidecarScript, ValueWorker, type Checkpoint } from '../core/index';
+import { choosePython, PYTHON_HINT } from './python';
+
+export class CheckpointServices implements vscode.Disposable {
+  readonly sidecars: SidecarPool;
+  readonly values: ValueWorker;
+  readonly files = new NodeFileOpener();
+
+  constructor(extensionUri: vscode.Uri) {
+    this.sidecars = new SidecarPool(sidecarScript(extensionUri.fsPath));
+    this.values = new ValueWorker(path.join(extensionUri.fsPath, 'dist', 'valueWorker.js'), this.files);
+  }
+
+  /** Opens a checkpoint; Orbax folders need a sidecar, which is never spawned in an untrusted workspace. */
+  async open(uri: vscode.Uri): Promise<Checkpoint> {
+    return openCheckpoint(this.files, uri.fsPath, await this.orbaxOptions(uri));
+  }
+
+  private async orbaxOptions(uri: vscode.Uri) {
+    if (!vscode.workspace.isTrusted) return { orbaxHint: 'Trust this workspace to read them: that runs Python.' };
+    const { python } = await choosePython(uri);
+    return { orbax: this.sidecars.get(python, PYTHON_HINT), orbaxHint: PYTHON_HINT };
+  }
+
+  dispose(): void {
+    this.sidecars.dispose();
+    void this.values.dispose();
+  }
+}
