@@ -140,6 +140,110 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await wb.screenshot(join(shots, 'big-filtered.png'));
   });
 
+  it('shows a Flax msgpack state: arrays in the table, other leaves as values', async () => {
+    await wb.quickOpen('mixed.msgpack');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes('bf16'));
+    const rows = await rowsText(frame);
+    assert.deepEqual(rows.find((r) => r[0] === 'bf16'), ['bf16', 'BF16', '[3, 4]', '12', '24 B']);
+    const values = await frame.$$eval('dl.values dt, dl.values dd', (d) => d.map((x) => x.textContent));
+    assert.ok(values.includes('"tiny <b>model</b>"'), values.join(' | '));
+    assert.equal(await frame.$$eval('dl.values b', (x) => x.length), 0);
+    await wb.screenshot(join(shots, 'flax-mixed.png'));
+  });
+
+  it('shows the model files beside an HF checkpoint: config.json facts, tokenizer, chat template, generation config', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    await wb.quickOpen('exports/ready/model.safetensors', 'model.safetensors');
+    const frame = await wb.webviewFrame('dl.model');
+    const facts = Object.fromEntries(await frame.$$eval('dl.model dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    assert.equal(facts.Architecture, '["LlamaForCausalLM"]');
+    assert.equal(facts.Layers, '2');
+    assert.equal(facts.Tokenizer, 'tokenizer.json, tokenizer_config.json');
+    assert.equal(facts['Chat template'], 'yes');
+  });
+
+  it('sorts by a clicked column (again: descending) and filters by /regex/', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    await wb.quickOpen('nnx.msgpack');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n[0] === 'token_embed.embedding');
+    const bytes = frame.locator('.vt-head .vt-cell', { hasText: 'Bytes' });
+    await bytes.click();
+    await waitRows(frame, (n) => n[0] === 'layers.0.input_layernorm.norm_weights');
+    await bytes.click();
+    const largest = await waitRows(frame, (n) => n[0] !== 'layers.0.input_layernorm.norm_weights' && /mlp/.test(n[0]!));
+    assert.match(largest[0]!, /mlp\.(gate|up|down)_proj\.kernel/, 'the 512 KiB MLP kernels come first');
+    assert.equal(await bytes.getAttribute('aria-sort'), 'descending');
+    await frame.fill('#filter input', '/q_proj|k_proj/');
+    const matched = await waitRows(frame, (n) => n.length === 4);
+    assert.ok(matched.every((n) => /[qk]_proj/.test(n)), matched.join(', '));
+    assert.equal(await frame.locator('.vt-row:visible').count(), 4, 'rows past the end of a short list are not shown');
+    await frame.fill('#filter input', '');
+  });
+
+  it('shows a selected tensor in detail: exact statistics and histogram off the host thread, a 2-D slice with heat', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    const file = join(ws, 'jax', 'nnx.msgpack');
+    const name = 'layers.0.attention.q_proj.kernel';
+    await wb.quickOpen('nnx.msgpack');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes(name));
+    await frame.locator('.vt-row', { hasText: name }).first().click();
+    await frame.locator('.detail h2.detail-name', { hasText: name }).waitFor({ timeout: 30_000 });
+    await frame.locator('.detail vscode-button.compute-stats').click();
+    await frame.locator('.detail dl.stats').waitFor({ timeout: 60_000 });
+    const facts = Object.fromEntries(await frame.$$eval('.detail dl.stats dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    // The same numbers from core in this process.
+    const files = new NodeFileOpener();
+    const ck = await openCheckpoint(files, file);
+    const t = ck.tensors.find((x) => x.name === name)!;
+    const { stats, histogram } = await tensorHistogram(files, t, 40);
+    assert.equal(facts.Elements, '65,536');
+    assert.equal(facts.Min, stats.min!.toPrecision(6));
+    assert.equal(facts.Max, stats.max!.toPrecision(6));
+    assert.equal(facts.NaN, '0');
+    const bars = await frame.$$eval('.detail .histogram .bar', (b) => b.map((x) => (x as HTMLElement).title));
+    assert.equal(bars.length, 40);
+    assert.match(bars[0]!, new RegExp(`: ${histogram!.counts[0]!.toLocaleString('en-US')}$`));
+    await frame.locator('.detail vscode-button.show-slice').click();
+    await frame.locator('.detail table.slice-table').waitFor({ timeout: 30_000 });
+    const cells = await frame.$$eval('.detail table.slice-table tr:nth-child(2) td', (tds) => tds.map((td) => td.textContent));
+    assert.equal(cells.length, 32, 'a 32-column window');
+    const slice = await tensorSlice(files, t, { rowAxis: 0, colAxis: 1, index: [0, 0], rowStart: 0, rowCount: 1, colStart: 0, colCount: 32 });
+    assert.deepEqual(cells, Array.from(slice.values, (v) => v.toPrecision(6)));
+    await wb.screenshot(join(shots, 'tensor-detail.png'));
+  });
+
+  it('shows an Orbax nnx.State through the sidecar: arrays without the value key, layout in the metadata', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    await wb.quickOpen('orbax/nnx/_METADATA', '_METADATA');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes('layers.0.kernel'));
+    const facts = await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent));
+    assert.equal(facts[0], 'orbax');
+    const rows = await rowsText(frame);
+    assert.deepEqual(rows.find((r) => r[0] === 'up.kernel')?.slice(1, 3), ['F32', '[8, 16]']);
+    assert.ok(rows.every((r) => !r[0]!.endsWith('.value')));
+    await wb.screenshot(join(shots, 'orbax-nnx.png'));
+  });
+
+  it('shows hostile names and metadata as text and runs none of it', async () => {
+    await wb.quickOpen('hostile.safetensors');
+    const frame = await wb.webviewFrame('.vt-row');
+    await waitRows(frame, (n) => n.includes(HOSTILE_NAME));
+    const md = await frame.$$eval('dl.metadata dt, dl.metadata dd', (d) => d.map((x) => x.textContent));
+    assert.ok(md.includes(HOSTILE_METADATA));
+    assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
+    // Selected, its name heads the detail pane, as text.
+    await frame.locator('.vt-row', { hasText: HOSTILE_NAME }).first().click();
+    await frame.locator('.detail h2.detail-name').waitFor({ timeout: 30_000 });
+    assert.equal(await frame.textContent('.detail h2.detail-name'), HOSTILE_NAME);
+    assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
+    assert.equal(await frame.evaluate(() => document.body.dataset.pwned), undefined);
+    await wb.screenshot(join(shots, 'hostile.png'));
+  });
+
   it('shows the pytree as a tree-table (the default view): group totals, open/close by mouse and keyboard, kept on return; 100k first paint', async () => {
     // Back to the default view (tree); the host reads the setting when a tab opens.
     server.setSettings({ 'jaxServe.viewer.view': 'tree' });
@@ -296,110 +400,6 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await wb.screenshot(join(shots, 'diff.png'));
   });
 
-  it('shows a Flax msgpack state: arrays in the table, other leaves as values', async () => {
-    await wb.quickOpen('mixed.msgpack');
-    const frame = await wb.webviewFrame('.vt-row');
-    await waitRows(frame, (n) => n.includes('bf16'));
-    const rows = await rowsText(frame);
-    assert.deepEqual(rows.find((r) => r[0] === 'bf16'), ['bf16', 'BF16', '[3, 4]', '12', '24 B']);
-    const values = await frame.$$eval('dl.values dt, dl.values dd', (d) => d.map((x) => x.textContent));
-    assert.ok(values.includes('"tiny <b>model</b>"'), values.join(' | '));
-    assert.equal(await frame.$$eval('dl.values b', (x) => x.length), 0);
-    await wb.screenshot(join(shots, 'flax-mixed.png'));
-  });
-
-  it('shows the model files beside an HF checkpoint: config.json facts, tokenizer, chat template, generation config', async function () {
-    if (!process.env.JAX_SERVE_PYTHON) this.skip();
-    await wb.quickOpen('exports/ready/model.safetensors', 'model.safetensors');
-    const frame = await wb.webviewFrame('dl.model');
-    const facts = Object.fromEntries(await frame.$$eval('dl.model dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
-    assert.equal(facts.Architecture, '["LlamaForCausalLM"]');
-    assert.equal(facts.Layers, '2');
-    assert.equal(facts.Tokenizer, 'tokenizer.json, tokenizer_config.json');
-    assert.equal(facts['Chat template'], 'yes');
-  });
-
-  it('sorts by a clicked column (again: descending) and filters by /regex/', async function () {
-    if (!process.env.JAX_SERVE_PYTHON) this.skip();
-    await wb.quickOpen('nnx.msgpack');
-    const frame = await wb.webviewFrame('.vt-row');
-    await waitRows(frame, (n) => n[0] === 'token_embed.embedding');
-    const bytes = frame.locator('.vt-head .vt-cell', { hasText: 'Bytes' });
-    await bytes.click();
-    await waitRows(frame, (n) => n[0] === 'layers.0.input_layernorm.norm_weights');
-    await bytes.click();
-    const largest = await waitRows(frame, (n) => n[0] !== 'layers.0.input_layernorm.norm_weights' && /mlp/.test(n[0]!));
-    assert.match(largest[0]!, /mlp\.(gate|up|down)_proj\.kernel/, 'the 512 KiB MLP kernels come first');
-    assert.equal(await bytes.getAttribute('aria-sort'), 'descending');
-    await frame.fill('#filter input', '/q_proj|k_proj/');
-    const matched = await waitRows(frame, (n) => n.length === 4);
-    assert.ok(matched.every((n) => /[qk]_proj/.test(n)), matched.join(', '));
-    assert.equal(await frame.locator('.vt-row:visible').count(), 4, 'rows past the end of a short list are not shown');
-    await frame.fill('#filter input', '');
-  });
-
-  it('shows a selected tensor in detail: exact statistics and histogram off the host thread, a 2-D slice with heat', async function () {
-    if (!process.env.JAX_SERVE_PYTHON) this.skip();
-    const file = join(ws, 'jax', 'nnx.msgpack');
-    const name = 'layers.0.attention.q_proj.kernel';
-    await wb.quickOpen('nnx.msgpack');
-    const frame = await wb.webviewFrame('.vt-row');
-    await waitRows(frame, (n) => n.includes(name));
-    await frame.locator('.vt-row', { hasText: name }).first().click();
-    await frame.locator('.detail h2.detail-name', { hasText: name }).waitFor({ timeout: 30_000 });
-    await frame.locator('.detail vscode-button.compute-stats').click();
-    await frame.locator('.detail dl.stats').waitFor({ timeout: 60_000 });
-    const facts = Object.fromEntries(await frame.$$eval('.detail dl.stats dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
-    // The same numbers from core in this process.
-    const files = new NodeFileOpener();
-    const ck = await openCheckpoint(files, file);
-    const t = ck.tensors.find((x) => x.name === name)!;
-    const { stats, histogram } = await tensorHistogram(files, t, 40);
-    assert.equal(facts.Elements, '65,536');
-    assert.equal(facts.Min, stats.min!.toPrecision(6));
-    assert.equal(facts.Max, stats.max!.toPrecision(6));
-    assert.equal(facts.NaN, '0');
-    const bars = await frame.$$eval('.detail .histogram .bar', (b) => b.map((x) => (x as HTMLElement).title));
-    assert.equal(bars.length, 40);
-    assert.match(bars[0]!, new RegExp(`: ${histogram!.counts[0]!.toLocaleString('en-US')}$`));
-    await frame.locator('.detail vscode-button.show-slice').click();
-    await frame.locator('.detail table.slice-table').waitFor({ timeout: 30_000 });
-    const cells = await frame.$$eval('.detail table.slice-table tr:nth-child(2) td', (tds) => tds.map((td) => td.textContent));
-    assert.equal(cells.length, 32, 'a 32-column window');
-    const slice = await tensorSlice(files, t, { rowAxis: 0, colAxis: 1, index: [0, 0], rowStart: 0, rowCount: 1, colStart: 0, colCount: 32 });
-    assert.deepEqual(cells, Array.from(slice.values, (v) => v.toPrecision(6)));
-    await wb.screenshot(join(shots, 'tensor-detail.png'));
-  });
-
-  it('shows an Orbax nnx.State through the sidecar: arrays without the value key, layout in the metadata', async function () {
-    if (!process.env.JAX_SERVE_PYTHON) this.skip();
-    await wb.quickOpen('orbax/nnx/_METADATA', '_METADATA');
-    const frame = await wb.webviewFrame('.vt-row');
-    await waitRows(frame, (n) => n.includes('layers.0.kernel'));
-    const facts = await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent));
-    assert.equal(facts[0], 'orbax');
-    const rows = await rowsText(frame);
-    assert.deepEqual(rows.find((r) => r[0] === 'up.kernel')?.slice(1, 3), ['F32', '[8, 16]']);
-    assert.ok(rows.every((r) => !r[0]!.endsWith('.value')));
-    await wb.screenshot(join(shots, 'orbax-nnx.png'));
-  });
-
-  it('shows hostile names and metadata as text and runs none of it', async () => {
-    await wb.quickOpen('hostile.safetensors');
-    const frame = await wb.webviewFrame('.vt-row');
-    await waitRows(frame, (n) => n.includes(HOSTILE_NAME));
-    const md = await frame.$$eval('dl.metadata dt, dl.metadata dd', (d) => d.map((x) => x.textContent));
-    assert.ok(md.includes(HOSTILE_METADATA));
-    assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
-    // Selected, its name heads the detail pane, as text.
-    await frame.locator('.vt-row', { hasText: HOSTILE_NAME }).first().click();
-    await frame.locator('.detail h2.detail-name').waitFor({ timeout: 30_000 });
-    assert.equal(await frame.textContent('.detail h2.detail-name'), HOSTILE_NAME);
-    assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
-    assert.equal(await frame.evaluate(() => document.body.dataset.pwned), undefined);
-    await wb.screenshot(join(shots, 'hostile.png'));
-  });
-
   it('opens a malformed file to an error panel whose button reopens it as text', async () => {
     await wb.quickOpen('broken.safetensors');
     const frame = await wb.webviewFrame('.error-panel');
@@ -418,8 +418,8 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     it(`follows the ${theme} theme (screenshot ${file})`, async () => {
       await wb.setTheme(theme);
       await wb.quickOpen('torch_all.safetensors');
-      const frame = await wb.webviewFrame('.vt-row');
-      await waitRows(frame, (n) => n.includes('t.U64'));
+      // Cells are found by their full name (the title): the tab may show the tree or the list.
+      const frame = await wb.webviewFrame('.vt-cell[title="t.U64"]');
       // VS Code marks the webview body with the theme kind, and our colours come from its variables.
       await frame.waitForFunction((k) => document.body.classList.contains(k), kind, { timeout: 30_000 });
       const [fg, bg] = await frame.evaluate(() => [getComputedStyle(document.body).color, getComputedStyle(document.body).backgroundColor]);
@@ -435,12 +435,18 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
       assert.deepEqual([fg, bg], [fgVar, bgVar]);
       // The detail pane in this theme too: statistics (random bytes, so NaN/Inf often show), histogram, slice.
       await frame.fill('#filter input', 't.F32');
-      await waitRows(frame, (n) => n[0] === 't.F32');
-      await frame.locator('.vt-row', { hasText: 't.F32' }).first().click();
+      await frame.locator('.vt-cell[title="t.F32"]').first().click();
       await frame.locator('.detail vscode-button.compute-stats').click();
       await frame.locator('.detail dl.stats').waitFor({ timeout: 30_000 });
       await frame.locator('.detail vscode-button.show-slice').click();
       await frame.locator('.detail table.slice-table').waitFor({ timeout: 30_000 });
+      // And the Pytree view beside it.
+      await wb.runCommand('JAX Serve: Focus on Pytree View');
+      const t = wb.page.locator('.monaco-list-row', { has: wb.page.locator('.label-name', { hasText: /^t$/ }) }).first();
+      await t.waitFor({ timeout: 30_000 });
+      if ((await t.getAttribute('aria-expanded')) !== 'true') await t.click();
+      await wb.page.locator('.monaco-list-row .label-description', { hasText: 'F32 [3, 5]' }).first().waitFor({ timeout: 30_000 });
+      await wb.page.locator('.quick-input-widget').first().waitFor({ state: 'hidden', timeout: 30_000 });
       await wb.screenshot(join(shots, `python-${file}.png`));
     });
   }
