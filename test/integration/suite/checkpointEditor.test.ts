@@ -213,6 +213,25 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.equal((await api()).checkpointEditors.healthReports.get(file)?.scanned, 8);
   });
 
+  it('"Compare Checkpoints" on two Explorer files pairs a JAX checkpoint with its export through the plan, and an export with an edited copy by name', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    const jax = vscode.Uri.file(join(ws(), 'jax', 'nnx.msgpack'));
+    const ready = vscode.Uri.file(join(ws(), 'exports', 'ready', 'model.safetensors'));
+    const edited = vscode.Uri.file(join(ws(), 'exports', 'edited'));
+    // As the Explorer calls it with two files selected: the clicked one, then the selection.
+    await vscode.commands.executeCommand('jaxServe.compareCheckpoints', jax, [jax, ready]);
+    const plan = await until('the plan comparison', async () => (await api()).diffs.list().find((d) => d.left === jax.fsPath && d.counts));
+    assert.deepEqual(plan.pairing, { kind: 'plan', preset: 'talk-nnx-llama', jax: 'left' });
+    assert.deepEqual(plan.counts, { same: 21, added: 0, removed: 0, reshaped: 0, retyped: 0 });
+    // A folder compares as the checkpoint in it.
+    await vscode.commands.executeCommand('jaxServe.compareCheckpoints', ready, [ready, edited]);
+    const names = await until('the name comparison', async () => (await api()).diffs.list().find((d) => d.right === edited.fsPath && d.counts));
+    assert.deepEqual(names.pairing, { kind: 'names' });
+    assert.deepEqual(names.counts, { same: 20, added: 0, removed: 1, reshaped: 0, retyped: 0 });
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    assert.equal((await api()).diffs.list().length, 0, 'closed panels are forgotten');
+  });
+
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {
     const e = await openAndWait(join(ws(), 'big', 'model.safetensors.index.json'));
     assert.equal(e.tensorCount, 100_000);
