@@ -4,6 +4,7 @@
  * test-results/screenshots and looked at).
  */
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,6 +214,26 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     const slice = await tensorSlice(files, t, { rowAxis: 0, colAxis: 1, index: [0, 0], rowStart: 0, rowCount: 1, colStart: 0, colCount: 32 });
     assert.deepEqual(cells, Array.from(slice.values, (v) => v.toPrecision(6)));
     await wb.screenshot(join(shots, 'tensor-detail.png'));
+  });
+
+  it('computes statistics of a 1 GiB tensor off the host thread with progress, and Cancel stops it', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    // numpy writes 1 GiB of zeros deflated into a 1 MB .npz: reading it back takes seconds.
+    execFileSync(process.env.JAX_SERVE_PYTHON, ['-c', 'import numpy as np, sys; np.savez_compressed(sys.argv[1], big=np.zeros((16384, 16384), np.float32))', join(ws, 'numpy', 'zeros_1gib.npz')]);
+    await wb.quickOpen('zeros_1gib.npz');
+    const frame = await wb.webviewFrame('.vt-cell[title="big"]');
+    await frame.locator('.vt-cell[title="big"]').click();
+    await frame.locator('.detail vscode-button.compute-stats').click();
+    // Progress rises while the editor stays responsive (the filter still answers), then Cancel.
+    await frame.waitForFunction(() => Number((document.querySelector('.stats-progress') as HTMLElement & { value?: number } | null)?.value ?? 0) > 0, undefined, { timeout: 30_000 });
+    await frame.fill('#filter input', 'big');
+    await waitRows(frame, (n) => n.length === 1);
+    await frame.locator('.detail vscode-button.cancel-stats').click();
+    await frame.locator('.detail .stats-cancelled').waitFor({ timeout: 30_000 });
+    await frame.locator('.detail vscode-button.compute-stats', { hasText: 'Compute again' }).click();
+    await frame.locator('.detail dl.stats').waitFor({ timeout: 60_000 });
+    const facts = Object.fromEntries(await frame.$$eval('.detail dl.stats dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    assert.deepEqual([facts.Elements, facts.Zeros, facts.Max], ['268,435,456', '268,435,456', '0']);
   });
 
   it('shows an Orbax nnx.State through the sidecar: arrays without the value key, layout in the metadata', async function () {
