@@ -24,7 +24,7 @@ const builds = [
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/diff/main.ts'], outfile: 'dist/webview/diff.js' },
 ];
-if (!production) builds.push({ ...node, entryPoints: ['bench/main.ts'], outfile: 'out/bench.js' });
+if (!production) builds.push({ ...node, entryPoints: ['bench/main.ts'], outfile: 'out/bench.js', external: ['playwright-core'] });
 
 const testFiles = (dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f));
 if (args.has('--tests')) {

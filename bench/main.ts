@@ -10,6 +10,8 @@
  *          dd of the same bytes, each run as a child measured the same way (design.md bar: ≥ 3× the
  *          numpy pipeline, peak RSS ≤ 512 MB); and a MaxText checkpoint with scanned layers (each
  *          kernel holds every layer) against the numpy steps of MaxText's to-HF hooks
+ *   viewer  the checkpoint editor in the real VS Code: first rows of a 100,000-tensor index, and
+ *          statistics through the extension host's worker (bench/viewer.ts)
  * `--smoke` runs small sizes (CI); without it, the full sizes of the quality bars.
  * The peer runs with $JAX_SERVE_PYTHON (the test venv), or is skipped with a line saying so.
  */
@@ -26,6 +28,7 @@ import {
   writeShardedSafetensors,
   type TensorSpec,
 } from '../src/core/index';
+import { benchViewer } from './viewer';
 
 const smoke = process.argv.includes('--smoke');
 const python = process.env.JAX_SERVE_PYTHON;
@@ -201,6 +204,7 @@ async function main(): Promise<void> {
     if (!only || only === 'stats') await benchStats(dir, 'BF16');
     if (!only || only === 'convert') await benchConvert(dir);
     if (!only || only === 'convert') await benchConvertScanned(dir);
+    if (!only || only === 'viewer') await benchViewer(dir, smoke, python, peer);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

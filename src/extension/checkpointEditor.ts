@@ -254,7 +254,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
         let last = 0;
-        return healthScan(ck, (t) => this.values.stats(ck, t, 1, { signal: ac.signal }).then((r) => r.stats), {
+        return healthScan(ck, (t) => this.values.stats(ck, t, 1, { signal: ac.signal, firstPass: true }).then((r) => r.stats), {
           signal: ac.signal,
           onProgress: (done, total) => {
             progress.report({ increment: ((done - last) / total) * 100, message: `${done} of ${total} tensors` });
@@ -324,19 +324,26 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   async resolveCustomEditor(doc: CheckpointDocument, panel: vscode.WebviewPanel): Promise<void> {
     panel.webview.options = webviewOptions(this.extensionUri);
     const sent: string[] = [];
-    // One statistics or slice job per panel: a new one (or cancelJob) stops the one running.
+    // One statistics or slice job per panel: a new one (or cancelJob) stops the one running. A job
+    // may go on after its reply (a histogram's second pass) through `later`, and stays cancellable.
     let job: AbortController | undefined;
-    const run = async <T extends HostToWebview>(name: string, work: (ck: Checkpoint, t: TensorRef, signal: AbortSignal) => Promise<T>): Promise<HostToWebview> => {
+    const run = async <T extends HostToWebview>(name: string, work: (ck: Checkpoint, t: TensorRef, signal: AbortSignal, later: (p: Promise<unknown>) => void) => Promise<T>): Promise<HostToWebview> => {
       job?.abort();
       const mine = (job = new AbortController());
+      let pending: Promise<unknown> | undefined;
+      const failed = (e: unknown): HostToWebview => ({ type: 'jobError', name, message: describeError(e), cancelled: mine.signal.aborted || (isJaxServeError(e) && e.code === 'E_CANCELLED') });
+      const done = () => {
+        if (job === mine) job = undefined;
+      };
       try {
         if (doc.state.kind !== 'checkpoint') throw new Error(doc.state.message);
-        return await work(doc.state.ck, findTensor(doc.state.ck, name), mine.signal);
+        return await work(doc.state.ck, findTensor(doc.state.ck, name), mine.signal, (p) => {
+          pending = p.catch((e: unknown) => rpc.send(failed(e))).finally(done);
+        });
       } catch (e) {
-        const cancelled = mine.signal.aborted || (isJaxServeError(e) && e.code === 'E_CANCELLED');
-        return { type: 'jobError', name, message: describeError(e), cancelled };
+        return failed(e);
       } finally {
-        if (job === mine) job = undefined;
+        if (!pending) done();
       }
     };
     const setting = () => vscode.workspace.getConfiguration('jaxServe');
@@ -360,10 +367,20 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
             void vscode.commands.executeCommand('vscode.openWith', doc.uri, 'default');
             return { type: 'ack' };
           case 'tensorStats':
-            return run(msg.name, async (ck, t, signal) => {
-              const onProgress = (fraction: number) => rpc.send({ type: 'progress', name: msg.name, fraction });
-              const { stats, histogram } = await this.values.stats(ck, t, msg.bins, { signal, onProgress });
-              return { type: 'stats', name: msg.name, stats, histogram };
+            return run(msg.name, async (ck, t, signal, later) => {
+              // Ten updates a second at most: each one crosses to the page, and a queue of them would delay the reply.
+              let last = 0;
+              const onProgress = (fraction: number) => {
+                const now = Date.now();
+                if (now - last < 100) return;
+                last = now;
+                rpc.send({ type: 'progress', name: msg.name, fraction });
+              };
+              // The numbers as soon as one pass has them; a float tensor's histogram follows.
+              const { stats, histogram } = await this.values.stats(ck, t, msg.bins, { signal, onProgress, firstPass: true });
+              if (histogram !== undefined || stats.min === null) return { type: 'stats', name: msg.name, stats, histogram: histogram ?? null };
+              later(this.values.stats(ck, t, msg.bins, { signal, onProgress, stats }).then((r) => rpc.send({ type: 'histogram', name: msg.name, histogram: r.histogram ?? null })));
+              return { type: 'stats', name: msg.name, stats, histogram: null, histogramPending: true };
             });
           case 'tensorSlice':
             return run(msg.name, async (ck, t, signal) => {

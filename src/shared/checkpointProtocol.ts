@@ -103,12 +103,27 @@ export interface StatsView {
   readonly mean: number | null;
   readonly std: number | null;
 }
-/** Reply to `tensorStats`: the statistics and a histogram over [min, max] (null when nothing is finite). */
+export interface HistogramView {
+  readonly edges: readonly number[];
+  readonly counts: readonly number[];
+}
+/**
+ * Reply to `tensorStats`: the statistics and a histogram over [min, max] (null when nothing is
+ * finite). When the histogram needs a second pass over the tensor (float dtypes), the statistics
+ * come first with `histogramPending`, and a `histogram` message (or `jobError`) follows.
+ */
 export interface StatsMessage {
   readonly type: 'stats';
   readonly name: string;
   readonly stats: StatsView;
-  readonly histogram: { readonly edges: readonly number[]; readonly counts: readonly number[] } | null;
+  readonly histogram: HistogramView | null;
+  readonly histogramPending?: boolean;
+}
+/** The histogram a `stats` reply said was pending (sent, not a reply). */
+export interface HistogramMessage {
+  readonly type: 'histogram';
+  readonly name: string;
+  readonly histogram: HistogramView | null;
 }
 /** Reply to `tensorSlice`: a row-major window of values (NaN and ±Inf as null: JSON has neither). */
 export interface SliceMessage {
@@ -118,7 +133,7 @@ export interface SliceMessage {
   readonly cols: number;
   readonly values: readonly (number | null)[];
 }
-/** A job failed or was cancelled (`cancelled`: by the page, not an error to show). */
+/** A job (or a pending histogram) failed or was cancelled (`cancelled`: by the page, not an error to show). */
 export interface JobErrorMessage {
   readonly type: 'jobError';
   readonly name: string;
@@ -146,7 +161,7 @@ export interface LocatedMessage {
   readonly type: 'located';
   readonly index: number;
 }
-export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessage | StatsMessage | SliceMessage | JobErrorMessage | ProgressMessage | RevealMessage | LocatedMessage;
+export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessage | StatsMessage | HistogramMessage | SliceMessage | JobErrorMessage | ProgressMessage | RevealMessage | LocatedMessage;
 // #endregion
 
 // #region webview -> host
@@ -257,5 +272,5 @@ function isRowsView(v: Record<string, unknown>): boolean {
 }
 
 export function isHostToWebview(v: unknown): v is HostToWebview {
-  return isObj(v) && ['init', 'rows', 'reload', 'ack', 'stats', 'slice', 'jobError', 'progress', 'reveal', 'located'].includes(v.type as string);
+  return isObj(v) && ['init', 'rows', 'reload', 'ack', 'stats', 'histogram', 'slice', 'jobError', 'progress', 'reveal', 'located'].includes(v.type as string);
 }

@@ -64,6 +64,17 @@ describe('value worker (statistics and slices off the main thread)', function ()
     }
   });
 
+  it('splits a float tensor into a statistics pass and a histogram pass (a narrow dtype gets both from one)', async () => {
+    const ck = await openCheckpoint(files, join(dir.path, 'v.safetensors'));
+    const f32 = ck.tensors.find((x) => x.name === 'f32')!;
+    const whole = await tensorHistogram(files, f32, 33);
+    const first = await worker.stats(ck, f32, 33, { firstPass: true });
+    assert.deepEqual(first, { stats: whole.stats, histogram: undefined });
+    assert.deepEqual(await worker.stats(ck, f32, 33, { stats: first.stats }), whole);
+    const bf16 = ck.tensors.find((x) => x.name === 'bf16')!;
+    assert.deepEqual(await worker.stats(ck, bf16, 33, { firstPass: true }), await tensorHistogram(files, bf16, 33));
+  });
+
   it('gives exactly the in-process slice', async () => {
     const ck = await openCheckpoint(files, join(dir.path, 'v.safetensors'));
     const t = ck.tensors.find((x) => x.name === 'f32')!;

@@ -6,7 +6,7 @@
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import { DETAIL_BINS, type HostToWebview, type StatsMessage, type TensorRow, type WebviewToHost } from '../../src/shared/checkpointProtocol';
+import { DETAIL_BINS, type HistogramMessage, type HistogramView, type HostToWebview, type JobErrorMessage, type StatsMessage, type TensorRow, type WebviewToHost } from '../../src/shared/checkpointProtocol';
 import type { Rpc } from '../../src/shared/rpc';
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
 
@@ -69,15 +69,36 @@ export class TensorDetail {
     const cancel = custom('vscode-button', { class: 'cancel-stats', secondary: '' }, 'Cancel');
     cancel.addEventListener('click', () => void this.rpc.request({ type: 'cancelJob' }));
     area.replaceChildren(el('div', { class: 'stats-running', role: 'status' }, custom('vscode-progress-bar', { class: 'stats-progress', value: '0', max: '100' }), el('span', {}, 'Reading every element…'), cancel));
+    const t0 = performance.now();
     const r = await this.rpc.request({ type: 'tensorStats', name: row.name, bins: DETAIL_BINS });
     if (this.row?.name !== row.name) return;
+    // Request to numbers, as the page saw it (the benchmark reads it).
+    this.element.dataset.statsMs = (performance.now() - t0).toFixed(1);
     const again = custom('vscode-button', { class: 'compute-stats', secondary: '' }, 'Compute again');
     again.addEventListener('click', () => void this.stats());
     if (r.type === 'jobError') {
       area.replaceChildren(el('p', { class: r.cancelled ? 'stats-cancelled' : 'stats-error', role: 'alert' }, r.cancelled ? 'Cancelled.' : r.message), again);
     } else if (r.type === 'stats') {
-      area.replaceChildren(renderStats(r), ...(r.histogram ? [renderHistogram(r.histogram)] : []));
+      const figure = r.histogramPending ? this.pendingHistogram() : r.histogram ? renderHistogram(r.histogram) : undefined;
+      area.replaceChildren(renderStats(r), ...(figure ? [figure] : []), again);
     }
+  }
+
+  /** Where the histogram goes while its pass runs: progress and Cancel. */
+  private pendingHistogram(): HTMLElement {
+    const cancel = custom('vscode-button', { class: 'cancel-stats', secondary: '' }, 'Cancel');
+    cancel.addEventListener('click', () => void this.rpc.request({ type: 'cancelJob' }));
+    return el('div', { class: 'stats-running histogram-pending', role: 'status' }, custom('vscode-progress-bar', { class: 'stats-progress', value: '0', max: '100' }), el('span', {}, 'Histogram: reading every element again…'), cancel);
+  }
+
+  /** The histogram a stats reply said would follow, or why it did not. */
+  histogram(m: HistogramMessage | JobErrorMessage): void {
+    const pending = this.element.querySelector('.histogram-pending');
+    if (m.name !== this.row?.name || !pending) return;
+    if (m.type === 'histogram') {
+      if (m.histogram) pending.replaceWith(renderHistogram(m.histogram));
+      else pending.remove();
+    } else pending.replaceWith(el('p', { class: m.cancelled ? 'stats-cancelled' : 'stats-error', role: 'alert' }, m.cancelled ? 'Histogram cancelled.' : m.message));
   }
 
   private sliceControls(row: TensorRow): HTMLElement {
@@ -148,7 +169,7 @@ function renderStats(r: StatsMessage): HTMLElement {
   return dl;
 }
 
-function renderHistogram(h: { edges: readonly number[]; counts: readonly number[] }): HTMLElement {
+function renderHistogram(h: HistogramView): HTMLElement {
   const max = Math.max(1, ...h.counts);
   const bars = el('div', { class: 'histogram', role: 'img', 'aria-label': `Histogram, ${h.counts.length} bins from ${fmt(h.edges[0]!)} to ${fmt(h.edges[h.edges.length - 1]!)}` });
   h.counts.forEach((c, i) => {

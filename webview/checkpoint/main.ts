@@ -46,6 +46,7 @@ const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
   if (msg.type === 'reload') void start();
   if (msg.type === 'progress') detail?.progress(msg.name, msg.fraction);
   if (msg.type === 'reveal') void reveal(msg);
+  if (msg.type === 'histogram' || msg.type === 'jobError') detail?.histogram(msg);
   return undefined;
 }, isHostToWebview);
 

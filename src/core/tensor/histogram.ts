@@ -41,8 +41,25 @@ export class HistogramAccumulator {
     this.width = this.hi - this.lo;
   }
 
+  /**
+   * Counts every value: addCount inlined, this loop being the whole second pass over a tensor. It
+   * multiplies by bins/width where numpy divides by width: the guess may differ by one bin, and
+   * the edge corrections below (numpy's own) land both on the same bin.
+   */
   add(values: ArrayLike<number>): void {
-    for (let i = 0; i < values.length; i++) this.addCount(values[i]!, 1);
+    const { lo, hi, bins, edges } = this;
+    const counts = this.counts;
+    const last = bins - 1;
+    const scale = bins / this.width;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (!(v >= lo && v <= hi)) continue;
+      let k = Math.floor((v - lo) * scale);
+      if (k === bins) k--;
+      if (v < edges[k]!) k--;
+      else if (k !== last && v >= edges[k + 1]!) k++;
+      counts[k]!++;
+    }
   }
 
   /** Counts `value` `count` times (the code-count path adds each distinct value once). */

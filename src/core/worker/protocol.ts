@@ -25,11 +25,16 @@ export function tensorData(t: TensorRef): TensorData {
  * the host on their own), one of them converted by `planned` first.
  */
 export type Job =
-  | { kind: 'stats'; bins: number }
+  /**
+   * `firstPass`: stop after the statistics when the histogram would take a second pass (float
+   * dtypes; narrow ones get both from one pass anyway). `stats`: known already: only that second pass.
+   */
+  | { kind: 'stats'; bins: number; firstPass?: boolean; stats?: TensorStats }
   | { kind: 'slice'; request: SliceRequest }
   | { kind: 'convert'; layout: Layout; transforms: readonly Transform[] }
   | { kind: 'compare'; other: TensorData; otherProxied: boolean; planned?: { side: 'left' | 'right'; planned: PlannedTensor }; rtol: number; atol: number };
-export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null } | { kind: 'slice'; slice: Slice } | { kind: 'convert'; bytes: Uint8Array } | { kind: 'compare'; diff: ValueDiff };
+/** A stats result's histogram: null when nothing is finite, undefined when a first pass left it out. */
+export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null | undefined } | { kind: 'slice'; slice: Slice } | { kind: 'convert'; bytes: Uint8Array } | { kind: 'compare'; diff: ValueDiff };
 
 export type ToWorker =
   /** `proxied`: read bytes through the host (sources that are not plain files, e.g. Orbax leaves). */

@@ -41,8 +41,12 @@ export class ValueWorker {
     private readonly files: FileOpener,
   ) {}
 
-  async stats(ck: Checkpoint, t: TensorRef, bins: number, opts: JobOptions = {}): Promise<{ stats: TensorStats; histogram: Histogram | null }> {
-    const r = await this.run(ck, t, { kind: 'stats', bins }, opts);
+  /**
+   * Statistics and a `bins`-bin histogram. With `firstPass`, a float tensor's histogram (a second
+   * pass) is left out (undefined); with `stats` known, only that second pass runs.
+   */
+  async stats(ck: Checkpoint, t: TensorRef, bins: number, opts: JobOptions & { firstPass?: boolean; stats?: TensorStats } = {}): Promise<{ stats: TensorStats; histogram: Histogram | null | undefined }> {
+    const r = await this.run(ck, t, { kind: 'stats', bins, firstPass: opts.firstPass, stats: opts.stats }, opts);
     if (r.kind !== 'stats') throw new JaxServeError('E_IO', 'the value worker answered a stats job with something else');
     return { stats: r.stats, histogram: r.histogram };
   }

@@ -10,7 +10,9 @@ import { NodeFileOpener } from '../node/fileOpener';
 import { convertSelected } from '../convert/tiled';
 import { compareValues } from '../diff';
 import { applyTransforms } from '../convert/transforms';
+import { codeBits } from '../tensor/codeCounts';
 import { tensorHistogram } from '../tensor/histogram';
+import { tensorStats } from '../tensor/stats';
 import { readTensorBytes } from '../tensor/read';
 import { tensorSlice } from '../tensor/slice';
 import type { FromWorker, JobResult, TensorData, ToWorker } from './protocol';
@@ -85,7 +87,8 @@ async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToW
     }
     return { kind: 'convert', bytes: applyTransforms(bytes, job.layout, job.transforms).bytes };
   }
-  const { stats, histogram } = await tensorHistogram(opener, ref, job.bins, { signal, onProgress });
+  if (job.firstPass && !codeBits(ref.dtype)) return { kind: 'stats', stats: await tensorStats(opener, ref, { signal, onProgress }), histogram: undefined };
+  const { stats, histogram } = await tensorHistogram(opener, ref, job.bins, { signal, onProgress, stats: job.stats });
   return { kind: 'stats', stats, histogram };
 }
 

@@ -204,6 +204,8 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     assert.equal(facts.Min, stats.min!.toPrecision(6));
     assert.equal(facts.Max, stats.max!.toPrecision(6));
     assert.equal(facts.NaN, '0');
+    // The numbers come after one pass; the histogram after a second (float32).
+    await frame.locator('.detail .histogram').waitFor({ timeout: 60_000 });
     const bars = await frame.$$eval('.detail .histogram .bar', (b) => b.map((x) => (x as HTMLElement).title));
     assert.equal(bars.length, 40);
     assert.match(bars[0]!, new RegExp(`: ${histogram!.counts[0]!.toLocaleString('en-US')}$`));
@@ -459,6 +461,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
       await frame.locator('.vt-cell[title="t.F32"]').first().click();
       await frame.locator('.detail vscode-button.compute-stats').click();
       await frame.locator('.detail dl.stats').waitFor({ timeout: 30_000 });
+      await frame.locator('.detail .histogram-pending').waitFor({ state: 'detached', timeout: 30_000 });
       await frame.locator('.detail vscode-button.show-slice').click();
       await frame.locator('.detail table.slice-table').waitFor({ timeout: 30_000 });
       // And the Pytree view beside it.
