@@ -25,6 +25,7 @@ Tested with orbax-checkpoint 0.12.8 and tensorstore 0.1.86.
 
 import ast
 import collections
+import datetime
 import importlib.metadata
 import json
 import os
@@ -302,9 +303,72 @@ def open_checkpoint(path):
         meta["orbax.structure"] = "listed from the array store (no _METADATA file)"
     if nnx:
         meta["orbax.nnx"] = "trailing 'value' key of nnx.State variables hidden"
+    meta.update(step_facts(item))
+    sharding = sharding_summary(item)
+    if sharding:
+        meta["orbax.sharding"] = sharding
     for n in notes:
         meta["orbax.opened"] = n if "orbax.opened" not in meta else meta["orbax.opened"] + "; " + n
     return {"item": item, "tensors": tensors, "values": values, "metadata": meta}
+
+
+def step_facts(item):
+    """The step (the numbered folder holding the item, or the item itself) and when it was committed."""
+    facts = {}
+    for d in (item, os.path.dirname(item)):
+        name = os.path.basename(d)
+        if STEP_DIR.match(name):
+            facts["orbax.step"] = str(int(name))
+            meta_file = os.path.join(d, "_CHECKPOINT_METADATA")
+            try:
+                ns = read_json(meta_file).get("commit_timestamp_nsecs") if os.path.isfile(meta_file) else None
+            except Exception:
+                ns = None
+            if isinstance(ns, int):
+                facts["orbax.committed"] = datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            break
+    return facts
+
+
+def sharding_summary(item):
+    """What `_sharding` says of how the arrays were laid out on devices when saved, in one line:
+    each sharding type with its mesh and how many arrays use it (e.g. "NamedSharding mesh x=2: 2 arrays
+    (1 partitioned over x, 1 replicated)")."""
+    p = os.path.join(item, "_sharding")
+    if not os.path.isfile(p):
+        return None
+    try:
+        entries = read_json(p)
+    except Exception:
+        return "unreadable _sharding file"
+    if not isinstance(entries, dict):
+        return None
+    groups = {}
+    for v in entries.values():
+        try:
+            s = json.loads(v) if isinstance(v, str) else v
+        except ValueError:
+            continue
+        if not isinstance(s, dict):
+            continue
+        kind = str(s.get("sharding_type", "unknown"))
+        if kind == "NamedSharding":
+            axes = s.get("axis_names") or []
+            shape = s.get("shape") or []
+            label = "NamedSharding mesh " + " × ".join(f"{a}={n}" for a, n in zip(axes, shape))
+            spec = s.get("partition_spec") or []
+            partitioned = any(x is not None and x != [] for x in spec)
+        else:
+            label = kind + (f" ({s['device_str']})" if "device_str" in s else "")
+            partitioned = False
+        g = groups.setdefault(label, [0, 0])
+        g[0] += 1
+        g[1] += 1 if partitioned else 0
+    parts = []
+    for label, (n, part) in groups.items():
+        detail = f" ({part} partitioned, {n - part} replicated)" if label.startswith("NamedSharding") else ""
+        parts.append(f"{label}: {n} array{'s' if n != 1 else ''}{detail}")
+    return "; ".join(parts)
 
 
 def scalar_text(v):

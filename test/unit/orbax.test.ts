@@ -76,12 +76,18 @@ describe('Orbax checkpoints through the Python sidecar', function () {
     assert.match(ck.metadata['orbax.nnx'] ?? '', /value/);
   });
 
-  it('opens a CheckpointManager root at its latest step, and a multi-process checkpoint whole', async () => {
+  it('opens a CheckpointManager root at its latest step, and a multi-process checkpoint whole; says the step, its commit time and the sharding', async () => {
     const m = await open(join(dir.path, 'manager'));
     assert.match(m.metadata['orbax.opened'] ?? '', /latest of 2 steps: 3; item: default/);
     assert.equal(m.files[0], join(dir.path, 'manager', '3', 'default'));
+    assert.equal(m.metadata['orbax.step'], '3');
+    assert.match(m.metadata['orbax.committed'] ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    assert.equal((await open(join(dir.path, 'manager', '1')))!.metadata['orbax.step'], '1');
     const mp = await open(join(dir.path, 'multiprocess'));
     assert.equal(mp.metadata['orbax.processes'], '2');
+    // Two processes saved on a mesh of two devices: one array split over it, one replicated.
+    assert.equal(mp.metadata['orbax.sharding'], 'NamedSharding mesh x=2: 2 arrays (1 partitioned, 1 replicated)');
+    assert.equal((await open(join(dir.path, 'nnx'))).metadata['orbax.sharding'], 'SingleDeviceSharding (cpu:0): 7 arrays');
     // Opening orbax's own marker files opens their folder (what the editor does for _METADATA).
     const viaFile = await openCheckpoint(new NodeFileOpener(), join(dir.path, 'tree', '_METADATA'), { orbax: sidecar });
     assert.equal(viaFile.tensors.length, manifest.tree!.tensors ? Object.keys(manifest.tree!.tensors).length : -1);
