@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  checkpointFileInFolder,
   NodeFileOpener,
   openCheckpoint,
   PythonSidecar,
@@ -83,6 +84,10 @@ describe('Orbax checkpoints through the Python sidecar', function () {
     assert.equal(m.metadata['orbax.step'], '3');
     assert.match(m.metadata['orbax.committed'] ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     assert.equal((await open(join(dir.path, 'manager', '1')))!.metadata['orbax.step'], '1');
+    // A MaxText run folder holds the manager root as checkpoints/: the run opens at its latest step too.
+    cpSync(join(dir.path, 'manager'), join(dir.path, 'maxtext_run', 'checkpoints'), { recursive: true });
+    assert.equal((await open(join(dir.path, 'maxtext_run'))).metadata['orbax.step'], '3');
+    assert.equal(await checkpointFileInFolder(new NodeFileOpener(), join(dir.path, 'maxtext_run')), join(dir.path, 'maxtext_run', 'checkpoints', '3', '_CHECKPOINT_METADATA'));
     const mp = await open(join(dir.path, 'multiprocess'));
     assert.equal(mp.metadata['orbax.processes'], '2');
     // Two processes saved on a mesh of two devices: one array split over it, one replicated.

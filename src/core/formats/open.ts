@@ -30,6 +30,9 @@ export type OpenOptions = SafetensorsOptions &
     signal?: AbortSignal;
   };
 
+/** The folder of a MaxText run (base_output_directory/run_name) that holds its checkpoint steps. */
+const MAXTEXT_CHECKPOINTS = 'checkpoints';
+
 /** Names a folder may hold a checkpoint under, most specific first (HF conventions). */
 const FOLDER_CANDIDATES = [SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, FLAX_INDEX_NAME, FLAX_SINGLE_NAME];
 
@@ -41,6 +44,9 @@ export async function openCheckpoint(opener: FileOpener, location: string, opts:
       const candidate = path.join(location, name);
       if ((await opener.kind(candidate)) === 'file') return openCheckpoint(opener, candidate, opts);
     }
+    // A MaxText run folder keeps its CheckpointManager root in checkpoints/.
+    const run = path.join(location, MAXTEXT_CHECKPOINTS);
+    if ((await opener.kind(run)) === 'directory') return openCheckpoint(opener, run, opts);
     // Anything else may be Orbax (an item, a step, or a CheckpointManager root): the sidecar knows.
     if (opts.orbax) return openOrbax(opts.orbax, location, opts.signal);
     throw new JaxServeError(
@@ -64,13 +70,15 @@ export async function openCheckpoint(opener: FileOpener, location: string, opts:
 /**
  * The file that stands for a checkpoint folder, for callers that can only open files (an editor):
  * an HF weights file or index, else an Orbax marker (`_CHECKPOINT_METADATA`, `_METADATA`), else the
- * same inside the latest numbered step folder. Undefined when the folder holds none of them.
+ * same inside the latest numbered step folder (under checkpoints/ in a MaxText run folder).
+ * Undefined when the folder holds none of them.
  */
 export async function checkpointFileInFolder(opener: FileOpener, dir: string, depth = 2): Promise<string | undefined> {
   for (const name of [...FOLDER_CANDIDATES, ...ORBAX_MARKERS]) {
     const candidate = path.join(dir, name);
     if ((await opener.kind(candidate)) === 'file') return candidate;
   }
+  if ((await opener.kind(path.join(dir, MAXTEXT_CHECKPOINTS))) === 'directory') return checkpointFileInFolder(opener, path.join(dir, MAXTEXT_CHECKPOINTS), depth);
   if (depth === 0 || !opener.list) return undefined;
   const steps = (await opener.list(dir)).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
   for (const step of steps.reverse()) {
