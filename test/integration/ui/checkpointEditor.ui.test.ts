@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
-import { buildPytree, isGroup, NodeFileOpener, openCheckpoint, tensorHistogram, tensorSlice } from '../../../src/core/index';
+import { buildPytree, isGroup, NodeFileOpener, openCheckpoint, PythonSidecar, sidecarScript, tensorHistogram, tensorSlice, valueOpener } from '../../../src/core/index';
 import { formatBytes, formatCount } from '../../../src/shared/format';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { openWorkbench, type Workbench } from '../harness/workbench';
@@ -153,6 +153,20 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await wb.screenshot(join(shots, 'flax-mixed.png'));
   });
 
+  it('shows a .npy numpy wrote, and an .npz of several arrays', async function () {
+    if (!process.env.JAX_SERVE_PYTHON) this.skip();
+    await wb.quickOpen('single.npy');
+    let frame = await wb.webviewFrame('.vt-row');
+    const single = await waitRows(frame, (n) => n.length === 1);
+    const ck = await openCheckpoint(new NodeFileOpener(), join(ws, 'numpy', 'single.npy'));
+    assert.deepEqual(single, [ck.tensors[0]!.name]);
+    assert.equal((await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent)))[0], 'npy');
+    await wb.quickOpen('stored.npz');
+    frame = await wb.webviewFrame('.vt-row');
+    const npz = await openCheckpoint(new NodeFileOpener(), join(ws, 'numpy', 'stored.npz'));
+    await waitRows(frame, (n) => n.length === Math.min(npz.tensors.length, n.length) && n.includes(npz.tensors[0]!.name));
+  });
+
   it('shows the model files beside an HF checkpoint: config.json facts, tokenizer, chat template, generation config', async function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
     await wb.quickOpen('exports/ready/model.safetensors', 'model.safetensors');
@@ -248,6 +262,27 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     const rows = await rowsText(frame);
     assert.deepEqual(rows.find((r) => r[0] === 'up.kernel')?.slice(1, 3), ['F32', '[8, 16]']);
     assert.ok(rows.every((r) => !r[0]!.endsWith('.value')));
+    const md = Object.fromEntries(await frame.$$eval('dl.metadata dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    assert.equal(md['orbax.sharding'], 'SingleDeviceSharding (cpu:0): 7 arrays');
+    // Values come through the sidecar to the worker: the same numbers as core reading it here.
+    await frame.locator('.vt-row', { hasText: /^up\.kernel/ }).first().click();
+    await frame.locator('.detail vscode-button.compute-stats').click();
+    await frame.locator('.detail .histogram').waitFor({ timeout: 60_000 });
+    const facts2 = Object.fromEntries(await frame.$$eval('.detail dl.stats dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    await frame.locator('.detail vscode-button.show-slice').click();
+    await frame.locator('.detail table.slice-table').waitFor({ timeout: 30_000 });
+    const cells = await frame.$$eval('.detail table.slice-table tr:nth-child(2) td', (tds) => tds.map((td) => td.textContent));
+    const sidecar = new PythonSidecar({ python: process.env.JAX_SERVE_PYTHON, script: sidecarScript(root) });
+    try {
+      const ck = await openCheckpoint(new NodeFileOpener(), join(ws, 'orbax', 'nnx'), { orbax: sidecar });
+      const t = ck.tensors.find((x) => x.name === 'up.kernel')!;
+      const { stats } = await tensorHistogram(valueOpener(ck, new NodeFileOpener()), t, 40);
+      assert.deepEqual([facts2.Elements, facts2.Min, facts2.Max], ['128', stats.min!.toPrecision(6), stats.max!.toPrecision(6)]);
+      const slice = await tensorSlice(valueOpener(ck, new NodeFileOpener()), t, { rowAxis: 0, colAxis: 1, index: [0, 0], rowStart: 0, rowCount: 1, colStart: 0, colCount: 16 });
+      assert.deepEqual(cells, Array.from(slice.values, (v) => (Number.isInteger(v) ? String(v) : v.toPrecision(6))));
+    } finally {
+      sidecar.dispose();
+    }
     await wb.screenshot(join(shots, 'orbax-nnx.png'));
   });
 
@@ -265,6 +300,18 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     assert.equal(await frame.$$eval('img, [onerror]', (x) => x.length), 0);
     assert.equal(await frame.evaluate(() => document.body.dataset.pwned), undefined);
     await wb.screenshot(join(shots, 'hostile.png'));
+    // The Pytree view and a comparison (the file with itself) show the same keys as text.
+    await wb.runCommand('JAX Serve: Select Checkpoint for Compare');
+    await wb.runCommand('JAX Serve: Compare with Selected Checkpoint');
+    const diff = await wb.webviewFrame('#compare-values');
+    await waitRows(diff, (n) => n.length === 2);
+    assert.ok((await rowsText(diff)).some((r) => r[1] === HOSTILE_NAME));
+    assert.equal(await diff.$$eval('img, [onerror]', (x) => x.length), 0);
+    await wb.runCommand('JAX Serve: Focus on Pytree View');
+    await wb.page.locator('.monaco-list-row .label-name', { hasText: '<img src=x onerror=' }).first().waitFor({ timeout: 30_000 });
+    assert.equal(await wb.page.$$eval('img[src="x"], [onerror]', (x) => x.length), 0);
+    assert.equal(await wb.page.evaluate(() => document.body.dataset.pwned), undefined);
+    await wb.runCommand('View: Show Explorer');
   });
 
   it('shows the pytree as a tree-table (the default view): group totals, open/close by mouse and keyboard, kept on return; 100k first paint', async () => {
