@@ -101,7 +101,10 @@ class DiffSession {
     return { total: all.length, rows: all.slice(m.start, m.start + Math.min(m.count, MAX_DIFF_ROWS)).map((i) => this.row(i)) };
   }
 
-  /** Compares every comparable pair in turn on the worker; `report` after each. */
+  /**
+   * Compares every comparable pair in turn on the worker; `report` after each, and once more at the
+   * end. A run started again supersedes this one, which then stops without a word.
+   */
   async compareAll(services: CheckpointServices, report: (done: number, total: number, finished?: 'done' | 'cancelled') => void): Promise<void> {
     this.job?.abort();
     const job = (this.job = new AbortController());
@@ -118,9 +121,11 @@ class DiffSession {
         if (job.signal.aborted || (isJaxServeError(err) && err.code === 'E_CANCELLED')) break;
         this.values.set(i, { error: describeError(err) });
       }
+      if (this.job !== job) return;
       report(++done, todo.length);
     }
-    if (this.job === job) this.job = undefined;
+    if (this.job !== job) return;
+    this.job = undefined;
     report(done, todo.length, job.signal.aborted ? 'cancelled' : 'done');
   }
 
