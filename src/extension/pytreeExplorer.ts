@@ -68,7 +68,7 @@ export class PytreeExplorer implements vscode.TreeDataProvider<PytreeItem> {
     const label = keysLabel(nodeKeys(n));
     if (isGroup(n)) {
       const t = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.Collapsed);
-      t.description = `${formatCount(n.parameters)} params`;
+      t.description = `${formatCount(n.parameters)} ${n.parameters === 1 ? 'param' : 'params'}`;
       t.contextValue = 'group';
       t.iconPath = new vscode.ThemeIcon('symbol-namespace');
       t.tooltip = tooltip(itemName(item), [
