@@ -51,7 +51,7 @@ export const CHECKPOINT_VIEW_TYPE = 'jaxServe.checkpoint';
 class CheckpointDocument extends Disposable implements vscode.CustomDocument {
   private _state: { kind: 'checkpoint'; ck: Checkpoint; side: SideFiles } | { kind: 'error'; message: string } = { kind: 'error', message: 'Not loaded.' };
   /** Rows of the last view asked for (filter, order, open groups); paging the same view reuses them. */
-  private _view: { key: string; rows: readonly (TensorRef | PytreeRow)[] } | undefined;
+  private _view: { key: string; rows: readonly (TensorRef | PytreeRow)[]; tensors: number } | undefined;
   private _pytree: PytreeGroup | undefined;
   private readonly _onDidChange = this._register(new vscode.EventEmitter<void>());
   readonly onDidChange = this._onDidChange.event;
@@ -109,31 +109,28 @@ class CheckpointDocument extends Disposable implements vscode.CustomDocument {
     return (this._pytree ??= buildPytree(this._state.ck.tensors));
   }
 
-  private viewRows(view: RowsView): readonly (TensorRef | PytreeRow)[] {
-    if (this._state.kind !== 'checkpoint') return [];
+  /** The rows of a view, and how many tensors match its filter (groups are rows, not tensors). */
+  private viewRows(view: RowsView): { rows: readonly (TensorRef | PytreeRow)[]; tensors: number } {
+    if (this._state.kind !== 'checkpoint') return { rows: [], tensors: 0 };
     const { filter, sort, tree } = view;
     const key = JSON.stringify([filter, sort, tree]);
     if (this._view?.key !== key) {
       const ck = this._state.ck;
-      let rows: readonly (TensorRef | PytreeRow)[];
-      if (tree) rows = pytreeRows(ck, this.pytree()!, tree, filter, sort);
-      else {
-        const matching = filterTensors(ck, filter);
-        rows = sort ? sortTensors(matching, sort.key, sort.descending) : matching;
-      }
-      this._view = { key, rows };
+      const matching = filterTensors(ck, filter);
+      const rows = tree ? pytreeRows(ck, this.pytree()!, tree, filter, sort) : sort ? sortTensors(matching, sort.key, sort.descending) : matching;
+      this._view = { key, rows, tensors: matching.length };
     }
-    return this._view.rows;
+    return this._view;
   }
 
-  rows(start: number, count: number, view: RowsView): { total: number; rows: TensorRow[] } {
-    const all = this.viewRows(view);
-    return { total: all.length, rows: all.slice(start, start + Math.min(count, MAX_ROWS_PER_REQUEST)).map(tensorRow) };
+  rows(start: number, count: number, view: RowsView): { total: number; tensors: number; rows: TensorRow[] } {
+    const { rows: all, tensors } = this.viewRows(view);
+    return { total: all.length, tensors, rows: all.slice(start, start + Math.min(count, MAX_ROWS_PER_REQUEST)).map(tensorRow) };
   }
 
   /** The row of tensor `name` in a view, or -1. */
   locate(name: string, view: RowsView): number {
-    return this.viewRows(view).findIndex((r) => ('node' in r ? !isGroup(r.node) && r.node.name === name : r.name === name));
+    return this.viewRows(view).rows.findIndex((r) => ('node' in r ? !isGroup(r.node) && r.node.name === name : r.name === name));
   }
 }
 

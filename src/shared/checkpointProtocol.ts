@@ -71,11 +71,12 @@ export interface InitMessage {
   /** Either a checkpoint or the error that stopped it from opening. */
   readonly content: { readonly kind: 'checkpoint'; readonly summary: CheckpointSummaryView } | { readonly kind: 'error'; readonly message: string };
 }
-/** Reply to `listRows`. `total` is the number of rows matching the filter. */
+/** Reply to `listRows`. `total`: rows in the view; `tensors`: tensors matching the filter (the tree's groups are rows too). */
 export interface RowsMessage {
   readonly type: 'rows';
   readonly start: number;
   readonly total: number;
+  readonly tensors: number;
   readonly rows: readonly TensorRow[];
 }
 /** The file changed on disk: drop cached rows and ask for `init` again. */

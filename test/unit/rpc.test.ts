@@ -24,9 +24,9 @@ function pair(hostHandle: (m: WebviewToHost) => HostToWebview | undefined | Prom
 
 describe('webview RPC (both ends of the shared protocol)', () => {
   it('answers a request with the reply, matched by id, through a JSON round trip', async () => {
-    const { page } = pair((m) => (m.type === 'listRows' ? { type: 'rows', start: m.start, total: 10, rows: [] } : undefined));
+    const { page } = pair((m) => (m.type === 'listRows' ? { type: 'rows', start: m.start, total: 10, tensors: 10, rows: [] } : undefined));
     const [a, b] = await Promise.all([page.request({ type: 'listRows', start: 5, count: 2, filter: '' }), page.request({ type: 'listRows', start: 7, count: 2, filter: '' })]);
-    assert.deepEqual([a, b], [{ type: 'rows', start: 5, total: 10, rows: [] }, { type: 'rows', start: 7, total: 10, rows: [] }]);
+    assert.deepEqual([a, b], [{ type: 'rows', start: 5, total: 10, tensors: 10, rows: [] }, { type: 'rows', start: 7, total: 10, tensors: 10, rows: [] }]);
   });
 
   it('rejects on the requesting side when the handler throws, with its code and message', async () => {

@@ -157,6 +157,7 @@ async function start(): Promise<void> {
     return;
   }
   state.tree ??= init.view === 'tree';
+  let matching = init.content.summary.tensorCount;
   state.expansion ??= init.expansion ?? { open: 'listed', ids: [] };
   const status = el('span', { class: 'status', 'aria-live': 'polite' });
   const filter = custom('vscode-textfield', { id: 'filter', placeholder: 'Filter by name, or /regex/', 'aria-label': 'Filter tensors by name or /regular expression/' }) as HTMLElement & { value: string };
@@ -166,6 +167,7 @@ async function start(): Promise<void> {
     fetch: async (start: number, count: number) => {
       const r = await rpc.request({ type: 'listRows', start, count, ...view() });
       if (r.type !== 'rows') throw new Error('unexpected reply');
+      matching = r.tensors;
       return r;
     },
   };
@@ -187,8 +189,9 @@ async function start(): Promise<void> {
   };
   table.onRowKey = (e, index, row) => treeKey(e, index, row);
   table.onPainted = (first, count) => {
-    const what = state.tree ? 'rows in the tree' : state.filter ? 'tensors match' : 'tensors';
-    status.textContent = `${formatCount(table!.rowCount)} ${what} · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
+    const tensors = `${formatCount(matching)} ${state.filter ? 'tensors match' : 'tensors'}`;
+    const rows = state.tree ? ` · ${formatCount(table!.rowCount)} rows in the tree` : '';
+    status.textContent = `${tensors}${rows} · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
     document.body.dataset.painted = String(Date.now());
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
