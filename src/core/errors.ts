@@ -10,9 +10,10 @@ export type ErrorCode =
   | 'E_IO' // the operating system refused a read or write (may be retryable)
   | 'E_USAGE' // the caller asked for something that makes no sense (permanent)
   | 'E_UNSUPPORTED' // valid input that this version cannot handle yet (permanent)
+  | 'E_SERVER' // an inference server refused a request or failed mid-stream (its message is kept)
   | 'E_CANCELLED'; // the caller aborted (not an error to show)
 
-const ERROR_CODES: readonly ErrorCode[] = ['E_FORMAT', 'E_LIMIT', 'E_NOT_FOUND', 'E_UNSAFE_PATH', 'E_IO', 'E_USAGE', 'E_UNSUPPORTED', 'E_CANCELLED'];
+const ERROR_CODES: readonly ErrorCode[] = ['E_FORMAT', 'E_LIMIT', 'E_NOT_FOUND', 'E_UNSAFE_PATH', 'E_IO', 'E_USAGE', 'E_UNSUPPORTED', 'E_SERVER', 'E_CANCELLED'];
 
 /** True for a code this version knows (a sidecar's reply is checked before it is trusted). */
 export function isErrorCode(s: string): s is ErrorCode {

@@ -42,3 +42,5 @@ export { checkTokenizerFolder, compatTokenizerConfig, sentencePieceVocab, type T
 export { readSideFiles, type SideFiles } from './sideFiles';
 export * from './tensor/health';
 export * from './diff';
+export * from './serve/sse';
+export * from './serve/generate';
