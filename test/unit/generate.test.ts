@@ -4,11 +4,14 @@
  * parser under every split of a stream; abort, a dropped connection and a refused one.
  */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { endpointUrl, generate, SseParser, type GenerateApi, type GenerateEvent, type SseEvent } from '../../src/core/index';
 import { rejectsWith } from './helpers';
 import { loadTranscripts, startReplay, type Replay } from './replayServer';
 
+const CLI = join(resolve(__dirname, '../../..'), 'dist/cli.js');
 const seed = Number(process.env.JAX_SERVE_FUZZ_SEED ?? 20261126);
 const numRuns = Number(process.env.JAX_SERVE_FUZZ_RUNS ?? 200);
 
@@ -124,6 +127,31 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
     const closed = await startReplay();
     await closed.close();
     await rejectsWith(generate({ baseUrl: closed.url, api: 'chat', prompt: 'x' }), 'E_IO', /ECONNREFUSED\. Is the server running and ready\?/);
+  });
+
+  it('jax-serve generate streams the text to stdout and TTFT, tokens/s and counts to stderr; a server error is one line, exit 2', async () => {
+    const run = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((done) => {
+        const p = spawn(process.execPath, [CLI, 'generate', '--url', replay.url, ...args]);
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d) => (out += d));
+        p.stderr.on('data', (d) => (err += d));
+        p.on('close', (code) => done({ code, out, err }));
+      });
+    replay.use(loadTranscripts().get('vllm-chat-usage')!);
+    const ok = await run('--chat', '--model', 'tiny', '--max-tokens', '3', '--temperature', '0', 'Hello');
+    assert.equal(ok.code, 0, ok.err);
+    assert.equal(ok.out, 'héllo 世界 🙂\n');
+    assert.match(ok.err, /^TTFT \d+ ms · [\d.]+ tokens\/s · 3 tokens \(prompt 5\) · \d+ ms total · finish length\n$/);
+    assert.deepEqual((replay.requests.at(-1)!.body as { messages: unknown }).messages, [{ role: 'user', content: 'Hello' }]);
+    replay.use(loadTranscripts().get('vllm-nested-404')!);
+    const bad = await run('--model', 'other', 'Hello');
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /^jax-serve: http:\/\/127\.0\.0\.1:\d+\/v1\/completions: HTTP 404: The model `other` does not exist\.\n$/);
+    const usage = await run('--chat', '--sglang', 'x');
+    assert.equal(usage.code, 2);
+    assert.match(usage.err, /--chat and --sglang/);
   });
 
   it('takes a whole JSON reply where a server does not stream', async () => {

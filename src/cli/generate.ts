@@ -1,0 +1,60 @@
+/**
+ * `jax-serve generate --url URL PROMPT`: one streamed generation from a running server (vLLM,
+ * SGLang, transformers serve). Text goes to stdout as it arrives; time to first token, tokens/s
+ * and token counts go to stderr, so the text can be piped.
+ */
+import { generate, JaxServeError, type GenerateApi } from '../core/index';
+import type { Args } from './main';
+
+export const GENERATE_OPTIONS = ['--url', '--model', '--chat', '--sglang', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--json'];
+
+export const GENERATE_USAGE = `  generate --url URL [--model NAME] [--chat | --sglang] [--max-tokens N] [--temperature T]
+           [--top-p P] [--stop S]... [--seed N] [--json] PROMPT
+                                  Stream one generation from a running server: /v1/completions, or
+                                  /v1/chat/completions with --chat (the chat template applies), or
+                                  SGLang's /generate with --sglang. Text to stdout as it arrives;
+                                  TTFT, tokens/s and counts to stderr. An API key is read from
+                                  JAX_SERVE_API_KEY.
+`;
+
+function numberOption(args: Args, flag: string, integer: boolean): number | undefined {
+  const v = args.values.get(flag)?.at(-1);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) throw new JaxServeError('E_USAGE', `${flag} takes a ${integer ? 'whole ' : ''}number ≥ 0.`);
+  return n;
+}
+
+export async function generateCommand(args: Args, signal: AbortSignal): Promise<void> {
+  const url = args.values.get('--url')?.at(-1);
+  if (!url) throw new JaxServeError('E_USAGE', 'generate needs --url (the server, e.g. http://127.0.0.1:8000).');
+  if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'generate takes one PROMPT (quote it).');
+  if (args.flags.has('--chat') && args.flags.has('--sglang')) throw new JaxServeError('E_USAGE', '--chat and --sglang pick different APIs; give one.');
+  const api: GenerateApi = args.flags.has('--chat') ? 'chat' : args.flags.has('--sglang') ? 'sglang-generate' : 'completions';
+  const r = await generate(
+    {
+      baseUrl: url,
+      api,
+      model: args.values.get('--model')?.at(-1),
+      prompt: args.positional[0]!,
+      maxTokens: numberOption(args, '--max-tokens', true),
+      temperature: numberOption(args, '--temperature', false),
+      topP: numberOption(args, '--top-p', false),
+      stop: args.values.get('--stop'),
+      seed: numberOption(args, '--seed', true),
+      apiKey: process.env.JAX_SERVE_API_KEY || undefined,
+      signal,
+    },
+    (e) => {
+      if (e.kind === 'text' && !args.json) process.stdout.write(e.text);
+    },
+  );
+  if (args.json) {
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  process.stdout.write('\n');
+  const ms = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(0)} ms`);
+  const speed = r.tokensPerSecond === undefined ? '—' : `${r.tokensPerSecond.toFixed(1)} tokens/s`;
+  process.stderr.write(`TTFT ${ms(r.ttftMs)} · ${speed} · ${r.tokens} tokens${r.usage?.promptTokens !== undefined ? ` (prompt ${r.usage.promptTokens})` : ''} · ${ms(r.totalMs)} total · finish ${r.finishReason ?? '—'}\n`);
+}
