@@ -44,3 +44,5 @@ export * from './tensor/health';
 export * from './diff';
 export * from './serve/sse';
 export * from './serve/generate';
+export * from './serve/engines';
+export * from './serve/serverLog';
