@@ -21,6 +21,8 @@ const builds = [
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   // Statistics and slices run on this worker thread, off the extension host's main thread.
   { ...node, entryPoints: ['src/core/worker/valueWorkerMain.ts'], outfile: 'dist/valueWorker.js' },
+  // Beside every server we start: stops its process group if the extension host or CLI dies.
+  { ...node, entryPoints: ['src/core/node/serverWatchdog.ts'], outfile: 'dist/serverWatchdog.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/diff/main.ts'], outfile: 'dist/webview/diff.js' },
 ];

@@ -23,6 +23,7 @@ import { verifyCommand, VERIFY_OPTIONS, VERIFY_USAGE } from './verify';
 import { healthCommand, HEALTH_OPTIONS, HEALTH_USAGE } from './health';
 import { diffCommand, DIFF_OPTIONS, DIFF_USAGE } from './diff';
 import { generateCommand, GENERATE_OPTIONS, GENERATE_USAGE } from './generate';
+import { serveCommand, SERVE_OPTIONS, SERVE_USAGE } from './serve';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
 declare const JAX_SERVE_VERSION: string;
@@ -34,7 +35,7 @@ Commands:
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-${HEALTH_USAGE}${DIFF_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}${GENERATE_USAGE}
+${HEALTH_USAGE}${DIFF_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}${SERVE_USAGE}${GENERATE_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
@@ -58,7 +59,7 @@ export interface Args {
 }
 
 /** Options that take a value; the rest of `known` are flags. */
-const VALUE_OPTIONS = new Set(['--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol', '--url', '--model', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed']);
+const VALUE_OPTIONS = new Set(['--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol', '--url', '--model', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--engine', '--host', '--port', '--max-model-len', '--memory-fraction', '--served-name', '--command', '--arg']);
 
 export function parseArgs(argv: string[], known: string[]): Args {
   const out: Args = { positional: [], json: false, bins: 20, python: 'python3', flags: new Set(), values: new Map() };
@@ -153,6 +154,8 @@ async function runCommand(command: string, rest: string[], open: (a: Args, which
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'health takes one PATH.');
       return healthCommand(args, open, opener);
     }
+    case 'serve':
+      return serveCommand(parseArgs(rest, SERVE_OPTIONS));
     case 'generate': {
       // Ctrl-C stops the request; what arrived stays printed.
       const ac = new AbortController();

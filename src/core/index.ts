@@ -46,3 +46,4 @@ export * from './serve/sse';
 export * from './serve/generate';
 export * from './serve/engines';
 export * from './serve/serverLog';
+export { freePort, groupAlive, portFree, ServerProcess, type ServerProcessOptions, type ServerState, type ServerStatus } from './node/serverProcess';

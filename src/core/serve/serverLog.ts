@@ -45,7 +45,7 @@ export class ServerLog {
     const parts = (this.pending + text).split(/\r\n|\r|\n/);
     this.pending = parts.pop() ?? '';
     for (const line of parts) this.line(line);
-    return parts;
+    return parts.filter((l) => l.trim() !== '');
   }
 
   /** The output ended: a last line without its end counts too. */

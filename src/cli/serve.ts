@@ -1,0 +1,85 @@
+/**
+ * `jax-serve serve DIR --engine NAME`: starts a server on an export and stays in front of it,
+ * printing each startup phase with its time, "ready at URL" when it is, and the explained cause
+ * if it exits early. Ctrl-C (or SIGTERM) stops the whole process group. A watchdog stops it too if
+ * this process is killed.
+ */
+import * as path from 'node:path';
+import { ENGINES, engineById, freePort, JaxServeError, ServerProcess } from '../core/index';
+import type { Args } from './main';
+
+export const SERVE_OPTIONS = ['--engine', '--host', '--port', '--python', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--served-name', '--command', '--arg'];
+
+export const SERVE_USAGE = `  serve DIR --engine ${Object.keys(ENGINES).join('|')}
+        [--host H] [--port P] [--python P] [--dtype D] [--max-model-len N] [--tp N]
+        [--memory-fraction F] [--served-name NAME] [--command "docker run …"] [--arg A]...
+                                  Start a server on an export: phases with their times, "ready at
+                                  URL" when it answers, the cause when it exits early. Binds
+                                  127.0.0.1 and a free port unless told. Ctrl-C stops every process
+                                  it started.
+`;
+
+function int(args: Args, flag: string): number | undefined {
+  const v = args.values.get(flag)?.at(-1);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new JaxServeError('E_USAGE', `${flag} takes a whole number ≥ 1.`);
+  return n;
+}
+
+export async function serveCommand(args: Args): Promise<void> {
+  if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'serve takes one DIR (the export folder).');
+  const engineName = args.values.get('--engine')?.at(-1);
+  const spec = engineName ? engineById(engineName) : undefined;
+  if (!spec) throw new JaxServeError('E_USAGE', `serve needs --engine: one of ${Object.keys(ENGINES).join(', ')}.`);
+  const host = args.values.get('--host')?.at(-1) ?? '127.0.0.1';
+  const memory = args.values.get('--memory-fraction')?.at(-1);
+  const command = args.values.get('--command')?.at(-1);
+  const launch = {
+    model: path.resolve(args.positional[0]!),
+    host,
+    port: int(args, '--port') ?? (await freePort(host)),
+    python: args.values.get('--python')?.at(-1),
+    dtype: args.values.get('--dtype')?.at(-1),
+    maxModelLen: int(args, '--max-model-len'),
+    tensorParallel: int(args, '--tp'),
+    memoryFraction: memory === undefined ? undefined : Number(memory),
+    servedName: args.values.get('--served-name')?.at(-1),
+    // A launch prefix, split on spaces (quote nothing inside it; use --arg for engine arguments).
+    command: command?.split(/\s+/).filter(Boolean),
+    extraArgs: args.values.get('--arg'),
+  };
+  const server = await ServerProcess.start({
+    spec,
+    launch,
+    watchdog: path.join(__dirname, 'serverWatchdog.js'),
+    onLine: (l) => process.stderr.write(l + '\n'),
+    onState: (s) => {
+      const p = s.startup.phases.at(-1)!;
+      const progress = s.startup.progress && p.phase === 'weights' ? ` ${s.startup.progress.done}/${s.startup.progress.total}` : '';
+      process.stdout.write(`[${(p.at / 1000).toFixed(1)} s] ${s.status === 'starting' ? p.phase + progress : s.status}\n`);
+    },
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= server.stop());
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  try {
+    await server.ready();
+  } catch (e) {
+    if (stopping) return stopping;
+    throw e;
+  }
+  process.stdout.write(`ready at ${server.url} (model "${spec.modelName(launch)}")\n`);
+  // Stay until stopped, or until the server ends by itself.
+  await new Promise<void>((resolve) => {
+    const t = setInterval(() => {
+      if (stopping || server.state.status === 'failed' || server.state.status === 'stopped') {
+        clearInterval(t);
+        resolve();
+      }
+    }, 200);
+  });
+  if (stopping) await stopping;
+  else if (server.state.status === 'failed') throw new JaxServeError('E_SERVER', server.state.message ?? 'The server exited.');
+}
