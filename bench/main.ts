@@ -10,6 +10,7 @@
  *          dd of the same bytes, each run as a child measured the same way (design.md bar: ≥ 3× the
  *          numpy pipeline, peak RSS ≤ 512 MB); and a MaxText checkpoint with scanned layers (each
  *          kernel holds every layer) against the numpy steps of MaxText's to-HF hooks
+ *   client  the streaming client's cost per chunk against Python's openai client (bench/serve.ts)
  *   viewer  the checkpoint editor in the real VS Code: first rows of a 100,000-tensor index, and
  *          statistics through the extension host's worker (bench/viewer.ts)
  * `--smoke` runs small sizes (CI); without it, the full sizes of the quality bars.
@@ -28,6 +29,7 @@ import {
   writeShardedSafetensors,
   type TensorSpec,
 } from '../src/core/index';
+import { benchServe } from './serve';
 import { benchViewer } from './viewer';
 
 const smoke = process.argv.includes('--smoke');
@@ -204,6 +206,7 @@ async function main(): Promise<void> {
     if (!only || only === 'stats') await benchStats(dir, 'BF16');
     if (!only || only === 'convert') await benchConvert(dir);
     if (!only || only === 'convert') await benchConvertScanned(dir);
+    if (!only || only === 'client') await benchServe(smoke, python, peerScript);
     if (!only || only === 'viewer') await benchViewer(dir, smoke, python, peer);
   } finally {
     rmSync(dir, { recursive: true, force: true });

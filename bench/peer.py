@@ -9,6 +9,8 @@
                      every 2-D kernel, HF names, save_file; prints seconds and peak RSS (MB)
   run -- CMD...      runs CMD and prints its seconds and peak RSS (MB): the same measure for jax-serve
                      and for dd
+  sse URL N          median ms per chunk over N streamed chat completions read with the openai client
+                     (the usual Python way to consume vLLM/SGLang streams)
 """
 import json
 import os
@@ -35,6 +37,23 @@ def bench_open(d: str, n: int) -> None:
                     count += 1
         times.append((time.perf_counter() - t0) * 1000)
     print(json.dumps({"ms": statistics.median(times), "tensors": count}))
+
+
+def bench_sse(url: str, n: int) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=url + "/v1", api_key="none")
+    per_chunk = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        chunks = 0
+        text = []
+        for c in client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True):
+            if c.choices and c.choices[0].delta.content:
+                text.append(c.choices[0].delta.content)
+            chunks += 1
+        per_chunk.append((time.perf_counter() - t0) * 1000 / max(1, chunks))
+    print(json.dumps({"msPerChunk": statistics.median(per_chunk), "chunks": chunks}))
 
 
 def bench_stats(path: str, name: str, n: int) -> None:
@@ -125,6 +144,8 @@ if __name__ == "__main__":
         maxtext(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "run":
         run(sys.argv[3:])
+    elif sys.argv[1] == "sse":
+        bench_sse(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == "open":
         bench_open(sys.argv[2], int(sys.argv[3]))
     else:
