@@ -6,6 +6,7 @@ import { DiffPanels, type DiffPanelInfo } from './diffPanel';
 import { CheckpointServices } from './checkpointServices';
 import { Cli } from './cli';
 import { ConvertCommands } from './convertCommands';
+import { GenerateCommands } from './generateCommands';
 import { PlanDocuments } from './planDocuments';
 import { PreflightCommand } from './preflightCommand';
 import { PytreeExplorer } from './pytreeExplorer';
@@ -17,6 +18,7 @@ export interface JaxServeApi {
   readonly preflight: Pick<PreflightCommand, 'reports'>;
   readonly convert: Pick<ConvertCommands, 'last'>;
   readonly diffs: { list(): DiffPanelInfo[] };
+  readonly generate: Pick<GenerateCommands, 'last' | 'attached'>;
 }
 
 export function activate(context: vscode.ExtensionContext): JaxServeApi {
@@ -29,11 +31,13 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const log = vscode.window.createOutputChannel('JAX Serve', { log: true });
   const docs = new PlanDocuments();
   const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs);
+  const generateCommands = new GenerateCommands(context);
   context.subscriptions.push(
     preflightCommand,
     log,
     docs,
     convert,
+    generateCommands,
     vscode.commands.registerCommand('jaxServe.showLog', () => log.show()),
     registerTasks(context),
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
@@ -43,7 +47,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );
-  return { checkpointEditors: editors, preflight: preflightCommand, convert, diffs };
+  return { checkpointEditors: editors, preflight: preflightCommand, convert, diffs, generate: generateCommands };
 }
 
 /** An editor opens files: a folder (HF export, Orbax step or CheckpointManager root) stands as the file core picks. */

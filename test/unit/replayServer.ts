@@ -4,10 +4,10 @@
  * follows. Bodies can be cut into small writes (to split UTF-8 and lines across reads) and the
  * connection can be dropped mid-stream, as a killed server drops it.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface Transcript {
   readonly source: string;
@@ -28,7 +28,14 @@ export interface Transcript {
   };
 }
 
-export const TRANSCRIPT_DIR = resolve(__dirname, '../../../test/fixtures/transcripts');
+/** test/fixtures/transcripts, found upwards from the bundle (unit and extension-host bundles sit at different depths). */
+export const TRANSCRIPT_DIR = (() => {
+  for (let d = __dirname; ; d = dirname(d)) {
+    const t = join(d, 'test', 'fixtures', 'transcripts');
+    if (existsSync(t)) return t;
+    if (dirname(d) === d) return resolve(__dirname, '../../../test/fixtures/transcripts');
+  }
+})();
 
 export function loadTranscripts(): Map<string, Transcript> {
   return new Map(

@@ -259,3 +259,22 @@ export async function generate(req: GenerateRequest, onEvent: (e: GenerateEvent)
     tokensPerSecond: tokens >= 2 && decodeMs > 0 ? ((tokens - 1) * 1000) / decodeMs : undefined,
   };
 }
+
+/** The model ids a server lists at /v1/models (vLLM: the served names; transformers serve: hub ids). */
+export async function listModels(baseUrl: string, apiKey?: string, fetchImpl: typeof fetch = fetch, signal?: AbortSignal): Promise<string[]> {
+  const url = baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '') + '/v1/models';
+  let res: Response;
+  try {
+    res = await fetchImpl(url, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {}, signal: signal ?? AbortSignal.timeout(10_000) });
+  } catch (e) {
+    throw new JaxServeError('E_IO', `${url}: ${describeFetchError(e)}. Is the server running and ready?`, { cause: e });
+  }
+  const body = await readBounded(res);
+  if (!res.ok) throw new JaxServeError('E_SERVER', `${url}: HTTP ${res.status}: ${errorMessage(body)}`);
+  try {
+    const data = (JSON.parse(body) as { data?: { id?: unknown }[] }).data ?? [];
+    return data.map((m) => m.id).filter((id): id is string => typeof id === 'string');
+  } catch {
+    throw new JaxServeError('E_SERVER', `${url}: not a model list: ${body.slice(0, 200)}`);
+  }
+}

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { NodeFileOpener, openCheckpoint } from '../../../src/core/index';
 import type { CheckpointEditorInfo } from '../../../src/extension/checkpointEditor';
 import type { JaxServeApi } from '../../../src/extension/extension';
+import { loadTranscripts, startReplay } from '../../unit/replayServer';
 
 const EXTENSION_ID = 'jax-serve.jax-serve';
 const ws = () => vscode.workspace.workspaceFolders![0]!.uri.fsPath;
@@ -230,6 +231,39 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.deepEqual(names.counts, { same: 20, added: 0, removed: 1, reshaped: 0, retyped: 0 });
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     assert.equal((await api()).diffs.list().length, 0, 'closed panels are forgotten');
+  });
+
+  it('"Generate at Cursor" streams a server\'s completion into the editor after the cursor, as one undo step; "Continue Selection" after the selection; an error keeps what arrived', async () => {
+    const replay = await startReplay();
+    try {
+      const t = loadTranscripts();
+      replay.use(t.get('vllm-completions-token-ids')!, { pieces: 5 });
+      await vscode.commands.executeCommand('jaxServe.attach', replay.url, 'tiny');
+      const doc = await vscode.workspace.openTextDocument({ content: 'Once\nupon' });
+      const editor = await vscode.window.showTextDocument(doc);
+      editor.selection = new vscode.Selection(0, 4, 0, 4);
+      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
+      assert.equal(doc.getText(), 'Once the cat sat\nupon');
+      assert.deepEqual((replay.requests.at(-1)!.body as { prompt: string; model: string }).prompt, 'Once');
+      const last = (await api()).generate.last;
+      assert.ok(last && 'tokens' in last && last.tokens === 3 && last.ttftMs! >= 0);
+      await vscode.commands.executeCommand('undo');
+      assert.equal(doc.getText(), 'Once\nupon', 'the whole run undoes in one step');
+      editor.selection = new vscode.Selection(1, 0, 1, 4);
+      await vscode.commands.executeCommand('jaxServe.continueSelection');
+      assert.equal(doc.getText(), 'Once\nupon the cat sat');
+      assert.equal((replay.requests.at(-1)!.body as { prompt: string }).prompt, 'upon');
+      // The server fails mid-stream: the text that came stays, the error is kept.
+      replay.use(t.get('sglang-openai-midstream-error')!);
+      editor.selection = new vscode.Selection(0, 4, 0, 4);
+      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
+      assert.equal(doc.getText(), 'Onceabc\nupon the cat sat');
+      const failed = (await api()).generate.last;
+      assert.ok(failed && 'error' in failed && /Input length exceeds/.test(failed.error), JSON.stringify(failed));
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await replay.close();
+    }
   });
 
   it('opens a sharded index of 100,000 tensors as one checkpoint', async () => {

@@ -1,0 +1,154 @@
+/**
+ * Generation in the editor against a server we attached to: "Attach to Server…" (URL, an API key
+ * kept in SecretStorage, a model from /v1/models or typed), then "Generate at Cursor" (the text
+ * before the cursor as the prompt) and "Continue Selection" (the selection as the prompt). Text
+ * streams in after the cursor or selection in batched edits that undo as one step; the progress
+ * notification cancels it, and what arrived stays. The client is core's (serve/generate).
+ */
+import * as vscode from 'vscode';
+import { describeError, generate, isJaxServeError, listModels, type GenerateApi, type GenerateResult } from '../core/index';
+
+export interface AttachedServer {
+  readonly url: string;
+  readonly model: string | undefined;
+}
+
+const STATE_KEY = 'jaxServe.attached';
+/** Characters before the cursor sent as the prompt of Generate at Cursor. */
+const MAX_PROMPT_CHARS = 16_000;
+/** Edits are applied at most this often while text streams in. */
+const FLUSH_MS = 50;
+
+export class GenerateCommands implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly status = vscode.window.createStatusBarItem('jaxServe.server', vscode.StatusBarAlignment.Left, 50);
+  /** The last in-editor run (the test API reads it). */
+  last: (GenerateResult & { inserted: string }) | { error: string; inserted: string } | undefined;
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.status.name = 'JAX Serve server';
+    this.status.command = 'jaxServe.attach';
+    this.disposables.push(
+      this.status,
+      vscode.commands.registerCommand('jaxServe.attach', (url?: string, model?: string) => this.attach(url, model)),
+      vscode.commands.registerCommand('jaxServe.generateAtCursor', () => this.run('cursor')),
+      vscode.commands.registerCommand('jaxServe.continueSelection', () => this.run('selection')),
+    );
+    this.showStatus();
+  }
+
+  get attached(): AttachedServer | undefined {
+    return this.context.workspaceState.get<AttachedServer>(STATE_KEY);
+  }
+
+  private showStatus(): void {
+    const a = this.attached;
+    if (!a) {
+      this.status.hide();
+      return;
+    }
+    this.status.text = `$(radio-tower) ${a.model ?? 'server'}`;
+    this.status.tooltip = `JAX Serve: generating with ${a.model ?? '(no model name)'} at ${a.url}. Click to attach to another server.`;
+    this.status.show();
+  }
+
+  /** Attaches to a running OpenAI-compatible server; with arguments (tests, other commands) it asks nothing. */
+  async attach(url?: string, model?: string): Promise<AttachedServer | undefined> {
+    const target = url ?? (await vscode.window.showInputBox({ title: 'Attach to Server: URL', value: this.attached?.url ?? 'http://127.0.0.1:8000', prompt: 'A running vLLM, SGLang or transformers serve (OpenAI-compatible API).', ignoreFocusOut: true }));
+    if (!target) return undefined;
+    let chosen = model;
+    if (url === undefined) {
+      const key = await vscode.window.showInputBox({ title: 'Attach to Server: API key (optional)', password: true, prompt: 'Kept in VS Code SecretStorage; leave empty for none.', ignoreFocusOut: true });
+      if (key === undefined) return undefined;
+      if (key) await this.context.secrets.store(`jaxServe.apiKey:${target}`, key);
+      else await this.context.secrets.delete(`jaxServe.apiKey:${target}`);
+      let models: string[] = [];
+      try {
+        models = await listModels(target, key || undefined);
+      } catch (e) {
+        void vscode.window.showWarningMessage(`Attach: could not list the models (${describeError(e)}); type the model name.`);
+      }
+      // transformers serve lists hub models, not the served folder: a typed name must always be possible.
+      const typed = '$(edit) Type a model name…';
+      const pick = await vscode.window.showQuickPick([...models, typed], { title: 'Attach to Server: model', placeHolder: models.length ? 'The server lists these' : 'The server listed no model' });
+      if (pick === undefined) return undefined;
+      chosen = pick === typed ? await vscode.window.showInputBox({ title: 'Attach to Server: model name (a served name, or the folder path for transformers serve)' }) : pick;
+      if (chosen === undefined) return undefined;
+    }
+    const attached: AttachedServer = { url: target, model: chosen || undefined };
+    await this.context.workspaceState.update(STATE_KEY, attached);
+    this.showStatus();
+    return attached;
+  }
+
+  private async run(kind: 'cursor' | 'selection'): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showErrorMessage('Generate: open a text editor first.');
+      return;
+    }
+    const server = this.attached ?? (await this.attach());
+    if (!server) return;
+    const doc = editor.document;
+    const sel = editor.selection;
+    const prompt = kind === 'selection' ? doc.getText(sel) : doc.getText(new vscode.Range(doc.positionAt(Math.max(0, doc.offsetAt(sel.active) - MAX_PROMPT_CHARS)), sel.active));
+    if (prompt.trim() === '') {
+      void vscode.window.showErrorMessage(kind === 'selection' ? 'Continue Selection: select the text to continue.' : 'Generate at Cursor: there is no text before the cursor to continue.');
+      return;
+    }
+    const settings = vscode.workspace.getConfiguration('jaxServe.generate');
+    const apiKey = await this.context.secrets.get(`jaxServe.apiKey:${server.url}`);
+    // Inserted at the end of the selection (or the cursor), tracked as an offset as text grows.
+    let end = doc.offsetAt(kind === 'selection' ? sel.end : sel.active);
+    let pending = '';
+    let inserted = '';
+    let first = true;
+    let flushing: Promise<void> = Promise.resolve();
+    const flush = () =>
+      (flushing = flushing.then(async () => {
+        if (!pending) return;
+        const text = pending;
+        pending = '';
+        const at = doc.positionAt(end);
+        // One undo step for the whole run: only the first edit opens one.
+        const ok = await editor.edit((b) => b.insert(at, text), { undoStopBefore: first, undoStopAfter: false });
+        if (!ok) throw new Error('the editor refused the edit (was it closed?)');
+        first = false;
+        end += text.length;
+        inserted += text;
+      }));
+    const timer = setInterval(() => void flush(), FLUSH_MS);
+    const api: GenerateApi = 'completions';
+    try {
+      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Generating with ${server.model ?? server.url}`, cancellable: true }, (progress, token) => {
+        const ac = new AbortController();
+        token.onCancellationRequested(() => ac.abort());
+        let tokens = 0;
+        return generate(
+          { baseUrl: server.url, api, model: server.model, prompt, maxTokens: settings.get<number>('maxTokens', 128), temperature: settings.get<number>('temperature', 0.7), apiKey, signal: ac.signal },
+          (e) => {
+            if (e.kind !== 'text') return;
+            pending += e.text;
+            progress.report({ message: `${++tokens} chunks` });
+          },
+        );
+      });
+      clearInterval(timer);
+      await flush();
+      this.last = { ...result, inserted };
+      vscode.window.setStatusBarMessage(`JAX Serve: ${result.tokens} tokens, TTFT ${result.ttftMs?.toFixed(0) ?? '—'} ms, ${result.tokensPerSecond?.toFixed(1) ?? '—'} tokens/s`, 10_000);
+    } catch (e) {
+      clearInterval(timer);
+      // What arrived stays in the editor.
+      await flush().catch(() => undefined);
+      this.last = { error: describeError(e), inserted };
+      if (!(isJaxServeError(e) && e.code === 'E_CANCELLED')) void vscode.window.showErrorMessage(`Generate: ${describeError(e)}`);
+    } finally {
+      await editor.edit(() => undefined, { undoStopBefore: false, undoStopAfter: true }).then(undefined, () => undefined);
+    }
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
