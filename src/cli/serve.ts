@@ -49,12 +49,15 @@ export async function serveCommand(args: Args): Promise<void> {
     command: command?.split(/\s+/).filter(Boolean),
     extraArgs: args.values.get('--arg'),
   };
+  let endedNow = () => undefined as void;
+  const ended = new Promise<void>((r) => (endedNow = r));
   const server = await ServerProcess.start({
     spec,
     launch,
     watchdog: path.join(__dirname, 'serverWatchdog.js'),
     onLine: (l) => process.stderr.write(l + '\n'),
     onState: (s) => {
+      if (s.status === 'failed' || s.status === 'stopped') endedNow();
       const p = s.startup.phases.at(-1)!;
       const progress = s.startup.progress && p.phase === 'weights' ? ` ${s.startup.progress.done}/${s.startup.progress.total}` : '';
       process.stdout.write(`[${(p.at / 1000).toFixed(1)} s] ${s.status === 'starting' ? p.phase + progress : s.status}\n`);
@@ -71,15 +74,8 @@ export async function serveCommand(args: Args): Promise<void> {
     throw e;
   }
   process.stdout.write(`ready at ${server.url} (model "${spec.modelName(launch)}")\n`);
-  // Stay until stopped, or until the server ends by itself.
-  await new Promise<void>((resolve) => {
-    const t = setInterval(() => {
-      if (stopping || server.state.status === 'failed' || server.state.status === 'stopped') {
-        clearInterval(t);
-        resolve();
-      }
-    }, 200);
-  });
+  // Stay until the server ends: stopped by Ctrl-C (stop() ends in 'stopped'), or by itself.
+  await ended;
   if (stopping) await stopping;
   else if (server.state.status === 'failed') throw new JaxServeError('E_SERVER', server.state.message ?? 'The server exited.');
 }

@@ -6,7 +6,7 @@
  * the plan's transforms (transpose, RoPE permutation, unstacking…), so an export can be checked
  * against its source.
  */
-import { parameterCount, type Checkpoint, type TensorRef } from './checkpoint';
+import type { Checkpoint, TensorRef } from './checkpoint';
 import { findTensor } from './formats/open';
 import { JaxServeError } from './errors';
 import type { FileOpener } from './io/byteSource';
@@ -16,7 +16,6 @@ import { decodeChunk } from './tensor/decode';
 import { readTensorBytes, readTensorValues } from './tensor/read';
 
 export type DiffStatus = 'same' | 'added' | 'removed' | 'reshaped' | 'retyped';
-export const DIFF_STATUSES: readonly DiffStatus[] = ['removed', 'added', 'reshaped', 'retyped', 'same'];
 
 export interface DiffEntry {
   readonly status: DiffStatus;
@@ -246,9 +245,4 @@ export function entryName(e: DiffEntry): string {
     return hf?.name ?? e.via.planned.to;
   }
   return (e.right ?? e.left)!.name;
-}
-
-export function entryParameters(e: DiffEntry): number {
-  const t = e.right ?? e.left;
-  return t ? parameterCount(t) : 0;
 }

@@ -6,7 +6,7 @@
  * notification cancels it, and what arrived stays. The client is core's (serve/generate).
  */
 import * as vscode from 'vscode';
-import { describeError, generate, isJaxServeError, listModels, type GenerateApi, type GenerateResult } from '../core/index';
+import { describeError, generate, isJaxServeError, listModels, type GenerateResult } from '../core/index';
 
 export interface AttachedServer {
   readonly url: string;
@@ -118,14 +118,13 @@ export class GenerateCommands implements vscode.Disposable {
         inserted += text;
       }));
     const timer = setInterval(() => void flush(), FLUSH_MS);
-    const api: GenerateApi = 'completions';
     try {
       const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Generating with ${server.model ?? server.url}`, cancellable: true }, (progress, token) => {
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
         let tokens = 0;
         return generate(
-          { baseUrl: server.url, api, model: server.model, prompt, maxTokens: settings.get<number>('maxTokens', 128), temperature: settings.get<number>('temperature', 0.7), apiKey, signal: ac.signal },
+          { baseUrl: server.url, api: 'completions', model: server.model, prompt, maxTokens: settings.get<number>('maxTokens', 128), temperature: settings.get<number>('temperature', 0.7), apiKey, signal: ac.signal },
           (e) => {
             if (e.kind !== 'text') return;
             pending += e.text;
