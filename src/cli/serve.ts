@@ -5,7 +5,7 @@
  * this process is killed.
  */
 import * as path from 'node:path';
-import { ENGINES, engineById, freePort, JaxServeError, ServerProcess } from '../core/index';
+import { ENGINES, engineById, freePort, JaxServeError, ServerProcess, splitWords } from '../core/index';
 import type { Args } from './main';
 
 export const SERVE_OPTIONS = ['--engine', '--host', '--port', '--python', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--served-name', '--command', '--arg'];
@@ -45,8 +45,8 @@ export async function serveCommand(args: Args): Promise<void> {
     tensorParallel: int(args, '--tp'),
     memoryFraction: memory === undefined ? undefined : Number(memory),
     servedName: args.values.get('--served-name')?.at(-1),
-    // A launch prefix, split on spaces (quote nothing inside it; use --arg for engine arguments).
-    command: command?.split(/\s+/).filter(Boolean),
+    // A launch prefix, split into words as a shell would (quotes work; nothing is expanded).
+    command: command === undefined ? undefined : splitWords(command),
     extraArgs: args.values.get('--arg'),
   };
   let endedNow = () => undefined as void;

@@ -46,4 +46,8 @@ export * from './serve/sse';
 export * from './serve/generate';
 export * from './serve/engines';
 export * from './serve/serverLog';
+export * from './serve/metrics';
+export * from './serve/offlineScript';
+export * from './serve/launchProfile';
 export { freePort, groupAlive, portFree, ServerProcess, type ServerProcessOptions, type ServerState, type ServerStatus } from './node/serverProcess';
+export { ServerRegistry, startTicks, type RegisteredServer } from './node/serverRegistry';

@@ -54,12 +54,16 @@ export class ConvertCommands implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   /** The last result of each command (the test API reads it). */
   readonly last: { convert?: ConvertResult; import?: ConvertResult; verify?: VerifyReport } = {};
+  private readonly exported = new vscode.EventEmitter<string>();
+  /** Fires with each export folder written (the Serve panel offers the last one). */
+  readonly onDidExport = this.exported.event;
 
   constructor(
     private readonly cli: Cli,
     private readonly docs: PlanDocuments,
   ) {
     this.disposables.push(
+      this.exported,
       vscode.commands.registerCommand('jaxServe.convert', (arg?: vscode.Uri | ConvertRequest) => this.convert(arg)),
       vscode.commands.registerCommand('jaxServe.import', (arg?: vscode.Uri | ImportRequest) => this.importInto(arg)),
       vscode.commands.registerCommand('jaxServe.verify', (arg?: vscode.Uri | VerifyRequest) => this.verify(arg)),
@@ -199,6 +203,7 @@ export class ConvertCommands implements vscode.Disposable {
     if (r.code !== 0) return { ...this.fail('convert', `Convert ${path.basename(source)}: ${cliError(r)}`), plan };
     const result: ConvertResult = { ok: true, plan, output, message: r.stdout.trim() };
     this.last.convert = result;
+    this.exported.fire(output);
     void vscode.window.showInformationMessage(`Exported ${path.basename(output)} (${plan.architecture}).`, 'Preflight', 'Reveal in Explorer').then((p) => {
       if (p === 'Preflight') void vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(output));
       if (p === 'Reveal in Explorer') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(output));

@@ -10,6 +10,8 @@ import { GenerateCommands } from './generateCommands';
 import { PlanDocuments } from './planDocuments';
 import { PreflightCommand } from './preflightCommand';
 import { PytreeExplorer } from './pytreeExplorer';
+import { ServePanel } from './servePanel';
+import { ServerManager } from './serverManager';
 import { registerTasks } from './tasks';
 
 /** What activate returns: a small surface the integration tests read. */
@@ -19,7 +21,12 @@ export interface JaxServeApi {
   readonly convert: Pick<ConvertCommands, 'last'>;
   readonly diffs: { list(): DiffPanelInfo[] };
   readonly generate: Pick<GenerateCommands, 'last' | 'attached'>;
+  readonly server: Pick<ServerManager, 'state' | 'swept' | 'profiles'>;
+  readonly servePanel: Pick<ServePanel, 'gauges' | 'history'>;
 }
+
+const LAST_EXPORT_KEY = 'jaxServe.lastExport';
+let manager: ServerManager | undefined;
 
 export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const services = new CheckpointServices(context.extensionUri);
@@ -32,14 +39,21 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const docs = new PlanDocuments();
   const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs);
   const generateCommands = new GenerateCommands(context);
+  manager = new ServerManager(context, generateCommands, () => convert.last.convert?.output ?? context.workspaceState.get<string>(LAST_EXPORT_KEY));
+  const servePanel = new ServePanel(context, manager, generateCommands);
+  // Servers a crashed window left behind (its watchdog gone too) are stopped now.
+  if (vscode.workspace.isTrusted) void manager.sweep();
   context.subscriptions.push(
+    manager,
+    servePanel,
+    convert.onDidExport((folder) => void context.workspaceState.update(LAST_EXPORT_KEY, folder)),
     preflightCommand,
     log,
     docs,
     convert,
     generateCommands,
     vscode.commands.registerCommand('jaxServe.showLog', () => log.show()),
-    registerTasks(context),
+    registerTasks(context, () => manager?.profiles ?? []),
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
       const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFolders: true, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
       if (!picked) return;
@@ -47,7 +61,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );
-  return { checkpointEditors: editors, preflight: preflightCommand, convert, diffs, generate: generateCommands };
+  return { checkpointEditors: editors, preflight: preflightCommand, convert, diffs, generate: generateCommands, server: manager, servePanel };
 }
 
 /** An editor opens files: a folder (HF export, Orbax step or CheckpointManager root) stands as the file core picks. */
@@ -60,4 +74,7 @@ async function fileFor(uri: vscode.Uri): Promise<vscode.Uri | undefined> {
   return undefined;
 }
 
-export function deactivate(): void {}
+/** The server started from this window stops with it (the watchdog covers a host that dies instead). */
+export function deactivate(): Promise<void> | undefined {
+  return manager?.stopQuietly();
+}

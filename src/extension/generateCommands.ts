@@ -1,12 +1,14 @@
 /**
  * Generation in the editor against a server we attached to: "Attach to Server…" (URL, an API key
  * kept in SecretStorage, a model from /v1/models or typed), then "Generate at Cursor" (the text
- * before the cursor as the prompt) and "Continue Selection" (the selection as the prompt). Text
- * streams in after the cursor or selection in batched edits that undo as one step; the progress
- * notification cancels it, and what arrived stays. The client is core's (serve/generate).
+ * before the cursor as the prompt), "Continue Selection" (the selection as the prompt) and "Send
+ * Selection as Chat Message" (through /v1/chat/completions, so the chat template applies, into a
+ * new Markdown document). Continuations stream in after the cursor or selection, or into a new
+ * document (the jaxServe.generate.output setting), in batched edits that undo as one step; the
+ * progress notification cancels, and what arrived stays. The client is core's (serve/generate).
  */
 import * as vscode from 'vscode';
-import { describeError, generate, isJaxServeError, listModels, type GenerateResult } from '../core/index';
+import { describeError, generate, isJaxServeError, listModels, type GenerateApi, type GenerateResult } from '../core/index';
 
 export interface AttachedServer {
   readonly url: string;
@@ -22,23 +24,31 @@ const FLUSH_MS = 50;
 export class GenerateCommands implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly status = vscode.window.createStatusBarItem('jaxServe.server', vscode.StatusBarAlignment.Left, 50);
+  private readonly attachedChanged = new vscode.EventEmitter<AttachedServer | undefined>();
+  readonly onDidAttach = this.attachedChanged.event;
   /** The last in-editor run (the test API reads it). */
-  last: (GenerateResult & { inserted: string }) | { error: string; inserted: string } | undefined;
+  last: (GenerateResult & { inserted: string; document: string }) | { error: string; inserted: string; document: string } | undefined;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.status.name = 'JAX Serve server';
     this.status.command = 'jaxServe.attach';
     this.disposables.push(
       this.status,
+      this.attachedChanged,
       vscode.commands.registerCommand('jaxServe.attach', (url?: string, model?: string) => this.attach(url, model)),
       vscode.commands.registerCommand('jaxServe.generateAtCursor', () => this.run('cursor')),
       vscode.commands.registerCommand('jaxServe.continueSelection', () => this.run('selection')),
+      vscode.commands.registerCommand('jaxServe.sendSelectionAsChat', () => this.run('chat')),
     );
     this.showStatus();
   }
 
   get attached(): AttachedServer | undefined {
     return this.context.workspaceState.get<AttachedServer>(STATE_KEY);
+  }
+
+  apiKey(url: string): Thenable<string | undefined> {
+    return this.context.secrets.get(`jaxServe.apiKey:${url}`);
   }
 
   private showStatus(): void {
@@ -78,28 +88,50 @@ export class GenerateCommands implements vscode.Disposable {
     const attached: AttachedServer = { url: target, model: chosen || undefined };
     await this.context.workspaceState.update(STATE_KEY, attached);
     this.showStatus();
+    this.attachedChanged.fire(attached);
     return attached;
   }
 
-  private async run(kind: 'cursor' | 'selection'): Promise<void> {
-    const editor = vscode.window.activeTextEditor;
-    if (!editor) {
+  private async run(kind: 'cursor' | 'selection' | 'chat'): Promise<void> {
+    const source = vscode.window.activeTextEditor;
+    if (!source) {
       void vscode.window.showErrorMessage('Generate: open a text editor first.');
       return;
     }
     const server = this.attached ?? (await this.attach());
     if (!server) return;
-    const doc = editor.document;
-    const sel = editor.selection;
-    const prompt = kind === 'selection' ? doc.getText(sel) : doc.getText(new vscode.Range(doc.positionAt(Math.max(0, doc.offsetAt(sel.active) - MAX_PROMPT_CHARS)), sel.active));
+    const doc = source.document;
+    const sel = source.selection;
+    const prompt = kind === 'cursor' ? doc.getText(new vscode.Range(doc.positionAt(Math.max(0, doc.offsetAt(sel.active) - MAX_PROMPT_CHARS)), sel.active)) : doc.getText(sel);
     if (prompt.trim() === '') {
-      void vscode.window.showErrorMessage(kind === 'selection' ? 'Continue Selection: select the text to continue.' : 'Generate at Cursor: there is no text before the cursor to continue.');
+      void vscode.window.showErrorMessage(kind === 'cursor' ? 'Generate at Cursor: there is no text before the cursor to continue.' : 'Select the text to send first.');
       return;
     }
     const settings = vscode.workspace.getConfiguration('jaxServe.generate');
-    const apiKey = await this.context.secrets.get(`jaxServe.apiKey:${server.url}`);
-    // Inserted at the end of the selection (or the cursor), tracked as an offset as text grows.
-    let end = doc.offsetAt(kind === 'selection' ? sel.end : sel.active);
+    // Where the text goes: after the cursor or selection, or a new document (always, for a chat reply).
+    let editor = source;
+    let end = doc.offsetAt(kind === 'cursor' ? sel.active : sel.end);
+    if (kind === 'chat' || settings.get<string>('output', 'editor') === 'newDocument') {
+      const content = kind === 'chat' ? `**You:**\n\n${prompt}\n\n**${server.model ?? 'Assistant'}:**\n\n` : prompt;
+      const created = await vscode.workspace.openTextDocument({ language: kind === 'chat' ? 'markdown' : doc.languageId, content });
+      editor = await vscode.window.showTextDocument(created, { viewColumn: vscode.ViewColumn.Beside });
+      end = content.length;
+    }
+    await this.streamInto(editor, end, {
+      api: kind === 'chat' ? 'chat' : 'completions',
+      server,
+      prompt,
+      maxTokens: settings.get<number>('maxTokens', 128),
+      temperature: settings.get<number>('temperature', 0.7),
+    });
+  }
+
+  /** Streams a generation into `editor` at `offset`, in batched edits that undo as one step. */
+  private async streamInto(editor: vscode.TextEditor, offset: number, r: { api: GenerateApi; server: AttachedServer; prompt: string; maxTokens: number; temperature: number }): Promise<void> {
+    const doc = editor.document;
+    const apiKey = await this.apiKey(r.server.url);
+    // Inserted at `offset`, tracked as text grows.
+    let end = offset;
     let pending = '';
     let inserted = '';
     let first = true;
@@ -118,29 +150,27 @@ export class GenerateCommands implements vscode.Disposable {
         inserted += text;
       }));
     const timer = setInterval(() => void flush(), FLUSH_MS);
+    const document = doc.uri.toString();
     try {
-      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Generating with ${server.model ?? server.url}`, cancellable: true }, (progress, token) => {
+      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Generating with ${r.server.model ?? r.server.url}`, cancellable: true }, (progress, token) => {
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
-        let tokens = 0;
-        return generate(
-          { baseUrl: server.url, api: 'completions', model: server.model, prompt, maxTokens: settings.get<number>('maxTokens', 128), temperature: settings.get<number>('temperature', 0.7), apiKey, signal: ac.signal },
-          (e) => {
-            if (e.kind !== 'text') return;
-            pending += e.text;
-            progress.report({ message: `${++tokens} chunks` });
-          },
-        );
+        let chunks = 0;
+        return generate({ baseUrl: r.server.url, api: r.api, model: r.server.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, apiKey, signal: ac.signal }, (e) => {
+          if (e.kind !== 'text') return;
+          pending += e.text;
+          progress.report({ message: `${++chunks} chunks` });
+        });
       });
       clearInterval(timer);
       await flush();
-      this.last = { ...result, inserted };
+      this.last = { ...result, inserted, document };
       vscode.window.setStatusBarMessage(`JAX Serve: ${result.tokens} tokens, TTFT ${result.ttftMs?.toFixed(0) ?? '—'} ms, ${result.tokensPerSecond?.toFixed(1) ?? '—'} tokens/s`, 10_000);
     } catch (e) {
       clearInterval(timer);
       // What arrived stays in the editor.
       await flush().catch(() => undefined);
-      this.last = { error: describeError(e), inserted };
+      this.last = { error: describeError(e), inserted, document };
       if (!(isJaxServeError(e) && e.code === 'E_CANCELLED')) void vscode.window.showErrorMessage(`Generate: ${describeError(e)}`);
     } finally {
       await editor.edit(() => undefined, { undoStopBefore: false, undoStopAfter: true }).then(undefined, () => undefined);

@@ -1,17 +1,24 @@
 /**
- * The `jax-serve` task type: convert, import, preflight and verify as tasks in tasks.json, run through the
- * bundled CLI as a process (so they show in the terminal, can be cancelled, and feed the `$jax-serve`
- * problem matcher with preflight's "FILE: severity: message" lines). VS Code runs no task in an
- * untrusted workspace. Each workspace folder holding an export (a config.json) gets a preflight task.
+ * The `jax-serve` task type: convert, import, preflight, verify and serve as tasks in tasks.json, run
+ * through the bundled CLI as a process (so they show in the terminal, can be cancelled, and feed the
+ * `$jax-serve` problem matcher with preflight's "FILE: severity: message" lines). VS Code runs no task
+ * in an untrusted workspace. Each workspace folder holding an export (a config.json) gets a preflight
+ * task, and each saved Serve profile a serve task: a background task, ready when the CLI prints
+ * "ready at URL" (the `$jax-serve-serve` matcher), stopped with the task (the CLI stops the group).
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { describeError, parseEnv, serveCliArgs, type LaunchProfile } from '../core/index';
+import type { ProfileView } from '../shared/serveProtocol';
 import { choosePython } from './python';
 
 export const TASK_TYPE = 'jax-serve';
 
 interface JaxServeTaskDefinition extends vscode.TaskDefinition {
-  action: 'convert' | 'import' | 'preflight' | 'verify';
+  action: 'convert' | 'import' | 'preflight' | 'verify' | 'serve';
+  /** serve: a saved profile of the Serve panel (by name), or the fields below. */
+  profile?: string;
+  engine?: string;
   source?: string;
   output?: string;
   preset?: string;
@@ -19,20 +26,27 @@ interface JaxServeTaskDefinition extends vscode.TaskDefinition {
   args?: string[];
 }
 
-export function registerTasks(context: vscode.ExtensionContext): vscode.Disposable {
+export function registerTasks(context: vscode.ExtensionContext, profiles: () => readonly ProfileView[]): vscode.Disposable {
   const cli = path.join(context.extensionPath, 'dist', 'cli.js');
+  const folderOf = (scope: vscode.WorkspaceFolder | vscode.TaskScope) => (typeof scope === 'object' ? scope.uri : undefined);
   return vscode.tasks.registerTaskProvider(TASK_TYPE, {
     async provideTasks() {
       const found = await vscode.workspace.findFiles('{config.json,*/config.json,*/*/config.json}', '**/node_modules/**', 50);
-      return found.map((config) => {
+      const tasks = found.map((config) => {
         const folder = path.dirname(config.fsPath);
         const def: JaxServeTaskDefinition = { type: TASK_TYPE, action: 'preflight', source: folder };
         return taskFor(def, cli, vscode.workspace.getWorkspaceFolder(config) ?? vscode.TaskScope.Workspace);
       });
+      for (const p of profiles()) {
+        const task = await serveTask({ type: TASK_TYPE, action: 'serve', profile: p.name }, cli, vscode.TaskScope.Workspace, profiles());
+        if (task) tasks.push(task);
+      }
+      return tasks;
     },
     async resolveTask(task) {
       const def = task.definition as JaxServeTaskDefinition;
       const scope = task.scope ?? vscode.TaskScope.Workspace;
+      if (def.action === 'serve') return serveTask(def, cli, scope, profiles(), folderOf(scope));
       // Orbax sources and verify need Python: the interpreter the user chose, unless the task names one.
       if (def.action !== 'preflight' && !def.args?.includes('--python')) {
         const python = await choosePython(typeof scope === 'object' ? scope.uri : undefined);
@@ -58,7 +72,39 @@ function cliArgs(def: JaxServeTaskDefinition): string[] {
       return ['import', need(def.source, 'source'), '-o', need(def.output, 'output'), '--preset', need(def.preset, 'preset'), ...extra];
     case 'verify':
       return ['verify', need(def.output, 'output'), '--source', need(def.source, 'source'), '--entry', need(def.entry, 'entry'), ...extra];
+    case 'serve':
+      return ['serve', need(def.source, 'source'), '--engine', need(def.engine, 'engine'), ...extra];
   }
+}
+
+/**
+ * A serve task: a saved profile's arguments (its interpreter, or VS Code's Python, and its
+ * environment), or `source` + `engine` + `args` as written. Undefined with an error shown when the
+ * profile is missing or invalid.
+ */
+async function serveTask(def: JaxServeTaskDefinition, cli: string, scope: vscode.WorkspaceFolder | vscode.TaskScope, profiles: readonly ProfileView[], folder?: vscode.Uri): Promise<vscode.Task | undefined> {
+  let args: string[];
+  let env: Record<string, string> = {};
+  try {
+    if (def.profile !== undefined) {
+      const p = profiles.find((x) => x.name === def.profile);
+      if (!p) throw new Error(`no saved Serve profile named "${def.profile}" (save one in the Serve panel).`);
+      const python = p.python?.trim() || p.command?.trim() ? undefined : (await choosePython(folder)).python;
+      args = serveCliArgs(p as LaunchProfile, python);
+      env = p.env ? parseEnv(p.env) : {};
+    } else {
+      args = cliArgs(def);
+      if (!def.args?.includes('--python') && !def.args?.includes('--command')) args.push('--python', (await choosePython(folder)).python);
+    }
+  } catch (e) {
+    void vscode.window.showErrorMessage(`jax-serve serve task: ${describeError(e)}`);
+    return undefined;
+  }
+  const name = def.profile !== undefined ? `serve ${def.profile}` : `serve ${vscode.workspace.asRelativePath(def.source!)}`;
+  const execution = new vscode.ProcessExecution(process.execPath, [cli, ...args], { env: { ...env, ELECTRON_RUN_AS_NODE: '1' } });
+  const task = new vscode.Task(def, scope, name, 'jax-serve', execution, ['$jax-serve-serve']);
+  task.isBackground = true;
+  return task;
 }
 
 function taskFor(def: JaxServeTaskDefinition, cli: string, scope: vscode.WorkspaceFolder | vscode.TaskScope, more: string[] = []): vscode.Task {

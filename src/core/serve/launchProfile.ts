@@ -1,0 +1,137 @@
+/**
+ * A launch profile: what the Serve panel's form holds and saves (engine, model folder, host, port,
+ * engine options, extra arguments, environment, interpreter or launch command), checked into the
+ * LaunchOptions an engine spec takes, and written as `jax-serve serve` arguments for the `serve`
+ * task. Text fields (extra arguments, a launch command) are split as a POSIX shell splits words,
+ * quotes and backslashes included, but nothing is expanded: no shell ever runs them.
+ */
+import { JaxServeError } from '../errors';
+import { engineById, type EngineId, type LaunchOptions } from './engines';
+
+export interface LaunchProfile {
+  readonly name: string;
+  readonly engine: EngineId;
+  readonly model: string;
+  readonly host: string;
+  /** Empty: a free port chosen at start. */
+  readonly port?: number;
+  readonly dtype?: string;
+  readonly maxModelLen?: number;
+  readonly tensorParallel?: number;
+  readonly memoryFraction?: number;
+  readonly servedName?: string;
+  /** Engine arguments, as typed (split by splitWords). */
+  readonly extraArgs?: string;
+  /** KEY=VALUE lines. */
+  readonly env?: string;
+  /** The interpreter whose environment has the engine; empty: the one VS Code's Python uses. */
+  readonly python?: string;
+  /** A launch prefix replacing the engine's executable, e.g. `docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai`. */
+  readonly command?: string;
+}
+
+/** Splits a command line into words as sh does (quotes, backslash escapes), expanding nothing. */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+      // Inside double quotes a backslash escapes only these (as in sh).
+      else if (c === '\\' && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) word += line[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\') {
+      if (i + 1 === line.length) throw new JaxServeError('E_USAGE', `A backslash ends the line, escaping nothing: ${line}`);
+      word += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new JaxServeError('E_USAGE', `Unclosed ${quote} quote in: ${line}`);
+  if (inWord) words.push(word);
+  return words;
+}
+
+/** `KEY=VALUE` lines into an environment; blank lines and `#` comments are skipped. */
+export function parseEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (!m) throw new JaxServeError('E_USAGE', `Environment line ${i + 1} is not KEY=VALUE: ${line}`);
+    env[m[1]!] = m[2]!;
+  });
+  return env;
+}
+
+const positiveInt = (v: number | undefined, what: string) => {
+  if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new JaxServeError('E_USAGE', `${what} must be a whole number ≥ 1 (got ${v}).`);
+  return v;
+};
+
+/**
+ * The launch options of a profile on a port, checked: every problem named by its field, so the
+ * form can say what to fix before anything is spawned.
+ */
+export function launchOptions(p: LaunchProfile, port: number, python?: string): { launch: LaunchOptions; env: Record<string, string> } {
+  if (!engineById(p.engine)) throw new JaxServeError('E_USAGE', `Unknown engine "${p.engine}".`);
+  if (!p.model.trim()) throw new JaxServeError('E_USAGE', 'Choose the model folder (an export).');
+  if (!p.host.trim()) throw new JaxServeError('E_USAGE', 'Host is empty: 127.0.0.1 serves this machine only.');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new JaxServeError('E_USAGE', `Port must be 1–65535 (got ${port}).`);
+  positiveInt(p.maxModelLen, 'Max model length');
+  positiveInt(p.tensorParallel, 'Tensor-parallel size');
+  if (p.memoryFraction !== undefined && !(p.memoryFraction > 0 && p.memoryFraction <= 1)) throw new JaxServeError('E_USAGE', `Memory fraction must be in (0, 1] (got ${p.memoryFraction}).`);
+  const command = p.command?.trim() ? splitWords(p.command) : undefined;
+  return {
+    launch: {
+      model: p.model.trim(),
+      host: p.host.trim(),
+      port,
+      dtype: p.dtype?.trim() || undefined,
+      maxModelLen: p.maxModelLen,
+      tensorParallel: p.tensorParallel,
+      memoryFraction: p.memoryFraction,
+      servedName: p.servedName?.trim() || undefined,
+      extraArgs: p.extraArgs?.trim() ? splitWords(p.extraArgs) : undefined,
+      python: command ? undefined : p.python?.trim() || python,
+      command,
+    },
+    env: p.env ? parseEnv(p.env) : {},
+  };
+}
+
+/** `jax-serve serve …` arguments for a profile (the `serve` task runs the CLI with them). */
+export function serveCliArgs(p: LaunchProfile, python?: string): string[] {
+  const { launch } = launchOptions(p, p.port ?? 1, python);
+  const o = (flag: string, v: string | number | undefined) => (v === undefined ? [] : [flag, String(v)]);
+  return [
+    'serve', launch.model,
+    '--engine', p.engine,
+    '--host', launch.host,
+    ...o('--port', p.port),
+    ...o('--python', launch.python),
+    ...o('--dtype', launch.dtype),
+    ...o('--max-model-len', launch.maxModelLen),
+    ...o('--tp', launch.tensorParallel),
+    ...o('--memory-fraction', launch.memoryFraction),
+    ...o('--served-name', launch.servedName),
+    ...(launch.command ? ['--command', p.command!.trim()] : []),
+    ...(launch.extraArgs ?? []).flatMap((a) => ['--arg', a]),
+  ];
+}

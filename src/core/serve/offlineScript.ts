@@ -1,0 +1,156 @@
+/**
+ * "Create Offline Inference Script": Python that loads an export in-process, without a server, with
+ * the sampling parameters the user chose. vLLM: `LLM(...).generate` / `.chat` with `SamplingParams`
+ * (serving-engines.md §1.7); SGLang: `sgl.Engine(...).generate` with a sampling-params dict (§2.6,
+ * SGLang's offline engine docs: max_new_tokens, temperature, top_p, stop); transformers (the CPU
+ * engine here): `generate` on the loaded model. Values go in as JSON literals, which Python reads as
+ * the same strings and numbers, so a path or prompt cannot break out of its literal.
+ */
+import { JaxServeError } from '../errors';
+import type { EngineId, LaunchOptions } from './engines';
+
+export interface SamplingOptions {
+  readonly temperature: number;
+  readonly topP: number;
+  readonly maxTokens: number;
+  readonly stop?: readonly string[];
+  readonly seed?: number;
+}
+
+export interface OfflineScriptOptions {
+  readonly engine: EngineId;
+  readonly launch: Pick<LaunchOptions, 'model' | 'dtype' | 'maxModelLen' | 'tensorParallel' | 'memoryFraction'>;
+  readonly sampling: SamplingOptions;
+  readonly prompts: readonly string[];
+  /** Through the model's chat template (vLLM `LLM.chat`; SGLang and transformers apply it first). */
+  readonly chat: boolean;
+}
+
+const py = (v: unknown): string => JSON.stringify(v);
+
+/** `name=value` for each defined value, in order. */
+function kwargs(pairs: readonly (readonly [string, unknown])[]): string {
+  return pairs.filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)).map(([k, v]) => `${k}=${py(v)}`).join(', ');
+}
+
+export function offlineScript(o: OfflineScriptOptions): string {
+  if (!Number.isFinite(o.sampling.temperature) || !Number.isFinite(o.sampling.topP) || !Number.isInteger(o.sampling.maxTokens) || o.sampling.maxTokens < 1) {
+    throw new JaxServeError('E_USAGE', 'Offline script: temperature and top_p must be numbers and max tokens a positive integer.');
+  }
+  if (o.prompts.length === 0) throw new JaxServeError('E_USAGE', 'Offline script: give at least one prompt.');
+  switch (o.engine) {
+    case 'vllm':
+    case 'vllm-tpu':
+      return vllmScript(o);
+    case 'sglang':
+      return sglangScript(o);
+    case 'transformers-serve':
+      return transformersScript(o);
+    case 'sglang-jax':
+      throw new JaxServeError('E_USAGE', 'Offline script: SGLang-JAX documents no offline engine API to write against; serve the export with its launcher, or choose vLLM or SGLang.');
+  }
+}
+
+const header = (what: string, o: OfflineScriptOptions) => `#!/usr/bin/env python3
+"""Offline inference on ${o.launch.model.replace(/"""|\\/g, '_')} with ${what}, written by jax-serve.
+
+Run it with the Python environment where the engine is installed.
+"""
+`;
+
+function vllmScript(o: OfflineScriptOptions): string {
+  const s = o.sampling;
+  const llm = kwargs([['model', o.launch.model], ['dtype', o.launch.dtype], ['max_model_len', o.launch.maxModelLen], ['tensor_parallel_size', o.launch.tensorParallel], ['gpu_memory_utilization', o.launch.memoryFraction]]);
+  const params = kwargs([['temperature', s.temperature], ['top_p', s.topP], ['max_tokens', s.maxTokens], ['stop', s.stop], ['seed', s.seed]]);
+  const run = o.chat
+    ? `    # LLM.chat applies the model's chat template to each conversation.
+    conversations = [[{"role": "user", "content": p}] for p in PROMPTS]
+    outputs = llm.chat(conversations, params)`
+    : `    outputs = llm.generate(PROMPTS, params)`;
+  return `${header(`vLLM (LLM.${o.chat ? 'chat' : 'generate'})`, o)}
+from vllm import LLM, SamplingParams
+
+PROMPTS = ${py(o.prompts)}
+
+
+def main() -> None:
+    llm = LLM(${llm})
+    params = SamplingParams(${params})
+${run}
+    for prompt, output in zip(PROMPTS, outputs):
+        print(repr(prompt), "->", repr(output.outputs[0].text))
+
+
+# vLLM starts worker processes: the guard keeps them from running this script again.
+if __name__ == "__main__":
+    main()
+`;
+}
+
+function sglangScript(o: OfflineScriptOptions): string {
+  const s = o.sampling;
+  const engine = kwargs([['model_path', o.launch.model], ['dtype', o.launch.dtype], ['context_length', o.launch.maxModelLen], ['tp_size', o.launch.tensorParallel], ['mem_fraction_static', o.launch.memoryFraction], ['random_seed', s.seed]]);
+  const params: Record<string, unknown> = { temperature: s.temperature, top_p: s.topP, max_new_tokens: s.maxTokens };
+  if (s.stop?.length) params.stop = s.stop;
+  const prompts = o.chat
+    ? `    # The engine takes text: the chat template is applied here, as the server would.
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(${py(o.launch.model)})
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True) for p in PROMPTS]`
+    : `    texts = PROMPTS`;
+  return `${header('SGLang (sgl.Engine.generate)', o)}
+import sglang as sgl
+
+PROMPTS = ${py(o.prompts)}
+SAMPLING_PARAMS = ${py(params)}
+
+
+def main() -> None:
+${prompts}
+    llm = sgl.Engine(${engine})
+    try:
+        outputs = llm.generate(texts, SAMPLING_PARAMS)
+        for prompt, output in zip(PROMPTS, outputs):
+            print(repr(prompt), "->", repr(output["text"]))
+    finally:
+        llm.shutdown()
+
+
+# SGLang starts scheduler processes: the guard keeps them from running this script again.
+if __name__ == "__main__":
+    main()
+`;
+}
+
+function transformersScript(o: OfflineScriptOptions): string {
+  const s = o.sampling;
+  const greedy = s.temperature === 0;
+  // generate() rejects temperature 0 with sampling on: greedy is do_sample=False.
+  const gen = greedy ? kwargs([['max_new_tokens', s.maxTokens], ['stop_strings', s.stop]]) : kwargs([['max_new_tokens', s.maxTokens], ['do_sample', true], ['temperature', s.temperature], ['top_p', s.topP], ['stop_strings', s.stop]]);
+  const encode = o.chat
+    ? `tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True)`
+    : `tokenizer(prompt, return_tensors="pt")`;
+  return `${header('transformers (generate)', o)}
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+MODEL = ${py(o.launch.model)}
+PROMPTS = ${py(o.prompts)}
+
+
+def main() -> None:
+${s.seed !== undefined ? `    torch.manual_seed(${py(s.seed)})\n` : ''}    tokenizer = AutoTokenizer.from_pretrained(MODEL)
+    model = AutoModelForCausalLM.from_pretrained(MODEL${o.launch.dtype ? `, dtype=${py(o.launch.dtype)}` : ''})
+    for prompt in PROMPTS:
+        inputs = ${encode}
+        with torch.no_grad():
+            out = model.generate(**inputs, ${gen}${s.stop?.length ? ', tokenizer=tokenizer' : ''}, pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+        new = out[0, inputs["input_ids"].shape[1]:]
+        print(repr(prompt), "->", repr(tokenizer.decode(new, skip_special_tokens=True)))
+
+
+if __name__ == "__main__":
+    main()
+`;
+}

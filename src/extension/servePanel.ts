@@ -1,0 +1,260 @@
+/**
+ * The Serve panel: a launch form (engine, model folder, host, port and engine options; saved
+ * profiles), the server's load phases with their times, gauges from /metrics, and generations
+ * against the attached server (completion or chat, sampling parameters, streamed, stoppable, with
+ * TTFT, tokens/s, token counts and a history of runs). One panel; the host keeps every state, the
+ * page shows it.
+ */
+import * as vscode from 'vscode';
+import { describeError, ENGINES, fetchGauges, generate, isJaxServeError, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
+import { Rpc } from '../shared/rpc';
+import { isServeWebviewToHost, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
+import { Disposable } from './dispose';
+import type { GenerateCommands } from './generateCommands';
+import type { ServerManager } from './serverManager';
+import { webviewHtml, webviewOptions } from './webviewHtml';
+
+export const SERVE_VIEW_TYPE = 'jaxServe.serve';
+const HISTORY_KEY = 'jaxServe.runHistory';
+const SAMPLING_KEY = 'jaxServe.sampling';
+const MAX_HISTORY = 30;
+/** Characters of a run's text kept in the history (the panel shows the whole text while it is open). */
+const MAX_HISTORY_TEXT = 20_000;
+/** Streamed text goes to the page at most this often. */
+const FLUSH_MS = 50;
+const GAUGES_MS = 2000;
+
+const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({
+  id: e.id,
+  title: e.title,
+  memoryFlag: e.id.startsWith('vllm') ? '--gpu-memory-utilization' : e.id.startsWith('sglang') ? '--mem-fraction-static' : undefined,
+}));
+
+export class ServePanel extends Disposable {
+  private panel: vscode.WebviewPanel | undefined;
+  private rpc: Rpc<ServeHostToWebview, ServeWebviewToHost> | undefined;
+  private nextRun = 1;
+  private readonly runs = new Map<number, AbortController>();
+  private gaugeTimer: ReturnType<typeof setInterval> | undefined;
+  /** The last gauges read (the test API reads them). */
+  gauges: GaugesView | undefined;
+  /** Runs of this session and before, newest first. */
+  history: RunView[];
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly manager: ServerManager,
+    private readonly generateCommands: GenerateCommands,
+  ) {
+    super();
+    this.history = context.workspaceState.get<RunView[]>(HISTORY_KEY, []);
+    this._register(vscode.commands.registerCommand('jaxServe.openServePanel', () => this.show()));
+    this._register(vscode.commands.registerCommand('jaxServe.startServer', async (profile?: ProfileView | string) => {
+      const p = typeof profile === 'string' ? manager.profiles.find((x) => x.name === profile) : profile;
+      if (p) return manager.start(p);
+      this.show();
+      return undefined;
+    }));
+    this._register(vscode.commands.registerCommand('jaxServe.createOfflineScript', (engine?: EngineId) => this.offlineScript({ ...manager.form, engine: engine ?? manager.form.engine }, 'completions', 'Hello, my name is', this.sampling)));
+    this._register(manager.onDidChange((server) => {
+      this.rpc?.send({ type: 'server', server });
+      this.pollGauges();
+    }));
+    this._register(generateCommands.onDidAttach((attached) => {
+      this.rpc?.send({ type: 'attached', attached });
+      this.gauges = undefined;
+      this.pollGauges();
+    }));
+  }
+
+  private get sampling(): SamplingView {
+    const s = vscode.workspace.getConfiguration('jaxServe.generate');
+    return this.context.workspaceState.get<SamplingView>(SAMPLING_KEY) ?? { temperature: s.get('temperature', 0.7), topP: 1, maxTokens: s.get('maxTokens', 128), stop: '' };
+  }
+
+  show(): void {
+    if (this.panel) {
+      this.panel.reveal();
+      return;
+    }
+    const panel = (this.panel = vscode.window.createWebviewPanel(SERVE_VIEW_TYPE, 'JAX Serve', vscode.ViewColumn.Active, { ...webviewOptions(this.context.extensionUri), retainContextWhenHidden: true }));
+    panel.iconPath = new vscode.ThemeIcon('vm-running');
+    const rpc = (this.rpc = new Rpc<ServeHostToWebview, ServeWebviewToHost>((env) => void panel.webview.postMessage(env), (m) => this.handle(m), isServeWebviewToHost));
+    const sub = panel.webview.onDidReceiveMessage((m) => rpc.receive(m));
+    panel.onDidChangeViewState(() => this.pollGauges());
+    panel.onDidDispose(() => {
+      for (const ac of this.runs.values()) ac.abort();
+      clearInterval(this.gaugeTimer);
+      this.gaugeTimer = undefined;
+      rpc.dispose();
+      sub.dispose();
+      this.panel = this.rpc = undefined;
+    });
+    panel.webview.html = webviewHtml(panel.webview, this.context.extensionUri, 'serve', 'JAX Serve');
+  }
+
+  private async handle(m: ServeWebviewToHost): Promise<ServeHostToWebview | undefined> {
+    switch (m.type) {
+      case 'ready':
+        this.pollGauges();
+        return {
+          type: 'init',
+          engines: ENGINE_VIEWS,
+          profiles: this.manager.profiles,
+          form: this.manager.form,
+          server: this.manager.view,
+          attached: this.generateCommands.attached,
+          sampling: this.sampling,
+          history: this.history,
+          trusted: vscode.workspace.isTrusted,
+        };
+      case 'start':
+        await this.manager.start(m.profile);
+        return { type: 'ack' };
+      case 'stop':
+        await this.manager.stop();
+        return { type: 'ack' };
+      case 'saveProfile':
+        return { type: 'profiles', profiles: await this.manager.saveProfile(m.profile) };
+      case 'deleteProfile':
+        return { type: 'profiles', profiles: await this.manager.deleteProfile(m.name) };
+      case 'pickModel': {
+        const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'Serve: the model folder (an export)', openLabel: 'Serve This Folder' });
+        return { type: 'picked', path: picked?.[0]?.fsPath };
+      }
+      case 'showLog':
+        await vscode.commands.executeCommand('jaxServe.showServerLog');
+        return { type: 'ack' };
+      case 'preflight': {
+        const model = this.manager.state?.model;
+        const folder = this.manager.form.model || model;
+        if (folder) await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(folder));
+        return { type: 'ack' };
+      }
+      case 'attach':
+        await this.generateCommands.attach();
+        return { type: 'ack' };
+      case 'generate':
+        await this.context.workspaceState.update(SAMPLING_KEY, m.sampling);
+        return { type: 'run', run: this.startRun(m.mode, m.prompt, m.sampling) };
+      case 'cancelRun':
+        this.runs.get(m.id)?.abort();
+        return { type: 'ack' };
+      case 'offlineScript':
+        await this.context.workspaceState.update(SAMPLING_KEY, m.sampling);
+        await this.offlineScript(m.profile, m.mode, m.prompt, m.sampling);
+        return { type: 'ack' };
+      default: {
+        const never: never = m;
+        return never;
+      }
+    }
+  }
+
+  /** Starts a generation against the attached server; its text and end follow as messages. */
+  private startRun(mode: RunMode, prompt: string, sampling: SamplingView): RunView {
+    const server = this.generateCommands.attached;
+    const id = this.nextRun++;
+    const base: RunView = { id, mode, prompt, text: '', model: server?.model, status: 'running', at: Date.now() };
+    if (!server) return { ...base, status: 'error', error: 'No server: start one above, or Attach to a running one.' };
+    const ac = new AbortController();
+    this.runs.set(id, ac);
+    let pending = '';
+    let text = '';
+    const flush = () => {
+      if (!pending) return;
+      this.rpc?.send({ type: 'runText', id, text: pending });
+      text += pending;
+      pending = '';
+    };
+    const timer = setInterval(flush, FLUSH_MS);
+    void (async () => {
+      let run: RunView;
+      try {
+        const r = await generate(
+          {
+            baseUrl: server.url,
+            api: mode,
+            model: server.model,
+            prompt,
+            maxTokens: sampling.maxTokens,
+            temperature: sampling.temperature,
+            topP: sampling.topP,
+            stop: sampling.stop.split('\n').filter((s) => s !== ''),
+            seed: sampling.seed,
+            apiKey: await this.generateCommands.apiKey(server.url),
+            signal: ac.signal,
+          },
+          (e) => {
+            if (e.kind === 'text') pending += e.text;
+          },
+        );
+        flush();
+        run = { ...base, text, status: 'done', ttftMs: r.ttftMs, tokensPerSecond: r.tokensPerSecond, promptTokens: r.usage?.promptTokens, completionTokens: r.tokens, finishReason: r.finishReason };
+      } catch (e) {
+        flush();
+        const stopped = isJaxServeError(e) && e.code === 'E_CANCELLED';
+        // What arrived stays in the run.
+        run = { ...base, text, status: stopped ? 'stopped' : 'error', error: stopped ? undefined : describeError(e) };
+      } finally {
+        clearInterval(timer);
+        this.runs.delete(id);
+      }
+      this.rpc?.send({ type: 'run', run });
+      this.history = [{ ...run, text: run.text.slice(0, MAX_HISTORY_TEXT) }, ...this.history].slice(0, MAX_HISTORY);
+      await this.context.workspaceState.update(HISTORY_KEY, this.history);
+    })();
+    return base;
+  }
+
+  /** Reads /metrics of the attached server every few seconds while the panel is visible. */
+  private pollGauges(): void {
+    const want = this.panel?.visible && this.generateCommands.attached !== undefined;
+    if (!want) {
+      clearInterval(this.gaugeTimer);
+      this.gaugeTimer = undefined;
+      return;
+    }
+    if (this.gaugeTimer) return;
+    const read = async () => {
+      const url = this.generateCommands.attached?.url;
+      if (!url) return;
+      let g: GaugesView | undefined;
+      try {
+        g = await fetchGauges(url, await this.generateCommands.apiKey(url));
+      } catch {
+        g = undefined; // not up (yet), or gone
+      }
+      if (JSON.stringify(g) !== JSON.stringify(this.gauges)) {
+        this.gauges = g;
+        this.rpc?.send({ type: 'gauges', gauges: g });
+      }
+    };
+    void read();
+    this.gaugeTimer = setInterval(() => void read(), GAUGES_MS);
+  }
+
+  private async offlineScript(profile: ProfileView, mode: RunMode, prompt: string, sampling: SamplingView): Promise<vscode.TextEditor | undefined> {
+    let text: string;
+    try {
+      if (!profile.model.trim()) throw new Error('choose the model folder first.');
+      text = offlineScript({
+        engine: profile.engine as EngineId,
+        launch: profile as LaunchProfile,
+        sampling: { temperature: sampling.temperature, topP: sampling.topP, maxTokens: sampling.maxTokens, stop: sampling.stop.split('\n').filter((s) => s !== ''), seed: sampling.seed },
+        prompts: [prompt || 'Hello, my name is'],
+        chat: mode === 'chat',
+      });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Offline script: ${describeError(e)}`);
+      return undefined;
+    }
+    const doc = await vscode.workspace.openTextDocument({ language: 'python', content: text });
+    return vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside });
+  }
+
+  override dispose(): void {
+    this.panel?.dispose();
+    super.dispose();
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Messages between the Serve panel and its webview: the launch form (a profile), the server's
+ * state as it starts, the gauges from /metrics, and generations with their measurements. The
+ * profile and gauge types restate core's (LaunchProfile, ServerGauges) because the webview's
+ * build cannot see core.
+ */
+
+export interface ProfileView {
+  readonly name: string;
+  readonly engine: string;
+  readonly model: string;
+  readonly host: string;
+  readonly port?: number;
+  readonly dtype?: string;
+  readonly maxModelLen?: number;
+  readonly tensorParallel?: number;
+  readonly memoryFraction?: number;
+  readonly servedName?: string;
+  readonly extraArgs?: string;
+  readonly env?: string;
+  readonly python?: string;
+  readonly command?: string;
+}
+
+export interface EngineView {
+  readonly id: string;
+  readonly title: string;
+  /** The memory fraction's flag for this engine (none: the engine has no such option). */
+  readonly memoryFlag?: string;
+}
+
+export const SERVER_PHASES = ['starting', 'weights', 'compile', 'graphs', 'kv-cache', 'http', 'ready'] as const;
+export type PhaseView = (typeof SERVER_PHASES)[number];
+
+export interface ServerView {
+  readonly status: 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
+  readonly engine: string;
+  readonly url: string;
+  readonly model: string;
+  /** Each phase once with when it began (ms after start), in order. */
+  readonly phases: readonly { readonly phase: PhaseView; readonly at: number }[];
+  readonly progress?: { readonly done: number; readonly total: number };
+  /** Date.now() at start; the page ticks the elapsed time itself. */
+  readonly startedAt: number;
+  /** ms from start to ready. */
+  readonly readyAfter?: number;
+  readonly message?: string;
+  /** The failure is one the export's preflight can show. */
+  readonly preflight?: boolean;
+}
+
+export interface GaugesView {
+  readonly running?: number;
+  readonly waiting?: number;
+  readonly kvCacheUse?: number;
+}
+
+export interface SamplingView {
+  readonly temperature: number;
+  readonly topP: number;
+  readonly maxTokens: number;
+  /** One stop string per line. */
+  readonly stop: string;
+  /** Empty: none. */
+  readonly seed?: number;
+}
+
+export type RunMode = 'completions' | 'chat';
+
+export interface RunView {
+  readonly id: number;
+  readonly mode: RunMode;
+  readonly prompt: string;
+  readonly text: string;
+  readonly model?: string;
+  readonly status: 'running' | 'done' | 'stopped' | 'error';
+  readonly error?: string;
+  readonly ttftMs?: number;
+  readonly tokensPerSecond?: number;
+  readonly promptTokens?: number;
+  readonly completionTokens?: number;
+  readonly finishReason?: string;
+  readonly at: number;
+}
+
+export interface ServeInit {
+  readonly type: 'init';
+  readonly engines: readonly EngineView[];
+  readonly profiles: readonly ProfileView[];
+  readonly form: ProfileView;
+  readonly server?: ServerView;
+  readonly attached?: { readonly url: string; readonly model?: string };
+  readonly sampling: SamplingView;
+  readonly history: readonly RunView[];
+  readonly trusted: boolean;
+}
+
+export type ServeHostToWebview =
+  | ServeInit
+  | { readonly type: 'server'; readonly server?: ServerView }
+  | { readonly type: 'gauges'; readonly gauges?: GaugesView }
+  | { readonly type: 'profiles'; readonly profiles: readonly ProfileView[] }
+  | { readonly type: 'attached'; readonly attached?: { readonly url: string; readonly model?: string } }
+  | { readonly type: 'runText'; readonly id: number; readonly text: string }
+  | { readonly type: 'run'; readonly run: RunView }
+  | { readonly type: 'picked'; readonly path?: string }
+  | { readonly type: 'ack' };
+
+export type ServeWebviewToHost =
+  | { readonly type: 'ready' }
+  | { readonly type: 'start'; readonly profile: ProfileView }
+  | { readonly type: 'stop' }
+  | { readonly type: 'saveProfile'; readonly profile: ProfileView }
+  | { readonly type: 'deleteProfile'; readonly name: string }
+  | { readonly type: 'pickModel' }
+  | { readonly type: 'showLog' }
+  | { readonly type: 'preflight' }
+  | { readonly type: 'attach' }
+  | { readonly type: 'generate'; readonly mode: RunMode; readonly prompt: string; readonly sampling: SamplingView }
+  | { readonly type: 'cancelRun'; readonly id: number }
+  | { readonly type: 'offlineScript'; readonly profile: ProfileView; readonly mode: RunMode; readonly prompt: string; readonly sampling: SamplingView };
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const str = (v: unknown, max = 100_000) => typeof v === 'string' && v.length <= max;
+const optStr = (v: unknown, max = 10_000) => v === undefined || str(v, max);
+const optNum = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v));
+
+export function isProfileView(v: unknown): v is ProfileView {
+  return (
+    isObj(v) &&
+    str(v.name, 200) &&
+    str(v.engine, 100) &&
+    str(v.model, 10_000) &&
+    str(v.host, 1000) &&
+    [v.port, v.maxModelLen, v.tensorParallel, v.memoryFraction].every(optNum) &&
+    [v.dtype, v.servedName, v.extraArgs, v.env, v.python, v.command].every((s) => optStr(s))
+  );
+}
+
+function isSampling(v: unknown): v is SamplingView {
+  return isObj(v) && [v.temperature, v.topP, v.maxTokens].every((n) => typeof n === 'number' && Number.isFinite(n)) && str(v.stop, 10_000) && optNum(v.seed);
+}
+
+const isMode = (v: unknown): v is RunMode => v === 'completions' || v === 'chat';
+
+export function isServeWebviewToHost(v: unknown): v is ServeWebviewToHost {
+  if (!isObj(v)) return false;
+  switch (v.type) {
+    case 'ready':
+    case 'stop':
+    case 'pickModel':
+    case 'showLog':
+    case 'preflight':
+    case 'attach':
+      return true;
+    case 'start':
+    case 'saveProfile':
+      return isProfileView(v.profile);
+    case 'deleteProfile':
+      return str(v.name, 200);
+    case 'generate':
+      return isMode(v.mode) && str(v.prompt) && isSampling(v.sampling);
+    case 'cancelRun':
+      return typeof v.id === 'number' && Number.isSafeInteger(v.id);
+    case 'offlineScript':
+      return isProfileView(v.profile) && isMode(v.mode) && str(v.prompt) && isSampling(v.sampling);
+    default:
+      return false;
+  }
+}
+
+export function isServeHostToWebview(v: unknown): v is ServeHostToWebview {
+  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'ack'].includes(v.type as string);
+}

