@@ -59,6 +59,7 @@ const rpc = connect<ServeWebviewToHost, ServeHostToWebview>((m) => {
       return undefined;
     case 'attached':
       renderAttached(m.attached);
+      renderGauges(undefined);
       return undefined;
     case 'runText':
       if (current?.id === m.id) {
@@ -387,6 +388,7 @@ function generate(): void {
   }
   ui.output.textContent = '';
   ui.stats.textContent = 'Waiting for the first token…';
+  ui.stats.dataset.status = 'running';
   ui.generate.disabled = true;
   ui.cancel.disabled = false;
   void rpc.request({ type: 'generate', mode: mode(), prompt, sampling: sampling() }).then((r) => {

@@ -71,7 +71,9 @@ export function endpointUrl(req: Pick<GenerateRequest, 'baseUrl' | 'api'>): stri
 }
 
 export function requestBody(req: GenerateRequest): Record<string, unknown> {
-  const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  // An empty stop list is left out: transformers 5.23 serve fails the request on `stop: []`
+  // ("Stop string preprocessing was unable to identify tokens…"), seen from the Serve panel.
+  const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
   // SGLang's native API has no seed among the sampling parameters the reference lists (§2.3).
   if (req.api === 'sglang-generate') return { text: req.prompt, stream: true, sampling_params: defined({ max_new_tokens: req.maxTokens, temperature: req.temperature, top_p: req.topP, stop: req.stop }) };
   const common = defined({ model: req.model, stream: true, max_tokens: req.maxTokens, temperature: req.temperature, top_p: req.topP, stop: req.stop, seed: req.seed });
