@@ -67,6 +67,8 @@ export async function serveCommand(args: Args): Promise<void> {
   const stop = () => (stopping ??= server.stop());
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+  // A closed terminal (a VS Code task ended) hangs up: stop as for Ctrl-C rather than die leaving the group.
+  process.once('SIGHUP', () => void stop());
   try {
     await server.ready();
   } catch (e) {

@@ -40,6 +40,8 @@ export class ServePanel extends Disposable {
   gauges: GaugesView | undefined;
   /** Runs of this session and before, newest first. */
   history: RunView[];
+  /** A folder to put in the form once the page is ready. */
+  private pendingModel: string | undefined;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -48,14 +50,20 @@ export class ServePanel extends Disposable {
   ) {
     super();
     this.history = context.workspaceState.get<RunView[]>(HISTORY_KEY, []);
-    this._register(vscode.commands.registerCommand('jaxServe.openServePanel', () => this.show()));
+    this._register(vscode.commands.registerCommand('jaxServe.openServePanel', (folder?: vscode.Uri) => this.show(folder?.fsPath)));
     this._register(vscode.commands.registerCommand('jaxServe.startServer', async (profile?: ProfileView | string) => {
       const p = typeof profile === 'string' ? manager.profiles.find((x) => x.name === profile) : profile;
       if (p) return manager.start(p);
       this.show();
       return undefined;
     }));
-    this._register(vscode.commands.registerCommand('jaxServe.createOfflineScript', (engine?: EngineId) => this.offlineScript({ ...manager.form, engine: engine ?? manager.form.engine }, 'completions', 'Hello, my name is', this.sampling)));
+    // From the palette: the panel's last form and sampling; a folder (the explorer, tests) overrides the form's.
+    this._register(vscode.commands.registerCommand('jaxServe.createOfflineScript', (arg?: vscode.Uri | EngineId, folder?: string) => {
+      const form = manager.form;
+      const model = arg instanceof vscode.Uri ? arg.fsPath : (folder ?? form.model);
+      const engine = typeof arg === 'string' ? arg : (form.engine as EngineId);
+      return this.offlineScript({ ...form, engine, model }, 'completions', 'Hello, my name is', this.sampling);
+    }));
     this._register(manager.onDidChange((server) => {
       this.rpc?.send({ type: 'server', server });
       this.pollGauges();
@@ -72,9 +80,12 @@ export class ServePanel extends Disposable {
     return this.context.workspaceState.get<SamplingView>(SAMPLING_KEY) ?? { temperature: s.get('temperature', 0.7), topP: 1, maxTokens: s.get('maxTokens', 128), stop: '' };
   }
 
-  show(): void {
+  /** Opens (or reveals) the panel; a folder given becomes the form's model folder. */
+  show(model?: string): void {
+    if (model) this.pendingModel = model;
     if (this.panel) {
       this.panel.reveal();
+      if (model) this.rpc?.send({ type: 'model', path: model });
       return;
     }
     const panel = (this.panel = vscode.window.createWebviewPanel(SERVE_VIEW_TYPE, 'JAX Serve', vscode.ViewColumn.Active, { ...webviewOptions(this.context.extensionUri), retainContextWhenHidden: true }));
@@ -95,19 +106,23 @@ export class ServePanel extends Disposable {
 
   private async handle(m: ServeWebviewToHost): Promise<ServeHostToWebview | undefined> {
     switch (m.type) {
-      case 'ready':
+      case 'ready': {
         this.pollGauges();
+        const model = this.pendingModel;
+        this.pendingModel = undefined;
         return {
           type: 'init',
           engines: ENGINE_VIEWS,
           profiles: this.manager.profiles,
-          form: this.manager.form,
+          form: model ? { ...this.manager.form, model } : this.manager.form,
+          formWins: model !== undefined,
           server: this.manager.view,
           attached: this.generateCommands.attached,
           sampling: this.sampling,
           history: this.history,
           trusted: vscode.workspace.isTrusted,
         };
+      }
       case 'start':
         await this.manager.start(m.profile);
         return { type: 'ack' };

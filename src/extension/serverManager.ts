@@ -62,6 +62,8 @@ export class ServerManager extends Disposable {
     this.status.command = 'jaxServe.openServePanel';
     this._register(vscode.commands.registerCommand('jaxServe.stopServer', () => this.stop()));
     this._register(vscode.commands.registerCommand('jaxServe.showServerLog', () => this.out.show(true)));
+    // For automation (tests, other extensions): saves a launch profile as the panel's Save Profile does.
+    this._register(vscode.commands.registerCommand('jaxServe.saveServeProfile', (p: ProfileView) => this.saveProfile(p)));
   }
 
   /** Stops servers a previous window started and did not stop (it crashed, or was killed with its watchdog). */

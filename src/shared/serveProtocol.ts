@@ -88,6 +88,8 @@ export interface ServeInit {
   readonly engines: readonly EngineView[];
   readonly profiles: readonly ProfileView[];
   readonly form: ProfileView;
+  /** The form above wins over the page's saved one (a folder was chosen in the explorer). */
+  readonly formWins?: boolean;
   readonly server?: ServerView;
   readonly attached?: { readonly url: string; readonly model?: string };
   readonly sampling: SamplingView;
@@ -104,6 +106,8 @@ export type ServeHostToWebview =
   | { readonly type: 'runText'; readonly id: number; readonly text: string }
   | { readonly type: 'run'; readonly run: RunView }
   | { readonly type: 'picked'; readonly path?: string }
+  /** The explorer's "Serve Folder…": the form takes this folder. */
+  | { readonly type: 'model'; readonly path: string }
   | { readonly type: 'ack' };
 
 export type ServeWebviewToHost =
@@ -170,5 +174,5 @@ export function isServeWebviewToHost(v: unknown): v is ServeWebviewToHost {
 }
 
 export function isServeHostToWebview(v: unknown): v is ServeHostToWebview {
-  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'ack'].includes(v.type as string);
+  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'model', 'ack'].includes(v.type as string);
 }

@@ -71,6 +71,10 @@ const rpc = connect<ServeWebviewToHost, ServeHostToWebview>((m) => {
     case 'run':
       endRun(m.run);
       return undefined;
+    case 'model':
+      ui.model.value = m.path;
+      persist();
+      return undefined;
     default:
       return undefined;
   }
@@ -465,7 +469,7 @@ void rpc.request({ type: 'ready' }).then((m) => {
   init = m;
   ui.engine.replaceChildren(...m.engines.map((e: EngineView) => el('option', { value: e.id }, e.title)));
   renderProfiles(m.profiles);
-  setForm(saved.form ?? m.form);
+  setForm(m.formWins ? m.form : (saved.form ?? m.form));
   setSampling(saved.sampling ?? m.sampling);
   ui.prompt.value = saved.prompt ?? '';
   ((saved.mode ?? 'completions') === 'chat' ? ui.modeChat : ui.modeCompletion).checked = true;

@@ -114,7 +114,7 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     await panel.waitForSelector('#server-line[data-status="ready"]', { timeout: 180_000 });
     const phases = await panel.$$eval('#phases li', (lis) => lis.map((li) => [li.getAttribute('data-phase'), li.textContent ?? '']));
     assert.deepEqual(phases.map((p) => p[0]), ['starting', 'weights', 'http', 'ready']);
-    assert.match(phases[1]![1], /Loading weights 21\/21\s*at \d+\.\d s — \d+\.\d s/, 'the weights phase with its count, start and duration');
+    assert.match(phases[1]![1] ?? '', /Loading weights 21\/21\s*at \d+\.\d s — \d+\.\d s/, 'the weights phase with its count, start and duration');
     assert.match((await panel.textContent('#server-line')) ?? '', /ready at http:\/\/127\.0\.0\.1:\d+ after \d+\.\d s/);
     await wb.page.locator('.statusbar-item').filter({ hasText: /transformers serve :\d+/ }).first().waitFor({ timeout: 10_000 });
     await wb.screenshot(join(shots, 'serve-panel-ready.png'));

