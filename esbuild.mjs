@@ -27,7 +27,11 @@ const builds = [
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/diff/main.ts'], outfile: 'dist/webview/diff.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/serve/main.ts'], outfile: 'dist/webview/serve.js' },
 ];
-if (!production) builds.push({ ...node, entryPoints: ['bench/main.ts'], outfile: 'out/bench.js', external: ['playwright-core'] });
+if (!production) {
+  builds.push({ ...node, entryPoints: ['bench/main.ts'], outfile: 'out/bench.js', external: ['playwright-core'] });
+  // The editor benchmark's part that runs in the extension host.
+  builds.push({ ...node, entryPoints: ['bench/editorHost.ts'], outfile: 'out/benchEditorHost.js', external: ['vscode'] });
+}
 
 const testFiles = (dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f));
 if (args.has('--tests')) {

@@ -13,6 +13,8 @@
  *   client  the streaming client's cost per chunk against Python's openai client (bench/serve.ts)
  *   viewer  the checkpoint editor in the real VS Code: first rows of a 100,000-tensor index, and
  *          statistics through the extension host's worker (bench/viewer.ts)
+ *   editor  tokens/s of a stream into a VS Code editor ("Generate at Cursor"), against the client
+ *          alone on the same stream, with the UI's longest frame gap (bench/editor.ts)
  * `--smoke` runs small sizes (CI); without it, the full sizes of the quality bars.
  * The peer runs with $JAX_SERVE_PYTHON (the test venv), or is skipped with a line saying so.
  */
@@ -31,6 +33,7 @@ import {
 } from '../src/core/index';
 import { benchServe } from './serve';
 import { benchViewer } from './viewer';
+import { benchEditor } from './editor';
 
 const smoke = process.argv.includes('--smoke');
 const python = process.env.JAX_SERVE_PYTHON;
@@ -208,6 +211,7 @@ async function main(): Promise<void> {
     if (!only || only === 'convert') await benchConvertScanned(dir);
     if (!only || only === 'client') await benchServe(smoke, python, peerScript);
     if (!only || only === 'viewer') await benchViewer(dir, smoke, python, peer);
+    if (!only || only === 'editor') await benchEditor(dir, smoke);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

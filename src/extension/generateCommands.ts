@@ -156,10 +156,17 @@ export class GenerateCommands implements vscode.Disposable {
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
         let chunks = 0;
+        let reported = 0;
         return generate({ baseUrl: r.server.url, api: r.api, model: r.server.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, apiKey, signal: ac.signal }, (e) => {
           if (e.kind !== 'text') return;
           pending += e.text;
-          progress.report({ message: `${++chunks} chunks` });
+          chunks++;
+          // The notification is redrawn by the workbench: told at most as often as text is flushed.
+          const now = Date.now();
+          if (now - reported >= FLUSH_MS) {
+            reported = now;
+            progress.report({ message: `${chunks} chunks` });
+          }
         });
       });
       clearInterval(timer);

@@ -155,6 +155,11 @@ print(json.dumps(out))`;
     assert.throws(() => offlineScript({ engine: 'vllm', launch, sampling: { ...sampling, maxTokens: 0 }, prompts: ['x'], chat: false }), /max tokens/);
   });
 
+  it('jax-serve script prints the same script for the same choices', () => {
+    const printed = execFileSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'script', '/exports/tiny', '--engine', 'vllm', '--temperature', '0', '--top-p', '0.9', '--max-tokens', '10', '--stop', 'END', '--seed', '7', '--dtype', 'float32', 'one', 'two'], { encoding: 'utf8' });
+    assert.equal(printed, offlineScript({ engine: 'vllm', launch: { model: '/exports/tiny', dtype: 'float32' }, sampling: { temperature: 0, topP: 0.9, maxTokens: 10, stop: ['END'], seed: 7 }, prompts: ['one', 'two'], chat: false }));
+  });
+
   it('transformers: the script runs on the canonical tiny model and prints what greedy generation gives', function () {
     this.timeout(120_000);
     const python = venvPython(this);

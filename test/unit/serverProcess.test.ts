@@ -128,29 +128,35 @@ describe('server processes', function () {
     assert.ok(!pidAlive(worker), 'the watchdog stopped the server group');
   });
 
-  it('runs the real transformers serve on the canonical tiny model: ready, a greedy chat streamed, stopped', async function () {
+  it('runs the real transformers serve on the canonical tiny model 3 times: ready, a greedy chat streamed, stopped, nothing left', async function () {
     const python = venvPython(this);
-    this.timeout(180_000);
+    this.timeout(300_000);
     const fx = canonicalFixtures(python);
-    const lines: string[] = [];
-    const server = await ServerProcess.start({
-      spec: ENGINES['transformers-serve'],
-      launch: { model: join(fx.dir, 'hf'), host: '127.0.0.1', port: await freePort(), python, extraArgs: ['--device', 'cpu'] },
-      watchdog: WATCHDOG,
-      onLine: (l) => lines.push(l),
-    });
-    try {
-      await server.ready();
-      const s = server.state.startup;
-      assert.deepEqual(s.phases.map((p) => p.phase), ['starting', 'weights', 'http', 'ready'], lines.slice(-20).join('\n'));
-      assert.equal(s.progress?.total, 21, 'the weights bar counts the 21 tensors');
-      const r = await generate({ baseUrl: server.url, api: 'chat', model: ENGINES['transformers-serve'].modelName({ model: join(fx.dir, 'hf'), host: '', port: 0 }), prompt: 'hi', maxTokens: 6, temperature: 0 });
-      assert.equal(r.finishReason, 'length');
-      assert.equal(r.usage?.completionTokens, 6);
-      assert.ok(r.ttftMs! > 0 && r.text.length > 0);
-    } finally {
-      await server.stop();
+    const model = join(fx.dir, 'hf');
+    const texts: string[] = [];
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const lines: string[] = [];
+      const server = await ServerProcess.start({
+        spec: ENGINES['transformers-serve'],
+        launch: { model, host: '127.0.0.1', port: await freePort(), python, extraArgs: ['--device', 'cpu'] },
+        watchdog: WATCHDOG,
+        onLine: (l) => lines.push(l),
+      });
+      try {
+        await server.ready();
+        const s = server.state.startup;
+        assert.deepEqual(s.phases.map((p) => p.phase), ['starting', 'weights', 'http', 'ready'], lines.slice(-20).join('\n'));
+        assert.equal(s.progress?.total, 21, 'the weights bar counts the 21 tensors');
+        const r = await generate({ baseUrl: server.url, api: 'chat', model: ENGINES['transformers-serve'].modelName({ model, host: '', port: 0 }), prompt: 'hi', maxTokens: 6, temperature: 0 });
+        assert.equal(r.finishReason, 'length');
+        assert.equal(r.usage?.completionTokens, 6);
+        assert.ok(r.ttftMs! > 0 && r.text.length > 0);
+        texts.push(r.text);
+      } finally {
+        await server.stop();
+      }
+      assert.ok(!groupAlive(server.state.pid!), `cycle ${cycle}: the group is gone`);
     }
-    assert.ok(!groupAlive(server.state.pid!));
+    assert.equal(new Set(texts).size, 1, 'greedy: the same text every time');
   });
 });

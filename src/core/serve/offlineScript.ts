@@ -26,7 +26,13 @@ export interface OfflineScriptOptions {
   readonly chat: boolean;
 }
 
-const py = (v: unknown): string => JSON.stringify(v);
+/** A Python literal: JSON's strings and numbers are Python's; lists and dicts spaced as Python prints them. */
+const py = (v: unknown): string => {
+  if (Array.isArray(v)) return `[${v.map(py).join(', ')}]`;
+  if (typeof v === 'object' && v !== null) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${py(x)}`).join(', ')}}`;
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  return JSON.stringify(v);
+};
 
 /** `name=value` for each defined value, in order. */
 function kwargs(pairs: readonly (readonly [string, unknown])[]): string {
