@@ -68,7 +68,7 @@ kill -INT -- -$pid 2>/dev/null; sleep 5; kill -KILL -- -$pid 2>/dev/null
 # with this vLLM: LLM(...).generate on the same prompt, greedy, as the server streamed it.
 node "$root/dist/cli.js" script "$model" --engine vllm --dtype float32 --max-model-len 512 --temperature 0 --max-tokens 8 hello > "$out/offline.py"
 if VLLM_CPU_KVCACHE_SPACE=1 timeout "$(left)" "$venv/bin/python" "$out/offline.py" > "$out/offline.out" 2> "$out/offline.log"; then
-  echo "vllm-cpu: offline script printed: $(cat "$out/offline.out")"
+  echo "vllm-cpu: offline script printed: $(grep -F -- " -> " "$out/offline.out")"
 else
   echo "vllm-cpu: offline script failed; see $out/offline.log"; tail -5 "$out/offline.log"
 fi

@@ -21,7 +21,7 @@ export interface JaxServeApi {
   readonly convert: Pick<ConvertCommands, 'last'>;
   readonly diffs: { list(): DiffPanelInfo[] };
   readonly generate: Pick<GenerateCommands, 'last' | 'attached'>;
-  readonly server: Pick<ServerManager, 'state' | 'swept' | 'profiles'>;
+  readonly server: Pick<ServerManager, 'state' | 'view' | 'swept' | 'profiles'>;
   readonly servePanel: Pick<ServePanel, 'gauges' | 'history'>;
 }
 

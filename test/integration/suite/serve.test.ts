@@ -138,4 +138,55 @@ describe('serving in the extension host', () => {
     await until('the server group to be gone', () => (pids.every((p) => !groupAlive(p)) ? true : undefined), 20_000);
     await until('the port to be free', async () => ((await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined)) ? undefined : true), 10_000);
   });
+
+  it('a server killed mid-stream: Generate at Cursor keeps what arrived and says the server failed', async () => {
+    const replay = await startReplay();
+    try {
+      replay.use(loadTranscripts().get('vllm-completions-token-ids')!, { dropAfter: 2, delayMs: 20 });
+      await vscode.commands.executeCommand('jaxServe.attach', replay.url, 'tiny');
+      const doc = await vscode.workspace.openTextDocument({ content: 'Once' });
+      const editor = await vscode.window.showTextDocument(doc);
+      editor.selection = new vscode.Selection(0, 4, 0, 4);
+      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
+      const last = (await api()).generate.last!;
+      assert.ok('error' in last, JSON.stringify(last));
+      assert.match(last.error, /the connection broke after \d+ chunks/);
+      assert.ok(last.inserted.length > 0, 'something arrived before the drop');
+      assert.equal(doc.getText(), 'Once' + last.inserted, 'and it stays in the editor');
+    } finally {
+      await replay.close();
+    }
+  });
+
+  it('starts a profile through the panel\'s manager: ready on the stand-in, an early exit explained (with preflight), a busy port refused', async function () {
+    this.timeout(60_000);
+    const standin = join(ROOT, 'test/fixtures/standin/engine.mjs');
+    const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(standin)}`;
+    const base = { name: '', engine: 'vllm', model: folder, host: '127.0.0.1', command };
+    await vscode.commands.executeCommand('jaxServe.startServer', base);
+    const ready = await until('ready', async () => ((await api()).server.state?.status === 'ready' ? (await api()).server.state : undefined));
+    assert.deepEqual(ready.startup.phases.map((p) => p.phase), ['starting', 'weights', 'kv-cache', 'http', 'ready']);
+    assert.equal((await api()).generate.attached?.url, ready.url, 'generation attaches to the started server');
+    await vscode.commands.executeCommand('jaxServe.stopServer');
+    assert.equal((await api()).server.state?.status, 'stopped');
+    assert.ok(!groupAlive(ready.pid!));
+
+    await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'STANDIN_MODE=fail' });
+    const failed = await until('the early exit', async () => ((await api()).server.state?.status === 'failed' ? (await api()).server.state : undefined));
+    assert.match(failed.message!, /exited with code 1 before it was ready: weights are missing from the export/);
+    assert.match(failed.message!, /model\.norm\.weight/);
+    assert.equal((await api()).server.view?.preflight, true, 'the panel offers the export\'s preflight for this cause');
+
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    try {
+      const port = (busy.address() as { port: number }).port;
+      const before = (await api()).server.state;
+      assert.equal(await vscode.commands.executeCommand('jaxServe.startServer', { ...base, port }), undefined, 'nothing started');
+      assert.deepEqual((await api()).server.state, before);
+    } finally {
+      busy.close();
+    }
+  });
 });
