@@ -87,7 +87,7 @@ const saved = loadState<PageState>(STATE_VERSION);
 function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
   const id = control.id;
   const kids: (Node | string)[] = [el('label', { for: id }, label), control];
-  if (hint) {
+  if (hint !== undefined) {
     const h = el('span', { class: 'hint', id: `${id}-hint` }, hint);
     control.setAttribute('aria-describedby', h.id);
     kids.push(h);
@@ -141,7 +141,6 @@ const ui = {
   stats: el('div', { id: 'run-stats', class: 'status', role: 'status' }),
   history: el('ol', { id: 'history', class: 'history', 'aria-label': 'Earlier runs' }),
 };
-ui.memory.setAttribute('aria-describedby', 'memory-hint');
 
 function build(): void {
   const app = document.getElementById('app')!;
@@ -155,7 +154,7 @@ function build(): void {
     el(
       'div',
       { class: 'form' },
-      field('Engine', ui.engine),
+      Object.assign(field('Engine', ui.engine), { className: 'field span2' }),
       el('div', { class: 'field wide' }, el('label', { for: 'model' }, 'Model folder'), el('div', { class: 'row' }, ui.model, ui.browse)),
       field('Host', ui.host, '127.0.0.1 serves this machine only'),
       field('Port', ui.port),
