@@ -8,12 +8,11 @@
  * responsive).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { startCodeServer } from '../test/integration/harness/codeServer';
 import { openWorkbench } from '../test/integration/harness/workbench';
 import type { EditorRun } from './editorHost';
+import { serveStream } from './streamServer';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -30,21 +29,13 @@ export async function benchEditor(dir: string, smoke: boolean): Promise<void> {
   const word = (i: number) => ` w${i}`;
   const chunk = (i: number) => `data: ${JSON.stringify({ id: 'cmpl-1', object: 'text_completion', created: 1790000000, model: 'm', choices: [{ index: 0, text: word(i), logprobs: null, finish_reason: i === n - 1 ? 'length' : null }] })}\n\n`;
   const body = Buffer.from(Array.from({ length: n }, (_, i) => chunk(i)).join('') + `data: ${JSON.stringify({ id: 'cmpl-1', object: 'text_completion', created: 1790000000, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 } })}\n\ndata: [DONE]\n\n`);
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      for (let i = 0; i < body.length; i += 4096) res.write(body.subarray(i, i + 4096));
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const server = await serveStream(body);
   const ws = join(dir, 'editor');
   mkdirSync(ws, { recursive: true });
   const out = join(dir, 'editor-bench.json');
   const root = resolve(__dirname, '..');
   // The extension host inherits these from code-server.
-  Object.assign(process.env, { JAX_SERVE_BENCH_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, JAX_SERVE_BENCH_TEXT: Array.from({ length: n }, (_, i) => word(i)).join(''), JAX_SERVE_BENCH_RUNS: String(runs), JAX_SERVE_BENCH_OUT: out });
+  Object.assign(process.env, { JAX_SERVE_BENCH_URL: server.url, JAX_SERVE_BENCH_TEXT: Array.from({ length: n }, (_, i) => word(i)).join(''), JAX_SERVE_BENCH_RUNS: String(runs), JAX_SERVE_BENCH_OUT: out });
   const code = await startCodeServer();
   const wb = await openWorkbench(code, { folder: ws, extensionDevelopmentPath: root, extensionTestsPath: join(root, 'out', 'benchEditorHost.js') });
   try {

@@ -5,9 +5,8 @@
  * (issue 6 bar: < 0.2 ms per chunk).
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { generate } from '../src/core/index';
+import { serveStream } from './streamServer';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -18,17 +17,8 @@ export async function benchServe(smoke: boolean, python: string | undefined, pee
   const n = smoke ? 2_000 : 20_000;
   const chunk = (i: number) => `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1790000000, model: 'm', choices: [{ index: 0, delta: { content: ` tok${i}` }, logprobs: null, finish_reason: i === n - 1 ? 'length' : null }] })}\n\n`;
   const body = Buffer.from(Array.from({ length: n }, (_, i) => chunk(i)).join('') + 'data: [DONE]\n\n');
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      // In 4 KiB writes, as a server's socket hands them out.
-      for (let i = 0; i < body.length; i += 4096) res.write(body.subarray(i, i + 4096));
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await serveStream(body);
+  const url = server.url;
   try {
     const runs = smoke ? 5 : 9;
     await generate({ baseUrl: url, api: 'chat', prompt: 'x' }); // warm

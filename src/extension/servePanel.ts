@@ -51,8 +51,15 @@ export class ServePanel extends Disposable {
     super();
     this.history = context.workspaceState.get<RunView[]>(HISTORY_KEY, []);
     this._register(vscode.commands.registerCommand('jaxServe.openServePanel', (folder?: vscode.Uri) => this.show(folder?.fsPath)));
+    // With a profile (or its name), starts it; from the palette, offers the saved profiles, else the panel.
     this._register(vscode.commands.registerCommand('jaxServe.startServer', async (profile?: ProfileView | string) => {
-      const p = typeof profile === 'string' ? manager.profiles.find((x) => x.name === profile) : profile;
+      let p = typeof profile === 'string' ? manager.profiles.find((x) => x.name === profile) : profile;
+      if (!p && manager.profiles.length > 0) {
+        const panel = { label: '$(vm-running) Open the Serve panel…', profile: undefined };
+        const pick = await vscode.window.showQuickPick([...manager.profiles.map((x) => ({ label: x.name, description: `${x.engine} · ${x.model}`, profile: x })), panel], { title: 'Start Server: a saved profile' });
+        if (!pick) return undefined;
+        p = pick.profile;
+      }
       if (p) return manager.start(p);
       this.show();
       return undefined;

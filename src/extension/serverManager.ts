@@ -5,6 +5,7 @@
  * status bar. Launch profiles are kept per workspace. Core does the work (ServerProcess, engine
  * specs, launch profiles); this holds the VS Code side. Nothing is spawned in an untrusted workspace.
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
@@ -135,6 +136,14 @@ export class ServerManager extends Disposable {
       await this.stop();
     }
     await this.context.workspaceState.update(FORM_KEY, profile);
+    // A relative folder is the workspace's; a launch command's folder may be one inside a container, so only a local one is checked.
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const model = profile.model.trim();
+    if (model && !path.isAbsolute(model) && root) profile = { ...profile, model: path.join(root, model) };
+    if (model && !profile.command?.trim() && !existsSync(profile.model)) {
+      void vscode.window.showErrorMessage(`Start Server: the model folder ${profile.model} does not exist. Choose an export folder (Browse…).`);
+      return undefined;
+    }
     let launch: LaunchOptions;
     let env: Record<string, string>;
     try {
@@ -152,7 +161,6 @@ export class ServerManager extends Disposable {
         spec,
         launch,
         env,
-        cwd: launch.command ? undefined : launch.model,
         watchdog: path.join(this.context.extensionPath, 'dist', 'serverWatchdog.js'),
         onLine: (l) => this.out.appendLine(l),
         onState: (s) => this.onState(s),

@@ -7,6 +7,7 @@ import { NodeFileOpener, openCheckpoint } from '../../../src/core/index';
 import type { CheckpointEditorInfo } from '../../../src/extension/checkpointEditor';
 import type { JaxServeApi } from '../../../src/extension/extension';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
+import { until } from '../waits';
 
 const EXTENSION_ID = 'jax-serve.jax-serve';
 const ws = () => vscode.workspace.workspaceFolders![0]!.uri.fsPath;
@@ -15,17 +16,6 @@ async function api(): Promise<JaxServeApi> {
   const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
   assert.ok(ext, `${EXTENSION_ID} is not loaded`);
   return ext.activate();
-}
-
-/** Polls until `f` returns a value (not undefined) or the timeout passes. */
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function editorFor(file: string): Promise<CheckpointEditorInfo | undefined> {

@@ -5,13 +5,14 @@
  * stand-in engine (the CLI prints "ready at", ending the task stops the whole group).
  */
 import * as assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { groupAlive } from '../../../src/core/index';
 import type { JaxServeApi } from '../../../src/extension/extension';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
+import { processesWith, until } from '../waits';
 
 const ROOT = resolve(__dirname, '../../..');
 const EXTENSION_ID = 'jax-serve.jax-serve';
@@ -20,32 +21,6 @@ async function api(): Promise<JaxServeApi> {
   const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
   assert.ok(ext, `${EXTENSION_ID} is not loaded`);
   return ext.activate();
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Live processes whose command line holds `fragment`. */
-function processesWith(fragment: string): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const state = stat[stat.lastIndexOf(')') + 2];
-      if (state !== 'Z' && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(fragment)) found.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 describe('serving in the extension host', () => {

@@ -11,19 +11,10 @@ import { NodeFileOpener, preflight } from '../../../src/core/index';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { openWorkbench, type Workbench } from '../harness/workbench';
 import { buildWorkspace } from '../fixtures';
+import { until } from '../waits';
 
 const root = repoRoot();
 const shots = join(root, 'test-results', 'screenshots');
-
-async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('guided commands in the real VS Code (chromium)', function () {
   this.timeout(240_000);
@@ -107,7 +98,7 @@ describe('guided commands in the real VS Code (chromium)', function () {
     assert.match((await dialog.textContent()) ?? '', /Convert 21 tensors .* with talk-nnx-llama into .*guided\?/);
     await wb.screenshot(join(shots, 'convert-plan.png'));
     await dialog.getByRole('button', { name: 'Convert' }).click();
-    await until('the export folder', () => (existsSync(join(output, 'config.json')) ? true : undefined));
+    await until('the export folder', () => (existsSync(join(output, 'config.json')) ? true : undefined), 60_000);
     const report = await preflight(new NodeFileOpener(), output);
     assert.deepEqual(report.findings.filter((f) => f.severity === 'error'), []);
     assert.equal(report.architecture, 'LlamaForCausalLM');

@@ -7,13 +7,14 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
 import { canonicalFixtures } from '../../fixtures/canonical';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { openWorkbench, type Workbench } from '../harness/workbench';
+import { processesWith, until } from '../waits';
 
 const root = repoRoot();
 const shots = join(root, 'test-results', 'screenshots');
@@ -23,33 +24,6 @@ const MAX_TOKENS = 12;
 interface Greedy {
   ids: number[];
   text: string;
-}
-
-/** Live (non-zombie) processes whose command line holds `fragment`. */
-function processesWith(fragment: string): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (cmd.includes(fragment) && state !== 'Z' && state !== 'X') found.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
-async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('serving from the real VS Code with transformers serve (chromium)', function () {
@@ -126,7 +100,8 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     const editor = page.locator('.editor-instance .view-lines').first();
     await editor.click();
     await page.keyboard.press('Control+End');
-    await wb.runCommand('JAX Serve: Generate at Cursor');
+    // Its key binding, as a keyboard user runs it.
+    await page.keyboard.press('Control+Alt+Enter');
     const message = await until('the run\'s status bar message', async () => {
       const t = await page.locator('.statusbar').innerText();
       return /JAX Serve: \d+ tokens/.exec(t)?.[0];
@@ -137,7 +112,7 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     const saved = await until('the saved file', () => {
       const t = readFileSync(join(ws, 'prompt.txt'), 'utf8');
       return t !== PROMPT ? t : undefined;
-    });
+    }, 60_000);
     assert.equal(saved, PROMPT + greedy.text, 'streamed text = decode(greedy ids)');
     await page.keyboard.press('Control+z');
     await page.keyboard.press('Control+s');
