@@ -139,6 +139,27 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     await wb.screenshot(join(shots, 'serve-panel-generate.png'));
   });
 
+  for (const [theme, file, kind] of [
+    ['Light Modern', 'light', 'vscode-light'],
+    ['Dark High Contrast', 'hc', 'vscode-high-contrast'],
+  ] as const) {
+    it(`the panel follows the ${theme} theme: its controls take the theme's colours (screenshot serve-panel-${file})`, async () => {
+      await wb.setTheme(theme);
+      await panel.waitForFunction((k) => document.body.classList.contains(k), kind, { timeout: 30_000 });
+      const [ours, theirs] = await panel.evaluate(() => {
+        const probe = document.createElement('div');
+        probe.style.color = 'var(--vscode-button-foreground)';
+        probe.style.backgroundColor = 'var(--vscode-input-background)';
+        document.body.append(probe);
+        const v = [getComputedStyle(probe).color, getComputedStyle(probe).backgroundColor];
+        probe.remove();
+        return [[getComputedStyle(document.querySelector('#generate')!).color, getComputedStyle(document.querySelector('#prompt')!).backgroundColor], v];
+      });
+      assert.deepEqual(ours, theirs);
+      await wb.screenshot(join(shots, `serve-panel-${file}.png`));
+    });
+  }
+
   it('Stop stops the server\'s whole process group: no process of it is left', async () => {
     await panel.click('#stop');
     await panel.waitForSelector('#server-line[data-status="stopped"]', { timeout: 60_000 });
