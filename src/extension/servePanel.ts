@@ -150,8 +150,7 @@ export class ServePanel extends Disposable {
         await vscode.commands.executeCommand('jaxServe.showServerLog');
         return { type: 'ack' };
       case 'preflight': {
-        const model = this.manager.state?.model;
-        const folder = this.manager.form.model || model;
+        const folder = this.manager.folder ?? this.manager.form.model;
         if (folder) await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(folder));
         return { type: 'ack' };
       }

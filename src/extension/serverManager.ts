@@ -93,10 +93,13 @@ export class ServerManager extends Disposable {
 
   /** The form as last started, else a new one on the last export. */
   get form(): ProfileView {
-    const saved = this.context.workspaceState.get<ProfileView>(FORM_KEY);
-    const last = this.lastExport();
-    if (saved) return saved;
-    return { ...DEFAULT_PROFILE, model: last ?? '' };
+    const saved = this.context.workspaceState.get<ProfileView>(FORM_KEY) ?? DEFAULT_PROFILE;
+    return saved.model ? saved : { ...saved, model: this.lastExport() ?? '' };
+  }
+
+  /** The folder the current server was started on (the one its failures concern). */
+  get folder(): string | undefined {
+    return this.running?.launch.model;
   }
 
   get view(): ServerView | undefined {
