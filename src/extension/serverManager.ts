@@ -29,7 +29,7 @@ import { choosePython } from './python';
 const PROFILES_KEY = 'jaxServe.serveProfiles';
 const FORM_KEY = 'jaxServe.serveForm';
 
-export const DEFAULT_PROFILE: ProfileView = { name: '', engine: 'vllm', model: '', host: '127.0.0.1' };
+const DEFAULT_PROFILE: ProfileView = { name: '', engine: 'vllm', model: '', host: '127.0.0.1' };
 
 interface Running {
   readonly server: ServerProcess;

@@ -13,6 +13,7 @@ import { buildPytree, isGroup, NodeFileOpener, openCheckpoint, PythonSidecar, si
 import { formatBytes, formatCount } from '../../../src/shared/format';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { openWorkbench, type Workbench } from '../harness/workbench';
+import { colourAgainstTheme } from './themeColours';
 import { BIG_TENSOR_COUNT, buildWorkspace, HOSTILE_METADATA, HOSTILE_NAME } from '../fixtures';
 
 const root = repoRoot();
@@ -492,17 +493,11 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
       const frame = await wb.webviewFrame('.vt-cell[title="t.U64"]');
       // VS Code marks the webview body with the theme kind, and our colours come from its variables.
       await frame.waitForFunction((k) => document.body.classList.contains(k), kind, { timeout: 30_000 });
-      const [fg, bg] = await frame.evaluate(() => [getComputedStyle(document.body).color, getComputedStyle(document.body).backgroundColor]);
-      const [fgVar, bgVar] = await frame.evaluate(() => {
-        const probe = document.createElement('div');
-        probe.style.color = 'var(--vscode-foreground)';
-        probe.style.backgroundColor = 'var(--vscode-editor-background)';
-        document.body.append(probe);
-        const c = [getComputedStyle(probe).color, getComputedStyle(probe).backgroundColor];
-        probe.remove();
-        return c;
-      });
-      assert.deepEqual([fg, bg], [fgVar, bgVar]);
+      const { actual, theme: expected } = await colourAgainstTheme(frame, [
+        { selector: 'body', property: 'color', variable: '--vscode-foreground' },
+        { selector: 'body', property: 'backgroundColor', variable: '--vscode-editor-background' },
+      ]);
+      assert.deepEqual(actual, expected);
       // The detail pane in this theme too: statistics (random bytes, so NaN/Inf often show), histogram, slice.
       await frame.fill('#filter input', 't.F32');
       await frame.locator('.vt-cell[title="t.F32"]').first().click();

@@ -14,6 +14,7 @@ import type { Frame } from 'playwright-core';
 import { canonicalFixtures } from '../../fixtures/canonical';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { openWorkbench, type Workbench } from '../harness/workbench';
+import { colourAgainstTheme } from './themeColours';
 import { processesWith, until } from '../waits';
 
 const root = repoRoot();
@@ -146,16 +147,11 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     it(`the panel follows the ${theme} theme: its controls take the theme's colours (screenshot serve-panel-${file})`, async () => {
       await wb.setTheme(theme);
       await panel.waitForFunction((k) => document.body.classList.contains(k), kind, { timeout: 30_000 });
-      const [ours, theirs] = await panel.evaluate(() => {
-        const probe = document.createElement('div');
-        probe.style.color = 'var(--vscode-button-foreground)';
-        probe.style.backgroundColor = 'var(--vscode-input-background)';
-        document.body.append(probe);
-        const v = [getComputedStyle(probe).color, getComputedStyle(probe).backgroundColor];
-        probe.remove();
-        return [[getComputedStyle(document.querySelector('#generate')!).color, getComputedStyle(document.querySelector('#prompt')!).backgroundColor], v];
-      });
-      assert.deepEqual(ours, theirs);
+      const { actual, theme: expected } = await colourAgainstTheme(panel, [
+        { selector: '#generate', property: 'color', variable: '--vscode-button-foreground' },
+        { selector: '#prompt', property: 'backgroundColor', variable: '--vscode-input-background' },
+      ]);
+      assert.deepEqual(actual, expected);
       await wb.screenshot(join(shots, `serve-panel-${file}.png`));
     });
   }
