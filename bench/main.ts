@@ -55,7 +55,7 @@ async function benchOpen(dir: string): Promise<void> {
   const specs: TensorSpec[] = Array.from({ length: shards * perShard }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.w${i % 10}.weight`, dtype: 'BF16', shape: [2, 2] }));
   const d = join(dir, 'open');
   mkdirSync(d);
-  await writeShardedSafetensors((f) => openAtomicFileSink(join(d, f)), specs, () => new Uint8Array(8), { maxShardBytes: perShard * 8 });
+  await writeShardedSafetensors((f) => openAtomicFileSink(join(d, f), { sources: [] }), specs, () => new Uint8Array(8), { maxShardBytes: perShard * 8 });
   const opener = new NodeFileOpener();
   const runs = smoke ? 5 : 9;
   await openCheckpoint(opener, d); // warm the page cache
@@ -77,7 +77,7 @@ async function benchStats(dir: string, dtype: 'F32' | 'BF16'): Promise<void> {
   const n = bytes / (dtype === 'F32' ? 4 : 2);
   const file = join(dir, `stats-${dtype}.safetensors`);
   const chunk = 1 << 22;
-  await writeSafetensors(await openAtomicFileSink(file), [{ name: 't', dtype, shape: [n] }], function* () {
+  await writeSafetensors(await openAtomicFileSink(file, { sources: [] }), [{ name: 't', dtype, shape: [n] }], function* () {
     // Pseudo-random normal-ish values, written chunk by chunk (bounded memory).
     let seed = 12345;
     for (let done = 0; done < bytes; done += chunk) {
@@ -122,7 +122,7 @@ async function talkModel(file: string, vocab: number, hidden: number, ffn: numbe
 /** Writes f32 tensors of random-ish bytes as flax-format safetensors; returns the file size. */
 async function writeSynthetic(file: string, specs: TensorSpec[]): Promise<number> {
   const chunk = new Uint8Array(1 << 22).map((_, i) => (i * 2654435761) >>> 24);
-  const layout = await writeSafetensors(await openAtomicFileSink(file), specs, function* (s) {
+  const layout = await writeSafetensors(await openAtomicFileSink(file, { sources: [] }), specs, function* (s) {
     let left = s.shape.reduce((a, b) => a * b, 1) * 4;
     while (left > 0) {
       const n = Math.min(left, chunk.length);

@@ -42,10 +42,10 @@ export async function benchViewer(dir: string, smoke: boolean, python: string | 
   const big = join(ws, 'big');
   mkdirSync(big, { recursive: true });
   const specs: TensorSpec[] = Array.from({ length: TENSORS }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));
-  await writeShardedSafetensors((f) => openAtomicFileSink(join(big, f)), specs, () => new Uint8Array(12), { maxShardBytes: 12 * 25_000 });
+  await writeShardedSafetensors((f) => openAtomicFileSink(join(big, f), { sources: [] }), specs, () => new Uint8Array(12), { maxShardBytes: 12 * 25_000 });
   const bytes = smoke ? 256 << 20 : 1 << 30;
   const values = join(ws, 'values.safetensors');
-  await writeSafetensors(await openAtomicFileSink(values), [{ name: 't', dtype: 'F32', shape: [bytes / 4] }], function* () {
+  await writeSafetensors(await openAtomicFileSink(values, { sources: [] }), [{ name: 't', dtype: 'F32', shape: [bytes / 4] }], function* () {
     let seed = 12345;
     for (let done = 0; done < bytes; done += 1 << 22) {
       const f = new Float32Array((1 << 22) / 4);

@@ -16,13 +16,17 @@ import {
   OutputFolder,
   planConversion,
   planHasErrors,
+  parseJsonBytes,
   type Checkpoint,
+  type FileOpener,
   type NodeFileOpener,
+  type OutputSource,
   type Plan,
   parseRuleFile,
   ValueWorker,
 } from '../core/index';
 import type { Args } from './main';
+import { print, printErr } from './output';
 import { formatBytes, renderTable } from './render';
 
 export const CONVERT_OPTIONS = ['-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--dry-run', '--json', '--overwrite', '--python', '--progress-json'];
@@ -85,13 +89,31 @@ export function parseSet(items: readonly string[]): Record<string, unknown> {
   return out;
 }
 
-async function readJson(opener: NodeFileOpener, file: string, what: string): Promise<unknown> {
-  const bytes = await opener.readSmall(file, 16 << 20);
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new JaxServeError('E_FORMAT', `${file}: ${what} is not valid JSON (${(e as Error).message}).`);
-  }
+async function readJson(opener: FileOpener, file: string, what: string): Promise<unknown> {
+  return parseJsonBytes(file, await opener.readSmall(file, 16 << 20), { what });
+}
+
+/**
+ * Every path an output must stay clear of: what the user named, the checkpoint's own files (an
+ * index's shards may lie elsewhere only through links its folder was allowed), and each folder
+ * files are read or copied from.
+ */
+function sourcesOf(ck: Checkpoint, named: readonly (readonly [string | undefined, string])[]): OutputSource[] {
+  const out: OutputSource[] = [{ path: ck.location, role: 'the source checkpoint' }];
+  for (const f of ck.files) out.push({ path: f, role: 'the source file' });
+  for (const [p, role] of named) if (p) out.push({ path: p, role });
+  return out;
+}
+
+/** config.json of a --config-from folder, read only inside that folder. */
+async function readConfigFrom(opener: NodeFileOpener, dir: string): Promise<Record<string, unknown>> {
+  return jsonObject(await opener.within(dir), path.join(dir, 'config.json'), 'config.json');
+}
+
+async function jsonObject(opener: FileOpener, file: string, what: string): Promise<Record<string, unknown>> {
+  const v = await readJson(opener, file, what);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JaxServeError('E_FORMAT', `${file}: ${what} is not a JSON object.`);
+  return v as Record<string, unknown>;
 }
 
 export async function convertCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
@@ -110,16 +132,22 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
     preset: one(args, '--preset') ?? 'auto',
     userRules: rulesFile ? parseRuleFile(await readJson(opener, rulesFile, 'the rule file'), rulesFile) : undefined,
     dtype,
-    baseConfig: configFrom ? ((await readJson(opener, path.join(configFrom, 'config.json'), 'config.json')) as Record<string, unknown>) : undefined,
+    baseConfig: configFrom ? await readConfigFrom(opener, configFrom) : undefined,
     set: parseSet(args.values.get('--set') ?? []),
     flatten: parseFlatten(args.values.get('--flatten') ?? []),
   });
   if (dryRun || planHasErrors(plan)) {
-    process.stdout.write(args.json ? JSON.stringify(plan) + '\n' : planText(plan) + '\n');
+    print(args.json ? JSON.stringify(plan) + '\n' : planText(plan) + '\n');
     if (planHasErrors(plan)) process.exitCode = 1;
     return;
   }
-  const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite') });
+  const sources = sourcesOf(ck, [
+    [args.positional[0], 'the source'],
+    [configFrom, '--config-from'],
+    [one(args, '--tokenizer-from'), '--tokenizer-from'],
+    [rulesFile, '--rules'],
+  ]);
+  const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite'), sources });
   // Two converter threads read and transpose ahead of the writer: the export keeps both cores busy.
   const converters = Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
   const ac = new AbortController();
@@ -139,16 +167,17 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
       onProgress: (done, total) => {
         if (Date.now() - lastShown < 200 && done < total) return;
         // --progress-json: one {"done","total"} line per step on stderr, for the VS Code command.
-        if (args.flags.has('--progress-json')) process.stderr.write(JSON.stringify({ done, total }) + '\n');
+        if (args.flags.has('--progress-json')) printErr(JSON.stringify({ done, total }) + '\n');
         else if (args.json || !process.stderr.isTTY) return;
         else process.stderr.write(`\r${formatBytes(done)} of ${formatBytes(total)}`);
         lastShown = Date.now();
       },
     });
-    if (args.json) process.stdout.write(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, notes: result.notes, plan }) + '\n');
+    if (args.json) print(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, notes: result.notes, plan }) + '\n');
     else {
-      process.stdout.write(`${process.stderr.isTTY ? '\r' : ''}wrote ${path.resolve(out!)}: ${result.files.join(', ')} (${formatBytes(result.bytes)} of tensors)\n`);
-      for (const n of result.notes) process.stdout.write(`note: ${n}\n`);
+      if (process.stderr.isTTY) process.stdout.write('\r');
+      print(`wrote ${path.resolve(out!)}: ${result.files.join(', ')} (${formatBytes(result.bytes)} of tensors)\n`);
+      for (const n of result.notes) print(`note: ${n}\n`);
     }
   } finally {
     process.off('SIGINT', onSignal);
@@ -194,9 +223,11 @@ export async function importCommand(args: Args, open: (a: Args) => Promise<Check
   // Einsum layouts split heads back out with the HF folder's head_dim.
   const src = args.positional[0]!;
   const configFile = path.join((await opener.kind(src)) === 'directory' ? src : path.dirname(src), 'config.json');
-  const config = (await opener.kind(configFile)) === 'file' ? ((await readJson(opener, configFile, 'config.json')) as Record<string, unknown>) : undefined;
+  const inside = await opener.within(src);
+  const config = (await inside.kind(configFile)) === 'file' ? await jsonObject(inside, configFile, 'config.json') : undefined;
   const plan = planImport(ck, preset, config);
-  await executeImport(plan, ck, opener, await openAtomicFileSink(out, { overwrite: args.flags.has('--overwrite') }), format);
-  if (args.json) process.stdout.write(JSON.stringify({ out: path.resolve(out), plan }) + '\n');
-  else process.stdout.write(`wrote ${path.resolve(out)}: ${plan.tensors.length} arrays in the ${plan.preset.id} layout\n`);
+  const sources = sourcesOf(ck, [[src, 'the source']]);
+  await executeImport(plan, ck, opener, await openAtomicFileSink(out, { overwrite: args.flags.has('--overwrite'), sources }), format);
+  if (args.json) print(JSON.stringify({ out: path.resolve(out), plan }) + '\n');
+  else print(`wrote ${path.resolve(out)}: ${plan.tensors.length} arrays in the ${plan.preset.id} layout\n`);
 }

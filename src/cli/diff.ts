@@ -5,6 +5,7 @@
  */
 import { compareValues, DEFAULT_TOLERANCE, diffCheckpoints, entryName, JaxServeError, valueOpener, valueSides, type Checkpoint, type DiffEntry, type NodeFileOpener, type ValueDiff } from '../core/index';
 import type { Args } from './main';
+import { print } from './output';
 import { formatCount } from './render';
 
 export const DIFF_OPTIONS = ['--json', '--python', '--values', '--pairing', '--rtol', '--atol'];
@@ -49,7 +50,7 @@ export async function diffCommand(args: Args, open: (a: Args, which?: number) =>
   const differing = values.filter((v) => !v.diff?.allclose);
   if (args.json) {
     const entries = d.entries.map((e) => ({ status: e.status, name: entryName(e), left: e.left && { name: e.left.name, dtype: e.left.dtype, shape: e.left.shape }, right: e.right && { name: e.right.name, dtype: e.right.dtype, shape: e.right.shape } }));
-    process.stdout.write(JSON.stringify({ left: left.location, right: right.location, pairing: d.pairing, counts: d.counts, entries, ...(args.flags.has('--values') ? { values } : {}) }) + '\n');
+    print(JSON.stringify({ left: left.location, right: right.location, pairing: d.pairing, counts: d.counts, entries, ...(args.flags.has('--values') ? { values } : {}) }) + '\n');
   } else {
     const how = d.pairing.kind === 'names' ? 'paired by name' : `paired through the ${d.pairing.preset} plan (the JAX side is ${d.pairing.jax === 'left' ? 'LEFT' : 'RIGHT'})`;
     const lines = [`${left.location}\n${right.location}`, `${how}: ${(['same', 'removed', 'added', 'reshaped', 'retyped'] as const).map((k) => `${formatCount(d.counts[k])} ${k}`).join(', ')}`];
@@ -59,7 +60,7 @@ export async function diffCommand(args: Args, open: (a: Args, which?: number) =>
       else lines.push(`values    ${v.name}: ${formatCount(v.diff!.mismatched)} of ${formatCount(v.diff!.elements)} elements differ, max |Δ| ${v.diff!.maxAbsDiff.toPrecision(3)}, first at flat index ${v.diff!.firstMismatch}`);
     }
     if (args.flags.has('--values') && differing.length === 0) lines.push(`values: all ${values.length} paired tensors allclose (rtol ${tol.rtol}, atol ${tol.atol})`);
-    process.stdout.write(lines.join('\n') + '\n');
+    print(lines.join('\n') + '\n');
   }
   const same = d.counts.removed + d.counts.added + d.counts.reshaped + d.counts.retyped === 0 && differing.length === 0;
   if (!same) process.exitCode = 1;

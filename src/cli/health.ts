@@ -1,6 +1,7 @@
 /** `jax-serve health PATH`: statistics over every tensor; NaN/±Inf, all-zero, constant and extreme tensors. */
 import { healthScan, tensorStats, valueOpener, type Checkpoint, type NodeFileOpener } from '../core/index';
 import type { Args } from './main';
+import { print } from './output';
 
 export const HEALTH_OPTIONS = ['--json', '--python'];
 
@@ -13,10 +14,10 @@ export async function healthCommand(args: Args, open: (a: Args) => Promise<Check
   const ck = await open(args);
   const values = valueOpener(ck, opener);
   const report = await healthScan(ck, (t) => tensorStats(values, t));
-  if (args.json) process.stdout.write(JSON.stringify({ location: ck.location, ...report }) + '\n');
+  if (args.json) print(JSON.stringify({ location: ck.location, ...report }) + '\n');
   else {
-    for (const f of report.findings) process.stdout.write(`${ck.location}: ${f.severity}: ${f.message}\n`);
-    process.stdout.write(`${ck.location}: ${report.scanned} tensors scanned, ${report.findings.length === 0 ? 'nothing to report' : `${report.findings.length} finding(s)`}\n`);
+    for (const f of report.findings) print(`${ck.location}: ${f.severity}: ${f.message}\n`);
+    print(`${ck.location}: ${report.scanned} tensors scanned, ${report.findings.length === 0 ? 'nothing to report' : `${report.findings.length} finding(s)`}\n`);
   }
   if (report.findings.some((f) => f.severity === 'error')) process.exitCode = 1;
 }

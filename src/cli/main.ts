@@ -26,6 +26,7 @@ import { generateCommand, GENERATE_OPTIONS, GENERATE_USAGE } from './generate';
 import { serveCommand, SERVE_OPTIONS, SERVE_USAGE } from './serve';
 import { scriptCommand, SCRIPT_OPTIONS, SCRIPT_USAGE } from './script';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
+import { print, printErr } from './output';
 
 declare const JAX_SERVE_VERSION: string;
 
@@ -119,11 +120,11 @@ function inspectText(ck: Checkpoint): string {
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(usage());
+    print(usage());
     return;
   }
   if (command === '--version') {
-    process.stdout.write(`${JAX_SERVE_VERSION}\n`);
+    print(`${JAX_SERVE_VERSION}\n`);
     return;
   }
   const opener = new NodeFileOpener();
@@ -174,7 +175,7 @@ async function runCommand(command: string, rest: string[], open: (a: Args, which
       const args = parseArgs(rest, ['--json', '--python']);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'inspect takes one PATH.');
       const ck = await open(args);
-      process.stdout.write(args.json ? JSON.stringify(inspectJson(ck)) + '\n' : inspectText(ck) + '\n');
+      print(args.json ? JSON.stringify(inspectJson(ck)) + '\n' : inspectText(ck) + '\n');
       return;
     }
     case 'stats': {
@@ -184,11 +185,11 @@ async function runCommand(command: string, rest: string[], open: (a: Args, which
       const t = findTensor(ck, args.positional[1]!);
       const { stats: st, histogram } = await tensorHistogram(valueOpener(ck, opener), t, args.bins);
       if (args.json) {
-        process.stdout.write(JSON.stringify({ name: t.name, dtype: t.dtype, shape: t.shape, ...st, histogram }) + '\n');
+        print(JSON.stringify({ name: t.name, dtype: t.dtype, shape: t.shape, ...st, histogram }) + '\n');
       } else {
         const rows = Object.entries(st).map(([k, v]) => [k, v === null ? '—' : String(v)]);
-        process.stdout.write(`${t.name}  ${t.dtype}[${t.shape.join(', ')}]\n` + renderTable(['stat', 'value'], rows) + '\n');
-        if (histogram) process.stdout.write('\n' + renderHistogram(histogram) + '\n');
+        print(`${t.name}  ${t.dtype}[${t.shape.join(', ')}]\n` + renderTable(['stat', 'value'], rows) + '\n');
+        if (histogram) print('\n' + renderHistogram(histogram) + '\n');
       }
       return;
     }
@@ -205,6 +206,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 run(process.argv.slice(2)).catch((e: unknown) => {
   const usage = isJaxServeError(e) && e.code === 'E_USAGE';
-  process.stderr.write(`jax-serve: ${describeError(e)}${usage ? ' (jax-serve --help)' : ''}\n`);
+  // One line, always: a message that spans lines (a list of plan errors) is folded.
+  const text = describeError(e).split(/\r\n|\r|\n/).map((l) => l.trim()).filter((l) => l !== '').join(' ');
+  printErr(`jax-serve: ${text}${usage ? ' (jax-serve --help)' : ''}\n`);
   process.exitCode = isJaxServeError(e) && e.code === 'E_CANCELLED' ? 130 : 2;
 });

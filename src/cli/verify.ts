@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { JaxServeError, verifyExport, verifyTemplate, type NodeFileOpener, type VerifyReport } from '../core/index';
 import type { Args } from './main';
+import { print, printErr } from './output';
 import { renderTable } from './render';
 
 export const VERIFY_OPTIONS = ['--source', '--entry', '--prompt', '--prompts', '--python', '--jax-python', '--max-kl', '--template', '-o', '--out', '--json'];
@@ -34,13 +35,13 @@ export async function verifyCommand(args: Args, opener: NodeFileOpener): Promise
     const text = await verifyTemplate(packageRoot(), template);
     const out = one(args, '-o') ?? one(args, '--out');
     if (!out) {
-      process.stdout.write(text);
+      print(text);
       return;
     }
     if ((await opener.kind(out)) !== undefined) throw new JaxServeError('E_USAGE', `${out} already exists; choose another name.`);
     const { writeFile } = await import('node:fs/promises');
     await writeFile(out, text);
-    process.stdout.write(`wrote ${path.resolve(out)} (edit forward() to call your model)\n`);
+    print(`wrote ${path.resolve(out)} (edit forward() to call your model)\n`);
     return;
   }
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'verify takes one EXPORT folder (or --template PRESET).');
@@ -66,9 +67,9 @@ export async function verifyCommand(args: Args, opener: NodeFileOpener): Promise
     hfPython: args.python,
     jaxPython: one(args, '--jax-python'),
     packageRoot: packageRoot(),
-    onStep: (s) => args.json || process.stderr.write(`${s}\n`),
+    onStep: (s) => args.json || printErr(`${s}\n`),
   });
-  process.stdout.write(args.json ? JSON.stringify(report) + '\n' : verifyText(report, maxKl) + '\n');
+  print(args.json ? JSON.stringify(report) + '\n' : verifyText(report, maxKl) + '\n');
   if (report.prompts.some((p) => !(p.kl <= maxKl))) process.exitCode = 1;
 }
 

@@ -51,5 +51,7 @@ export * from './serve/offlineScript';
 export * from './serve/launchProfile';
 export { freePort, groupAlive, portFree, ServerProcess, type ServerProcessOptions, type ServerState, type ServerStatus } from './node/serverProcess';
 export { ServerRegistry, startTicks, type RegisteredServer } from './node/serverRegistry';
-export { MAX_MESSAGE_CHARS, oneLine, safeName, stripControls } from './text';
+export { escapeControls, MAX_MESSAGE_CHARS, oneLine, safeName, stripControls } from './text';
 export { jsonDepth, MAX_JSON_DEPTH, parseJsonBytes, parseJsonText, type BoundedJsonOptions } from './json';
+export { Confinement } from './node/confinement';
+export { assertOutputOutsideSources, effectivePath, nodeIdentityFs, type IdentityFs, type NodeId, type OutputSource } from './node/outputSafety';

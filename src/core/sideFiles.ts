@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import type { Checkpoint } from './checkpoint';
+import { parseJsonBytes } from './json';
 import type { FileOpener } from './io/byteSource';
 
 export interface SideFiles {
@@ -19,12 +20,13 @@ export interface SideFiles {
 const TOKENIZER_NAMES = ['tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
 
 async function json(opener: FileOpener, file: string): Promise<Record<string, unknown> | { error: string } | undefined> {
-  if ((await opener.kind(file)) !== 'file') return undefined;
+  // A side file that cannot be read (a link out of the folder, a FIFO) is shown as an error, never thrown.
   try {
-    const v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await opener.readSmall(file, 16 << 20)));
+    if ((await opener.kind(file)) !== 'file') return undefined;
+    const v = parseJsonBytes(file, await opener.readSmall(file, 16 << 20));
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { error: `${path.basename(file)} is not a JSON object` };
   } catch (e) {
-    return { error: `${path.basename(file)} does not parse: ${(e as Error).message}` };
+    return { error: (e as Error).message };
   }
 }
 
@@ -61,14 +63,17 @@ const GENERATION_KEYS = [
 ] as const;
 
 /** The side files of the folder holding the checkpoint (the folder itself when it was opened as one). */
-export async function readSideFiles(opener: FileOpener, ck: Checkpoint): Promise<SideFiles> {
-  const folder = (await opener.kind(ck.location)) === 'directory' ? ck.location : path.dirname(ck.files[0] ?? ck.location);
+export async function readSideFiles(files: FileOpener, ck: Checkpoint): Promise<SideFiles> {
+  const folder = (await files.kind(ck.location)) === 'directory' ? ck.location : path.dirname(ck.files[0] ?? ck.location);
+  // Side files are read only inside the checkpoint's folder, as its weights are.
+  const opener = files.within ? await files.within(folder) : files;
   const config = await json(opener, path.join(folder, 'config.json'));
   const generation = await json(opener, path.join(folder, 'generation_config.json'));
   const tokenizer: string[] = [];
-  for (const n of TOKENIZER_NAMES) if ((await opener.kind(path.join(folder, n))) === 'file') tokenizer.push(n);
+  const isFile = (f: string) => opener.kind(f).then((k) => k === 'file', () => false);
+  for (const n of TOKENIZER_NAMES) if (await isFile(path.join(folder, n))) tokenizer.push(n);
   const tc = tokenizer.includes('tokenizer_config.json') ? await json(opener, path.join(folder, 'tokenizer_config.json')) : undefined;
-  const chatTemplate = (tc !== undefined && !('error' in tc) && typeof tc.chat_template === 'string') || (await opener.kind(path.join(folder, 'chat_template.jinja'))) === 'file';
+  const chatTemplate = (tc !== undefined && !('error' in tc) && typeof tc.chat_template === 'string') || (await isFile(path.join(folder, 'chat_template.jinja')));
   const facts = (v: Record<string, unknown> | { error: string } | undefined, keys: readonly (readonly [string, string])[]) =>
     v === undefined ? undefined : 'error' in v && typeof v.error === 'string' ? { error: v.error } : pick(v, keys);
   return { folder, config: facts(config, CONFIG_KEYS), tokenizer, chatTemplate, generation: facts(generation, GENERATION_KEYS) };

@@ -9,23 +9,33 @@ export const MAX_MESSAGE_CHARS = 500;
 
 // CSI (ESC [ … final), OSC (ESC ] … BEL or ESC \), other two-byte ESC sequences, and the C1 forms
 // (0x9B CSI, 0x9D OSC). Each is removed whole so no parameter text is left behind.
-// eslint-disable-next-line no-control-regex
 const ESCAPE_SEQUENCES = /\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-?]*[ -/]*[@-~]?|\x9d[^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?/g;
 // Every other C0 and C1 control, DEL, and the bidirectional overrides that reorder what a terminal shows.
-// eslint-disable-next-line no-control-regex
 const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
- * The text with escape sequences and control characters removed; tabs become spaces. Line breaks
- * are kept (use `oneLine` to fold them).
+ * The text with escape sequences and control characters removed. Line breaks and tabs are kept
+ * (use `oneLine` to fold them).
  */
 export function stripControls(s: string): string {
-  return s.replace(ESCAPE_SEQUENCES, '').replace(/\t/g, ' ').replace(CONTROLS, '');
+  return s.replace(ESCAPE_SEQUENCES, '').replace(CONTROLS, '');
+}
+
+// Carriage return too: alone it moves the cursor back over what was printed.
+const VISIBLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * The text with every control character (but line feed and tab) shown as a `\uXXXX` escape. Used
+ * for what the CLI prints: names that differ only in a control character stay distinguishable, and
+ * JSON text stays valid JSON with the same value (inside strings the escape means the character).
+ */
+export function escapeControls(s: string): string {
+  return s.replace(VISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A name from a file (a tensor, a shard, a key) as a terminal may show it: no controls, no line breaks. */
 export function safeName(s: string): string {
-  return stripControls(s).replace(/\r\n|\r|\n/g, ' ');
+  return stripControls(s).replace(/\r\n|\r|\n|\t/g, ' ');
 }
 
 /**

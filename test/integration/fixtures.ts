@@ -52,10 +52,10 @@ export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise
   // 100,000 small tensors in 4 shards with an index, as a large model's layout looks to the viewer.
   const big: TensorSpec[] = Array.from({ length: BIG_TENSOR_COUNT }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));
   mkdirSync(join(dir, 'big'), { recursive: true });
-  await writeShardedSafetensors((f) => openAtomicFileSink(join(dir, 'big', f), { overwrite: true }), big, () => new Uint8Array(12), { maxShardBytes: 12 * 25_000 });
+  await writeShardedSafetensors((f) => openAtomicFileSink(join(dir, 'big', f), { sources: [], overwrite: true }), big, () => new Uint8Array(12), { maxShardBytes: 12 * 25_000 });
 
   const hostile: TensorSpec[] = [{ name: HOSTILE_NAME, dtype: 'F32', shape: [2] }, { name: 'plain.weight', dtype: 'F32', shape: [1] }];
-  await writeSafetensors(await openAtomicFileSink(join(dir, 'hostile.safetensors'), { overwrite: true }), hostile, (s) => new Uint8Array(s.shape[0]! * 4), {
+  await writeSafetensors(await openAtomicFileSink(join(dir, 'hostile.safetensors'), { sources: [], overwrite: true }), hostile, (s) => new Uint8Array(s.shape[0]! * 4), {
     metadata: { format: 'pt', [HOSTILE_METADATA]: HOSTILE_METADATA },
   });
   writeFileSync(join(dir, 'broken.safetensors'), Buffer.from('this is not a safetensors file at all'));

@@ -110,7 +110,7 @@ describe('side files of a checkpoint', function () {
       writeFileSync(join(dir.path, 'config.json'), '{"architectures": [');
       const files = new NodeFileOpener();
       const side = await readSideFiles(files, await openCheckpoint(files, dir.path));
-      assert.match((side.config as { error: string }).error, /config\.json does not parse/);
+      assert.match((side.config as { error: string }).error, /config\.json: the file is not valid JSON/);
     } finally {
       dir.remove();
     }

@@ -64,7 +64,7 @@ export function canonicalSuite(): CanonicalSuite {
       const ck = await suite.open(rel);
       const plan = planConversion(ck, opts);
       const out = join(dir.path, name);
-      await executePlan(plan, ck, files, await OutputFolder.create(out), { tokenizerFrom: join(fx.dir, exec.hf ?? 'hf'), tileBudgetBytes: exec.tileBudgetBytes });
+      await executePlan(plan, ck, files, await OutputFolder.create(out, { sources: [] }), { tokenizerFrom: join(fx.dir, exec.hf ?? 'hf'), tileBudgetBytes: exec.tileBudgetBytes });
       return { plan, out };
     },
     check<T>(pairs: [string, string][]): T[] {

@@ -15,7 +15,7 @@ describe('jax-serve CLI (the built dist/cli.js)', () => {
   before(async () => {
     dir = tempDir();
     file = join(dir.path, 'model.safetensors');
-    await writeSafetensors(await openAtomicFileSink(file), [
+    await writeSafetensors(await openAtomicFileSink(file, { sources: [] }), [
       { name: 'model.layers.0.mlp.up_proj.weight', dtype: 'F32', shape: [2, 3] },
       { name: 'lm_head.weight', dtype: 'BF16', shape: [4] },
     ], (s) => (s.dtype === 'F32' ? new Uint8Array(vals.buffer) : new Uint8Array(8)));
@@ -36,7 +36,7 @@ describe('jax-serve CLI (the built dist/cli.js)', () => {
 
   it('stops quietly (exit 0, nothing on stderr) when the reader closes the pipe early', async () => {
     const many = join(dir.path, 'many.safetensors');
-    await writeSafetensors(await openAtomicFileSink(many), Array.from({ length: 5000 }, (_, i) => ({ name: `layer.${i}.weight`, dtype: 'F32' as const, shape: [1] })), () => new Uint8Array(4));
+    await writeSafetensors(await openAtomicFileSink(many, { sources: [] }), Array.from({ length: 5000 }, (_, i) => ({ name: `layer.${i}.weight`, dtype: 'F32' as const, shape: [1] })), () => new Uint8Array(4));
     const r = spawnSync('bash', ['-c', `"${process.execPath}" "${cli}" inspect "${many}" | head -c 10; echo " status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
     assert.match(r.stdout, /status=0$/m);
     assert.equal(r.stderr, '');

@@ -228,7 +228,7 @@ describe('conversion of the canonical tiny Llama', function () {
     assert.match(noTok.stderr, /--tokenizer-from .*jax: no tokenizer\.json or tokenizer\.model/);
     assert.ok(!existsSync(failed));
     assert.deepEqual(readdirSync(suite.dir).filter((n) => n.includes('partial')), []);
-    await rejectsWith(OutputFolder.create(out), 'E_USAGE', /already exists/);
+    await rejectsWith(OutputFolder.create(out, { sources: [] }), 'E_USAGE', /already exists/);
   });
 });
 
@@ -243,7 +243,7 @@ describe('an export that is stopped', function () {
     const specs = Array.from({ length: 64 }, (_, i) => ({ name: `params.Dense_${i}.kernel`, dtype: 'F32' as const, shape: [1024, 1024] }));
     src = join(dir.path, 'big.safetensors');
     const { openAtomicFileSink, writeSafetensors } = await import('../../src/core/index');
-    await writeSafetensors(await openAtomicFileSink(src), specs, (s) => new Uint8Array(s.shape.reduce((a, b) => a * b, 4)), { metadata: { format: 'flax' } });
+    await writeSafetensors(await openAtomicFileSink(src, { sources: [] }), specs, (s) => new Uint8Array(s.shape.reduce((a, b) => a * b, 4)), { metadata: { format: 'flax' } });
   });
   after(() => dir?.remove());
 

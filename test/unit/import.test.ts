@@ -56,7 +56,7 @@ describe('Flax msgpack writer, import, and conversion in tiles', function () {
     ];
     const data = new Map(leaves.map((l) => [l.path.join('.'), Uint8Array.from({ length: (l.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[l.dtype]) / 8 }, () => (l.dtype === 'BOOL' ? (rand() < 0.5 ? 1 : 0) : (rand() * 120) | 0))]));
     const file = join(suite.dir, 'encodings.msgpack');
-    await writeFlaxMsgpack(await openAtomicFileSink(file), leaves, async function* (l) {
+    await writeFlaxMsgpack(await openAtomicFileSink(file, { sources: [] }), leaves, async function* (l) {
       yield data.get(l.path.join('.'))!;
     }, { maxChunkBytes: 64 });
     const script = `
@@ -80,7 +80,7 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     assert.deepEqual(plan.problems, []);
     for (const [name, format] of [['imported.msgpack', 'msgpack'], ['imported.safetensors', 'safetensors']] as const) {
       const out = join(suite.dir, name);
-      await executeImport(plan, hf, files, await openAtomicFileSink(out), format);
+      await executeImport(plan, hf, files, await openAtomicFileSink(out, { sources: [] }), format);
       const ck = await openCheckpoint(files, out);
       assert.deepEqual(await hashes(ck), suite.fx.manifest.files['jax/nnx.msgpack'], name);
       if (format === 'safetensors') assert.equal(ck.metadata.format, 'flax');
@@ -94,7 +94,7 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
       const plan = planImport(hf, preset, config);
       assert.deepEqual(plan.problems, [], preset);
       const out = join(suite.dir, `${preset}.msgpack`);
-      await executeImport(plan, hf, files, await openAtomicFileSink(out), 'msgpack');
+      await executeImport(plan, hf, files, await openAtomicFileSink(out, { sources: [] }), 'msgpack');
       assert.deepEqual(await hashes(await openCheckpoint(files, out)), suite.fx.manifest.files[want], preset);
       assert.throws(() => planImport(hf, preset), /needs head_dim; the source folder's config.json should say it/);
     }
@@ -109,8 +109,8 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
       for (const format of ['msgpack', 'safetensors'] as const) {
         const whole = join(suite.dir, `whole-${preset}.${format}`);
         const tiled = join(suite.dir, `tiled-${preset}.${format}`);
-        await executeImport(plan, hf, files, await openAtomicFileSink(whole), format);
-        await executeImport(plan, hf, files, await openAtomicFileSink(tiled), format, { tileBudgetBytes: 64 << 10 });
+        await executeImport(plan, hf, files, await openAtomicFileSink(whole, { sources: [] }), format);
+        await executeImport(plan, hf, files, await openAtomicFileSink(tiled, { sources: [] }), format, { tileBudgetBytes: 64 << 10 });
         assert.deepEqual(readFileSync(tiled), readFileSync(whole), `${preset} ${format}`);
       }
     }
@@ -120,10 +120,10 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     const src = await openCheckpoint(files, join(suite.fx.dir, 'jax', 'nnx_bf16.msgpack'));
     const plan = planConversion(src, { baseConfig: JSON.parse(readFileSync(join(suite.fx.dir, 'hf', 'config.json'), 'utf8')) });
     const out = join(suite.dir, 'export');
-    await executePlan(plan, src, files, await OutputFolder.create(out));
+    await executePlan(plan, src, files, await OutputFolder.create(out, { sources: [] }));
     const exported = await openCheckpoint(files, out);
     const back = join(suite.dir, 'back.msgpack');
-    await executeImport(planImport(exported, plan.preset.id), exported, files, await openAtomicFileSink(back), 'msgpack');
+    await executeImport(planImport(exported, plan.preset.id), exported, files, await openAtomicFileSink(back, { sources: [] }), 'msgpack');
     assert.deepEqual(await hashes(await openCheckpoint(files, back)), await hashes(src));
   });
 
@@ -143,8 +143,8 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
       const plan = planConversion(src, { baseConfig: base, dtype });
       const whole = join(suite.dir, `whole-${dtype}`);
       const tiled = join(suite.dir, `tiled-${dtype}`);
-      await executePlan(plan, src, files, await OutputFolder.create(whole));
-      await executePlan(plan, src, files, await OutputFolder.create(tiled), { tileBudgetBytes: 131072 });
+      await executePlan(plan, src, files, await OutputFolder.create(whole, { sources: [] }));
+      await executePlan(plan, src, files, await OutputFolder.create(tiled, { sources: [] }), { tileBudgetBytes: 131072 });
       const sha = (d: string) => createHash('sha256').update(readFileSync(join(d, 'model.safetensors'))).digest('hex');
       assert.equal(sha(tiled), sha(whole), dtype);
     }
@@ -155,7 +155,7 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     const values = Float32Array.from({ length: D * L * N * H }, (_, i) => i * 0.25 - 7);
     const file = join(suite.dir, 'scanned.msgpack');
     // 40-byte chunks: the tensor lies in many pieces.
-    await writeFlaxMsgpack(await openAtomicFileSink(file), [{ path: ['decoder', 'query', 'kernel'], dtype: 'F32', shape: [D, L, N, H] }], async function* () {
+    await writeFlaxMsgpack(await openAtomicFileSink(file, { sources: [] }), [{ path: ['decoder', 'query', 'kernel'], dtype: 'F32', shape: [D, L, N, H] }], async function* () {
       yield new Uint8Array(values.buffer);
     }, { maxChunkBytes: 40 });
     const ck = await openCheckpoint(files, file);
@@ -175,7 +175,7 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     // 200 bytes: blocks of all 24 rows, one write each; 96 bytes: 3×4 tiles, a write per output row piece.
     for (const budget of [200, 96]) {
       const out = join(suite.dir, `scanned-${budget}.safetensors`);
-      await writeSafetensors(await openAtomicFileSink(out), [{ name: 'q', dtype: 'F32', shape: target.shape }], () => tiledTensorData(p, src, files, budget));
+      await writeSafetensors(await openAtomicFileSink(out, { sources: [] }), [{ name: 'q', dtype: 'F32', shape: target.shape }], () => tiledTensorData(p, src, files, budget));
       const got = await openCheckpoint(files, out);
       const parts: Uint8Array[] = [];
       for await (const b of readTensorBytes(files, got.tensors[0]!)) parts.push(Buffer.from(b));

@@ -78,7 +78,7 @@ describe('preflight', function () {
     const specs = change(ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
     rmSync(file);
     await writeSafetensors(
-      await openAtomicFileSink(file),
+      await openAtomicFileSink(file, { sources: [] }),
       specs as never,
       (s) => {
         const need = (s.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[s.dtype]) / 8;

@@ -193,7 +193,7 @@ describe('presets: HF-Flax checkpoints written by transformers 4.x, checked agai
       assert.deepEqual(plan.problems.filter((p) => p.severity !== 'info'), [], rel);
       assert.equal(plan.tensors.length, flax.manifest.arrays);
       const out = join(dir.path, rel.replace(/[/.]/g, '_'));
-      await executePlan(plan, ck, files, await OutputFolder.create(out), { tokenizerFrom: join(fx.dir, 'hf') });
+      await executePlan(plan, ck, files, await OutputFolder.create(out, { sources: [] }), { tokenizerFrom: join(fx.dir, 'hf') });
       pairs.push(`${out}=logits:${join(flax.dir, 'logits.npy')}`);
     }
     const results = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/check_export.py'), 'check', fx.dir, ...pairs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Checked[];
@@ -209,11 +209,11 @@ describe('presets: HF-Flax checkpoints written by transformers 4.x, checked agai
     const src = await openCheckpoint(files, join(flax.dir, 'flax', 'flax_model.msgpack'));
     const base = JSON.parse(readFileSync(join(flax.dir, 'flax', 'config.json'), 'utf8'));
     const out = join(dir.path, 'roundtrip-export');
-    await executePlan(planConversion(src, { baseConfig: base }), src, files, await OutputFolder.create(out));
+    await executePlan(planConversion(src, { baseConfig: base }), src, files, await OutputFolder.create(out, { sources: [] }));
     const exported = await openCheckpoint(files, out);
     const back = join(dir.path, 'roundtrip-import');
     mkdirSync(back);
-    await executeImport(planImport(exported, 'hf-flax-llama', base), exported, files, await openAtomicFileSink(join(back, 'flax_model.msgpack')), 'msgpack');
+    await executeImport(planImport(exported, 'hf-flax-llama', base), exported, files, await openAtomicFileSink(join(back, 'flax_model.msgpack'), { sources: [] }), 'msgpack');
     copyFileSync(join(flax.dir, 'flax', 'config.json'), join(back, 'config.json'));
     const digest = async (ck: Awaited<ReturnType<typeof openCheckpoint>>) => {
       const out: Record<string, string> = {};

@@ -86,7 +86,7 @@ describe('bit-exact interchange with Python safetensors', function () {
     };
     const data = new Map(specs.map((s) => [s.name, bytes(s)]));
     const file = join(dir.path, 'ours.safetensors');
-    await writeSafetensors(await openAtomicFileSink(file), specs, (s) => data.get(s.name)!);
+    await writeSafetensors(await openAtomicFileSink(file, { sources: [] }), specs, (s) => data.get(s.name)!);
     const got = py('read', file) as { metadata: Record<string, string>; tensors: Record<string, Entry> };
     assert.deepEqual(got.metadata, { format: 'pt' });
     const want = Object.fromEntries(specs.map((s) => [s.name, { dtype: s.dtype, shape: [...s.shape], sha256: createHash('sha256').update(data.get(s.name)!).digest('hex') }]));
@@ -94,7 +94,7 @@ describe('bit-exact interchange with Python safetensors', function () {
 
     const shardDir = join(dir.path, 'shards');
     mkdirSync(shardDir);
-    const plan = await writeShardedSafetensors((f) => openAtomicFileSink(join(shardDir, f)), specs, (s) => data.get(s.name)!, { maxShardBytes: 256 });
+    const plan = await writeShardedSafetensors((f) => openAtomicFileSink(join(shardDir, f), { sources: [] }), specs, (s) => data.get(s.name)!, { maxShardBytes: 256 });
     assert.ok(plan.files.length > 2);
     const merged: Record<string, Entry> = {};
     for (const f of plan.files) Object.assign(merged, (py('read', join(shardDir, f.name)) as { tensors: Record<string, Entry> }).tensors);

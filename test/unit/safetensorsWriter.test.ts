@@ -74,7 +74,7 @@ describe('safetensors writer', () => {
     try {
       const ac = new AbortController();
       const target = join(dir.path, 'x.safetensors');
-      const p = writeSafetensors(await openAtomicFileSink(target), [{ name: 'x', dtype: 'U8', shape: [1 << 20] }], async function* () {
+      const p = writeSafetensors(await openAtomicFileSink(target, { sources: [] }), [{ name: 'x', dtype: 'U8', shape: [1 << 20] }], async function* () {
         for (let i = 0; i < 16; i++) {
           if (i === 3) ac.abort();
           yield new Uint8Array(1 << 16);
@@ -109,7 +109,7 @@ describe('safetensors writer', () => {
       const rand = prng(7);
       const specs: TensorSpec[] = Array.from({ length: 9 }, (_, i) => ({ name: `model.layers.${i}.w`, dtype: (['F32', 'BF16', 'U8'] as DType[])[i % 3]!, shape: [8, 16] }));
       const data = new Map(specs.map((s) => [s.name, randomBytes(rand, (128 * DTYPE_BITS[s.dtype]) / 8)]));
-      await writeShardedSafetensors((f) => openAtomicFileSink(join(dir.path, f)), specs, (s) => data.get(s.name)!, { maxShardBytes: 1200 });
+      await writeShardedSafetensors((f) => openAtomicFileSink(join(dir.path, f), { sources: [] }), specs, (s) => data.get(s.name)!, { maxShardBytes: 1200 });
       const names = readdirSync(dir.path).sort();
       assert.ok(names.includes('model.safetensors.index.json'));
       assert.ok(names.every((n) => !n.endsWith('.partial')), names.join());
@@ -130,9 +130,9 @@ describe('safetensors writer', () => {
     const dir = tempDir();
     try {
       const target = join(dir.path, 'x.safetensors');
-      await writeSafetensors(await openAtomicFileSink(target), [], () => new Uint8Array(0));
-      await rejectsWith(openAtomicFileSink(target), 'E_USAGE', /already exists/);
-      await writeSafetensors(await openAtomicFileSink(target, { overwrite: true }), [{ name: 'y', dtype: 'U8', shape: [1] }], () => new Uint8Array(1));
+      await writeSafetensors(await openAtomicFileSink(target, { sources: [] }), [], () => new Uint8Array(0));
+      await rejectsWith(openAtomicFileSink(target, { sources: [] }), 'E_USAGE', /already exists/);
+      await writeSafetensors(await openAtomicFileSink(target, { sources: [], overwrite: true }), [{ name: 'y', dtype: 'U8', shape: [1] }], () => new Uint8Array(1));
       assert.equal((await openCheckpoint(new NodeFileOpener(), target)).tensors[0]!.name, 'y');
     } finally {
       dir.remove();

@@ -38,7 +38,7 @@ describe('value worker (statistics and slices off the main thread)', function ()
     small[11] = 0;
     const bf = new Uint16Array(5_000).map(() => (rand() * 0xffff) | 0);
     await writeSafetensors(
-      await openAtomicFileSink(join(dir.path, 'v.safetensors')),
+      await openAtomicFileSink(join(dir.path, 'v.safetensors'), { sources: [] }),
       [
         { name: 'f32', dtype: 'F32', shape: [100, 100] },
         { name: 'bf16', dtype: 'BF16', shape: [50, 100] },

@@ -52,7 +52,7 @@ describe('verify: an export against the JAX model, through the entry point', fun
       const ck = await openCheckpoint(files, source(), { orbax: sidecar });
       const plan = planConversion(ck, { baseConfig: JSON.parse(readFileSync(join(fx.dir, 'hf', 'config.json'), 'utf8')) });
       exportDir = join(dir.path, 'export');
-      await executePlan(plan, ck, files, await OutputFolder.create(exportDir), { tokenizerFrom: join(fx.dir, 'hf') });
+      await executePlan(plan, ck, files, await OutputFolder.create(exportDir, { sources: [] }), { tokenizerFrom: join(fx.dir, 'hf') });
     } finally {
       sidecar.dispose();
     }

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
-import type { ByteSink, FileOpener } from '../io/byteSource';
+import type { ByteSink, ByteSource, FileOpener } from '../io/byteSource';
 import { writeOrder, writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
 import { readTensorBytes } from '../tensor/read';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
@@ -19,7 +19,8 @@ import { applyTransforms } from './transforms';
 export interface ExportTarget {
   sink(name: string): Promise<ByteSink>;
   writeFile(name: string, text: string): Promise<void>;
-  copyIn(from: string, name?: string): Promise<void>;
+  /** Copies what `from` reads (opened, and checked, by the caller) into the export as `name`. */
+  copyFrom(from: ByteSource, name: string): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -79,7 +80,7 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   try {
     // The tokenizer is checked against the config before any tensor is written.
     if (opts.tokenizerFrom) {
-      const found = (await checkTokenizerFolder(files, opts.tokenizerFrom, plan.config)).filter((f) => f.code !== 'tokenizer-class');
+      const found = (await checkTokenizerFolder(await confined(files, opts.tokenizerFrom), opts.tokenizerFrom, plan.config)).filter((f) => f.code !== 'tokenizer-class');
       const errors = found.filter((f) => f.severity === 'error');
       if (errors.length) throw new JaxServeError(errors.some((f) => f.code === 'no-tokenizer') ? 'E_NOT_FOUND' : 'E_FORMAT', `--tokenizer-from ${opts.tokenizerFrom}: ${errors.map((f) => f.message).join(' ')}`);
       notes.push(...found.filter((f) => f.severity === 'warning').map((f) => f.message));
@@ -136,17 +137,33 @@ export async function convertTensor(t: PlannedTensor, src: TensorRef, opener: Fi
   return applyTransforms(bytes, t.source, t.transforms).bytes;
 }
 
+/** An opener that reads nothing outside `folder` (a folder the user named for files to copy). */
+async function confined(files: FileOpener, folder: string): Promise<FileOpener> {
+  return files.within ? files.within(folder) : files;
+}
+
+/** Copies `name` through the handle that was checked, so what is copied is what was checked. */
+async function copyChecked(files: FileOpener, from: string, target: ExportTarget, name: string): Promise<void> {
+  const src = await files.open(from);
+  try {
+    await target.copyFrom(src, name);
+  } finally {
+    await src.close();
+  }
+}
+
 async function copyTokenizer(files: FileOpener, target: ExportTarget, opts: ExecuteOptions, notes: string[]): Promise<string[]> {
   const copied: string[] = [];
   if (opts.tokenizerFrom) {
+    const tok = await confined(files, opts.tokenizerFrom);
     for (const name of TOKENIZER_FILES) {
       const from = path.join(opts.tokenizerFrom, name);
-      if ((await files.kind(from)) !== 'file') continue;
+      if ((await tok.kind(from)) !== 'file') continue;
       if (name === 'tokenizer_config.json') {
-        const { text, changed } = compatTokenizerConfig(new TextDecoder().decode(await files.readSmall(from, 64 << 20)));
+        const { text, changed } = compatTokenizerConfig(new TextDecoder().decode(await tok.readSmall(from, 64 << 20)), from);
         await target.writeFile(name, text);
         if (changed.length) notes.push(`tokenizer_config.json rewritten so transformers 4.x and 5.x both load it: ${changed.join('; ')}.`);
-      } else await target.copyIn(from, name);
+      } else await copyChecked(tok, from, target, name);
       copied.push(name);
     }
     if (!copied.includes('tokenizer.json') && !copied.includes('tokenizer.model')) {
@@ -154,9 +171,13 @@ async function copyTokenizer(files: FileOpener, target: ExportTarget, opts: Exec
     }
   }
   const gen = opts.generationConfigFrom ?? opts.tokenizerFrom;
-  if (gen && (await files.kind(path.join(gen, 'generation_config.json'))) === 'file') {
-    await target.copyIn(path.join(gen, 'generation_config.json'), 'generation_config.json');
-    copied.push('generation_config.json');
+  if (gen) {
+    const genFiles = await confined(files, gen);
+    const from = path.join(gen, 'generation_config.json');
+    if ((await genFiles.kind(from)) === 'file') {
+      await copyChecked(genFiles, from, target, 'generation_config.json');
+      copied.push('generation_config.json');
+    }
   }
   return copied;
 }

@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import type { Checkpoint } from '../checkpoint';
 import { describeError, JaxServeError } from '../errors';
+import { parseJsonBytes } from '../json';
 import type { FileOpener } from '../io/byteSource';
 import { openCheckpoint } from '../formats/open';
 import { checkTokenizerFolder } from './tokenizer';
@@ -70,7 +71,9 @@ function expectedFromConfig(name: ArchitectureName, c: Record<string, unknown>):
   return { dims, names: ARCHITECTURES[name].expected(dims) };
 }
 
-export async function preflight(opener: FileOpener, folder: string, opts: PreflightOptions = {}): Promise<PreflightReport> {
+export async function preflight(files: FileOpener, folder: string, opts: PreflightOptions = {}): Promise<PreflightReport> {
+  // What the engines would load lies inside the folder: a link out of it is refused, as they would read it.
+  const opener = files.within ? await files.within(folder) : files;
   const engines = opts.engines ?? ['vllm', 'sglang'];
   const findings: Finding[] = [];
   const add = (severity: Finding['severity'], code: string, file: string, message: string, tensor?: string) => findings.push({ severity, code, file, message, ...(tensor ? { tensor } : {}) });
@@ -119,12 +122,13 @@ async function readJsonFile(opener: FileOpener, file: string, add: Add): Promise
     add('error', 'missing-file', file, `${path.basename(file)} is missing; vLLM and SGLang read it first.`);
     return undefined;
   }
+  const bytes = await opener.readSmall(file, 16 << 20);
   try {
-    const v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await opener.readSmall(file, 16 << 20)));
+    const v = parseJsonBytes(file, bytes);
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
     add('error', 'bad-json', file, `${path.basename(file)} is not a JSON object.`);
   } catch (e) {
-    add('error', 'bad-json', file, `${path.basename(file)} does not parse: ${(e as Error).message}`);
+    add('error', 'bad-json', file, (e as Error).message);
   }
   return undefined;
 }

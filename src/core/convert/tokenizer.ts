@@ -6,6 +6,7 @@
  * /v1/chat/completions. A vocabulary padded past the tokenizer's size is fine (ids never produced).
  */
 import * as path from 'node:path';
+import { parseJsonBytes, parseJsonText } from '../json';
 import type { FileOpener } from '../io/byteSource';
 
 export interface TokenizerFinding {
@@ -22,12 +23,14 @@ interface Vocab {
 }
 
 async function readJson(opener: FileOpener, file: string, out: TokenizerFinding[]): Promise<Record<string, unknown> | undefined> {
+  // A file that cannot be read at all (outside the folder, a FIFO, too large) stops the export.
+  const bytes = await opener.readSmall(file, 64 << 20);
   try {
-    const v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await opener.readSmall(file, 64 << 20)));
+    const v = parseJsonBytes(file, bytes);
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
     out.push({ severity: 'error', code: 'bad-json', file, message: `${path.basename(file)} is not a JSON object.` });
   } catch (e) {
-    out.push({ severity: 'error', code: 'bad-json', file, message: `${path.basename(file)} does not parse: ${(e as Error).message}` });
+    out.push({ severity: 'error', code: 'bad-json', file, message: (e as Error).message });
   }
   return undefined;
 }
@@ -180,10 +183,11 @@ export async function checkTokenizerFolder(opener: FileOpener, folder: string, c
  * exist"; `'list' object has no attribute 'keys'`). `PreTrainedTokenizerFast` and
  * `additional_special_tokens` load the same tokenizer in both. Returns the text and what changed.
  */
-export function compatTokenizerConfig(text: string): { text: string; changed: string[] } {
+export function compatTokenizerConfig(text: string, file = 'tokenizer_config.json'): { text: string; changed: string[] } {
   let json: Record<string, unknown>;
   try {
-    json = JSON.parse(text) as Record<string, unknown>;
+    json = parseJsonText(file, text) as Record<string, unknown>;
+    if (typeof json !== 'object' || json === null) return { text, changed: [] };
   } catch {
     return { text, changed: [] }; // the check reports it; the file is copied as it is
   }

@@ -36,17 +36,25 @@ const MAXTEXT_CHECKPOINTS = 'checkpoints';
 /** Names a folder may hold a checkpoint under, most specific first (HF conventions). */
 const FOLDER_CANDIDATES = [SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, FLAX_INDEX_NAME, FLAX_SINGLE_NAME];
 
+/**
+ * Opens the checkpoint at `location`, reading nothing outside it: every shard, side file and
+ * folder it leads to must lie inside the location the user named (see FileOpener.within).
+ */
 export async function openCheckpoint(opener: FileOpener, location: string, opts: OpenOptions = {}): Promise<Checkpoint> {
+  return openAt(opener.within ? await opener.within(location) : opener, location, opts);
+}
+
+async function openAt(opener: FileOpener, location: string, opts: OpenOptions): Promise<Checkpoint> {
   const kind = await opener.kind(location);
   if (kind === undefined) throw new JaxServeError('E_NOT_FOUND', `${location}: no such file or folder.`);
   if (kind === 'directory') {
     for (const name of FOLDER_CANDIDATES) {
       const candidate = path.join(location, name);
-      if ((await opener.kind(candidate)) === 'file') return openCheckpoint(opener, candidate, opts);
+      if ((await opener.kind(candidate)) === 'file') return openAt(opener, candidate, opts);
     }
     // A MaxText run folder keeps its CheckpointManager root in checkpoints/.
     const run = path.join(location, MAXTEXT_CHECKPOINTS);
-    if ((await opener.kind(run)) === 'directory') return openCheckpoint(opener, run, opts);
+    if ((await opener.kind(run)) === 'directory') return openAt(opener, run, opts);
     // Anything else may be Orbax (an item, a step, or a CheckpointManager root): the sidecar knows.
     if (opts.orbax) return openOrbax(opts.orbax, location, opts.signal);
     throw new JaxServeError(
@@ -54,7 +62,7 @@ export async function openCheckpoint(opener: FileOpener, location: string, opts:
       `${location}: no ${FOLDER_CANDIDATES.join(', ')} in this folder, and Orbax folders need Python with tensorstore.${opts.orbaxHint ? ` ${opts.orbaxHint}` : ''}`,
     );
   }
-  if ((ORBAX_MARKERS as readonly string[]).includes(path.basename(location))) return openCheckpoint(opener, path.dirname(location), opts);
+  if ((ORBAX_MARKERS as readonly string[]).includes(path.basename(location))) return openAt(opener, path.dirname(location), opts);
   if (location.endsWith(SAFETENSORS_INDEX_SUFFIX)) return openSafetensorsIndex(opener, location, opts);
   if (location.endsWith(SAFETENSORS_SUFFIX)) return openSafetensorsFile(opener, location, opts);
   if (location.endsWith(MSGPACK_INDEX_SUFFIX)) return openFlaxMsgpackIndex(opener, location, opts);

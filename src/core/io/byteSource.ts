@@ -49,6 +49,11 @@ export interface FileOpener {
   kind(path: string): Promise<'file' | 'directory' | undefined>;
   /** Names inside a folder (openers over files only may leave it out). */
   list?(dir: string): Promise<string[]>;
+  /**
+   * An opener that refuses every path whose real path leaves `location` (a folder the user named,
+   * or a file and the folder it is in). Openers over memory may leave it out.
+   */
+  within?(location: string): Promise<FileOpener>;
 }
 
 /** Where bytes go, one chunk after another; `commit` makes the result visible, `abort` removes it. */

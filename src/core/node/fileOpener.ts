@@ -2,11 +2,13 @@
  * Node adapters for core's I/O interfaces: files opened read-only with positioned reads, and an
  * atomic sink that writes beside its target and renames into place only when complete.
  */
-import { promises as fs, constants as fsConstants } from 'node:fs';
+import { promises as fs, constants as fsConstants, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JaxServeError, limitError } from '../errors';
 import type { ByteSink, ByteSource, FileOpener } from '../io/byteSource';
+import { Confinement } from './confinement';
+import { assertOutputOutsideSources, type OutputSource } from './outputSafety';
 
 /** Turns the OS errors a user can meet into messages that name the file and say what to do. */
 export function wrapFsError(file: string, e: unknown): never {
@@ -37,18 +39,55 @@ class NodeFileSource implements ByteSource {
   }
 }
 
+/** What a non-regular file is, for the message that refuses it. */
+function specialKind(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/** Refuses anything but a regular file before a byte is read: a FIFO or device would block or never end. */
+export function refuseSpecial(file: string, st: Stats): void {
+  if (st.isDirectory()) throw new JaxServeError('E_USAGE', `${file} is a folder, not a file.`);
+  if (!st.isFile()) throw new JaxServeError('E_UNSAFE_PATH', `${file} is ${specialKind(st)}; jax-serve reads only regular files. Replace it with the file itself.`);
+}
+
+/**
+ * Opens files read-only for positioned reads. Only regular files are opened (checked with stat
+ * before the open and fstat after it, the open itself non-blocking so a FIFO cannot stall it). An
+ * opener made `within` a location also refuses every path whose real path leaves that location.
+ */
 export class NodeFileOpener implements FileOpener {
+  constructor(private readonly confinement?: Confinement) {}
+
+  /** An opener confined to the location the user named (a folder, or a file and its folder). */
+  async within(location: string): Promise<NodeFileOpener> {
+    return new NodeFileOpener(await Confinement.of(location));
+  }
+
   async open(file: string): Promise<ByteSource> {
+    let st: Stats;
+    try {
+      st = await fs.stat(file);
+    } catch (e) {
+      return wrapFsError(file, e);
+    }
+    refuseSpecial(file, st);
+    if (this.confinement) await this.confinement.check(file);
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(file, fsConstants.O_RDONLY);
+      handle = await fs.open(file, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
     } catch (e) {
       return wrapFsError(file, e);
     }
     try {
-      const st = await handle.stat();
-      if (st.isDirectory()) throw new JaxServeError('E_USAGE', `${file} is a folder, not a file.`);
-      return new NodeFileSource(file, handle, st.size);
+      const opened = await handle.stat();
+      refuseSpecial(file, opened);
+      // The file opened is the one checked: a swap between the check and the open is refused.
+      if (opened.ino !== st.ino || opened.dev !== st.dev) throw new JaxServeError('E_IO', `${file} changed while it was being opened; try again.`);
+      return new NodeFileSource(file, handle, opened.size);
     } catch (e) {
       await handle.close();
       if (e instanceof JaxServeError) throw e;
@@ -73,17 +112,25 @@ export class NodeFileOpener implements FileOpener {
     }
   }
 
+  /**
+   * A folder, or a file of any other kind (so a FIFO where a file is expected is refused when it is
+   * opened, not skipped in silence); a confined opener refuses a path that leads outside.
+   */
   async kind(file: string): Promise<'file' | 'directory' | undefined> {
+    let st: Stats;
     try {
-      const st = await fs.stat(file);
-      return st.isDirectory() ? 'directory' : 'file';
+      st = await fs.stat(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       return wrapFsError(file, e);
     }
+    if (this.confinement) await this.confinement.check(file);
+    return st.isDirectory() ? 'directory' : 'file';
   }
 
   async list(dir: string): Promise<string[]> {
+    if (this.confinement) await this.confinement.check(dir);
     try {
       return await fs.readdir(dir);
     } catch (e) {
@@ -97,7 +144,8 @@ export class NodeFileOpener implements FileOpener {
  * a reader never sees half a file and a killed run leaves only an obviously partial name behind.
  * Refuses to replace an existing target unless `overwrite` is set.
  */
-export async function openAtomicFileSink(target: string, opts: { overwrite?: boolean } = {}): Promise<ByteSink> {
+export async function openAtomicFileSink(target: string, opts: { overwrite?: boolean; sources: readonly OutputSource[] }): Promise<ByteSink> {
+  await assertOutputOutsideSources(target, opts.sources);
   if (!opts.overwrite) {
     const exists = await fs.stat(target).then(() => true, () => false);
     if (exists) throw new JaxServeError('E_USAGE', `${target} already exists; choose another output or allow overwriting.`);

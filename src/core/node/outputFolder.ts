@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { JaxServeError } from '../errors';
-import type { ByteSink } from '../io/byteSource';
+import type { ByteSink, ByteSource } from '../io/byteSource';
+import { READ_CHUNK_BYTES } from '../limits';
+import { assertOutputOutsideSources, type OutputSource } from './outputSafety';
 import { openAtomicFileSink, wrapFsError } from './fileOpener';
 
 export class OutputFolder {
@@ -18,7 +20,12 @@ export class OutputFolder {
     private readonly overwrite: boolean,
   ) {}
 
-  static async create(target: string, opts: { overwrite?: boolean } = {}): Promise<OutputFolder> {
+  /**
+   * Refuses a target that is, contains or lies inside any of `sources` (the checkpoint, its
+   * shards, every folder a file is copied from), `overwrite` or not.
+   */
+  static async create(target: string, opts: { overwrite?: boolean; sources: readonly OutputSource[] }): Promise<OutputFolder> {
+    await assertOutputOutsideSources(target, opts.sources);
     const exists = await fs.stat(target).then(() => true, () => false);
     if (exists && !opts.overwrite) throw new JaxServeError('E_USAGE', `${target} already exists; choose another output folder or allow overwriting (--overwrite).`);
     const parent = path.dirname(path.resolve(target));
@@ -29,15 +36,30 @@ export class OutputFolder {
   }
 
   sink(name: string): Promise<ByteSink> {
-    return openAtomicFileSink(path.join(this.tmp, name), { overwrite: true });
+    // Inside our own temporary folder: no source can be there.
+    return openAtomicFileSink(path.join(this.tmp, name), { overwrite: true, sources: [] });
   }
 
   async writeFile(name: string, text: string): Promise<void> {
     await fs.writeFile(path.join(this.tmp, name), text).catch((e) => wrapFsError(path.join(this.tmp, name), e));
   }
 
-  async copyIn(from: string, name = path.basename(from)): Promise<void> {
-    await fs.copyFile(from, path.join(this.tmp, name)).catch((e) => wrapFsError(from, e));
+  /** Copies what `from` reads (a file opened and checked by a confined opener) into the folder as `name`. */
+  async copyFrom(from: ByteSource, name: string): Promise<void> {
+    const sink = await this.sink(name);
+    try {
+      const buf = new Uint8Array(Math.min(READ_CHUNK_BYTES, Math.max(1, from.size)));
+      for (let at = 0; at < from.size; ) {
+        const n = await from.read(at, buf.subarray(0, Math.min(buf.length, from.size - at)));
+        if (n <= 0) throw new JaxServeError('E_IO', `${from.name} ended at byte ${at} of ${from.size} while it was copied; it changed during the export.`);
+        await sink.write(buf.slice(0, n));
+        at += n;
+      }
+      await sink.commit();
+    } catch (e) {
+      await sink.abort();
+      throw e;
+    }
   }
 
   /** Moves the finished folder onto the target (replacing the old one only now). */
