@@ -61,7 +61,7 @@ export interface Args {
 }
 
 /** Options that take a value; the rest of `known` are flags. */
-const VALUE_OPTIONS = new Set(['--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol', '--url', '--model', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--engine', '--host', '--port', '--max-model-len', '--memory-fraction', '--served-name', '--command', '--arg']);
+const VALUE_OPTIONS = new Set(['--max-seconds', '--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol', '--url', '--model', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--engine', '--host', '--port', '--max-model-len', '--memory-fraction', '--served-name', '--command', '--arg']);
 
 export function parseArgs(argv: string[], known: string[]): Args {
   const out: Args = { positional: [], json: false, bins: 20, python: 'python3', flags: new Set(), values: new Map() };
@@ -154,7 +154,10 @@ async function runCommand(command: string, rest: string[], open: (a: Args, which
     case 'health': {
       const args = parseArgs(rest, HEALTH_OPTIONS);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'health takes one PATH.');
-      return healthCommand(args, open, opener);
+      // Ctrl-C stops the scan; nothing partial is printed as if it were whole.
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      return healthCommand(args, open, opener, ac.signal);
     }
     case 'serve':
       return serveCommand(parseArgs(rest, SERVE_OPTIONS));

@@ -27,7 +27,7 @@ export { ValueWorker, type JobOptions } from './worker/valueWorker';
 export { planConversion, planHasErrors, type Plan, type PlannedTensor, type PlanOptions, type Problem, type Severity } from './convert/plan';
 export { executePlan, TOKENIZER_FILES, type ExecuteOptions, type ExportResult, type ExportTarget } from './convert/execute';
 export { applyTransforms, describeTransform, layoutAfter, transposeBytes, type Layout, type Transform } from './convert/transforms';
-export { compileRule, matchRule, parseRuleFile, type Rule } from './convert/rules';
+export { compileRule, matchPattern, matchRule, parseRuleFile, type Pattern, type Rule } from './convert/rules';
 export { bf16Bits, encodeValues, f16Bits } from './convert/encode';
 export { PRESETS, presetById, type Preset } from './convert/presets/index';
 export { OutputFolder } from './node/outputFolder';
@@ -55,3 +55,4 @@ export { escapeControls, MAX_MESSAGE_CHARS, oneLine, safeName, stripControls } f
 export { jsonDepth, MAX_JSON_DEPTH, parseJsonBytes, parseJsonText, type BoundedJsonOptions } from './json';
 export { Confinement } from './node/confinement';
 export { assertOutputOutsideSources, effectivePath, nodeIdentityFs, type IdentityFs, type NodeId, type OutputSource } from './node/outputSafety';
+export { HandleCache, IDLE_CLOSE_MS, OPEN_HANDLES } from './node/handleCache';

@@ -30,36 +30,122 @@ export interface Rule {
   /** Only tensors of this rank match. */
   readonly rank?: number;
   readonly unstack?: Unstack;
+  /** Where a user rule was written ("FILE: rules[3]"), for messages. */
+  readonly origin?: string;
 }
 
 export interface CompiledRule extends Rule {
-  readonly regex: RegExp;
+  readonly pattern: Pattern;
   readonly names: readonly string[];
 }
 
+/**
+ * One piece of a compiled pattern. A pattern is a sequence of literals and placeholders; user rule
+ * files write them, so they are matched by `matchPattern` below (memoized, with a step budget
+ * linear in the name), never by a backtracking RegExp that a crafted pattern could stall.
+ */
+type Piece =
+  | { readonly kind: 'literal'; readonly text: string }
+  | { readonly kind: 'digits' } // {i}, {j}, {layer}: one or more ASCII digits, longest first
+  | { readonly kind: 'segment' } // {name}: one or more characters other than '.', longest first
+  | { readonly kind: 'path' } // {name:*}: one or more characters but line breaks, shortest first
+  | { readonly kind: 'choice'; readonly options: readonly string[] }; // {name:a|b}: in the order written
+
+export interface Pattern {
+  readonly pieces: readonly Piece[];
+}
+
+/** Steps one match may take per character of the name and piece of the pattern before it is refused. */
+export const RULE_STEPS_PER_CHAR = 64;
+
+/** Rules in one rule file; presets hold a few dozen. */
+export const MAX_RULES = 10_000;
+
+/** Characters of one rule pattern; real ones are under 100, and the matcher recurses once per piece. */
+export const MAX_RULE_PATTERN_CHARS = 1024;
+
 export function compileRule(rule: Rule): CompiledRule {
+  if (rule.from.length > MAX_RULE_PATTERN_CHARS) throw new JaxServeError('E_LIMIT', `rule ${JSON.stringify(rule.from.slice(0, 60))}…: the pattern is ${rule.from.length} characters, over the limit of ${MAX_RULE_PATTERN_CHARS}.`);
   const names: string[] = [];
-  let src = '^';
+  const pieces: Piece[] = [];
+  const literal = (text: string) => text && pieces.push({ kind: 'literal', text });
   const re = /\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g;
   let last = 0;
   for (let m = re.exec(rule.from); m; m = re.exec(rule.from)) {
-    src += escape(rule.from.slice(last, m.index));
+    literal(rule.from.slice(last, m.index));
     const [, name, alts] = m as unknown as [string, string, string | undefined];
     names.push(name);
-    if (alts === '*') src += '(.+?)';
-    else if (alts !== undefined) src += `(${alts.split('|').map(escape).join('|')})`;
-    else src += name === 'i' || name === 'j' || name === 'layer' ? '(\\d+)' : '([^.]+)';
+    if (alts === '*') pieces.push({ kind: 'path' });
+    else if (alts !== undefined) pieces.push({ kind: 'choice', options: alts.split('|') });
+    else pieces.push(name === 'i' || name === 'j' || name === 'layer' ? { kind: 'digits' } : { kind: 'segment' });
     last = m.index + m[0].length;
   }
-  src += escape(rule.from.slice(last)) + '$';
+  literal(rule.from.slice(last));
   for (const m of rule.to.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
     if (!names.includes(m[1]!) && m[1] !== rule.unstack?.as) throw new JaxServeError('E_USAGE', `rule ${JSON.stringify(rule.from)} → ${JSON.stringify(rule.to)}: the target uses {${m[1]}}, which the pattern does not capture.`);
   }
-  return { ...rule, regex: new RegExp(src), names };
+  return { ...rule, pattern: { pieces }, names };
 }
 
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isLineBreak = (c: number) => c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029;
+
+/**
+ * The captures of the whole of `name` against `pattern` (one per placeholder), or undefined. Tries
+ * alternatives in the order a backtracking regex would, so the captures are the ones it would give;
+ * a (piece, position) pair that failed once is never tried again, which bounds the work, and a
+ * match that still takes more than RULE_STEPS_PER_CHAR steps per character and piece is refused.
+ */
+export function matchPattern(pattern: Pattern, name: string, what = 'a rule'): string[] | undefined {
+  const { pieces } = pattern;
+  const n = name.length;
+  const failed = new Set<number>();
+  const captures: string[] = [];
+  const budget = RULE_STEPS_PER_CHAR * (n + 1) * (pieces.length + 1);
+  let steps = 0;
+  const step = () => {
+    if (++steps > budget) throw new JaxServeError('E_LIMIT', `${what} took more than ${budget} steps to match a ${n}-character tensor name; simplify its pattern (fewer {name:*} or choices next to each other).`);
+  };
+  const at = (k: number, pos: number): boolean => {
+    if (k === pieces.length) return pos === n;
+    const key = k * (n + 1) + pos;
+    if (failed.has(key)) return false;
+    const piece = pieces[k]!;
+    const tryEnd = (end: number): boolean => {
+      step();
+      if (!at(k + 1, end)) return false;
+      if (piece.kind !== 'literal') captures[captureIndex[k]!] = name.slice(pos, end);
+      return true;
+    };
+    let ok = false;
+    switch (piece.kind) {
+      case 'literal':
+        step();
+        ok = name.startsWith(piece.text, pos) && at(k + 1, pos + piece.text.length);
+        break;
+      case 'digits':
+      case 'segment': {
+        let end = pos;
+        const accept = piece.kind === 'digits' ? isDigit : (c: number) => c !== 0x2e;
+        while (end < n && accept(name.charCodeAt(end))) end++;
+        for (; end > pos && !ok; end--) ok = tryEnd(end);
+        break;
+      }
+      case 'path':
+        for (let end = pos + 1; end <= n && !isLineBreak(name.charCodeAt(end - 1)) && !ok; end++) ok = tryEnd(end);
+        break;
+      case 'choice':
+        for (const o of piece.options) if (name.startsWith(o, pos) && (ok = tryEnd(pos + o.length))) break;
+        break;
+    }
+    if (!ok) failed.add(key);
+    return ok;
+  };
+  // The capture slot of each placeholder piece.
+  const captureIndex: number[] = [];
+  let c = 0;
+  pieces.forEach((p, k) => (captureIndex[k] = p.kind === 'literal' ? -1 : c++));
+  return at(0, 0) ? captures : undefined;
 }
 
 export interface RuleMatch {
@@ -72,10 +158,10 @@ export interface RuleMatch {
 export function matchRule(rules: readonly CompiledRule[], name: string, rank: number): RuleMatch | undefined {
   for (const rule of rules) {
     if (rule.rank !== undefined && rule.rank !== rank) continue;
-    const m = rule.regex.exec(name);
+    const m = matchPattern(rule.pattern, name, rule.origin ?? `the rule ${JSON.stringify(rule.from)}`);
     if (!m) continue;
     const captures: Record<string, string> = {};
-    rule.names.forEach((n, k) => (captures[n] = m[k + 1]!));
+    rule.names.forEach((n, k) => (captures[n] = m[k]!));
     return { rule, target: fill(rule.to, captures), captures };
   }
   return undefined;
@@ -138,6 +224,7 @@ const OPS: Record<string, readonly string[]> = {
 export function parseRuleFile(json: unknown, file: string): Rule[] {
   const rules = (json as { rules?: unknown } | null)?.rules;
   if (!Array.isArray(rules)) throw new JaxServeError('E_FORMAT', `${file}: expected {"rules": [{"from": …, "to": …, "transforms": […]}]}.`);
+  if (rules.length > MAX_RULES) throw new JaxServeError('E_LIMIT', `${file}: ${rules.length} rules, over the limit of ${MAX_RULES}.`);
   return rules.map((r: Record<string, unknown> | null, i): Rule => {
     const where = `${file}: rules[${i}]`;
     if (typeof r?.from !== 'string' || typeof r?.to !== 'string') throw new JaxServeError('E_FORMAT', `${where} needs "from" and "to" strings.`);
@@ -150,8 +237,13 @@ export function parseRuleFile(json: unknown, file: string): Rule[] {
     });
     const u = r.unstack as Record<string, unknown> | undefined;
     if (u !== undefined && (typeof u !== 'object' || !Number.isInteger(u.axis) || typeof u.as !== 'string')) throw new JaxServeError('E_FORMAT', `${where}.unstack needs {"axis": N, "as": "name"}.`);
-    const rule = r as unknown as Rule;
-    compileRule(rule); // names the rule when its target uses a capture the pattern lacks
+    const rule = { ...(r as unknown as Rule), origin: where };
+    try {
+      compileRule(rule); // names the rule when its target uses a capture the pattern lacks
+    } catch (e) {
+      if (e instanceof JaxServeError) throw new JaxServeError(e.code, `${where}: ${e.message}`);
+      throw e;
+    }
     return rule;
   });
 }

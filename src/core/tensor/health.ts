@@ -20,6 +20,10 @@ export interface HealthFinding {
 
 export interface HealthReport {
   readonly scanned: number;
+  /** Numeric tensors in the checkpoint; `scanned` is less when the time budget ran out. */
+  readonly total: number;
+  /** False when the scan stopped at its time budget before the last tensor. */
+  readonly complete: boolean;
   readonly findings: readonly HealthFinding[];
 }
 
@@ -45,16 +49,28 @@ export interface ScanOptions {
   readonly signal?: AbortSignal;
   /** Tensors done so far, of all. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Stop after this much time with what was found so far (`complete: false`). */
+  readonly budgetMs?: number;
+  /** The clock (tests give their own). */
+  readonly now?: () => number;
 }
 
-/** Scans every numeric tensor, one at a time, with `stats` computing each one's statistics. */
+/**
+ * Scans every numeric tensor, one at a time, with `stats` computing each one's statistics. A
+ * checkpoint may hold a million tensors: the scan reports progress, honours the signal, and ends at
+ * its time budget with a partial report rather than running on unseen.
+ */
 export async function healthScan(ck: Checkpoint, stats: (t: TensorRef) => Promise<TensorStats>, opts: ScanOptions = {}): Promise<HealthReport> {
   const numeric = ck.tensors.filter((t) => NUMERIC.test(t.dtype));
   const findings: HealthFinding[] = [];
-  for (let i = 0; i < numeric.length; i++) {
+  const now = opts.now ?? Date.now;
+  const end = opts.budgetMs === undefined ? Infinity : now() + opts.budgetMs;
+  let i = 0;
+  for (; i < numeric.length; i++) {
     throwIfAborted(opts.signal);
+    if (now() > end) break;
     findings.push(...healthOf(numeric[i]!, await stats(numeric[i]!)));
     opts.onProgress?.(i + 1, numeric.length);
   }
-  return { scanned: numeric.length, findings };
+  return { scanned: i, total: numeric.length, complete: i === numeric.length, findings };
 }

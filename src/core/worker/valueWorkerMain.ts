@@ -7,6 +7,7 @@ import type { TensorRef } from '../checkpoint';
 import { isErrorCode, JaxServeError } from '../errors';
 import type { ByteSource, FileOpener } from '../io/byteSource';
 import { NodeFileOpener } from '../node/fileOpener';
+import { HandleCache } from '../node/handleCache';
 import { convertSelected } from '../convert/tiled';
 import { compareValues } from '../diff';
 import { applyTransforms } from '../convert/transforms';
@@ -48,7 +49,8 @@ const hostOpener = (id: number, other = false): FileOpener => ({
   readSmall: () => Promise.reject(new JaxServeError('E_UNSUPPORTED', 'not available in the value worker')),
   kind: async () => 'file',
 });
-const fileOpener = new NodeFileOpener();
+// Jobs come one tensor at a time (a health scan sends a million): keep their shards open between jobs.
+const fileOpener = new HandleCache(new NodeFileOpener());
 
 function asTensorRef(t: TensorData): TensorRef {
   return { ...t, path: [] };
