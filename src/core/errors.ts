@@ -2,6 +2,8 @@
  * Errors core throws. Each has a stable `code` that the CLI maps to an exit status and the
  * extension to a message; `message` always names the file and what is wrong.
  */
+import { stripControls } from './text';
+
 export type ErrorCode =
   | 'E_FORMAT' // the file is not what its name says, or is malformed (permanent)
   | 'E_LIMIT' // a configured limit tripped (permanent unless the limit is raised)
@@ -51,9 +53,12 @@ export function isJaxServeError(e: unknown): e is JaxServeError {
   return e instanceof JaxServeError;
 }
 
-/** One line for a person: our own messages as they are, anything else with its type. */
+/**
+ * The message for a person: our own messages as they are, anything else with its type; escape
+ * sequences and control characters (a name read from a file can carry them) are removed.
+ */
 export function describeError(e: unknown): string {
-  if (e instanceof JaxServeError) return e.message;
-  if (e instanceof Error) return `${e.name}: ${e.message}`;
-  return String(e);
+  if (e instanceof JaxServeError) return stripControls(e.message);
+  if (e instanceof Error) return stripControls(`${e.name}: ${e.message}`);
+  return stripControls(String(e));
 }

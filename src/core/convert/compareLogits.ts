@@ -3,6 +3,7 @@
  * KL(p_jax ‖ p_export), averaged over positions, in float64 with log-sum-exp; top-k agreement is
  * the mean share of the k most likely tokens both sides rank in their top k.
  */
+import { JaxServeError } from '../errors';
 export interface LogitsComparison {
   readonly positions: number;
   readonly maxAbsDiff: number;
@@ -30,7 +31,7 @@ function topK(v: Float64Array, k: number): Set<number> {
 /** Compares (positions × vocab) logits; `reference` is the JAX side. */
 export function compareLogits(reference: ArrayLike<number>, other: ArrayLike<number>, vocab: number): LogitsComparison {
   if (reference.length !== other.length || reference.length % vocab !== 0) {
-    throw new Error(`logits of different sizes: ${reference.length} and ${other.length} values for a vocabulary of ${vocab}.`);
+    throw new JaxServeError('E_FORMAT', `logits of different sizes: ${reference.length} and ${other.length} values for a vocabulary of ${vocab}.`);
   }
   const positions = reference.length / vocab;
   let maxAbsDiff = 0;

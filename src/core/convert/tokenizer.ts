@@ -6,6 +6,7 @@
  * /v1/chat/completions. A vocabulary padded past the tokenizer's size is fine (ids never produced).
  */
 import * as path from 'node:path';
+import { JaxServeError } from '../errors';
 import { parseJsonBytes, parseJsonText } from '../json';
 import type { FileOpener } from '../io/byteSource';
 
@@ -59,17 +60,17 @@ class Proto {
     let v = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
-      if (this.at >= this.b.length) throw new Error('truncated varint');
+      if (this.at >= this.b.length) throw new JaxServeError('E_FORMAT', 'truncated varint');
       const byte = this.b[this.at++]!;
       v += (byte & 0x7f) * mul;
       if (byte < 0x80) return v;
       mul *= 128;
     }
-    throw new Error('varint too long');
+    throw new JaxServeError('E_FORMAT', 'varint too long');
   }
   bytes(): Uint8Array {
     const n = this.varint();
-    if (this.at + n > this.b.length) throw new Error('field runs past the end');
+    if (this.at + n > this.b.length) throw new JaxServeError('E_FORMAT', 'field runs past the end');
     return this.b.subarray(this.at, (this.at += n));
   }
   skip(wire: number): void {
@@ -77,8 +78,8 @@ class Proto {
     else if (wire === 1) this.at += 8;
     else if (wire === 2) this.bytes();
     else if (wire === 5) this.at += 4;
-    else throw new Error(`wire type ${wire} is not protobuf`);
-    if (this.at > this.b.length) throw new Error('field runs past the end');
+    else throw new JaxServeError('E_FORMAT', `wire type ${wire} is not protobuf`);
+    if (this.at > this.b.length) throw new JaxServeError('E_FORMAT', 'field runs past the end');
   }
 }
 
@@ -116,7 +117,7 @@ export function sentencePieceVocab(bytes: Uint8Array): Vocab {
       }
     } else top.skip(wire);
   }
-  if (pieces.size === 0) throw new Error('no pieces (field 1) in the model');
+  if (pieces.size === 0) throw new JaxServeError('E_FORMAT', 'no pieces (field 1) in the model');
   return { pieces, specials };
 }
 
@@ -140,8 +141,9 @@ export async function checkTokenizerFolder(opener: FileOpener, folder: string, c
     if (tok) vocab = tokenizerJsonVocab(tok);
   } else {
     vocabFile = file('tokenizer.model');
+    const bytes = await opener.readSmall(vocabFile, 64 << 20);
     try {
-      vocab = sentencePieceVocab(await opener.readSmall(vocabFile, 64 << 20));
+      vocab = sentencePieceVocab(bytes);
     } catch (e) {
       out.push({ severity: 'error', code: 'bad-tokenizer-model', file: vocabFile, message: `tokenizer.model is not a SentencePiece model: ${(e as Error).message}.` });
     }

@@ -2,6 +2,8 @@
  * Positioned reads of one file's bytes. Readers and statistics go through this so the CLI, the
  * extension host, workers and tests share one parser, and nothing needs a whole file in memory.
  */
+import { JaxServeError } from '../errors';
+
 export interface ByteSource {
   /** What to call the file in messages (its path). */
   readonly name: string;
@@ -19,7 +21,7 @@ export async function readExactly(src: ByteSource, offset: number, target: Uint8
   while (done < target.length) {
     const n = await src.read(offset + done, target.subarray(done));
     if (n <= 0) {
-      throw new Error(`${src.name}: unexpected end of file at byte ${offset + done} (file is ${src.size} bytes); it may have been truncated or changed while reading.`);
+      throw new JaxServeError('E_IO', `${src.name}: unexpected end of file at byte ${offset + done} (file is ${src.size} bytes); it may have been truncated or changed while reading.`);
     }
     done += n;
   }
