@@ -40,7 +40,6 @@ export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.
   return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 const STACK = /^\s+at .+:\d+:\d+\)?$|Traceback \(most recent call last\)|\b(RangeError|TypeError|ReferenceError|SyntaxError|AttributeError|RecursionError|UnicodeDecodeError|KeyError|ValueError|OSError|AssertionError):/m;
 
