@@ -3,19 +3,20 @@
  * through the conversion plan (a JAX checkpoint against its export); `--values` compares every
  * paired tensor's elements. Exit 1 when anything differs.
  */
-import { compareValues, DEFAULT_TOLERANCE, diffCheckpoints, entryName, JaxServeError, valueOpener, valueSides, type Checkpoint, type DiffEntry, type NodeFileOpener, type ValueDiff } from '../core/index';
+import { compareValues, DEFAULT_TOLERANCE, describeError, diffCheckpoints, entryName, HandleCache, isJaxServeError, JaxServeError, throwIfAborted, valueOpener, valueSides, type Checkpoint, type DiffEntry, type NodeFileOpener, type ValueDiff } from '../core/index';
 import type { Args } from './main';
 import { print } from './output';
+import { scanControl, SCAN_OPTIONS, SCAN_USAGE } from './scan';
 import { formatCount } from './render';
 
-export const DIFF_OPTIONS = ['--json', '--python', '--values', '--pairing', '--rtol', '--atol'];
+export const DIFF_OPTIONS = ['--json', '--python', '--values', '--pairing', '--rtol', '--atol', ...SCAN_OPTIONS];
 
 export const DIFF_USAGE = `  diff LEFT RIGHT [--values] [--pairing names|plan|auto] [--rtol R] [--atol A] [--json]
                                   Tensors removed, added, reshaped or retyped from LEFT to RIGHT,
                                   paired by name or, for a JAX checkpoint and its HF export,
                                   through the conversion plan; --values compares the elements of
                                   every pair (numpy.allclose, default rtol 1e-5, atol 1e-8).
-                                  Exit 1 when anything differs.
+                                  Exit 1 when anything differs. With --values: ${SCAN_USAGE}.
 `;
 
 const shape = (t: DiffEntry['left']) => (t ? `${t.dtype}[${t.shape.join(', ')}]` : '');
@@ -36,15 +37,34 @@ export async function diffCommand(args: Args, open: (a: Args, which?: number) =>
   const right = await open(args, 1);
   const d = diffCheckpoints(left, right, { pairing: pairing as 'names' | 'plan' | 'auto' });
   const values: { name: string; diff?: ValueDiff; error?: string }[] = [];
+  let stopped: string | undefined;
   if (args.flags.has('--values')) {
-    for (const e of d.entries) {
-      const sides = e.status === 'same' || e.status === 'retyped' ? valueSides(e, valueOpener(left, opener), valueOpener(right, opener)) : undefined;
-      if (!sides) continue;
-      try {
-        values.push({ name: entryName(e), diff: await compareValues(sides[0], sides[1], tol) });
-      } catch (err) {
-        values.push({ name: entryName(e), error: err instanceof Error ? err.message : String(err) });
+    const scan = scanControl(args);
+    // Both sides are read tensor by tensor from the same few files: keep them open between tensors.
+    const cached = (ck: Checkpoint) => (valueOpener(ck, opener) === opener ? new HandleCache(opener) : valueOpener(ck, opener));
+    const [l, r] = [cached(left), cached(right)];
+    const paired = d.entries.filter((e) => e.status === 'same' || e.status === 'retyped');
+    const end = Date.now() + scan.budgetMs;
+    try {
+      for (const [i, e] of paired.entries()) {
+        throwIfAborted(scan.signal);
+        if (Date.now() > end) {
+          stopped = `${left.location}: the value comparison stopped at its time budget of ${scan.maxSeconds} s after ${i} of ${paired.length} tensors; raise --max-seconds to compare the rest.`;
+          break;
+        }
+        const sides = valueSides(e, l, r);
+        if (!sides) continue;
+        try {
+          values.push({ name: entryName(e), diff: await compareValues(sides[0], sides[1], { ...tol, signal: scan.signal }) });
+        } catch (err) {
+          if (isJaxServeError(err) && err.code === 'E_CANCELLED') throw err;
+          values.push({ name: entryName(e), error: describeError(err) });
+        }
+        scan.onProgress(i + 1, paired.length, 'tensors');
       }
+    } finally {
+      scan.done();
+      for (const o of [l, r]) if (o instanceof HandleCache) await o.close();
     }
   }
   const differing = values.filter((v) => !v.diff?.allclose);
@@ -62,6 +82,7 @@ export async function diffCommand(args: Args, open: (a: Args, which?: number) =>
     if (args.flags.has('--values') && differing.length === 0) lines.push(`values: all ${values.length} paired tensors allclose (rtol ${tol.rtol}, atol ${tol.atol})`);
     print(lines.join('\n') + '\n');
   }
+  if (stopped) throw new JaxServeError('E_LIMIT', stopped);
   const same = d.counts.removed + d.counts.added + d.counts.reshaped + d.counts.retyped === 0 && differing.length === 0;
   if (!same) process.exitCode = 1;
 }

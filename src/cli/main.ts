@@ -154,10 +154,7 @@ async function runCommand(command: string, rest: string[], open: (a: Args, which
     case 'health': {
       const args = parseArgs(rest, HEALTH_OPTIONS);
       if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'health takes one PATH.');
-      // Ctrl-C stops the scan; nothing partial is printed as if it were whole.
-      const ac = new AbortController();
-      process.once('SIGINT', () => ac.abort());
-      return healthCommand(args, open, opener, ac.signal);
+      return healthCommand(args, open, opener);
     }
     case 'serve':
       return serveCommand(parseArgs(rest, SERVE_OPTIONS));
