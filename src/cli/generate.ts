@@ -2,20 +2,33 @@
  * `jax-serve generate --url URL PROMPT`: one streamed generation from a running server (vLLM,
  * SGLang, transformers serve). Text goes to stdout as it arrives; time to first token, tokens/s
  * and token counts go to stderr, so the text can be piped.
+ *
+ * What the server sends reaches the terminal without control characters: the text with line breaks
+ * and tabs kept (--json carries it exactly, escaped), a server's error as one line. The CLI keeps no
+ * log file, so "the log" of a long error is the server's reply itself: the line says how many more
+ * lines it had, and --verbose prints them all (controls stripped) on stderr above it.
  */
-import { generate, JaxServeError, type GenerateApi } from '../core/index';
+import { generate, JaxServeError, safeName, SERVER_IDLE_TIMEOUT_MS, stripControls, type GenerateApi, type ServerTextLog } from '../core/index';
 import type { Args } from './main';
 
-export const GENERATE_OPTIONS = ['--url', '--model', '--chat', '--sglang', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--json'];
+export const GENERATE_OPTIONS = ['--url', '--model', '--chat', '--sglang', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--json', '--idle-timeout', '--verbose'];
 
 export const GENERATE_USAGE = `  generate --url URL [--model NAME] [--chat | --sglang] [--max-tokens N] [--temperature T]
-           [--top-p P] [--stop S]... [--seed N] [--json] PROMPT
+           [--top-p P] [--stop S]... [--seed N] [--idle-timeout S] [--verbose] [--json] PROMPT
                                   Stream one generation from a running server: /v1/completions, or
                                   /v1/chat/completions with --chat (the chat template applies), or
                                   SGLang's /generate with --sglang. Text to stdout as it arrives;
                                   TTFT, tokens/s and counts to stderr. An API key is read from
-                                  JAX_SERVE_API_KEY.
+                                  JAX_SERVE_API_KEY. --idle-timeout: seconds without a complete
+                                  event before giving up (default ${SERVER_IDLE_TIMEOUT_MS / 1000}; 0 for none).
+                                  --verbose: a server's whole error text, not only its first line.
 `;
+
+/** Generated text for a terminal: controls and escape sequences out, line breaks and tabs kept. */
+function printable(text: string): string {
+  // stripControls turns tabs into spaces; code a model writes keeps its tabs.
+  return text.split('\t').map(stripControls).join('\t');
+}
 
 function numberOption(args: Args, flag: string, integer: boolean): number | undefined {
   const v = args.values.get(flag)?.at(-1);
@@ -31,6 +44,10 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'generate takes one PROMPT (quote it).');
   if (args.flags.has('--chat') && args.flags.has('--sglang')) throw new JaxServeError('E_USAGE', '--chat and --sglang pick different APIs; give one.');
   const api: GenerateApi = args.flags.has('--chat') ? 'chat' : args.flags.has('--sglang') ? 'sglang-generate' : 'completions';
+  const idle = numberOption(args, '--idle-timeout', false);
+  const log: ServerTextLog = args.flags.has('--verbose')
+    ? { where: 'the server text above', append: (url, text) => process.stderr.write(`${url} said:\n${text.trimEnd()}\n`) }
+    : { where: "the server's reply; --verbose prints it" };
   const r = await generate(
     {
       baseUrl: url,
@@ -44,9 +61,11 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
       seed: numberOption(args, '--seed', true),
       apiKey: process.env.JAX_SERVE_API_KEY || undefined,
       signal,
+      log,
+      idleTimeoutMs: idle === undefined ? undefined : idle * 1000,
     },
     (e) => {
-      if (e.kind === 'text' && !args.json) process.stdout.write(e.text);
+      if (e.kind === 'text' && !args.json) process.stdout.write(printable(e.text));
     },
   );
   if (args.json) {
@@ -56,5 +75,5 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
   process.stdout.write('\n');
   const ms = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(0)} ms`);
   const speed = r.tokensPerSecond === undefined ? '—' : `${r.tokensPerSecond.toFixed(1)} tokens/s`;
-  process.stderr.write(`TTFT ${ms(r.ttftMs)} · ${speed} · ${r.tokens} tokens${r.usage?.promptTokens !== undefined ? ` (prompt ${r.usage.promptTokens})` : ''} · ${ms(r.totalMs)} total · finish ${r.finishReason ?? '—'}\n`);
+  process.stderr.write(`TTFT ${ms(r.ttftMs)} · ${speed} · ${r.tokens} tokens${r.usage?.promptTokens !== undefined ? ` (prompt ${r.usage.promptTokens})` : ''} · ${ms(r.totalMs)} total · finish ${r.finishReason === undefined ? '—' : safeName(r.finishReason).slice(0, 100)}\n`);
 }
