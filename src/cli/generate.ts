@@ -8,7 +8,7 @@
  * log file, so "the log" of a long error is the server's reply itself: the line says how many more
  * lines it had, and --verbose prints them all (controls stripped) on stderr above it.
  */
-import { generate, JaxServeError, safeName, SERVER_IDLE_TIMEOUT_MS, stripControls, type GenerateApi, type ServerTextLog } from '../core/index';
+import { generate, JaxServeError, safeName, SERVER_IDLE_TIMEOUT_MS, stripControls, type GenerateApi, type GenerateResult, type ServerTextLog } from '../core/index';
 import type { Args } from './main';
 
 export const GENERATE_OPTIONS = ['--url', '--model', '--chat', '--sglang', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--json', '--idle-timeout', '--verbose'];
@@ -41,6 +41,7 @@ function numberOption(args: Args, flag: string, integer: boolean): number | unde
 export async function generateCommand(args: Args, signal: AbortSignal): Promise<void> {
   const url = args.values.get('--url')?.at(-1);
   if (!url) throw new JaxServeError('E_USAGE', 'generate needs --url (the server, e.g. http://127.0.0.1:8000).');
+  if (!/^https?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) throw new JaxServeError('E_USAGE', `--url takes an http:// or https:// address (e.g. http://127.0.0.1:8000), not ${JSON.stringify(safeName(url))}.`);
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'generate takes one PROMPT (quote it).');
   if (args.flags.has('--chat') && args.flags.has('--sglang')) throw new JaxServeError('E_USAGE', '--chat and --sglang pick different APIs; give one.');
   const api: GenerateApi = args.flags.has('--chat') ? 'chat' : args.flags.has('--sglang') ? 'sglang-generate' : 'completions';
@@ -48,26 +49,46 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
   const log: ServerTextLog = args.flags.has('--verbose')
     ? { where: 'the server text above', append: (url, text) => process.stderr.write(`${url} said:\n${text.trimEnd()}\n`) }
     : { where: "the server's reply; --verbose prints it" };
-  const r = await generate(
-    {
-      baseUrl: url,
-      api,
-      model: args.values.get('--model')?.at(-1),
-      prompt: args.positional[0]!,
-      maxTokens: numberOption(args, '--max-tokens', true),
-      temperature: numberOption(args, '--temperature', false),
-      topP: numberOption(args, '--top-p', false),
-      stop: args.values.get('--stop'),
-      seed: numberOption(args, '--seed', true),
-      apiKey: process.env.JAX_SERVE_API_KEY || undefined,
-      signal,
-      log,
-      idleTimeoutMs: idle === undefined ? undefined : idle * 1000,
-    },
-    (e) => {
-      if (e.kind === 'text' && !args.json) process.stdout.write(printable(e.text));
-    },
-  );
+  const request = {
+    baseUrl: url,
+    api,
+    model: args.values.get('--model')?.at(-1),
+    prompt: args.positional[0]!,
+    maxTokens: numberOption(args, '--max-tokens', true),
+    temperature: numberOption(args, '--temperature', false),
+    topP: numberOption(args, '--top-p', false),
+    stop: args.values.get('--stop'),
+    seed: numberOption(args, '--seed', true),
+    apiKey: process.env.JAX_SERVE_API_KEY || undefined,
+    signal,
+    log,
+    idleTimeoutMs: idle === undefined ? undefined : idle * 1000,
+  };
+  // Text is written in batches (a server may send a million one-character chunks). Each chunk is
+  // sanitized on its own: an escape sequence left open in one chunk cannot swallow the next one's
+  // text (one split across chunks leaves printable remnants, no control character).
+  let pending = '';
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending) process.stdout.write(pending);
+    pending = '';
+  };
+  let r: GenerateResult;
+  try {
+    r = await generate(request, (e) => {
+      if (e.kind !== 'text' || args.json) return;
+      pending += printable(e.text);
+      if (pending.length >= 64 * 1024) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
+  } finally {
+    // What arrived stays printed, whatever ended the stream.
+    flush();
+  }
   if (args.json) {
     process.stdout.write(JSON.stringify(r) + '\n');
     return;

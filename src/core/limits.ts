@@ -58,10 +58,17 @@ export const MAX_SSE_LINE_BYTES = 16 * 1024 * 1024;
 export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
 
 /**
- * Bytes of one streamed reply. About a million tokens of ~250-byte chunks, more than any context
- * length allows; it keeps the joined text well under V8's longest string (2^29 characters).
+ * Bytes of one streamed reply. Our requests ask for no logprobs, so a chunk is ~250 bytes and
+ * 64 MiB is ~250k tokens, twice the longest output any model offers; past it the server is
+ * sending without end (and the joined text stays far below V8's longest string).
  */
-export const MAX_SSE_STREAM_BYTES = 256 * 1024 * 1024;
+export const MAX_SSE_STREAM_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Chunks in a row that carry no text. Engines send a few (the role, the finish reason, usage); a
+ * server that sends only empty chunks is cut off here rather than after 64 MiB of them.
+ */
+export const MAX_SSE_EMPTY_CHUNKS = 10_000;
 
 /**
  * Bytes of a server reply read whole: a generation that does not stream, /v1/models, /metrics.

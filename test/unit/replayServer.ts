@@ -173,7 +173,7 @@ export async function startRawReplay(): Promise<RawReplay> {
   const worker = new Worker(__filename, { workerData: RAW_REPLAY });
   let next = 0;
   const waiting = new Map<number, (m: { port?: number; stats?: RawReplayStats }) => void>();
-  worker.on('message', (m: { id: number }) => {
+  worker.on('message', (m: { id: number; port?: number; stats?: RawReplayStats }) => {
     waiting.get(m.id)?.(m);
     waiting.delete(m.id);
   });

@@ -8,7 +8,7 @@
  * 0.10.1), flat `{"object":"error",…}` (older vLLM, SGLang) or FastAPI's `{"detail":…}` (§1.5).
  */
 import { JaxServeError } from '../errors';
-import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, MAX_SSE_STREAM_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
+import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, MAX_SSE_EMPTY_CHUNKS, MAX_SSE_STREAM_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
 import { safeName } from '../text';
 import { readReply } from './replyBody';
 import { readServerJson, serverText } from './serverText';
@@ -241,6 +241,8 @@ export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fe
     const parser = new SseParser({ source: url });
     const reader = res.body!.getReader();
     let received = 0;
+    /** Chunks in a row without text. */
+    let empty = 0;
     const handle = function* (ev: { type: string; data: string }): Generator<GenerateEvent, boolean> {
       // An SSE `error` event carries the message as its data (JSON in a known shape, or text).
       if (ev.type === 'error') throw serverError(`the server failed mid-stream after ${chunks} chunks: `, ev.data);
@@ -251,7 +253,10 @@ export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fe
       const chunk = j.value;
       if (chunk.error !== undefined && chunk.error !== null) throw serverError(`the server failed mid-stream after ${chunks} chunks: `, ev.data);
       chunks++;
-      yield* chunkEvents(req.api, chunk, state);
+      const out = chunkEvents(req.api, chunk, state);
+      empty = out.some((e) => e.kind === 'text') ? 0 : empty + 1;
+      if (empty > MAX_SSE_EMPTY_CHUNKS) throw new JaxServeError('E_SERVER', `${url}: the server sent ${MAX_SSE_EMPTY_CHUNKS} chunks in a row without text (the cap), after ${chunks - empty} chunks with text; it may be sending without end.`);
+      yield* out;
       return false;
     };
     try {
