@@ -9,9 +9,10 @@
  * line naming the URL and carrying the server's message; each acceptable stream still works.
  */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, MAX_SSE_LINE_BYTES, MAX_SSE_STREAM_BYTES } from '../../src/core/index';
-import { assertCleanText, assertRefused, fuzzRuns, fuzzSeed, runCli, type CliResult } from './hostile';
+import { assertCleanText, assertRefused, cli, fuzzRuns, fuzzSeed, runCli, type CliResult } from './hostile';
 import { isRawReplayWorker, startRawReplay, type RawReplay, type RawReply } from './replayServer';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -332,6 +333,25 @@ if (!isRawReplayWorker) {
         assert.ok(Date.now() - t0 < 15_000, `${what}: took ${Date.now() - t0} ms`);
         assert.ok(await hungUp(server), `${what}: the client hung up`);
       }
+    });
+
+    it('Ctrl-C ends a trickling stream at once, keeping the text that arrived (exit 130)', async () => {
+      await server.use({ status: 200, headers: SSE, pieces: [{ bytes: enc(event('\n', textChunk('w0w')) + 'data: {"choices":[{"text":"') }], then: 'trickle', repeat: enc('a'), intervalMs: 20 });
+      const p = spawn(process.execPath, [cli, 'generate', '--url', url, 'Hello'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      // Interrupted once the first text is out: the request is under way and trickling.
+      await new Promise<void>((ok) => p.stdout.once('data', () => ok()));
+      const t0 = Date.now();
+      p.kill('SIGINT');
+      const code = await new Promise<number | null>((ok) => p.on('close', ok));
+      assert.equal(code, 130, err);
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+      assert.equal(out, 'w0w');
+      assert.equal(err, 'jax-serve: Cancelled.\n');
+      assert.ok(await hungUp(server), 'the client hung up');
     });
 
     it(`a connection dropped mid-line, mid-event or mid-UTF-8 is one clean line (seed ${fuzzSeed})`, async () => {
