@@ -5,7 +5,7 @@
  * this process is killed.
  */
 import * as path from 'node:path';
-import { ENGINES, engineById, freePort, JaxServeError, ServerProcess, splitWords } from '../core/index';
+import { ENGINES, engineById, freePort, isJaxServeError, JaxServeError, oneLine, ServerProcess, splitWords, stripControls } from '../core/index';
 import type { Args } from './main';
 
 export const SERVE_OPTIONS = ['--engine', '--host', '--port', '--python', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--served-name', '--command', '--arg'];
@@ -55,7 +55,8 @@ export async function serveCommand(args: Args): Promise<void> {
     spec,
     launch,
     watchdog: path.join(__dirname, 'serverWatchdog.js'),
-    onLine: (l) => process.stderr.write(l + '\n'),
+    // The engine's own output, as it comes, less what could recolour or retitle the terminal.
+    onLine: (l) => process.stderr.write(stripControls(l) + '\n'),
     onState: (s) => {
       if (s.status === 'failed' || s.status === 'stopped') endedNow();
       const p = s.startup.phases.at(-1)!;
@@ -69,15 +70,18 @@ export async function serveCommand(args: Args): Promise<void> {
   process.once('SIGTERM', () => void stop());
   // A closed terminal (a VS Code task ended) hangs up: stop as for Ctrl-C rather than die leaving the group.
   process.once('SIGHUP', () => void stop());
+  // An early exit is explained over several lines (causes, or the last lines of output): those lines
+  // were printed above as they came, so the error is the first line and a pointer to them.
+  const exitError = (message: string) => new JaxServeError('E_SERVER', oneLine(message, { logHint: 'the output above' }));
   try {
     await server.ready();
   } catch (e) {
     if (stopping) return stopping;
-    throw e;
+    throw isJaxServeError(e) && e.code === 'E_SERVER' ? exitError(e.message) : e;
   }
   process.stdout.write(`ready at ${server.url} (model "${spec.modelName(launch)}")\n`);
   // Stay until the server ends: stopped by Ctrl-C (stop() ends in 'stopped'), or by itself.
   await ended;
   if (stopping) await stopping;
-  else if (server.state.status === 'failed') throw new JaxServeError('E_SERVER', server.state.message ?? 'The server exited.');
+  else if (server.state.status === 'failed') throw exitError(server.state.message ?? 'The server exited.');
 }

@@ -44,3 +44,45 @@ export const MAX_MSGPACK_NODES = 5_000_000;
 
 /** Bytes of one msgpack string (keys, dtype names). Real keys are short; this bounds memory. */
 export const MAX_MSGPACK_STRING_BYTES = 1024 * 1024;
+
+/**
+ * Bytes of one line of a server's event stream. A chunk of one token is under 1 KB (a few KB with
+ * logprobs); 16 MiB bounds the memory one line holds and ends a stream whose server never ends a line.
+ */
+export const MAX_SSE_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Bytes a server's event stream may carry without completing an event (its data, comments and
+ * blank lines included). The same 16 MiB: a server that sends without ever finishing an event is cut off.
+ */
+export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Bytes of one streamed reply. Our requests ask for no logprobs, so a chunk is ~250 bytes and
+ * 64 MiB is ~250k tokens, twice the longest output any model offers; past it the server is
+ * sending without end (and the joined text stays far below V8's longest string).
+ */
+export const MAX_SSE_STREAM_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Chunks in a row that carry no text. Engines send a few (the role, the finish reason, usage); a
+ * server that sends only empty chunks is cut off here rather than after 64 MiB of them.
+ */
+export const MAX_SSE_EMPTY_CHUNKS = 10_000;
+
+/**
+ * Bytes of a server reply read whole: a generation that does not stream, /v1/models, /metrics.
+ * A 32k-token reply with top-20 logprobs is ~32 MB; past 64 MiB the server is sending without end.
+ */
+export const MAX_SERVER_REPLY_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of an error body read for its message. The message is at the start; the rest is not read. */
+export const MAX_SERVER_ERROR_BYTES = 64 * 1024;
+
+/**
+ * Milliseconds a reply may go without a complete event (or, not streamed, without its whole body)
+ * before it is cut off. A healthy server sends one per token once prefill ends (a minute at most for
+ * a 128k-token prompt on one GPU); Node's fetch already gives up after 300 s without a byte, and
+ * this bounds a server that trickles bytes without finishing anything the same way.
+ */
+export const SERVER_IDLE_TIMEOUT_MS = 300_000;

@@ -9,7 +9,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeError, generate, isJaxServeError, listModels, type GenerateApi, type GenerateResult } from '../core/index';
+import { describeError, generate, isJaxServeError, listModels, type GenerateApi, type GenerateResult, type ServerTextLog } from '../core/index';
 import { openNamedUntitled } from './untitled';
 
 export interface AttachedServer {
@@ -28,6 +28,8 @@ export class GenerateCommands implements vscode.Disposable {
   private readonly status = vscode.window.createStatusBarItem('jaxServe.server', vscode.StatusBarAlignment.Left, 50);
   private readonly attachedChanged = new vscode.EventEmitter<AttachedServer | undefined>();
   readonly onDidAttach = this.attachedChanged.event;
+  /** Where a server's whole error text goes (the server channel, set by ServerManager); messages show one line. */
+  serverLog: ServerTextLog | undefined;
   /** The last in-editor run (the test API reads it). */
   last: (GenerateResult & { inserted: string; document: string }) | { error: string; inserted: string; document: string } | undefined;
 
@@ -76,7 +78,7 @@ export class GenerateCommands implements vscode.Disposable {
       else await this.context.secrets.delete(`jaxServe.apiKey:${target}`);
       let models: string[] = [];
       try {
-        models = await listModels(target, key || undefined);
+        models = await listModels(target, key || undefined, undefined, undefined, this.serverLog);
       } catch (e) {
         void vscode.window.showWarningMessage(`Attach: could not list the models (${describeError(e)}); type the model name.`);
       }
@@ -160,7 +162,7 @@ export class GenerateCommands implements vscode.Disposable {
         token.onCancellationRequested(() => ac.abort());
         let chunks = 0;
         let reported = 0;
-        return generate({ baseUrl: r.server.url, api: r.api, model: r.server.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, apiKey, signal: ac.signal }, (e) => {
+        return generate({ baseUrl: r.server.url, api: r.api, model: r.server.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, apiKey, signal: ac.signal, log: this.serverLog }, (e) => {
           if (e.kind !== 'text') return;
           pending += e.text;
           chunks++;

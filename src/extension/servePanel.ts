@@ -207,6 +207,7 @@ export class ServePanel extends Disposable {
             seed: sampling.seed,
             apiKey: await this.generateCommands.apiKey(server.url),
             signal: ac.signal,
+            log: this.manager.serverLog,
           },
           (e) => {
             if (e.kind === 'text') pending += e.text;

@@ -14,12 +14,15 @@ import {
   freePort,
   isJaxServeError,
   launchOptions,
+  oneLine,
   ServerProcess,
   ServerRegistry,
+  stripControls,
   type EngineSpec,
   type LaunchOptions,
   type LaunchProfile,
   type ServerState,
+  type ServerTextLog,
 } from '../core/index';
 import type { ProfileView, ServerView } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
@@ -28,6 +31,9 @@ import { choosePython } from './python';
 
 const PROFILES_KEY = 'jaxServe.serveProfiles';
 const FORM_KEY = 'jaxServe.serveForm';
+
+/** Where the full text of a server's output and errors is: messages name it in "(N more lines in …)". */
+const CHANNEL_HINT = 'the "JAX Serve: Server" output';
 
 const DEFAULT_PROFILE: ProfileView = { name: '', engine: 'vllm', model: '', host: '127.0.0.1' };
 
@@ -51,6 +57,8 @@ export class ServerManager extends Disposable {
   swept = 0;
   /** Ticks the status bar's elapsed time while a server starts. */
   private tick: ReturnType<typeof setInterval> | undefined;
+  /** A server's whole error text (controls stripped) for this channel; notifications carry its first line. */
+  readonly serverLog: ServerTextLog = { where: CHANNEL_HINT, append: (url, text) => this.out.appendLine(`\n${url} said:\n${text.trimEnd()}`) };
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -58,6 +66,8 @@ export class ServerManager extends Disposable {
     private readonly lastExport: () => string | undefined,
   ) {
     super();
+    // Generations against the attached server report into the same channel.
+    generate.serverLog = this.serverLog;
     this.registry = new ServerRegistry(path.join(context.globalStorageUri.fsPath, 'servers.json'));
     this.status.name = 'JAX Serve model server';
     this.status.command = 'jaxServe.openServePanel';
@@ -165,7 +175,7 @@ export class ServerManager extends Disposable {
         launch,
         env,
         watchdog: path.join(this.context.extensionPath, 'dist', 'serverWatchdog.js'),
-        onLine: (l) => this.out.appendLine(l),
+        onLine: (l) => this.out.appendLine(stripControls(l)),
         onState: (s) => this.onState(s),
       });
     } catch (e) {
@@ -188,7 +198,7 @@ export class ServerManager extends Disposable {
       (e) => {
         if (isJaxServeError(e) && e.code === 'E_CANCELLED') return;
         const actions = server.log.explain().some((c) => c.cause.preflight) ? ['Preflight Export', 'Show Log'] : ['Show Log'];
-        void vscode.window.showErrorMessage(`Start Server: ${describeError(e).split('\n')[0]}`, ...actions).then((p) => {
+        void vscode.window.showErrorMessage(`Start Server: ${oneLine(describeError(e), { logHint: CHANNEL_HINT })}`, ...actions).then((p) => {
           if (p === 'Show Log') this.out.show(true);
           if (p === 'Preflight Export') void vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(launch.model));
         });
@@ -201,7 +211,7 @@ export class ServerManager extends Disposable {
     const r = this.running;
     if (!r) return;
     if ((s.status === 'stopped' || s.status === 'failed') && s.pid) this.registry.remove(s.pid);
-    if (s.status === 'failed' && s.message) this.out.appendLine(`\n${s.message}`);
+    if (s.status === 'failed' && s.message) this.out.appendLine(`\n${stripControls(s.message)}`);
     this.showStatus(r, s);
     clearInterval(this.tick);
     this.tick = s.status === 'starting' ? setInterval(() => this.showStatus(r, r.server.state), 1000) : undefined;
@@ -220,7 +230,7 @@ export class ServerManager extends Disposable {
           : s.status === 'stopping'
             ? ['$(loading~spin)', `${name}: stopping`, 'Stopping the server\'s process group.']
             : s.status === 'failed'
-              ? ['$(error)', `${name}: failed`, (s.message ?? 'The server exited.').split('\n')[0]!]
+              ? ['$(error)', `${name}: failed`, oneLine(s.message ?? 'The server exited.', { logHint: CHANNEL_HINT })]
               : ['$(vm-outline)', `${name}: stopped`, 'Stopped; click to start it again from the Serve panel.'];
     this.status.text = `${icon} ${text}`;
     this.status.tooltip = tip;

@@ -7,7 +7,10 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { endpointUrl, generate, SseParser, type GenerateApi, type GenerateEvent, type SseEvent } from '../../src/core/index';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { endpointUrl, generate, JaxServeError, listModels, MAX_SSE_LINE_BYTES, SseParser, type GenerateApi, type GenerateEvent, type SseEvent } from '../../src/core/index';
+import { htmlText, serverText } from '../../src/core/serve/serverText';
 import { rejectsWith } from './helpers';
 import { loadTranscripts, startReplay, type Replay } from './replayServer';
 
@@ -45,6 +48,146 @@ describe('SSE parser', () => {
       }),
       { seed, numRuns },
     );
+  });
+});
+
+/**
+ * The parser as it was before it was made linear (decode the whole stream, split lines on the
+ * text): the reference its WHATWG semantics are held to.
+ */
+function referenceEvents(bytes: Uint8Array): SseEvent[] {
+  const out: SseEvent[] = [];
+  let data: string[] = [];
+  let type = '';
+  let id: string | undefined;
+  const text = new TextDecoder('utf-8').decode(bytes);
+  const lines = text.split(/\r\n|\r|\n/);
+  lines.pop(); // an unfinished last line is dropped
+  for (const line of lines) {
+    if (line === '') {
+      if (data.length > 0) out.push({ type: type || 'message', data: data.join('\n'), ...(id !== undefined ? { id } : {}) });
+      data = [];
+      type = '';
+      continue;
+    }
+    if (line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') data.push(value);
+    else if (field === 'event') type = value;
+    else if (field === 'id' && !value.includes('\0')) id = value;
+  }
+  return out;
+}
+
+/** Events from `bytes` pushed in pieces cut at `cuts`; the parser too, to read its counters. */
+function parseInPieces(bytes: Uint8Array, cuts: number[], parser = new SseParser()): SseEvent[] {
+  const at = [0, ...[...new Set(cuts)].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b), bytes.length];
+  const events: SseEvent[] = [];
+  for (let i = 0; i + 1 < at.length; i++) events.push(...parser.push(bytes.subarray(at[i], at[i + 1])));
+  events.push(...parser.end());
+  return events;
+}
+
+describe('SSE parser: WHATWG semantics, linear work, caps', () => {
+  const piece = fc.constantFrom('data', 'data:', 'data: ', 'event: ', 'event:update', 'id: 7', 'id: a\0b', 'id', 'retry: 10', ': comment', ':', 'x', 'héllo', '世界', '🙂', '\ufeff', '\n', '\r', '\r\n', '\n\n', '\r\r', 'data:{"a":1}', ' ', 'dat', 'a: ');
+  const invalid = fc.constantFrom(Uint8Array.of(0xff), Uint8Array.of(0xc3), Uint8Array.of(0xe2, 0x82), Uint8Array.of(0xef, 0xbb, 0xbf), Uint8Array.of(0x9b));
+  const stream = fc.array(fc.oneof({ weight: 5, arbitrary: piece.map((p) => new TextEncoder().encode(p)) }, { weight: 1, arbitrary: invalid }), { maxLength: 60 }).map((parts) => new Uint8Array(Buffer.concat(parts)));
+
+  it(`gives the events of the reference parser for any stream, however it is split (BOM, CR/LF/CRLF across reads, comments, id with NUL, invalid UTF-8; seed ${seed}, ${numRuns} runs)`, () => {
+    fc.assert(
+      fc.property(fc.boolean(), stream, fc.array(fc.nat({ max: 400 }), { maxLength: 40 }), (bom, body, cuts) => {
+        const bytes = bom ? new Uint8Array(Buffer.concat([Uint8Array.of(0xef, 0xbb, 0xbf), body])) : body;
+        const parser = new SseParser();
+        assert.deepEqual(parseInPieces(bytes, cuts, parser), referenceEvents(bytes));
+        assert.ok(parser.bytesExamined <= 6 * bytes.length, `${parser.bytesExamined} bytes examined for ${bytes.length}`);
+      }),
+      { seed, numRuns: numRuns * 2 },
+    );
+  });
+
+  it('looks at each byte a bounded number of times: a 40 MB line in 64 KiB reads, and a 1 MiB line in 1-byte reads', function () {
+    this.timeout(60_000);
+    // Counted, not timed: a parser that re-scans the pending line on every read looks at ~13 GB here.
+    const line = new Uint8Array(40 * 1024 * 1024 + 2).fill(0x61);
+    line.set(new TextEncoder().encode('data:'), 0);
+    line[line.length - 2] = 10;
+    line[line.length - 1] = 10;
+    const parser = new SseParser({ maxLineBytes: 64 << 20, maxEventBytes: 64 << 20 });
+    const t0 = performance.now();
+    const events: SseEvent[] = [];
+    for (let at = 0; at < line.length; at += 64 * 1024) events.push(...parser.push(line.subarray(at, at + 64 * 1024)));
+    const ms = performance.now() - t0;
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.data.length, line.length - 7);
+    assert.ok(parser.bytesExamined <= 6 * line.length, `${parser.bytesExamined} bytes examined for ${line.length}`);
+    // And a generous wall-clock bound that the quadratic parser (109 s for 50 MB) cannot meet.
+    assert.ok(ms < 30_000, `${ms.toFixed(0)} ms`);
+    const small = new Uint8Array(1 << 20).fill(0x62);
+    small.set(new TextEncoder().encode('data:'), 0);
+    const p2 = new SseParser();
+    for (let i = 0; i < small.length; i++) assert.deepEqual(p2.push(small.subarray(i, i + 1)), []);
+    const [ev] = p2.push(Uint8Array.of(13, 13));
+    assert.equal(ev!.data.length, small.length - 5);
+    assert.ok(p2.bytesExamined <= 6 * (small.length + 2), `${p2.bytesExamined}`);
+  });
+
+  it(`a line over its cap, or bytes without a complete event over theirs, end the stream with E_SERVER naming the source and the cap; what came before is kept (seed ${seed})`, () => {
+    const enc = (s: string) => new TextEncoder().encode(s);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3 }), fc.constantFrom('\n', '\r', '\r\n'), fc.array(fc.nat({ max: 2000 }), { maxLength: 20 }), (before, eol, cuts) => {
+        const events = Array.from({ length: before }, (_, i) => `data: ${i}${eol}${eol}`).join('');
+        // A line of exactly the cap is read; one byte more is not.
+        const fits = enc(events + `data: ${'a'.repeat(100 - 6)}${eol}${eol}`);
+        const got = parseInPieces(fits, cuts, new SseParser({ maxLineBytes: 100, maxEventBytes: 1000 }));
+        assert.equal(got.length, before + 1);
+        const over = enc(events + `data: ${'a'.repeat(100 - 5)}${eol}${eol}data: never${eol}${eol}`);
+        const seen: SseEvent[] = [];
+        const p = new SseParser({ source: 'http://h/v1/completions', maxLineBytes: 100, maxEventBytes: 1000 });
+        assert.throws(
+          () => {
+            const at = [0, ...[...new Set(cuts)].filter((c) => c > 0 && c < over.length).sort((a, b) => a - b), over.length];
+            for (let i = 0; i + 1 < at.length; i++) seen.push(...p.push(over.subarray(at[i], at[i + 1])));
+            seen.push(...p.end());
+          },
+          (e: unknown) => e instanceof JaxServeError && e.code === 'E_SERVER' && e.message === 'http://h/v1/completions: a line of the event stream is over 100 bytes (the cap on one line); the server may be sending without end.',
+        );
+        assert.deepEqual(seen.map((e) => e.data), Array.from({ length: before }, (_, i) => String(i)));
+        // Comments and fields that never make an event count against the event's cap.
+        const idle = enc(events + `: ping${eol}event: x${eol}${eol}`.repeat(100));
+        assert.throws(() => parseInPieces(idle, cuts, new SseParser({ maxLineBytes: 100, maxEventBytes: 1000 })), /sent over 1000 bytes without completing an event \(the cap on one event\)/);
+      }),
+      { seed, numRuns },
+    );
+    assert.equal(MAX_SSE_LINE_BYTES, 16 * 1024 * 1024, 'the cap the issue names');
+  });
+});
+
+describe('server text for a person', () => {
+  it("an HTML error page is its title (nginx's 502), or its first text; entities decoded, then controls stripped", () => {
+    const nginx = '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n';
+    assert.equal(serverText(nginx, { contentType: 'text/html' }).line, '502 Bad Gateway (1 more line in the log)');
+    assert.equal(htmlText('<!doctype html><style>p{}</style><script>"<b>x</b>"</script><h1>Bad &amp; worse &#27;[31m&#x110000;</h1>'), 'Bad & worse \x1b[31m\ufffd');
+    assert.equal(serverText('<h1>Bad &#27;[31mred</h1>', { contentType: 'text/html' }).line, 'Bad red');
+  });
+
+  it("a Python traceback is its exception's message, the exception name after it; a chained one its last", () => {
+    const tb = (exc: string) => `Traceback (most recent call last):\n  File "/a.py", line 3, in f\n    g()\n${exc}`;
+    assert.equal(serverText(JSON.stringify({ error: { message: tb('ValueError: the prompt is too long') } })).line, 'the prompt is too long (ValueError) (3 more lines in the log)');
+    const chained = `${tb("KeyError: 'ids'")}\n\nDuring handling of the above exception, another exception occurred:\n\n${tb('torch.OutOfMemoryError: CUDA out of memory\nsecond line')}`;
+    assert.match(serverText(chained, { json: false, logHint: 'X' }).line, /^CUDA out of memory \(OutOfMemoryError\) \(\d+ more lines in X\)$/);
+    assert.equal(serverText('Traceback (most recent call last): File "a.py", line 1 KeyError: a ValueError: b', { json: false }).line, 'a b (KeyError, ValueError)');
+  });
+
+  it('a long or hostile body costs time linear in its size (no backtracking over unclosed tags or dotted names)', () => {
+    const t0 = performance.now();
+    serverText('<title'.repeat(11_000), { contentType: 'text/html' });
+    serverText('<'.repeat(65_536), { contentType: 'text/html' });
+    serverText('a.'.repeat(32_768), { json: false });
+    serverText(`Traceback (most recent call last)${'a.'.repeat(32_768)}`, { json: false });
+    assert.ok(performance.now() - t0 < 2000, `${(performance.now() - t0).toFixed(0)} ms`);
   });
 });
 
@@ -158,5 +301,76 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
     replay.use({ ...loadTranscripts().get('vllm-nested-404')!, status: 200, body: [JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: 'whole' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } })] });
     const r = await generate({ baseUrl: replay.url, api: 'chat', prompt: 'x' });
     assert.deepEqual([r.text, r.finishReason, r.usage], ['whole', 'stop', { promptTokens: 1, completionTokens: 1 }]);
+  });
+});
+
+describe('replies bounded and messages clean (in process)', function () {
+  this.timeout(30_000);
+  type Handler = (res: import('node:http').ServerResponse) => void;
+  let handler: Handler = (res) => res.end();
+  let base = '';
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => handler(res));
+  });
+  before(async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  /** Writes `chunk` until the client hangs up. */
+  const endless = (status: number, contentType: string, chunk: string): Handler => (res) => {
+    res.writeHead(status, { 'content-type': contentType });
+    const b = Buffer.from(chunk.repeat(Math.ceil(65536 / chunk.length)));
+    const more = () => {
+      while (!res.destroyed && res.write(b));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    more();
+  };
+
+  it('lists model ids without controls or line breaks, skipping ids that are not strings', async () => {
+    handler = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ id: 'm\x1b[31m1' }, { id: '\u202eevil\nname' }, { id: 5 }, null, { id: '\x1b]0;t\x07' }, { id: 'ok' }] }));
+    assert.deepEqual(await listModels(base), ['m1', 'evil name', 'ok']);
+  });
+
+  it('cuts off an endless model list at the cap and an endless error body at its own, hanging up', async () => {
+    handler = endless(200, 'application/json', '{"data": [');
+    await rejectsWith(listModels(base), 'E_SERVER', /\/v1\/models: the reply is over 64 MiB \(the cap on a whole reply\)/);
+    handler = endless(500, 'text/plain', 'MARK line\n');
+    await rejectsWith(listModels(base), 'E_SERVER', /\/v1\/models: HTTP 500: MARK line \(\d+ more lines in the server's reply\)$/);
+  });
+
+  it("an HTML page or a multi-line error is one line naming where the rest is; the log gets the whole text, controls stripped", async () => {
+    const logged: [string, string][] = [];
+    const log = { where: 'the channel', append: (url: string, text: string) => void logged.push([url, text]) };
+    handler = (res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n');
+    await rejectsWith(listModels(base, undefined, fetch, undefined, log), 'E_SERVER', /^http:\/\/127\.0\.0\.1:\d+\/v1\/models: HTTP 502: 502 Bad Gateway \(1 more line in the channel\)$/);
+    assert.deepEqual(logged.pop(), [`${base}/v1/models`, '502 Bad Gateway\nnginx/1.18.0']);
+    handler = (res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).end(`data: ${JSON.stringify({ choices: [{ index: 0, text: 'ok' }] })}\n\nevent: error\ndata: first \x1b[31mline\ndata: second\x07 line\n\n`);
+    const err = await rejectsWith(generate({ baseUrl: base, api: 'completions', prompt: 'x', log }), 'E_SERVER', /: the server failed mid-stream after 1 chunks: first line \(1 more line in the channel\)$/);
+    assert.ok(err.message.startsWith(`${base}/v1/completions: `));
+    assert.deepEqual(logged.pop(), [`${base}/v1/completions`, 'first line\nsecond line']);
+  });
+
+  it('a reply that stalls or trickles is cut off at the idle limit; a cancel ends a stalled one at once', async () => {
+    handler = (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: 'a' }] })}\n\n`);
+      const t = setInterval(() => res.write(': ping\n'), 20);
+      res.on('close', () => clearInterval(t));
+    };
+    let text = '';
+    await rejectsWith(generate({ baseUrl: base, api: 'completions', prompt: 'x', idleTimeoutMs: 300 }, (e) => (text += e.kind === 'text' ? e.text : '')), 'E_SERVER', /nothing complete arrived for 0\.3 s \(the idle limit\) after 1 chunks/);
+    assert.equal(text, 'a');
+    handler = (res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+    const ac = new AbortController();
+    const t0 = Date.now();
+    setTimeout(() => ac.abort(), 200);
+    await rejectsWith(generate({ baseUrl: base, api: 'completions', prompt: 'x', signal: ac.signal, idleTimeoutMs: 0 }), 'E_CANCELLED', /Cancelled/);
+    assert.ok(Date.now() - t0 < 5000);
   });
 });

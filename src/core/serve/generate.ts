@@ -8,7 +8,13 @@
  * 0.10.1), flat `{"object":"error",…}` (older vLLM, SGLang) or FastAPI's `{"detail":…}` (§1.5).
  */
 import { JaxServeError } from '../errors';
-import { SseParser } from './sse';
+import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, MAX_SSE_EMPTY_CHUNKS, MAX_SSE_STREAM_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
+import { safeName } from '../text';
+import { readReply } from './replyBody';
+import { readServerJson, serverText } from './serverText';
+import { formatCap, SseParser } from './sse';
+
+export { errorMessage } from './serverText';
 
 export type GenerateApi = 'chat' | 'completions' | 'sglang-generate';
 
@@ -34,7 +40,28 @@ export interface GenerateRequest {
   /** Sent as `Authorization: Bearer …`. */
   readonly apiKey?: string;
   readonly signal?: AbortSignal;
+  /** Where a server's whole error text goes; its message carries one line (see ServerTextLog). */
+  readonly log?: ServerTextLog;
+  /**
+   * Milliseconds without a complete event (or, for a reply that does not stream, without its whole
+   * body) before the request is cut off; default SERVER_IDLE_TIMEOUT_MS, 0 for none.
+   */
+  readonly idleTimeoutMs?: number;
 }
+
+/**
+ * Where the whole text of a server's error goes when its message is cut to one line: the CLI's
+ * stderr under --verbose, the extension's "JAX Serve: Server" channel.
+ */
+export interface ServerTextLog {
+  /** Named in the message's "(N more lines in …)". */
+  readonly where: string;
+  /** Takes the URL and the server's whole text, controls stripped. Absent where nothing keeps it. */
+  append?(url: string, text: string): void;
+}
+
+/** Where the rest of a server's text is when no log keeps it. */
+const NO_LOG: ServerTextLog = { where: "the server's reply" };
 
 export interface Usage {
   readonly promptTokens?: number;
@@ -62,9 +89,6 @@ export interface GenerateResult {
   readonly tokensPerSecond: number | undefined;
 }
 
-/** Bytes of an error body kept for its message. */
-const MAX_ERROR_BODY = 64 << 10;
-
 export function endpointUrl(req: Pick<GenerateRequest, 'baseUrl' | 'api'>): string {
   const root = req.baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
   return root + (req.api === 'chat' ? '/v1/chat/completions' : req.api === 'completions' ? '/v1/completions' : '/generate');
@@ -80,32 +104,6 @@ export function requestBody(req: GenerateRequest): Record<string, unknown> {
   // A final usage chunk (vLLM, SGLang); transformers serve ignores the option and sends usage anyway.
   const usage = { stream_options: { include_usage: true } };
   return req.api === 'chat' ? { ...common, messages: req.messages ?? [{ role: 'user', content: req.prompt }], ...usage } : { ...common, prompt: req.prompt, ...usage };
-}
-
-/** The message of an error body in any of the shapes servers use; the raw text when none fits. */
-export function errorMessage(body: string): string {
-  let j: unknown;
-  try {
-    j = JSON.parse(body);
-  } catch {
-    return body.trim().slice(0, 2000) || '(empty body)';
-  }
-  const o = j as Record<string, unknown> | null;
-  if (o && typeof o === 'object') {
-    const e = o.error;
-    if (typeof e === 'string') return e;
-    if (e && typeof e === 'object' && typeof (e as Record<string, unknown>).message === 'string') return (e as Record<string, unknown>).message as string;
-    if (typeof o.message === 'string') return o.message;
-    const d = o.detail;
-    if (typeof d === 'string') return d;
-    if (Array.isArray(d)) return d.map((x) => (x && typeof x === 'object' && 'msg' in x ? `${String((x as Record<string, unknown>).msg)}${'loc' in x ? ` (${JSON.stringify((x as Record<string, unknown>).loc)})` : ''}` : JSON.stringify(x))).join('; ');
-  }
-  return body.trim().slice(0, 2000);
-}
-
-async function readBounded(res: Response): Promise<string> {
-  const text = await res.text().catch(() => '');
-  return text.slice(0, MAX_ERROR_BODY);
 }
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
@@ -150,77 +148,150 @@ function chunkEvents(api: GenerateApi, chunk: Record<string, unknown>, state: { 
 }
 
 /**
- * Streams one generation. Throws E_SERVER with the server's own message for an HTTP error or an
- * error sent mid-stream, E_CANCELLED when `signal` aborts, E_IO when the connection fails.
+ * Streams one generation. Throws E_SERVER with the server's own message (one clean line; the
+ * whole text to `req.log`) for an HTTP error or an error sent mid-stream, and when the reply goes
+ * over a cap or past the idle limit; E_CANCELLED when `signal` aborts; E_IO when the connection fails.
  */
 export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fetch = fetch): AsyncGenerator<GenerateEvent> {
-  const url = endpointUrl(req);
-  let res: Response;
-  try {
-    res = await fetchImpl(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(req.apiKey ? { authorization: `Bearer ${req.apiKey}` } : {}) },
-      body: JSON.stringify(requestBody(req)),
-      signal: req.signal,
-    });
-  } catch (e) {
-    if (req.signal?.aborted) throw new JaxServeError('E_CANCELLED', 'Cancelled.');
-    throw new JaxServeError('E_IO', `${url}: ${describeFetchError(e)}. Is the server running and ready?`, { cause: e });
-  }
-  if (!res.ok) throw new JaxServeError('E_SERVER', `${url}: HTTP ${res.status}: ${errorMessage(await readBounded(res))}`);
-  const state = { text: '', ids: [] as number[] };
-  // A server that does not stream (vLLM's beam search answers once) sends one JSON body.
-  if (!(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
-    const body = await res.text();
-    let j: Record<string, unknown>;
+  const target = endpointUrl(req);
+  // The URL is the user's, but it reaches a terminal in every message: no controls either.
+  const url = safeName(target);
+  const log = req.log ?? NO_LOG;
+  const idleMs = req.idleTimeoutMs ?? SERVER_IDLE_TIMEOUT_MS;
+  // One controller ends the request, whoever stops it: the caller, the idle limit, or a cap (the
+  // reader's cancel in `finally` drops the connection too).
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  if (req.signal?.aborted) ac.abort();
+  else req.signal?.addEventListener('abort', stop, { once: true });
+  let idle = false;
+  let deadline = Infinity;
+  /** Awaits `p` until the deadline; past it the request is aborted, which rejects `p`. */
+  const beforeDeadline = async <T>(p: Promise<T>): Promise<T> => {
+    if (!(idleMs > 0 && Number.isFinite(deadline))) return p;
+    const timer = setTimeout(() => {
+      idle = true;
+      ac.abort();
+    }, Math.max(0, deadline - Date.now()));
     try {
-      j = JSON.parse(body) as Record<string, unknown>;
-    } catch {
-      throw new JaxServeError('E_SERVER', `${url}: the reply is neither an event stream nor JSON: ${body.slice(0, 200)}`);
+      return await p;
+    } finally {
+      clearTimeout(timer);
     }
-    if (j.error !== undefined) throw new JaxServeError('E_SERVER', `${url}: ${errorMessage(body)}`);
-    // A whole chat reply carries `message` where a chunk carries `delta`.
-    const choices = Array.isArray(j.choices) ? (j.choices as Record<string, unknown>[]).map((c) => ({ ...c, delta: c.delta ?? c.message })) : j.choices;
-    yield* chunkEvents(req.api, { ...j, choices }, state);
-    return;
-  }
-  const parser = new SseParser();
-  const reader = res.body!.getReader();
+  };
+  const restartClock = () => (deadline = idleMs > 0 && idleMs < 2 ** 31 ? Date.now() + idleMs : Infinity);
   let chunks = 0;
-  const handle = function* (data: string): Generator<GenerateEvent, boolean> {
-    if (data === '[DONE]') return true;
-    let chunk: Record<string, unknown>;
-    try {
-      chunk = JSON.parse(data) as Record<string, unknown>;
-    } catch {
-      throw new JaxServeError('E_SERVER', `${url}: chunk ${chunks + 1} is not JSON: ${data.slice(0, 200)}`);
-    }
-    if (chunk.error !== undefined && chunk.error !== null) throw new JaxServeError('E_SERVER', `${url}: the server failed mid-stream after ${chunks} chunks: ${errorMessage(data)}`);
-    chunks++;
-    yield* chunkEvents(req.api, chunk, state);
-    return false;
+  /** What a failed read means: the caller's cancel, the idle limit, a cap, or a dropped connection. */
+  const readFailure = (e: unknown): JaxServeError => {
+    if (req.signal?.aborted) return new JaxServeError('E_CANCELLED', 'Cancelled.');
+    if (idle) return new JaxServeError('E_SERVER', `${url}: nothing complete arrived for ${idleMs / 1000} s (the idle limit) after ${chunks} chunks; the server may be stuck, or sending without finishing.`);
+    if (e instanceof JaxServeError) return e;
+    return new JaxServeError('E_SERVER', `${url}: the connection broke after ${chunks} chunks (${describeFetchError(e)}); the server may have stopped.`, { cause: e });
+  };
+  /** E_SERVER for a server's own error text: one clean line in the message, the whole text to the log. */
+  const serverError = (what: string, body: string, opts: { contentType?: string; json?: boolean } = {}): JaxServeError => {
+    const t = serverText(body, { ...opts, logHint: log.where });
+    log.append?.(url, t.full);
+    return new JaxServeError('E_SERVER', `${url}: ${what}${t.line}`);
   };
   try {
-    for (;;) {
-      let r: Awaited<ReturnType<typeof reader.read>>;
+    let res: Response;
+    // The clock runs from the request: a server that never answers is cut off like one that stops.
+    restartClock();
+    try {
+      res = await beforeDeadline(
+        fetchImpl(target, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(req.apiKey ? { authorization: `Bearer ${req.apiKey}` } : {}) },
+          body: JSON.stringify(requestBody(req)),
+          signal: ac.signal,
+        }),
+      );
+    } catch (e) {
+      if (req.signal?.aborted) throw new JaxServeError('E_CANCELLED', 'Cancelled.');
+      if (idle) throw new JaxServeError('E_SERVER', `${url}: no answer for ${idleMs / 1000} s (the idle limit); the server may be stuck or busy.`);
+      throw new JaxServeError('E_IO', `${url}: ${describeFetchError(e)}. Is the server running and ready?`, { cause: e });
+    }
+    restartClock();
+    const contentType = res.headers.get('content-type') ?? '';
+    if (!res.ok) {
+      // Only its start is read (the message is there); a body that trickles is cut off at the deadline.
+      const body = await beforeDeadline(readReply(res, { maxBytes: MAX_SERVER_ERROR_BYTES, over: 'cut', source: url }));
+      if (req.signal?.aborted) throw new JaxServeError('E_CANCELLED', 'Cancelled.');
+      throw serverError(`HTTP ${res.status}: `, body, { contentType });
+    }
+    const state = { text: '', ids: [] as number[] };
+    // A server that does not stream (vLLM's beam search answers once) sends one JSON body.
+    if (!contentType.includes('text/event-stream')) {
+      let body: string;
       try {
-        r = await reader.read();
+        body = await beforeDeadline(readReply(res, { maxBytes: MAX_SERVER_REPLY_BYTES, over: 'refuse', source: url }));
       } catch (e) {
-        if (req.signal?.aborted) throw new JaxServeError('E_CANCELLED', 'Cancelled.');
-        throw new JaxServeError('E_SERVER', `${url}: the connection broke after ${chunks} chunks (${describeFetchError(e)}); the server may have stopped.`, { cause: e });
+        throw readFailure(e);
       }
-      const events = r.done ? parser.end() : parser.push(r.value);
-      for (const ev of events) if (yield* handle(ev.data)) return;
-      if (r.done) return;
+      const j = readServerJson(body);
+      if (!j.ok || !isObject(j.value)) throw serverError(`the reply is neither an event stream nor a JSON object${j.ok ? '' : ` (it ${j.why})`}: `, body, { contentType, json: false });
+      const o = j.value;
+      if (o.error !== undefined && o.error !== null) throw serverError('', body, { contentType });
+      // A whole chat reply carries `message` where a chunk carries `delta`.
+      const choices = Array.isArray(o.choices) ? o.choices.map((c: unknown) => (isObject(c) ? { ...c, delta: c.delta ?? c.message } : c)) : o.choices;
+      yield* chunkEvents(req.api, { ...o, choices }, state);
+      return;
+    }
+    const parser = new SseParser({ source: url });
+    const reader = res.body!.getReader();
+    let received = 0;
+    /** Chunks in a row without text. */
+    let empty = 0;
+    const handle = function* (ev: { type: string; data: string }): Generator<GenerateEvent, boolean> {
+      // An SSE `error` event carries the message as its data (JSON in a known shape, or text).
+      if (ev.type === 'error') throw serverError(`the server failed mid-stream after ${chunks} chunks: `, ev.data);
+      if (ev.data === '[DONE]') return true;
+      const j = readServerJson(ev.data);
+      if (!j.ok) throw serverError(`chunk ${chunks + 1} ${j.why}: `, ev.data, { json: false });
+      if (!isObject(j.value)) throw serverError(`chunk ${chunks + 1} is not a JSON object: `, ev.data, { json: false });
+      const chunk = j.value;
+      if (chunk.error !== undefined && chunk.error !== null) throw serverError(`the server failed mid-stream after ${chunks} chunks: `, ev.data);
+      chunks++;
+      const out = chunkEvents(req.api, chunk, state);
+      empty = out.some((e) => e.kind === 'text') ? 0 : empty + 1;
+      if (empty > MAX_SSE_EMPTY_CHUNKS) throw new JaxServeError('E_SERVER', `${url}: the server sent ${MAX_SSE_EMPTY_CHUNKS} chunks in a row without text (the cap), after ${chunks - empty} chunks with text; it may be sending without end.`);
+      yield* out;
+      return false;
+    };
+    try {
+      for (;;) {
+        let r: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          r = await beforeDeadline(reader.read());
+        } catch (e) {
+          throw readFailure(e);
+        }
+        if (!r.done) {
+          received += r.value.length;
+          if (received > MAX_SSE_STREAM_BYTES) throw new JaxServeError('E_SERVER', `${url}: the event stream is over ${formatCap(MAX_SSE_STREAM_BYTES)} (the cap on one reply) after ${chunks} chunks; the server may be sending without end.`);
+        }
+        const events = r.done ? parser.end() : parser.push(r.value);
+        for (const ev of events) if (yield* handle(ev)) return;
+        // The clock counts the server's time, not the caller's: it starts again after the events are taken.
+        if (events.length > 0) restartClock();
+        if (r.done) return;
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
     }
   } finally {
-    await reader.cancel().catch(() => undefined);
+    req.signal?.removeEventListener('abort', stop);
+    ac.abort();
   }
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 function describeFetchError(e: unknown): string {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
+  // || not ??: undici's network errors can carry an empty message (a 407 answer is one).
+  return safeName(String(cause?.code || cause?.message || (e instanceof Error ? e.message : String(e)) || 'the request failed'));
 }
 
 /**
@@ -242,7 +313,8 @@ export async function generate(req: GenerateRequest, onEvent: (e: GenerateEvent)
       first ??= last;
       text += e.text;
       textChunks++;
-      if (e.tokenIds) (ids ??= []).push(...e.tokenIds);
+      // A loop, not push(...ids): a chunk may carry more ids than a call takes arguments.
+      if (e.tokenIds) for (const id of e.tokenIds) (ids ??= []).push(id);
     } else if (e.kind === 'finish') finishReason = e.reason;
     else usage = { ...usage, ...Object.fromEntries(Object.entries(e.usage).filter(([, v]) => v !== undefined)) };
     onEvent(e);
@@ -262,21 +334,40 @@ export async function generate(req: GenerateRequest, onEvent: (e: GenerateEvent)
   };
 }
 
-/** The model ids a server lists at /v1/models (vLLM: the served names; transformers serve: hub ids). */
-export async function listModels(baseUrl: string, apiKey?: string, fetchImpl: typeof fetch = fetch, signal?: AbortSignal): Promise<string[]> {
-  const url = baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '') + '/v1/models';
+/**
+ * The model ids a server lists at /v1/models (vLLM: the served names; transformers serve: hub
+ * ids), as a terminal or a quick pick may show them: no controls, no line breaks.
+ */
+export async function listModels(baseUrl: string, apiKey?: string, fetchImpl: typeof fetch = fetch, signal?: AbortSignal, log: ServerTextLog = NO_LOG): Promise<string[]> {
+  const url = safeName(baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '') + '/v1/models');
   let res: Response;
+  // The default time limit covers the body too: a body that trickles is cut off with the request.
+  const limit = signal ?? AbortSignal.timeout(10_000);
   try {
-    res = await fetchImpl(url, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {}, signal: signal ?? AbortSignal.timeout(10_000) });
+    res = await fetchImpl(baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '') + '/v1/models', { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {}, signal: limit });
   } catch (e) {
     throw new JaxServeError('E_IO', `${url}: ${describeFetchError(e)}. Is the server running and ready?`, { cause: e });
   }
-  const body = await readBounded(res);
-  if (!res.ok) throw new JaxServeError('E_SERVER', `${url}: HTTP ${res.status}: ${errorMessage(body)}`);
+  const contentType = res.headers.get('content-type') ?? undefined;
+  let body: string;
   try {
-    const data = (JSON.parse(body) as { data?: { id?: unknown }[] }).data ?? [];
-    return data.map((m) => m.id).filter((id): id is string => typeof id === 'string');
-  } catch {
-    throw new JaxServeError('E_SERVER', `${url}: not a model list: ${body.slice(0, 200)}`);
+    body = await readReply(res, res.ok ? { maxBytes: MAX_SERVER_REPLY_BYTES, over: 'refuse', source: url } : { maxBytes: MAX_SERVER_ERROR_BYTES, over: 'cut', source: url });
+  } catch (e) {
+    if (e instanceof JaxServeError) throw e;
+    throw new JaxServeError('E_SERVER', `${url}: the reply broke off (${describeFetchError(e)}).`, { cause: e });
   }
+  const fail = (what: string, opts: { json?: boolean } = {}) => {
+    const t = serverText(body, { contentType, logHint: log.where, ...opts });
+    log.append?.(url, t.full);
+    return new JaxServeError('E_SERVER', `${url}: ${what}${t.line}`);
+  };
+  if (!res.ok) throw fail(`HTTP ${res.status}: `);
+  const j = readServerJson(body);
+  const data = j.ok && isObject(j.value) ? j.value.data : undefined;
+  if (!Array.isArray(data)) throw fail(`not a model list${j.ok ? '' : ` (it ${j.why})`}: `, { json: false });
+  return data
+    .map((m: unknown) => (isObject(m) ? m.id : undefined))
+    .filter((id): id is string => typeof id === 'string')
+    .map(safeName)
+    .filter((id) => id.trim() !== '');
 }

@@ -5,6 +5,9 @@
  * with --enable-metrics (§2.5: sglang:num_running_reqs, sglang:num_queue_reqs, sglang:token_usage).
  * transformers serve has none (404): then there are no gauges, not zeros.
  */
+import { MAX_SERVER_REPLY_BYTES } from '../limits';
+import { safeName } from '../text';
+import { readReply } from './replyBody';
 
 export interface Sample {
   readonly name: string;
@@ -113,5 +116,6 @@ export async function fetchGauges(baseUrl: string, apiKey?: string, signal?: Abo
     await r.body?.cancel();
     return undefined;
   }
-  return gaugesFrom(parsePrometheus(await r.text()));
+  // Read with a cap, not r.text(): a server that sends without end is cut off there.
+  return gaugesFrom(parsePrometheus(await readReply(r, { maxBytes: MAX_SERVER_REPLY_BYTES, over: 'refuse', source: safeName(r.url) })));
 }
