@@ -9,6 +9,7 @@
  * lines it had, and --verbose prints them all (controls stripped) on stderr above it.
  */
 import { generate, JaxServeError, safeName, SERVER_IDLE_TIMEOUT_MS, stripControls, type GenerateApi, type GenerateResult, type ServerTextLog } from '../core/index';
+import { print } from './output';
 import type { Args } from './main';
 
 export const GENERATE_OPTIONS = ['--url', '--model', '--chat', '--sglang', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--json', '--idle-timeout', '--verbose'];
@@ -90,7 +91,7 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
     flush();
   }
   if (args.json) {
-    process.stdout.write(JSON.stringify(r) + '\n');
+    print(JSON.stringify(r) + '\n');
     return;
   }
   process.stdout.write('\n');
