@@ -63,6 +63,22 @@ export class ByteCursor {
     }
   }
 
+  /** A uint64, exact (a bigint only past 2^53, where a number would round). */
+  async u64(): Promise<number | bigint> {
+    const i = await this.ensure(8);
+    this.pos += 8;
+    const v = this.view.getBigUint64(i);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+
+  /** An int64, exact (a bigint only beyond ±2^53). */
+  async i64(): Promise<number | bigint> {
+    const i = await this.ensure(8);
+    this.pos += 8;
+    const v = this.view.getBigInt64(i);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+  }
+
   async int(bytes: 1 | 2 | 4 | 8): Promise<number> {
     const i = await this.ensure(bytes);
     this.pos += bytes;
