@@ -15,6 +15,7 @@ export function quoted(name: string): string {
 
 /** A parsed JSON value as a message shows it: its JSON text, cut short, without control characters. */
 export function shownJson(v: unknown): string {
+  if (v === undefined) return 'missing';
   let s: string;
   try {
     s = JSON.stringify(v) ?? String(v);

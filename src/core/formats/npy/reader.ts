@@ -31,7 +31,7 @@ async function memberHead(src: ByteSource, m: ZipMember | undefined, n: number):
   try {
     return new Uint8Array(inflateRawSync(comp, { finishFlush: zlibConstants.Z_SYNC_FLUSH })).subarray(0, n);
   } catch (e) {
-    throw formatError(src.name, `member ${JSON.stringify(m.name)} does not inflate (${(e as Error).message}).`);
+    throw formatError(src.name, `member ${quoted(m.name)} does not inflate (${safeName((e as Error).message)}).`);
   }
 }
 

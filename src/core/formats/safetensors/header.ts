@@ -213,6 +213,7 @@ function parseEntry(file: string, name: string, value: unknown, maxRank: number)
   for (const d of shape) {
     if (!isCount(d)) throw formatError(file, `tensor ${q} has shape ${shownJson(shape)}; dimensions must be non-negative integers.`);
   }
+  if (offsets === undefined) throw formatError(file, `tensor ${q} has no "data_offsets" pair.`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1])) {
     throw formatError(file, `tensor ${q} has data_offsets ${shownJson(offsets)}; expected [begin, end] with non-negative integers.`);
   }
