@@ -98,6 +98,33 @@ describe('hostile formats: every refusal is one clean line naming the file', () 
     });
   }
 
+  it('index: generated indexes (keys twice, respelled numbers, control characters) open or give one clean line', async () => {
+    const shard = Buffer.concat([Buffer.from([53, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'), Buffer.alloc(1)]);
+    const arb = fc.record({
+      meta: fc.constantFrom('', '"metadata":{"total_size":8.0},', '"metadata":{"total_size":1e400},', '"metadata":{"total_size":-0},', '"metadata":null,', '"metadata":[],', '"metadata":{"a":{"b":[1,2.5]}},', '"metadata":{},"metadata":{},'),
+      map: fc.constantFrom('{"t":"m.safetensors"}', '{"t":"m.safetensors","t":"m.safetensors"}', '{"t":"../m.safetensors"}', '{"t":1}', '{"t":"m.safetensors","u":"m.safetensors"}', '{"\\u001b[31mt":"m.safetensors"}', '{"t":"m\\u0000.safetensors"}', '[]'),
+      twice: fc.boolean(),
+      junk: fc.constantFrom('', '', '\u001b[2J', '\u0007x', ' '),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ meta, map, twice, junk }) => {
+        const fs = new MemoryFiles();
+        fs.files.set('d/m.safetensors', shard);
+        fs.files.set('d/model.safetensors.index.json', Buffer.from(`{${meta}"weight_map":${map}${twice ? `,"weight_map":${map}` : ''}}${junk}`));
+        try {
+          const ck = await openSafetensorsIndex(fs, 'd/model.safetensors.index.json');
+          // Informational metadata is kept as written, not judged.
+          if (meta.includes('8.0')) assert.equal(ck.metadata['total_size'], '8.0');
+          assert.ok(!twice && !map.includes('"t":"m.safetensors","t"'), 'a key twice was accepted');
+        } catch (e) {
+          if (!(e instanceof JaxServeError)) throw e;
+          assertGoodMessage(e, 'model.safetensors.index.json');
+        }
+      }),
+      { seed: fuzzSeed, numRuns: fuzzRuns(150) },
+    );
+  });
+
   it('safetensors: every spelling of an offset or dimension but plain digits is refused; plain digits are read', async () => {
     const header = (a: string, b: string, d: string) => `{"t":{"dtype":"F32","shape":[${d}],"data_offsets":[${a},${b}]}}`;
     const file = (h: string) => {

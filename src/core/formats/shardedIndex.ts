@@ -60,7 +60,14 @@ export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: Index
  * twice in weight_map (Python's json would keep the last one without a word).
  */
 function slowIndexEntries(indexFile: string, text: string, opts: IndexOptions): ParsedIndex {
-  const json = parseJsonText(indexFile, text, { what: 'the index', ...(opts.maxJsonDepth !== undefined ? { maxDepth: opts.maxJsonDepth } : {}) });
+  let json: unknown;
+  try {
+    json = parseJsonText(indexFile, text, { what: 'the index', ...(opts.maxJsonDepth !== undefined ? { maxDepth: opts.maxJsonDepth } : {}) });
+  } catch (e) {
+    // JSON.parse's message quotes the text around the error, control characters and all.
+    if (e instanceof JaxServeError) throw new JaxServeError(e.code, safeName(e.message));
+    throw e;
+  }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw formatError(indexFile, 'the index is not a JSON object.');
   const { weight_map: wm, metadata: md } = json as Record<string, unknown>;
   if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
