@@ -167,11 +167,11 @@ const chunkedArb = fc
   .record({
     counts: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 0, maxLength: 3 }),
     dtypes: fc.constantFrom(['float32'], ['float32'], ['int32'], ['float32', 'float16'], ['float32', '<f4'], ['>f4']),
-    rank: fc.constantFrom(1, 1, 1, 0, 2),
-    keys: fc.constantFrom('str', 'str', 'str', 'int', 'list', 'missing'),
-    dims: fc.constantFrom('exact', 'exact', 'split', 'neg1', 'float', 'wrong', 'empty'),
+    rank: fc.constantFrom(1, 1, 0, 0, 2),
+    keys: fc.constantFrom('str', 'str', 'str', 'str', 'int', 'list', 'missing'),
+    dims: fc.constantFrom('exact', 'exact', 'exact', 'exact', 'split', 'neg1', 'float', 'wrong', 'empty'),
     marker: fc.constantFrom<MP>(m.bool(true), m.bool(true), m.bool(false), m.nil),
-    chunkKind: fc.constantFrom('nd', 'nd', 'nd', 'list', 'int'),
+    chunkKind: fc.constantFrom('nd', 'nd', 'nd', 'nd', 'list', 'int'),
   })
   .map((r) => {
     const chunks = r.counts.map((c, i): MP => {
@@ -236,7 +236,14 @@ const collidingArb = fc
   )
   .map(([pair, rest]) => m.map([...pair, ...rest]));
 
-export const flaxFileArb = fc.oneof({ arbitrary: treeArb.map, weight: 8 }, { arbitrary: chunkedArb, weight: 1 }, { arbitrary: collidingArb, weight: 1 }).map((root) => enc(root));
+export const flaxFileArb = fc
+  .oneof(
+    { arbitrary: treeArb.map, weight: 5 },
+    { arbitrary: chunkedArb.map((c) => m.map([[m.str('w'), c]])), weight: 3 },
+    { arbitrary: chunkedArb, weight: 1 },
+    { arbitrary: collidingArb, weight: 1 },
+  )
+  .map((root) => enc(root));
 
 // ---------------------------------------------------------------------------------------------
 // safetensors headers
