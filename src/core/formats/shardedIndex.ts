@@ -7,7 +7,11 @@ import type { Checkpoint, CheckpointFormat, ScalarLeaf, TensorRef } from '../che
 import { formatError, JaxServeError, limitError } from '../errors';
 import type { FileOpener } from '../io/byteSource';
 import { MAX_INDEX_BYTES, MAX_SHARD_COUNT, SHARD_OPEN_CONCURRENCY } from '../limits';
+import { parseJsonText } from '../json';
+import { safeName } from '../text';
+import { quoted } from './quote';
 import { fastIndexEntries } from './safetensors/fastJson';
+import { walkJson } from './safetensors/jsonKeys';
 
 /**
  * A shard name from an index must stay inside the index's folder. The check is on the name itself
@@ -15,7 +19,7 @@ import { fastIndexEntries } from './safetensors/fastJson';
  * `blobs/`, still opens.
  */
 export function checkShardName(indexFile: string, name: string): void {
-  const bad = (why: string) => formatError(indexFile, `weight_map names shard ${JSON.stringify(name)}, which ${why}; shard names must be plain relative file names inside the index's folder.`);
+  const bad = (why: string) => formatError(indexFile, `weight_map names shard ${quoted(name)}, which ${why}; shard names must be plain relative file names inside the index's folder.`);
   if (name.length === 0) throw bad('is empty');
   if (name.includes('\0')) throw bad('contains a NUL character');
   if (name.includes('\\')) throw bad('contains a backslash');
@@ -36,7 +40,7 @@ export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: Index
   } catch {
     throw formatError(indexFile, 'the index is not valid UTF-8.');
   }
-  const parsed = fastIndexEntries(text) ?? slowIndexEntries(indexFile, text);
+  const parsed = fastIndexEntries(text) ?? slowIndexEntries(indexFile, text, opts);
   const shards = new Set<string>();
   const maxShards = opts.maxShardCount ?? MAX_SHARD_COUNT;
   for (const file of parsed.weightMap.values()) {
@@ -48,37 +52,61 @@ export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: Index
   return parsed;
 }
 
-/** The general path: JSON.parse, then each part checked; every index error message comes from here. */
-function slowIndexEntries(indexFile: string, text: string): ParsedIndex {
+/**
+ * The general path: a depth-bounded JSON.parse, then each part checked; every index error message
+ * comes from here. Like transformers (Python's json), the index's metadata is informational: its
+ * values are kept as written (a `total_size` of `8.0` or `1e400` is shown, not judged). A key twice
+ * is refused where it would hide something: "weight_map" or "metadata" twice, or a tensor listed
+ * twice in weight_map (Python's json would keep the last one without a word).
+ */
+function slowIndexEntries(indexFile: string, text: string, opts: IndexOptions): ParsedIndex {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonText(indexFile, text, { what: 'the index', ...(opts.maxJsonDepth !== undefined ? { maxDepth: opts.maxJsonDepth } : {}) });
   } catch (e) {
-    throw formatError(indexFile, `not valid JSON (${(e as Error).message}).`);
+    // JSON.parse's message quotes the text around the error, control characters and all.
+    if (e instanceof JaxServeError) throw new JaxServeError(e.code, safeName(e.message));
+    throw e;
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw formatError(indexFile, 'the index is not a JSON object.');
   const { weight_map: wm, metadata: md } = json as Record<string, unknown>;
   if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
     throw formatError(indexFile, 'the index has no "weight_map" object mapping tensor names to shard files.');
   }
+  if (md !== undefined && md !== null && (typeof md !== 'object' || Array.isArray(md))) {
+    throw formatError(indexFile, '"metadata" must be an object.');
+  }
+  const rawMetadata = new Map<string, string>();
+  const issue = walkJson(text, {
+    trackKeys: (p) => p.length === 0 || (p.length === 1 && p[0] === 'weight_map'),
+    duplicate: (p, key) => {
+      if (p.length === 1) return `weight_map lists tensor ${quoted(key)} twice; each tensor must be listed once`;
+      return key === 'weight_map' || key === 'metadata' ? `the index has two ${quoted(key)} entries; it must have one` : undefined;
+    },
+    value: (p, kind, start, end) => {
+      if (p.length === 2 && p[0] === 'metadata' && kind !== 'string') rawMetadata.set(String(p[1]), text.slice(start, end));
+      return undefined;
+    },
+  });
+  if (issue !== undefined) throw formatError(indexFile, `${issue}.`);
   const weightMap = new Map<string, string>();
   const map = wm as Record<string, unknown>;
   for (const name in map) {
     const file = map[name];
-    if (typeof file !== 'string') throw formatError(indexFile, `weight_map[${JSON.stringify(name)}] is not a string file name.`);
+    if (typeof file !== 'string') throw formatError(indexFile, `weight_map[${quoted(name)}] is not a string file name.`);
     weightMap.set(name, file);
   }
   const metadata: Record<string, string> = Object.create(null);
-  if (typeof md === 'object' && md !== null && !Array.isArray(md)) {
-    for (const [k, v] of Object.entries(md as Record<string, unknown>)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  } else if (md !== undefined && md !== null) {
-    throw formatError(indexFile, '"metadata" must be an object.');
+  if (md) {
+    for (const [k, v] of Object.entries(md as Record<string, unknown>)) metadata[k] = typeof v === 'string' ? v : (rawMetadata.get(k) ?? String(v));
   }
   return { weightMap, metadata };
 }
 
 export interface IndexOptions {
   maxIndexBytes?: number;
+  /** Nesting depth of the index JSON (default MAX_JSON_DEPTH). */
+  maxJsonDepth?: number;
   maxShardCount?: number;
   concurrency?: number;
 }
@@ -110,7 +138,7 @@ export async function openShardedIndex(
       return await how.openShard(file);
     } catch (e) {
       if (e instanceof JaxServeError && e.code === 'E_NOT_FOUND') {
-        throw new JaxServeError('E_NOT_FOUND', `${indexFile} names shard ${JSON.stringify(name)}, which does not exist (${file}).`);
+        throw new JaxServeError('E_NOT_FOUND', `${indexFile} names shard ${quoted(name)}, which does not exist (${safeName(file)}).`);
       }
       throw e;
     }
@@ -118,6 +146,9 @@ export async function openShardedIndex(
   const tensors: TensorRef[] = [];
   const values: ScalarLeaf[] = [];
   const files: string[] = [];
+  // Where each weight_map key was found: two tensors with one key (flax keys "a/b" beside a → b)
+  // would make the index ambiguous.
+  const seen = new Map<string, string>();
   shardNames.forEach((name, i) => {
     files.push(path.join(dir, name));
     values.push(...(contents[i]!.values ?? []));
@@ -125,18 +156,25 @@ export async function openShardedIndex(
       const key = how.indexName(t);
       const listed = weightMap.get(key);
       if (listed === undefined) {
-        throw formatError(indexFile, `shard ${JSON.stringify(name)} holds tensor ${JSON.stringify(key)}, which weight_map does not list.`);
+        throw formatError(indexFile, `shard ${quoted(name)} holds tensor ${quoted(key)}, which weight_map does not list.`);
       }
       if (listed !== name) {
-        throw formatError(indexFile, `tensor ${JSON.stringify(key)} is in shard ${JSON.stringify(name)} but weight_map says ${JSON.stringify(listed)}.`);
+        throw formatError(indexFile, `tensor ${quoted(key)} is in shard ${quoted(name)} but weight_map says ${quoted(listed)}.`);
       }
+      const before = seen.get(key);
+      if (before !== undefined) {
+        throw formatError(indexFile, `two tensors of shard ${quoted(name)} have the weight_map key ${quoted(key)} (${quoted(before)} and ${quoted(t.name)}); each key must name one tensor.`);
+      }
+      seen.set(key, t.name);
       tensors.push(t);
     }
   });
+  // Every tensor found is listed, once: so a size difference means a listed tensor is missing.
   if (tensors.length !== weightMap.size) {
-    const present = new Set(tensors.map(how.indexName));
-    const missing = [...weightMap.keys()].find((k) => !present.has(k))!;
-    throw formatError(indexFile, `weight_map lists tensor ${JSON.stringify(missing)} in ${JSON.stringify(weightMap.get(missing))}, but that shard does not hold it.`);
+    const missing = [...weightMap.keys()].find((k) => !seen.has(k));
+    if (missing !== undefined) {
+      throw formatError(indexFile, `weight_map lists tensor ${quoted(missing)} in ${quoted(weightMap.get(missing)!)}, but that shard does not hold it.`);
+    }
   }
   return { format: how.format, location: indexFile, files, tensors, metadata, ...(values.length > 0 ? { values } : {}) };
 }

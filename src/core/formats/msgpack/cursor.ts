@@ -45,8 +45,8 @@ export class ByteCursor {
     return this.buf[i]!;
   }
 
-  /** Big-endian, as msgpack writes every multi-byte number. */
-  async uint(bytes: 1 | 2 | 4 | 8): Promise<number> {
+  /** Big-endian, as msgpack writes every multi-byte number (64-bit ones: u64/i64, exact). */
+  async uint(bytes: 1 | 2 | 4): Promise<number> {
     const i = await this.ensure(bytes);
     this.pos += bytes;
     switch (bytes) {
@@ -56,14 +56,26 @@ export class ByteCursor {
         return this.view.getUint16(i);
       case 4:
         return this.view.getUint32(i);
-      case 8: {
-        const v = this.view.getBigUint64(i);
-        return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : Number.POSITIVE_INFINITY;
-      }
     }
   }
 
-  async int(bytes: 1 | 2 | 4 | 8): Promise<number> {
+  /** A uint64, exact (a bigint only past 2^53, where a number would round). */
+  async u64(): Promise<number | bigint> {
+    const i = await this.ensure(8);
+    this.pos += 8;
+    const v = this.view.getBigUint64(i);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+
+  /** An int64, exact (a bigint only beyond ±2^53). */
+  async i64(): Promise<number | bigint> {
+    const i = await this.ensure(8);
+    this.pos += 8;
+    const v = this.view.getBigInt64(i);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+  }
+
+  async int(bytes: 1 | 2 | 4): Promise<number> {
     const i = await this.ensure(bytes);
     this.pos += bytes;
     switch (bytes) {
@@ -73,8 +85,6 @@ export class ByteCursor {
         return this.view.getInt16(i);
       case 4:
         return this.view.getInt32(i);
-      case 8:
-        return Number(this.view.getBigInt64(i));
     }
   }
 

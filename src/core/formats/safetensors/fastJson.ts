@@ -258,8 +258,8 @@ export function fastIndexEntries(text: string): { weightMap: Map<string, string>
             do {
               const mk = sc.key();
               sc.ws();
-              // As the JSON.parse path: strings kept, anything else as its JSON.stringify.
-              metadata[mk] = sc.s.charCodeAt(sc.i) === 0x22 ? sc.str() : JSON.stringify(JSON.parse(sc.numberText()));
+              // As the JSON.parse path: strings kept, numbers as written (informational, not judged).
+              metadata[mk] = sc.s.charCodeAt(sc.i) === 0x22 ? sc.str() : sc.numberText();
             } while (sc.peekEat(0x2c));
             sc.eat(0x7d);
           }

@@ -7,7 +7,10 @@ import { formatError, limitError } from '../../errors';
 import { MAX_HEADER_BYTES, MAX_TENSOR_RANK } from '../../limits';
 import { DTYPE_BITS, isDType, type DType } from '../../tensor/dtype';
 import { fastHeaderEntries } from './fastJson';
-import { findDuplicateTopLevelKey } from './jsonKeys';
+import { clip, notU64, walkJson } from './jsonKeys';
+import { quoted, shownJson } from '../quote';
+import { jsonDepth } from '../../json';
+import { safeName } from '../../text';
 
 export interface HeaderOptions {
   maxHeaderBytes?: number;
@@ -77,26 +80,23 @@ export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize:
       throw formatError(
         file,
         t.begin > expected
-          ? `tensor ${JSON.stringify(t.name)} starts at data byte ${t.begin} but the previous tensor ends at ${expected}; the data buffer must have no holes.`
-          : `tensor ${JSON.stringify(t.name)} starts at data byte ${t.begin}, inside the previous tensor (ends at ${expected}); tensors must not overlap.`,
+          ? `tensor ${quoted(t.name)} starts at data byte ${t.begin} but the previous tensor ends at ${expected}; the data buffer must have no holes.`
+          : `tensor ${quoted(t.name)} starts at data byte ${t.begin}, inside the previous tensor (ends at ${expected}); tensors must not overlap.`,
       );
     }
-    if (t.end < t.begin) throw formatError(file, `tensor ${JSON.stringify(t.name)} has data_offsets [${t.begin}, ${t.end}]: end is before begin.`);
-    // Number arithmetic while it is exact (the common case); BigInt only past 2^53.
-    let nbits = DTYPE_BITS[t.dtype];
-    for (const d of t.shape) nbits *= d;
-    if (!Number.isSafeInteger(nbits)) {
-      const big = t.shape.reduce((acc, d) => acc * BigInt(d), BigInt(DTYPE_BITS[t.dtype]));
-      throw formatError(file, `tensor ${JSON.stringify(t.name)} is ${big} bits of ${t.dtype}, more than this reader can address.`);
+    if (t.end < t.begin) throw formatError(file, `tensor ${quoted(t.name)} has data_offsets [${t.begin}, ${t.end}]: end is before begin.`);
+    const nbits = tensorBits(t.shape, DTYPE_BITS[t.dtype]);
+    if (nbits === undefined) {
+      throw formatError(file, `tensor ${quoted(t.name)} has shape ${shownJson(t.shape)}: its size in bits overflows 64 bits, as the reference reader also refuses.`);
     }
-    if (nbits % 8 !== 0) {
-      throw formatError(file, `tensor ${JSON.stringify(t.name)} is ${nbits} bits of ${t.dtype}, not a whole number of bytes.`);
+    if (typeof nbits === 'bigint' ? nbits % 8n !== 0n : nbits % 8 !== 0) {
+      throw formatError(file, `tensor ${quoted(t.name)} is ${nbits} bits of ${t.dtype}, not a whole number of bytes.`);
     }
-    const want = nbits / 8;
-    if (t.end - t.begin !== want) {
+    const want = typeof nbits === 'bigint' ? nbits / 8n : nbits / 8;
+    if (typeof want === 'bigint' ? BigInt(t.end - t.begin) !== want : t.end - t.begin !== want) {
       throw formatError(
         file,
-        `tensor ${JSON.stringify(t.name)} has ${t.end - t.begin} bytes (data_offsets [${t.begin}, ${t.end}]) but ${t.dtype}${JSON.stringify(t.shape)} needs ${want}.`,
+        `tensor ${quoted(t.name)} has ${t.end - t.begin} bytes (data_offsets [${t.begin}, ${t.end}]) but ${t.dtype}${shownJson(t.shape)} needs ${want}.`,
       );
     }
     expected = t.end;
@@ -113,19 +113,33 @@ export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize:
   return { tensors, metadata, dataStart };
 }
 
+/**
+ * serde_json (behind the reference reader) refuses nesting past 127 levels (its recursion limit of
+ * 128 counts the top-level value's opening too); JSON.parse has none, and a value that deep would
+ * overflow any recursive walk after it.
+ */
+export const SAFETENSORS_MAX_JSON_DEPTH = 127;
+
+/** The fields of a tensor entry; serde refuses a second copy of any of them (others are ignored). */
+const ENTRY_FIELDS = new Set(['dtype', 'shape', 'data_offsets']);
+
 /** The general path: JSON.parse, then each entry checked; every header error message comes from here. */
 function slowHeaderEntries(file: string, text: string, maxRank: number): { tensors: HeaderTensor[]; metadata: Record<string, string> } {
+  const depth = jsonDepth(text, SAFETENSORS_MAX_JSON_DEPTH);
+  if (depth > SAFETENSORS_MAX_JSON_DEPTH) {
+    throw formatError(file, `the header nests JSON more than ${SAFETENSORS_MAX_JSON_DEPTH} levels deep; the reference reader refuses it, and so does this one.`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw formatError(file, `the header is not valid JSON (${(e as Error).message}).`);
+    throw formatError(file, `the header is not valid JSON (${safeName((e as Error).message)}).`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw formatError(file, 'the header is not a JSON object.');
   }
-  const dup = findDuplicateTopLevelKey(text);
-  if (dup !== undefined) throw formatError(file, `the header names ${JSON.stringify(dup)} twice; duplicate keys are not allowed.`);
+  const issue = headerTextIssue(text);
+  if (issue !== undefined) throw formatError(file, `${issue}.`);
 
   const metadata: Record<string, string> = Object.create(null);
   const tensors: HeaderTensor[] = [];
@@ -139,7 +153,7 @@ function slowHeaderEntries(file: string, text: string, maxRank: number): { tenso
       }
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') {
-          throw formatError(file, `__metadata__[${JSON.stringify(k)}] is a ${jsonType(v)}; metadata values must be strings.`);
+          throw formatError(file, `__metadata__[${quoted(k)}] is ${jsonType(v)}; metadata values must be strings.`);
         }
         metadata[k] = v;
       }
@@ -150,21 +164,58 @@ function slowHeaderEntries(file: string, text: string, maxRank: number): { tenso
   return { tensors, metadata };
 }
 
+/**
+ * What the header's text shows and its parsed value hides, checked the way the reference reads it:
+ * a key twice at the top level, a field twice in a tensor entry, a shape dimension or data offset
+ * that is not an unsigned integer as written (`8.0`, `8e0`, `-0` parse to integers), a number that
+ * overflows, a lone surrogate escape. Duplicate keys inside `__metadata__` and inside unknown
+ * fields are kept as the reference keeps them: the last one wins.
+ */
+function headerTextIssue(text: string): string | undefined {
+  return walkJson(
+    text,
+    {
+      trackKeys: (path) => path.length === 0 || (path.length === 1 && path[0] !== '__metadata__'),
+      duplicate: (path, key) => {
+        if (path.length === 0) return `the header names ${quoted(key)} twice; duplicate keys are not allowed`;
+        return ENTRY_FIELDS.has(key) ? `tensor ${quoted(String(path[0]))} has two ${quoted(key)} fields` : undefined;
+      },
+      value: (path, kind, start, end) => {
+        if (kind !== 'number' || path.length !== 3 || path[0] === '__metadata__') return undefined;
+        const field = path[1];
+        if (field !== 'shape' && field !== 'data_offsets') return undefined;
+        const num = text.slice(start, end);
+        const what = field === 'shape' ? 'a dimension' : 'a data offset';
+        const not = notU64(num);
+        if (not !== undefined) {
+          return `tensor ${quoted(String(path[0]))} has ${what} written ${clip(num)}, which is ${not}; ${field === 'shape' ? 'dimensions' : 'data_offsets'} must be non-negative integers`;
+        }
+        if (num.length > 15 && !Number.isSafeInteger(Number(num))) {
+          return `tensor ${quoted(String(path[0]))} has ${what} of ${num}, past 2^53 - 1, which this reader cannot represent exactly (only an empty tensor could have it); non-negative integers up to 2^53 - 1 are read`;
+        }
+        return undefined;
+      },
+    },
+    { serde: true },
+  );
+}
+
 function parseEntry(file: string, name: string, value: unknown, maxRank: number): HeaderTensor {
-  const q = JSON.stringify(name);
+  const q = quoted(name);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw formatError(file, `tensor ${q} is a ${jsonType(value)}; expected {"dtype", "shape", "data_offsets"}.`);
+    throw formatError(file, `tensor ${q} is ${jsonType(value)}; expected {"dtype", "shape", "data_offsets"}.`);
   }
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
   if (typeof dtype !== 'string') throw formatError(file, `tensor ${q} has no "dtype" string.`);
-  if (!isDType(dtype)) throw formatError(file, `tensor ${q} has unknown dtype ${JSON.stringify(dtype)}.`);
+  if (!isDType(dtype)) throw formatError(file, `tensor ${q} has unknown dtype ${quoted(dtype)}.`);
   if (!Array.isArray(shape)) throw formatError(file, `tensor ${q} has no "shape" array.`);
   if (shape.length > maxRank) throw formatError(file, `tensor ${q} has rank ${shape.length}, over the limit of ${maxRank} (maxRank option).`);
   for (const d of shape) {
-    if (!isCount(d)) throw formatError(file, `tensor ${q} has shape ${JSON.stringify(shape)}; dimensions must be non-negative integers.`);
+    if (!isCount(d)) throw formatError(file, `tensor ${q} has shape ${shownJson(shape)}; dimensions must be non-negative integers.`);
   }
+  if (offsets === undefined) throw formatError(file, `tensor ${q} has no "data_offsets" pair.`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1])) {
-    throw formatError(file, `tensor ${q} has data_offsets ${JSON.stringify(offsets)}; expected [begin, end] with non-negative integers.`);
+    throw formatError(file, `tensor ${q} has data_offsets ${shownJson(offsets)}; expected [begin, end] with non-negative integers.`);
   }
   return { name, dtype, shape: shape as number[], begin: offsets[0] as number, end: offsets[1] as number };
 }
@@ -173,8 +224,38 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+const U64_MAX = 2n ** 64n - 1n;
+
+/**
+ * A tensor's size in bits as the reference computes it: the product of the dimensions from left to
+ * right, then times the bits per element, each step refused when it overflows a u64 (so a 0 late in
+ * the shape does not rescue an overflow before it). A number while exact, a bigint past 2^53,
+ * undefined on overflow.
+ */
+export function tensorBits(shape: readonly number[], bitsPerElement: number): number | bigint | undefined {
+  let n = 1;
+  let exact = true;
+  for (const d of shape) {
+    n *= d;
+    if (!Number.isSafeInteger(n)) {
+      exact = false;
+      break;
+    }
+  }
+  if (exact && Number.isSafeInteger(n * bitsPerElement)) return n * bitsPerElement;
+  let big = 1n;
+  for (const d of shape) {
+    big *= BigInt(d);
+    if (big > U64_MAX) return undefined;
+  }
+  big *= BigInt(bitsPerElement);
+  return big > U64_MAX ? undefined : big;
+}
+
+/** "a number", "an array", … for messages. */
 function jsonType(v: unknown): string {
   if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v;
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return `a ${typeof v}`;
 }

@@ -5,8 +5,13 @@
  */
 import { formatError, limitError } from '../../errors';
 import { readExactly, type ByteSource } from '../../io/byteSource';
+import { quoted } from '../quote';
 
 export interface ZipMember {
+  /**
+   * The name as Python's zipfile (and so numpy.load) reads it: UTF-8 when the entry's flag says
+   * so, else code page 437, cut at the first NUL.
+   */
   readonly name: string;
   /** 0 stored, 8 deflate. */
   readonly method: number;
@@ -32,9 +37,31 @@ async function bytesAt(src: ByteSource, offset: number, n: number): Promise<Data
   return Object.assign(new DataView(b.buffer), { u8: b });
 }
 
-const u64 = (v: DataView, at: number) => {
+/** Code page 437's upper half: zip's default name encoding, which Python's zipfile applies. */
+const CP437_HIGH = "\u00c7\u00fc\u00e9\u00e2\u00e4\u00e0\u00e5\u00e7\u00ea\u00eb\u00e8\u00ef\u00ee\u00ec\u00c4\u00c5\u00c9\u00e6\u00c6\u00f4\u00f6\u00f2\u00fb\u00f9\u00ff\u00d6\u00dc\u00a2\u00a3\u00a5\u20a7\u0192\u00e1\u00ed\u00f3\u00fa\u00f1\u00d1\u00aa\u00ba\u00bf\u2310\u00ac\u00bd\u00bc\u00a1\u00ab\u00bb\u2591\u2592\u2593\u2502\u2524\u2561\u2562\u2556\u2555\u2563\u2551\u2557\u255d\u255c\u255b\u2510\u2514\u2534\u252c\u251c\u2500\u253c\u255e\u255f\u255a\u2554\u2569\u2566\u2560\u2550\u256c\u2567\u2568\u2564\u2565\u2559\u2558\u2552\u2553\u256b\u256a\u2518\u250c\u2588\u2584\u258c\u2590\u2580\u03b1\u00df\u0393\u03c0\u03a3\u03c3\u00b5\u03c4\u03a6\u0398\u03a9\u03b4\u221e\u03c6\u03b5\u2229\u2261\u00b1\u2265\u2264\u2320\u2321\u00f7\u2248\u00b0\u2219\u00b7\u221a\u207f\u00b2\u25a0\u00a0";
+
+/** Bit 11 of the general-purpose flags: the name is UTF-8. */
+const FLAG_UTF8 = 0x800;
+
+/** A member name's bytes as zipfile decodes them; undefined when flagged UTF-8 but not UTF-8. */
+function decodeName(bytes: Uint8Array, flags: number): string | undefined {
+  if (flags & FLAG_UTF8) {
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      return undefined;
+    }
+  }
+  let s = '';
+  for (const b of bytes) s += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80]!;
+  return s;
+}
+
+/** A zip64 field; past 2^53 it could not be a size or an offset in any file this reads. */
+const u64 = (v: DataView, at: number, file: string) => {
   const n = v.getBigUint64(at, true);
-  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(n);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw formatError(file, `a zip64 field holds ${n}, past any size or offset in a real file; the archive is corrupt.`);
+  return Number(n);
 };
 
 export async function readZipDirectory(src: ByteSource, maxMembers = MAX_ZIP_MEMBERS): Promise<ZipMember[]> {
@@ -58,11 +85,11 @@ export async function readZipDirectory(src: ByteSource, maxMembers = MAX_ZIP_MEM
   if (eocdAbs >= 20) {
     const loc = await bytesAt(src, eocdAbs - 20, 20);
     if (loc.getUint32(0, true) === ZIP64_LOCATOR_SIG) {
-      const z = await bytesAt(src, u64(loc, 8), 56);
+      const z = await bytesAt(src, u64(loc, 8, file), 56);
       if (z.getUint32(0, true) !== ZIP64_EOCD_SIG) throw formatError(file, 'the zip64 locator does not point at a zip64 end record.');
-      count = u64(z, 32);
-      cdSize = u64(z, 40);
-      cdOffset = u64(z, 48);
+      count = u64(z, 32, file);
+      cdSize = u64(z, 40, file);
+      cdOffset = u64(z, 48, file);
     }
   }
   if (count > maxMembers) throw limitError(file, 'the number of zip members', count, maxMembers, 'maxMembers');
@@ -81,7 +108,10 @@ export async function readZipDirectory(src: ByteSource, maxMembers = MAX_ZIP_MEM
     const commentLen = cd.getUint16(p + 32, true);
     let localOffset = cd.getUint32(p + 42, true);
     if (p + 46 + nameLen + extraLen + commentLen > cdSize) throw formatError(file, `zip central directory entry ${k} runs past the directory.`);
-    const name = new TextDecoder().decode(cd.u8.subarray(p + 46, p + 46 + nameLen));
+    const rawName = decodeName(cd.u8.subarray(p + 46, p + 46 + nameLen), flags);
+    if (rawName === undefined) throw formatError(file, `zip central directory entry ${k} has a name flagged as UTF-8 that is not valid UTF-8.`);
+    // zipfile cuts a name at its first NUL (and compares the whole one with the local header).
+    const name = rawName.includes('\0') ? rawName.slice(0, rawName.indexOf('\0')) : rawName;
     // zip64 extra field (id 1): the 0xFFFFFFFF fields, in order, as u64.
     let e = p + 46 + nameLen;
     const extraEnd = e + extraLen;
@@ -91,9 +121,9 @@ export async function readZipDirectory(src: ByteSource, maxMembers = MAX_ZIP_MEM
       if (id === 1) {
         let q = e + 4;
         const next = () => {
-          if (q + 8 > e + 4 + size) throw formatError(file, `zip member ${JSON.stringify(name)} has a short zip64 extra field.`);
+          if (q + 8 > e + 4 + size) throw formatError(file, `zip member ${quoted(name)} has a short zip64 extra field.`);
           q += 8;
-          return u64(cd, q - 8);
+          return u64(cd, q - 8, file);
         };
         if (uncompressedSize === 0xffffffff) uncompressedSize = next();
         if (compressedSize === 0xffffffff) compressedSize = next();
@@ -101,11 +131,18 @@ export async function readZipDirectory(src: ByteSource, maxMembers = MAX_ZIP_MEM
       }
       e += 4 + size;
     }
-    if (flags & 1) throw formatError(file, `zip member ${JSON.stringify(name)} is encrypted.`);
+    if (flags & 1) throw formatError(file, `zip member ${quoted(name)} is encrypted.`);
+    if (flags & 0x60) throw formatError(file, `zip member ${quoted(name)} uses ${flags & 0x40 ? 'strong encryption' : 'compressed patched data'}, which zip readers (Python's zipfile) do not support.`);
     const local = await bytesAt(src, localOffset, 30);
-    if (local.getUint32(0, true) !== LOCAL_SIG) throw formatError(file, `zip member ${JSON.stringify(name)} has no local header at byte ${localOffset}.`);
+    if (local.getUint32(0, true) !== LOCAL_SIG) throw formatError(file, `zip member ${quoted(name)} has no local header at byte ${localOffset}.`);
+    // Python's zipfile refuses a member whose local header names it differently.
+    const localNameLen = local.getUint16(26, true);
+    const localName = decodeName((await bytesAt(src, localOffset + 30, localNameLen)).u8, local.getUint16(6, true));
+    if (localName !== rawName) {
+      throw formatError(file, `zip member ${quoted(rawName)} is named ${localName === undefined ? 'with invalid UTF-8' : quoted(localName)} in its local header; the two names must agree.`);
+    }
     const dataOffset = localOffset + 30 + local.getUint16(26, true) + local.getUint16(28, true);
-    if (dataOffset + compressedSize > src.size) throw formatError(file, `zip member ${JSON.stringify(name)} runs past the end of the file; the archive is truncated.`);
+    if (dataOffset + compressedSize > src.size) throw formatError(file, `zip member ${quoted(name)} runs past the end of the file; the archive is truncated.`);
     members.push({ name, method, compressedSize, uncompressedSize, crc32, dataOffset });
     p += 46 + nameLen + extraLen + commentLen;
   }
