@@ -4,6 +4,7 @@
  * overflow in whatever walks the value later.
  */
 import { JaxServeError, limitError } from './errors';
+import { safeName } from './text';
 
 /** Nesting of any JSON this project reads. Real configs and tokenizers stay under 10. */
 export const MAX_JSON_DEPTH = 128;
@@ -49,7 +50,7 @@ export function parseJsonText(file: string, text: string, opts: BoundedJsonOptio
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new JaxServeError('E_FORMAT', `Failed to parse ${file}: ${opts.what ?? 'the file'} is not valid JSON (${(e as Error).message}).`);
+    throw new JaxServeError('E_FORMAT', `Failed to parse ${file}: ${opts.what ?? 'the file'} is not valid JSON (${safeName((e as Error).message).slice(0, 200)}).`);
   }
 }
 
