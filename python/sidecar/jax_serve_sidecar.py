@@ -97,13 +97,17 @@ class Failure(Exception):
         self.unsafe = unsafe
 
 
-# C0/C1 controls, DEL and bidirectional overrides: names and texts from files never reach a terminal raw.
+# As src/core/text.ts: escape sequences (CSI, OSC, two-byte ESC, C1 forms) removed whole, then every
+# other C0/C1 control, DEL and bidirectional override. Names and texts from files never reach a terminal raw.
+ESCAPE_SEQUENCES = re.compile(
+    "\x1b\\[[0-?]*[ -/]*[@-~]?|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)?|\x9b[0-?]*[ -/]*[@-~]?|\x9d[^\x07\x1b]*(?:\x07|\x1b\\\\)?|\x1b[@-_]?"
+)
 CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean(s):
     """One line without control characters (paths and names in messages come from the checkpoint)."""
-    return " ".join(CONTROLS.sub(" ", str(s)).split())
+    return " ".join(CONTROLS.sub(" ", ESCAPE_SEQUENCES.sub("", str(s))).split())
 
 
 def version_of(dist):
@@ -191,6 +195,8 @@ def reading(where):
         raise Failure("E_FORMAT", f"{where}: unexpected content ({clean(e)[:200]}); {DAMAGED}.")
     except (KeyError, AttributeError, TypeError, IndexError, OverflowError):
         raise Failure("E_FORMAT", f"{where}: unexpected structure (a field missing or of the wrong type); {DAMAGED}.")
+    except Exception as e:  # anything else tensorstore or numpy raises: still one line naming the file
+        raise Failure("E_IO", f"{where}: reading it failed ({gist(e) or 'no detail'}); if orbax reads this checkpoint, report it to jax-serve.")
 
 
 def io_failure(where, e):
@@ -709,7 +715,7 @@ class Item:
                     n += 1
                 i += 1
             return n
-        return self.chunk_files.get(param) if "/" not in param else None
+        return self.chunk_files.get(param, 0) if "/" not in param else None
 
     def spec(self, param):
         driver = "zarr3" if self.use_zarr3 else "zarr"
@@ -804,11 +810,15 @@ def open_checkpoint(path):
             values.append({"keys": shown, "value": "None"})
             continue
         if kind == "string":
+            # orbax keeps string leaves in _strings.json and fails to restore one it cannot find there.
+            p = os.path.join(item, "_strings.json")
             if strings is None:
-                p = os.path.join(item, "_strings.json")
-                strings = read_json(p, folder, "_strings.json") if os.path.lexists(p) else {}
+                if not os.path.lexists(p):
+                    raise Failure("E_NOT_FOUND", f"{p}: missing; _METADATA lists the string leaf {param!r}, which orbax keeps there ({DAMAGED}).")
+                strings = read_json(p, folder, "_strings.json")
                 expect(isinstance(strings, dict), p, "not a JSON object")
-            values.append({"keys": shown, "value": str(strings.get(param, "<string not found>"))})
+            expect(isinstance(strings.get(param), str), p, f"no string for the leaf {param!r} that _METADATA lists")
+            values.append({"keys": shown, "value": strings[param]})
             continue
         a = it.array(param)
         if kind == "scalar":
@@ -842,28 +852,28 @@ def side_json(path, folder, what, limit):
     except Failure as e:
         if e.unsafe or e.code == "E_IO":
             raise
-        return None, f"unreadable {what} ({str(e).split(': ', 1)[-1][:120]})"
+        return None, f"unreadable {what} file ({'over the size or nesting limit' if e.code == 'E_LIMIT' else 'not valid JSON'}; orbax reads on without it too)"
 
 
 def step_facts(item, folder):
     """The step (the numbered folder holding the item, or the item itself) and when it was committed
-    (`_CHECKPOINT_METADATA`, in the step folder; read only where it lies inside the folder opened)."""
+    (`_CHECKPOINT_METADATA`: a CheckpointManager writes it in the step folder, a Checkpointer in the
+    folder it saved to). Read only where it lies inside the folder opened."""
     facts = {}
-    for d in (item, os.path.dirname(item)):
-        meta_file = os.path.join(d, "_CHECKPOINT_METADATA")
-        is_step = STEP_DIR.match(os.path.basename(d))
-        if is_step:
-            facts["orbax.step"] = str(int(os.path.basename(d)))
-        if os.path.lexists(meta_file) and folder.inside(os.path.realpath(d)):
-            md, note = side_json(meta_file, folder, "_CHECKPOINT_METADATA", MAX_SIDE_JSON_BYTES)
-            ns = md.get("commit_timestamp_nsecs") if isinstance(md, dict) else None
-            if isinstance(ns, int) and not isinstance(ns, bool) and 0 <= ns < 2**63:
-                facts["orbax.committed"] = datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-            elif note:
-                facts["orbax.committed"] = note
-            break
-        if is_step:
-            break
+    step = next((d for d in (item, os.path.dirname(item)) if STEP_DIR.match(os.path.basename(d))), None)
+    if step is not None:
+        facts["orbax.step"] = str(int(os.path.basename(step)))
+    for d in (step, item):
+        meta_file = os.path.join(d, "_CHECKPOINT_METADATA") if d is not None else None
+        if meta_file is None or not os.path.lexists(meta_file) or not folder.inside(os.path.realpath(d)):
+            continue
+        md, note = side_json(meta_file, folder, "_CHECKPOINT_METADATA", MAX_SIDE_JSON_BYTES)
+        ns = md.get("commit_timestamp_nsecs") if isinstance(md, dict) else None
+        if isinstance(ns, int) and not isinstance(ns, bool) and 0 <= ns < 2**63:
+            facts["orbax.committed"] = datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        elif note:
+            facts["orbax.committed"] = note
+        break
     return facts
 
 

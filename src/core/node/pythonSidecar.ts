@@ -147,12 +147,9 @@ export class PythonSidecar implements OrbaxBackend {
     const python = this.options.python;
     const last = this.stderrTail.at(-1);
     const said = last ? ` Its last output: "${oneLine(last, { maxChars: 200 })}".` : '';
-    const how = sig
-      ? `crashed: it exited (${sig})`
-      : `exited (code ${code})`;
-    const advice = sig && sig !== 'SIGKILL' && sig !== 'SIGTERM'
-      ? ' The checkpoint may be damaged or made to crash readers: check it with orbax, or report it to jax-serve if orbax reads it.'
-      : '';
+    const how = sig ? `crashed: it exited (${sig})` : `exited (code ${code})`;
+    const killed = sig === 'SIGKILL' || sig === 'SIGTERM';
+    const advice = sig && !killed ? ' The checkpoint may be damaged or made to crash readers: check it with orbax, or report it to jax-serve if orbax reads it.' : '';
     this.failEach(proc, (p) => new JaxServeError('E_IO', `${p.what ? `${p.what}: the` : 'The'} Python sidecar (${python}) ${how}${p.what ? ' while reading it' : ''}.${advice}${said}`));
   }
 
