@@ -802,10 +802,17 @@ def open_checkpoint(path):
     nnx = strip_nnx_value(leaves)
     tensors, values = [], []
     strings = None
+    named = {}
     for l in leaves:
         param = ".".join(l["keys"])
         shown = l.get("shown", l["keys"])
         kind = l["kind"]
+        # Two key paths that join to one name ("a.b" beside a -> b) would be two leaves of one array
+        # under one name: refused, naming both, as jax-serve refuses colliding msgpack keys.
+        name = ".".join(shown)
+        if name in named:
+            raise Failure("E_FORMAT", f"{os.path.join(item, '_METADATA')}: the key paths {named[name]!r} and {shown!r} both name {name!r}; {DAMAGED}.")
+        named[name] = shown
         if kind in ("None", None):
             values.append({"keys": shown, "value": "None"})
             continue
