@@ -38,7 +38,6 @@ import datetime
 import errno
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import re
