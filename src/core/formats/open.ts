@@ -54,7 +54,13 @@ async function openAt(opener: FileOpener, location: string, opts: OpenOptions): 
     }
     // A MaxText run folder keeps its CheckpointManager root in checkpoints/.
     const run = path.join(location, MAXTEXT_CHECKPOINTS);
-    if ((await opener.kind(run)) === 'directory') return openAt(opener, run, opts);
+    if ((await opener.kind(run)) === 'directory') {
+      // An Orbax run: the sidecar steps into checkpoints/ itself, so what it reads stays inside the
+      // run folder named (checkpoints/ may be a link; out of the run folder it is refused).
+      const hf = await Promise.all(FOLDER_CANDIDATES.map(async (n) => (await opener.kind(path.join(run, n))) === 'file'));
+      if (opts.orbax && !hf.includes(true)) return openOrbax(opts.orbax, location, opts.signal);
+      return openAt(opener, run, opts);
+    }
     // Anything else may be Orbax (an item, a step, or a CheckpointManager root): the sidecar knows.
     if (opts.orbax) return openOrbax(opts.orbax, location, opts.signal);
     throw new JaxServeError(

@@ -3,11 +3,13 @@
  * and kept alive, since importing tensorstore/orbax costs seconds. Requests are JSON lines on its
  * stdin; replies are JSON lines on its stdout, a read reply followed by its raw bytes. Requests may
  * overlap; replies are matched by id. A crashed sidecar fails what was pending and is started
- * again by the next request.
+ * again by the next request. Its messages (which carry names from the checkpoint) reach the user as
+ * one line without control characters; a crash names what each pending request was reading.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import { isErrorCode, JaxServeError } from '../errors';
+import { oneLine } from '../text';
 import type { OrbaxBackend, OrbaxTree } from '../formats/orbax/reader';
 
 export const SIDECAR_PROTOCOL = 1;
@@ -43,6 +45,8 @@ export function sidecarScript(packageRoot: string): string {
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
+  /** What the request reads, for a crash message ("/ckpt", "array "w" of /ckpt/item"). */
+  what?: string;
 }
 
 interface Reply {
@@ -79,12 +83,12 @@ export class PythonSidecar implements OrbaxBackend {
 
   async open(location: string, signal?: AbortSignal): Promise<OrbaxTree> {
     await this.hello();
-    return (await this.request({ op: 'open', path: location }, signal)) as OrbaxTree;
+    return (await this.request({ op: 'open', path: location }, signal, undefined, location)) as OrbaxTree;
   }
 
   async read(item: string, param: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     await this.hello();
-    return (await this.request({ op: 'read', path: item, param, offset, length }, signal)) as Uint8Array;
+    return (await this.request({ op: 'read', path: item, param, offset, length }, signal, undefined, `array ${JSON.stringify(param)} of ${item}`)) as Uint8Array;
   }
 
   /** Which of jax/orbax the sidecar has imported: reading through tensorstore needs neither. */
@@ -123,10 +127,8 @@ export class PythonSidecar implements OrbaxBackend {
       const why = e.code === 'ENOENT' ? 'was not found' : e.code === 'EACCES' ? 'is not executable' : `could not start (${e.message})`;
       this.fail(proc, new JaxServeError('E_UNSUPPORTED', `Python ${JSON.stringify(python)} ${why}.${this.hint()}`));
     });
-    proc.on('exit', (code, sig) => {
-      const tail = this.stderrTail.length ? ` Its last output:\n${this.stderrTail.join('\n')}` : '';
-      this.fail(proc, new JaxServeError('E_IO', `The Python sidecar (${python}) exited (${sig ?? `code ${code}`}).${tail}`));
-    });
+    // 'close', not 'exit': by then stderr is drained, so the crash message can quote its last line.
+    proc.on('close', (code, sig) => this.onExit(proc, code, sig));
     const hello = (await this.request({ op: 'hello' }, undefined, HELLO_TIMEOUT_MS)) as SidecarHello;
     if (hello?.protocol !== SIDECAR_PROTOCOL) {
       this.stop(new JaxServeError('E_UNSUPPORTED', 'sidecar protocol mismatch'));
@@ -135,11 +137,27 @@ export class PythonSidecar implements OrbaxBackend {
     return hello;
   }
 
+  /**
+   * The process ended under pending requests: each fails naming what it was reading. A signal other
+   * than ours (tensorstore aborts with SIGABRT when it cannot allocate a chunk, say) is a crash on
+   * that input; the last line it printed says why, kept to one clean line.
+   */
+  private onExit(proc: ChildProcessWithoutNullStreams, code: number | null, sig: NodeJS.Signals | null): void {
+    if (proc !== this.proc) return;
+    const python = this.options.python;
+    const last = this.stderrTail.at(-1);
+    const said = last ? ` Its last output: "${oneLine(last, { maxChars: 200 })}".` : '';
+    const how = sig ? `crashed: it exited (${sig})` : `exited (code ${code})`;
+    const killed = sig === 'SIGKILL' || sig === 'SIGTERM';
+    const advice = sig && !killed ? ' The checkpoint may be damaged or made to crash readers: check it with orbax, or report it to jax-serve if orbax reads it.' : '';
+    this.failEach(proc, (p) => new JaxServeError('E_IO', `${p.what ? `${p.what}: the` : 'The'} Python sidecar (${python}) ${how}${p.what ? ' while reading it' : ''}.${advice}${said}`));
+  }
+
   private hint(): string {
     return this.options.interpreterHint ? ` ${this.options.interpreterHint}` : '';
   }
 
-  private request(msg: Record<string, unknown>, signal?: AbortSignal, timeoutMs?: number): Promise<unknown> {
+  private request(msg: Record<string, unknown>, signal?: AbortSignal, timeoutMs?: number, what?: string): Promise<unknown> {
     const proc = this.proc;
     if (!proc || proc.exitCode !== null) return Promise.reject(new JaxServeError('E_IO', 'The Python sidecar is not running.'));
     if (signal?.aborted) return Promise.reject(new JaxServeError('E_CANCELLED', 'Cancelled.'));
@@ -159,6 +177,7 @@ export class PythonSidecar implements OrbaxBackend {
       this.pending.set(id, {
         resolve: (v) => (done(), resolve(v)),
         reject: (e) => (done(), reject(e)),
+        what,
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       if (timeoutMs) {
@@ -210,7 +229,7 @@ export class PythonSidecar implements OrbaxBackend {
     if (typeof reply !== 'object' || reply === null || typeof reply.ok !== 'boolean') return this.protocolError(proc, 'a reply has no "ok"');
     if (typeof reply.id !== 'number') {
       // The sidecar could not read a request line at all: nothing to match it to, so it is ours that broke.
-      return this.protocolError(proc, reply.error?.message ?? 'a reply has no id');
+      return this.protocolError(proc, typeof reply.error?.message === 'string' ? oneLine(reply.error.message) : 'a reply has no id');
     }
     const id = reply.id;
     if (reply.ok && typeof reply.bytes === 'number') {
@@ -221,7 +240,9 @@ export class PythonSidecar implements OrbaxBackend {
     }
     if (reply.ok) return this.settle(id, (p) => p.resolve(reply.result));
     const code = reply.error?.code;
-    this.settle(id, (p) => p.reject(new JaxServeError(code && isErrorCode(code) ? code : 'E_IO', reply.error?.message ?? 'The Python sidecar failed.')));
+    // The message names files from the checkpoint: one line, no control characters, whatever it holds.
+    const message = typeof reply.error?.message === 'string' ? oneLine(reply.error.message) : '';
+    this.settle(id, (p) => p.reject(new JaxServeError(code && isErrorCode(code) ? code : 'E_IO', message || 'The Python sidecar failed.')));
   }
 
   private settle(id: number, f: (p: Pending) => void): void {
@@ -238,12 +259,16 @@ export class PythonSidecar implements OrbaxBackend {
 
   /** Rejects everything pending on `proc` and forgets it, so the next request starts a new one. */
   private fail(proc: ChildProcessWithoutNullStreams, e: Error): void {
+    this.failEach(proc, () => e);
+  }
+
+  private failEach(proc: ChildProcessWithoutNullStreams, error: (p: Pending) => Error): void {
     if (proc !== this.proc) return;
     this.proc = undefined;
     this.hello_ = undefined;
     const pending = [...this.pending.values()];
     this.pending.clear();
-    for (const p of pending) p.reject(e);
+    for (const p of pending) p.reject(error(p));
   }
 
   private stop(e: Error): void {

@@ -8,8 +8,10 @@ import * as path from 'node:path';
 import { pathKey, type Checkpoint, type ScalarLeaf, type TensorRef } from '../../checkpoint';
 import { formatError, JaxServeError } from '../../errors';
 import type { ByteSource, FileOpener } from '../../io/byteSource';
+import { MAX_TENSOR_RANK } from '../../limits';
 import { DTYPE_BITS } from '../../tensor/dtype';
 import { numpyDtype } from '../msgpack/flax';
+import { safeName } from '../../text';
 
 /** One leaf array as the sidecar lists it. */
 export interface OrbaxLeaf {
@@ -46,8 +48,12 @@ export async function openOrbax(backend: OrbaxBackend, location: string, signal?
   const tensors: TensorRef[] = tree.tensors.map((leaf) => {
     const dtype = numpyDtype(leaf.dtype);
     const name = leaf.keys.join('.');
-    if (dtype === undefined) throw formatError(tree.item, `array ${JSON.stringify(name)} has dtype ${leaf.dtype}, which has no safetensors equivalent.`);
-    const bytes = (leaf.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[dtype]) / 8;
+    if (dtype === undefined) throw formatError(tree.item, `array ${JSON.stringify(safeName(name))} has dtype ${safeName(String(leaf.dtype))}, which has no safetensors equivalent.`);
+    // The sidecar checks shapes before tensorstore opens them; this side does not trust it to: byte
+    // counts are doubles here, exact only while they stay safe integers.
+    const sane = Array.isArray(leaf.shape) && leaf.shape.length <= MAX_TENSOR_RANK && leaf.shape.every((d) => Number.isSafeInteger(d) && d >= 0);
+    const bytes = sane ? (leaf.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[dtype]) / 8 : NaN;
+    if (!Number.isSafeInteger(bytes)) throw formatError(tree.item, `array ${JSON.stringify(safeName(name))} declares shape [${String(leaf.shape).slice(0, 200)}], which no real array has.`);
     // A leaf's "file": unique per leaf, and reads in messages as the array's place in the folder.
     const file = path.join(tree.item, leaf.param);
     leaves.set(file, { param: leaf.param, bytes });
