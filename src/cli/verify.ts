@@ -4,7 +4,7 @@
  * when a prompt's KL is over --max-kl. `--template PRESET` writes an entry point to start from.
  */
 import * as path from 'node:path';
-import { JaxServeError, verifyExport, verifyTemplate, type NodeFileOpener, type VerifyReport } from '../core/index';
+import { JaxServeError, parseJsonBytes, verifyExport, verifyTemplate, type NodeFileOpener, type VerifyReport } from '../core/index';
 import type { Args } from './main';
 import { print, printErr } from './output';
 import { renderTable } from './render';
@@ -53,7 +53,7 @@ export async function verifyCommand(args: Args, opener: NodeFileOpener): Promise
   const prompts = [...(args.values.get('--prompt') ?? [])];
   const promptsFile = one(args, '--prompts');
   if (promptsFile) {
-    const list = JSON.parse(new TextDecoder().decode(await opener.readSmall(promptsFile, 16 << 20))) as unknown;
+    const list = parseJsonBytes(promptsFile, await opener.readSmall(promptsFile, 16 << 20), { what: 'the prompts file' });
     if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) throw new JaxServeError('E_FORMAT', `${promptsFile}: expected a JSON list of prompt strings.`);
     prompts.push(...(list as string[]));
   }
