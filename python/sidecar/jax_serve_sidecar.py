@@ -210,6 +210,9 @@ def io_failure(where, e):
 # Confinement: nothing outside the folder the user named is read, and nothing but regular files.
 
 
+HF_SNAPSHOT = re.compile(r"^(.*/models--[^/]+)/snapshots/[^/]+(?:/.*)?$")
+
+
 class Folder:
     """The folder the user named, resolved once: a symlink there is theirs to name. Every file read
     must resolve (realpath) to a path inside it."""
@@ -218,9 +221,13 @@ class Folder:
         self.named = named
         self.real = os.path.realpath(named)
         self.prefix = self.real.rstrip(os.sep) + os.sep
+        # In a Hugging Face cache snapshot (models--ORG--NAME/snapshots/REV/, or a folder inside it) the
+        # files are links into that repository's own blobs/, which count as inside (as core/node/confinement.ts).
+        m = HF_SNAPSHOT.match(self.real)
+        self.blobs = os.path.join(m.group(1), "blobs") + os.sep if m else None
 
     def inside(self, real):
-        return real == self.real or real.startswith(self.prefix)
+        return real == self.real or real.startswith(self.prefix) or (self.blobs is not None and real.startswith(self.blobs))
 
     def outside(self, link, real):
         return Failure(

@@ -201,7 +201,9 @@ async function runCommand(command: string, rest: string[], open: (a: Args, which
 // `jax-serve inspect … | head` closes the pipe early: that is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
-  throw e;
+  // Any other failure to write (a full disk, a closed terminal) is said in one line, not a stack.
+  process.stderr.write(`jax-serve: cannot write the output: ${e.code ?? e.name} (${e.message.split('\n')[0]}).\n`);
+  process.exit(2);
 });
 
 run(process.argv.slice(2)).catch((e: unknown) => {

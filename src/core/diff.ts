@@ -13,7 +13,8 @@ import type { FileOpener } from './io/byteSource';
 import { planConversion, type Plan, type PlannedTensor } from './convert/plan';
 import { applyTransforms, type Layout } from './convert/transforms';
 import { decodeChunk } from './tensor/decode';
-import { readTensorBytes, readTensorValues } from './tensor/read';
+import { readTensorValues } from './tensor/read';
+import { readWholeTensor } from './convert/wholeTensor';
 
 export type DiffStatus = 'same' | 'added' | 'removed' | 'reshaped' | 'retyped';
 
@@ -145,18 +146,14 @@ export interface ValueSide {
 export const MAX_CONVERTED_COMPARE_BYTES = 2 ** 31;
 
 async function* sideValues(s: ValueSide, signal?: AbortSignal): AsyncGenerator<ArrayLike<number>> {
-  if (!s.planned) {
+  // A Fortran-order tensor streams in the wrong element order: it is read whole and put in order.
+  if (!s.planned && (s.tensor.order !== 'F' || s.tensor.shape.length < 2)) {
     yield* readTensorValues(s.opener, s.tensor, { signal });
     return;
   }
-  if (s.tensor.bytes > MAX_CONVERTED_COMPARE_BYTES) throw new JaxServeError('E_LIMIT', `${s.tensor.name}: ${s.tensor.bytes} bytes is too large to convert in memory for a value comparison (limit ${MAX_CONVERTED_COMPARE_BYTES}).`);
-  const bytes = new Uint8Array(s.tensor.bytes);
-  let at = 0;
-  for await (const chunk of readTensorBytes(s.opener, s.tensor, { signal })) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  const out = applyTransforms(bytes, s.planned.source, s.planned.transforms);
+  if (s.tensor.bytes > MAX_CONVERTED_COMPARE_BYTES) throw new JaxServeError('E_LIMIT', `${s.tensor.source.file}: ${s.tensor.name}: ${s.tensor.bytes} bytes is too large to put in order in memory for a value comparison (limit ${MAX_CONVERTED_COMPARE_BYTES}).`);
+  const bytes = await readWholeTensor(s.opener, s.tensor, signal);
+  const out = s.planned ? applyTransforms(bytes, s.planned.source, s.planned.transforms) : { bytes, layout: s.tensor };
   // Decoded a MiB at a time, as reads are.
   const step = 1 << 20;
   for (let i = 0; i < out.bytes.length; i += step) yield decodeChunk(out.layout.dtype, out.bytes.subarray(i, Math.min(out.bytes.length, i + step)));

@@ -86,3 +86,10 @@ export const MAX_SERVER_ERROR_BYTES = 64 * 1024;
  * this bounds a server that trickles bytes without finishing anything the same way.
  */
 export const SERVER_IDLE_TIMEOUT_MS = 300_000;
+
+/**
+ * Text chunks a stream may carry beyond its max_tokens before it is cut off: engines send at most one
+ * chunk a token (vLLM holds back incomplete UTF-8, SGLang detokenizes incrementally), plus a few
+ * that only carry a finish reason or a stop string's tail.
+ */
+export const MAX_TOKENS_SLACK = 8;

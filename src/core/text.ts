@@ -12,7 +12,7 @@ export const MAX_MESSAGE_CHARS = 500;
 // An OSC that is never terminated ends at the line's end, so it cannot swallow the lines after it.
 const ESCAPE_SEQUENCES = /\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b\n\r]*(?:\x07|\x1b\\)?|\x9b[0-?]*[ -/]*[@-~]?|\x9d[^\x07\x1b\n\r]*(?:\x07|\x1b\\)?|\x1b[@-_]?/g;
 // Every other C0 and C1 control, DEL, and the bidirectional overrides that reorder what a terminal shows.
-const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
 /**
  * The text with escape sequences and control characters removed. Line breaks and tabs are kept
@@ -23,7 +23,7 @@ export function stripControls(s: string): string {
 }
 
 // Carriage return too: alone it moves the cursor back over what was printed.
-const VISIBLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const VISIBLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
 /**
  * The text with every control character (but line feed and tab) shown as a `\uXXXX` escape. Used

@@ -1,14 +1,14 @@
 /**
  * Rule patterns from user rule files: the matcher gives exactly what a backtracking regex over the
  * same pattern gives (differential, random patterns and names), and no pattern, however it is
- * written, makes a match run long: catastrophic shapes finish within a step budget linear in the
- * name, as a result or a clean E_LIMIT naming the rule file.
+ * written, makes matching run long: the work is linear in the name times the pattern, checked by
+ * the shapes that make a backtracking regex take exponential or polynomial time.
  */
 import * as assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as fc from 'fast-check';
-import { compileRule, JaxServeError, matchPattern, parseRuleFile, writeSafetensors, openAtomicFileSink } from '../../src/core/index';
+import { compileRule, matchPattern, parseRuleFile, writeSafetensors, openAtomicFileSink } from '../../src/core/index';
 import { tempDir } from './helpers';
 import { assertRefused, fingerprint, assertUnchanged, fuzzRuns, fuzzSeed, runCli } from './hostile';
 
@@ -63,7 +63,7 @@ describe(`hostile rule patterns (seed ${fuzzSeed})`, () => {
     );
   });
 
-  it('never run long: catastrophic shapes end within the linear budget, as an answer or E_LIMIT', () => {
+  it('never run long: catastrophic shapes end at once', () => {
     const shapes = fc.record({
       k: fc.integer({ min: 2, max: 24 }),
       kind: fc.constantFrom('paths', 'choices', 'segments', 'mixed'),
@@ -78,14 +78,11 @@ describe(`hostile rule patterns (seed ${fuzzSeed})`, () => {
         const rule = compileRule({ from, to: 'y' });
         const n = 'a'.repeat(len) + tail;
         const t0 = process.hrtime.bigint();
-        try {
-          matchPattern(rule.pattern, n);
-        } catch (e) {
-          assert.ok(e instanceof JaxServeError && e.code === 'E_LIMIT', String(e));
-        }
-        // The budget is linear (64 steps a character and piece); a backtracking regex takes ages here.
+        const got = matchPattern(rule.pattern, n);
+        // Linear: a few ms here, where a backtracking regex takes exponential time on the same input.
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         assert.ok(ms < 2000, `${from} against ${len} characters took ${ms} ms`);
+        if (tail === 'x' && kind === 'paths' && len >= k) assert.ok(got, 'a path pattern ending in x matches a long enough name ending in x');
       }),
       { seed: fuzzSeed, numRuns: fuzzRuns(60) },
     );
@@ -96,19 +93,21 @@ describe(`hostile rule patterns (seed ${fuzzSeed})`, () => {
     assert.throws(() => parseRuleFile({ rules: Array.from({ length: 10_001 }, () => ({ from: 'a', to: 'b' })) }, 'r.json'), /r\.json: 10001 rules/);
   });
 
-  it('the CLI refuses a stalling rule file in one line naming it, with the source unchanged', async () => {
+  it('the CLI plans with a rule file of 160 chained placeholders over 1,500 long names in seconds, the source unchanged', async function () {
+    this.timeout(60_000);
     const dir = tempDir();
     try {
       const src = join(dir.path, 'src');
       const file = join(src, 'model.safetensors');
       mkdirSync(src);
-      const names = Array.from({ length: 4 }, (_, i) => `params.${'a'.repeat(3000)}${i}`);
+      const names = Array.from({ length: 1500 }, (_, i) => `params.${'a'.repeat(120)}${i}`);
       await writeSafetensors(await openAtomicFileSink(file, { sources: [] }), names.map((n) => ({ name: n, dtype: 'F32' as const, shape: [2] })), () => new Uint8Array(8));
       const rules = join(dir.path, 'evil.rules.json');
-      writeFileSync(rules, JSON.stringify({ rules: [{ from: 'params.' + Array.from({ length: 16 }, (_, i) => `{p${i}:*}`).join('') + 'x', to: 'y' }] }));
+      writeFileSync(rules, JSON.stringify({ rules: [{ from: 'params.' + '{xx:*}'.repeat(160) + 'a1', to: 'y' }] }));
       const before = fingerprint(src);
       const r = runCli(['convert', src, '--rules', rules, '--dry-run'], { timeoutMs: 20_000 });
-      assertRefused(r, rules, 'convert with a stalling rule');
+      // No rule or preset maps these names: a clean refusal naming the checkpoint, reached quickly.
+      assertRefused(r, file, 'convert with a rule of 160 chained placeholders');
       assertUnchanged(before, src, 'the source');
     } finally {
       dir.remove();

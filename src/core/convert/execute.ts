@@ -8,12 +8,12 @@ import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
 import type { ByteSink, ByteSource, FileOpener } from '../io/byteSource';
 import { writeOrder, writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
-import { readTensorBytes } from '../tensor/read';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
 import { convertSelected, DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
 import { checkTokenizerFolder, compatTokenizerConfig } from './tokenizer';
 import { LookAhead, type TensorConverter } from './lookAhead';
 import { applyTransforms } from './transforms';
+import { readWholeTensor } from './wholeTensor';
 
 /** Where an export is written (core/node's OutputFolder: a temporary folder renamed when done). */
 export interface ExportTarget {
@@ -128,13 +128,7 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
 
 /** One tensor within the budget, whole in memory: read, transform. Import uses it too. */
 export async function convertTensor(t: PlannedTensor, src: TensorRef, opener: FileOpener, signal?: AbortSignal): Promise<Uint8Array> {
-  const bytes = new Uint8Array(src.bytes);
-  let at = 0;
-  for await (const chunk of readTensorBytes(opener, src, { signal })) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return applyTransforms(bytes, t.source, t.transforms).bytes;
+  return applyTransforms(await readWholeTensor(opener, src, signal), t.source, t.transforms).bytes;
 }
 
 /** An opener that reads nothing outside `folder` (a folder the user named for files to copy). */

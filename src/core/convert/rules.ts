@@ -41,8 +41,9 @@ export interface CompiledRule extends Rule {
 
 /**
  * One piece of a compiled pattern. A pattern is a sequence of literals and placeholders; user rule
- * files write them, so they are matched by `matchPattern` below (memoized, with a step budget
- * linear in the name), never by a backtracking RegExp that a crafted pattern could stall.
+ * files write them, so they are matched by `matchPattern` below, a Pike VM: time linear in the name
+ * times the pattern's size whatever the pattern, never a backtracking RegExp that a crafted pattern
+ * could stall.
  */
 type Piece =
   | { readonly kind: 'literal'; readonly text: string }
@@ -51,12 +52,21 @@ type Piece =
   | { readonly kind: 'path' } // {name:*}: one or more characters but line breaks, shortest first
   | { readonly kind: 'choice'; readonly options: readonly string[] }; // {name:a|b}: in the order written
 
+/** One instruction of the matcher's program. `split` tries `x` before `y` (that order decides the captures). */
+type Op =
+  | { readonly op: 'char'; readonly c: number }
+  | { readonly op: 'class'; readonly test: (c: number) => boolean }
+  | { readonly op: 'split'; readonly x: number; readonly y: number }
+  | { readonly op: 'jump'; readonly to: number }
+  | { readonly op: 'save'; readonly slot: number }
+  | { readonly op: 'match' };
+
 export interface Pattern {
   readonly pieces: readonly Piece[];
+  readonly program: readonly Op[];
+  /** Capture slots: two per placeholder (start, end). */
+  readonly slots: number;
 }
-
-/** Steps one match may take per character of the name and piece of the pattern before it is refused. */
-export const RULE_STEPS_PER_CHAR = 64;
 
 /** Rules in one rule file; presets hold a few dozen. */
 export const MAX_RULES = 10_000;
@@ -84,68 +94,125 @@ export function compileRule(rule: Rule): CompiledRule {
   for (const m of rule.to.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
     if (!names.includes(m[1]!) && m[1] !== rule.unstack?.as) throw new JaxServeError('E_USAGE', `rule ${JSON.stringify(rule.from)} → ${JSON.stringify(rule.to)}: the target uses {${m[1]}}, which the pattern does not capture.`);
   }
-  return { ...rule, pattern: { pieces }, names };
+  return { ...rule, pattern: { pieces, ...program(pieces) }, names };
 }
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 const isLineBreak = (c: number) => c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029;
+const notDot = (c: number) => c !== 0x2e;
+const notLineBreak = (c: number) => !isLineBreak(c);
+
+/** The program for `pieces`, in the shape a backtracking regex of the same pattern explores. */
+function program(pieces: readonly Piece[]): { program: Op[]; slots: number } {
+  const code: Op[] = [];
+  const chars = (text: string) => {
+    for (let i = 0; i < text.length; i++) code.push({ op: 'char', c: text.charCodeAt(i) });
+  };
+  let slot = 0;
+  for (const p of pieces) {
+    if (p.kind === 'literal') {
+      chars(p.text);
+      continue;
+    }
+    code.push({ op: 'save', slot: slot++ });
+    if (p.kind === 'choice') {
+      // split(o1, split(o2, … on)) with a jump past the rest after each option.
+      const jumps: number[] = [];
+      p.options.forEach((o, k) => {
+        const last = k === p.options.length - 1;
+        const split = code.length;
+        if (!last) code.push({ op: 'split', x: split + 1, y: -1 });
+        chars(o);
+        if (!last) {
+          jumps.push(code.length);
+          code.push({ op: 'jump', to: -1 });
+          (code[split] as { y: number }).y = code.length;
+        }
+      });
+      for (const j of jumps) (code[j] as { to: number }).to = code.length;
+    } else {
+      // One or more: greedy loops prefer another character, the lazy path prefers to stop.
+      const test = p.kind === 'digits' ? isDigit : p.kind === 'segment' ? notDot : notLineBreak;
+      const start = code.length;
+      code.push({ op: 'class', test });
+      const after = code.length + 1;
+      code.push(p.kind === 'path' ? { op: 'split', x: after, y: start } : { op: 'split', x: start, y: after });
+    }
+    code.push({ op: 'save', slot: slot++ });
+  }
+  code.push({ op: 'match' });
+  return { program: code, slots: slot };
+}
 
 /**
- * The captures of the whole of `name` against `pattern` (one per placeholder), or undefined. Tries
- * alternatives in the order a backtracking regex would, so the captures are the ones it would give;
- * a (piece, position) pair that failed once is never tried again, which bounds the work, and a
- * match that still takes more than RULE_STEPS_PER_CHAR steps per character and piece is refused.
+ * The captures of the whole of `name` against `pattern` (one per placeholder), or undefined. A
+ * Pike VM: every thread advances one character at a time, in priority order, each instruction
+ * entered at most once a character, so the work is at most the name's length times the program's
+ * and the captures are the ones a backtracking regex would give (the first thread to match wins).
  */
-export function matchPattern(pattern: Pattern, name: string, what = 'a rule'): string[] | undefined {
-  const { pieces } = pattern;
+export function matchPattern(pattern: Pattern, name: string): string[] | undefined {
+  // Most names fail on a literal they lack: a scan for each is cheaper than running the program.
+  for (const p of pattern.pieces) if (p.kind === 'literal' && !name.includes(p.text)) return undefined;
+  const code = pattern.program;
   const n = name.length;
-  const failed = new Set<number>();
-  const captures: string[] = [];
-  const budget = RULE_STEPS_PER_CHAR * (n + 1) * (pieces.length + 1);
-  let steps = 0;
-  const step = () => {
-    if (++steps > budget) throw new JaxServeError('E_LIMIT', `${what} took more than ${budget} steps to match a ${n}-character tensor name; simplify its pattern (fewer {name:*} or choices next to each other).`);
-  };
-  const at = (k: number, pos: number): boolean => {
-    if (k === pieces.length) return pos === n;
-    const key = k * (n + 1) + pos;
-    if (failed.has(key)) return false;
-    const piece = pieces[k]!;
-    const tryEnd = (end: number): boolean => {
-      step();
-      if (!at(k + 1, end)) return false;
-      if (piece.kind !== 'literal') captures[captureIndex[k]!] = name.slice(pos, end);
-      return true;
-    };
-    let ok = false;
-    switch (piece.kind) {
-      case 'literal':
-        step();
-        ok = name.startsWith(piece.text, pos) && at(k + 1, pos + piece.text.length);
-        break;
-      case 'digits':
-      case 'segment': {
-        let end = pos;
-        const accept = piece.kind === 'digits' ? isDigit : (c: number) => c !== 0x2e;
-        while (end < n && accept(name.charCodeAt(end))) end++;
-        for (; end > pos && !ok; end--) ok = tryEnd(end);
-        break;
+  // Captures as a shared list of (slot, position) saves, newest first: a save is O(1), not a copy.
+  type Caps = { readonly slot: number; readonly at: number; readonly prev: Caps } | null;
+  let current: { pc: number[]; caps: Caps[] } = { pc: [], caps: [] };
+  let next: { pc: number[]; caps: Caps[] } = { pc: [], caps: [] };
+  // The step each instruction was last entered on: a thread reaching it again this step has lower priority.
+  const seen = new Int32Array(code.length).fill(-1);
+  const stackPc: number[] = [];
+  const stackCaps: Caps[] = [];
+  let matched: Caps | undefined;
+  const add = (list: { pc: number[]; caps: Caps[] }, pc: number, caps: Caps, step: number): void => {
+    // An explicit stack instead of recursion: a pattern of a thousand pieces must not overflow.
+    stackPc.push(pc);
+    stackCaps.push(caps);
+    while (stackPc.length > 0) {
+      const at = stackPc.pop()!;
+      const c = stackCaps.pop()!;
+      if (seen[at] === step) continue;
+      seen[at] = step;
+      const op = code[at]!;
+      if (op.op === 'jump') {
+        stackPc.push(op.to);
+        stackCaps.push(c);
+      } else if (op.op === 'split') {
+        stackPc.push(op.y, op.x);
+        stackCaps.push(c, c);
+      } else if (op.op === 'save') {
+        stackPc.push(at + 1);
+        stackCaps.push({ slot: op.slot, at: step, prev: c });
+      } else {
+        list.pc.push(at);
+        list.caps.push(c);
       }
-      case 'path':
-        for (let end = pos + 1; end <= n && !isLineBreak(name.charCodeAt(end - 1)) && !ok; end++) ok = tryEnd(end);
-        break;
-      case 'choice':
-        for (const o of piece.options) if (name.startsWith(o, pos) && (ok = tryEnd(pos + o.length))) break;
-        break;
     }
-    if (!ok) failed.add(key);
-    return ok;
   };
-  // The capture slot of each placeholder piece.
-  const captureIndex: number[] = [];
-  let c = 0;
-  pieces.forEach((p, k) => (captureIndex[k] = p.kind === 'literal' ? -1 : c++));
-  return at(0, 0) ? captures : undefined;
+  add(current, 0, null, 0);
+  for (let i = 0; i <= n && matched === undefined; i++) {
+    const ch = i < n ? name.charCodeAt(i) : -1;
+    for (let k = 0; k < current.pc.length; k++) {
+      const op = code[current.pc[k]!]!;
+      if (op.op === 'match') {
+        if (i === n) {
+          matched = current.caps[k]!;
+          break; // lower-priority threads cannot win
+        }
+        continue;
+      }
+      if (i < n && ((op.op === 'char' && op.c === ch) || (op.op === 'class' && op.test(ch)))) add(next, current.pc[k]! + 1, current.caps[k]!, i + 1);
+    }
+    if (i === n) break;
+    [current, next] = [next, { pc: [], caps: [] }];
+    if (current.pc.length === 0) return undefined;
+  }
+  if (matched === undefined) return undefined;
+  const pos = new Array<number>(pattern.slots).fill(-1);
+  for (let c = matched; c !== null; c = c.prev) if (pos[c.slot] === -1) pos[c.slot] = c.at;
+  const out: string[] = [];
+  for (let k = 0; k < pattern.slots; k += 2) out.push(name.slice(pos[k]!, pos[k + 1]!));
+  return out;
 }
 
 export interface RuleMatch {
@@ -158,7 +225,7 @@ export interface RuleMatch {
 export function matchRule(rules: readonly CompiledRule[], name: string, rank: number): RuleMatch | undefined {
   for (const rule of rules) {
     if (rule.rank !== undefined && rule.rank !== rank) continue;
-    const m = matchPattern(rule.pattern, name, rule.origin ?? `the rule ${JSON.stringify(rule.from)}`);
+    const m = matchPattern(rule.pattern, name);
     if (!m) continue;
     const captures: Record<string, string> = {};
     rule.names.forEach((n, k) => (captures[n] = m[k]!));

@@ -9,8 +9,11 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { JaxServeError } from '../errors';
 
-/** `…/models--ORG--NAME/snapshots/REV` (huggingface_hub's cache layout); group 1 is the repository folder. */
-const HF_SNAPSHOT = /^(.*[\\/]models--[^\\/]+)[\\/]snapshots[\\/][^\\/]+$/;
+/**
+ * `…/models--ORG--NAME/snapshots/REV`, or a folder inside it (huggingface_hub's cache layout; many
+ * repositories keep a checkpoint in a subfolder); group 1 is the repository folder.
+ */
+const HF_SNAPSHOT = /^(.*[\\/]models--[^\\/]+)[\\/]snapshots[\\/][^\\/]+(?:[\\/].*)?$/;
 
 export class Confinement {
   private constructor(

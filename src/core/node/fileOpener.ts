@@ -122,7 +122,12 @@ export class NodeFileOpener implements FileOpener {
       st = await fs.stat(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        // A link to nothing is not "absent": a tokenizer file or shard that points nowhere is said so.
+        const target = await fs.readlink(file).catch(() => undefined);
+        if (target !== undefined) throw new JaxServeError('E_NOT_FOUND', `${file} is a link to ${target}, which does not exist; replace it with the file.`);
+        return undefined;
+      }
       return wrapFsError(file, e);
     }
     if (this.confinement) await this.confinement.check(file);

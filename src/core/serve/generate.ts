@@ -8,7 +8,7 @@
  * 0.10.1), flat `{"object":"error",…}` (older vLLM, SGLang) or FastAPI's `{"detail":…}` (§1.5).
  */
 import { JaxServeError } from '../errors';
-import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, MAX_SSE_EMPTY_CHUNKS, MAX_SSE_STREAM_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
+import { MAX_TOKENS_SLACK, MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, MAX_SSE_EMPTY_CHUNKS, MAX_SSE_STREAM_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
 import { safeName } from '../text';
 import { readReply } from './replyBody';
 import { readServerJson, serverText } from './serverText';
@@ -243,6 +243,9 @@ export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fe
     let received = 0;
     /** Chunks in a row without text. */
     let empty = 0;
+    /** Chunks with text: a server sends at most one a token, so more than max_tokens means it ignores the limit. */
+    let withText = 0;
+    const textCap = req.maxTokens === undefined ? undefined : req.maxTokens + MAX_TOKENS_SLACK;
     const handle = function* (ev: { type: string; data: string }): Generator<GenerateEvent, boolean> {
       // An SSE `error` event carries the message as its data (JSON in a known shape, or text).
       if (ev.type === 'error') throw serverError(`the server failed mid-stream after ${chunks} chunks: `, ev.data);
@@ -254,7 +257,11 @@ export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fe
       if (chunk.error !== undefined && chunk.error !== null) throw serverError(`the server failed mid-stream after ${chunks} chunks: `, ev.data);
       chunks++;
       const out = chunkEvents(req.api, chunk, state);
-      empty = out.some((e) => e.kind === 'text') ? 0 : empty + 1;
+      const hasText = out.some((e) => e.kind === 'text');
+      empty = hasText ? 0 : empty + 1;
+      if (hasText && textCap !== undefined && ++withText > textCap) {
+        throw new JaxServeError('E_SERVER', `${url}: the server sent ${withText} chunks of text for max_tokens ${req.maxTokens}; it ignores the limit, so the stream was cut off.`);
+      }
       if (empty > MAX_SSE_EMPTY_CHUNKS) throw new JaxServeError('E_SERVER', `${url}: the server sent ${MAX_SSE_EMPTY_CHUNKS} chunks in a row without text (the cap), after ${chunks - empty} chunks with text; it may be sending without end.`);
       yield* out;
       return false;

@@ -92,6 +92,8 @@ export function decodeChunk(dtype: DType, bytes: Uint8Array, scratch?: Float32Ar
       return out;
     }
     case 'BOOL':
+      // Any byte but 0 is True, as numpy, torch and flax read a bool (a file may hold 2 or 255).
+      return Uint8Array.from(aligned.subarray(0, n), (b) => (b === 0 ? 0 : 1));
     case 'U8':
       return aligned.subarray(0, n);
     case 'I8':

@@ -5,7 +5,8 @@
  */
 import { createInflateRaw, crc32 } from 'node:zlib';
 import { tensorRanges, type ByteRange, type TensorRef } from '../checkpoint';
-import { formatError, throwIfAborted } from '../errors';
+import { formatError, JaxServeError, throwIfAborted } from '../errors';
+import { safeName } from '../text';
 import { readExactly, type ByteSource, type FileOpener } from '../io/byteSource';
 import { READ_CHUNK_BYTES } from '../limits';
 import { decodeChunk } from './decode';
@@ -127,6 +128,14 @@ export async function* readTensorValues(opener: FileOpener, t: TensorRef, opts: 
   let scratch = new Float32Array(0);
   for await (const chunk of readTensorBytes(opener, t, opts)) {
     if (scratch.length < chunk.length) scratch = new Float32Array(chunk.length);
-    yield decodeChunk(t.dtype, chunk, scratch);
+    let values: ArrayLike<number>;
+    try {
+      values = decodeChunk(t.dtype, chunk, scratch);
+    } catch (e) {
+      // The decoder knows the dtype, not the file: say which tensor of which file.
+      if (e instanceof JaxServeError && e.code === 'E_UNSUPPORTED') throw new JaxServeError(e.code, `${t.source.file}: tensor ${JSON.stringify(safeName(t.name)).slice(0, 200)}: ${e.message}`);
+      throw e;
+    }
+    yield values;
   }
 }

@@ -14,7 +14,7 @@ import { applyTransforms } from '../convert/transforms';
 import { codeBits } from '../tensor/codeCounts';
 import { tensorHistogram } from '../tensor/histogram';
 import { tensorStats } from '../tensor/stats';
-import { readTensorBytes } from '../tensor/read';
+import { readWholeTensor } from '../convert/wholeTensor';
 import { tensorSlice } from '../tensor/slice';
 import type { FromWorker, JobResult, TensorData, ToWorker } from './protocol';
 
@@ -81,13 +81,7 @@ async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToW
     // One layer of a scanned kernel: only its slice is read.
     const selected = await convertSelected({ source: job.layout, transforms: job.transforms }, ref, opener);
     if (selected) return { kind: 'convert', bytes: selected };
-    const bytes = new Uint8Array(ref.bytes);
-    let at = 0;
-    for await (const chunk of readTensorBytes(opener, ref, { signal })) {
-      bytes.set(chunk, at);
-      at += chunk.length;
-    }
-    return { kind: 'convert', bytes: applyTransforms(bytes, job.layout, job.transforms).bytes };
+    return { kind: 'convert', bytes: applyTransforms(await readWholeTensor(opener, ref, signal), job.layout, job.transforms).bytes };
   }
   if (job.firstPass && !codeBits(ref.dtype)) return { kind: 'stats', stats: await tensorStats(opener, ref, { signal, onProgress }), histogram: undefined };
   const { stats, histogram } = await tensorHistogram(opener, ref, job.bins, { signal, onProgress, stats: job.stats });

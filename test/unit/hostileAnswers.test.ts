@@ -1,0 +1,158 @@
+/**
+ * Cases a red-team run found beyond the generated families, each now a family member of its own:
+ * values read in the wrong element order (Fortran-order npy members, in any rank and dtype), bool
+ * bytes other than 0 and 1, a link to nothing where a file is copied, a full output device, an HF
+ * cache snapshot's subfolder, and a server that ignores max_tokens.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as fc from 'fast-check';
+import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
+import { rawSafetensors, tempDir, venvPython } from './helpers';
+import { assertRefused, cli, fuzzRuns, fuzzSeed, runCli } from './hostile';
+
+describe(`hostile answers: order, bools, links to nothing, full devices, servers past max_tokens (seed ${fuzzSeed})`, function () {
+  this.timeout(300_000);
+  let python: string;
+  let fx: Canonical;
+  let dir: ReturnType<typeof tempDir>;
+  before(function () {
+    python = venvPython(this);
+    fx = canonicalFixtures(python);
+    dir = tempDir('jax-serve-answers-');
+  });
+  after(() => dir?.remove());
+
+  it('reads Fortran-order npy members in numpy\'s element order: diff --values and convert agree with C order', () => {
+    // Shapes of rank 2-4 and dtypes, each array saved twice: C order and Fortran order.
+    const cases = fc.sample(
+      fc.record({ shape: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 2, maxLength: 4 }), dtype: fc.constantFrom('float32', 'float16', 'int8', 'int64', 'bool') }),
+      { seed: fuzzSeed, numRuns: fuzzRuns(12) },
+    );
+    const spec = JSON.stringify(cases);
+    const c = join(dir.path, 'c.npz');
+    const f = join(dir.path, 'f.npz');
+    execFileSync(python, ['-c', `
+import io, json, sys, zipfile, numpy as np
+rng = np.random.default_rng(7)
+cases = json.loads(sys.argv[1])
+arrays = {f"a{i}": (rng.standard_normal(c["shape"]) * 50).astype(c["dtype"]) for i, c in enumerate(cases)}
+np.savez(sys.argv[2], **arrays)
+with zipfile.ZipFile(sys.argv[3], "w") as z:
+    for k, v in arrays.items():
+        b = io.BytesIO(); np.lib.format.write_array(b, np.asfortranarray(v)); z.writestr(k + ".npy", b.getvalue())
+a, b = np.load(sys.argv[2]), np.load(sys.argv[3])
+assert all(np.array_equal(a[k], b[k]) and b[k].flags.f_contiguous for k in a.files)
+`, spec, c, f]);
+    const r = runCli(['diff', c, f, '--values']);
+    assert.equal(r.status, 0, `diff says C and Fortran order differ: ${r.stdout.slice(-400)}${r.stderr}`);
+    // And a whole conversion: the talk model saved in Fortran order exports the same bytes.
+    const nnxC = join(dir.path, 'nnx_c.npz');
+    const nnxF = join(dir.path, 'nnx_f.npz');
+    execFileSync(python, ['-c', `
+import io, sys, zipfile, numpy as np
+from flax import serialization
+from flax.traverse_util import flatten_dict
+d = {".".join(map(str, k)): np.asarray(v) for k, v in flatten_dict(serialization.msgpack_restore(open(sys.argv[1], "rb").read())).items()}
+np.savez(sys.argv[2], **d)
+with zipfile.ZipFile(sys.argv[3], "w") as z:
+    for k, v in d.items():
+        b = io.BytesIO(); np.lib.format.write_array(b, np.asfortranarray(v)); z.writestr(k + ".npy", b.getvalue())
+`, join(fx.dir, 'jax/nnx.msgpack'), nnxC, nnxF]);
+    const hf = join(fx.dir, 'hf');
+    for (const [src, out] of [[nnxC, 'oc'], [nnxF, 'of']]) {
+      const x = runCli(['convert', src!, '-o', join(dir.path, out!), '--config-from', hf, '--tokenizer-from', hf]);
+      assert.equal(x.status, 0, x.stderr);
+    }
+    assert.deepEqual(readFileSync(join(dir.path, 'of', 'model.safetensors')), readFileSync(join(dir.path, 'oc', 'model.safetensors')), 'the Fortran-order source exports the same bytes');
+  });
+
+  it('reads any nonzero bool byte as True, as numpy, torch and flax do', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), (bytes) => {
+        const file = join(dir.path, 'bool.safetensors');
+        writeFileSync(file, rawSafetensors(JSON.stringify({ w: { dtype: 'BOOL', shape: [bytes.length], data_offsets: [0, bytes.length] } }), bytes));
+        const r = runCli(['stats', file, 'w', '--json']);
+        assert.equal(r.status, 0, r.stderr);
+        const s = JSON.parse(r.stdout) as { max: number; mean: number; zeros: number };
+        const trues = bytes.filter((b) => b !== 0).length;
+        assert.equal(s.max, trues > 0 ? 1 : 0);
+        assert.ok(Math.abs(s.mean - trues / bytes.length) < 1e-12, `mean ${s.mean}, want ${trues / bytes.length}`);
+        assert.equal(s.zeros, bytes.length - trues);
+      }),
+      { seed: fuzzSeed, numRuns: fuzzRuns(20) },
+    );
+  });
+
+  it('refuses a tokenizer, chat template or shard that links to nothing, naming it, instead of leaving it out', () => {
+    for (const name of ['chat_template.jinja', 'tokenizer.json', 'merges.txt', 'tokenizer_config.json']) {
+      const tok = join(dir.path, `tok-${name}`);
+      cpSync(join(fx.dir, 'hf'), tok, { recursive: true });
+      rmSync(join(tok, name), { force: true });
+      symlinkSync(join(dir.path, 'nothing-here'), join(tok, name));
+      const out = join(dir.path, `out-${name}`);
+      const r = runCli(['convert', join(fx.dir, 'jax/nnx.msgpack'), '-o', out, '--config-from', join(fx.dir, 'hf'), '--tokenizer-from', tok]);
+      assertRefused(r, join(tok, name), `convert with ${name} linked to nothing`);
+      assert.ok(!existsSync(out));
+    }
+  });
+
+  it('says in one line when the output cannot be written (a full device), with no stack', () => {
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${cli}" inspect "${join(fx.dir, 'hf')}" >/dev/full; echo "status=$?" >&2`], { encoding: 'utf8' });
+    assert.match(r.stderr, /^jax-serve: cannot write the output: ENOSPC[^\n]*\nstatus=2\n$/);
+  });
+
+  it('opens an HF cache snapshot\'s subfolder whose files link into the repository\'s blobs/', () => {
+    const repo = join(dir.path, 'hub', 'models--org--tiny');
+    const sub = join(repo, 'snapshots', 'rev1', 'original');
+    mkdirSync(join(repo, 'blobs'), { recursive: true });
+    mkdirSync(sub, { recursive: true });
+    for (const f of ['model.safetensors', 'config.json']) {
+      cpSync(join(fx.dir, 'hf', f), join(repo, 'blobs', `b-${f}`));
+      symlinkSync(join('..', '..', '..', 'blobs', `b-${f}`), join(sub, f));
+    }
+    const r = runCli(['inspect', sub]);
+    assert.equal(r.status, 0, r.stderr);
+    // A link from the snapshot to another repository's blobs is still outside.
+    const other = join(dir.path, 'hub', 'models--org--other', 'blobs');
+    mkdirSync(other, { recursive: true });
+    cpSync(join(fx.dir, 'hf', 'model.safetensors'), join(other, 'x'));
+    rmSync(join(sub, 'model.safetensors'));
+    symlinkSync(join(other, 'x'), join(sub, 'model.safetensors'));
+    assertRefused(runCli(['inspect', sub]), /outside/, 'a link into another repository');
+  });
+
+  it('cuts off a server that streams past max_tokens, in one line', async () => {
+    // A server that sends a one-token chunk every 20 ms and never ends the stream.
+    const server = spawn(process.execPath, ['-e', `
+const http = require('node:http');
+const s = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const t = setInterval(() => res.write('data: ' + JSON.stringify({ choices: [{ index: 0, text: 'x', finish_reason: null }] }) + '\\n\\n'), 20);
+  req.on('close', () => clearInterval(t));
+});
+s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<string>((res) => server.stdout!.once('data', (d: Buffer) => res(d.toString().trim())));
+      for (const max of fc.sample(fc.integer({ min: 1, max: 40 }), { seed: fuzzSeed, numRuns: fuzzRuns(3) })) {
+        const r = await new Promise<{ status: number | null; stderr: string }>((res) => {
+          const p = spawn(process.execPath, [cli, 'generate', '--url', `http://127.0.0.1:${port}`, '--model', 'm', '--max-tokens', String(max), 'hi'], { stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+          const kill = setTimeout(() => p.kill('SIGKILL'), 20_000);
+          p.on('exit', (status) => {
+            clearTimeout(kill);
+            res({ status, stderr });
+          });
+        });
+        assertRefused({ status: r.status, signal: null, stdout: '', stderr: r.stderr }, `127.0.0.1:${port}`, `generate --max-tokens ${max} against a server that never stops`);
+        assert.match(r.stderr, /ignores the limit/);
+      }
+    } finally {
+      server.kill();
+    }
+  });
+});
