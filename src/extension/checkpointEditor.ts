@@ -27,6 +27,7 @@ import {
   type PytreeRow,
   type SideFiles,
   type TensorRef,
+  stripControls,
 } from '../core/index';
 import {
   isWebviewToHost,
@@ -263,7 +264,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       const severity = { error: vscode.DiagnosticSeverity.Error, warning: vscode.DiagnosticSeverity.Warning };
       this.healthDiagnostics.set(
         target,
-        report.findings.map((f) => Object.assign(new vscode.Diagnostic(new vscode.Range(0, 0, 0, 0), f.message, severity[f.severity]), { source: 'jax-serve health', code: f.code })),
+        report.findings.map((f) => Object.assign(new vscode.Diagnostic(new vscode.Range(0, 0, 0, 0), stripControls(f.message), severity[f.severity]), { source: 'jax-serve health', code: f.code })),
       );
       const bad = report.findings.length;
       void (bad === 0 ? vscode.window.showInformationMessage(`${path.basename(target.fsPath)}: ${report.scanned} tensors scanned, nothing to report.`) : vscode.window.showWarningMessage(`${path.basename(target.fsPath)}: ${bad} finding(s) in ${report.scanned} tensors; see the Problems panel.`));

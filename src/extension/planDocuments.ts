@@ -4,7 +4,7 @@
  * only: the plan and report come from core through the CLI.
  */
 import * as vscode from 'vscode';
-import type { Plan, VerifyReport } from '../core/index';
+import { stripControls, type Plan, type VerifyReport } from '../core/index';
 
 export const PLAN_SCHEME = 'jax-serve-plan';
 
@@ -31,7 +31,7 @@ export class PlanDocuments implements vscode.Disposable, vscode.TextDocumentCont
   problems(source: string, plan: Plan): void {
     const severity = { error: vscode.DiagnosticSeverity.Error, warning: vscode.DiagnosticSeverity.Warning, info: vscode.DiagnosticSeverity.Information };
     const ds = plan.problems.map((p) => {
-      const d = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 0), p.message, severity[p.severity]);
+      const d = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 0), stripControls(p.message), severity[p.severity]);
       d.source = 'jax-serve plan';
       d.code = p.code;
       return d;

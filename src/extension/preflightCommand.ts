@@ -4,7 +4,7 @@
  * Reading files only, so it runs in Restricted Mode too.
  */
 import * as vscode from 'vscode';
-import { NodeFileOpener, preflight, type Finding, type PreflightReport } from '../core/index';
+import { NodeFileOpener, preflight, stripControls, type Finding, type PreflightReport } from '../core/index';
 
 const SEVERITY: Record<Finding['severity'], vscode.DiagnosticSeverity> = {
   error: vscode.DiagnosticSeverity.Error,
@@ -45,7 +45,7 @@ export class PreflightCommand implements vscode.Disposable {
     });
     const byFile = new Map<string, vscode.Diagnostic[]>();
     for (const f of report.findings) {
-      const d = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 0), f.message, SEVERITY[f.severity]);
+      const d = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 0), stripControls(f.message), SEVERITY[f.severity]);
       d.source = 'jax-serve preflight';
       d.code = f.code;
       byFile.set(f.file, [...(byFile.get(f.file) ?? []), d]);
