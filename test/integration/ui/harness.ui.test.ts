@@ -69,7 +69,7 @@ describe('the real-VS-Code harness', function () {
       assert.match((await frame.textContent('.status'))!, /^2 tensors/);
       await wb.screenshot(join(root, 'test-results', 'screenshots', 'restricted-mode.png'));
       if (python) {
-        await wb.quickOpen('orbax/tree/_METADATA', '_METADATA');
+        await wb.quickOpen('orbax/tree/_METADATA');
         const err = await wb.webviewFrame('.error-message');
         assert.match((await err.textContent('.error-message'))!, /Trust this workspace to read them: that runs Python/);
         assert.equal(sidecarProcesses(), '', 'a sidecar ran in Restricted Mode');
