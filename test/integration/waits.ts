@@ -5,13 +5,16 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** Polls `f` every 50 ms until it returns a value (not undefined); throws after `timeoutMs`. */
-export async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+/**
+ * Polls `f` every 50 ms until it returns a value (not undefined); throws after `timeoutMs`, with
+ * `lastSeen()` (what the last poll saw, recorded by `f`) in the message when given.
+ */
+export async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000, lastSeen?: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await f();
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastSeen ? `; last seen: ${lastSeen()}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

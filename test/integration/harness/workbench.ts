@@ -3,10 +3,11 @@
  * extension under development (optionally running a test module in its extension host), run palette
  * commands, find a webview's frame and read its DOM, take screenshots. Every wait is on a condition.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { format } from 'node:util';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { until } from '../waits';
 import type { CodeServer } from './codeServer';
 
 export interface WorkbenchOptions {
@@ -27,12 +28,18 @@ export interface Workbench {
   runCommand(title: string): Promise<void>;
   /** Picks a colour theme through "Preferences: Color Theme", as a person would. */
   setTheme(label: string): Promise<void>;
-  /** Quick Open: types `query` (a name or a relative path), picks the row whose label starts with `label`. */
-  quickOpen(query: string, label?: string): Promise<void>;
+  /**
+   * Opens a file through Quick Open, typed as its absolute path (`path` is absolute or relative to
+   * the opened folder), and resolves once Quick Open has taken the pick. A file written during the
+   * test is found as surely as one that was there at start (see the comment inside).
+   */
+  quickOpen(path: string): Promise<void>;
   /** Types into the open quick input (a picker or the simple file dialog) until the text sticks. */
   fillQuickInput(text: string): Promise<void>;
-  /** Clicks the quick-input row whose text starts with `label`. */
+  /** Clicks the quick-input row whose text starts with `label`, once it is listed. */
   pickRow(label: string): Promise<void>;
+  /** Types `path` into code-server's simple file dialog titled `title` and accepts it; resolves once the dialog has closed. */
+  acceptFileDialog(title: string, path: string): Promise<void>;
   /** The frame of the webview whose document has `selector`, waiting up to timeoutMs. */
   webviewFrame(selector: string, timeoutMs?: number): Promise<Frame>;
   screenshot(path: string): Promise<void>;
@@ -78,10 +85,20 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
     }
     throw new Error(`could not type ${JSON.stringify(text)} into quick input`);
   };
+  const rows = page.locator('.quick-input-list .monaco-list-row');
+  /** The quick input's rows as a person reads them, for errors that say what was there instead. */
+  const rowsShown = async () => JSON.stringify((await rows.allInnerTexts().catch(() => [])).map((t) => t.replace(/\s+/g, ' ').trim()).slice(0, 8));
+  const rowStarting = (label: string) => rows.filter({ hasText: new RegExp(`^\\s*${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`) }).first();
   /** Clicks the quick-input row whose text starts with `label` (Enter would take whatever row is first). */
   const pickRow = async (label: string) => {
-    const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: new RegExp(`^\\s*${escaped}`) }).first();
+    const row = rowStarting(label);
+    let shown = '';
+    await until(
+      `a quick-input row starting with ${JSON.stringify(label)}`,
+      async () => ((await row.count()) > 0 ? true : ((shown = await rowsShown()), undefined)),
+      30_000,
+      () => `rows ${shown}`,
+    );
     await row.click({ timeout: 30_000 });
   };
   const openQuickInput = async (text: string) => {
@@ -104,9 +121,53 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
       await pickRow(label);
       await input.waitFor({ state: 'hidden', timeout: 30_000 });
     },
-    async quickOpen(query, label = query) {
-      await openQuickInput(query);
-      await pickRow(label);
+    async quickOpen(path) {
+      // Typed as an absolute path, Quick Open stats that one file (getAbsolutePathFileResult) instead
+      // of searching the folder. A search by name is answered from the file list of the previous Quick
+      // Open for as long as this one's list is still loading (FileQueryCacheState.cacheKey), and the
+      // rows are not refreshed once it has loaded: under load, a file written after the previous Quick
+      // Open stayed "No matching results" (issue 14, item 0).
+      const file = isAbsolute(path) ? path : join(opts.folder, path);
+      await openQuickInput(file);
+      await pickRow(basename(file));
+      let shown = '';
+      await until(
+        `Quick Open to take ${file}`,
+        async () => ((await input.isVisible()) ? ((shown = await rowsShown()), undefined) : true),
+        30_000,
+        () => `the quick input still open with rows ${shown}`,
+      );
+    },
+    async acceptFileDialog(title, path) {
+      // The dialog reads the folder that holds the typed path as the value changes, and an OK clicked
+      // before it has is checked against the folder it still shows, which can leave it open. So OK is
+      // clicked once the dialog lists that folder as Node sees it: the path's own row when it exists,
+      // else the folder's first sub-folder (folders are listed first, by name). Should the dialog
+      // still stay open, the path is typed and accepted again.
+      const dir = dirname(path);
+      const expected = existsSync(path)
+        ? basename(path)
+        : readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort((a, b) => a.localeCompare(b))[0];
+      const dialog = page.locator('.quick-input-widget').filter({ has: page.locator('.quick-input-title', { hasText: title }) });
+      let shown = '';
+      let value = '';
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        await fillQuickInput(path);
+        await until(
+          `the dialog "${title}" to list ${dir}${expected ? ` (a row ${JSON.stringify(expected)})` : ''} for ${path}`,
+          async () => {
+            const texts = (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+            shown = JSON.stringify(texts.slice(0, 8));
+            value = await input.inputValue();
+            return (expected === undefined || texts.includes(expected)) && value === path ? true : undefined;
+          },
+          30_000,
+          () => `value ${JSON.stringify(value)}, rows ${shown}`,
+        );
+        await page.locator('.quick-input-widget .quick-input-action .monaco-button').first().click();
+        if (await dialog.waitFor({ state: 'hidden', timeout: 10_000 }).then(() => true, () => false)) return;
+      }
+      throw new Error(`the dialog "${title}" did not accept ${path}; it shows: ${await dialog.first().innerText().catch(() => '?')}`);
     },
     async webviewFrame(selector, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
@@ -126,7 +187,32 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
       await browser.close().catch(() => undefined);
     },
   };
-  // Let the extension host come up and our contributions register before tests drive the UI.
   await page.locator('.statusbar').waitFor({ timeout: 90_000 });
+  // Our extension's contributions are registered some time after the workbench shows (the development
+  // extension is scanned late). A checkpoint opened before that opens in the text editor, and the
+  // editor history then reopens it there; palette commands are missing too. The palette lists a
+  // contributed command once they are registered, but a palette does not refresh while it is open:
+  // each one either lists the command or shows it has none, and is reopened until it lists it.
+  // (Skipped while a test module runs in the extension host: it may use quick input itself.)
+  if (!opts.extensionTestsPath) {
+    const title = 'JAX Serve: Show Log';
+    const ours = rowStarting(title);
+    // Without it, the palette answers "No matching commands" or offers "similar commands".
+    const none = rows.filter({ hasText: /No matching commands|similar commands/ });
+    let shown = '';
+    await until(
+      `the command palette to list ${JSON.stringify(title)} (our extension's contributions)`,
+      async () => {
+        await openQuickInput('>' + title);
+        await ours.or(none).first().waitFor({ timeout: 30_000 }).catch(() => undefined);
+        const found = (await ours.count()) > 0;
+        shown = await rowsShown();
+        await page.keyboard.press('Escape');
+        return found ? true : undefined;
+      },
+      90_000,
+      () => `rows ${shown}`,
+    );
+  }
   return wb;
 }

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Frame } from 'playwright-core';
 import { buildPytree, isGroup, NodeFileOpener, openCheckpoint, PythonSidecar, sidecarScript, tensorHistogram, tensorSlice, valueOpener } from '../../../src/core/index';
 import { formatBytes, formatCount } from '../../../src/shared/format';
@@ -15,6 +15,7 @@ import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServe
 import { openWorkbench, type Workbench } from '../harness/workbench';
 import { colourAgainstTheme } from './themeColours';
 import { BIG_TENSOR_COUNT, buildWorkspace, HOSTILE_METADATA, HOSTILE_NAME } from '../fixtures';
+import { until } from '../waits';
 
 const root = repoRoot();
 const shots = join(root, 'test-results', 'screenshots');
@@ -83,7 +84,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
   });
 
   it('shows the summary and the first rows of a file Python wrote', async () => {
-    await wb.quickOpen('numpy.safetensors');
+    await wb.quickOpen('python/numpy.safetensors');
     const frame = await wb.webviewFrame('.vt-row');
     await waitRows(frame, (n) => n.includes('model.embed_tokens.weight'));
     const facts = await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent));
@@ -97,7 +98,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
 
   it('pages 100,000 rows: first paint, End, filter, keyboard, state restored on return', async () => {
     const t0 = Date.now();
-    await wb.quickOpen('model.safetensors.index.json');
+    await wb.quickOpen('big/model.safetensors.index.json');
     const frame = await wb.webviewFrame('.vt-row');
     await waitRows(frame, (n) => n[0] === 'model.layers.0.block.0.weight');
     const firstPaint = Date.now() - t0;
@@ -133,9 +134,9 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await waitRows(frame, (n) => n.every((x) => x.includes('block.3.')));
 
     // Leave the tab (the webview is destroyed: no retainContextWhenHidden) and come back.
-    await wb.quickOpen('numpy.safetensors');
+    await wb.quickOpen('python/numpy.safetensors');
     await wb.webviewFrame('text=model.embed_tokens.weight');
-    await wb.quickOpen('model.safetensors.index.json');
+    await wb.quickOpen('big/model.safetensors.index.json');
     const again = await wb.webviewFrame('.status');
     await again.waitForFunction(() => /^10,000 tensors match/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
     assert.equal(await again.$eval('#filter', (f) => (f as HTMLInputElement).value), 'block.3.');
@@ -143,7 +144,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
   });
 
   it('shows a Flax msgpack state: arrays in the table, other leaves as values', async () => {
-    await wb.quickOpen('mixed.msgpack');
+    await wb.quickOpen('flax/mixed.msgpack');
     const frame = await wb.webviewFrame('.vt-row');
     await waitRows(frame, (n) => n.includes('bf16'));
     const rows = await rowsText(frame);
@@ -156,13 +157,13 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
 
   it('shows a .npy numpy wrote, and an .npz of several arrays', async function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
-    await wb.quickOpen('single.npy');
+    await wb.quickOpen('numpy/single.npy');
     let frame = await wb.webviewFrame('.vt-row');
     const single = await waitRows(frame, (n) => n.length === 1);
     const ck = await openCheckpoint(new NodeFileOpener(), join(ws, 'numpy', 'single.npy'));
     assert.deepEqual(single, [ck.tensors[0]!.name]);
     assert.equal((await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent)))[0], 'npy');
-    await wb.quickOpen('stored.npz');
+    await wb.quickOpen('numpy/stored.npz');
     frame = await wb.webviewFrame('.vt-row');
     const npz = await openCheckpoint(new NodeFileOpener(), join(ws, 'numpy', 'stored.npz'));
     await waitRows(frame, (n) => n.length === Math.min(npz.tensors.length, n.length) && n.includes(npz.tensors[0]!.name));
@@ -170,7 +171,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
 
   it('shows the model files beside an HF checkpoint: config.json facts, tokenizer, chat template, generation config', async function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
-    await wb.quickOpen('exports/ready/model.safetensors', 'model.safetensors');
+    await wb.quickOpen('exports/ready/model.safetensors');
     const frame = await wb.webviewFrame('dl.model');
     const facts = Object.fromEntries(await frame.$$eval('dl.model dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
     assert.equal(facts.Architecture, '["LlamaForCausalLM"]');
@@ -181,7 +182,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
 
   it('sorts by a clicked column (again: descending) and filters by /regex/', async function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
-    await wb.quickOpen('nnx.msgpack');
+    await wb.quickOpen('jax/nnx.msgpack');
     const frame = await wb.webviewFrame('.vt-row');
     await waitRows(frame, (n) => n[0] === 'token_embed.embedding');
     const bytes = frame.locator('.vt-head .vt-cell', { hasText: 'Bytes' });
@@ -202,7 +203,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
     const file = join(ws, 'jax', 'nnx.msgpack');
     const name = 'layers.0.attention.q_proj.kernel';
-    await wb.quickOpen('nnx.msgpack');
+    await wb.quickOpen('jax/nnx.msgpack');
     const frame = await wb.webviewFrame('.vt-row');
     await waitRows(frame, (n) => n.includes(name));
     await frame.locator('.vt-row', { hasText: name }).first().click();
@@ -237,7 +238,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
     // numpy writes 1 GiB of zeros deflated into a 1 MB .npz: reading it back takes seconds.
     execFileSync(process.env.JAX_SERVE_PYTHON, ['-c', 'import numpy as np, sys; np.savez_compressed(sys.argv[1], big=np.zeros((16384, 16384), np.float32))', join(ws, 'numpy', 'zeros_1gib.npz')]);
-    await wb.quickOpen('zeros_1gib.npz');
+    await wb.quickOpen('numpy/zeros_1gib.npz');
     const frame = await wb.webviewFrame('.vt-cell[title="big"]');
     await frame.locator('.vt-cell[title="big"]').click();
     await frame.locator('.detail vscode-button.compute-stats').click();
@@ -255,7 +256,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
 
   it('shows an Orbax nnx.State through the sidecar: arrays without the value key, layout in the metadata', async function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
-    await wb.quickOpen('orbax/nnx/_METADATA', '_METADATA');
+    await wb.quickOpen('orbax/nnx/_METADATA');
     const frame = await wb.webviewFrame('.vt-row');
     await waitRows(frame, (n) => n.includes('layers.0.kernel'));
     const facts = await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent));
@@ -320,7 +321,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     server.setSettings({ 'jaxServe.viewer.view': 'tree' });
     let frame: Frame | undefined;
     for (const deadline = Date.now() + 30_000; ; ) {
-      await wb.quickOpen('numpy.safetensors');
+      await wb.quickOpen('python/numpy.safetensors');
       frame = await wb.webviewFrame('#view-toggle');
       await frame.locator('.vt-row').first().waitFor({ timeout: 30_000 });
       if ((await frame.textContent('#view-toggle'))?.trim() === 'Show as list') break;
@@ -357,16 +358,16 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await waitRows(frame, (n) => n.includes('model') && !n.includes('embed_tokens'));
     await wb.screenshot(join(shots, 'tree-collapsed.png'));
     // Leave and come back: still closed.
-    await wb.quickOpen('torch_all.safetensors');
+    await wb.quickOpen('python/torch_all.safetensors');
     await wb.webviewFrame('.vt-cell[title="t"]');
-    await wb.quickOpen('numpy.safetensors');
+    await wb.quickOpen('python/numpy.safetensors');
     frame = await wb.webviewFrame('.vt-cell[title="f64"]');
     await waitRows(frame, (n) => n.includes('model') && !n.includes('embed_tokens') && n.includes('名'));
     await wb.runCommand('View: Close All Editors');
 
     // 100,000 tensors in 10,000 layer groups: the one wrapper opens, the layers stay closed.
     const t0 = Date.now();
-    await wb.quickOpen('model.safetensors.index.json');
+    await wb.quickOpen('big/model.safetensors.index.json');
     const big = await wb.webviewFrame('.vt-row');
     await waitRows(big, (n) => n[0] === 'model.layers' && n[1] === '0.block');
     process.stdout.write(`      [measure] quick open to first 100k tree rows painted: ${Date.now() - t0} ms\n`);
@@ -388,7 +389,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
   });
 
   it('shows the active checkpoint in the Pytree view: totals, hover, select reveals the row, Show Statistics, Copy Name', async () => {
-    await wb.quickOpen('numpy.safetensors');
+    await wb.quickOpen('python/numpy.safetensors');
     const frame = await wb.webviewFrame('.vt-row');
     await waitRows(frame, (n) => n.length > 0);
     await wb.runCommand('JAX Serve: Focus on Pytree View');
@@ -439,18 +440,26 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
     await wb.runCommand('View: Show Explorer');
     // Opening a file reveals it in the explorer, selected: its context menu is the one a user right-clicks.
-    const explorerMenu = async (file: string, label: string, entry: string) => {
-      await wb.quickOpen(file, label);
-      const row = wb.page.locator('.explorer-folders-view .monaco-list-row.selected').filter({ has: wb.page.locator('.label-name', { hasText: new RegExp(`^${label.replace('.', '\\.')}$`) }) }).first();
-      await row.waitFor({ timeout: 30_000 });
+    const explorerMenu = async (file: string, entry: string) => {
+      await wb.quickOpen(file);
+      const label = basename(file);
+      const selected = wb.page.locator('.explorer-folders-view .monaco-list-row.selected');
+      const row = selected.filter({ has: wb.page.locator('.label-name', { hasText: new RegExp(`^${label.replace(/\./g, '\\.')}$`) }) }).first();
+      let shown: string[] = [];
+      await until(
+        `the explorer to select ${file}`,
+        async () => ((await row.count()) > 0 ? true : ((shown = await selected.allInnerTexts()), undefined)),
+        30_000,
+        () => `selected rows ${JSON.stringify(shown)}`,
+      );
       await row.click({ button: 'right' });
       const item = wb.page.getByRole('menuitem', { name: entry });
       await item.hover();
       await wb.page.waitForTimeout(300);
       await item.click();
     };
-    await explorerMenu('jax/nnx.msgpack', 'nnx.msgpack', 'Select Checkpoint for Compare');
-    await explorerMenu('exports/edited/model.safetensors', 'model.safetensors', 'Compare with Selected Checkpoint');
+    await explorerMenu('jax/nnx.msgpack', 'Select Checkpoint for Compare');
+    await explorerMenu('exports/edited/model.safetensors', 'Compare with Selected Checkpoint');
     const frame = await wb.webviewFrame('#compare-values');
     assert.match((await frame.textContent('.pairing'))!, /Paired through the talk-nnx-llama conversion plan: the left side is the JAX checkpoint/);
     const chips = await frame.$$eval('.chip', (b) => b.map((x) => x.textContent));
@@ -488,7 +497,7 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
   ] as const) {
     it(`follows the ${theme} theme (screenshot ${file})`, async () => {
       await wb.setTheme(theme);
-      await wb.quickOpen('torch_all.safetensors');
+      await wb.quickOpen('python/torch_all.safetensors');
       // Cells are found by their full name (the title): the tab may show the tree or the list.
       const frame = await wb.webviewFrame('.vt-cell[title="t.U64"]');
       // VS Code marks the webview body with the theme kind, and our colours come from its variables.

@@ -44,52 +44,23 @@ describe('guided commands in the real VS Code (chromium)', function () {
   it('"Convert Checkpoint for vLLM/SGLang…": pick source and base model, preset, dtype, output; the plan shows, the export passes preflight', async () => {
     const page = wb.page;
     const output = join(ws, 'exports', 'guided');
-    // The palette lists contributed commands only once the development extension is scanned; a
-    // palette opened earlier does not refresh, so it is opened again.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await wb.runCommand('JAX Serve: Convert Checkpoint');
-        break;
-      } catch (e) {
-        if (attempt === 3) throw e;
-        await page.keyboard.press('Escape');
-      }
-    }
+    await wb.runCommand('JAX Serve: Convert Checkpoint');
     // Each step waits for its own title: the previous picker may still be closing.
     const titled = (title: string) => page.locator('.quick-input-widget .quick-input-title').filter({ hasText: title }).first();
     const step = (title: string) => titled(title).waitFor({ timeout: 60_000 });
-    // The file dialogs are code-server's simple dialog: a typed path, accepted with its button once
-    // the dialog has caught up with the text. Under load the dialog can still swallow the accept
-    // (it re-reads the folder as the value changes), so the path is typed and accepted again until
-    // the dialog titled `title` closes; what it showed is in the error if it never does.
-    const accept = async (title: string, path: string) => {
-      for (let attempt = 1; ; attempt++) {
-        await wb.fillQuickInput(path);
-        await page.waitForTimeout(300 * attempt);
-        await page.locator('.quick-input-widget .quick-input-action .monaco-button').first().click();
-        try {
-          await titled(title).waitFor({ state: 'hidden', timeout: 10_000 });
-          return;
-        } catch {
-          if (attempt === 4) {
-            const shown = await page.locator('.quick-input-widget').first().innerText().catch(() => '?');
-            throw new Error(`the dialog "${title}" did not accept ${path}; it shows: ${shown}`);
-          }
-        }
-      }
-    };
+    // The file dialogs are code-server's simple dialog (files.simpleDialog.enable): paths are typed.
     await step('Convert: the JAX checkpoint');
-    await accept('Convert: the JAX checkpoint', join(ws, 'jax', 'nnx.msgpack'));
+    await wb.acceptFileDialog('Convert: the JAX checkpoint', join(ws, 'jax', 'nnx.msgpack'));
     await step('Convert: base model');
     await wb.pickRow('Choose the base model folder');
     await step('The base model folder');
-    await accept('The base model folder', join(ws, 'exports', 'ready'));
+    await wb.acceptFileDialog('The base model folder', join(ws, 'exports', 'ready'));
     await step('Convert: the layout of nnx.msgpack');
     await wb.pickRow('talk-nnx-llama');
     await step('Convert: element type');
     await wb.pickRow('bf16');
     await step('Convert: the export folder to create');
-    await accept('Convert: the export folder to create', output);
+    await wb.acceptFileDialog('Convert: the export folder to create', output);
     // The plan is in the editor before the confirmation.
     const tab = page.locator('.tabs-container .tab').filter({ hasText: /plan-jax-nnx\.msgpack/ });
     await tab.first().waitFor({ timeout: 60_000 });

@@ -66,16 +66,7 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
   });
 
   async function openPanel(): Promise<Frame> {
-    // The palette lists contributed commands once the development extension is scanned: retried.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await wb.runCommand('JAX Serve: Open Serve Panel');
-        break;
-      } catch (e) {
-        if (attempt === 3) throw e;
-        await wb.page.keyboard.press('Escape');
-      }
-    }
+    await wb.runCommand('JAX Serve: Open Serve Panel');
     return wb.webviewFrame('body[data-ready="true"] #start', 60_000);
   }
 
