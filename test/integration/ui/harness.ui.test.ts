@@ -83,7 +83,7 @@ describe('the real-VS-Code harness', function () {
       await opened('hostile.safetensors', 2);
       for (const [name, tensors] of [['fresh.safetensors', 3], ['fresher.safetensors', 4]] as const) {
         const specs: TensorSpec[] = Array.from({ length: tensors }, (_, i) => ({ name: `t${i}`, dtype: 'F32', shape: [1] }));
-        await writeSafetensors(await openAtomicFileSink(join(ws, name)), specs, (t) => new Uint8Array(t.shape[0]! * 4));
+        await writeSafetensors(await openAtomicFileSink(join(ws, name), { sources: [] }), specs, (t) => new Uint8Array(t.shape[0]! * 4));
         await wb.quickOpen(name);
         await opened(name, tensors);
       }
