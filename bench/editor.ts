@@ -39,7 +39,7 @@ export async function benchEditor(dir: string, smoke: boolean): Promise<void> {
   const out = join(dir, 'editor-bench.json');
   const root = resolve(__dirname, '..');
   // The extension host inherits these from code-server.
-  Object.assign(process.env, { JAX_SERVE_BENCH_URL: server.url, JAX_SERVE_BENCH_PACED_URL: paced.url, JAX_SERVE_BENCH_TEXT: Array.from({ length: n }, (_, i) => word(i)).join(''), JAX_SERVE_BENCH_RUNS: String(runs), JAX_SERVE_BENCH_OUT: out });
+  Object.assign(process.env, { JAX_SERVE_BENCH_URL: server.url, JAX_SERVE_BENCH_PACED_URL: paced.url, JAX_SERVE_BENCH_TEXT: Array.from({ length: n }, (_, i) => word(i)).join(''), JAX_SERVE_BENCH_RUNS: String(runs), JAX_SERVE_BENCH_TOKENS: String(n), JAX_SERVE_BENCH_OUT: out });
   const code = await startCodeServer();
   const wb = await openWorkbench(code, { folder: ws, extensionDevelopmentPath: root, extensionTestsPath: join(root, 'out', 'benchEditorHost.js') });
   try {

@@ -22,6 +22,8 @@ export async function run(): Promise<void> {
   const expected = process.env.JAX_SERVE_BENCH_TEXT!;
   const runs = Number(process.env.JAX_SERVE_BENCH_RUNS ?? '3');
   await vscode.extensions.getExtension('jax-serve.jax-serve')!.activate();
+  // Ask for the whole stream: a server that sends more than max_tokens is cut off (as it should be).
+  await vscode.workspace.getConfiguration('jaxServe.generate').update('maxTokens', Number(process.env.JAX_SERVE_BENCH_TOKENS), vscode.ConfigurationTarget.Global);
   await vscode.commands.executeCommand('jaxServe.attach', url, 'm');
   const editor: EditorRun[] = [];
   // The first run warms up (the notification, the document model) and is not counted; the paced one
