@@ -435,7 +435,10 @@ def resolve_item(path, folder):
             d = os.path.join(d, steps[-1])
             folder.resolve(d)
             continue
-        items = [n for n in names if folder.inside(os.path.realpath(os.path.join(d, n))) and is_item(os.path.join(d, n))]
+        items = [n for n in names if is_item(os.path.join(d, n))]
+        # An item that links out of the folder is refused by name, not passed over in silence.
+        for n in items:
+            folder.resolve(os.path.join(d, n))
         if len(items) == 1:
             notes.append(f"item: {items[0]}")
             d = os.path.join(d, items[0])

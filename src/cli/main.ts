@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import {
   describeError,
+  escapeControls,
   findTensor,
   isJaxServeError,
   JaxServeError,
@@ -206,7 +207,19 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   process.exit(2);
 });
 
-run(process.argv.slice(2)).catch((e: unknown) => {
+// A command whose work waits on something that can never happen (a read a library leaves pending
+// for good) would end with exit 0 and nothing said when the event loop empties: say so instead.
+let settled = false;
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  const cmd = escapeControls(process.argv.slice(2).join(' ')).slice(0, 300);
+  process.stderr.write(`jax-serve: ${cmd}: the command stopped before it finished: it was waiting on a read that can never complete (a broken reply from a server?).\n`);
+  process.exitCode = 2;
+});
+
+run(process.argv.slice(2)).then(() => (settled = true), (e: unknown) => {
+  settled = true;
   const usage = isJaxServeError(e) && e.code === 'E_USAGE';
   // One line, always: a message that spans lines (a list of plan errors) is folded.
   const text = describeError(e).split(/\r\n|\r|\n/).map((l) => l.trim()).filter((l) => l !== '').join(' ');

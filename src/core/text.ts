@@ -8,11 +8,20 @@
 export const MAX_MESSAGE_CHARS = 500;
 
 // CSI (ESC [ … final), OSC (ESC ] … BEL or ESC \), other two-byte ESC sequences, and the C1 forms
-// (0x9B CSI, 0x9D OSC). Each is removed whole so no parameter text is left behind.
-// An OSC that is never terminated ends at the line's end, so it cannot swallow the lines after it.
+// (0x9B CSI, 0x9D OSC). Each is removed whole so no parameter text is left behind. An OSC that is
+// never terminated ends at the line's end, so it cannot swallow the lines after it.
 const ESCAPE_SEQUENCES = /\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b\n\r]*(?:\x07|\x1b\\)?|\x9b[0-?]*[ -/]*[@-~]?|\x9d[^\x07\x1b\n\r]*(?:\x07|\x1b\\)?|\x1b[@-_]?/g;
-// Every other C0 and C1 control, DEL, and the bidirectional overrides that reorder what a terminal shows.
-const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+
+// What may not reach a terminal in free text (server errors, generated text, logs): C0 and C1
+// controls but line feed and tab (a carriage return alone moves the cursor back over what was
+// printed), line/paragraph separators, and the bidirectional marks that reorder what is shown.
+// Other format characters stay: a zero-width joiner inside an emoji is text.
+const CONTROLS = /(?![\n\t])[\p{Cc}\p{Zl}\p{Zp}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+
+// What a name may not hide: every control above plus all format characters (zero-width, soft
+// hyphen, tags), private use and the invisible fillers. Two names that differ only in one of these
+// would look the same.
+const INVISIBLE = /(?![\n\t])[\p{Cc}\p{Cf}\p{Co}\p{Zl}\p{Zp}\u034f\u115f\u1160\u3164\uffa0]/gu;
 
 /**
  * The text with escape sequences and control characters removed. Line breaks and tabs are kept
@@ -22,21 +31,24 @@ export function stripControls(s: string): string {
   return s.replace(ESCAPE_SEQUENCES, '').replace(CONTROLS, '');
 }
 
-// Carriage return too: alone it moves the cursor back over what was printed.
-const VISIBLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
-
 /**
- * The text with every control character (but line feed and tab) shown as a `\uXXXX` escape. Used
- * for what the CLI prints: names that differ only in a control character stay distinguishable, and
- * JSON text stays valid JSON with the same value (inside strings the escape means the character).
+ * The text with every control or invisible character (but line feed and tab) shown as a `\uXXXX`
+ * escape. Used for what the CLI prints: names that differ only in such a character stay
+ * distinguishable, and JSON text stays valid JSON with the same value (inside strings the escape
+ * means the character).
  */
 export function escapeControls(s: string): string {
-  return s.replace(VISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // One escape per UTF-16 unit: a character past U+FFFF becomes its surrogate pair, as JSON writes it.
+  return s.replace(INVISIBLE, (c) => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
 }
 
-/** A name from a file (a tensor, a shard, a key) as a terminal may show it: no controls, no line breaks. */
+/**
+ * A name from a file (a tensor, a shard, a key) as a message shows it: every control or invisible
+ * character, line breaks and tabs included, as a `\uXXXX` escape, so the name stays on one line and
+ * two names that differ only there stay different.
+ */
 export function safeName(s: string): string {
-  return stripControls(s).replace(/\r\n|\r|\n|\t/g, ' ');
+  return escapeControls(s).replace(/[\n\t]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**

@@ -392,7 +392,7 @@ if (!isRawReplayWorker) {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'ok!\n');
       assertCleanText(r.stderr, 'the timing line');
-      assert.match(r.stderr, /finish stop\n$/);
+      assert.match(r.stderr, /finish stop\\u001b\[31m\n$/);
       await server.use({ status: 200, headers: SSE, pieces: [], then: 'end' });
       const empty = generateCli(url);
       assert.equal(empty.status, 0, empty.stderr);

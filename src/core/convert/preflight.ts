@@ -134,8 +134,23 @@ async function readJsonFile(opener: FileOpener, file: string, add: Add): Promise
 }
 
 /** Files that change what the engines load (reference §12 P8). */
+/** Files of an export checked one by one for being readable (more are left to the engines). */
+const MAX_CHECKED_FILES = 10_000;
+
 async function checkFiles(opener: FileOpener, folder: string, add: Add): Promise<void> {
   const names = opener.list ? await opener.list(folder) : [];
+  // The engines read every file they know by name (weights, config, tokenizer, chat template): one
+  // that is a FIFO or device would block them, one that links out of the folder or to nothing
+  // would fail or read what was not exported. Opening checks all of that without reading a byte.
+  for (const name of names.slice(0, MAX_CHECKED_FILES)) {
+    const file = path.join(folder, name);
+    try {
+      if ((await opener.kind(file)) !== 'file') continue;
+      await (await opener.open(file)).close();
+    } catch (e) {
+      add('error', 'unreadable-file', file, e instanceof Error ? e.message : String(e));
+    }
+  }
   const consolidated = names.filter((n) => /^consolidated.*\.safetensors$/.test(n));
   if (consolidated.length) add('error', 'consolidated', path.join(folder, consolidated[0]!), `${consolidated[0]} makes vLLM's --load-format auto switch to the Mistral format and ignore the HF weights; remove it.`);
   if (names.some((n) => n.endsWith('.bin')) && names.some((n) => n.endsWith('.safetensors'))) {

@@ -169,12 +169,19 @@ export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fe
   /** Awaits `p` until the deadline; past it the request is aborted, which rejects `p`. */
   const beforeDeadline = async <T>(p: Promise<T>): Promise<T> => {
     if (!(idleMs > 0 && Number.isFinite(deadline))) return p;
-    const timer = setTimeout(() => {
-      idle = true;
-      ac.abort();
-    }, Math.max(0, deadline - Date.now()));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // The deadline rejects by itself: a read that an abort does not end (undici leaves a read of a
+    // broken gzip body pending for good) must not leave the caller waiting on nothing.
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        idle = true;
+        ac.abort();
+        // The abort normally ends the read (keeping what arrived); this only ends one it does not.
+        timer = setTimeout(() => reject(new JaxServeError('E_SERVER', `${url}: nothing arrived for ${idleMs / 1000} s (the idle limit).`)), ABORT_GRACE_MS);
+      }, Math.max(0, deadline - Date.now()));
+    });
     try {
-      return await p;
+      return await Promise.race([p, late]);
     } finally {
       clearTimeout(timer);
     }
@@ -216,9 +223,10 @@ export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fe
     const contentType = res.headers.get('content-type') ?? '';
     if (!res.ok) {
       // Only its start is read (the message is there); a body that trickles is cut off at the deadline.
-      const body = await beforeDeadline(readReply(res, { maxBytes: MAX_SERVER_ERROR_BYTES, over: 'cut', source: url }));
+      // A body that cannot be read (corrupt compression, a stall) still leaves the status to report.
+      const body = await beforeDeadline(readReply(res, { maxBytes: MAX_SERVER_ERROR_BYTES, over: 'cut', source: url })).catch(() => '');
       if (req.signal?.aborted) throw new JaxServeError('E_CANCELLED', 'Cancelled.');
-      throw serverError(`HTTP ${res.status}: `, body, { contentType });
+      throw serverError(`HTTP ${res.status}: `, body.trim() === '' ? `${res.statusText || 'no readable body'}` : body, { contentType });
     }
     const state = { text: '', ids: [] as number[] };
     // A server that does not stream (vLLM's beam search answers once) sends one JSON body.
@@ -295,10 +303,34 @@ export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fe
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** How long a read may take to end after its request is aborted before it is given up on. */
+const ABORT_GRACE_MS = 1000;
+
+/** What Node's HTTP client (undici, llhttp) means by its error codes, in words. */
+const FETCH_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'the connection was refused',
+  ECONNRESET: 'the connection was reset',
+  ENOTFOUND: 'the host name does not resolve',
+  ETIMEDOUT: 'the connection timed out',
+  EHOSTUNREACH: 'the host cannot be reached',
+  UND_ERR_SOCKET: 'the connection closed before a whole reply arrived (or the reply began with an informational 1xx status Node does not take)',
+  UND_ERR_HEADERS_OVERFLOW: "the reply's headers are larger than Node accepts",
+  UND_ERR_HEADERS_TIMEOUT: 'the reply\'s headers did not arrive in time',
+  UND_ERR_BODY_TIMEOUT: 'the reply\'s body stopped arriving',
+  UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
+  UND_ERR_CLOSED: 'the connection was closed',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'the reply is shorter or longer than its content-length',
+};
+
 function describeFetchError(e: unknown): string {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  const code = cause?.code;
+  if (code && FETCH_ERRORS[code]) return FETCH_ERRORS[code]!;
+  // llhttp's parse errors (HPE_…): the bytes that came back are not HTTP this client can read.
+  if ((code && code.startsWith('HPE_')) || /\bHPE_[A-Z_]+/.test(cause?.message ?? '')) return 'the reply is not valid HTTP (a malformed status line, header or chunk)';
+  if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') return 'the reply\'s compressed body is corrupt';
   // || not ??: undici's network errors can carry an empty message (a 407 answer is one).
-  return safeName(String(cause?.code || cause?.message || (e instanceof Error ? e.message : String(e)) || 'the request failed'));
+  return safeName(String(cause?.message || (e instanceof Error ? e.message : String(e)) || code || 'the request failed')).slice(0, 200);
 }
 
 /**
