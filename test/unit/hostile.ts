@@ -41,7 +41,7 @@ export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.
 }
 
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
-const STACK = /^\s+at .+:\d+:\d+\)?$|Traceback \(most recent call last\)|\b(RangeError|TypeError|ReferenceError|SyntaxError|AttributeError|RecursionError|UnicodeDecodeError|KeyError|ValueError|OSError|AssertionError):/m;
+const STACK = /^\s+at .+:\d+:\d+\)?$|Traceback \(most recent call last\)|\b(RangeError|TypeError|ReferenceError|SyntaxError|AttributeError|RecursionError|UnicodeDecodeError|KeyError|ValueError|OSError|AssertionError):|\b(UND_ERR_[A-Z_]+|HPE_[A-Z_]+)\b/m;
 
 /** No stack trace, traceback, raw exception name or control character anywhere in `text`. */
 export function assertCleanText(text: string, what: string): void {

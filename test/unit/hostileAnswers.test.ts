@@ -155,4 +155,100 @@ s.listen(0, '127.0.0.1', () => console.log(s.address().port));
       server.kill();
     }
   });
+
+  it('says in one line what a broken HTTP reply is: corrupt gzip, a 1xx first, huge headers, not HTTP at all', async () => {
+    // Raw replies a real server (or a proxy in front of it) can send; Node's client meets each differently.
+    const replies: Record<string, string> = {
+      'gzip-error-page': 'HTTP/1.1 500 Oops\r\ncontent-type: text/plain\r\ncontent-encoding: gzip\r\n\r\nnotgzip',
+      'gzip-json': 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n\r\nnotgzip',
+      'gzip-stream': 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\n\r\nnotgzip',
+      'early-hints': 'HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}',
+      'huge-header': 'HUGE', // 200 KB of one header, built by the server
+      'not-http': 'SSH-2.0-OpenSSH_9.6\r\n',
+      'bad-chunk': 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nxx\r\n',
+    };
+    const server = spawn(process.execPath, ['-e', `
+const net = require('node:net');
+const replies = ${JSON.stringify(replies)};
+const s = net.createServer((c) => {
+  c.on('error', () => {});
+  let buf = '';
+  c.on('data', (d) => {
+    buf += d;
+    const m = /^POST \\/(?:[^/ ]+\\/)*?([a-z-]+)\\/v1\\//.exec(buf);
+    if (!m || !buf.includes('\\r\\n\\r\\n')) return;
+    const reply = replies[m[1]] || 'HTTP/1.1 404 x\\r\\n\\r\\n';
+    c.end(reply === 'HUGE' ? 'HTTP/1.1 200 OK\\r\\nx-big: ' + 'a'.repeat(200000) + '\\r\\n\\r\\n' : reply);
+  });
 });
+s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<string>((res) => server.stdout!.once('data', (d: Buffer) => res(d.toString().trim())));
+      for (const name of Object.keys(replies)) {
+        const url = `http://127.0.0.1:${port}/${name}`;
+        const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((res) => {
+          const p = spawn(process.execPath, [cli, 'generate', '--url', url, '--model', 'm', '--idle-timeout', '2', 'hi'], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+          p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+          const kill = setTimeout(() => p.kill('SIGKILL'), 30_000);
+          p.on('exit', (status) => {
+            clearTimeout(kill);
+            res({ status, stdout, stderr });
+          });
+        });
+        // An early hint before a good reply may be taken or refused; either way, never a silent exit 0 with nothing.
+        if (name === 'early-hints' && r.status === 0) continue;
+        assertRefused({ ...r, signal: null }, `127.0.0.1:${port}`, `generate against ${name}`);
+      }
+    } finally {
+      server.kill();
+    }
+  });
+
+  it('shows invisible characters in names as escapes, so two names never look alike', async () => {
+    const invisible = ['\u200b', '\u200d', '\u2060', '\u00ad', '\u034f', '\u180e', '\u0600', '\ufff9', '\u{1d173}', '\u{e0041}', '\u3164', '\uffa0', '\u115f', '\u{f0000}', '\u202e', '\u2028'];
+    for (const ch of fc.sample(fc.constantFrom(...invisible), { seed: fuzzSeed, numRuns: fuzzRuns(8) })) {
+      const file = join(dir.path, 'names.safetensors');
+      const header = JSON.stringify({ wq: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, [`w${ch}q`]: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } });
+      writeFileSync(file, rawSafetensors(header, new Uint8Array(8)));
+      const r = runCli(['inspect', file]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(!r.stdout.includes(ch), `U+${ch.codePointAt(0)!.toString(16)} reached the terminal raw`);
+      const rows = r.stdout.split('\n').filter((l) => /^w/.test(l)).map((l) => l.split(/\s+/)[0]);
+      assert.equal(new Set(rows).size, 2, `the two names look alike: ${JSON.stringify(rows)}`);
+      const j = runCli(['inspect', file, '--json']);
+      assert.deepEqual(JSON.parse(j.stdout).tensors.map((t: { name: string }) => t.name).sort(), ['wq', `w${ch}q`].sort(), '--json keeps the names exactly');
+    }
+  });
+
+  it('preflight refuses an export holding a FIFO, a link out or a link to nothing', () => {
+    for (const kind of ['fifo', 'out', 'nothing'] as const) {
+      const pf = join(dir.path, `pf-${kind}`);
+      cpSync(join(fx.dir, 'hf'), pf, { recursive: true });
+      const f = join(pf, 'chat_template.jinja');
+      rmSync(f, { force: true });
+      if (kind === 'fifo') execFileSync('mkfifo', [f]);
+      else symlinkSync(kind === 'out' ? join(fx.dir, 'hf', 'tokenizer.json') : join(dir.path, 'nothing-at-all'), f);
+      const r = runCli(['preflight', pf], { timeoutMs: 20_000 });
+      assert.notEqual(r.status, 0, `preflight passed an export whose chat template is ${kind}`);
+      assert.match(r.stdout + r.stderr, /chat_template\.jinja/);
+    }
+  });
+
+  it('names an Orbax step item that links out of the CheckpointManager root, instead of saying it is no checkpoint', () => {
+    const mgr = join(dir.path, 'mgr');
+    mkdirSync(join(mgr, '5'), { recursive: true });
+    mkdirSync(join(mgr, '10'));
+    cpSync(join(fx.dir, 'jax/orbax'), join(mgr, '5', 'default'), { recursive: true });
+    const elsewhere = join(dir.path, 'elsewhere-item');
+    cpSync(join(fx.dir, 'jax/orbax'), elsewhere, { recursive: true });
+    symlinkSync(elsewhere, join(mgr, '10', 'default'));
+    const r = runCli(['inspect', mgr, '--python', python], { timeoutMs: 60_000 });
+    assertRefused(r, join(mgr, '10', 'default'), 'inspect of a manager root whose latest item links out');
+    assert.ok(r.stderr.includes(elsewhere), r.stderr);
+  });
+});
+
