@@ -250,5 +250,29 @@ s.listen(0, '127.0.0.1', () => console.log(s.address().port));
     assertRefused(r, join(mgr, '10', 'default'), 'inspect of a manager root whose latest item links out');
     assert.ok(r.stderr.includes(elsewhere), r.stderr);
   });
+
+  it('health and diff --values over 100,000 tiny tensors stop at --max-seconds in one line, and on Ctrl-C', async () => {
+    const file = join(dir.path, 'many.safetensors');
+    const n = 100_000;
+    const header: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) header[`t${i}`] = { dtype: 'F32', shape: [1], data_offsets: [4 * i, 4 * i + 4] };
+    writeFileSync(file, rawSafetensors(JSON.stringify(header), new Uint8Array(4 * n)));
+    for (const args of [['health', file], ['diff', file, file, '--values']]) {
+      const r = runCli([...args, '--max-seconds', '0.3'], { timeoutMs: 60_000 });
+      assertRefused(r, file, `${args[0]} past its time budget`);
+      assert.match(r.stderr, /time budget of 0\.3 s after \d+ of 100000 tensors/);
+    }
+    // Ctrl-C: the scan stops at once with "Cancelled." and exit 130.
+    // Sent once the scan has reported progress, so it is the scan that is stopped.
+    const p = spawn(process.execPath, [cli, 'health', file, '--progress-json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr!.on('data', (d: Buffer) => {
+      if (stderr === '') p.kill('SIGINT');
+      stderr += d.toString();
+    });
+    const status = await new Promise<number | null>((res) => p.on('exit', (code) => res(code)));
+    assert.equal(status, 130, stderr);
+    assert.equal(stderr.trimEnd().split('\n').pop(), 'jax-serve: Cancelled.');
+  });
 });
 
