@@ -3,10 +3,10 @@
  * through the conversion plan (a JAX checkpoint against its export); `--values` compares every
  * paired tensor's elements. Exit 1 when anything differs.
  */
-import { compareValues, DEFAULT_TOLERANCE, describeError, diffCheckpoints, entryName, HandleCache, isJaxServeError, JaxServeError, throwIfAborted, valueOpener, valueSides, type Checkpoint, type DiffEntry, type NodeFileOpener, type ValueDiff } from '../core/index';
+import { compareValues, DEFAULT_TOLERANCE, describeError, diffCheckpoints, entryName, isJaxServeError, JaxServeError, throwIfAborted, valueSides, type Checkpoint, type DiffEntry, type NodeFileOpener, type ValueDiff } from '../core/index';
 import type { Args } from './main';
 import { print } from './output';
-import { scanControl, SCAN_OPTIONS, SCAN_USAGE } from './scan';
+import { scanControl, scanOpener, SCAN_OPTIONS, SCAN_USAGE } from './scan';
 import { formatCount } from './render';
 
 export const DIFF_OPTIONS = ['--json', '--python', '--values', '--pairing', '--rtol', '--atol', ...SCAN_OPTIONS];
@@ -40,9 +40,7 @@ export async function diffCommand(args: Args, open: (a: Args, which?: number) =>
   let stopped: string | undefined;
   if (args.flags.has('--values')) {
     const scan = scanControl(args);
-    // Both sides are read tensor by tensor from the same few files: keep them open between tensors.
-    const cached = (ck: Checkpoint) => (valueOpener(ck, opener) === opener ? new HandleCache(opener) : valueOpener(ck, opener));
-    const [l, r] = [cached(left), cached(right)];
+    const [l, r] = [scanOpener(left, opener), scanOpener(right, opener)];
     const paired = d.entries.filter((e) => e.status === 'same' || e.status === 'retyped');
     const end = Date.now() + scan.budgetMs;
     try {
@@ -52,7 +50,7 @@ export async function diffCommand(args: Args, open: (a: Args, which?: number) =>
           stopped = `${left.location}: the value comparison stopped at its time budget of ${scan.maxSeconds} s after ${i} of ${paired.length} tensors; raise --max-seconds to compare the rest.`;
           break;
         }
-        const sides = valueSides(e, l, r);
+        const sides = valueSides(e, l.values, r.values);
         if (!sides) continue;
         try {
           values.push({ name: entryName(e), diff: await compareValues(sides[0], sides[1], { ...tol, signal: scan.signal }) });
@@ -64,7 +62,7 @@ export async function diffCommand(args: Args, open: (a: Args, which?: number) =>
       }
     } finally {
       scan.done();
-      for (const o of [l, r]) if (o instanceof HandleCache) await o.close();
+      await Promise.all([l.close(), r.close()]);
     }
   }
   const differing = values.filter((v) => !v.diff?.allclose);

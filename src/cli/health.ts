@@ -1,8 +1,8 @@
 /** `jax-serve health PATH`: statistics over every tensor; NaN/±Inf, all-zero, constant and extreme tensors. */
-import { HandleCache, healthScan, JaxServeError, tensorStats, valueOpener, type Checkpoint, type NodeFileOpener } from '../core/index';
+import { healthScan, JaxServeError, tensorStats, type Checkpoint, type NodeFileOpener } from '../core/index';
 import type { Args } from './main';
 import { print } from './output';
-import { scanControl, SCAN_OPTIONS, SCAN_USAGE } from './scan';
+import { scanControl, scanOpener, SCAN_OPTIONS, SCAN_USAGE } from './scan';
 
 export const HEALTH_OPTIONS = ['--json', '--python', ...SCAN_OPTIONS];
 
@@ -17,16 +17,14 @@ export async function healthCommand(args: Args, open: (a: Args) => Promise<Check
   const scan = scanControl(args);
   const { signal } = scan;
   const ck = await open(args);
-  // A scan reads every tensor of the same few shards: keep them open between tensors.
-  const values = valueOpener(ck, opener);
-  const files = values === opener ? new HandleCache(opener) : undefined;
-  const report = await healthScan(ck, (t) => tensorStats(files ?? values, t, { signal }), {
+  const files = scanOpener(ck, opener);
+  const report = await healthScan(ck, (t) => tensorStats(files.values, t, { signal }), {
     signal,
     budgetMs: scan.budgetMs,
     onProgress: (done, total) => scan.onProgress(done, total, 'tensors'),
   }).finally(() => {
     scan.done();
-    return files?.close();
+    return files.close();
   });
   if (args.json) print(JSON.stringify({ location: ck.location, ...report }) + '\n');
   else {

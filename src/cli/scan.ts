@@ -3,7 +3,7 @@
  * a terminal (or JSON lines with --progress-json), Ctrl-C, and a time budget (--max-seconds) after
  * which the scan stops with what it found and says so.
  */
-import { JaxServeError } from '../core/index';
+import { HandleCache, JaxServeError, valueOpener, type Checkpoint, type FileOpener } from '../core/index';
 import type { Args } from './main';
 import { printErr } from './output';
 
@@ -21,6 +21,17 @@ export interface ScanControl {
   onProgress(done: number, total: number, what: string): void;
   /** Stops listening for Ctrl-C and ends a progress line. */
   done(): void;
+}
+
+/**
+ * The opener a scan reads `ck`'s values through: its files kept open between tensors (a scan reads
+ * the same few shards a million times), or the checkpoint's own opener (Orbax, through the sidecar).
+ */
+export function scanOpener(ck: Checkpoint, opener: FileOpener): { readonly values: FileOpener; close(): Promise<void> } {
+  const own = valueOpener(ck, opener);
+  if (own !== opener) return { values: own, close: async () => undefined };
+  const cache = new HandleCache(opener);
+  return { values: cache, close: () => cache.close() };
 }
 
 export function scanControl(args: Args): ScanControl {

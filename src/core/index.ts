@@ -54,5 +54,5 @@ export { ServerRegistry, startTicks, type RegisteredServer } from './node/server
 export { escapeControls, MAX_MESSAGE_CHARS, oneLine, safeName, stripControls } from './text';
 export { jsonDepth, MAX_JSON_DEPTH, parseJsonBytes, parseJsonText, type BoundedJsonOptions } from './json';
 export { Confinement } from './node/confinement';
-export { assertOutputOutsideSources, effectivePath, nodeIdentityFs, type IdentityFs, type NodeId, type OutputSource } from './node/outputSafety';
-export { HandleCache, IDLE_CLOSE_MS, OPEN_HANDLES } from './node/handleCache';
+export { assertOutputOutsideSources, type IdentityFs, type NodeId, type OutputSource } from './node/outputSafety';
+export { HandleCache } from './node/handleCache';

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { Checkpoint } from './checkpoint';
 import { parseJsonBytes } from './json';
-import type { FileOpener } from './io/byteSource';
+import { openerWithin, type FileOpener } from './io/byteSource';
 
 export interface SideFiles {
   readonly folder: string;
@@ -66,7 +66,7 @@ const GENERATION_KEYS = [
 export async function readSideFiles(files: FileOpener, ck: Checkpoint): Promise<SideFiles> {
   const folder = (await files.kind(ck.location)) === 'directory' ? ck.location : path.dirname(ck.files[0] ?? ck.location);
   // Side files are read only inside the checkpoint's folder, as its weights are.
-  const opener = files.within ? await files.within(folder) : files;
+  const opener = await openerWithin(files, folder);
   const config = await json(opener, path.join(folder, 'config.json'));
   const generation = await json(opener, path.join(folder, 'generation_config.json'));
   const tokenizer: string[] = [];

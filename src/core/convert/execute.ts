@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
-import type { ByteSink, ByteSource, FileOpener } from '../io/byteSource';
+import { openerWithin, type ByteSink, type ByteSource, type FileOpener } from '../io/byteSource';
 import { writeOrder, writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
 import { convertSelected, DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
@@ -80,7 +80,7 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   try {
     // The tokenizer is checked against the config before any tensor is written.
     if (opts.tokenizerFrom) {
-      const found = (await checkTokenizerFolder(await confined(files, opts.tokenizerFrom), opts.tokenizerFrom, plan.config)).filter((f) => f.code !== 'tokenizer-class');
+      const found = (await checkTokenizerFolder(await openerWithin(files, opts.tokenizerFrom), opts.tokenizerFrom, plan.config)).filter((f) => f.code !== 'tokenizer-class');
       const errors = found.filter((f) => f.severity === 'error');
       if (errors.length) throw new JaxServeError(errors.some((f) => f.code === 'no-tokenizer') ? 'E_NOT_FOUND' : 'E_FORMAT', `--tokenizer-from ${opts.tokenizerFrom}: ${errors.map((f) => f.message).join(' ')}`);
       notes.push(...found.filter((f) => f.severity === 'warning').map((f) => f.message));
@@ -131,11 +131,6 @@ export async function convertTensor(t: PlannedTensor, src: TensorRef, opener: Fi
   return applyTransforms(await readWholeTensor(opener, src, signal), t.source, t.transforms).bytes;
 }
 
-/** An opener that reads nothing outside `folder` (a folder the user named for files to copy). */
-async function confined(files: FileOpener, folder: string): Promise<FileOpener> {
-  return files.within ? files.within(folder) : files;
-}
-
 /** Copies `name` through the handle that was checked, so what is copied is what was checked. */
 async function copyChecked(files: FileOpener, from: string, target: ExportTarget, name: string): Promise<void> {
   const src = await files.open(from);
@@ -149,7 +144,7 @@ async function copyChecked(files: FileOpener, from: string, target: ExportTarget
 async function copyTokenizer(files: FileOpener, target: ExportTarget, opts: ExecuteOptions, notes: string[]): Promise<string[]> {
   const copied: string[] = [];
   if (opts.tokenizerFrom) {
-    const tok = await confined(files, opts.tokenizerFrom);
+    const tok = await openerWithin(files, opts.tokenizerFrom);
     for (const name of TOKENIZER_FILES) {
       const from = path.join(opts.tokenizerFrom, name);
       if ((await tok.kind(from)) !== 'file') continue;
@@ -166,7 +161,7 @@ async function copyTokenizer(files: FileOpener, target: ExportTarget, opts: Exec
   }
   const gen = opts.generationConfigFrom ?? opts.tokenizerFrom;
   if (gen) {
-    const genFiles = await confined(files, gen);
+    const genFiles = await openerWithin(files, gen);
     const from = path.join(gen, 'generation_config.json');
     if ((await genFiles.kind(from)) === 'file') {
       await copyChecked(genFiles, from, target, 'generation_config.json');

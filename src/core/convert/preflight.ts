@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Checkpoint } from '../checkpoint';
 import { describeError, JaxServeError } from '../errors';
 import { parseJsonBytes } from '../json';
-import type { FileOpener } from '../io/byteSource';
+import { openerWithin, type FileOpener } from '../io/byteSource';
 import { openCheckpoint } from '../formats/open';
 import { checkTokenizerFolder } from './tokenizer';
 import { ARCHITECTURES, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
@@ -73,7 +73,7 @@ function expectedFromConfig(name: ArchitectureName, c: Record<string, unknown>):
 
 export async function preflight(files: FileOpener, folder: string, opts: PreflightOptions = {}): Promise<PreflightReport> {
   // What the engines would load lies inside the folder: a link out of it is refused, as they would read it.
-  const opener = files.within ? await files.within(folder) : files;
+  const opener = await openerWithin(files, folder);
   const engines = opts.engines ?? ['vllm', 'sglang'];
   const findings: Finding[] = [];
   const add = (severity: Finding['severity'], code: string, file: string, message: string, tensor?: string) => findings.push({ severity, code, file, message, ...(tensor ? { tensor } : {}) });

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import type { Checkpoint } from '../checkpoint';
 import { JaxServeError } from '../errors';
-import type { FileOpener } from '../io/byteSource';
+import { openerWithin, type FileOpener } from '../io/byteSource';
 import {
   FLAX_INDEX_NAME,
   FLAX_SINGLE_NAME,
@@ -41,7 +41,7 @@ const FOLDER_CANDIDATES = [SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, FLAX
  * folder it leads to must lie inside the location the user named (see FileOpener.within).
  */
 export async function openCheckpoint(opener: FileOpener, location: string, opts: OpenOptions = {}): Promise<Checkpoint> {
-  return openAt(opener.within ? await opener.within(location) : opener, location, opts);
+  return openAt(await openerWithin(opener, location), location, opts);
 }
 
 async function openAt(opener: FileOpener, location: string, opts: OpenOptions): Promise<Checkpoint> {

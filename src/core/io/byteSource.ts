@@ -58,6 +58,11 @@ export interface FileOpener {
   within?(location: string): Promise<FileOpener>;
 }
 
+/** `opener` confined to `location` where it can be (FileOpener.within), else `opener` itself. */
+export async function openerWithin(opener: FileOpener, location: string): Promise<FileOpener> {
+  return opener.within ? opener.within(location) : opener;
+}
+
 /** Where bytes go, one chunk after another; `commit` makes the result visible, `abort` removes it. */
 export interface ByteSink {
   write(chunk: Uint8Array): Promise<void>;

@@ -49,7 +49,7 @@ function specialKind(st: Stats): string {
 }
 
 /** Refuses anything but a regular file before a byte is read: a FIFO or device would block or never end. */
-export function refuseSpecial(file: string, st: Stats): void {
+function refuseSpecial(file: string, st: Stats): void {
   if (st.isDirectory()) throw new JaxServeError('E_USAGE', `${file} is a folder, not a file.`);
   if (!st.isFile()) throw new JaxServeError('E_UNSAFE_PATH', `${file} is ${specialKind(st)}; jax-serve reads only regular files. Replace it with the file itself.`);
 }
