@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# The GPU run of SGLang-JAX, on the device machine (the `device` tool), from the repository root,
+# after scripts/gpu/make-carry.sh filled .gpu-kit/ here and the call carried .gpu-kit and dist:
+#
+#   bash scripts/gpu/sglang-jax-run.sh        (writes $OUT/records.tgz and $OUT/run.log)
+#
+# It makes three exports with our converter from JAX-layout checkpoints the fixture script writes:
+#   export128             head_dim 128 (SGLang-JAX pads head_dim to a multiple of 128): must serve
+#                         the three APIs equal to transformers' greedy, and pass check-served;
+#   export16              head_dim 16, the canonical tiny attention shape: must fail, explained;
+#   export128-broken-rope the same weights with a wrong RoPE permutation on q/k: must be caught.
+# Each is started through `jax-serve serve --engine sglang-jax` (the Serve panel builds the same
+# command line), generated from through /generate, completions and chat, checked, and stopped.
+# Everything it saw is recorded under rec/ (tarred into $OUT): the engine's raw log, the CLI's
+# stdout and stderr, raw streams and replies, /get_model_info, /v1/models, /get_server_info,
+# /metrics, the failed start, and `ps` after each stop. scripts/gpu/import-records.sh turns the
+# tarball into a versioned fixture folder in test/fixtures/.
+set -u
+ROOT=$PWD
+KIT=$ROOT/.gpu-kit
+OUT=${OUT:?run this through the device tool: \$OUT is where the records go}
+W=/tmp/jax-serve-gpu
+R=$W/rec
+rm -rf "$W" && mkdir -p "$R"
+exec > >(tee -a "$OUT/run.log") 2>&1
+# What was recorded so far goes back even when a later step hangs past the call's limit.
+save() { (cd "$W" && tar czf "$OUT/records.tgz.part" rec && mv "$OUT/records.tgz.part" "$OUT/records.tgz"); }
+trap save EXIT
+export PYTHONUNBUFFERED=1
+step() { echo "== $(date -u +%T) $*"; }
+
+step install
+rm -rf /tmp/site
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$KIT"/wheels/*.whl || exit 1
+mkdir -p "$W/engine-src" && tar xzf "$KIT"/sglang-jax-*.tar.gz -C "$W/engine-src" || exit 1
+xz -dc "$KIT/node.xz" > /tmp/node && chmod +x /tmp/node
+CLI="/tmp/node $ROOT/dist/cli.js"
+# The engine's own packages (transformers 4.57 and its web stack) only for the engine: the
+# reference and the fixtures use the machine's transformers.
+ENGINE_PATH=/tmp/site:$W/engine-src
+commit=$(basename "$KIT"/sglang-jax-*.tar.gz .tar.gz | sed 's/^sglang-jax-//')
+{
+  echo "engine_commit=$commit"
+  echo "date=$(date -u +%F)"
+  /tmp/node --version | sed 's/^/node=/'
+  python3 -c "import jax, flax, torch, transformers; print(f'jax={jax.__version__}'); print(f'flax={flax.__version__}'); print(f'torch={torch.__version__}'); print(f'transformers_reference={transformers.__version__}'); print(f'devices={jax.devices()}')"
+  PYTHONPATH=$ENGINE_PATH python3 -c "import transformers; print(f'transformers_engine={transformers.__version__}')"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | sed 's/^/gpu=/'
+} | tee "$R/versions.txt"
+nvidia-smi > "$R/nvidia-smi-before.txt" 2>&1
+
+step models
+python3 python/fixtures/shaped_llama.py write "$W/m128" --head-dim 128 --heads 4 --kv-heads 2 > "$R/m128-manifest.json" || exit 1
+python3 python/fixtures/shaped_llama.py write "$W/m16" --head-dim 16 --heads 4 --kv-heads 2 > "$R/m16-manifest.json" || exit 1
+conv() { $CLI convert "$W/$1/jax/nnx.msgpack" -o "$W/$2" --config-from "$W/$1/hf" --tokenizer-from "$W/$1/hf" "${@:3}" 2>&1 | tee -a "$R/convert.txt"; }
+conv m128 export128 && conv m16 export16 && conv m128 export128-broken-rope --rules scripts/gpu/broken-rope.rules.json || exit 1
+
+step "greedy references (transformers, f32, one process)"
+python3 - "$W" > "$R/greedy.json" <<'PY' || exit 1
+# transformers' greedy ids and text per export, prompt and API (chat through the chat template),
+# what the three streams must equal. One process: loading torch once per call cost minutes.
+import json, sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+out = {}
+for m in ("export128", "export128-broken-rope"):
+    d = f"{sys.argv[1]}/{m}"
+    tok = AutoTokenizer.from_pretrained(d)
+    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    for p in json.load(open("scripts/gpu/prompts.json")):
+        for chat in (False, True):
+            if chat:
+                x = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            else:
+                x = tok(p, return_tensors="pt")
+            with torch.no_grad():
+                y = model.generate(**x, do_sample=False, max_new_tokens=16)
+            ids = y[0, x["input_ids"].shape[1]:].tolist()
+            out.setdefault(m, {})[("chat:" if chat else "") + p] = {"prompt_ids": x["input_ids"][0].tolist(), "ids": ids, "text": tok.decode(ids, skip_special_tokens=True)}
+print(json.dumps(out, indent=1))
+PY
+save
+
+PORT=30000
+URL=http://127.0.0.1:$PORT
+DEVICE_ARGS=(--device cuda)
+$CLI serve --help 2>&1 | grep -q -- '--device' || DEVICE_ARGS=(--arg --device --arg cuda)
+FLAGS=(--engine sglang-jax "${DEVICE_ARGS[@]}" --python python3 --port $PORT --memory-fraction 0.2
+  --arg --attention-backend --arg native --arg --random-seed --arg 0 --arg --max-running-requests --arg 8)
+
+# serve NAME DIR [extra jax-serve args]: starts it in the background, waits for ready or exit.
+serve() {
+  local name=$1 dir=$2
+  shift 2
+  step "serve $name"
+  PYTHONPATH=$ENGINE_PATH $CLI serve "$W/$dir" "${FLAGS[@]}" "$@" --command "bash $ROOT/scripts/gpu/tee-log.sh $R/$name.engine.log" \
+    > "$R/$name.stdout" 2> "$R/$name.stderr" &
+  SP=$!
+  for _ in $(seq 1 300); do
+    grep -q '^ready at' "$R/$name.stdout" && break
+    kill -0 $SP 2>/dev/null || break
+    sleep 1
+  done
+  cat "$R/$name.stdout"
+  if ! grep -q '^ready at' "$R/$name.stdout"; then
+    wait $SP
+    echo "exit=$?" | tee "$R/$name.exit"
+    save
+    grep -m1 '^jax-serve:' "$R/$name.stderr" | tee -a "$R/$name.exit"
+    return 1
+  fi
+}
+stop() {
+  local name=$1
+  step "stop $name"
+  kill -INT $SP
+  wait $SP
+  echo "exit=$?" > "$R/$name.exit"
+  sleep 2
+  { echo "# ps after stopping $name (engine processes left: none expected)"; ps -eo pid,pgid,stat,etime,cmd | grep -E 'sgl_jax|launch_server|tee-log' | grep -v grep || echo "none"; } | tee "$R/$name.ps-after-stop.txt"
+  nvidia-smi --query-compute-apps=pid,used_memory --format=csv > "$R/$name.gpu-apps-after-stop.txt" 2>&1
+  save
+}
+get() { curl -s -m 30 -o "$R/$2" -w "%{http_code}\n" "$URL$1" | sed "s|^|$1 -> |"; }
+post() { curl -sN -m 60 -o "$R/$2" -w "%{http_code}\n" "$URL$1" -H 'content-type: application/json' -d "$3" | sed "s|^|$1 -> |"; }
+
+if serve good export128 --arg --disable-precompile; then
+  get /v1/models v1-models.json; get /get_model_info get-model-info.json; get /get_server_info get-server-info.json
+  get /health health.txt; get /metrics metrics-without-flag.txt
+  MODEL=$(python3 -c "import json; print(json.load(open('$R/v1-models.json'))['data'][0]['id'])")
+  step "jax-serve generate, without --model"
+  $CLI generate --url $URL --sglang --max-tokens 16 --temperature 0 hello > "$R/gen-generate.txt" 2>&1; echo "exit=$?" >> "$R/gen-generate.txt"
+  $CLI generate --url $URL --max-tokens 16 --temperature 0 hello > "$R/gen-completions.txt" 2>&1; echo "exit=$?" >> "$R/gen-completions.txt"
+  $CLI generate --url $URL --chat --max-tokens 16 --temperature 0 hello > "$R/gen-chat.txt" 2>&1; echo "exit=$?" >> "$R/gen-chat.txt"
+  cat "$R"/gen-*.txt
+  step "raw streams and replies"
+  post /generate t-generate.sse '{"text":"hello","sampling_params":{"max_new_tokens":16,"temperature":0},"stream":true,"return_logprob":true}'
+  post /v1/completions t-completions.sse "{\"model\":\"$MODEL\",\"prompt\":\"hello\",\"max_tokens\":16,\"temperature\":0,\"stream\":true,\"logprobs\":1}"
+  post /v1/chat/completions t-chat.sse "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":16,\"temperature\":0,\"stream\":true}"
+  post /generate n-generate.json '{"text":"hello","sampling_params":{"max_new_tokens":16,"temperature":0},"return_logprob":true}'
+  post /v1/completions n-completions.json "{\"model\":\"$MODEL\",\"prompt\":\"hello\",\"max_tokens\":16,\"temperature\":0,\"logprobs\":1}"
+  post /v1/chat/completions n-chat.json "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":16,\"temperature\":0,\"logprobs\":true}"
+  post /v1/completions e-completions-no-model.json '{"prompt":"hello","max_tokens":4,"temperature":0}'
+  step check-served
+  $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 --json > "$R/check-good.json" 2> "$R/check-good.stderr"
+  echo "exit=$?" | tee -a "$R/check-good.stderr"; head -c 3000 "$R/check-good.json"; echo
+  $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 > "$R/check-good.txt" 2>&1; cat "$R/check-good.txt"
+  stop good
+fi
+
+serve headdim16 export16 --arg --disable-precompile && stop headdim16
+
+if serve broken export128-broken-rope --arg --disable-precompile; then
+  step "check-served on the broken RoPE export (against the good export as its source)"
+  $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 --json > "$R/check-broken.json" 2> "$R/check-broken.stderr"
+  echo "exit=$?" | tee -a "$R/check-broken.stderr"; head -c 3000 "$R/check-broken.json"; echo
+  $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 > "$R/check-broken.txt" 2>&1; cat "$R/check-broken.txt"
+  stop broken
+fi
+
+if [ "${PRECOMPILE:-1}" = 1 ] && [ $SECONDS -lt 360 ]; then
+  # The precompile phase and /metrics, with small padding lists so it takes seconds.
+  if serve precompile export128 --arg --enable-metrics --arg --precompile-token-paddings --arg 64 --arg 128 --arg --precompile-bs-paddings --arg 1 --arg 2 --arg --max-running-requests --arg 2; then
+    post /generate n-generate-precompiled.json '{"text":"hello","sampling_params":{"max_new_tokens":16,"temperature":0},"return_logprob":true}'
+    get /metrics metrics.prom
+    stop precompile
+  fi
+fi
+
+step "offline script"
+if $CLI script "$W/export128" --engine sglang-jax --device cuda --max-tokens 16 --temperature 0 hello > "$R/offline.py" 2> "$R/offline.stderr"; then
+  (cd "$W" && PYTHONPATH=$ENGINE_PATH timeout 150 python3 "$R/offline.py" > "$R/offline.stdout" 2> "$R/offline.engine.log"; echo "exit=$?" >> "$R/offline.stdout")
+  cat "$R/offline.stdout"
+else
+  cat "$R/offline.stderr"
+  # No script for this engine yet: the same Engine call, written by hand, so the run still says
+  # whether SGLang-JAX's offline API works here.
+  (cd "$W" && PYTHONPATH=$ENGINE_PATH timeout 150 python3 - "$W/export128" > "$R/offline-probe.stdout" 2> "$R/offline-probe.engine.log" <<'PY'
+import json, sys
+from sgl_jax.srt.entrypoints.engine import Engine
+e = Engine(model_path=sys.argv[1], device="cuda", attention_backend="native", mem_fraction_static=0.2, random_seed=0, disable_precompile=True, max_running_requests=8)
+out = e.generate("hello", {"max_new_tokens": 16, "temperature": 0})
+print(json.dumps(out, default=str))
+e.shutdown()
+PY
+  echo "exit=$?" >> "$R/offline-probe.stdout")
+  cat "$R/offline-probe.stdout"; tail -5 "$R/offline-probe.engine.log"
+fi
+
+nvidia-smi > "$R/nvidia-smi-after.txt" 2>&1
+{ echo "# every process left at the end"; ps -eo pid,pgid,stat,etime,cmd | grep -E 'sgl_jax|launch_server|python3 -m|tee-log' | grep -v grep || echo none; } | tee "$R/ps-at-end.txt"
+step done
+save
+ls -la "$OUT"

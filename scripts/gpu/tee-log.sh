@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# A launch prefix for `jax-serve serve --command`: runs the engine unchanged, its raw output (the
+# carriage-return progress bars included, which the CLI prints as lines) also appended to FILE.
+#   tee-log.sh FILE ENGINE ARGS...
+out=$1
+shift
+exec "$@" > >(exec tee -a "$out") 2>&1
