@@ -93,7 +93,7 @@ export function checkServedText(r: CheckReport): string {
     if (p.maxAbsLogprobDelta !== null) parts.push(`max |Δlogprob| ${p.maxAbsLogprobDelta.toExponential(2)}`);
     for (const w of p.logprobWarnings.slice(0, 3)) parts.push(`warning: logprob at token ${w.index} is ${w.server.toFixed(4)}, the reference ${w.reference.toFixed(4)} (Δ ${w.delta.toExponential(2)} > ${p.logprobBound})`);
     if (p.logprobWarnings.length > 3) parts.push(`${p.logprobWarnings.length - 3} more logprob warnings (--json lists them)`);
-    if (p.jaxFirstDisagreement != null) parts.push(`the JAX forward disagrees at token ${p.jaxFirstDisagreement}`);
+    if (p.jaxFirstDisagreement !== undefined && p.jaxFirstDisagreement !== null) parts.push(`the JAX forward disagrees at token ${p.jaxFirstDisagreement}`);
     for (const n of p.notes) parts.push(escapeControls(n));
     return parts.join('; ');
   };
