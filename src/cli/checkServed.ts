@@ -5,7 +5,7 @@
  * near-tie the serving dtype cannot resolve.
  */
 import * as path from 'node:path';
-import { checkServed, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi, type NodeFileOpener, type PromptCheck } from '../core/index';
+import { checkServed, describePromptCheck, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi, type NodeFileOpener } from '../core/index';
 import type { Args } from './main';
 import { print, printErr } from './output';
 
@@ -78,27 +78,10 @@ export async function checkServedCommand(args: Args, opener: NodeFileOpener, sig
   if (!report.ok) process.exitCode = 1;
 }
 
-const q = (s: string) => JSON.stringify(s);
-const short = (s: string) => (s.length > 40 ? s.slice(0, 37) + '...' : s);
-
 /** One line per prompt, then the verdict; every server or prompt text escaped for the terminal. */
 export function checkServedText(r: CheckReport): string {
-  const line = (p: PromptCheck): string => {
-    const parts = [`${p.ok ? '✓' : '✗'} ${escapeControls(q(short(p.prompt)))}: ${p.compared} tokens compared`];
-    const f = p.failure;
-    if (f?.why === 'token') parts.push(`diverges at token ${f.index}: the reference picks ${escapeControls(q(f.referenceText))} (id ${f.referenceId}), the server ${escapeControls(q(f.serverText))} (id ${f.serverId}); the reference's top-2 margin there is ${f.margin.toPrecision(3)}, its gap to the server's token ${f.gap!.toPrecision(3)} (over the ${r.dtype} near-tie bound ${f.bound.toPrecision(2)})`);
-    else if (f?.why === 'stopped-early') parts.push(`the server stopped after token ${f.index - 1}; the reference goes on with ${escapeControls(q(f.referenceText))} (id ${f.referenceId}, margin ${f.margin.toPrecision(3)})`);
-    else parts.push(p.tokensEqual ? 'all equal' : 'equal up to near-ties');
-    for (const t of p.nearTies) parts.push(`near-tie at token ${t.index} (gap ${t.gap.toPrecision(2)} ≤ ${t.bound.toPrecision(2)}), kept the server's token`);
-    if (p.maxAbsLogprobDelta !== null) parts.push(`max |Δlogprob| ${p.maxAbsLogprobDelta.toExponential(2)}`);
-    for (const w of p.logprobWarnings.slice(0, 3)) parts.push(`warning: logprob at token ${w.index} is ${w.server.toFixed(4)}, the reference ${w.reference.toFixed(4)} (Δ ${w.delta.toExponential(2)} > ${p.logprobBound})`);
-    if (p.logprobWarnings.length > 3) parts.push(`${p.logprobWarnings.length - 3} more logprob warnings (--json lists them)`);
-    if (p.jaxFirstDisagreement !== undefined && p.jaxFirstDisagreement !== null) parts.push(`the JAX forward disagrees at token ${p.jaxFirstDisagreement}`);
-    for (const n of p.notes) parts.push(escapeControls(n));
-    return parts.join('; ');
-  };
   const bad = r.prompts.filter((p) => !p.ok).length;
-  const head = `${escapeControls(r.url)} (${r.api === 'sglang-generate' ? '/generate' : r.api}${r.model === undefined ? '' : `, model ${escapeControls(q(r.model))}`}) against ${escapeControls(r.source)} (${r.dtype}):`;
+  const head = `${escapeControls(r.url)} (${r.api === 'sglang-generate' ? '/generate' : r.api}${r.model === undefined ? '' : `, model ${escapeControls(JSON.stringify(r.model))}`}) against ${escapeControls(r.source)} (${r.dtype}):`;
   const verdict = bad === 0 ? `the server generates what the export computes on ${r.prompts.length} prompt(s)` : `${bad} of ${r.prompts.length} prompt(s) diverge`;
-  return [head, ...r.prompts.map(line), verdict].join('\n');
+  return [head, ...r.prompts.map((p) => `${p.ok ? '✓' : '✗'} ${escapeControls(describePromptCheck(p, r.dtype))}`), verdict].join('\n');
 }

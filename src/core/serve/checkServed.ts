@@ -298,3 +298,22 @@ export function argmaxRows(values: ArrayLike<number>, vocab: number): number[] {
   }
   return out;
 }
+
+const quote = (s: string) => JSON.stringify(s);
+const short = (s: string) => (s.length > 40 ? s.slice(0, 37) + '...' : s);
+
+/** One prompt's verdict in one line (raw text: the CLI escapes it, the panel sets it as text). */
+export function describePromptCheck(p: PromptCheck, dtype: ServingDtype): string {
+  const parts = [`${quote(short(p.prompt))}: ${p.compared} tokens compared`];
+  const f = p.failure;
+  if (f?.why === 'token') parts.push(`diverges at token ${f.index}: the reference picks ${quote(f.referenceText)} (id ${f.referenceId}), the server ${quote(f.serverText)} (id ${f.serverId}); the reference's top-2 margin there is ${f.margin.toPrecision(3)}, its gap to the server's token ${f.gap!.toPrecision(3)} (over the ${dtype} near-tie bound ${f.bound.toPrecision(2)})`);
+  else if (f?.why === 'stopped-early') parts.push(`the server stopped after token ${f.index - 1}; the reference goes on with ${quote(f.referenceText)} (id ${f.referenceId}, margin ${f.margin.toPrecision(3)})`);
+  else parts.push(p.tokensEqual ? 'all equal' : 'equal up to near-ties');
+  for (const t of p.nearTies) parts.push(`near-tie at token ${t.index} (gap ${t.gap.toPrecision(2)} ≤ ${t.bound.toPrecision(2)}), kept the server's token`);
+  if (p.maxAbsLogprobDelta !== null) parts.push(`max |Δlogprob| ${p.maxAbsLogprobDelta.toExponential(2)}`);
+  for (const w of p.logprobWarnings.slice(0, 3)) parts.push(`warning: logprob at token ${w.index} is ${w.server.toFixed(4)}, the reference ${w.reference.toFixed(4)} (Δ ${w.delta.toExponential(2)} > ${p.logprobBound})`);
+  if (p.logprobWarnings.length > 3) parts.push(`${p.logprobWarnings.length - 3} more logprob warnings (--json lists them)`);
+  if (p.jaxFirstDisagreement !== undefined && p.jaxFirstDisagreement !== null) parts.push(`the JAX forward disagrees at token ${p.jaxFirstDisagreement}`);
+  parts.push(...p.notes);
+  return parts.join('; ');
+}
