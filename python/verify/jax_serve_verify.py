@@ -8,6 +8,15 @@ own environment (JAX and torch often live in different venvs):
   jax ENTRY_PY CHECKPOINT CONFIG_JSON OUT_DIR
       import ENTRY_PY, state = load(CHECKPOINT, config), then forward(state, ids) for every prompt
       in OUT_DIR/ids.json; write OUT_DIR/jax-K.npy
+  served EXPORT_DIR REQUESTS_JSON OUT_JSON
+      jax-serve check-served: teacher-force what a server generated through the export (float32).
+      REQUESTS_JSON is {"prompts": [{"prompt", "chat", "ids" (the server's token ids, or null),
+      "text" (the server's text)}]}. Per prompt, OUT_JSON gets the prompt's ids, the generated ids
+      compared (the server's, or when it sent none, ids recovered from its text: see below) and,
+      at each of the n+1 positions after the prompt (the last one is what comes after the server's
+      last token), the reference's argmax, its top-2 logit margin, the |top logit|, the gap from the
+      top logit to the server's token and the log-softmax of the server's token. `jax` over
+      OUT_DIR/ids.json (prompt + compared ids) then gives the JAX entry point's view of the same.
 
 Failures print one line `jax-serve-verify: <what went wrong>` on stderr and exit 2.
 """
@@ -74,10 +83,131 @@ def jax(entry, checkpoint, config_file, out_dir):
         np.save(os.path.join(out_dir, f"jax-{k}.npy"), logits)
 
 
+def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps):
+    """Token ids for a server that sent only text (`transformers serve`): re-tokenising the text
+    alone may split it differently from what was generated (BPE merges across token boundaries),
+    so the export's model guides the split. At each step the reference's argmax is taken when its
+    text continues the server's text, else the first of its top 64 candidates that does, else the
+    rest re-tokenised up to a whole character. Each kept id's decoded text must extend what was
+    matched: a special token (EOS decodes to nothing) never stands in for text."""
+    ids = []
+    past = None
+    step_input = list(prompt_ids)
+    prev = ""
+    matched = 0  # characters of `text` the kept ids account for
+    for _ in range(max_steps):
+        if prev == text:
+            break
+        with torch.no_grad():
+            out = model(torch.tensor([step_input]), past_key_values=past, use_cache=True)
+        past = out.past_key_values
+        order = torch.argsort(out.logits[0, -1].float(), descending=True)[:64].tolist()
+
+        def fits(t):
+            # The decoded text must grow and stay a prefix of the server's. A byte token that starts
+            # a character of several bytes decodes to U+FFFD until the character is whole, so its
+            # bytes cannot be checked from text: such characters go through the fallback below.
+            cand = tok.decode(ids + [t], skip_special_tokens=True)
+            return len(cand) if len(cand) > len(prev) and text.startswith(cand) else None
+
+        pick = None
+        for t in order:
+            if t in eos:
+                continue
+            got = fits(t)
+            if got is not None:
+                pick, matched = t, got
+                break
+        if pick is not None:
+            added = [pick]
+        else:
+            # No candidate continues the text: the rest re-tokenised, as far as it takes to end on
+            # a whole character (the bytes of one character go in together).
+            added = []
+            for t in tok(text[matched:], add_special_tokens=False)["input_ids"]:
+                added.append(t)
+                cand = tok.decode(ids + added, skip_special_tokens=True)
+                if text.startswith(cand) and len(cand) > matched:
+                    matched = len(cand)
+                    break
+            if not added or not text.startswith(tok.decode(ids + added, skip_special_tokens=True)):
+                break  # the text cannot be rebuilt from tokens: compare what was
+        ids.extend(added)
+        step_input = added
+        prev = tok.decode(ids, skip_special_tokens=True)
+    return ids
+
+
+def served(export_dir, requests_file, out_file):
+    try:
+        import torch
+        import transformers
+    except ImportError as e:
+        fail(f"this Python ({sys.executable}) cannot import {e.name}; the reference needs torch and transformers (choose another interpreter with --python).")
+    with open(requests_file) as f:
+        requests = json.load(f)["prompts"]
+    tok = transformers.AutoTokenizer.from_pretrained(export_dir)
+    model = transformers.AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
+    eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+    if eos is None:
+        eos = model.config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    if tok.eos_token_id is not None:
+        eos.add(tok.eos_token_id)
+    results = []
+    for r in requests:
+        if r.get("chat"):
+            if not tok.chat_template:
+                fail(f"{export_dir}: the tokenizer has no chat template, so a chat request has no reference (use --api completions).")
+            prompt_ids = tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+        else:
+            prompt_ids = tok(r["prompt"])["input_ids"]
+        prompt_ids = [int(i) for i in prompt_ids]
+        if r.get("ids") is not None:
+            ids, source = [int(i) for i in r["ids"]], "server"
+        else:
+            text = r.get("text") or ""
+            ids, source = _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps=4 * len(text) + 8), "text"
+        vocab = model.config.vocab_size
+        bad = [i for i in ids if not 0 <= i < vocab]
+        if bad:
+            fail(f"the server returned token id {bad[0]}, outside the export's vocabulary of {vocab}: is it serving another model?")
+        seq = prompt_ids + ids
+        with torch.no_grad():
+            logits = model(torch.tensor([seq])).logits[0].float()
+        # Position p predicts seq[p + 1]: the n + 1 rows from the prompt's last token on.
+        rows = logits[len(prompt_ids) - 1:]
+        top2 = torch.topk(rows, 2, dim=-1)
+        logsm = torch.log_softmax(rows, dim=-1)
+        n = len(ids)
+        served_ids = torch.tensor(ids, dtype=torch.long)
+        server_logit = rows[:n].gather(1, served_ids[:, None])[:, 0] if n else torch.zeros(0)
+        argmax = top2.indices[:, 0].tolist()
+        results.append({
+            "promptIds": prompt_ids,
+            "ids": ids,
+            "idsFrom": source,
+            "argmax": argmax,
+            "margin": (top2.values[:, 0] - top2.values[:, 1]).tolist(),
+            "topLogit": top2.values[:, 0].abs().tolist(),
+            "gap": (top2.values[:n, 0] - server_logit).tolist(),
+            "logprob": logsm[:n].gather(1, served_ids[:, None])[:, 0].tolist() if n else [],
+            "tokenText": [tok.decode([i]) for i in ids],
+            "argmaxText": [tok.decode([i]) for i in argmax],
+            # Where each generated token's text starts in the decoded text (the panel marks the divergence).
+            "prefixChars": [len(tok.decode(ids[:k], skip_special_tokens=True)) for k in range(n + 1)],
+            "eos": sorted(eos),
+        })
+    with open(out_file, "w") as f:
+        json.dump({"prompts": results}, f)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["hf"] and len(sys.argv) == 5:
         hf(*sys.argv[2:])
     elif sys.argv[1:2] == ["jax"] and len(sys.argv) == 6:
         jax(*sys.argv[2:])
+    elif sys.argv[1:2] == ["served"] and len(sys.argv) == 5:
+        served(*sys.argv[2:])
     else:
         raise SystemExit(__doc__)

@@ -26,6 +26,7 @@ import { diffCommand, DIFF_OPTIONS, DIFF_USAGE } from './diff';
 import { generateCommand, GENERATE_OPTIONS, GENERATE_USAGE } from './generate';
 import { serveCommand, SERVE_OPTIONS, SERVE_USAGE } from './serve';
 import { scriptCommand, SCRIPT_OPTIONS, SCRIPT_USAGE } from './script';
+import { checkServedCommand, CHECK_SERVED_OPTIONS, CHECK_SERVED_USAGE } from './checkServed';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';
 import { print, printErr } from './output';
 
@@ -38,7 +39,7 @@ Commands:
   stats PATH TENSOR [--json] [--bins N]
                                   Exact statistics of one tensor (min, max, mean, std, NaN/Inf/zero
                                   counts) and a histogram of N bins (default 20) over [min, max].
-${HEALTH_USAGE}${DIFF_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}${SERVE_USAGE}${GENERATE_USAGE}${SCRIPT_USAGE}
+${HEALTH_USAGE}${DIFF_USAGE}${CONVERT_USAGE}${IMPORT_USAGE}${PREFLIGHT_USAGE}${VERIFY_USAGE}${SERVE_USAGE}${GENERATE_USAGE}${CHECK_SERVED_USAGE}${SCRIPT_USAGE}
 PATH is a *.safetensors, Flax *.msgpack, numpy *.npz or *.npy file, a
 *.safetensors.index.json or flax_model.msgpack.index.json, a folder holding one,
 or an Orbax checkpoint folder (an item, a step, or a CheckpointManager root).
@@ -62,7 +63,7 @@ export interface Args {
 }
 
 /** Options that take a value; the rest of `known` are flags. */
-const VALUE_OPTIONS = new Set(['--max-seconds', '--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol', '--url', '--model', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--idle-timeout', '--engine', '--host', '--port', '--max-model-len', '--memory-fraction', '--served-name', '--command', '--arg']);
+const VALUE_OPTIONS = new Set(['--max-seconds', '--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol', '--url', '--model', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--idle-timeout', '--engine', '--host', '--port', '--max-model-len', '--memory-fraction', '--served-name', '--command', '--arg', '--api', '--checkpoint']);
 
 export function parseArgs(argv: string[], known: string[]): Args {
   const out: Args = { positional: [], json: false, bins: 20, python: 'python3', flags: new Set(), values: new Map() };
@@ -166,6 +167,12 @@ async function runCommand(command: string, rest: string[], open: (a: Args, which
       const ac = new AbortController();
       process.once('SIGINT', () => ac.abort());
       return generateCommand(parseArgs(rest, GENERATE_OPTIONS), ac.signal);
+    }
+    case 'check-served': {
+      // Ctrl-C stops the requests and the reference; nothing is left behind.
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      return checkServedCommand(parseArgs(rest, CHECK_SERVED_OPTIONS), opener, ac.signal);
     }
     case 'diff': {
       const args = parseArgs(rest, DIFF_OPTIONS);

@@ -37,6 +37,7 @@ export { executeImport, importablePresets, invertTransforms, planImport, type Im
 export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './formats/msgpack/writer';
 export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './convert/tiled';
 export { compareLogits, type LogitsComparison } from './convert/compareLogits';
+export { checkServed, defaultCheckApi, servedReply, type CheckServedOptions } from './node/checkServed';
 export { DEFAULT_PROMPTS, verifyExport, verifyScript, verifyTemplate, type PromptReport, type VerifyOptions, type VerifyReport } from './node/verify';
 export { checkTokenizerFolder, compatTokenizerConfig, sentencePieceVocab, type TokenizerFinding } from './convert/tokenizer';
 export { readSideFiles, type SideFiles } from './sideFiles';
@@ -48,6 +49,7 @@ export * from './serve/engines';
 export * from './serve/serverLog';
 export * from './serve/metrics';
 export * from './serve/offlineScript';
+export * from './serve/checkServed';
 export * from './serve/launchProfile';
 export { freePort, groupAlive, portFree, ServerProcess, type ServerProcessOptions, type ServerState, type ServerStatus } from './node/serverProcess';
 export { ServerRegistry, startTicks, type RegisteredServer } from './node/serverRegistry';

@@ -7,12 +7,13 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeError, ENGINES, fetchGauges, generate, isJaxServeError, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
+import { checkServed, describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
 import { Rpc } from '../shared/rpc';
-import { isServeWebviewToHost, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
+import { isServeWebviewToHost, type CheckView, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
 import type { GenerateCommands } from './generateCommands';
 import type { ServerManager } from './serverManager';
+import { choosePython } from './python';
 import { openNamedUntitled } from './untitled';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
@@ -157,6 +158,8 @@ export class ServePanel extends Disposable {
       case 'attach':
         await this.generateCommands.attach();
         return { type: 'ack' };
+      case 'checkSource':
+        return this.checkAgainstSource();
       case 'generate':
         await this.context.workspaceState.update(SAMPLING_KEY, m.sampling);
         return { type: 'run', run: this.startRun(m.mode, m.prompt, m.sampling) };
@@ -230,6 +233,46 @@ export class ServePanel extends Disposable {
     })();
     return base;
   }
+
+  // ---- Check Against Source (jax-serve check-served for the attached server) ---------------------
+
+  /**
+   * Runs the served-vs-source check against the attached (or managed) server, with the folder it
+   * was started on as the source (asked for when unknown), in the interpreter verify uses; with
+   * progress and cancel in a notification.
+   */
+  private async checkAgainstSource(): Promise<ServeHostToWebview> {
+    const server = this.generateCommands.attached;
+    if (!server) return { type: 'checked', error: 'No server: start one above, or Attach to a running one.' };
+    let source = this.manager.folder;
+    if (!source) {
+      const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'Check Against Source: the export folder this server serves', openLabel: 'Check Against This Folder' });
+      source = picked?.[0]?.fsPath;
+      if (!source) return { type: 'checked' };
+    }
+    const { python } = await choosePython(vscode.Uri.file(source));
+    const apiKey = await this.generateCommands.apiKey(server.url);
+    try {
+      const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Check Against Source', cancellable: true }, (progress, token) => {
+        const ac = new AbortController();
+        token.onCancellationRequested(() => ac.abort());
+        return checkServed({ url: server.url, source: source!, model: server.model, python, apiKey, packageRoot: this.context.extensionPath, signal: ac.signal, log: this.manager.serverLog, onStep: (s) => progress.report({ message: s }) });
+      });
+      const check: CheckView = {
+        ok: report.ok,
+        headline: report.ok ? `The server generates what ${path.basename(report.source)} computes (${report.prompts.length} prompts, ${report.dtype}).` : `${report.prompts.filter((p) => !p.ok).length} of ${report.prompts.length} prompts diverge from ${path.basename(report.source)} (${report.dtype}).`,
+        prompts: report.prompts.map((p) => ({ prompt: p.prompt, ok: p.ok, text: p.text, ...(p.divergenceSpan ? { span: p.divergenceSpan } : {}), summary: describePromptCheck(p, report.dtype) })),
+      };
+      this.lastCheck = check;
+      return { type: 'checked', check };
+    } catch (e) {
+      if (isJaxServeError(e) && e.code === 'E_CANCELLED') return { type: 'checked' };
+      return { type: 'checked', error: describeError(e) };
+    }
+  }
+
+  /** The last check's verdict (the test API reads it). */
+  lastCheck: CheckView | undefined;
 
   /** Reads /metrics of the attached server every few seconds while the panel is visible. */
   private pollGauges(): void {

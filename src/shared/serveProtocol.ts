@@ -83,6 +83,23 @@ export interface RunView {
   readonly at: number;
 }
 
+/** Check Against Source: one prompt's verdict, as the panel shows it (from core's PromptCheck). */
+export interface CheckPromptView {
+  readonly prompt: string;
+  readonly ok: boolean;
+  /** The server's text; the first divergence is [start, end) of it. */
+  readonly text: string;
+  readonly span?: readonly [number, number];
+  /** One line: tokens compared, the divergence with both tokens and the margin, near-ties, warnings. */
+  readonly summary: string;
+}
+
+export interface CheckView {
+  readonly ok: boolean;
+  readonly headline: string;
+  readonly prompts: readonly CheckPromptView[];
+}
+
 export interface ServeInit {
   readonly type: 'init';
   readonly engines: readonly EngineView[];
@@ -108,7 +125,9 @@ export type ServeHostToWebview =
   | { readonly type: 'picked'; readonly path?: string }
   /** The explorer's "Serve Folder…": the form takes this folder. */
   | { readonly type: 'model'; readonly path: string }
-  | { readonly type: 'ack' };
+  | { readonly type: 'ack' }
+  /** The end of Check Against Source: a verdict, or why there is none (cancelled: neither). */
+  | { readonly type: 'checked'; readonly check?: CheckView; readonly error?: string };
 
 export type ServeWebviewToHost =
   | { readonly type: 'ready' }
@@ -120,6 +139,7 @@ export type ServeWebviewToHost =
   | { readonly type: 'showLog' }
   | { readonly type: 'preflight' }
   | { readonly type: 'attach' }
+  | { readonly type: 'checkSource' }
   | { readonly type: 'generate'; readonly mode: RunMode; readonly prompt: string; readonly sampling: SamplingView }
   | { readonly type: 'cancelRun'; readonly id: number }
   | { readonly type: 'offlineScript'; readonly profile: ProfileView; readonly mode: RunMode; readonly prompt: string; readonly sampling: SamplingView };
@@ -156,6 +176,7 @@ export function isServeWebviewToHost(v: unknown): v is ServeWebviewToHost {
     case 'showLog':
     case 'preflight':
     case 'attach':
+    case 'checkSource':
       return true;
     case 'start':
     case 'saveProfile':
@@ -174,5 +195,5 @@ export function isServeWebviewToHost(v: unknown): v is ServeWebviewToHost {
 }
 
 export function isServeHostToWebview(v: unknown): v is ServeHostToWebview {
-  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'model', 'ack'].includes(v.type as string);
+  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'model', 'ack', 'checked'].includes(v.type as string);
 }

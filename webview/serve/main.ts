@@ -14,6 +14,7 @@ import {
   type RunView,
   type SamplingView,
   type ServeHostToWebview,
+  type CheckView,
   type ServeInit,
   type ServerView,
   type ServeWebviewToHost,
@@ -140,6 +141,9 @@ const ui = {
   output: el('pre', { id: 'output', class: 'output', tabindex: '0', 'aria-label': 'Generated text', 'aria-live': 'off' }),
   stats: el('div', { id: 'run-stats', class: 'status', role: 'status' }),
   history: el('ol', { id: 'history', class: 'history', 'aria-label': 'Earlier runs' }),
+  // Check Against Source (jax-serve check-served): its own block, see renderCheck.
+  checkSource: button('check-source', 'Check Against Source', 'secondary'),
+  check: el('div', { id: 'check', class: 'check', role: 'status', 'aria-live': 'polite' }),
 };
 
 function build(): void {
@@ -189,6 +193,7 @@ function build(): void {
     el('h3', {}, 'History'),
     ui.history,
   );
+  gen.append(el('h3', {}, 'Check Against Source'), el('div', { class: 'row' }, ui.checkSource), ui.check);
   app.append(launch, gen);
   ui.cancel.disabled = true;
 
@@ -218,6 +223,7 @@ function build(): void {
   ui.script.addEventListener('click', () => void rpc.request({ type: 'offlineScript', profile: form(), mode: mode(), prompt: ui.prompt.value, sampling: sampling() }).catch(showError));
   ui.attach.addEventListener('click', () => void rpc.request({ type: 'attach' }, 10 * 60_000).catch(showError));
   ui.generate.addEventListener('click', generate);
+  ui.checkSource.addEventListener('click', checkSource);
   ui.cancel.addEventListener('click', cancel);
   ui.prompt.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
@@ -483,3 +489,28 @@ void rpc.request({ type: 'ready' }).then((m) => {
 setInterval(() => {
   if (server?.status === 'starting') renderServer();
 }, 1000);
+
+// ---- Check Against Source ----------------------------------------------------------------------
+
+/** Asks the host to check the attached server against its export; the verdict replaces the last. */
+function checkSource(): void {
+  ui.checkSource.disabled = true;
+  ui.check.replaceChildren(el('div', { class: 'status' }, 'Checking… (progress and Cancel in the notification)'));
+  void rpc
+    .request({ type: 'checkSource' }, 60 * 60_000)
+    .then((r) => r.type === 'checked' && renderCheck(r.check, r.error), showError)
+    .finally(() => (ui.checkSource.disabled = false));
+}
+
+/** Green or red, one line per prompt, and the server's text with the first divergence marked (text nodes only: nothing is parsed as HTML). */
+function renderCheck(check: CheckView | undefined, error: string | undefined): void {
+  if (!check) {
+    ui.check.replaceChildren(...(error ? [el('pre', { class: 'error-message' }, error)] : []));
+    return;
+  }
+  const items = check.prompts.map((p) => {
+    const text = p.span ? [p.text.slice(0, p.span[0]), el('mark', { class: 'divergence' }, p.text.slice(p.span[0], p.span[1]) || '⏹'), p.text.slice(p.span[1])] : [p.text];
+    return el('li', { 'data-ok': String(p.ok) }, el('div', {}, `${p.ok ? '✓' : '✗'} ${p.summary}`), el('pre', { class: 'output' }, ...text));
+  });
+  ui.check.replaceChildren(el('div', { class: check.ok ? 'check-ok' : 'check-bad', 'data-ok': String(check.ok) }, check.headline), el('ol', { class: 'check-prompts' }, ...items));
+}

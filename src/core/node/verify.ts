@@ -61,7 +61,7 @@ export interface VerifyReport {
   readonly prompts: readonly PromptReport[];
 }
 
-function run(python: string, args: string[], signal: AbortSignal | undefined, what: string): Promise<void> {
+export function runVerifyPython(python: string, args: string[], signal: AbortSignal | undefined, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(python, args, { signal, maxBuffer: 16 << 20, env: { ...process.env, JAX_PLATFORMS: process.env.JAX_PLATFORMS ?? 'cpu' } }, (err, _stdout, stderr) => {
       if (!err) return resolve();
@@ -74,7 +74,7 @@ function run(python: string, args: string[], signal: AbortSignal | undefined, wh
   });
 }
 
-async function logits(file: string): Promise<{ values: Float32Array; vocab: number }> {
+export async function readLogits(file: string): Promise<{ values: Float32Array; vocab: number }> {
   const files = new NodeFileOpener();
   const ck = await openCheckpoint(files, file);
   const t = ck.tensors[0]!;
@@ -94,14 +94,14 @@ export async function verifyExport(o: VerifyOptions): Promise<VerifyReport> {
     const script = verifyScript(o.packageRoot);
     await writeFile(path.join(dir, 'prompts.json'), JSON.stringify(prompts));
     o.onStep?.(`export: ${prompts.length} prompt(s) through transformers`);
-    await run(o.hfPython, [script, 'hf', o.exportDir, path.join(dir, 'prompts.json'), dir], o.signal, 'the export side (transformers)');
+    await runVerifyPython(o.hfPython, [script, 'hf', o.exportDir, path.join(dir, 'prompts.json'), dir], o.signal, 'the export side (transformers)');
     o.onStep?.(`JAX: the same token ids through ${path.basename(o.entry)}`);
-    await run(o.jaxPython ?? o.hfPython, [script, 'jax', o.entry, o.checkpoint, path.join(o.exportDir, 'config.json'), dir], o.signal, 'the JAX side (your entry point)');
+    await runVerifyPython(o.jaxPython ?? o.hfPython, [script, 'jax', o.entry, o.checkpoint, path.join(o.exportDir, 'config.json'), dir], o.signal, 'the JAX side (your entry point)');
     const ids = JSON.parse(await readFile(path.join(dir, 'ids.json'), 'utf8')) as number[][];
     const reports: PromptReport[] = [];
     for (let k = 0; k < prompts.length; k++) {
-      const hf = await logits(path.join(dir, `hf-${k}.npy`));
-      const jax = await logits(path.join(dir, `jax-${k}.npy`));
+      const hf = await readLogits(path.join(dir, `hf-${k}.npy`));
+      const jax = await readLogits(path.join(dir, `jax-${k}.npy`));
       if (hf.vocab !== jax.vocab) throw new JaxServeError('E_FORMAT', `prompt ${k}: the export has a vocabulary of ${hf.vocab}, the JAX forward ${jax.vocab}.`);
       reports.push({ prompt: prompts[k]!, tokens: ids[k]!.length, ...compareLogits(jax.values, hf.values, hf.vocab) });
     }

@@ -322,7 +322,7 @@ const FETCH_ERRORS: Readonly<Record<string, string>> = {
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'the reply is shorter or longer than its content-length',
 };
 
-function describeFetchError(e: unknown): string {
+export function describeFetchError(e: unknown): string {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
   const code = cause?.code;
   if (code && FETCH_ERRORS[code]) return FETCH_ERRORS[code]!;
