@@ -95,12 +95,16 @@ serve() {
   PYTHONPATH=$ENGINE_PATH $CLI serve "$W/$dir" "${FLAGS[@]}" "$@" --command "bash $ROOT/scripts/gpu/tee-log.sh $R/$name.engine.log" \
     > "$R/$name.stdout" 2> "$R/$name.stderr" &
   SP=$!
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 "${WAIT:-240}"); do
     grep -q '^ready at' "$R/$name.stdout" && break
     kill -0 $SP 2>/dev/null || break
     sleep 1
   done
   cat "$R/$name.stdout"
+  if kill -0 $SP 2>/dev/null && ! grep -q '^ready at' "$R/$name.stdout"; then
+    echo "not ready in ${WAIT:-240} s: stopping it" | tee "$R/$name.timeout"
+    kill -INT $SP
+  fi
   if ! grep -q '^ready at' "$R/$name.stdout"; then
     wait $SP
     echo "exit=$?" | tee "$R/$name.exit"
@@ -159,7 +163,7 @@ fi
 
 if [ "${PRECOMPILE:-1}" = 1 ] && [ $SECONDS -lt 360 ]; then
   # The precompile phase and /metrics, with small padding lists so it takes seconds.
-  if serve precompile export128 --arg --enable-metrics --arg --precompile-token-paddings --arg 64 --arg 128 --arg --precompile-bs-paddings --arg 1 --arg 2 --arg --max-running-requests --arg 2; then
+  if WAIT=150 serve precompile export128 --arg --enable-metrics --arg --precompile-token-paddings --arg 64 --arg 128 --arg --precompile-bs-paddings --arg 1 --arg 2 --arg --max-running-requests --arg 2; then
     post /generate n-generate-precompiled.json '{"text":"hello","sampling_params":{"max_new_tokens":16,"temperature":0},"return_logprob":true}'
     get /metrics metrics.prom
     stop precompile
