@@ -1,6 +1,7 @@
 /**
  * Serving inside the extension host (code-server): the Serve panel's gauges from a server's
  * /metrics (the recorded vLLM one), "Send Selection as Chat Message" and the new-document output,
+ * the model sent when attached without one (the name SGLang-JAX lists, its recorded stream),
  * the offline script command, and the `serve` task of a saved profile run through the CLI on the
  * stand-in engine (the CLI prints "ready at", ending the task stops the whole group).
  */
