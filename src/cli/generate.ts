@@ -18,7 +18,8 @@ export const GENERATE_USAGE = `  generate --url URL [--model NAME] [--chat | --s
            [--top-p P] [--stop S]... [--seed N] [--idle-timeout S] [--verbose] [--json] PROMPT
                                   Stream one generation from a running server: /v1/completions, or
                                   /v1/chat/completions with --chat (the chat template applies), or
-                                  SGLang's /generate with --sglang. Text to stdout as it arrives;
+                                  SGLang's /generate with --sglang. Without --model, the first
+                                  model the server lists at /v1/models. Text to stdout as it arrives;
                                   TTFT, tokens/s and counts to stderr. An API key is read from
                                   JAX_SERVE_API_KEY. --idle-timeout: seconds without a complete
                                   event before giving up (default ${SERVER_IDLE_TIMEOUT_MS / 1000}; 0 for none).
@@ -54,6 +55,7 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
     baseUrl: url,
     api,
     model: args.values.get('--model')?.at(-1),
+    modelHint: 'pass --model NAME (for transformers serve, the folder it serves)',
     prompt: args.positional[0]!,
     maxTokens: numberOption(args, '--max-tokens', true),
     temperature: numberOption(args, '--temperature', false),

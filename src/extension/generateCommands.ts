@@ -9,7 +9,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeError, generate, isJaxServeError, listModels, type GenerateApi, type GenerateResult, type ServerTextLog } from '../core/index';
+import { describeError, generate, isJaxServeError, listModels, ServedModels, type GenerateApi, type GenerateRequest, type GenerateResult, type ServerTextLog } from '../core/index';
 import { openNamedUntitled } from './untitled';
 
 export interface AttachedServer {
@@ -30,6 +30,8 @@ export class GenerateCommands implements vscode.Disposable {
   readonly onDidAttach = this.attachedChanged.event;
   /** Where a server's whole error text goes (the server channel, set by ServerManager); messages show one line. */
   serverLog: ServerTextLog | undefined;
+  /** Model names the attached servers list at /v1/models, read once until the next attach. */
+  private readonly servedModels = new ServedModels();
   /** The last in-editor run (the test API reads it). */
   last: (GenerateResult & { inserted: string; document: string }) | { error: string; inserted: string; document: string } | undefined;
 
@@ -53,6 +55,22 @@ export class GenerateCommands implements vscode.Disposable {
 
   apiKey(url: string): Thenable<string | undefined> {
     return this.context.secrets.get(`jaxServe.apiKey:${url}`);
+  }
+
+  /**
+   * What a generation against `server` sends besides its own prompt and sampling: the server, its
+   * key, its model (none given: core sends the first one it lists, see modelToSend) and where its
+   * errors go. The editor commands and the Serve panel both start from this.
+   */
+  async requestFor(server: AttachedServer): Promise<Pick<GenerateRequest, 'baseUrl' | 'model' | 'servedModels' | 'modelHint' | 'apiKey' | 'log'>> {
+    return {
+      baseUrl: server.url,
+      model: server.model,
+      servedModels: this.servedModels,
+      modelHint: 'attach again (JAX Serve: Attach to Server…) and pick or type the model name',
+      apiKey: await this.apiKey(server.url),
+      log: this.serverLog,
+    };
   }
 
   private showStatus(): void {
@@ -90,6 +108,8 @@ export class GenerateCommands implements vscode.Disposable {
       if (chosen === undefined) return undefined;
     }
     const attached: AttachedServer = { url: target, model: chosen || undefined };
+    // A server attached again may serve another model (a restart at the same port): list it again.
+    this.servedModels.forget();
     await this.context.workspaceState.update(STATE_KEY, attached);
     this.showStatus();
     this.attachedChanged.fire(attached);
@@ -134,7 +154,7 @@ export class GenerateCommands implements vscode.Disposable {
   /** Streams a generation into `editor` at `offset`, in batched edits that undo as one step. */
   private async streamInto(editor: vscode.TextEditor, offset: number, r: { api: GenerateApi; server: AttachedServer; prompt: string; maxTokens: number; temperature: number }): Promise<void> {
     const doc = editor.document;
-    const apiKey = await this.apiKey(r.server.url);
+    const request = await this.requestFor(r.server);
     // Inserted at `offset`, tracked as text grows.
     let end = offset;
     let pending = '';
@@ -162,7 +182,7 @@ export class GenerateCommands implements vscode.Disposable {
         token.onCancellationRequested(() => ac.abort());
         let chunks = 0;
         let reported = 0;
-        return generate({ baseUrl: r.server.url, api: r.api, model: r.server.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, apiKey, signal: ac.signal, log: this.serverLog }, (e) => {
+        return generate({ ...request, api: r.api, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, signal: ac.signal }, (e) => {
           if (e.kind !== 'text') return;
           pending += e.text;
           chunks++;

@@ -199,25 +199,23 @@ export class ServePanel extends Disposable {
       try {
         const r = await generate(
           {
-            baseUrl: server.url,
+            ...(await this.generateCommands.requestFor(server)),
             api: mode,
-            model: server.model,
             prompt,
             maxTokens: sampling.maxTokens,
             temperature: sampling.temperature,
             topP: sampling.topP,
             stop: sampling.stop.split('\n').filter((s) => s !== ''),
             seed: sampling.seed,
-            apiKey: await this.generateCommands.apiKey(server.url),
             signal: ac.signal,
-            log: this.manager.serverLog,
           },
           (e) => {
             if (e.kind === 'text') pending += e.text;
           },
         );
         flush();
-        run = { ...base, text, status: 'done', ttftMs: r.ttftMs, tokensPerSecond: r.tokensPerSecond, promptTokens: r.usage?.promptTokens, completionTokens: r.tokens, finishReason: r.finishReason };
+        // The model sent: the attached name, or the one the server listed.
+        run = { ...base, model: r.model, text, status: 'done', ttftMs: r.ttftMs, tokensPerSecond: r.tokensPerSecond, promptTokens: r.usage?.promptTokens, completionTokens: r.tokens, finishReason: r.finishReason };
       } catch (e) {
         flush();
         const stopped = isJaxServeError(e) && e.code === 'E_CANCELLED';

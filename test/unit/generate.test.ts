@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { endpointUrl, generate, JaxServeError, listModels, MAX_SSE_LINE_BYTES, SseParser, type GenerateApi, type GenerateEvent, type SseEvent } from '../../src/core/index';
+import { endpointUrl, generate, JaxServeError, listModels, MAX_SSE_LINE_BYTES, ServedModels, SseParser, type GenerateApi, type GenerateEvent, type SseEvent } from '../../src/core/index';
 import { htmlText, serverText } from '../../src/core/serve/serverText';
 import { rejectsWith } from './helpers';
 import { loadTranscripts, startReplay, type Replay } from './replayServer';
@@ -230,8 +230,8 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
     assert.equal(chat.headers.authorization, 'Bearer sk-test');
     assert.deepEqual(chat.body, { model: 'm', stream: true, max_tokens: 8, temperature: 0, top_p: 0.9, stop: ['\n'], seed: 3, messages: [{ role: 'user', content: 'p' }], stream_options: { include_usage: true } });
     replay.use(loadTranscripts().get('vllm-completions-token-ids')!);
-    await generate({ baseUrl: replay.url, api: 'completions', prompt: 'once', maxTokens: 3, stop: [] });
-    assert.deepEqual(replay.requests.at(-1)!.body, { stream: true, max_tokens: 3, prompt: 'once', stream_options: { include_usage: true } }, 'an empty stop list is not sent (transformers serve fails on it)');
+    await generate({ baseUrl: replay.url, api: 'completions', model: 'tiny', prompt: 'once', maxTokens: 3, stop: [] });
+    assert.deepEqual(replay.requests.at(-1)!.body, { model: 'tiny', stream: true, max_tokens: 3, prompt: 'once', stream_options: { include_usage: true } }, 'an empty stop list is not sent (transformers serve fails on it)');
     replay.use(loadTranscripts().get('sglang-generate-cumulative')!);
     await generate({ baseUrl: replay.url, api: 'sglang-generate', prompt: 'once', maxTokens: 3, temperature: 0 });
     assert.deepEqual(replay.requests.at(-1)!.body, { text: 'once', stream: true, sampling_params: { max_new_tokens: 3, temperature: 0 } });
@@ -240,7 +240,7 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
   it('measures time to first text and decode speed on its clock', async () => {
     replay.use(loadTranscripts().get('vllm-completions-token-ids')!);
     let clock = 0;
-    const r = await generate({ baseUrl: replay.url, api: 'completions', prompt: 'x' }, undefined, fetch, () => (clock += 10));
+    const r = await generate({ baseUrl: replay.url, api: 'completions', model: 'tiny', prompt: 'x' }, undefined, fetch, () => (clock += 10));
     // t0 = 10; texts at 20, 30, 40; end 50: TTFT 10 ms; 2 tokens after the first in 20 ms.
     assert.equal(r.ttftMs, 10);
     assert.equal(r.totalMs, 40);
@@ -253,7 +253,7 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
     const ac = new AbortController();
     let got = '';
     await rejectsWith(
-      generate({ baseUrl: replay.url, api: 'chat', prompt: 'x', signal: ac.signal }, (e) => {
+      generate({ baseUrl: replay.url, api: 'chat', model: 'tiny', prompt: 'x', signal: ac.signal }, (e) => {
         if (e.kind === 'text') {
           got += e.text;
           ac.abort();
@@ -265,11 +265,11 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
     assert.equal(got, 'héllo');
     replay.use(t, { dropAfter: 2, delayMs: 20 });
     got = '';
-    await rejectsWith(generate({ baseUrl: replay.url, api: 'chat', prompt: 'x' }, (e) => (got += e.kind === 'text' ? e.text : '')), 'E_SERVER', /the connection broke after 2 chunks/);
+    await rejectsWith(generate({ baseUrl: replay.url, api: 'chat', model: 'tiny', prompt: 'x' }, (e) => (got += e.kind === 'text' ? e.text : '')), 'E_SERVER', /the connection broke after 2 chunks/);
     assert.equal(got, 'héllo');
     const closed = await startReplay();
     await closed.close();
-    await rejectsWith(generate({ baseUrl: closed.url, api: 'chat', prompt: 'x' }), 'E_IO', /the connection was refused\. Is the server running and ready\?/);
+    await rejectsWith(generate({ baseUrl: closed.url, api: 'chat', model: 'tiny', prompt: 'x' }), 'E_IO', /the connection was refused\. Is the server running and ready\?/);
   });
 
   it('jax-serve generate streams the text to stdout and TTFT, tokens/s and counts to stderr; a server error is one line, exit 2', async () => {
@@ -297,9 +297,103 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
     assert.match(usage.err, /--chat and --sglang/);
   });
 
+  describe('the model sent (SGLang-JAX requires one)', () => {
+    const t = () => loadTranscripts().get('sglang-jax-cddbf6f1-completions-model-required')!;
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((done) => {
+        const p = spawn(process.execPath, [CLI, 'generate', '--url', replay.url, ...args]);
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d) => (out += d));
+        p.stderr.on('data', (d) => (err += d));
+        p.on('close', (code) => done({ code, out, err }));
+      });
+    /** The requests since `from`: path and the model each sent. */
+    const sent = (from: number) => replay.requests.slice(from).map((r) => [r.path, typeof r.body === 'object' && r.body !== null ? (r.body as { model?: unknown }).model : undefined]);
+
+    it('as on the GPU, a request without `model` is refused with HTTP 400 "Field required"; jax-serve generate without --model sends the name /v1/models lists, and streams the recorded text', async () => {
+      const rec = t();
+      replay.use(rec);
+      // The replay answers as SGLang-JAX's own validation handler did (the transcript cites how it was made).
+      const refused = await fetch(`${replay.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'hello', stream: true }) });
+      assert.equal(refused.status, 400);
+      assert.match(((await refused.json()) as { message: string }).message, /'loc': \('body', 'model'\), 'msg': 'Field required'/);
+      const listed = (JSON.parse(rec.models!.body) as { data: { id: string }[] }).data[0]!.id;
+      const from = replay.requests.length;
+      const ok = await cli('--max-tokens', '16', '--temperature', '0', 'hello');
+      assert.equal(ok.code, 0, ok.err);
+      assert.equal(ok.out, `${rec.expect.text}\n`, 'the text the GPU run printed (gen-completions.txt)');
+      assert.match(ok.err, /^TTFT \d+ ms · [\d.]+ tokens\/s · 16 tokens · \d+ ms total · finish length\n$/);
+      assert.deepEqual(sent(from), [['/v1/models', undefined], ['/v1/completions', listed]]);
+      // --json names the model sent.
+      const json = await cli('--json', '--max-tokens', '16', 'hello');
+      assert.equal(json.code, 0, json.err);
+      assert.equal((JSON.parse(json.out) as { model: string }).model, listed);
+      // A name given is sent as it is, and nothing is listed.
+      const given = replay.requests.length;
+      assert.equal((await cli('--model', 'mine', 'hello')).code, 0);
+      assert.deepEqual(sent(given), [['/v1/completions', 'mine']]);
+    });
+
+    it('without --model, a /v1/models that fails or lists nothing is one line saying so and to pass --model (exit 2); nothing is generated', async () => {
+      const cases: [string, { status: number; body: string }, RegExp][] = [
+        // FastAPI's own 404, as a server without the route answers.
+        ['404', { status: 404, body: '{"detail":"Not Found"}' }, /^jax-serve: http:\/\/127\.0\.0\.1:\d+\/v1\/models: HTTP 404: Not Found\. No model name was given and the server's list could not be read: pass --model NAME \(for transformers serve, the folder it serves\)\.\n$/],
+        // What transformers serve 5.23 lists when it serves a folder (serverProcess.test.ts reads it from the real server).
+        ['an empty list', { status: 200, body: '{"object":"list","data":[]}' }, /^jax-serve: http:\/\/127\.0\.0\.1:\d+\/v1\/models lists no model, and the request needs a model name: pass --model NAME \(for transformers serve, the folder it serves\)\.\n$/],
+        ['not a list', { status: 200, body: '{"object":"list"}' }, /^jax-serve: http:\/\/127\.0\.0\.1:\d+\/v1\/models: not a model list: .* pass --model NAME \(for transformers serve, the folder it serves\)\.\n$/],
+      ];
+      for (const [what, models, expected] of cases) {
+        replay.use({ ...t(), models: { source: what, contentType: 'application/json', ...models } });
+        const from = replay.requests.length;
+        const r = await cli('--chat', 'hello');
+        assert.equal(r.code, 2, what);
+        assert.match(r.err, expected, what);
+        assert.equal(r.out, '', what);
+        assert.deepEqual(sent(from), [['/v1/models', undefined]], `${what}: no generation was sent`);
+      }
+    });
+
+    it("SGLang's /generate takes no model: nothing is listed for it", async () => {
+      replay.use(loadTranscripts().get('sglang-generate-cumulative')!);
+      const from = replay.requests.length;
+      const r = await generate({ baseUrl: replay.url, api: 'sglang-generate', prompt: 'once' });
+      assert.equal(r.model, undefined);
+      assert.deepEqual(sent(from), [['/generate', undefined]]);
+    });
+
+    it('reads /v1/models once per server while a ServedModels keeps it, again after forget(); vLLM\'s base model (listed before its LoRA adapters) is the one sent', async () => {
+      // vLLM's show_available_models lists the served names, then one card per LoRA adapter.
+      const vllmList = JSON.stringify({ object: 'list', data: [{ id: 'base', object: 'model', owned_by: 'vllm', root: '/exports/tiny', parent: null }, { id: 'sql-lora', object: 'model', owned_by: 'vllm', root: '/adapters/sql', parent: 'base' }] });
+      replay.use({ ...t(), models: { source: 'vLLM', status: 200, contentType: 'application/json', body: vllmList } });
+      const servedModels = new ServedModels();
+      const from = replay.requests.length;
+      for (let i = 0; i < 3; i++) assert.equal((await generate({ baseUrl: `${replay.url}/v1/`, api: 'completions', prompt: 'x', servedModels })).model, 'base');
+      assert.deepEqual(sent(from), [['/v1/models', undefined], ['/v1/completions', 'base'], ['/v1/completions', 'base'], ['/v1/completions', 'base']]);
+      servedModels.forget();
+      const again = replay.requests.length;
+      await generate({ baseUrl: replay.url, api: 'completions', prompt: 'x', servedModels });
+      assert.deepEqual(sent(again), [['/v1/models', undefined], ['/v1/completions', 'base']]);
+      // Bounded: the oldest server is dropped first.
+      const few = new ServedModels(2);
+      for (const root of ['a', 'b', 'c']) few.set(root, root);
+      assert.deepEqual([few.get('a'), few.get('b'), few.get('c')], [undefined, 'b', 'c']);
+    });
+
+    it('a cancel while the list is read is E_CANCELLED; a refused connection says so, with what to do', async () => {
+      replay.use(t(), { delayMs: 5000 });
+      const ac = new AbortController();
+      ac.abort();
+      await rejectsWith(generate({ baseUrl: replay.url, api: 'chat', prompt: 'x', signal: ac.signal }), 'E_CANCELLED', /^Cancelled\.$/);
+      const closed = await startReplay();
+      await closed.close();
+      await rejectsWith(generate({ baseUrl: closed.url, api: 'chat', prompt: 'x', modelHint: 'name it' }), 'E_IO', /\/v1\/models: the connection was refused\. Is the server running and ready\? No model name was given and the server's list could not be read: name it\.$/);
+    });
+  });
+
   it('takes a whole JSON reply where a server does not stream', async () => {
     replay.use({ ...loadTranscripts().get('vllm-nested-404')!, status: 200, body: [JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: 'whole' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } })] });
-    const r = await generate({ baseUrl: replay.url, api: 'chat', prompt: 'x' });
+    const r = await generate({ baseUrl: replay.url, api: 'chat', model: 'tiny', prompt: 'x' });
     assert.deepEqual([r.text, r.finishReason, r.usage], ['whole', 'stop', { promptTokens: 1, completionTokens: 1 }]);
   });
 });
@@ -351,7 +445,7 @@ describe('replies bounded and messages clean (in process)', function () {
     await rejectsWith(listModels(base, undefined, fetch, undefined, log), 'E_SERVER', /^http:\/\/127\.0\.0\.1:\d+\/v1\/models: HTTP 502: 502 Bad Gateway \(1 more line in the channel\)$/);
     assert.deepEqual(logged.pop(), [`${base}/v1/models`, '502 Bad Gateway\nnginx/1.18.0']);
     handler = (res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).end(`data: ${JSON.stringify({ choices: [{ index: 0, text: 'ok' }] })}\n\nevent: error\ndata: first \x1b[31mline\ndata: second\x07 line\n\n`);
-    const err = await rejectsWith(generate({ baseUrl: base, api: 'completions', prompt: 'x', log }), 'E_SERVER', /: the server failed mid-stream after 1 chunks: first line \(1 more line in the channel\)$/);
+    const err = await rejectsWith(generate({ baseUrl: base, api: 'completions', model: 'tiny', prompt: 'x', log }), 'E_SERVER', /: the server failed mid-stream after 1 chunks: first line \(1 more line in the channel\)$/);
     assert.ok(err.message.startsWith(`${base}/v1/completions: `));
     assert.deepEqual(logged.pop(), [`${base}/v1/completions`, 'first line\nsecond line']);
   });
@@ -364,13 +458,13 @@ describe('replies bounded and messages clean (in process)', function () {
       res.on('close', () => clearInterval(t));
     };
     let text = '';
-    await rejectsWith(generate({ baseUrl: base, api: 'completions', prompt: 'x', idleTimeoutMs: 300 }, (e) => (text += e.kind === 'text' ? e.text : '')), 'E_SERVER', /nothing complete arrived for 0\.3 s \(the idle limit\) after 1 chunks/);
+    await rejectsWith(generate({ baseUrl: base, api: 'completions', model: 'tiny', prompt: 'x', idleTimeoutMs: 300 }, (e) => (text += e.kind === 'text' ? e.text : '')), 'E_SERVER', /nothing complete arrived for 0\.3 s \(the idle limit\) after 1 chunks/);
     assert.equal(text, 'a');
     handler = (res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
     const ac = new AbortController();
     const t0 = Date.now();
     setTimeout(() => ac.abort(), 200);
-    await rejectsWith(generate({ baseUrl: base, api: 'completions', prompt: 'x', signal: ac.signal, idleTimeoutMs: 0 }), 'E_CANCELLED', /Cancelled/);
+    await rejectsWith(generate({ baseUrl: base, api: 'completions', model: 'tiny', prompt: 'x', signal: ac.signal, idleTimeoutMs: 0 }), 'E_CANCELLED', /Cancelled/);
     assert.ok(Date.now() - t0 < 5000);
   });
 });

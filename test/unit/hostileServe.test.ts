@@ -337,7 +337,7 @@ if (!isRawReplayWorker) {
 
     it('Ctrl-C ends a trickling stream at once, keeping the text that arrived (exit 130)', async () => {
       await server.use({ status: 200, headers: SSE, pieces: [{ bytes: enc(event('\n', textChunk('w0w')) + 'data: {"choices":[{"text":"') }], then: 'trickle', repeat: enc('a'), intervalMs: 20 });
-      const p = spawn(process.execPath, [cli, 'generate', '--url', url, 'Hello'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [cli, 'generate', '--url', url, '--model', 'tiny', 'Hello'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       p.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -19,6 +19,10 @@ export interface Transcript {
   readonly status: number;
   readonly contentType: string;
   readonly body: readonly string[];
+  /** The reply to GET /v1/models, where the transcript has one (other transcripts answer every path alike). */
+  readonly models?: ReplayReply;
+  /** The reply to a request whose JSON body has no `model` (SGLang-JAX requires one). */
+  readonly withoutModel?: ReplayReply;
   readonly expect: {
     readonly text?: string;
     readonly finishReason?: string;
@@ -28,6 +32,14 @@ export interface Transcript {
     readonly error?: string;
     readonly partialText?: string;
   };
+}
+
+/** One whole reply. */
+export interface ReplayReply {
+  readonly source: string;
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
 }
 
 /** test/fixtures/transcripts, found upwards from the bundle (unit and extension-host bundles sit at different depths). */
@@ -80,15 +92,20 @@ export async function startReplay(): Promise<Replay> {
         // keep the text
       }
       requests.push({ path: req.url ?? '', body, headers: req.headers });
-      void reply(res);
+      void reply(res, req.url ?? '', body);
     });
   });
-  const reply = async (res: import('node:http').ServerResponse) => {
+  const reply = async (res: import('node:http').ServerResponse, path: string, request: unknown) => {
     if (!current) {
       res.writeHead(500).end('no transcript');
       return;
     }
     const { t, opts } = current;
+    const whole = path === '/v1/models' ? t.models : typeof request === 'object' && request !== null && !('model' in request) ? t.withoutModel : undefined;
+    if (whole) {
+      res.writeHead(whole.status, { 'content-type': whole.contentType }).end(whole.body);
+      return;
+    }
     res.socket?.setNoDelay(true);
     res.writeHead(t.status, { 'content-type': t.contentType });
     let seed = opts.seed ?? 1;

@@ -190,7 +190,7 @@ describe('serve: vLLM against transformers', () => {
     const replay = await startReplay();
     try {
       replay.use(t);
-      const r = await generate({ baseUrl: replay.url, api: 'completions', prompt: 'hello' });
+      const r = await generate({ baseUrl: replay.url, api: 'completions', model: 'tiny', prompt: 'hello' });
       const greedy = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/greedy.py'), model, String(r.tokenIds!.length)], { input: 'hello', encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] })) as { ids: number[]; text: string };
       assert.deepEqual(r.tokenIds, greedy.ids);
       // The text too, but for the end: the last id is a byte token that starts a UTF-8 character the

@@ -10,9 +10,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ENGINES, freePort, generate, groupAlive, ServerProcess, type LaunchOptions } from '../../src/core/index';
+import { ENGINES, freePort, generate, groupAlive, listModels, ServerProcess, type LaunchOptions } from '../../src/core/index';
 import { canonicalFixtures } from '../fixtures/canonical';
-import { rejectsWith, venvPython } from './helpers';
+import { rejectsWith, tempDir, venvPython } from './helpers';
 
 const ROOT = resolve(__dirname, '../../..');
 const STANDIN = join(ROOT, 'test/fixtures/standin/engine.mjs');
@@ -134,28 +134,44 @@ describe('server processes', function () {
     const fx = canonicalFixtures(python);
     const model = join(fx.dir, 'hf');
     const texts: string[] = [];
-    for (let cycle = 0; cycle < 3; cycle++) {
-      const lines: string[] = [];
-      const server = await ServerProcess.start({
-        spec: ENGINES['transformers-serve'],
-        launch: { model, host: '127.0.0.1', port: await freePort(), python, extraArgs: ['--device', 'cpu'] },
-        watchdog: WATCHDOG,
-        onLine: (l) => lines.push(l),
-      });
-      try {
-        await server.ready();
-        const s = server.state.startup;
-        assert.deepEqual(s.phases.map((p) => p.phase), ['starting', 'weights', 'http', 'ready'], lines.slice(-20).join('\n'));
-        assert.equal(s.progress?.total, 21, 'the weights bar counts the 21 tensors');
-        const r = await generate({ baseUrl: server.url, api: 'chat', model: ENGINES['transformers-serve'].modelName({ model, host: '', port: 0 }), prompt: 'hi', maxTokens: 6, temperature: 0 });
-        assert.equal(r.finishReason, 'length');
-        assert.equal(r.usage?.completionTokens, 6);
-        assert.ok(r.ttftMs! > 0 && r.text.length > 0);
-        texts.push(r.text);
-      } finally {
-        await server.stop();
+    // transformers serve lists the Hugging Face cache at /v1/models; an empty one makes that list
+    // the same on every machine.
+    const hubCache = tempDir();
+    try {
+      for (let cycle = 0; cycle < 3; cycle++) {
+        const lines: string[] = [];
+        const server = await ServerProcess.start({
+          spec: ENGINES['transformers-serve'],
+          launch: { model, host: '127.0.0.1', port: await freePort(), python, extraArgs: ['--device', 'cpu'] },
+          env: { HF_HUB_CACHE: hubCache.path },
+          watchdog: WATCHDOG,
+          onLine: (l) => lines.push(l),
+        });
+        try {
+          await server.ready();
+          const s = server.state.startup;
+          assert.deepEqual(s.phases.map((p) => p.phase), ['starting', 'weights', 'http', 'ready'], lines.slice(-20).join('\n'));
+          assert.equal(s.progress?.total, 21, 'the weights bar counts the 21 tensors');
+          const name = ENGINES['transformers-serve'].modelName({ model, host: '', port: 0 });
+          if (cycle === 0) {
+            // Served from a folder, it does not list that folder: the client cannot guess the name, and says so.
+            assert.deepEqual(await listModels(server.url), []);
+            await rejectsWith(generate({ baseUrl: server.url, api: 'chat', prompt: 'hi', maxTokens: 2, modelHint: 'name it' }), 'E_SERVER', /^http:\/\/127\.0\.0\.1:\d+\/v1\/models lists no model, and the request needs a model name: name it\.$/);
+            assert.equal(name, model, 'a server we start is asked for the folder it serves');
+          }
+          const r = await generate({ baseUrl: server.url, api: 'chat', model: name, prompt: 'hi', maxTokens: 6, temperature: 0 });
+          assert.equal(r.model, model, 'the name sent');
+          assert.equal(r.finishReason, 'length');
+          assert.equal(r.usage?.completionTokens, 6);
+          assert.ok(r.ttftMs! > 0 && r.text.length > 0);
+          texts.push(r.text);
+        } finally {
+          await server.stop();
+        }
+        assert.ok(!groupAlive(server.state.pid!), `cycle ${cycle}: the group is gone`);
       }
-      assert.ok(!groupAlive(server.state.pid!), `cycle ${cycle}: the group is gone`);
+    } finally {
+      hubCache.remove();
     }
     assert.equal(new Set(texts).size, 1, 'greedy: the same text every time');
   });

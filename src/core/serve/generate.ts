@@ -27,8 +27,15 @@ export interface GenerateRequest {
   /** The server's root, e.g. http://127.0.0.1:8000 (a trailing /v1 is accepted). */
   readonly baseUrl: string;
   readonly api: GenerateApi;
-  /** The served model name (OpenAI APIs); transformers serve takes a folder path here. */
+  /**
+   * The served model name (OpenAI APIs); transformers serve takes a folder path here. Without it the
+   * first id the server lists at /v1/models is sent (see modelToSend); SGLang's /generate takes none.
+   */
   readonly model?: string;
+  /** Names read from /v1/models, kept per server (the extension keeps one for the session). */
+  readonly servedModels?: ServedModels;
+  /** How the user gives a model name, for the message when none can be found ("pass --model NAME"). */
+  readonly modelHint?: string;
   /** The prompt (completions, /generate), or the user message when `messages` is not given (chat). */
   readonly prompt: string;
   readonly messages?: readonly ChatMessage[];
@@ -75,6 +82,8 @@ export type GenerateEvent =
   | { readonly kind: 'usage'; readonly usage: Usage };
 
 export interface GenerateResult {
+  /** The model name sent (undefined for SGLang's /generate, which takes none). */
+  readonly model: string | undefined;
   readonly text: string;
   readonly tokenIds: readonly number[] | undefined;
   readonly finishReason: string | undefined;
@@ -152,7 +161,8 @@ function chunkEvents(api: GenerateApi, chunk: Record<string, unknown>, state: { 
  * whole text to `req.log`) for an HTTP error or an error sent mid-stream, and when the reply goes
  * over a cap or past the idle limit; E_CANCELLED when `signal` aborts; E_IO when the connection fails.
  */
-export async function* streamGenerate(req: GenerateRequest, fetchImpl: typeof fetch = fetch): AsyncGenerator<GenerateEvent> {
+export async function* streamGenerate(request: GenerateRequest, fetchImpl: typeof fetch = fetch): AsyncGenerator<GenerateEvent> {
+  const req = { ...request, model: await modelToSend(request, fetchImpl) };
   const target = endpointUrl(req);
   // The URL is the user's, but it reaches a terminal in every message: no controls either.
   const url = safeName(target);
@@ -337,7 +347,9 @@ export function describeFetchError(e: unknown): string {
  * Runs a generation to its end, handing each event to `onEvent`, and measures it: time to first
  * text and decode speed, on `now` (performance.now by default).
  */
-export async function generate(req: GenerateRequest, onEvent: (e: GenerateEvent) => void = () => undefined, fetchImpl: typeof fetch = fetch, now: () => number = () => performance.now()): Promise<GenerateResult> {
+export async function generate(request: GenerateRequest, onEvent: (e: GenerateEvent) => void = () => undefined, fetchImpl: typeof fetch = fetch, now: () => number = () => performance.now()): Promise<GenerateResult> {
+  // Resolved here, before the clock starts, so the result can name it (streamGenerate keeps a given name).
+  const req = { ...request, model: await modelToSend(request, fetchImpl) };
   const t0 = now();
   let first: number | undefined;
   let last = t0;
@@ -362,6 +374,7 @@ export async function generate(req: GenerateRequest, onEvent: (e: GenerateEvent)
   const tokens = usage?.completionTokens ?? ids?.length ?? textChunks;
   const decodeMs = first === undefined ? 0 : last - first;
   return {
+    model: req.model,
     text,
     tokenIds: ids,
     finishReason,
@@ -380,8 +393,9 @@ export async function generate(req: GenerateRequest, onEvent: (e: GenerateEvent)
 export async function listModels(baseUrl: string, apiKey?: string, fetchImpl: typeof fetch = fetch, signal?: AbortSignal, log: ServerTextLog = NO_LOG): Promise<string[]> {
   const url = safeName(baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '') + '/v1/models');
   let res: Response;
-  // The default time limit covers the body too: a body that trickles is cut off with the request.
-  const limit = signal ?? AbortSignal.timeout(10_000);
+  // The time limit covers the body too: a body that trickles is cut off with the request.
+  const timeout = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
+  const limit = signal ? AbortSignal.any([signal, timeout]) : timeout;
   try {
     res = await fetchImpl(baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '') + '/v1/models', { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {}, signal: limit });
   } catch (e) {
@@ -409,4 +423,66 @@ export async function listModels(baseUrl: string, apiKey?: string, fetchImpl: ty
     .filter((id): id is string => typeof id === 'string')
     .map(safeName)
     .filter((id) => id.trim() !== '');
+}
+
+/** How long /v1/models may take, body included: it is a short list, answered at once. */
+const MODEL_LIST_TIMEOUT_MS = 10_000;
+
+/**
+ * Model names read from servers' /v1/models, one per server root: read once, not before every
+ * request. Bounded (the oldest goes first); only a name found is kept, so a server that was not up
+ * yet is asked again. Forget them when a server may have changed (a new attach, a restart).
+ */
+export class ServedModels {
+  private readonly names = new Map<string, string>();
+  constructor(private readonly max = 16) {}
+
+  get(root: string): string | undefined {
+    return this.names.get(root);
+  }
+
+  set(root: string, name: string): void {
+    this.names.delete(root);
+    this.names.set(root, name);
+    while (this.names.size > this.max) this.names.delete(this.names.keys().next().value!);
+  }
+
+  forget(): void {
+    this.names.clear();
+  }
+}
+
+/**
+ * The model an OpenAI-compatible request sends: one rule for the CLI, the Serve panel, Attach and
+ * the editor commands. SGLang-JAX refuses a request without one: its `CompletionRequest` and
+ * `ChatCompletionRequest` declare `model: str` with no default
+ * (sgl_jax/srt/entrypoints/openai/protocol.py at cddbf6f1), and the GPU run of 2026-12-04 got HTTP
+ * 400 "Field required" from both (../shared/gpu-kit/README.md). So the name given is sent, else the
+ * first id the server lists at /v1/models: SGLang and SGLang-JAX list their one served name
+ * (http_server.py `available_models`), vLLM its base model before any LoRA adapter. transformers
+ * serve lists the models of the local Hugging Face cache, not the folder it serves (an empty list
+ * with an empty cache, seen on 5.23): there the folder must be given, as a server we start gives it.
+ * SGLang's native /generate takes no model and nothing is read for it.
+ */
+export async function modelToSend(req: GenerateRequest, fetchImpl: typeof fetch = fetch): Promise<string | undefined> {
+  if (req.api === 'sglang-generate') return req.model;
+  if (req.model !== undefined && req.model.trim() !== '') return req.model;
+  const root = req.baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
+  const known = req.servedModels?.get(root);
+  if (known !== undefined) return known;
+  const hint = req.modelHint ?? 'give the model name';
+  let ids: string[];
+  try {
+    ids = await listModels(root, req.apiKey, fetchImpl, req.signal, req.log);
+  } catch (e) {
+    if (req.signal?.aborted) throw new JaxServeError('E_CANCELLED', 'Cancelled.');
+    if (!(e instanceof JaxServeError)) throw e;
+    // One line: the list's failure, then what to do about it.
+    const said = /[.?!)]$/.test(e.message) ? e.message : `${e.message}.`;
+    throw new JaxServeError(e.code, `${said} No model name was given and the server's list could not be read: ${hint}.`, { cause: e });
+  }
+  const first = ids[0];
+  if (first === undefined) throw new JaxServeError('E_SERVER', `${safeName(root)}/v1/models lists no model, and the request needs a model name: ${hint}.`);
+  req.servedModels?.set(root, first);
+  return first;
 }

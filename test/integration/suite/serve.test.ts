@@ -1,6 +1,7 @@
 /**
  * Serving inside the extension host (code-server): the Serve panel's gauges from a server's
  * /metrics (the recorded vLLM one), "Send Selection as Chat Message" and the new-document output,
+ * the model sent when attached without one (the name SGLang-JAX lists, its recorded stream),
  * the offline script command, and the `serve` task of a saved profile run through the CLI on the
  * stand-in engine (the CLI prints "ready at", ending the task stops the whole group).
  */
@@ -74,6 +75,42 @@ describe('serving in the extension host', () => {
       assert.equal(source.getText(), 'say hi');
     } finally {
       await config.update('output', undefined, vscode.ConfigurationTarget.Global);
+      await replay.close();
+    }
+  });
+
+  it('attached without a model name, Generate at Cursor sends the one the server lists (SGLang-JAX, as recorded, requires one), read once until the next attach; an empty list says to attach again', async () => {
+    const replay = await startReplay();
+    try {
+      const t = loadTranscripts().get('sglang-jax-cddbf6f1-completions-model-required')!;
+      const listed = (JSON.parse(t.models!.body) as { data: { id: string }[] }).data[0]!.id;
+      replay.use(t);
+      await vscode.commands.executeCommand('jaxServe.attach', replay.url);
+      assert.equal((await api()).generate.attached?.model, undefined, 'attached without a name');
+      const doc = await vscode.workspace.openTextDocument({ content: 'hello' });
+      const editor = await vscode.window.showTextDocument(doc);
+      const sent = (from: number) => replay.requests.slice(from).map((r) => [r.path, typeof r.body === 'object' && r.body !== null ? (r.body as { model?: unknown }).model : undefined]);
+      const from = replay.requests.length;
+      for (let i = 0; i < 2; i++) {
+        editor.selection = new vscode.Selection(0, 5, 0, 5);
+        await vscode.commands.executeCommand('jaxServe.generateAtCursor');
+        const last = (await api()).generate.last!;
+        assert.ok('tokens' in last, JSON.stringify(last));
+        assert.equal(last.model, listed);
+        assert.equal(last.inserted, t.expect.text, 'the recorded stream');
+      }
+      assert.deepEqual(sent(from), [['/v1/models', undefined], ['/v1/completions', listed], ['/v1/completions', listed]], 'the list is read once');
+
+      // Attached again, to a server that lists nothing (transformers serve on a folder): listed anew, and the message says what to do.
+      replay.use({ ...t, models: { source: 'transformers serve 5.23 on a folder', status: 200, contentType: 'application/json', body: '{"object":"list","data":[]}' } });
+      await vscode.commands.executeCommand('jaxServe.attach', replay.url);
+      const again = replay.requests.length;
+      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
+      const failed = (await api()).generate.last!;
+      assert.ok('error' in failed, JSON.stringify(failed));
+      assert.match(failed.error, /\/v1\/models lists no model, and the request needs a model name: attach again \(JAX Serve: Attach to Server…\) and pick or type the model name\.$/);
+      assert.deepEqual(sent(again), [['/v1/models', undefined]], 'nothing generated without a model');
+    } finally {
       await replay.close();
     }
   });
