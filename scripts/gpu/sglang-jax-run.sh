@@ -54,6 +54,8 @@ python3 python/fixtures/shaped_llama.py write "$W/m128" --head-dim 128 --heads 4
 python3 python/fixtures/shaped_llama.py write "$W/m16" --head-dim 16 --heads 4 --kv-heads 2 > "$R/m16-manifest.json" || exit 1
 conv() { $CLI convert "$W/$1/jax/nnx.msgpack" -o "$W/$2" --config-from "$W/$1/hf" --tokenizer-from "$W/$1/hf" "${@:3}" 2>&1 | tee -a "$R/convert.txt"; }
 conv m128 export128 && conv m16 export16 && conv m128 export128-broken-rope --rules scripts/gpu/broken-rope.rules.json || exit 1
+# CI rebuilds these exports from the same seed and checks it got the same bytes before replaying.
+(cd "$W" && sha256sum export*/model.safetensors export*/config.json export*/tokenizer.json) | tee "$R/exports.sha256"
 
 step "greedy references (transformers, f32, one process)"
 python3 - "$W" > "$R/greedy.json" <<'PY' || exit 1
