@@ -11,7 +11,7 @@ import { JaxServeError } from '../errors';
 import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
 import { safeName } from '../text';
 import { argmaxRows, checkRequestBody, CHECK_MAX_TOKENS, CHECK_PROMPTS, compareServed, parseCheckReply, servingDtype, type CheckReport, type PromptCheck, type ReferenceRow, type ServedReply, type ServingDtype } from '../serve/checkServed';
-import { describeFetchError, endpointUrl, listModels, type GenerateApi, type ServerTextLog } from '../serve/generate';
+import { describeFetchError, endpointUrl, modelToSend, type GenerateApi, type ServerTextLog } from '../serve/generate';
 import { readReply } from '../serve/replyBody';
 import { readServerJson, serverText } from '../serve/serverText';
 import { readLogits, runVerifyPython, verifyScript } from './verify';
@@ -111,12 +111,8 @@ export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch
   const dtype: ServingDtype | undefined = servingDtype(dtypeName ?? 'float32');
   if (!dtype) throw new JaxServeError('E_USAGE', `${dtypeName}: not a dtype a server computes in here (float32, bfloat16, float16); pass --dtype.`);
   const api = o.api ?? (await defaultCheckApi(o, fetchImpl));
-  let model = o.model;
-  if (model === undefined && api !== 'sglang-generate') {
-    const models = await listModels(o.url, o.apiKey, fetchImpl, o.signal, o.log);
-    model = models[0];
-    if (model === undefined) throw new JaxServeError('E_USAGE', `${safeName(root(o.url))}/v1/models lists no model; pass --model NAME.`);
-  }
+  // The one rule every surface follows: the name given, else the first the server lists.
+  const model = await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME' }, fetchImpl);
   const replies: ServedReply[] = [];
   for (const [k, prompt] of prompts.entries()) {
     o.onStep?.(`server: prompt ${k + 1} of ${prompts.length} (${api === 'sglang-generate' ? '/generate' : api}, greedy, ${maxTokens} tokens)`);
