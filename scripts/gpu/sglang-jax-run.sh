@@ -126,6 +126,26 @@ stop() {
   nvidia-smi --query-compute-apps=pid,used_memory --format=csv > "$R/$name.gpu-apps-after-stop.txt" 2>&1
   save
 }
+# replies NAME: every prompt of prompts.json (check-served's built-in prompts and "hello") through the
+# three APIs, greedy and non-streamed with logprobs, with the bodies check-served sends
+# (src/core/serve/checkServed.ts checkRequestBody), so CI can replay the check itself.
+replies() {
+  python3 - "$URL" "$MODEL" > "$R/replies-$1.json" <<'PY'
+import json, sys, urllib.request
+url, model = sys.argv[1], sys.argv[2]
+def post(path, body):
+    r = urllib.request.Request(url + path, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    with urllib.request.urlopen(r, timeout=60) as f:
+        return json.loads(f.read())
+out = {"generate": {}, "completions": {}, "chat": {}}
+for p in json.load(open("scripts/gpu/prompts.json")):
+    out["generate"][p] = post("/generate", {"text": p, "stream": False, "return_logprob": True, "sampling_params": {"max_new_tokens": 16, "temperature": 0}})
+    common = {"model": model, "stream": False, "max_tokens": 16, "temperature": 0}
+    out["completions"][p] = post("/v1/completions", dict(common, prompt=p, logprobs=1))
+    out["chat"][p] = post("/v1/chat/completions", dict(common, messages=[{"role": "user", "content": p}], logprobs=True))
+print(json.dumps(out, indent=1))
+PY
+}
 get() { curl -s -m 30 -o "$R/$2" -w "%{http_code}\n" "$URL$1" | sed "s|^|$1 -> |"; }
 post() { curl -sN -m 60 -o "$R/$2" -w "%{http_code}\n" "$URL$1" -H 'content-type: application/json' -d "$3" | sed "s|^|$1 -> |"; }
 
@@ -146,16 +166,23 @@ if serve good export128 --arg --disable-precompile; then
   post /v1/completions n-completions.json "{\"model\":\"$MODEL\",\"prompt\":\"hello\",\"max_tokens\":16,\"temperature\":0,\"logprobs\":1}"
   post /v1/chat/completions n-chat.json "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":16,\"temperature\":0,\"logprobs\":true}"
   post /v1/completions e-completions-no-model.json '{"prompt":"hello","max_tokens":4,"temperature":0}'
+  replies good
   step check-served
   $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 --json > "$R/check-good.json" 2> "$R/check-good.stderr"
   echo "exit=$?" | tee -a "$R/check-good.stderr"; head -c 3000 "$R/check-good.json"; echo
-  $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 > "$R/check-good.txt" 2>&1; cat "$R/check-good.txt"
+  for api in generate completions chat; do
+    $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 --api $api > "$R/check-good-$api.txt" 2>&1
+    echo "exit=$?" >> "$R/check-good-$api.txt"; cat "$R/check-good-$api.txt"
+  done
   stop good
 fi
 
 serve headdim16 export16 --arg --disable-precompile && stop headdim16
 
 if serve broken export128-broken-rope --arg --disable-precompile; then
+  get /v1/models v1-models-broken.json
+  MODEL=$(python3 -c "import json; print(json.load(open('$R/v1-models-broken.json'))['data'][0]['id'])")
+  replies broken
   step "check-served on the broken RoPE export (against the good export as its source)"
   $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 --json > "$R/check-broken.json" 2> "$R/check-broken.stderr"
   echo "exit=$?" | tee -a "$R/check-broken.stderr"; head -c 3000 "$R/check-broken.json"; echo
