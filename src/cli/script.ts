@@ -4,7 +4,7 @@
  * transformers' generate), printed to stdout.
  */
 import * as path from 'node:path';
-import { engineById, ENGINES, JaxServeError, offlineScript, SGLANG_JAX_DEVICES, type EngineId, type SglangJaxDevice } from '../core/index';
+import { engineById, ENGINES, JaxServeError, offlineScript, SGLANG_JAX_DEVICES, type EngineId } from '../core/index';
 import type { Args } from './main';
 
 export const SCRIPT_OPTIONS = ['--engine', '--chat', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--device'];
@@ -36,11 +36,10 @@ export function scriptCommand(args: Args): void {
   process.stdout.write(
     offlineScript({
       engine: engine as EngineId,
-      launch: { model: path.resolve(dir), dtype: args.values.get('--dtype')?.at(-1), maxModelLen: num(args, '--max-model-len'), tensorParallel: num(args, '--tp'), memoryFraction: num(args, '--memory-fraction') },
+      launch: { model: path.resolve(dir), dtype: args.values.get('--dtype')?.at(-1), maxModelLen: num(args, '--max-model-len'), tensorParallel: num(args, '--tp'), memoryFraction: num(args, '--memory-fraction'), device },
       sampling: { temperature: num(args, '--temperature', 0.7)!, topP: num(args, '--top-p', 1)!, maxTokens: num(args, '--max-tokens', 128)!, stop: args.values.get('--stop'), seed: num(args, '--seed') },
       prompts,
       chat: args.flags.has('--chat'),
-      device: device as SglangJaxDevice | undefined,
     }),
   );
 }

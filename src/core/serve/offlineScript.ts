@@ -21,16 +21,16 @@ export interface SamplingOptions {
 
 export interface OfflineScriptOptions {
   readonly engine: EngineId;
-  readonly launch: Pick<LaunchOptions, 'model' | 'dtype' | 'maxModelLen' | 'tensorParallel' | 'memoryFraction'>;
+  /**
+   * `device` (SGLang-JAX): the JAX platform the script runs on by default (its own `--device`
+   * overrides it; without either, JAX_PLATFORMS or TPU, as the engine itself chooses). A launch
+   * profile's device, where it has one, passes through.
+   */
+  readonly launch: Pick<LaunchOptions, 'model' | 'dtype' | 'maxModelLen' | 'tensorParallel' | 'memoryFraction'> & { readonly device?: string };
   readonly sampling: SamplingOptions;
   readonly prompts: readonly string[];
   /** Through the model's chat template (vLLM `LLM.chat`; SGLang and transformers apply it first). */
   readonly chat: boolean;
-  /**
-   * SGLang-JAX: the JAX platform the script runs on by default (its `--device` overrides it; without
-   * either, JAX_PLATFORMS or TPU, as the engine itself chooses).
-   */
-  readonly device?: SglangJaxDevice;
 }
 
 /** The platforms SGLang-JAX runs on here; it must equal JAX_PLATFORMS when that is set (server_args.py). */
@@ -142,7 +142,8 @@ if __name__ == "__main__":
 
 function sglangJaxScript(o: OfflineScriptOptions): string {
   const s = o.sampling;
-  if (o.device !== undefined && !SGLANG_JAX_DEVICES.includes(o.device)) throw new JaxServeError('E_USAGE', `Offline script: device ${JSON.stringify(o.device)}: choose one of ${SGLANG_JAX_DEVICES.join(', ')}.`);
+  const device = o.launch.device || undefined;
+  if (device !== undefined && !(SGLANG_JAX_DEVICES as readonly string[]).includes(device)) throw new JaxServeError('E_USAGE', `Offline script: device ${JSON.stringify(device)}: choose one of ${SGLANG_JAX_DEVICES.join(', ')}.`);
   // ServerArgs field names (sgl_jax/srt/server_args.py); the device and attention backend are added at run time.
   const engine = kwargs([['model_path', o.launch.model], ['dtype', o.launch.dtype], ['context_length', o.launch.maxModelLen], ['tp_size', o.launch.tensorParallel], ['mem_fraction_static', o.launch.memoryFraction], ['random_seed', s.seed]]);
   const params: Record<string, unknown> = { temperature: s.temperature, top_p: s.topP, max_new_tokens: s.maxTokens };
@@ -165,7 +166,7 @@ MODEL = ${py(o.launch.model)}
 PROMPTS = ${py(o.prompts)}
 SAMPLING_PARAMS = ${py(params)}
 DEVICES = ${py([...SGLANG_JAX_DEVICES])}
-DEVICE = ${o.device === undefined ? 'None' : py(o.device)}
+DEVICE = ${device === undefined ? 'None' : py(device)}
 
 
 def main() -> None:
