@@ -152,6 +152,37 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.equal(found[0]!.severity, vscode.DiagnosticSeverity.Error);
   });
 
+  it('a preflight task in tasks.json with "engine": "sglang-jax" runs the CLI with --engine; the matcher reports the head_dim error', async function () {
+    this.timeout(60_000);
+    await api();
+    const ready = join(ws(), 'exports', 'ready');
+    const folder = vscode.workspace.workspaceFolders![0]!;
+    const config = vscode.workspace.getConfiguration('tasks', folder.uri);
+    await config.update('version', '2.0.0', vscode.ConfigurationTarget.WorkspaceFolder);
+    await config.update('tasks', [{ type: 'jax-serve', action: 'preflight', source: ready, engine: 'sglang-jax', label: 'preflight for SGLang-JAX' }], vscode.ConfigurationTarget.WorkspaceFolder);
+    try {
+      const task = await until('the tasks.json task', async () => (await vscode.tasks.fetchTasks({ type: 'jax-serve' })).find((t) => t.definition.engine === 'sglang-jax' && t.definition.action === 'preflight'));
+      const ended = new Promise<number | undefined>((resolve) => {
+        const sub = vscode.tasks.onDidEndTaskProcess((e) => {
+          if (e.execution.task.definition.engine === 'sglang-jax') {
+            sub.dispose();
+            resolve(e.exitCode);
+          }
+        });
+      });
+      await vscode.tasks.executeTask(task);
+      assert.equal(await ended, 1, 'head_dim 64 is an error for SGLang-JAX');
+      const found = await until('the matcher\'s head_dim diagnostic', () => {
+        const ds = vscode.languages.getDiagnostics(vscode.Uri.file(join(ready, 'config.json'))).filter((x) => x.source === 'jax-serve' && /^head_dim 64 is not a multiple of 128/.test(x.message));
+        return ds.length > 0 ? ds : undefined;
+      });
+      assert.equal(found[0]!.severity, vscode.DiagnosticSeverity.Error);
+    } finally {
+      await config.update('tasks', undefined, vscode.ConfigurationTarget.WorkspaceFolder);
+      await config.update('version', undefined, vscode.ConfigurationTarget.WorkspaceFolder);
+    }
+  });
+
   it('"Convert Checkpoint for vLLM/SGLang…" shows the plan, converts through the CLI, and the export passes preflight', async function () {
     this.timeout(120_000);
     assert.ok(vscode.workspace.getConfiguration('jaxServe').get<string>('pythonPath'), 'jaxServe.pythonPath (machine scope) is still set');
