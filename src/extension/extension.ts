@@ -34,7 +34,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const editors = CheckpointEditorProvider.register(context, services);
   PytreeExplorer.register(context, editors);
   const diffs = DiffPanels.register(context, services, activeCheckpointUri);
-  const preflightCommand = new PreflightCommand();
+  const preflightCommand = new PreflightCommand(context.workspaceState);
   const log = vscode.window.createOutputChannel('JAX Serve', { log: true });
   const docs = new PlanDocuments();
   const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs);

@@ -1,10 +1,11 @@
 /**
- * "JAX Serve: Preflight Export Folder": core's preflight on a folder, findings in the Problems
- * panel (one diagnostic per finding, on the file it concerns), a summary message with the count.
- * Reading files only, so it runs in Restricted Mode too.
+ * "JAX Serve: Preflight Export Folder": core's preflight on a folder for the engine the user picks
+ * (remembered per workspace), findings in the Problems panel (one diagnostic per finding, on the
+ * file it concerns), a summary message with the count. Reading files only, so it runs in Restricted
+ * Mode too. Callers that know the engine (the Serve panel, a failed start) pass it and skip the pick.
  */
 import * as vscode from 'vscode';
-import { NodeFileOpener, preflight, stripControls, type Finding, type PreflightReport } from '../core/index';
+import { DEFAULT_PREFLIGHT_ENGINES, NodeFileOpener, preflight, preflightEngine, preflightEnginesTitle, stripControls, type Engine, type Finding, type PreflightReport } from '../core/index';
 
 const SEVERITY: Record<Finding['severity'], vscode.DiagnosticSeverity> = {
   error: vscode.DiagnosticSeverity.Error,
@@ -12,30 +13,64 @@ const SEVERITY: Record<Finding['severity'], vscode.DiagnosticSeverity> = {
   info: vscode.DiagnosticSeverity.Information,
 };
 
+/** The engine choice: one engine, or `default` for vLLM and SGLang together (the CLI without --engine). */
+export type PreflightChoice = Engine | 'default';
+const ENGINE_KEY = 'jaxServe.preflightEngine';
+
+const CHOICES: readonly { choice: PreflightChoice; detail: string }[] = [
+  { choice: 'default', detail: 'Both rule sets: tensor names and shapes, dtypes, tokenizer, chat template.' },
+  { choice: 'vllm', detail: 'vLLM (also on TPU): refuses unknown and missing weights.' },
+  { choice: 'sglang', detail: 'SGLang (PyTorch).' },
+  { choice: 'sglang-jax', detail: "SGLang-JAX: its registered architectures, head_dim a multiple of 128, bfloat16 on TPU." },
+  { choice: 'transformers-serve', detail: 'transformers serve (CPU, small models).' },
+];
+
+const enginesOf = (c: PreflightChoice): readonly Engine[] => (c === 'default' ? DEFAULT_PREFLIGHT_ENGINES : [c]);
+
 export class PreflightCommand implements vscode.Disposable {
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('jax-serve-preflight');
   private readonly command: vscode.Disposable;
   /** The last report per folder (the test API reads it). */
   readonly reports = new Map<string, PreflightReport>();
 
-  constructor() {
-    this.command = vscode.commands.registerCommand('jaxServe.preflight', (uri?: vscode.Uri) => this.run(uri));
+  constructor(private readonly state: vscode.Memento) {
+    this.command = vscode.commands.registerCommand('jaxServe.preflight', (uri?: vscode.Uri, engine?: string) => this.run(uri, engine));
   }
 
-  async run(uri?: vscode.Uri): Promise<PreflightReport | undefined> {
+  /** `engine`: an engine id (a serve id such as vllm-tpu maps to its rules) or `default`; asked when left out. */
+  async run(uri?: vscode.Uri, engine?: string): Promise<PreflightReport | undefined> {
     const folder = uri ?? (await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'Preflight Export Folder' }))?.[0];
     if (!folder) return undefined;
-    const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Preflight ${vscode.workspace.asRelativePath(folder)}` }, () =>
-      preflight(new NodeFileOpener(), folder.fsPath),
+    const choice = engine === undefined ? await this.pickEngine() : engine === 'default' ? 'default' : preflightEngine(engine);
+    if (!choice) {
+      if (engine !== undefined) void vscode.window.showErrorMessage(`Preflight: no rules for the engine "${stripControls(engine)}".`);
+      return undefined;
+    }
+    const engines = enginesOf(choice);
+    const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Preflight ${vscode.workspace.asRelativePath(folder)} for ${preflightEnginesTitle(engines)}` }, () =>
+      preflight(new NodeFileOpener(), folder.fsPath, { engines }),
     );
     this.reports.set(folder.fsPath, report);
     this.publish(report);
     const errors = report.findings.filter((f) => f.severity === 'error').length;
     const warnings = report.findings.filter((f) => f.severity === 'warning').length;
     const what = `${vscode.workspace.asRelativePath(folder)}${report.architecture ? ` (${report.architecture})` : ''}`;
-    if (errors === 0) void vscode.window.showInformationMessage(`${what}: ready for vLLM and SGLang${warnings ? `, ${warnings} warning(s) in Problems` : ''}.`);
-    else void vscode.window.showErrorMessage(`${what}: ${errors} error(s) would stop vLLM or SGLang; see the Problems panel.`, 'Show Problems').then((pick) => pick && vscode.commands.executeCommand('workbench.actions.view.problems'));
+    const title = preflightEnginesTitle(report.engines);
+    if (errors === 0) void vscode.window.showInformationMessage(`${what}: ready for ${title}${warnings ? `, ${warnings} warning(s) in Problems` : ''}.`);
+    else void vscode.window.showErrorMessage(`${what}: ${errors} error(s) would stop ${title}; see the Problems panel.`, 'Show Problems').then((pick) => pick && vscode.commands.executeCommand('workbench.actions.view.problems'));
     return report;
+  }
+
+  /** The engine quick pick, the workspace's last choice first; the choice is remembered. */
+  private async pickEngine(): Promise<PreflightChoice | undefined> {
+    const last = this.state.get<PreflightChoice>(ENGINE_KEY) ?? 'default';
+    const ordered = [...CHOICES].sort((a, b) => Number(b.choice === last) - Number(a.choice === last));
+    const picked = await vscode.window.showQuickPick(
+      ordered.map((c) => ({ label: preflightEnginesTitle(enginesOf(c.choice)), description: c.choice === last ? 'last used' : undefined, detail: c.detail, choice: c.choice })),
+      { title: 'Preflight: the engine that will serve the folder', ignoreFocusOut: true },
+    );
+    if (picked) await this.state.update(ENGINE_KEY, picked.choice);
+    return picked?.choice;
   }
 
   private publish(report: PreflightReport): void {

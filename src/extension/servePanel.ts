@@ -151,8 +151,10 @@ export class ServePanel extends Disposable {
         await vscode.commands.executeCommand('jaxServe.showServerLog');
         return { type: 'ack' };
       case 'preflight': {
+        // The running server's folder and engine, else the form's: preflight applies that engine's rules.
         const folder = this.manager.folder ?? this.manager.form.model;
-        if (folder) await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(folder));
+        const engine = this.manager.folder ? this.manager.engine : this.manager.form.engine;
+        if (folder) await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(folder), engine);
         return { type: 'ack' };
       }
       case 'attach':

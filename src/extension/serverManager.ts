@@ -112,6 +112,11 @@ export class ServerManager extends Disposable {
     return this.running?.launch.model;
   }
 
+  /** The engine of the current server (whose rules its preflight applies). */
+  get engine(): string | undefined {
+    return this.running?.spec.id;
+  }
+
   get view(): ServerView | undefined {
     const r = this.running;
     if (!r) return undefined;
@@ -200,7 +205,7 @@ export class ServerManager extends Disposable {
         const actions = server.log.explain().some((c) => c.cause.preflight) ? ['Preflight Export', 'Show Log'] : ['Show Log'];
         void vscode.window.showErrorMessage(`Start Server: ${oneLine(describeError(e), { logHint: CHANNEL_HINT })}`, ...actions).then((p) => {
           if (p === 'Show Log') this.out.show(true);
-          if (p === 'Preflight Export') void vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(launch.model));
+          if (p === 'Preflight Export') void vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(launch.model), spec.id);
         });
       },
     );

@@ -65,7 +65,7 @@ function cliArgs(def: JaxServeTaskDefinition): string[] {
   const extra = def.args ?? [];
   switch (def.action) {
     case 'preflight':
-      return ['preflight', need(def.source, 'source'), ...extra];
+      return ['preflight', need(def.source, 'source'), ...(def.engine ? ['--engine', def.engine] : []), ...extra];
     case 'convert':
       return ['convert', need(def.source, 'source'), '-o', need(def.output, 'output'), ...(def.preset ? ['--preset', def.preset] : []), ...extra];
     case 'import':

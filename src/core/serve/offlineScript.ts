@@ -2,8 +2,10 @@
  * "Create Offline Inference Script": Python that loads an export in-process, without a server, with
  * the sampling parameters the user chose. vLLM: `LLM(...).generate` / `.chat` with `SamplingParams`
  * (serving-engines.md §1.7); SGLang: `sgl.Engine(...).generate` with a sampling-params dict (§2.6,
- * SGLang's offline engine docs: max_new_tokens, temperature, top_p, stop); transformers (the CPU
- * engine here): `generate` on the loaded model. Values go in as JSON literals, which Python reads as
+ * SGLang's offline engine docs: max_new_tokens, temperature, top_p, stop); SGLang-JAX: its own
+ * `Engine(...).generate` (sgl_jax/srt/entrypoints/engine.py at cddbf6f1: ServerArgs fields as keyword
+ * arguments, a sampling-params dict with the names of sgl_jax/srt/sampling/sampling_params.py);
+ * transformers (the CPU engine here): `generate` on the loaded model. Values go in as JSON literals, which Python reads as
  * the same strings and numbers, so a path or prompt cannot break out of its literal.
  */
 import { JaxServeError } from '../errors';
@@ -19,12 +21,21 @@ export interface SamplingOptions {
 
 export interface OfflineScriptOptions {
   readonly engine: EngineId;
-  readonly launch: Pick<LaunchOptions, 'model' | 'dtype' | 'maxModelLen' | 'tensorParallel' | 'memoryFraction'>;
+  /**
+   * `device` (SGLang-JAX): the JAX platform the script runs on by default (its own `--device`
+   * overrides it; without either, JAX_PLATFORMS or TPU, as the engine itself chooses). A launch
+   * profile's device, where it has one, passes through.
+   */
+  readonly launch: Pick<LaunchOptions, 'model' | 'dtype' | 'maxModelLen' | 'tensorParallel' | 'memoryFraction'> & { readonly device?: string };
   readonly sampling: SamplingOptions;
   readonly prompts: readonly string[];
   /** Through the model's chat template (vLLM `LLM.chat`; SGLang and transformers apply it first). */
   readonly chat: boolean;
 }
+
+/** The platforms SGLang-JAX runs on here; it must equal JAX_PLATFORMS when that is set (server_args.py). */
+export const SGLANG_JAX_DEVICES = ['tpu', 'gpu', 'cuda', 'cpu'] as const;
+export type SglangJaxDevice = (typeof SGLANG_JAX_DEVICES)[number];
 
 /** A Python literal: JSON's strings and numbers are Python's; lists and dicts spaced as Python prints them. */
 const py = (v: unknown): string => {
@@ -53,7 +64,7 @@ export function offlineScript(o: OfflineScriptOptions): string {
     case 'transformers-serve':
       return transformersScript(o);
     case 'sglang-jax':
-      throw new JaxServeError('E_USAGE', 'Offline script: SGLang-JAX documents no offline engine API to write against; serve the export with its launcher, or choose vLLM or SGLang.');
+      return sglangJaxScript(o);
   }
 }
 
@@ -124,6 +135,63 @@ ${prompts}
 
 
 # SGLang starts scheduler processes: the guard keeps them from running this script again.
+if __name__ == "__main__":
+    main()
+`;
+}
+
+function sglangJaxScript(o: OfflineScriptOptions): string {
+  const s = o.sampling;
+  const device = o.launch.device || undefined;
+  if (device !== undefined && !(SGLANG_JAX_DEVICES as readonly string[]).includes(device)) throw new JaxServeError('E_USAGE', `Offline script: device ${JSON.stringify(device)}: choose one of ${SGLANG_JAX_DEVICES.join(', ')}.`);
+  // ServerArgs field names (sgl_jax/srt/server_args.py); the device and attention backend are added at run time.
+  const engine = kwargs([['model_path', o.launch.model], ['dtype', o.launch.dtype], ['context_length', o.launch.maxModelLen], ['tp_size', o.launch.tensorParallel], ['mem_fraction_static', o.launch.memoryFraction], ['random_seed', s.seed]]);
+  const params: Record<string, unknown> = { temperature: s.temperature, top_p: s.topP, max_new_tokens: s.maxTokens };
+  if (s.stop?.length) params.stop = s.stop;
+  const inputs = o.chat
+    ? `    # Engine has no chat method: the chat template is applied here, and the ids given as they are,
+    # so no second BOS is added (as transformers' apply_chat_template does).
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(MODEL)
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True) for p in PROMPTS]
+    inputs = {"input_ids": [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]}`
+    : `    inputs = {"prompt": PROMPTS}`;
+  return `${header('SGLang-JAX (Engine.generate)', o)}
+import argparse
+import os
+import sys
+
+MODEL = ${py(o.launch.model)}
+PROMPTS = ${py(o.prompts)}
+SAMPLING_PARAMS = ${py(params)}
+DEVICES = ${py([...SGLANG_JAX_DEVICES])}
+DEVICE = ${device === undefined ? 'None' : py(device)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Generate with SGLang-JAX in-process.")
+    parser.add_argument("--device", choices=DEVICES, default=DEVICE, help="the JAX platform (default: JAX_PLATFORMS, else tpu)")
+    device = parser.parse_args().device or os.environ.get("JAX_PLATFORMS") or "tpu"
+    # ServerArgs asserts that device equals JAX_PLATFORMS; set it before jax is imported.
+    platforms = os.environ.setdefault("JAX_PLATFORMS", device)
+    if platforms != device:
+        sys.exit(f"--device {device} disagrees with JAX_PLATFORMS={platforms}: SGLang-JAX refuses to start; make them the same.")
+    from sgl_jax.srt.entrypoints.engine import Engine
+
+${inputs}
+    # The default attention kernels (fa) are TPU Pallas kernels; elsewhere the native backend runs
+    # (what served on the GPU). A few prompts do not repay precompiling every batch shape.
+    llm = Engine(${engine}, device=device, attention_backend="fa" if device == "tpu" else "native", disable_precompile=True)
+    try:
+        outputs = llm.generate(**inputs, sampling_params=SAMPLING_PARAMS)
+        for prompt, output in zip(PROMPTS, outputs):
+            print(repr(prompt), "->", repr(output["text"]))
+    finally:
+        llm.shutdown()
+
+
+# SGLang-JAX starts scheduler and detokenizer processes: the guard keeps them from running this script again.
 if __name__ == "__main__":
     main()
 `;

@@ -93,8 +93,9 @@ describe('checkpoint editor in the real VS Code', () => {
   it('"Preflight Export Folder" puts findings in the Problems panel, per file', async () => {
     const ready = vscode.Uri.file(join(ws(), 'exports', 'ready'));
     const broken = vscode.Uri.file(join(ws(), 'exports', 'no-tokenizer'));
-    await vscode.commands.executeCommand('jaxServe.preflight', ready);
-    await vscode.commands.executeCommand('jaxServe.preflight', broken);
+    // The engine given skips the pick: `default` is vLLM's and SGLang's rules, as the CLI without --engine.
+    await vscode.commands.executeCommand('jaxServe.preflight', ready, 'default');
+    await vscode.commands.executeCommand('jaxServe.preflight', broken, 'default');
     const reports = (await api()).preflight.reports;
     assert.equal(reports.get(ready.fsPath)?.architecture, 'LlamaForCausalLM');
     const errorsUnder = (folder: vscode.Uri) =>
@@ -106,6 +107,22 @@ describe('checkpoint editor in the real VS Code', () => {
     const errs = errorsUnder(broken);
     assert.deepEqual(errs.map((d) => d.code), ['no-tokenizer']);
     assert.match(errs[0]!.message, /no tokenizer\.json or tokenizer\.model/);
+  });
+
+  it('"Preflight Export Folder" for SGLang-JAX: the head_dim finding (64, not a multiple of 128) in the Problems panel on config.json, with its evidence', async () => {
+    const ready = vscode.Uri.file(join(ws(), 'exports', 'ready'));
+    const report = (await vscode.commands.executeCommand('jaxServe.preflight', ready, 'sglang-jax')) as { engines: string[] };
+    assert.deepEqual(report.engines, ['sglang-jax']);
+    const ds = vscode.languages.getDiagnostics(vscode.Uri.file(join(ready.fsPath, 'config.json'))).filter((d) => d.source === 'jax-serve preflight');
+    const headDim = ds.find((d) => d.code === 'sglang-jax-head-dim');
+    assert.ok(headDim, `diagnostics on config.json: ${ds.map((d) => d.code).join(', ')}`);
+    assert.equal(headDim.severity, vscode.DiagnosticSeverity.Error);
+    assert.match(headDim.message, /head_dim 64 is not a multiple of 128: SGLang-JAX cddbf6f1 .*memory_pool\.py.*sglang-jax-headdim16-fail\.log/);
+    // The float32 export gets the engine's own note about TPU speed, as information.
+    assert.equal(ds.find((d) => d.code === 'sglang-jax-dtype')?.severity, vscode.DiagnosticSeverity.Information);
+    // Back to vLLM's and SGLang's rules: the SGLang-JAX findings go.
+    await vscode.commands.executeCommand('jaxServe.preflight', ready, 'default');
+    assert.deepEqual(vscode.languages.getDiagnostics(vscode.Uri.file(join(ready.fsPath, 'config.json'))).filter((d) => String(d.code).startsWith('sglang-jax')), []);
   });
 
   it('runs a jax-serve preflight task through the CLI; the $jax-serve problem matcher reports its findings', async function () {
@@ -135,6 +152,37 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.equal(found[0]!.severity, vscode.DiagnosticSeverity.Error);
   });
 
+  it('a preflight task in tasks.json with "engine": "sglang-jax" runs the CLI with --engine; the matcher reports the head_dim error', async function () {
+    this.timeout(60_000);
+    await api();
+    const ready = join(ws(), 'exports', 'ready');
+    const folder = vscode.workspace.workspaceFolders![0]!;
+    const config = vscode.workspace.getConfiguration('tasks', folder.uri);
+    await config.update('version', '2.0.0', vscode.ConfigurationTarget.WorkspaceFolder);
+    await config.update('tasks', [{ type: 'jax-serve', action: 'preflight', source: ready, engine: 'sglang-jax', label: 'preflight for SGLang-JAX' }], vscode.ConfigurationTarget.WorkspaceFolder);
+    try {
+      const task = await until('the tasks.json task', async () => (await vscode.tasks.fetchTasks({ type: 'jax-serve' })).find((t) => t.definition.engine === 'sglang-jax' && t.definition.action === 'preflight'));
+      const ended = new Promise<number | undefined>((resolve) => {
+        const sub = vscode.tasks.onDidEndTaskProcess((e) => {
+          if (e.execution.task.definition.engine === 'sglang-jax') {
+            sub.dispose();
+            resolve(e.exitCode);
+          }
+        });
+      });
+      await vscode.tasks.executeTask(task);
+      assert.equal(await ended, 1, 'head_dim 64 is an error for SGLang-JAX');
+      const found = await until('the matcher\'s head_dim diagnostic', () => {
+        const ds = vscode.languages.getDiagnostics(vscode.Uri.file(join(ready, 'config.json'))).filter((x) => x.source === 'jax-serve' && /^head_dim 64 is not a multiple of 128/.test(x.message));
+        return ds.length > 0 ? ds : undefined;
+      });
+      assert.equal(found[0]!.severity, vscode.DiagnosticSeverity.Error);
+    } finally {
+      await config.update('tasks', undefined, vscode.ConfigurationTarget.WorkspaceFolder);
+      await config.update('version', undefined, vscode.ConfigurationTarget.WorkspaceFolder);
+    }
+  });
+
   it('"Convert Checkpoint for vLLM/SGLang…" shows the plan, converts through the CLI, and the export passes preflight', async function () {
     this.timeout(120_000);
     assert.ok(vscode.workspace.getConfiguration('jaxServe').get<string>('pythonPath'), 'jaxServe.pythonPath (machine scope) is still set');
@@ -147,7 +195,7 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.ok(doc, 'the plan is shown in an editor');
     assert.match(doc.getText(), /# Conversion plan[\s\S]*talk-nnx-llama[\s\S]*model\.layers\.1\.self_attn\.q_proj\.weight/);
     for (const f of ['model.safetensors', 'config.json', 'tokenizer.json', 'generation_config.json']) assert.ok(existsSync(join(output, f)), f);
-    const report = (await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(output))) as { findings: { severity: string }[] };
+    const report = (await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(output), 'default')) as { findings: { severity: string }[] };
     assert.deepEqual(report.findings.filter((f) => f.severity === 'error'), []);
   });
 

@@ -125,6 +125,12 @@ describe('serving in the extension host', () => {
     assert.match(editor.document.getText(), /SamplingParams\(temperature=/);
     const sgl = (await vscode.commands.executeCommand('jaxServe.createOfflineScript', 'sglang', folder)) as vscode.TextEditor;
     assert.match(sgl.document.getText(), /sgl\.Engine\(model_path=/);
+    // SGLang-JAX: its own Engine, the device chosen when the script runs (--device, else JAX_PLATFORMS or TPU).
+    const jax = (await vscode.commands.executeCommand('jaxServe.createOfflineScript', 'sglang-jax', folder)) as vscode.TextEditor;
+    assert.match(jax.document.uri.path, /\/offline_sglang-jax_ready(_\d+)?\.py$/);
+    assert.match(jax.document.getText(), /^    from sgl_jax\.srt\.entrypoints\.engine import Engine$/m);
+    assert.match(jax.document.getText(), new RegExp(`Engine\\(model_path=${JSON.stringify(folder).replace(/[/\\]/g, '\\$&')}`));
+    assert.match(jax.document.getText(), /llm\.generate\(\*\*inputs, sampling_params=SAMPLING_PARAMS\)/);
   });
 
   it('a saved profile is a `serve` task: the CLI starts the engine in its own group, ending the task stops it all', async function () {
