@@ -217,7 +217,8 @@ class Engine:
       const [record, ...printed] = gpu.stdout.trim().split('\n');
       const r = JSON.parse(record!) as { engine: Record<string, unknown>; jax_platforms: string; prompt: string[]; sampling_params: Record<string, unknown> };
       assert.deepEqual(r.engine, { model_path: model, dtype: 'float32', device: 'cuda', attention_backend: 'native', disable_precompile: true });
-      assert.equal(r.jax_platforms, 'cuda', 'JAX_PLATFORMS agrees with the device, as ServerArgs asserts');
+      // Left unset: the engine's weight loader needs jax's cpu devices too (model_loader/loader.py).
+      assert.equal(r.jax_platforms, null, 'JAX_PLATFORMS is not set by the script');
       assert.deepEqual(r.prompt, ['hello', 'two']);
       assert.deepEqual(r.sampling_params, { temperature: 0, top_p: 1, max_new_tokens: 8 });
       assert.deepEqual(printed, ["'hello' -> 'out 0'", "'two' -> 'out 1'", 'shutdown']);

@@ -173,8 +173,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Generate with SGLang-JAX in-process.")
     parser.add_argument("--device", choices=DEVICES, default=DEVICE, help="the JAX platform (default: JAX_PLATFORMS, else tpu)")
     device = parser.parse_args().device or os.environ.get("JAX_PLATFORMS") or "tpu"
-    # ServerArgs asserts that device equals JAX_PLATFORMS; set it before jax is imported.
-    platforms = os.environ.setdefault("JAX_PLATFORMS", device)
+    # ServerArgs asserts that device equals JAX_PLATFORMS when that is set (server_args.py). It is
+    # not set here: the weight loader asks jax for its cpu devices (model_loader/loader.py), which
+    # JAX_PLATFORMS=cuda would leave out.
+    platforms = os.environ.get("JAX_PLATFORMS", device)
     if platforms != device:
         sys.exit(f"--device {device} disagrees with JAX_PLATFORMS={platforms}: SGLang-JAX refuses to start; make them the same.")
     from sgl_jax.srt.entrypoints.engine import Engine
