@@ -208,7 +208,7 @@ class Engine:
       const file = join(tmp.path, 'offline.py');
       const run = (chat: boolean, args: string[], env: Record<string, string> = {}) => {
         writeFileSync(file, offlineScript({ engine: 'sglang-jax', launch: { model, dtype: 'float32', device: 'tpu' }, sampling: { temperature: 0, topP: 1, maxTokens: 8 }, prompts: ['hello', 'two'], chat }));
-        const baseEnv = { ...process.env, PYTHONPATH: tmp.path };
+        const baseEnv: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: tmp.path };
         delete baseEnv.JAX_PLATFORMS;
         return spawnSync(python, [file, ...args], { encoding: 'utf8', env: { ...baseEnv, ...env } });
       };
