@@ -62,7 +62,7 @@ export interface Args {
 }
 
 /** Options that take a value; the rest of `known` are flags. */
-const VALUE_OPTIONS = new Set(['--max-seconds', '--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol', '--url', '--model', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--idle-timeout', '--engine', '--host', '--port', '--max-model-len', '--memory-fraction', '--served-name', '--command', '--arg']);
+const VALUE_OPTIONS = new Set(['--max-seconds', '--engine', '--tp', '--python', '--bins', '-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--source', '--entry', '--prompt', '--prompts', '--jax-python', '--max-kl', '--template', '--pairing', '--rtol', '--atol', '--url', '--model', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--idle-timeout', '--engine', '--host', '--port', '--max-model-len', '--memory-fraction', '--served-name', '--device', '--command', '--arg']);
 
 export function parseArgs(argv: string[], known: string[]): Args {
   const out: Args = { positional: [], json: false, bins: 20, python: 'python3', flags: new Set(), values: new Map() };

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeError, ENGINES, fetchGauges, generate, isJaxServeError, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
+import { describeError, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
 import { Rpc } from '../shared/rpc';
 import { isServeWebviewToHost, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
@@ -26,11 +26,10 @@ const MAX_HISTORY_TEXT = 20_000;
 const FLUSH_MS = 50;
 const GAUGES_MS = 2000;
 
-const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({
-  id: e.id,
-  title: e.title,
-  memoryFlag: e.id.startsWith('vllm') ? '--gpu-memory-utilization' : e.id.startsWith('sglang') ? '--mem-fraction-static' : undefined,
-}));
+const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({ id: e.id, title: e.title, memoryFlag: e.memoryFlag, devices: e.devices }));
+
+/** Why an attached server not started here may have no gauges. */
+const NO_METRICS = 'No gauges: the server has no /metrics (SGLang and SGLang-JAX need --enable-metrics; transformers serve has none).';
 
 export class ServePanel extends Disposable {
   private panel: vscode.WebviewPanel | undefined;
@@ -40,6 +39,8 @@ export class ServePanel extends Disposable {
   private gaugeTimer: ReturnType<typeof setInterval> | undefined;
   /** The last gauges read (the test API reads them). */
   gauges: GaugesView | undefined;
+  /** Why there are none, when the last read found none (the test API reads it). */
+  gaugesAbsent: string | undefined;
   /** Runs of this session and before, newest first. */
   history: RunView[];
   /** A folder to put in the form once the page is ready. */
@@ -249,9 +250,13 @@ export class ServePanel extends Disposable {
       } catch {
         g = undefined; // not up (yet), or gone
       }
-      if (JSON.stringify(g) !== JSON.stringify(this.gauges)) {
+      // Said for the engine this window started there; an attached server's engine is not known.
+      const spec = this.manager.specAt(url);
+      const absent = g ? undefined : spec ? metricsAbsentNote(spec) : NO_METRICS;
+      if (JSON.stringify(g) !== JSON.stringify(this.gauges) || absent !== this.gaugesAbsent) {
         this.gauges = g;
-        this.rpc?.send({ type: 'gauges', gauges: g });
+        this.gaugesAbsent = absent;
+        this.rpc?.send({ type: 'gauges', gauges: g, absent });
       }
     };
     void read();

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { JaxServeError } from '../errors';
-import type { EngineSpec, LaunchCommand, LaunchOptions } from '../serve/engines';
+import { checkDevice, type EngineSpec, type LaunchCommand, type LaunchOptions } from '../serve/engines';
 import { describeExit, ServerLog, type StartupState } from '../serve/serverLog';
 
 export type ServerStatus = 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
@@ -121,10 +121,13 @@ export class ServerProcess {
   }
 
   /**
-   * Starts the server. Refuses a port something already listens on (the engine would fail later,
-   * after loading the model, with a less clear message).
+   * Starts the server. Refuses a port something already listens on, and a device its platform
+   * variable contradicts (the engine would fail later, after its imports or loading the model, with
+   * a less clear message).
    */
   static async start(opts: ServerProcessOptions): Promise<ServerProcess> {
+    // A device the engine would refuse after seconds of imports is refused now (the environment as the child gets it).
+    checkDevice(opts.spec, opts.launch.device, { ...process.env, ...opts.spec.launch(opts.launch).env, ...opts.env });
     if (!(await portFree(opts.launch.host, opts.launch.port))) {
       throw new JaxServeError('E_USAGE', `Port ${opts.launch.port} on ${opts.launch.host} is in use: pick another (or leave the port empty for a free one), or stop what listens there.`);
     }
