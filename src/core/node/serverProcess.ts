@@ -188,7 +188,15 @@ export class ServerProcess {
       // A spawn that failed has no process, and may never say 'exit'.
       if (child.pid === undefined) end(null, null);
     });
-    child.on('exit', end);
+    // 'exit' can come before the last output is read (a traceback's end, the lines of a stop): wait for
+    // the pipes to close, but not for long, since a forked worker left alive can hold them open.
+    child.on('exit', (code, signal) => {
+      const late = setTimeout(() => end(code, signal), 1000);
+      child.once('close', () => {
+        clearTimeout(late);
+        end(code, signal);
+      });
+    });
     if (child.pid && this.opts.watchdog) {
       // The watchdog holds our end of a pipe; if we die, the pipe closes and it stops the group.
       this.watchdog = spawn(process.execPath, [this.opts.watchdog, String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });

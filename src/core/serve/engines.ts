@@ -312,7 +312,8 @@ const TRANSFORMERS_SERVE: EngineSpec = {
   ],
   weightsProgress: /Loading weights:\s+\d+%\|[^|]*\|\s*(\d+)\/(\d+)/,
   failures: [
-    { pattern: /size mismatch for|Error\(s\) in loading state_dict/, cause: 'a weight has the wrong shape', hint: 'A tensor was not transposed or reshaped as the architecture expects.', preflight: true },
+    // 4.x: "size mismatch for …"; 5.23 reports "Reinit due to size mismatch" and raises (test/fixtures/logs/transformers-5.23-size-mismatch-serve.log).
+    { pattern: /size mismatch for|Error\(s\) in loading state_dict|Reinit due to size mismatch/, cause: 'a weight has the wrong shape', hint: 'A tensor was not transposed or reshaped as the architecture expects.', preflight: true },
     { pattern: /are newly initialized|were not used when initializing/, cause: 'weights are missing or unexpected', hint: 'transformers initialised some weights at random: the output will be garbage.', preflight: true },
     { pattern: /does not recognize this architecture|Unrecognized model|has no attribute '\w+ForCausalLM'/, cause: 'the architecture is not supported by this transformers', hint: 'Check architectures in config.json.', preflight: true },
     ...COMMON_FAILURES,
