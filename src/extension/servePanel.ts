@@ -28,9 +28,6 @@ const GAUGES_MS = 2000;
 
 const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({ id: e.id, title: e.title, memoryFlag: e.memoryFlag, devices: e.devices }));
 
-/** Why an attached server not started here may have no gauges. */
-const NO_METRICS = 'No gauges: the server has no /metrics (SGLang and SGLang-JAX need --enable-metrics; transformers serve has none).';
-
 export class ServePanel extends Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private rpc: Rpc<ServeHostToWebview, ServeWebviewToHost> | undefined;
@@ -251,8 +248,7 @@ export class ServePanel extends Disposable {
         g = undefined; // not up (yet), or gone
       }
       // Said for the engine this window started there; an attached server's engine is not known.
-      const spec = this.manager.specAt(url);
-      const absent = g ? undefined : spec ? metricsAbsentNote(spec) : NO_METRICS;
+      const absent = g ? undefined : metricsAbsentNote(this.manager.specAt(url));
       if (JSON.stringify(g) !== JSON.stringify(this.gauges) || absent !== this.gaugesAbsent) {
         this.gauges = g;
         this.gaugesAbsent = absent;

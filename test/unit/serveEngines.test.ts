@@ -52,6 +52,7 @@ describe('serving engines: launch commands', () => {
     assert.deepEqual(Object.values(ENGINES).filter((e) => e.devices).map((e) => e.id), ['sglang-jax']);
     assert.equal(metricsAbsentNote(ENGINES['sglang-jax']), 'SGLang-JAX serves /metrics only with --enable-metrics (add it to Extra arguments).');
     assert.match(metricsAbsentNote(ENGINES['transformers-serve']), /serves no \/metrics/);
+    assert.equal(metricsAbsentNote(), 'No gauges: the server has no /metrics (SGLang and SGLang-JAX need --enable-metrics; transformers has none).', 'an attached server of no known engine');
     assert.deepEqual(ENGINES.vllm.metrics, { path: '/metrics' });
   });
 

@@ -179,7 +179,8 @@ export class ServerProcess {
         this.setStatus('failed', msg);
         this.settle.reject(new JaxServeError('E_SERVER', msg));
       } else if (this.status === 'ready') {
-        this.setStatus('failed', `${this.opts.spec.title} exited (${signal ?? `code ${code}`}) while serving. Its last lines:\n${this.log.lastLines(8).join('\n')}`);
+        const tb = this.log.traceback();
+        this.setStatus('failed', `${this.opts.spec.title} exited (${signal ?? `code ${code}`}) while serving${tb ? `: ${tb.place}: ${tb.exception}` : ''}. Its last lines:\n${this.log.lastLines(8).join('\n')}`);
       } else this.setStatus('stopped', `Stopped${signal ? ` (${signal})` : ''}.`);
       exited();
     };

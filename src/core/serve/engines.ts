@@ -360,8 +360,17 @@ export function checkDevice(spec: EngineSpec, device: string | undefined, env: R
   }
 }
 
-/** Why an engine's /metrics answered nothing, for the panel's gauges. */
-export function metricsAbsentNote(spec: EngineSpec): string {
+/**
+ * Why a server's /metrics answered nothing, for the panel's gauges: for its engine when known, else
+ * for every engine that needs a flag or has none.
+ */
+export function metricsAbsentNote(spec?: EngineSpec): string {
+  if (!spec) {
+    const all = Object.values(ENGINES);
+    const flagged = all.filter((e) => e.metrics?.flag);
+    const none = all.filter((e) => !e.metrics);
+    return `No gauges: the server has no /metrics (${flagged.map((e) => e.title).join(' and ')} need ${flagged[0]?.metrics?.flag}; ${none.map((e) => e.shortName).join(', ')} has none).`;
+  }
   if (!spec.metrics) return `${spec.title} serves no /metrics: there are no gauges for it.`;
   if (spec.metrics.flag) return `${spec.title} serves ${spec.metrics.path} only with ${spec.metrics.flag} (add it to Extra arguments).`;
   return `${spec.title} did not answer ${spec.metrics.path}.`;
