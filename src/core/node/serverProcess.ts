@@ -181,7 +181,7 @@ export class ServerProcess {
       } else if (this.status === 'ready') {
         const tb = this.log.traceback();
         this.setStatus('failed', `${this.opts.spec.title} exited (${signal ?? `code ${code}`}) while serving${tb ? `: ${tb.place}: ${tb.exception}` : ''}. Its last lines:\n${this.log.lastLines(8).join('\n')}`);
-      } else this.setStatus('stopped', `Stopped${signal ? ` (${signal})` : ''}.`);
+      } else this.setStatus('stopped', `Stopped by jax-serve${signal ? ` (${signal})` : ''}.`);
       exited();
     };
     child.on('error', (e) => {

@@ -214,8 +214,8 @@ const thousands = (n: string) => Number(n).toLocaleString('en-US');
 /**
  * SGLang-JAX's phases, from its log on a GPU (test/fixtures/sglang-jax-cddbf6f1-jax0.11.2-2026-12-04/
  * sglang-jax-startup-ready.log) and its source:
- * - weights: "Starting parallel weight loading", then a tqdm bar "Loading Regular Weights: k/N"
- *   (sgl_jax/srt/utils/weight_utils.py:1962) redrawn with CR;
+ * - weights: "Starting parallel weight loading" (sgl_jax/srt/utils/weight_utils.py:1956), then a tqdm
+ *   bar "Loading Regular Weights: k/N" (:1962) redrawn with CR, "All weights loaded successfully." (:2358);
  * - KV cache: "JAX Fused KV Cache allocated. #tokens: T, Fused KV size: S GB" (mem_cache/memory_pool.py:626;
  *   MLA models: "JAX MLA KV Cache allocated … KV size", :1399);
  * - precompile: "[Scheduler] Begins to run worker precompile." (managers/scheduler.py:556-558; none with
@@ -352,7 +352,10 @@ export function engineById(id: string): EngineSpec | undefined {
  */
 export function checkDevice(spec: EngineSpec, device: string | undefined, env: Readonly<Record<string, string | undefined>>): void {
   if (device === undefined) return;
-  if (!spec.devices) throw new JaxServeError('E_USAGE', `${spec.title} takes no device option: remove it (only ${Object.values(ENGINES).filter((e) => e.devices).map((e) => e.title).join(', ')} take one).`);
+  if (!spec.devices) {
+    const takers = Object.values(ENGINES).filter((e) => e.devices).map((e) => e.title);
+    throw new JaxServeError('E_USAGE', `${spec.title} takes no device option: remove it (only ${takers.join(', ')} take${takers.length === 1 ? 's' : ''} one).`);
+  }
   if (!spec.devices.includes(device)) throw new JaxServeError('E_USAGE', `${spec.title}: device "${safeName(device)}" is not one of ${spec.devices.join(', ')}.`);
   const platform = spec.deviceEnv === undefined ? undefined : env[spec.deviceEnv];
   if (platform !== undefined && platform !== device) {
