@@ -5,19 +5,43 @@
  * this process is killed.
  */
 import * as path from 'node:path';
-import { ENGINES, engineById, freePort, isJaxServeError, JaxServeError, oneLine, ServerProcess, splitWords, stripControls } from '../core/index';
+import { ENGINES, engineById, freePort, isJaxServeError, JaxServeError, oneLine, ServerProcess, splitWords, stripControls, type ServerState } from '../core/index';
 import type { Args } from './main';
 
-export const SERVE_OPTIONS = ['--engine', '--host', '--port', '--python', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--served-name', '--command', '--arg'];
+export const SERVE_OPTIONS = ['--engine', '--host', '--port', '--python', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--served-name', '--device', '--command', '--arg'];
 
 export const SERVE_USAGE = `  serve DIR --engine ${Object.keys(ENGINES).join('|')}
         [--host H] [--port P] [--python P] [--dtype D] [--max-model-len N] [--tp N]
-        [--memory-fraction F] [--served-name NAME] [--command "docker run …"] [--arg A]...
+        [--memory-fraction F] [--served-name NAME] [--device tpu|gpu|cuda|cpu]
+        [--command "docker run …"] [--arg A]...
                                   Start a server on an export: phases with their times, "ready at
                                   URL" when it answers, the cause when it exits early. Binds
-                                  127.0.0.1 and a free port unless told. Ctrl-C stops every process
-                                  it started.
+                                  127.0.0.1 and a free port unless told. --device: SGLang-JAX's
+                                  (must equal JAX_PLATFORMS when that is set). Ctrl-C stops every
+                                  process it started.
 `;
+
+/**
+ * Prints each startup phase once, as `[12.3 s] phase …` with its k/N or detail. Weights wait until
+ * their count is complete or the next phase begins, so the line carries the final k/N; the others
+ * print when they begin.
+ */
+function phasePrinter(write: (line: string) => void): (s: ServerState) => void {
+  let printed = 0;
+  return (s) => {
+    const phases = s.startup.phases;
+    for (; printed < phases.length; printed++) {
+      const p = phases[printed]!;
+      const progress = p.phase === 'weights' ? s.startup.progress : undefined;
+      const settled = printed < phases.length - 1 || s.status !== 'starting' || p.phase !== 'weights' || (progress !== undefined && progress.done >= progress.total);
+      if (!settled) return;
+      const extra = [progress ? `${progress.done}/${progress.total}` : '', p.detail ? safeOneLine(p.detail) : ''].filter((x) => x !== '').join(' ');
+      write(`[${(p.at / 1000).toFixed(1)} s] ${p.phase}${extra ? ' ' + extra : ''}`);
+    }
+  };
+}
+
+const safeOneLine = (s: string) => oneLine(s, { maxChars: 200 });
 
 function int(args: Args, flag: string): number | undefined {
   const v = args.values.get(flag)?.at(-1);
@@ -45,12 +69,15 @@ export async function serveCommand(args: Args): Promise<void> {
     tensorParallel: int(args, '--tp'),
     memoryFraction: memory === undefined ? undefined : Number(memory),
     servedName: args.values.get('--served-name')?.at(-1),
+    device: args.values.get('--device')?.at(-1),
     // A launch prefix, split into words as a shell would (quotes work; nothing is expanded).
     command: command === undefined ? undefined : splitWords(command),
     extraArgs: args.values.get('--arg'),
   };
   let endedNow = () => undefined as void;
   const ended = new Promise<void>((r) => (endedNow = r));
+  const t0 = Date.now();
+  const printPhases = phasePrinter((l) => process.stdout.write(l + '\n'));
   const server = await ServerProcess.start({
     spec,
     launch,
@@ -58,10 +85,9 @@ export async function serveCommand(args: Args): Promise<void> {
     // The engine's own output, as it comes, less what could recolour or retitle the terminal.
     onLine: (l) => process.stderr.write(stripControls(l) + '\n'),
     onState: (s) => {
+      printPhases(s);
+      if (s.status === 'failed' || s.status === 'stopped' || s.status === 'stopping') process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${s.status}\n`);
       if (s.status === 'failed' || s.status === 'stopped') endedNow();
-      const p = s.startup.phases.at(-1)!;
-      const progress = s.startup.progress && p.phase === 'weights' ? ` ${s.startup.progress.done}/${s.startup.progress.total}` : '';
-      process.stdout.write(`[${(p.at / 1000).toFixed(1)} s] ${s.status === 'starting' ? p.phase + progress : s.status}\n`);
     },
   });
   let stopping: Promise<void> | undefined;

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { checkServed, describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
+import { checkServed, describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
 import { Rpc } from '../shared/rpc';
 import { isServeWebviewToHost, type CheckView, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
@@ -27,11 +27,7 @@ const MAX_HISTORY_TEXT = 20_000;
 const FLUSH_MS = 50;
 const GAUGES_MS = 2000;
 
-const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({
-  id: e.id,
-  title: e.title,
-  memoryFlag: e.id.startsWith('vllm') ? '--gpu-memory-utilization' : e.id.startsWith('sglang') ? '--mem-fraction-static' : undefined,
-}));
+const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({ id: e.id, title: e.title, memoryFlag: e.memoryFlag, devices: e.devices }));
 
 export class ServePanel extends Disposable {
   private panel: vscode.WebviewPanel | undefined;
@@ -41,6 +37,8 @@ export class ServePanel extends Disposable {
   private gaugeTimer: ReturnType<typeof setInterval> | undefined;
   /** The last gauges read (the test API reads them). */
   gauges: GaugesView | undefined;
+  /** Why there are none, when the last read found none (the test API reads it). */
+  gaugesAbsent: string | undefined;
   /** Runs of this session and before, newest first. */
   history: RunView[];
   /** A folder to put in the form once the page is ready. */
@@ -292,9 +290,12 @@ export class ServePanel extends Disposable {
       } catch {
         g = undefined; // not up (yet), or gone
       }
-      if (JSON.stringify(g) !== JSON.stringify(this.gauges)) {
+      // Said for the engine this window started there; an attached server's engine is not known.
+      const absent = g ? undefined : metricsAbsentNote(this.manager.specAt(url));
+      if (JSON.stringify(g) !== JSON.stringify(this.gauges) || absent !== this.gaugesAbsent) {
         this.gauges = g;
-        this.rpc?.send({ type: 'gauges', gauges: g });
+        this.gaugesAbsent = absent;
+        this.rpc?.send({ type: 'gauges', gauges: g, absent });
       }
     };
     void read();

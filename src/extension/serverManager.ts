@@ -107,6 +107,11 @@ export class ServerManager extends Disposable {
     return saved.model ? saved : { ...saved, model: this.lastExport() ?? '' };
   }
 
+  /** The engine of the server started here at `url` (undefined: none, or another server). */
+  specAt(url: string): EngineSpec | undefined {
+    return this.running?.server.url === url ? this.running.spec : undefined;
+  }
+
   /** The folder the current server was started on (the one its failures concern). */
   get folder(): string | undefined {
     return this.running?.launch.model;
@@ -224,7 +229,7 @@ export class ServerManager extends Disposable {
   }
 
   private showStatus(r: Running, s: ServerState): void {
-    const name = r.spec.title.replace(/ \(.*\)$/, '');
+    const name = r.spec.shortName;
     const secs = `${((Date.now() - r.startedAt) / 1000).toFixed(0)} s`;
     const progress = s.startup.progress && s.startup.phase === 'weights' ? ` ${s.startup.progress.done}/${s.startup.progress.total}` : '';
     const [icon, text, tip] =

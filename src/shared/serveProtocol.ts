@@ -16,6 +16,8 @@ export interface ProfileView {
   readonly tensorParallel?: number;
   readonly memoryFraction?: number;
   readonly servedName?: string;
+  /** The engine's --device (engines with `devices`); empty: the engine's default. */
+  readonly device?: string;
   readonly extraArgs?: string;
   readonly env?: string;
   readonly python?: string;
@@ -27,9 +29,11 @@ export interface EngineView {
   readonly title: string;
   /** The memory fraction's flag for this engine (none: the engine has no such option). */
   readonly memoryFlag?: string;
+  /** The values of its --device (none: it takes no device option). */
+  readonly devices?: readonly string[];
 }
 
-export const SERVER_PHASES = ['starting', 'weights', 'compile', 'graphs', 'kv-cache', 'http', 'ready'] as const;
+export const SERVER_PHASES = ['starting', 'weights', 'compile', 'graphs', 'kv-cache', 'precompile', 'http', 'warmup', 'ready'] as const;
 export type PhaseView = (typeof SERVER_PHASES)[number];
 
 export interface ServerView {
@@ -38,7 +42,7 @@ export interface ServerView {
   readonly url: string;
   readonly model: string;
   /** Each phase once with when it began (ms after start), in order. */
-  readonly phases: readonly { readonly phase: PhaseView; readonly at: number }[];
+  readonly phases: readonly { readonly phase: PhaseView; readonly at: number; readonly detail?: string }[];
   readonly progress?: { readonly done: number; readonly total: number };
   /** Date.now() at start; the page ticks the elapsed time itself. */
   readonly startedAt: number;
@@ -117,7 +121,8 @@ export interface ServeInit {
 export type ServeHostToWebview =
   | ServeInit
   | { readonly type: 'server'; readonly server?: ServerView }
-  | { readonly type: 'gauges'; readonly gauges?: GaugesView }
+  /** No gauges: `absent` says why (for the engine the server was started with, when known). */
+  | { readonly type: 'gauges'; readonly gauges?: GaugesView; readonly absent?: string }
   | { readonly type: 'profiles'; readonly profiles: readonly ProfileView[] }
   | { readonly type: 'attached'; readonly attached?: { readonly url: string; readonly model?: string } }
   | { readonly type: 'runText'; readonly id: number; readonly text: string }
@@ -157,7 +162,7 @@ export function isProfileView(v: unknown): v is ProfileView {
     str(v.model, 10_000) &&
     str(v.host, 1000) &&
     [v.port, v.maxModelLen, v.tensorParallel, v.memoryFraction].every(optNum) &&
-    [v.dtype, v.servedName, v.extraArgs, v.env, v.python, v.command].every((s) => optStr(s))
+    [v.dtype, v.servedName, v.device, v.extraArgs, v.env, v.python, v.command].every((s) => optStr(s))
   );
 }
 

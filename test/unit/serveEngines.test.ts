@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describeExit, ENGINES, engineById, ServerLog, type EngineId, type LaunchOptions } from '../../src/core/index';
+import { checkDevice, describeExit, ENGINES, engineById, lastTraceback, metricsAbsentNote, ServerLog, type EngineId, type LaunchOptions } from '../../src/core/index';
 
 const LOGS = resolve(__dirname, '../../../test/fixtures/logs');
 
@@ -34,7 +34,37 @@ describe('serving engines: launch commands', () => {
     for (const [flag, v] of [['--context-length', '2048'], ['--tp-size', '2'], ['--mem-fraction-static', '0.8'], ['--port', '8123']]) assert.equal(c.args[c.args.indexOf(flag!) + 1], v, flag);
     const jax = ENGINES['sglang-jax'].launch(o);
     assert.deepEqual(jax.args.slice(0, 2), ['-m', 'sgl_jax.launch_server']);
-    assert.equal(jax.args[jax.args.indexOf('--device') + 1], 'tpu');
+    assert.ok(!jax.args.includes('--device'), 'no device unless given: the engine picks JAX_PLATFORMS, else tpu');
+    const cuda = ENGINES['sglang-jax'].launch({ ...o, device: 'cuda' });
+    assert.equal(cuda.args[cuda.args.indexOf('--device') + 1], 'cuda');
+    assert.ok(!('JAX_PLATFORMS' in cuda.env), 'JAX_PLATFORMS is never set for the user');
+    assert.ok(!ENGINES.sglang.launch({ ...o, device: 'cuda' }).args.includes('--device'), 'SGLang lists no devices');
+    assert.equal(ENGINES['sglang-jax'].title, 'SGLang-JAX');
+  });
+
+  it('spec fields: short names, memory flags, devices, /metrics and the flag it needs', () => {
+    assert.deepEqual(Object.values(ENGINES).map((e) => e.shortName), ['vllm', 'vllm-tpu', 'sglang', 'sglang-jax', 'transformers']);
+    assert.deepEqual(Object.values(ENGINES).map((e) => e.memoryFlag), ['--gpu-memory-utilization', '--gpu-memory-utilization', '--mem-fraction-static', '--mem-fraction-static', undefined]);
+    for (const e of Object.values(ENGINES)) {
+      // The memory flag named is the one the launch passes.
+      if (e.memoryFlag) assert.ok(e.launch({ ...o, python: undefined, command: undefined }).args.includes(e.memoryFlag), e.id);
+    }
+    assert.deepEqual(Object.values(ENGINES).filter((e) => e.devices).map((e) => e.id), ['sglang-jax']);
+    assert.equal(metricsAbsentNote(ENGINES['sglang-jax']), 'SGLang-JAX serves /metrics only with --enable-metrics (add it to Extra arguments).');
+    assert.match(metricsAbsentNote(ENGINES['transformers-serve']), /serves no \/metrics/);
+    assert.equal(metricsAbsentNote(), 'No gauges: the server has no /metrics (SGLang and SGLang-JAX need --enable-metrics; transformers has none).', 'an attached server of no known engine');
+    assert.deepEqual(ENGINES.vllm.metrics, { path: '/metrics' });
+  });
+
+  it('the device is checked against JAX_PLATFORMS exactly (sgl_jax/srt/server_args.py:313-318), and only for engines with devices', () => {
+    const jax = ENGINES['sglang-jax'];
+    checkDevice(jax, 'cuda', {});
+    checkDevice(jax, 'cuda', { JAX_PLATFORMS: 'cuda' });
+    checkDevice(jax, undefined, { JAX_PLATFORMS: 'tpu' });
+    assert.throws(() => checkDevice(jax, 'cuda', { JAX_PLATFORMS: 'gpu' }), (e: Error & { code?: string }) => e.code === 'E_USAGE' && /refuses device "cuda" while JAX_PLATFORMS="gpu"/.test(e.message));
+    assert.throws(() => checkDevice(jax, 'cuda', { JAX_PLATFORMS: 'cuda,cpu' }), /must be equal/);
+    assert.throws(() => checkDevice(jax, 'metal', {}), /not one of tpu, gpu, cuda, cpu/);
+    assert.throws(() => checkDevice(ENGINES.vllm, 'cuda', {}), /vLLM takes no device option/);
   });
 
   it('transformers serve: the folder as the positional model (5.x), info logs, offline', () => {
@@ -82,7 +112,7 @@ describe('serving engines: reading the startup log', () => {
       assert.deepEqual(log.explain().map((c) => c.cause.cause), fx.expect.causes);
       if (!fx.expect.ready) {
         const msg = describeExit(spec, log, 1, null);
-        assert.match(msg, new RegExp(`^${spec.title.replace(/[()]/g, '\\$&')} exited with code 1 before it was ready`));
+        assert.match(msg, new RegExp(`^${spec.title.replace(/[()]/g, '\\$&')} exited by itself \\(code 1\\) before it was ready`));
         for (const c of fx.expect.causes) assert.ok(msg.includes(c), msg);
       }
     });
@@ -92,6 +122,65 @@ describe('serving engines: reading the startup log', () => {
     const log = new ServerLog(ENGINES.vllm);
     log.push('something\nelse went wrong');
     log.end();
-    assert.equal(describeExit(ENGINES.vllm, log, null, 'SIGKILL'), 'vLLM was killed by SIGKILL before it was ready. Its last lines:\nsomething\nelse went wrong');
+    assert.equal(describeExit(ENGINES.vllm, log, null, 'SIGKILL'), 'vLLM was ended by SIGKILL, which jax-serve did not send, before it was ready. Its last lines:\nsomething\nelse went wrong');
+  });
+});
+
+describe('serving engines: the cause from the last traceback, for every Python engine', () => {
+  it('transformers serve 5.23, recorded here on an export whose config does not fit its weights: a bare traceback, its RuntimeError, and the shape cause', () => {
+    const log = new ServerLog(ENGINES['transformers-serve']);
+    log.push(readFileSync(join(LOGS, 'transformers-5.23-size-mismatch-serve.log'), 'utf8'));
+    log.end();
+    assert.deepEqual(log.traceback(), { place: 'a traceback', exception: 'RuntimeError: You set `ignore_mismatched_sizes` to `False`, thus raising an error. For details look at the above report!' });
+    assert.deepEqual(log.explain().map((c) => c.cause.cause), ['a weight has the wrong shape']);
+    const first = describeExit(ENGINES['transformers-serve'], log, 1, null).split('\n')[0]!;
+    assert.match(first, /^transformers serve \(CPU, small models\) exited by itself \(code 1\) before it was ready: a traceback: RuntimeError: You set `ignore_mismatched_sizes`/);
+    assert.match(first, /a weight has the wrong shape/);
+  });
+
+  it('vLLM: the engine core\'s traceback, every line behind its logger prefix, wins over the API server\'s "See root cause above" (the format of github.com/noonghunna/club-3090/issues/60 and vllm-project/vllm#23176; a stand-in)', () => {
+    const core = '(EngineCore_DP0 pid=711) ERROR 11-27 06:01:02 [core.py:1136] ';
+    const api = '(APIServer pid=700) ';
+    const lines = [
+      `${core}EngineCore failed to start.`,
+      `${core}Traceback (most recent call last):`,
+      `${core}  File "/venv/lib/python3.12/site-packages/vllm/v1/engine/core.py", line 1110, in run_engine_core`,
+      `${core}    engine_core = EngineCoreProc(*args, engine_index=dp_rank, **kwargs)`,
+      `${core}                  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^`,
+      `${core}ValueError: Following weights were not initialized from checkpoint: {'model.norm.weight'}`,
+      `${api}Traceback (most recent call last):`,
+      `${api}  File "/venv/lib/python3.12/site-packages/vllm/v1/engine/utils.py", line 964, in wait_for_engine_startup`,
+      `${api}    raise RuntimeError(`,
+      `${api}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+    ];
+    assert.deepEqual(lastTraceback(lines), { place: 'EngineCore failed to start', exception: "ValueError: Following weights were not initialized from checkpoint: {'model.norm.weight'}" });
+    const log = new ServerLog(ENGINES.vllm);
+    log.push(lines.join('\n') + '\n');
+    assert.match(describeExit(ENGINES.vllm, log, 1, null), /^vLLM exited by itself \(code 1\) before it was ready: EngineCore failed to start: ValueError: Following weights were not initialized from checkpoint: \{'model\.norm\.weight'\} — weights are missing from the export\./);
+  });
+
+  it('SGLang-JAX: "Scheduler hit an exception: Traceback …" (sgl_jax/srt/managers/scheduler.py:2987 logs it so; a stand-in) names the scheduler; a chained traceback keeps its place; KeyboardInterrupt is our stop, no cause', () => {
+    const lines = [
+      '[2026-12-04 04:28:19] Scheduler hit an exception: Traceback (most recent call last):',
+      '  File "/sgl_jax/srt/managers/scheduler.py", line 2983, in run_scheduler_process',
+      '    dispatch_scheduler_event_loop(scheduler, server_args)',
+      'KeyError: 3',
+      '',
+      'During handling of the above exception, another exception occurred:',
+      '',
+      'Traceback (most recent call last):',
+      '  File "/sgl_jax/srt/managers/scheduler.py", line 2990, in run_scheduler_process',
+      '[2026-12-04 04:28:19] INFO:     127.0.0.1:47938 - "GET /health HTTP/1.1" 200 OK',
+      'jax.errors.JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00GiB.',
+      '--------------------',
+      'For simplicity, JAX has removed its internal frames from the traceback of the following exception. Set JAX_TRACEBACK_FILTERING=off to include these.',
+      'Process Process-1:',
+      'Traceback (most recent call last):',
+      '  File "/usr/lib/python3.12/multiprocessing/process.py", line 314, in _bootstrap',
+      'KeyboardInterrupt',
+    ];
+    assert.deepEqual(lastTraceback(lines), { place: 'Scheduler hit an exception', exception: 'jax.errors.JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00GiB.' });
+    assert.equal(lastTraceback(lines.slice(13)), undefined, 'only our stop');
+    assert.equal(lastTraceback(['Traceback (most recent call last):', '  File "x.py", line 1, in <module>']), undefined, 'cut off before its exception');
   });
 });

@@ -108,6 +108,16 @@ describe('serve: launch profiles', () => {
     assert.deepEqual(serveCliArgs(p), ['serve', '/m', '--engine', 'transformers-serve', '--host', '127.0.0.1', '--port', '8123', '--dtype', 'float32', '--command', 'docker run --rm "my image"', '--arg', '--device', '--arg', 'cpu']);
     assert.deepEqual(serveCliArgs({ ...p, port: undefined, command: undefined }, '/py').slice(5, 8), ['127.0.0.1', '--python', '/py'], 'no port: the CLI picks a free one');
   });
+
+  it('a profile\'s device: passed as --device to the CLI, only for an engine that takes one, and refused when its own JAX_PLATFORMS line says otherwise', () => {
+    const p: LaunchProfile = { name: 'g', engine: 'sglang-jax', model: '/m', host: '127.0.0.1', port: 30000, device: 'cuda', extraArgs: '--attention-backend native' };
+    assert.deepEqual(serveCliArgs(p), ['serve', '/m', '--engine', 'sglang-jax', '--host', '127.0.0.1', '--port', '30000', '--device', 'cuda', '--arg', '--attention-backend', '--arg', 'native']);
+    assert.equal(launchOptions(p, 30000).launch.device, 'cuda');
+    assert.equal(launchOptions({ ...p, device: ' ' }, 30000).launch.device, undefined, 'empty: the engine default');
+    assert.equal(launchOptions({ ...p, env: 'JAX_PLATFORMS=cuda' }, 30000).env.JAX_PLATFORMS, 'cuda');
+    assert.throws(() => launchOptions({ ...p, env: 'JAX_PLATFORMS=tpu' }, 30000), /refuses device "cuda" while JAX_PLATFORMS="tpu"/);
+    assert.throws(() => serveCliArgs({ ...p, engine: 'vllm' }), /vLLM takes no device option/);
+  });
 });
 
 describe('serve: offline inference scripts', () => {

@@ -74,7 +74,7 @@ describe('server processes', function () {
 
   it('explains an early exit from its last lines; refuses a port in use before starting', async () => {
     const { server } = await standin('fail');
-    await rejectsWith(server.ready(), 'E_SERVER', /^vLLM exited with code 1 before it was ready: weights are missing from the export/);
+    await rejectsWith(server.ready(), 'E_SERVER', /^vLLM exited by itself \(code 1\) before it was ready: weights are missing from the export/);
     assert.equal(server.state.status, 'failed');
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));

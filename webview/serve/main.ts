@@ -37,7 +37,9 @@ const PHASE_LABEL: Record<(typeof SERVER_PHASES)[number], string> = {
   compile: 'Compiling',
   graphs: 'Capturing graphs',
   'kv-cache': 'Allocating KV cache',
+  precompile: 'Precompiling',
   http: 'Starting HTTP server',
+  warmup: 'Warm-up request',
   ready: 'Ready',
 };
 
@@ -53,7 +55,7 @@ const rpc = connect<ServeWebviewToHost, ServeHostToWebview>((m) => {
       renderServer();
       return undefined;
     case 'gauges':
-      renderGauges(m.gauges);
+      renderGauges(m.gauges, m.absent);
       return undefined;
     case 'profiles':
       renderProfiles(m.profiles);
@@ -114,6 +116,7 @@ const ui = {
   tp: num('tp', { min: '1', placeholder: '1' }),
   memory: num('memory', { min: '0.05', max: '1', step: '0.05', placeholder: 'engine default' }),
   served: input('served-name', { placeholder: 'the folder path' }),
+  device: el('select', { id: 'device' }),
   extra: input('extra-args', { placeholder: 'e.g. --enforce-eager --device cpu' }),
   env: el('textarea', { id: 'env', rows: '2', spellcheck: 'false', placeholder: 'KEY=VALUE, one per line' }),
   python: input('python', { placeholder: "VS Code's Python (or jaxServe.pythonPath)" }),
@@ -167,6 +170,7 @@ function build(): void {
       field('Tensor-parallel size', ui.tp),
       field('Memory fraction', ui.memory, ''),
       field('Served model name', ui.served),
+      field('Device', ui.device, ''),
       field('Extra arguments', ui.extra),
       field('Interpreter', ui.python, 'where the engine is installed'),
       field('Launch command', ui.command, 'replaces the engine executable (a container)'),
@@ -199,8 +203,10 @@ function build(): void {
 
   ui.engine.addEventListener('change', () => {
     memoryHint();
+    deviceChoices(ui.device.value);
     persist();
   });
+  ui.device.addEventListener('change', persist);
   for (const c of [ui.model, ui.host, ui.port, ui.dtype, ui.maxLen, ui.tp, ui.memory, ui.served, ui.extra, ui.env, ui.python, ui.command, ui.prompt, ui.temperature, ui.topP, ui.maxTokens, ui.seed, ui.stopStrings, ui.modeChat, ui.modeCompletion]) c.addEventListener('input', persist);
   ui.profile.addEventListener('change', () => {
     const p = init?.profiles.find((x) => x.name === ui.profile.value);
@@ -243,6 +249,16 @@ function memoryHint(): void {
   ui.memory.disabled = !e?.memoryFlag;
 }
 
+/** The engine's devices, the current one kept when it has it; none: the field is off. */
+function deviceChoices(current: string | undefined): void {
+  const devices = init?.engines.find((x) => x.id === ui.engine.value)?.devices ?? [];
+  ui.device.replaceChildren(el('option', { value: '' }, devices.length ? 'engine default' : '—'), ...devices.map((d) => el('option', { value: d }, d)));
+  ui.device.value = current && devices.includes(current) ? current : '';
+  ui.device.disabled = devices.length === 0;
+  const hint = document.getElementById('device-hint');
+  if (hint) hint.textContent = devices.length ? '--device (must equal JAX_PLATFORMS when set)' : 'not an option of this engine';
+}
+
 // ---- form values -------------------------------------------------------------------------------
 
 const optNum = (i: HTMLInputElement) => (i.value.trim() === '' ? undefined : Number(i.value));
@@ -260,6 +276,7 @@ function form(): ProfileView {
     tensorParallel: optNum(ui.tp),
     memoryFraction: ui.memory.disabled ? undefined : optNum(ui.memory),
     servedName: optStr(ui.served)?.trim(),
+    device: ui.device.disabled || ui.device.value === '' ? undefined : ui.device.value,
     extraArgs: optStr(ui.extra),
     env: optStr(ui.env),
     python: optStr(ui.python)?.trim(),
@@ -284,6 +301,7 @@ function setForm(p: ProfileView): void {
   set(ui.python, p.python);
   set(ui.command, p.command);
   memoryHint();
+  deviceChoices(p.device);
 }
 
 const mode = (): RunMode => (ui.modeChat.checked ? 'chat' : 'completions');
@@ -344,7 +362,7 @@ function renderServer(): void {
     ...s.phases.map((p, i) => {
       const next = s.phases[i + 1]?.at ?? (s.status === 'starting' || s.status === 'ready' ? end : undefined);
       const took = p.phase === 'ready' ? '' : next === undefined ? '' : ` — ${secs(Math.max(0, next - p.at))}`;
-      const progress = p.phase === 'weights' && s.progress ? ` ${s.progress.done}/${s.progress.total}` : '';
+      const progress = (p.phase === 'weights' && s.progress ? ` ${s.progress.done}/${s.progress.total}` : '') + (p.detail ? ` (${p.detail})` : '');
       const live = i === s.phases.length - 1 && s.status === 'starting';
       return el('li', { class: live ? 'live' : '', 'data-phase': p.phase }, el('span', { class: 'phase' }, `${PHASE_LABEL[p.phase]}${progress}`), el('span', { class: 'at' }, `at ${secs(p.at)}${took}`));
     }),
@@ -366,9 +384,9 @@ function bar(fraction: number): HTMLElement {
   return el('span', { class: 'bar' }, fill);
 }
 
-function renderGauges(g: GaugesView | undefined): void {
+function renderGauges(g: GaugesView | undefined, absent?: string): void {
   if (!g) {
-    ui.gauges.replaceChildren(el('span', { class: 'status' }, init?.attached ? 'No gauges: the server has no /metrics (SGLang needs --enable-metrics; transformers serve has none).' : ''));
+    ui.gauges.replaceChildren(el('span', { class: 'status', id: 'gauges-absent' }, init?.attached && absent ? absent : ''));
     return;
   }
   const gauge = (label: string, value: string, fraction?: number) =>

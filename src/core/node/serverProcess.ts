@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { JaxServeError } from '../errors';
-import type { EngineSpec, LaunchCommand, LaunchOptions } from '../serve/engines';
+import { checkDevice, type EngineSpec, type LaunchCommand, type LaunchOptions } from '../serve/engines';
 import { describeExit, ServerLog, type StartupState } from '../serve/serverLog';
 
 export type ServerStatus = 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
@@ -121,10 +121,13 @@ export class ServerProcess {
   }
 
   /**
-   * Starts the server. Refuses a port something already listens on (the engine would fail later,
-   * after loading the model, with a less clear message).
+   * Starts the server. Refuses a port something already listens on, and a device its platform
+   * variable contradicts (the engine would fail later, after its imports or loading the model, with
+   * a less clear message).
    */
   static async start(opts: ServerProcessOptions): Promise<ServerProcess> {
+    // A device the engine would refuse after seconds of imports is refused now (the environment as the child gets it).
+    checkDevice(opts.spec, opts.launch.device, { ...process.env, ...opts.spec.launch(opts.launch).env, ...opts.env });
     if (!(await portFree(opts.launch.host, opts.launch.port))) {
       throw new JaxServeError('E_USAGE', `Port ${opts.launch.port} on ${opts.launch.host} is in use: pick another (or leave the port empty for a free one), or stop what listens there.`);
     }
@@ -176,8 +179,9 @@ export class ServerProcess {
         this.setStatus('failed', msg);
         this.settle.reject(new JaxServeError('E_SERVER', msg));
       } else if (this.status === 'ready') {
-        this.setStatus('failed', `${this.opts.spec.title} exited (${signal ?? `code ${code}`}) while serving. Its last lines:\n${this.log.lastLines(8).join('\n')}`);
-      } else this.setStatus('stopped', `Stopped${signal ? ` (${signal})` : ''}.`);
+        const tb = this.log.traceback();
+        this.setStatus('failed', `${this.opts.spec.title} exited (${signal ?? `code ${code}`}) while serving${tb ? `: ${tb.place}: ${tb.exception}` : ''}. Its last lines:\n${this.log.lastLines(8).join('\n')}`);
+      } else this.setStatus('stopped', `Stopped by jax-serve${signal ? ` (${signal})` : ''}.`);
       exited();
     };
     child.on('error', (e) => {
@@ -185,7 +189,15 @@ export class ServerProcess {
       // A spawn that failed has no process, and may never say 'exit'.
       if (child.pid === undefined) end(null, null);
     });
-    child.on('exit', end);
+    // 'exit' can come before the last output is read (a traceback's end, the lines of a stop): wait for
+    // the pipes to close, but not for long, since a forked worker left alive can hold them open.
+    child.on('exit', (code, signal) => {
+      const late = setTimeout(() => end(code, signal), 1000);
+      child.once('close', () => {
+        clearTimeout(late);
+        end(code, signal);
+      });
+    });
     if (child.pid && this.opts.watchdog) {
       // The watchdog holds our end of a pipe; if we die, the pipe closes and it stops the group.
       this.watchdog = spawn(process.execPath, [this.opts.watchdog, String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });

@@ -5,9 +5,11 @@
  * SGLang, §3.5 transformers serve) and the engines' own logs as users posted them (cited inline).
  */
 import * as path from 'node:path';
+import { JaxServeError } from '../errors';
+import { safeName } from '../text';
 
 export type EngineId = 'vllm' | 'vllm-tpu' | 'sglang' | 'sglang-jax' | 'transformers-serve';
-export type Phase = 'starting' | 'weights' | 'compile' | 'graphs' | 'kv-cache' | 'http' | 'ready';
+export type Phase = 'starting' | 'weights' | 'compile' | 'graphs' | 'kv-cache' | 'precompile' | 'http' | 'warmup' | 'ready';
 
 export interface LaunchOptions {
   /** The model folder (an export). */
@@ -20,6 +22,8 @@ export interface LaunchOptions {
   /** vLLM --gpu-memory-utilization, SGLang --mem-fraction-static. */
   readonly memoryFraction?: number;
   readonly servedName?: string;
+  /** The engine's --device (only engines whose spec lists `devices`); passed only when given. */
+  readonly device?: string;
   readonly extraArgs?: readonly string[];
   /** The Python whose environment has the engine (for `python -m …` launches and `transformers`). */
   readonly python?: string;
@@ -46,10 +50,31 @@ export interface FailureCause {
   readonly preflight?: boolean;
 }
 
+/** A log line that starts a phase; `detail` reads what the line tells about it (a size, a count). */
+export interface PhaseRule {
+  readonly pattern: RegExp;
+  readonly phase: Phase;
+  readonly detail?: (m: RegExpExecArray) => string;
+}
+
 export interface EngineSpec {
   readonly id: EngineId;
+  /** The engine's name, no platform (the device is an option). */
   readonly title: string;
+  /** A short name for tight places (the status bar). */
+  readonly shortName: string;
   readonly defaultPort: number;
+  /** The flag LaunchOptions.memoryFraction becomes; none: the engine has no such option. */
+  readonly memoryFlag?: string;
+  /** The values of its --device; none: the engine takes no device option. */
+  readonly devices?: readonly string[];
+  /**
+   * An environment variable the device must equal when set, else the engine refuses to start
+   * (SGLang-JAX asserts `device == JAX_PLATFORMS`: sgl_jax/srt/server_args.py:313-318).
+   */
+  readonly deviceEnv?: string;
+  /** Where its Prometheus metrics are, and the flag without which it serves none; none: it has no /metrics. */
+  readonly metrics?: { readonly path: string; readonly flag?: string };
   launch(o: LaunchOptions): LaunchCommand;
   /** The name requests carry in `model`. */
   modelName(o: LaunchOptions): string;
@@ -57,10 +82,15 @@ export interface EngineSpec {
   readonly readyLine: RegExp;
   /** The path polled, and which statuses mean ready (others: not yet). */
   readonly health: { readonly path: string; readonly ok: (status: number) => boolean };
-  readonly phases: readonly { readonly pattern: RegExp; readonly phase: Phase }[];
+  readonly phases: readonly PhaseRule[];
   /** `k/N` of the weights phase, from a progress line. */
   readonly weightsProgress?: RegExp;
   readonly failures: readonly FailureCause[];
+  /**
+   * Lines showing that the engine ended its own process tree after a child failed (so a signal it
+   * died of was its own, not ours).
+   */
+  readonly killsItself?: RegExp;
 }
 
 const opt = (flag: string, v: string | number | undefined): string[] => (v === undefined ? [] : [flag, String(v)]);
@@ -107,7 +137,11 @@ function vllm(id: 'vllm' | 'vllm-tpu', title: string, env: Record<string, string
   return {
     id,
     title,
+    shortName: id,
     defaultPort: 8000,
+    memoryFlag: '--gpu-memory-utilization',
+    // Always served (§1.6).
+    metrics: { path: '/metrics' },
     launch: (o) => {
       const flags = [
         '--host', o.host,
@@ -137,12 +171,91 @@ function vllm(id: 'vllm' | 'vllm-tpu', title: string, env: Record<string, string
   };
 }
 
+/**
+ * The causes SGLang and SGLang-JAX share (the same server code: warm-up, weight loading). The
+ * warm-up error is the engine's own wrapper (sgl_jax/srt/entrypoints/http_server.py
+ * `_execute_server_warmup`: "Initialization failed. warmup error").
+ */
+const SGLANG_FAILURES: FailureCause[] = [
+  { pattern: /Initialization failed\. warmup error/, cause: 'the warm-up request failed', hint: 'The model loaded but could not generate; the lines above say why.' },
+  { pattern: /Following weights were not initialized|Parameter .* not found in params_dict|KeyError: '[^']*weight[^']*'/, cause: 'the export\'s weight names do not match the model', hint: 'Missing or unexpected tensors.', preflight: true },
+  { pattern: /size mismatch|shape mismatch|Attempted to load weight/, cause: 'a weight has the wrong shape', hint: 'A tensor was not transposed or reshaped as the architecture expects.', preflight: true },
+  { pattern: /Model architectures \[.*\] are not supported|Unsupported architecture/, cause: 'the architecture is not supported by this SGLang', hint: 'Check architectures in config.json.', preflight: true },
+  ...COMMON_FAILURES,
+];
+
+/**
+ * SGLang-JAX's own causes. head_dim: its KV pool pads head_dim to 128 (sgl_jax/srt/mem_cache/
+ * memory_pool.py:70 `head_dim_aligned = align_to(head_dim, 128)`), so attention of a smaller head_dim
+ * meets a contraction of mismatched sizes at the first forward: recorded on a GPU with head_dim 16,
+ * `TypeError: dot_general requires contracting dimensions to have the same shape, got (512,) and (64,).`
+ * (test/fixtures/sglang-jax-cddbf6f1-jax0.11.2-2026-12-04/sglang-jax-headdim16-fail.log).
+ */
+const SGLANG_JAX_FAILURES: FailureCause[] = [
+  {
+    pattern: /dot_general requires contracting dimensions to have the same shape/,
+    cause: 'head_dim is not a multiple of 128; SGLang-JAX pads it to 128 (mem_cache/memory_pool.py: head_dim_aligned = align_to(head_dim, 128))',
+    hint: 'Run `jax-serve preflight DIR --engine sglang-jax`; serve a model whose head_dim is a multiple of 128.',
+    preflight: true,
+  },
+  ...SGLANG_FAILURES,
+];
+
+/** SGLang's phases (§2.2, and sglang-start.json's cited lines). */
+const SGLANG_PHASES: PhaseRule[] = [
+  { pattern: /Load weight begin|Loading (?:\w+ )?checkpoint shards|Load weight end/, phase: 'weights' },
+  { pattern: /KV Cache is allocated|Memory pool end/, phase: 'kv-cache' },
+  { pattern: /Capture (?:cuda|CUDA) graph/, phase: 'graphs' },
+  { pattern: /Uvicorn running on/, phase: 'http' },
+];
+
+const thousands = (n: string) => Number(n).toLocaleString('en-US');
+
+/**
+ * SGLang-JAX's phases, from its log on a GPU (test/fixtures/sglang-jax-cddbf6f1-jax0.11.2-2026-12-04/
+ * sglang-jax-startup-ready.log) and its source:
+ * - weights: "Starting parallel weight loading" (sgl_jax/srt/utils/weight_utils.py:1956), then a tqdm
+ *   bar "Loading Regular Weights: k/N" (:1962) redrawn with CR, "All weights loaded successfully." (:2358);
+ * - KV cache: "JAX Fused KV Cache allocated. #tokens: T, Fused KV size: S GB" (mem_cache/memory_pool.py:626;
+ *   MLA models: "JAX MLA KV Cache allocated … KV size", :1399);
+ * - precompile: "[Scheduler] Begins to run worker precompile." (managers/scheduler.py:556-558; none with
+ *   --disable-precompile, as recorded);
+ * - HTTP: Uvicorn;
+ * - warm-up: the engine's warm-up thread asks GET /get_model_info, then POST /generate
+ *   (entrypoints/http_server.py `_execute_server_warmup`); the first request compiles (≈10 s recorded);
+ * - ready: "The server is fired up and ready to roll!" (http_server.py:947).
+ */
+const SGLANG_JAX_PHASES: PhaseRule[] = [
+  { pattern: /Starting parallel weight loading|All weights loaded successfully/, phase: 'weights' },
+  { pattern: /JAX (?:Fused|MLA) KV Cache allocated\. #tokens: (\d+), (?:Fused )?KV size: ([\d.]+ [KMGT]?B)/, phase: 'kv-cache', detail: (m) => `${m[2]}, ${thousands(m[1]!)} tokens` },
+  { pattern: /\[Scheduler\] Begins to run (?:spec_decode )?worker precompile/, phase: 'precompile' },
+  { pattern: /Uvicorn running on/, phase: 'http' },
+  { pattern: /"GET \/get_model_info HTTP/, phase: 'warmup' },
+];
+
+interface SglangFlavour {
+  readonly id: 'sglang' | 'sglang-jax';
+  readonly title: string;
+  readonly module: string;
+  readonly phases: readonly PhaseRule[];
+  readonly weightsProgress: RegExp;
+  readonly failures: readonly FailureCause[];
+  readonly devices?: readonly string[];
+  readonly deviceEnv?: string;
+}
+
 /** SGLang: §2.1 flags, §2.2 readiness (the ready line after warm-up; newer /health 503 until then). */
-function sglang(id: 'sglang' | 'sglang-jax', title: string, module: string, platform: string[]): EngineSpec {
+function sglang(f: SglangFlavour): EngineSpec {
   return {
-    id,
-    title,
+    id: f.id,
+    title: f.title,
+    shortName: f.id,
     defaultPort: 30000,
+    memoryFlag: '--mem-fraction-static',
+    devices: f.devices,
+    deviceEnv: f.deviceEnv,
+    // Only with --enable-metrics (§2.5; SGLang-JAX: sgl_jax/srt/server_args.py:1137); recorded: 404 without.
+    metrics: { path: '/metrics', flag: '--enable-metrics' },
     launch: (o) => {
       const args = [
         '--model-path', o.model,
@@ -153,31 +266,24 @@ function sglang(id: 'sglang' | 'sglang-jax', title: string, module: string, plat
         ...opt('--tp-size', o.tensorParallel),
         ...opt('--mem-fraction-static', o.memoryFraction),
         ...opt('--served-model-name', o.servedName),
-        ...platform,
+        ...(f.devices ? opt('--device', o.device) : []),
         ...(o.extraArgs ?? []),
       ];
       // SGLang installs no console script: `python -m` its launcher (§2.1).
-      if (o.command?.length) return { command: o.command[0]!, args: [...o.command.slice(1), 'python3', '-m', module, ...args], env: UNBUFFERED };
-      return { command: o.python ?? 'python3', args: ['-m', module, ...args], env: UNBUFFERED };
+      if (o.command?.length) return { command: o.command[0]!, args: [...o.command.slice(1), 'python3', '-m', f.module, ...args], env: UNBUFFERED };
+      return { command: o.python ?? 'python3', args: ['-m', f.module, ...args], env: UNBUFFERED };
     },
     modelName: (o) => o.servedName ?? o.model,
     readyLine: /The server is fired up and ready to roll!/,
     // Old versions answer 200 at once, so the ready line decides; newer ones 503 until warm-up.
     health: { path: '/health', ok: (s) => s === 200 },
-    phases: [
-      { pattern: /Load weight begin|Loading (?:\w+ )?checkpoint shards|Load weight end/, phase: 'weights' },
-      { pattern: /KV Cache is allocated|Memory pool end/, phase: 'kv-cache' },
-      { pattern: /Capture (?:cuda|CUDA) graph/, phase: 'graphs' },
-      { pattern: /Uvicorn running on/, phase: 'http' },
-    ],
-    weightsProgress: /Loading (?:\w+ )?checkpoint shards:\s+\d+% Completed \| (\d+)\/(\d+)/,
-    failures: [
-      { pattern: /Initialization failed\. warmup error/, cause: 'the warm-up request failed', hint: 'The model loaded but could not generate; the lines above say why.' },
-      { pattern: /Following weights were not initialized|Parameter .* not found in params_dict|KeyError: '[^']*weight[^']*'/, cause: 'the export\'s weight names do not match the model', hint: 'Missing or unexpected tensors.', preflight: true },
-      { pattern: /size mismatch|shape mismatch|Attempted to load weight/, cause: 'a weight has the wrong shape', hint: 'A tensor was not transposed or reshaped as the architecture expects.', preflight: true },
-      { pattern: /Model architectures \[.*\] are not supported|Unsupported architecture/, cause: 'the architecture is not supported by this SGLang', hint: 'Check architectures in config.json.', preflight: true },
-      ...COMMON_FAILURES,
-    ],
+    phases: f.phases,
+    weightsProgress: f.weightsProgress,
+    failures: f.failures,
+    // A failed child signals the server (SIGQUIT), whose handler logs this and kills the whole tree
+    // with SIGKILL (sgl_jax/srt/managers/tokenizer_manager.py:1462-1465, utils/common_utils.py:113);
+    // a failed warm-up kills it too (http_server.py `_execute_server_warmup`).
+    killsItself: /Received sigquit from a child process|Initialization failed\. warmup error/,
   };
 }
 
@@ -191,6 +297,7 @@ function sglang(id: 'sglang' | 'sglang-jax', title: string, module: string, plat
 const TRANSFORMERS_SERVE: EngineSpec = {
   id: 'transformers-serve',
   title: 'transformers serve (CPU, small models)',
+  shortName: 'transformers',
   defaultPort: 8000,
   launch: (o) => {
     const args = ['serve', '--host', o.host, '--port', String(o.port), '--log-level', 'info', ...opt('--dtype', o.dtype), ...(o.extraArgs ?? []), o.model];
@@ -205,7 +312,8 @@ const TRANSFORMERS_SERVE: EngineSpec = {
   ],
   weightsProgress: /Loading weights:\s+\d+%\|[^|]*\|\s*(\d+)\/(\d+)/,
   failures: [
-    { pattern: /size mismatch for|Error\(s\) in loading state_dict/, cause: 'a weight has the wrong shape', hint: 'A tensor was not transposed or reshaped as the architecture expects.', preflight: true },
+    // 4.x: "size mismatch for …"; 5.23 reports "Reinit due to size mismatch" and raises (test/fixtures/logs/transformers-5.23-size-mismatch-serve.log).
+    { pattern: /size mismatch for|Error\(s\) in loading state_dict|Reinit due to size mismatch/, cause: 'a weight has the wrong shape', hint: 'A tensor was not transposed or reshaped as the architecture expects.', preflight: true },
     { pattern: /are newly initialized|were not used when initializing/, cause: 'weights are missing or unexpected', hint: 'transformers initialised some weights at random: the output will be garbage.', preflight: true },
     { pattern: /does not recognize this architecture|Unrecognized model|has no attribute '\w+ForCausalLM'/, cause: 'the architecture is not supported by this transformers', hint: 'Check architectures in config.json.', preflight: true },
     ...COMMON_FAILURES,
@@ -216,12 +324,57 @@ export const ENGINES: Readonly<Record<EngineId, EngineSpec>> = {
   vllm: vllm('vllm', 'vLLM', {}),
   // vLLM's TPU backend is a plugin it picks up when installed; the platform is named for clarity.
   'vllm-tpu': vllm('vllm-tpu', 'vLLM on TPU (tpu-inference plugin)', { VLLM_TARGET_DEVICE: 'tpu' }),
-  sglang: sglang('sglang', 'SGLang', 'sglang.launch_server', []),
-  // SGLang-JAX: its own package and launcher, the same flags, on TPU (sgl-project/sglang-jax install docs).
-  'sglang-jax': sglang('sglang-jax', 'SGLang-JAX (TPU)', 'sgl_jax.launch_server', ['--device', 'tpu']),
+  sglang: sglang({ id: 'sglang', title: 'SGLang', module: 'sglang.launch_server', phases: SGLANG_PHASES, weightsProgress: /Loading (?:\w+ )?checkpoint shards:\s+\d+% Completed \| (\d+)\/(\d+)/, failures: SGLANG_FAILURES }),
+  // SGLang-JAX: its own package and launcher, SGLang's flags. Without --device (and JAX_PLATFORMS) it
+  // picks tpu (sgl_jax/srt/server_args.py:319-325); a GPU needs --device cuda (recorded on an H200).
+  'sglang-jax': sglang({
+    id: 'sglang-jax',
+    title: 'SGLang-JAX',
+    module: 'sgl_jax.launch_server',
+    phases: SGLANG_JAX_PHASES,
+    weightsProgress: /Loading Regular Weights:\s+\d+%\|[^|]*\|\s*(\d+)\/(\d+)/,
+    failures: SGLANG_JAX_FAILURES,
+    devices: ['tpu', 'gpu', 'cuda', 'cpu'],
+    deviceEnv: 'JAX_PLATFORMS',
+  }),
   'transformers-serve': TRANSFORMERS_SERVE,
 };
 
 export function engineById(id: string): EngineSpec | undefined {
   return (ENGINES as Record<string, EngineSpec>)[id];
+}
+
+/**
+ * The device option checked before anything is spawned: one the engine takes, and equal to its
+ * platform variable where that is set (SGLang-JAX asserts `device == JAX_PLATFORMS` exactly and
+ * dies: sgl_jax/srt/server_args.py:313-318). The variable is never set for the user: its weight
+ * loader also asks for CPU devices (model_loader/loader.py:159-163), which `JAX_PLATFORMS=cuda` hides.
+ */
+export function checkDevice(spec: EngineSpec, device: string | undefined, env: Readonly<Record<string, string | undefined>>): void {
+  if (device === undefined) return;
+  if (!spec.devices) {
+    const takers = Object.values(ENGINES).filter((e) => e.devices).map((e) => e.title);
+    throw new JaxServeError('E_USAGE', `${spec.title} takes no device option: remove it (only ${takers.join(', ')} take${takers.length === 1 ? 's' : ''} one).`);
+  }
+  if (!spec.devices.includes(device)) throw new JaxServeError('E_USAGE', `${spec.title}: device "${safeName(device)}" is not one of ${spec.devices.join(', ')}.`);
+  const platform = spec.deviceEnv === undefined ? undefined : env[spec.deviceEnv];
+  if (platform !== undefined && platform !== device) {
+    throw new JaxServeError('E_USAGE', `${spec.title} refuses device "${device}" while ${spec.deviceEnv}="${safeName(platform)}": they must be equal. Use --device ${safeName(platform) || '…'} or unset ${spec.deviceEnv} (or set it to ${device}).`);
+  }
+}
+
+/**
+ * Why a server's /metrics answered nothing, for the panel's gauges: for its engine when known, else
+ * for every engine that needs a flag or has none.
+ */
+export function metricsAbsentNote(spec?: EngineSpec): string {
+  if (!spec) {
+    const all = Object.values(ENGINES);
+    const flagged = all.filter((e) => e.metrics?.flag);
+    const none = all.filter((e) => !e.metrics);
+    return `No gauges: the server has no /metrics (${flagged.map((e) => e.title).join(' and ')} need ${flagged[0]?.metrics?.flag}; ${none.map((e) => e.shortName).join(', ')} has none).`;
+  }
+  if (!spec.metrics) return `${spec.title} serves no /metrics: there are no gauges for it.`;
+  if (spec.metrics.flag) return `${spec.title} serves ${spec.metrics.path} only with ${spec.metrics.flag} (add it to Extra arguments).`;
+  return `${spec.title} did not answer ${spec.metrics.path}.`;
 }

@@ -6,7 +6,7 @@
  * quotes and backslashes included, but nothing is expanded: no shell ever runs them.
  */
 import { JaxServeError } from '../errors';
-import { engineById, type EngineId, type LaunchOptions } from './engines';
+import { checkDevice, engineById, type EngineId, type LaunchOptions } from './engines';
 
 export interface LaunchProfile {
   readonly name: string;
@@ -20,6 +20,8 @@ export interface LaunchProfile {
   readonly tensorParallel?: number;
   readonly memoryFraction?: number;
   readonly servedName?: string;
+  /** The engine's --device (engines whose spec lists devices); empty: the engine's default. */
+  readonly device?: string;
   /** Engine arguments, as typed (split by splitWords). */
   readonly extraArgs?: string;
   /** KEY=VALUE lines. */
@@ -90,7 +92,8 @@ const positiveInt = (v: number | undefined, what: string) => {
  * form can say what to fix before anything is spawned.
  */
 export function launchOptions(p: LaunchProfile, port: number, python?: string): { launch: LaunchOptions; env: Record<string, string> } {
-  if (!engineById(p.engine)) throw new JaxServeError('E_USAGE', `Unknown engine "${p.engine}".`);
+  const spec = engineById(p.engine);
+  if (!spec) throw new JaxServeError('E_USAGE', `Unknown engine "${p.engine}".`);
   if (!p.model.trim()) throw new JaxServeError('E_USAGE', 'Choose the model folder (an export).');
   if (!p.host.trim()) throw new JaxServeError('E_USAGE', 'Host is empty: 127.0.0.1 serves this machine only.');
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new JaxServeError('E_USAGE', `Port must be 1–65535 (got ${port}).`);
@@ -98,6 +101,10 @@ export function launchOptions(p: LaunchProfile, port: number, python?: string): 
   positiveInt(p.tensorParallel, 'Tensor-parallel size');
   if (p.memoryFraction !== undefined && !(p.memoryFraction > 0 && p.memoryFraction <= 1)) throw new JaxServeError('E_USAGE', `Memory fraction must be in (0, 1] (got ${p.memoryFraction}).`);
   const command = p.command?.trim() ? splitWords(p.command) : undefined;
+  const env = p.env ? parseEnv(p.env) : {};
+  const device = p.device?.trim() || undefined;
+  // The profile's own environment lines are checked here; the process's when it starts (ServerProcess.start).
+  checkDevice(spec, device, env);
   return {
     launch: {
       model: p.model.trim(),
@@ -108,11 +115,12 @@ export function launchOptions(p: LaunchProfile, port: number, python?: string): 
       tensorParallel: p.tensorParallel,
       memoryFraction: p.memoryFraction,
       servedName: p.servedName?.trim() || undefined,
+      device,
       extraArgs: p.extraArgs?.trim() ? splitWords(p.extraArgs) : undefined,
       python: command ? undefined : p.python?.trim() || python,
       command,
     },
-    env: p.env ? parseEnv(p.env) : {},
+    env,
   };
 }
 
@@ -131,6 +139,7 @@ export function serveCliArgs(p: LaunchProfile, python?: string): string[] {
     ...o('--tp', launch.tensorParallel),
     ...o('--memory-fraction', launch.memoryFraction),
     ...o('--served-name', launch.servedName),
+    ...o('--device', launch.device),
     ...(launch.command ? ['--command', p.command!.trim()] : []),
     ...(launch.extraArgs ?? []).flatMap((a) => ['--arg', a]),
   ];

@@ -1,8 +1,9 @@
 /**
  * Reads a server's output as it starts: the phases its engine goes through (weights k/N, compile,
- * graph capture, KV cache, HTTP, ready) with when each began, whether the ready line came, and,
- * when the process exits early, which known causes its last lines show. Output arrives in pieces;
- * progress bars redraw with CR, so CR ends a line here too.
+ * graph capture, KV cache, precompile, HTTP, warm-up, ready) with when each began, whether the ready
+ * line came, and, when the process exits early, why: the known causes its last lines show, and the
+ * exception that ended its last Python traceback. Output arrives in pieces; progress bars redraw
+ * with CR, so CR ends a line here too.
  */
 import type { EngineSpec, FailureCause, Phase } from './engines';
 
@@ -10,6 +11,16 @@ export interface PhaseSpan {
   readonly phase: Phase;
   /** ms since the server was started. */
   readonly at: number;
+  /** What the log said of it (a KV cache's size and tokens). */
+  readonly detail?: string;
+}
+
+/** The exception that ended a Python traceback, and where the log says it came from. */
+export interface TracebackCause {
+  /** e.g. "ModelWorkerClient hit an exception", "Scheduler hit an exception", "EngineCore failed to start", or "a traceback". */
+  readonly place: string;
+  /** The exception line, e.g. "TypeError: dot_general requires …". */
+  readonly exception: string;
 }
 
 export interface StartupState {
@@ -59,8 +70,9 @@ export class ServerLog {
     this.tail.push(line);
     if (this.tail.length > TAIL_LINES) this.tail.shift();
     for (const p of this.spec.phases) {
-      if (p.pattern.test(line)) {
-        this.enter(p.phase);
+      const m = p.pattern.exec(line);
+      if (m) {
+        this.enter(p.phase, p.detail?.(m));
         break;
       }
     }
@@ -75,10 +87,13 @@ export class ServerLog {
     }
   }
 
-  private enter(phase: Phase): void {
-    if (this.phase === phase || this.phase === 'ready') return;
+  private enter(phase: Phase, detail?: string): void {
+    if (this.phase === 'ready') return;
+    const i = this.phases.findIndex((s) => s.phase === phase);
+    if (i < 0) this.phases.push({ phase, at: this.now() - this.t0, ...(detail === undefined ? {} : { detail }) });
+    // A later line of the same phase may tell what the first did not.
+    else if (detail !== undefined && this.phases[i]!.detail === undefined) this.phases[i] = { ...this.phases[i]!, detail };
     this.phase = phase;
-    if (!this.phases.some((s) => s.phase === phase)) this.phases.push({ phase, at: this.now() - this.t0 });
   }
 
   get state(): StartupState {
@@ -102,12 +117,93 @@ export class ServerLog {
     }
     return found;
   }
+
+  /** The exception of the last traceback in the kept lines that is a cause (see lastTraceback). */
+  traceback(): TracebackCause | undefined {
+    return lastTraceback(this.tail);
+  }
+
+  /** True when a kept line shows the engine ended its own process tree. */
+  killedItself(): boolean {
+    const p = this.spec.killsItself;
+    return p !== undefined && this.tail.some((l) => p.test(l));
+  }
 }
 
-/** One message for an early exit: the code or signal, the causes found, else the last lines. */
+/**
+ * Log prefixes put before each line of a traceback by Python loggers: vLLM's "(EngineCore_DP0
+ * pid=711) ERROR 11-27 06:01:02 [core.py:708] ", SGLang's "[2026-12-04 04:28:19] " or
+ * "[2025-10-16 09:06:10 TP0] ".
+ */
+const LOG_PREFIX = /^(?:\(\w+ pid=\d+\) )?(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[^\]]*\] ?)?(?:\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\]]*\] )?/;
+const TRACEBACK = 'Traceback (most recent call last):';
+/**
+ * The line that ends a traceback's frames: `module.Class: message` or a bare `Class`. A class name
+ * has a lower-case letter (so uvicorn's "INFO:     …" interleaved in a traceback is not one).
+ */
+const EXCEPTION_LINE = /^(?:[A-Za-z_]\w*\.)*[A-Z]\w*[a-z]\w*(?::(?:\s.*)?)?$/;
+/** Chained tracebacks: the later one continues the earlier one's place. */
+const CHAINED = /^(?:During handling of the above exception, another exception occurred|The above exception was the direct cause of the following exception):$/;
+/** Exceptions that are a stop, not a cause: Ctrl-C (our SIGINT), a clean exit. */
+const NOT_A_CAUSE = /^(?:KeyboardInterrupt|SystemExit|asyncio\.exceptions\.CancelledError|CancelledError)(?::|$)/;
+/** A wrapper that points at the cause printed before it (vLLM's API server after its engine core died). */
+const SEE_ABOVE = /See root cause above/i;
+/** Lines a traceback may run to before it is given up as cut off. */
+const MAX_TRACEBACK_LINES = 400;
+
+/**
+ * The exception that ended the last traceback in `lines` that is a cause: not a KeyboardInterrupt or
+ * SystemExit (our own stop), and not a wrapper that says the root cause is above (then the one
+ * before it). The exception line is the first unindented line after the frames, not the last line of
+ * the output: JAX adds "--------------------" and "For simplicity, JAX has removed its internal
+ * frames…" after it. The place is the text before "Traceback" on its line ("ModelWorkerClient hit an
+ * exception: Traceback …"), else the line before a bare "Traceback" when it says what failed
+ * ("EngineCore failed to start."), else "a traceback".
+ */
+export function lastTraceback(lines: readonly string[]): TracebackCause | undefined {
+  const found: TracebackCause[] = [];
+  let open: { place: string; lines: number } | undefined;
+  let lastPlace: string | undefined;
+  let prev = '';
+  for (const raw of lines) {
+    const line = raw.replace(LOG_PREFIX, '');
+    const t = line.indexOf(TRACEBACK);
+    if (t >= 0) {
+      const before = line.slice(0, t).trim().replace(/:$/, '').trim();
+      const above = prev.trim().replace(/[:.]$/, '').trim();
+      const place = before || (CHAINED.test(prev.trim()) && lastPlace) || (/fail|error|exception/i.test(above) && !EXCEPTION_LINE.test(prev.trim()) ? above : 'a traceback');
+      open = { place, lines: 0 };
+    } else if (open) {
+      if (/^\s/.test(line) || line.trim() === '') {
+        if (++open.lines > MAX_TRACEBACK_LINES) open = undefined;
+      } else if (EXCEPTION_LINE.test(line.trim())) {
+        found.push({ place: open.place, exception: line.trim() });
+        lastPlace = open.place;
+        open = undefined;
+      } else if (++open.lines > MAX_TRACEBACK_LINES) open = undefined;
+    }
+    if (line.trim() !== '') prev = line;
+  }
+  const causes = found.filter((c) => !NOT_A_CAUSE.test(c.exception));
+  return causes.filter((c) => !SEE_ABOVE.test(c.exception)).at(-1) ?? causes.at(-1);
+}
+
+/**
+ * One message for an early exit (the process ended while jax-serve was not stopping it). Its first
+ * line says how it ended and why: the exception of its last traceback with where it came from, and
+ * the known causes with what to do; the lines that show them follow, else its last lines.
+ */
 export function describeExit(spec: EngineSpec, log: ServerLog, code: number | null, signal: string | null): string {
-  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  const how = signal
+    ? log.killedItself()
+      ? `ended its own processes (${signal}) after one of them failed,`
+      : `was ended by ${signal}, which jax-serve did not send,`
+    : `exited by itself (code ${code})`;
   const causes = log.explain();
-  if (causes.length === 0) return `${spec.title} ${how} before it was ready. Its last lines:\n${log.lastLines(12).join('\n')}`;
-  return `${spec.title} ${how} before it was ready: ${causes.map((c) => `${c.cause.cause} (${c.cause.hint})`).join('; ')}\n${causes.map((c) => `  ${c.line.trim()}`).join('\n')}`;
+  const tb = log.traceback();
+  // The exception first: the first line may be cut (MAX_MESSAGE_CHARS), and it is the evidence.
+  const why = [...(tb ? [`${tb.place}: ${tb.exception}`] : []), ...causes.map((c) => `${c.cause.cause}. ${c.cause.hint}`)];
+  if (why.length === 0) return `${spec.title} ${how} before it was ready. Its last lines:\n${log.lastLines(12).join('\n')}`;
+  const shown = causes.map((c) => `  ${c.line.trim()}`).filter((l) => !tb || !l.includes(tb.exception));
+  return [`${spec.title} ${how} before it was ready: ${why.join(' — ')}`, ...shown].join('\n');
 }

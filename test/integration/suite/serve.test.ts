@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { groupAlive } from '../../../src/core/index';
 import type { JaxServeApi } from '../../../src/extension/extension';
+import { recordedRuns, REPLAY_LOG } from '../../unit/recordedRuns';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
 import { processesWith, until } from '../waits';
 import { closeAllEditorsReverted } from './editors';
@@ -193,7 +194,7 @@ describe('serving in the extension host', () => {
 
     await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'STANDIN_MODE=fail' });
     const failed = await until('the early exit', async () => ((await api()).server.state?.status === 'failed' ? (await api()).server.state : undefined));
-    assert.match(failed.message!, /exited with code 1 before it was ready: weights are missing from the export/);
+    assert.match(failed.message!, /exited by itself \(code 1\) before it was ready: weights are missing from the export/);
     assert.match(failed.message!, /model\.norm\.weight/);
     assert.equal((await api()).server.view?.preflight, true, 'the panel offers the export\'s preflight for this cause');
 
@@ -208,4 +209,37 @@ describe('serving in the extension host', () => {
       busy.close();
     }
   });
+
+  for (const run of recordedRuns()) {
+    it(`SGLang-JAX as recorded (${run.name}), replayed through the panel's manager: its phases with 21/21 and the KV size, ready; /metrics' absence explained; the head_dim failure's cause with preflight; a device JAX_PLATFORMS contradicts is refused`, async function () {
+      this.timeout(60_000);
+      const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+      const base = { name: '', engine: 'sglang-jax', model: folder, host: '127.0.0.1', device: 'cuda', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(REPLAY_LOG)} ${JSON.stringify(run.dir)}` };
+      await vscode.commands.executeCommand('jaxServe.startServer', base);
+      const ready = await until('ready', async () => ((await api()).server.state?.status === 'ready' ? (await api()).server.state : undefined));
+      assert.deepEqual(ready.startup.phases.map((p) => p.phase), run.startup.phases);
+      assert.deepEqual(ready.startup.progress, { done: run.startup.progress![0], total: run.startup.progress![1] });
+      assert.equal(ready.startup.phases.find((p) => p.phase === 'kv-cache')?.detail, run.startup.details!['kv-cache']);
+      assert.equal((await api()).server.view?.phases.find((p) => p.phase === 'kv-cache')?.detail, run.startup.details!['kv-cache'], 'the panel gets the detail');
+      await vscode.commands.executeCommand('jaxServe.openServePanel');
+      // The replayed engine answers /metrics 404, as SGLang-JAX did without --enable-metrics.
+      const note = 'SGLang-JAX serves /metrics only with --enable-metrics (add it to Extra arguments).';
+      await until('the gauges note for SGLang-JAX', async () => ((await api()).servePanel.gaugesAbsent === note ? true : undefined), 20_000);
+      await vscode.commands.executeCommand('jaxServe.stopServer');
+      assert.equal((await api()).server.state?.status, 'stopped');
+      assert.ok(!groupAlive(ready.pid!));
+
+      await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'REPLAY_MODE=fail' });
+      const failed = await until('the failure', async () => ((await api()).server.state?.status === 'failed' ? (await api()).server.state : undefined));
+      const first = failed.message!.split('\n')[0]!;
+      assert.ok(first.includes(`${run.failure.traceback!.place}: ${run.failure.traceback!.exception}`), first);
+      assert.match(first, /jax-serve preflight DIR --engine sglang-jax/);
+      assert.doesNotMatch(failed.message!, /killed by SIGKILL/);
+      assert.equal((await api()).server.view?.preflight, true, 'the panel offers the export\'s preflight');
+
+      const before = (await api()).server.state;
+      assert.equal(await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'JAX_PLATFORMS=tpu' }), undefined, 'refused: nothing started');
+      assert.deepEqual((await api()).server.state, before);
+    });
+  }
 });

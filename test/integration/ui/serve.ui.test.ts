@@ -73,7 +73,12 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
   it('starts the export from the Serve panel: phases with their times, ready, status bar', async () => {
     panel = await openPanel();
     assert.equal(await panel.inputValue('#host'), '127.0.0.1', 'binds this machine only by default');
+    // The device is an option of the engines that list devices (SGLang-JAX's), off for the others.
+    await panel.selectOption('#engine', 'sglang-jax');
+    assert.equal(await panel.isDisabled('#device'), false);
+    assert.deepEqual(await panel.$$eval('#device option', (os) => os.map((o) => (o as HTMLOptionElement).value)), ['', 'tpu', 'gpu', 'cuda', 'cpu']);
     await panel.selectOption('#engine', 'transformers-serve');
+    assert.equal(await panel.isDisabled('#device'), true, 'transformers serve takes no device');
     await panel.fill('#model', exportDir);
     await panel.fill('#extra-args', '--device cpu');
     await panel.click('#start');
@@ -82,7 +87,7 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     assert.deepEqual(phases.map((p) => p[0]), ['starting', 'weights', 'http', 'ready']);
     assert.match(phases[1]![1] ?? '', /Loading weights 21\/21\s*at \d+\.\d s — \d+\.\d s/, 'the weights phase with its count, start and duration');
     assert.match((await panel.textContent('#server-line')) ?? '', /ready at http:\/\/127\.0\.0\.1:\d+ after \d+\.\d s/);
-    await wb.page.locator('.statusbar-item').filter({ hasText: /transformers serve :\d+/ }).first().waitFor({ timeout: 10_000 });
+    await wb.page.locator('.statusbar-item').filter({ hasText: /transformers :\d+/ }).first().waitFor({ timeout: 10_000 });
     await wb.screenshot(join(shots, 'serve-panel-ready.png'));
   });
 

@@ -1,0 +1,53 @@
+/**
+ * The recorded device runs of SGLang-JAX: every test/fixtures/sglang-jax-NAME/ folder that holds the two
+ * logs and an expect.json (one per device run: engine commit, jax version, date in its name). Their
+ * logs are the engine's output as jax-serve's stderr held it; a failed start's log ends with what
+ * jax-serve itself printed, from the line starting with source.json's `ownLinesFrom`.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const FIXTURES = resolve(__dirname, '../../../test/fixtures');
+export const REPLAY_LOG = join(FIXTURES, 'standin/replay-log.mjs');
+
+export interface RunExpect {
+  readonly log: string;
+  readonly phases: string[];
+  readonly progress?: [number, number];
+  readonly details?: Record<string, string>;
+  readonly ready: boolean;
+  readonly servedModelName?: string;
+  readonly traceback?: { place: string; exception: string };
+  readonly causes?: string[];
+  readonly killedItself?: boolean;
+}
+
+export interface RecordedRun {
+  readonly name: string;
+  readonly dir: string;
+  readonly startup: RunExpect;
+  readonly failure: RunExpect;
+  /** The engine's own lines of a log (jax-serve's own output cut off). */
+  engineText(log: string): string;
+}
+
+export function recordedRuns(): RecordedRun[] {
+  return readdirSync(FIXTURES)
+    .filter((d) => d.startsWith('sglang-jax-') && ['sglang-jax-startup-ready.log', 'sglang-jax-headdim16-fail.log', 'expect.json'].every((f) => existsSync(join(FIXTURES, d, f))))
+    .map((name) => {
+      const dir = join(FIXTURES, name);
+      const expect = JSON.parse(readFileSync(join(dir, 'expect.json'), 'utf8')) as { startup: RunExpect; failure: RunExpect };
+      const own = existsSync(join(dir, 'source.json')) ? (JSON.parse(readFileSync(join(dir, 'source.json'), 'utf8')) as { ownLinesFrom?: string }).ownLinesFrom : undefined;
+      return {
+        name,
+        dir,
+        ...expect,
+        engineText: (log: string) => {
+          const text = readFileSync(join(dir, log), 'utf8');
+          if (!own) return text;
+          const at = text.split('\n').findIndex((l) => l.startsWith(own));
+          return at < 0 ? text : text.split('\n').slice(0, at).join('\n') + '\n';
+        },
+      };
+    });
+}
