@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Here, after a device call of scripts/gpu/sglang-jax-run.sh: turns its records.tgz into a versioned
 # fixture folder, test/fixtures/sglang-jax-<engine commit>-jax<version>-<date>/, that CI replays.
-#   import-records.sh RECORDS.tgz [RUN.log]
+#   import-records.sh RECORDS.tgz [RUN.log]      (ADD=1: add to the folder, as after ONLY=offline)
 # The engine's raw logs keep their bytes (carriage returns included); the two the replay tests
 # read get the names every recording folder uses.
 set -euo pipefail
@@ -15,9 +15,11 @@ val() { sed -n "s/^$1=//p" "$rec/versions.txt" | head -1; }
 commit=$(val engine_commit) jax=$(val jax) day=$(val date)
 [ -n "$commit" ] && [ -n "$jax" ] && [ -n "$day" ] || { echo "import-records: $tgz has no versions.txt with engine_commit, jax and date" >&2; exit 2; }
 dest=test/fixtures/sglang-jax-$commit-jax$jax-$day
-rm -rf "$dest" && mkdir -p "$dest"
+if [ "${ADD:-0}" = 1 ]; then mkdir -p "$dest"; else rm -rf "$dest" && mkdir -p "$dest"; fi
 cp -p "$rec"/* "$dest"/
 [ -f "$dest/good.engine.log" ] && mv "$dest/good.engine.log" "$dest/sglang-jax-startup-ready.log"
 [ -f "$dest/headdim16.engine.log" ] && mv "$dest/headdim16.engine.log" "$dest/sglang-jax-headdim16-fail.log"
-[ -n "${2:-}" ] && cp "$2" "$dest/run.log"
+log=run.log
+[ "${ADD:-0}" = 1 ] && log=run-added.log
+[ -n "${2:-}" ] && cp "$2" "$dest/$log"
 echo "$dest: $(ls "$dest" | wc -l) files, $(du -sh "$dest" | cut -f1)"

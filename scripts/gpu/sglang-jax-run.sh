@@ -3,6 +3,7 @@
 # after scripts/gpu/make-carry.sh filled .gpu-kit/ here and the call carried .gpu-kit and dist:
 #
 #   bash scripts/gpu/sglang-jax-run.sh        (writes $OUT/records.tgz and $OUT/run.log)
+#   ONLY=offline bash scripts/gpu/sglang-jax-run.sh   (the offline script alone)
 #
 # It makes three exports with our converter from JAX-layout checkpoints the fixture script writes:
 #   export128             head_dim 128 (SGLang-JAX pads head_dim to a multiple of 128): must serve
@@ -82,6 +83,8 @@ print(json.dumps(out, indent=1))
 PY
 save
 
+# ONLY=offline: the models and the offline script alone (a short call that re-records only it).
+if [ "${ONLY:-all}" = all ]; then
 PORT=30000
 URL=http://127.0.0.1:$PORT
 DEVICE_ARGS=(--device cuda)
@@ -189,9 +192,10 @@ if serve broken export128-broken-rope --arg --disable-precompile; then
   $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python python3 > "$R/check-broken.txt" 2>&1; cat "$R/check-broken.txt"
   stop broken
 fi
+fi
 
 step "offline script"
-if $CLI script "$W/export128" --engine sglang-jax --device cuda --memory-fraction 0.2 --max-tokens 16 --temperature 0 hello > "$R/offline.py" 2> "$R/offline.stderr"; then
+if $CLI script "$W/export128" --engine sglang-jax --device cuda --memory-fraction 0.2 --arg --random-seed --arg 0 --max-tokens 16 --temperature 0 hello > "$R/offline.py" 2> "$R/offline.stderr"; then
   (cd "$W" && PYTHONPATH=$ENGINE_PATH timeout 150 python3 "$R/offline.py" > "$R/offline.stdout" 2> "$R/offline.engine.log"; echo "exit=$?" >> "$R/offline.stdout")
   cat "$R/offline.stdout"
 else
@@ -202,7 +206,7 @@ fi
 pkill -KILL -f 'multiprocessing.spawn|offline.py' 2>/dev/null; sleep 1
 save
 
-if [ "${PRECOMPILE:-1}" = 1 ] && [ $SECONDS -lt 400 ]; then
+if [ "${ONLY:-all}" = all ] && [ "${PRECOMPILE:-1}" = 1 ] && [ $SECONDS -lt 400 ]; then
   # The precompile phase and /metrics, with small padding lists so it takes seconds.
   if WAIT=120 serve precompile export128 --arg --enable-metrics --arg --precompile-token-paddings --arg 64 --arg 128 --arg --precompile-bs-paddings --arg 1 --arg 2 --arg --max-running-requests --arg 2; then
     post /generate n-generate-precompiled.json '{"text":"hello","sampling_params":{"max_new_tokens":16,"temperature":0},"return_logprob":true}'

@@ -7,14 +7,16 @@ import * as path from 'node:path';
 import { engineById, ENGINES, JaxServeError, offlineScript, SGLANG_JAX_DEVICES, type EngineId } from '../core/index';
 import type { Args } from './main';
 
-export const SCRIPT_OPTIONS = ['--engine', '--chat', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--device'];
+export const SCRIPT_OPTIONS = ['--engine', '--chat', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--device', '--arg'];
 
 export const SCRIPT_USAGE = `  script DIR --engine vllm|vllm-tpu|sglang|sglang-jax|transformers-serve [--chat] [--max-tokens N]
          [--temperature T] [--top-p P] [--stop S]... [--seed N] [--dtype D] [--max-model-len N]
-         [--tp N] [--memory-fraction F] [--device tpu|gpu|cuda|cpu] PROMPT...
+         [--tp N] [--memory-fraction F] [--device tpu|gpu|cuda|cpu] [--arg A]... PROMPT...
                                   Print a Python script that generates from the export in-process
                                   (no server) with these sampling parameters. --device (SGLang-JAX):
                                   the script's default platform; the script takes --device too.
+                                  --arg (SGLang-JAX): engine arguments as the server takes them
+                                  (--arg --max-running-requests --arg 8), passed to its Engine.
 `;
 
 function num(args: Args, flag: string, fallback?: number): number | undefined {
@@ -32,11 +34,12 @@ export function scriptCommand(args: Args): void {
   if (!engine || !engineById(engine)) throw new JaxServeError('E_USAGE', `script needs --engine: one of ${Object.keys(ENGINES).join(', ')}.`);
   const device = args.values.get('--device')?.at(-1);
   if (device !== undefined && engine !== 'sglang-jax') throw new JaxServeError('E_USAGE', '--device applies to --engine sglang-jax only (the other engines pick their device themselves).');
+  if (args.values.has('--arg') && engine !== 'sglang-jax') throw new JaxServeError('E_USAGE', '--arg applies to --engine sglang-jax only (its Engine takes the server\'s arguments).');
   if (device !== undefined && !(SGLANG_JAX_DEVICES as readonly string[]).includes(device)) throw new JaxServeError('E_USAGE', `--device ${device}: choose one of ${SGLANG_JAX_DEVICES.join(', ')}.`);
   process.stdout.write(
     offlineScript({
       engine: engine as EngineId,
-      launch: { model: path.resolve(dir), dtype: args.values.get('--dtype')?.at(-1), maxModelLen: num(args, '--max-model-len'), tensorParallel: num(args, '--tp'), memoryFraction: num(args, '--memory-fraction'), device },
+      launch: { model: path.resolve(dir), dtype: args.values.get('--dtype')?.at(-1), maxModelLen: num(args, '--max-model-len'), tensorParallel: num(args, '--tp'), memoryFraction: num(args, '--memory-fraction'), device, extraArgs: args.values.get('--arg') },
       sampling: { temperature: num(args, '--temperature', 0.7)!, topP: num(args, '--top-p', 1)!, maxTokens: num(args, '--max-tokens', 128)!, stop: args.values.get('--stop'), seed: num(args, '--seed') },
       prompts,
       chat: args.flags.has('--chat'),

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { checkServed, describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, type EngineId, type LaunchProfile } from '../core/index';
+import { checkServed, describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, splitWords, type EngineId, type LaunchProfile } from '../core/index';
 import { Rpc } from '../shared/rpc';
 import { isServeWebviewToHost, type CheckView, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
@@ -308,7 +308,8 @@ export class ServePanel extends Disposable {
       if (!profile.model.trim()) throw new Error('choose the model folder first.');
       text = offlineScript({
         engine: profile.engine as EngineId,
-        launch: profile as LaunchProfile,
+        // The profile's extra arguments, split as a launch splits them (SGLang-JAX's Engine takes them).
+        launch: { ...(profile as LaunchProfile), extraArgs: profile.extraArgs?.trim() ? splitWords(profile.extraArgs) : undefined },
         sampling: { temperature: sampling.temperature, topP: sampling.topP, maxTokens: sampling.maxTokens, stop: sampling.stop.split('\n').filter((s) => s !== ''), seed: sampling.seed },
         prompts: [prompt || 'Hello, my name is'],
         chat: mode === 'chat',

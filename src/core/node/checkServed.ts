@@ -121,7 +121,7 @@ export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch
   const dir = await mkdtemp(path.join(tmpdir(), 'jax-serve-check-'));
   try {
     const script = verifyScript(o.packageRoot);
-    const requests = { prompts: prompts.map((p, k) => ({ prompt: p, chat: api === 'chat', ids: replies[k]!.ids ?? null, text: replies[k]!.text })) };
+    const requests = { prompts: prompts.map((p, k) => ({ prompt: p, chat: api === 'chat', ids: replies[k]!.ids ?? null, tokens: replies[k]!.tokens ?? null, text: replies[k]!.text })) };
     await writeFile(path.join(dir, 'requests.json'), JSON.stringify(requests));
     o.onStep?.(`reference: the same tokens through transformers on ${path.basename(o.source)}`);
     await runVerifyPython(o.python, [script, 'served', o.source, path.join(dir, 'requests.json'), path.join(dir, 'reference.json')], o.signal, 'the reference (transformers)');

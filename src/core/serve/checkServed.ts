@@ -35,6 +35,11 @@ export interface ServedReply {
   readonly ids: readonly number[] | undefined;
   /** One logprob per generated token, when the server sends them. */
   readonly logprobs: readonly number[] | undefined;
+  /**
+   * The text of each generated token, from the OpenAI logprobs (`tokens`, `content[].token`): with
+   * no ids, they keep what the text drops, such as a special token skipped in decoding.
+   */
+  readonly tokens?: readonly string[];
   readonly finishReason: string | undefined;
   /** Prompt tokens as the server counted them. */
   readonly promptTokens: number | undefined;
@@ -63,8 +68,10 @@ export function parseCheckReply(api: GenerateApi, body: unknown): ServedReply | 
   const lp = isObject(choice.logprobs) ? choice.logprobs : undefined;
   const raw = api === 'chat' ? (Array.isArray(lp?.content) ? lp.content.map((c: unknown) => (isObject(c) ? c.logprob : undefined)) : undefined) : lp?.token_logprobs;
   const logprobs = Array.isArray(raw) && raw.length > 0 && raw.every(finite) ? (raw as number[]) : undefined;
+  const rawTokens = api === 'chat' ? (Array.isArray(lp?.content) ? lp.content.map((c: unknown) => (isObject(c) ? c.token : undefined)) : undefined) : lp?.tokens;
+  const tokens = Array.isArray(rawTokens) && rawTokens.length > 0 && rawTokens.every((t) => typeof t === 'string') ? (rawTokens as string[]) : undefined;
   const usage = isObject(body.usage) ? body.usage : {};
-  return { text, ids: ints(choice.token_ids), logprobs, finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined, promptTokens: finite(usage.prompt_tokens) ? usage.prompt_tokens : undefined };
+  return { text, ids: ints(choice.token_ids), logprobs, ...(tokens ? { tokens } : {}), finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined, promptTokens: finite(usage.prompt_tokens) ? usage.prompt_tokens : undefined };
 }
 
 /** The reference's view of one prompt (python/verify/jax_serve_verify.py `served`). */

@@ -26,7 +26,7 @@ export interface OfflineScriptOptions {
    * overrides it; without either, JAX_PLATFORMS or TPU, as the engine itself chooses). A launch
    * profile's device, where it has one, passes through.
    */
-  readonly launch: Pick<LaunchOptions, 'model' | 'dtype' | 'maxModelLen' | 'tensorParallel' | 'memoryFraction'> & { readonly device?: string };
+  readonly launch: Pick<LaunchOptions, 'model' | 'dtype' | 'maxModelLen' | 'tensorParallel' | 'memoryFraction' | 'extraArgs'> & { readonly device?: string };
   readonly sampling: SamplingOptions;
   readonly prompts: readonly string[];
   /** Through the model's chat template (vLLM `LLM.chat`; SGLang and transformers apply it first). */
@@ -48,6 +48,26 @@ const py = (v: unknown): string => {
 /** `name=value` for each defined value, in order. */
 function kwargs(pairs: readonly (readonly [string, unknown])[]): string {
   return pairs.filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)).map(([k, v]) => `${k}=${py(v)}`).join(', ');
+}
+
+/**
+ * Engine arguments as a launch takes them (`--max-running-requests 8 --enable-metrics`), as the
+ * ServerArgs fields SGLang-JAX's Engine takes: dashes become underscores, numbers stay numbers, a
+ * flag with no value is True, several values are a list (its argparse `nargs="+"` options).
+ */
+export function engineArgs(args: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const isFlag = (a: string) => a.startsWith('--') && !/^--?\d/.test(a);
+  const value = (v: string) => (/^-?\d+$/.test(v) ? Number(v) : /^-?(\d+\.\d*|\.\d+)(e-?\d+)?$/i.test(v) ? Number(v) : v);
+  for (let i = 0; i < args.length; ) {
+    const a = args[i]!;
+    const name = /^--([A-Za-z][A-Za-z0-9-]*)$/.exec(a)?.[1];
+    if (!name) throw new JaxServeError('E_USAGE', `Offline script: engine argument ${JSON.stringify(a)} is not an --option; give them as --name value or --flag.`);
+    const values: unknown[] = [];
+    for (i++; i < args.length && !isFlag(args[i]!); i++) values.push(value(args[i]!));
+    out[name.replace(/-/g, '_')] = values.length === 0 ? true : values.length === 1 ? values[0] : values;
+  }
+  return out;
 }
 
 export function offlineScript(o: OfflineScriptOptions): string {
@@ -167,6 +187,8 @@ PROMPTS = ${py(o.prompts)}
 SAMPLING_PARAMS = ${py(params)}
 DEVICES = ${py([...SGLANG_JAX_DEVICES])}
 DEVICE = ${device === undefined ? 'None' : py(device)}
+# The launch's extra engine arguments, as the ServerArgs fields Engine takes.
+ENGINE_ARGS = ${py(engineArgs(o.launch.extraArgs ?? []))}
 
 
 def main() -> None:
@@ -183,8 +205,12 @@ def main() -> None:
 
 ${inputs}
     # The default attention kernels (fa) are TPU Pallas kernels; elsewhere the native backend runs
-    # (what served on the GPU). A few prompts do not repay precompiling every batch shape.
-    llm = Engine(${engine}, device=device, attention_backend="fa" if device == "tpu" else "native", disable_precompile=True)
+    # (what served on the GPU). A few prompts do not repay precompiling every batch shape, nor need
+    # room for more running requests than they are: sized by default for thousands, the native
+    # backend asked a GPU for 127 GiB (test/fixtures/sglang-jax-cddbf6f1-jax0.11.2-2026-12-05/offline.engine.log).
+    args = dict(${engine}, device=device, attention_backend="fa" if device == "tpu" else "native", disable_precompile=True, max_running_requests=max(len(PROMPTS), 1))
+    args.update(ENGINE_ARGS)
+    llm = Engine(**args)
     try:
         outputs = llm.generate(**inputs, sampling_params=SAMPLING_PARAMS)
         for prompt, output in zip(PROMPTS, outputs):
