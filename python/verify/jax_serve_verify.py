@@ -83,19 +83,36 @@ def jax(entry, checkpoint, config_file, out_dir):
         np.save(os.path.join(out_dir, f"jax-{k}.npy"), logits)
 
 
-def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps):
+def _ids_from_tokens(model, tok, prompt_ids, text, tokens, eos, torch):
+    """Token ids from a server's text when its logprobs list each token's text (OpenAI-style): the
+    text skips special tokens (SGLang-JAX's chat logprobs listed a "<pad>" its content left out),
+    so each goes back in at its place in the list, and the model reads it there while the ordinary
+    ids are recovered from the text as below (the listed texts show a partial UTF-8 byte as U+FFFD,
+    so they cannot stand in for the text)."""
+    special = {t: tok.convert_tokens_to_ids(t) for t in tok.all_special_tokens}
+    at = {i: int(special[t]) for i, t in enumerate(tokens) if t in special}
+    return _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps=4 * len(text) + len(at) + 8, specials_at=at)
+
+
+def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps, specials_at=None):
     """Token ids for a server that sent only text (`transformers serve`): re-tokenising the text
     alone may split it differently from what was generated (BPE merges across token boundaries),
     so the export's model guides the split. At each step the reference's argmax is taken when its
     text continues the server's text, else the first of its top 64 candidates that does, else the
     rest re-tokenised up to a whole character. Each kept id's decoded text must extend what was
-    matched: a special token (EOS decodes to nothing) never stands in for text."""
+    matched: a special token (EOS decodes to nothing) never stands in for text, unless
+    `specials_at` (generated position -> id) says the server put one there."""
     ids = []
     past = None
     step_input = list(prompt_ids)
     prev = ""
     matched = 0  # characters of `text` the kept ids account for
     for _ in range(max_steps):
+        if specials_at and len(ids) in specials_at:
+            # Decodes to nothing (skipped), so the text matched so far stays; the model reads it.
+            ids.append(specials_at[len(ids)])
+            step_input = step_input + [ids[-1]]
+            continue
         if prev == text:
             break
         with torch.no_grad():
@@ -165,6 +182,8 @@ def served(export_dir, requests_file, out_file):
         prompt_ids = [int(i) for i in prompt_ids]
         if r.get("ids") is not None:
             ids, source = [int(i) for i in r["ids"]], "server"
+        elif r.get("tokens"):
+            ids, source = _ids_from_tokens(model, tok, prompt_ids, r.get("text") or "", r["tokens"], eos, torch), "text"
         else:
             text = r.get("text") or ""
             ids, source = _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps=4 * len(text) + 8), "text"

@@ -4,4 +4,6 @@
 #   tee-log.sh FILE ENGINE ARGS...
 out=$1
 shift
-exec "$@" > >(exec tee -a "$out") 2>&1
+# tee ignores the SIGINT/SIGTERM a stop sends the whole group, so the engine's shutdown is kept too;
+# it ends when the engine's output does.
+exec "$@" > >(trap '' INT TERM; exec tee -a "$out") 2>&1
