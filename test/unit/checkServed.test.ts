@@ -106,9 +106,12 @@ describe('check-served: the comparison (fixed numbers)', () => {
     const g = parseCheckReply('sglang-generate', { text: 'eaea', output_ids: [294, 294], meta_info: { finish_reason: { type: 'length', length: 2 }, prompt_tokens: 4, output_token_logprobs: [[-5.0, 294, 'ea'], [-4.9, 294, 'ea']] } });
     assert.deepEqual(g, { text: 'eaea', ids: [294, 294], logprobs: [-5.0, -4.9], finishReason: 'length', promptTokens: 4 });
     const c = parseCheckReply('completions', { choices: [{ text: 'ea', finish_reason: 'length', logprobs: { token_logprobs: [-5.0], tokens: ['ea'] } }], usage: { prompt_tokens: 4 } });
-    assert.deepEqual(c, { text: 'ea', ids: undefined, logprobs: [-5.0], finishReason: 'length', promptTokens: 4 });
-    const chat = parseCheckReply('chat', { choices: [{ message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop', logprobs: { content: [{ token: 'hi', logprob: -1 }] } }] });
-    assert.deepEqual(chat?.logprobs, [-1]);
+    assert.deepEqual(c, { text: 'ea', ids: undefined, logprobs: [-5.0], tokens: ['ea'], finishReason: 'length', promptTokens: 4 });
+    // The token texts keep a special token the reply's text skips (SGLang-JAX's chat listed a
+    // "<pad>" its content left out: test/fixtures/sglang-jax-cddbf6f1-jax0.11.2-2026-12-05/replies-good.json).
+    const chat = parseCheckReply('chat', { choices: [{ message: { role: 'assistant', content: 'hif' }, finish_reason: 'stop', logprobs: { content: [{ token: 'hi', logprob: -1 }, { token: '<pad>', logprob: -2 }, { token: 'f', logprob: -3 }] } }] });
+    assert.deepEqual(chat?.logprobs, [-1, -2, -3]);
+    assert.deepEqual(chat?.tokens, ['hi', '<pad>', 'f']);
     assert.equal(parseCheckReply('completions', { detail: 'x' }), undefined);
     assert.deepEqual(Object.keys(checkRequestBody('completions', 'p', 4, 'm')).sort(), ['logprobs', 'max_tokens', 'model', 'prompt', 'stream', 'temperature']);
     assert.equal(checkRequestBody('sglang-generate', 'p', 4, undefined).return_logprob, true);
