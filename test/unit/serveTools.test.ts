@@ -173,7 +173,13 @@ print(json.dumps(out))`;
     execFileSync(python, ['-c', 'import sys; compile(sys.stdin.read(), "offline.py", "exec")'], { input: script });
     const c = calls(python, script);
     // sgl_jax/srt/server_args.py field names; device and attention_backend are expressions of --device.
-    assert.deepEqual(c.Engine, { model_path: launch.model, dtype: 'float32', context_length: 512, tp_size: 1, mem_fraction_static: 0.5, random_seed: 7, device: '<expr>', attention_backend: '<expr>', disable_precompile: true });
+    // Engine(**args): the arguments are a dict, then the launch's extra arguments over it.
+    assert.deepEqual(c.Engine, { null: '<expr>' });
+    assert.deepEqual(c.dict, { model_path: launch.model, dtype: 'float32', context_length: 512, tp_size: 1, mem_fraction_static: 0.5, random_seed: 7, device: '<expr>', attention_backend: '<expr>', disable_precompile: true, max_running_requests: '<expr>' });
+    assert.deepEqual(c['=ENGINE_ARGS'], {});
+    const extra = calls(python, offlineScript({ engine: 'sglang-jax', launch: { ...launch, extraArgs: ['--max-running-requests', '8', '--enable-metrics', '--precompile-bs-paddings', '1', '2', '--mem-fraction-static', '0.2'] }, sampling, prompts: ['x'], chat: false }));
+    assert.deepEqual(extra['=ENGINE_ARGS'], { max_running_requests: 8, enable_metrics: true, precompile_bs_paddings: [1, 2], mem_fraction_static: 0.2 });
+    assert.throws(() => offlineScript({ engine: 'sglang-jax', launch: { ...launch, extraArgs: ['8'] }, sampling, prompts: ['x'], chat: false }), /engine argument "8" is not an --option/);
     // sgl_jax/srt/sampling/sampling_params.py names.
     assert.deepEqual(c['=SAMPLING_PARAMS'], { temperature: 0, top_p: 0.9, max_new_tokens: 10, stop: ['\n\n', '"quoted"'] });
     assert.deepEqual(c['=PROMPTS'], prompts, 'the prompts survive as Python literals');
@@ -226,7 +232,8 @@ class Engine:
       assert.equal(gpu.status, 0, gpu.stderr);
       const [record, ...printed] = gpu.stdout.trim().split('\n');
       const r = JSON.parse(record!) as { engine: Record<string, unknown>; jax_platforms: string; prompt: string[]; sampling_params: Record<string, unknown> };
-      assert.deepEqual(r.engine, { model_path: model, dtype: 'float32', device: 'cuda', attention_backend: 'native', disable_precompile: true });
+      // As many running requests as prompts: sized for thousands, the engine asked a GPU for 127 GiB.
+      assert.deepEqual(r.engine, { model_path: model, dtype: 'float32', device: 'cuda', attention_backend: 'native', disable_precompile: true, max_running_requests: 2 });
       // Left unset: the engine's weight loader needs jax's cpu devices too (model_loader/loader.py).
       assert.equal(r.jax_platforms, null, 'JAX_PLATFORMS is not set by the script');
       assert.deepEqual(r.prompt, ['hello', 'two']);
