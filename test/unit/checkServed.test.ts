@@ -7,30 +7,19 @@
  * one line).
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { checkRequestBody, checkServed, compareServed, ENGINES, freePort, nearTieBound, parseCheckReply, ServerProcess, type ReferenceRow, type ServedReply } from '../../src/core/index';
 import { canonicalFixtures } from '../fixtures/canonical';
-import { tempDir, venvPython } from './helpers';
+import { cliAsync, tempDir, venvPython } from './helpers';
 
 const ROOT = resolve(__dirname, '../../..');
-const CLI = join(ROOT, 'dist/cli.js');
 const WATCHDOG = join(ROOT, 'dist/serverWatchdog.js');
 
-/** The CLI, run without blocking this process (a proxy in it must keep answering). */
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (status) => done({ status, stdout, stderr }));
-  });
-}
+const cli = cliAsync;
 
 /** A reference row for n generated tokens that all agree, with room to change one position. */
 function row(n: number, over: Partial<ReferenceRow> = {}): ReferenceRow {

@@ -4,17 +4,14 @@
  * parser under every split of a stream; abort, a dropped connection and a refused one.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { endpointUrl, generate, JaxServeError, listModels, MAX_SSE_LINE_BYTES, ServedModels, SseParser, type GenerateApi, type GenerateEvent, type SseEvent } from '../../src/core/index';
 import { htmlText, serverText } from '../../src/core/serve/serverText';
-import { rejectsWith } from './helpers';
+import { cliAsync, rejectsWith } from './helpers';
 import { loadTranscripts, startReplay, type Replay } from './replayServer';
 
-const CLI = join(resolve(__dirname, '../../..'), 'dist/cli.js');
 const seed = Number(process.env.JAX_SERVE_FUZZ_SEED ?? 20261126);
 const numRuns = Number(process.env.JAX_SERVE_FUZZ_RUNS ?? 200);
 
@@ -273,15 +270,7 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
   });
 
   it('jax-serve generate streams the text to stdout and TTFT, tokens/s and counts to stderr; a server error is one line, exit 2', async () => {
-    const run = (...args: string[]) =>
-      new Promise<{ code: number | null; out: string; err: string }>((done) => {
-        const p = spawn(process.execPath, [CLI, 'generate', '--url', replay.url, ...args]);
-        let out = '';
-        let err = '';
-        p.stdout.on('data', (d) => (out += d));
-        p.stderr.on('data', (d) => (err += d));
-        p.on('close', (code) => done({ code, out, err }));
-      });
+    const run = (...args: string[]) => cliAsync(['generate', '--url', replay.url, ...args]).then((r) => ({ code: r.status, out: r.stdout, err: r.stderr }));
     replay.use(loadTranscripts().get('vllm-chat-usage')!);
     const ok = await run('--chat', '--model', 'tiny', '--max-tokens', '3', '--temperature', '0', 'Hello');
     assert.equal(ok.code, 0, ok.err);
@@ -299,15 +288,7 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
 
   describe('the model sent (SGLang-JAX requires one)', () => {
     const t = () => loadTranscripts().get('sglang-jax-cddbf6f1-completions-model-required')!;
-    const cli = (...args: string[]) =>
-      new Promise<{ code: number | null; out: string; err: string }>((done) => {
-        const p = spawn(process.execPath, [CLI, 'generate', '--url', replay.url, ...args]);
-        let out = '';
-        let err = '';
-        p.stdout.on('data', (d) => (out += d));
-        p.stderr.on('data', (d) => (err += d));
-        p.on('close', (code) => done({ code, out, err }));
-      });
+    const cli = (...args: string[]) => cliAsync(['generate', '--url', replay.url, ...args]).then((r) => ({ code: r.status, out: r.stdout, err: r.stderr }));
     /** The requests since `from`: path and the model each sent. */
     const sent = (from: number) => replay.requests.slice(from).map((r) => [r.path, typeof r.body === 'object' && r.body !== null ? (r.body as { model?: unknown }).model : undefined]);
 

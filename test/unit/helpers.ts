@@ -1,5 +1,5 @@
 /** Test helpers: in-memory files, sinks, hand-built safetensors bytes, a seedable PRNG, temp folders. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -106,4 +106,19 @@ export function hfFlaxPython(ctx: Mocha.Context): string {
 /** Runs a python/fixtures script's `write DIR` and returns the manifest it prints. */
 export function writeFixtures<T>(python: string, script: string, dir: string): T {
   return JSON.parse(execFileSync(python, [resolve(__dirname, '../../../python/fixtures', script), 'write', dir], { encoding: 'utf8', maxBuffer: 64 << 20 })) as T;
+}
+
+/**
+ * The built CLI (dist/cli.js) as a child process, without blocking this one: a server in this
+ * process (a replay, a proxy) must keep answering while it runs.
+ */
+export function cliAsync(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, [resolve(__dirname, '../../../dist/cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (status) => done({ status, stdout, stderr }));
+  });
 }
