@@ -38,7 +38,6 @@ export async function checkServedCommand(args: Args, opener: NodeFileOpener, sig
   if (!/^https?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) throw new JaxServeError('E_USAGE', `--url takes an http:// or https:// address (e.g. http://127.0.0.1:8000), not ${JSON.stringify(safeName(url))}.`);
   const source = one(args, '--source');
   if (!source) throw new JaxServeError('E_USAGE', 'check-served needs --source DIR (the export folder the server serves).');
-  if ((await opener.kind(path.join(source, 'config.json'))) !== 'file') throw new JaxServeError('E_NOT_FOUND', `${safeName(source)}: no config.json; --source takes the export folder the server serves.`);
   let prompts: string[] | undefined;
   const promptsFile = one(args, '--prompts');
   if (promptsFile) {

@@ -4,7 +4,7 @@
  * JAX forward too) teacher-force what it generated, and compares (../serve/checkServed.ts). The HTTP
  * calls go through an injectable fetch, so recorded replies replay without a server.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { JaxServeError } from '../errors';
@@ -105,6 +105,8 @@ async function configDtype(source: string): Promise<string | undefined> {
 }
 
 export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch = fetch): Promise<CheckReport> {
+  // Before any request: a wrong folder (the panel's picker, a mistyped --source) is said in one line, not as the reference's traceback.
+  if (!(await stat(path.join(o.source, 'config.json')).catch(() => undefined))?.isFile()) throw new JaxServeError('E_NOT_FOUND', `${safeName(o.source)}: no config.json; the source is the export folder the server serves.`);
   const prompts = o.prompts?.length ? o.prompts : CHECK_PROMPTS;
   const maxTokens = o.maxTokens ?? CHECK_MAX_TOKENS;
   const dtypeName = o.dtype ?? (await configDtype(o.source));
