@@ -7,13 +7,16 @@
  * it to JAX_SERVE_PYTHON).
  */
 import * as assert from 'node:assert/strict';
-import { basename } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { CHECK_PROMPTS, type GenerateApi } from '../../../src/core/index';
 import type { JaxServeApi } from '../../../src/extension/extension';
 import type { CheckView } from '../../../src/shared/serveProtocol';
 import { gpuRuns, rebuiltExports, replay, runJson, type GpuRunExports } from '../../unit/gpuRunReplay';
+import { until } from '../waits';
 import { closeAllEditorsReverted } from './editors';
+
+const ROOT = resolve(__dirname, '../../..');
 
 const EXTENSION_ID = 'jax-serve.jax-serve';
 
@@ -118,3 +121,35 @@ for (const run of gpuRuns()) {
     });
   });
 }
+
+describe('Check Against Source: which folder is the source', () => {
+  it('the folder a started server serves, only while that server is the one attached; another attached URL asks for the folder', async function () {
+    this.timeout(60_000);
+    const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+    const standin = join(ROOT, 'test/fixtures/standin/engine.mjs');
+    await vscode.commands.executeCommand('jaxServe.startServer', { name: '', engine: 'vllm', model: folder, host: '127.0.0.1', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(standin)}` });
+    const s = await replay(gpuRuns()[0]!, 'replies-good.json');
+    try {
+      const ready = await until('ready', async () => ((await api()).server.state?.status === 'ready' ? (await api()).server.state : undefined));
+      assert.equal((await api()).generate.attached?.url, ready.url);
+      // The workspace folder (the stand-in's model) has no config.json: the error names it, so it was the source.
+      const own = await vscode.commands.executeCommand<Checked>('jaxServe.checkAgainstSource');
+      assert.equal(own.error, `${folder}: no config.json; the source is the export folder the server serves.`);
+
+      await vscode.commands.executeCommand('jaxServe.attach', s.url);
+      const asked = vscode.commands.executeCommand<Checked>('jaxServe.checkAgainstSource');
+      let done = false;
+      void asked.then(() => (done = true));
+      // The folder dialog is open (the started server's folder is not this URL's): dismissed, nothing is checked.
+      await until('the folder dialog dismissed', async () => {
+        await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+        return done ? true : undefined;
+      }, 20_000);
+      assert.deepEqual(await asked, { type: 'checked' });
+      assert.deepEqual(generations(s.seen), []);
+    } finally {
+      s.server.close();
+      await vscode.commands.executeCommand('jaxServe.stopServer');
+    }
+  });
+});
