@@ -113,8 +113,9 @@ export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch
   const dtype: ServingDtype | undefined = servingDtype(dtypeName ?? 'float32');
   if (!dtype) throw new JaxServeError('E_USAGE', `${dtypeName}: not a dtype a server computes in here (float32, bfloat16, float16); pass --dtype.`);
   const api = o.api ?? (await defaultCheckApi(o, fetchImpl));
-  // The one rule every surface follows: the name given, else the first the server lists.
-  const model = await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME' }, fetchImpl);
+  // The one rule every surface follows: the name given, else the first the server lists. /generate
+  // takes none (checkRequestBody), so the report names none for it: its `model` is the model sent.
+  const model = api === 'sglang-generate' ? undefined : await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME' }, fetchImpl);
   const replies: ServedReply[] = [];
   for (const [k, prompt] of prompts.entries()) {
     o.onStep?.(`server: prompt ${k + 1} of ${prompts.length} (${api === 'sglang-generate' ? '/generate' : api}, greedy, ${maxTokens} tokens)`);
