@@ -38,7 +38,6 @@ export async function checkServedCommand(args: Args, opener: NodeFileOpener, sig
   if (!/^https?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) throw new JaxServeError('E_USAGE', `--url takes an http:// or https:// address (e.g. http://127.0.0.1:8000), not ${JSON.stringify(safeName(url))}.`);
   const source = one(args, '--source');
   if (!source) throw new JaxServeError('E_USAGE', 'check-served needs --source DIR (the export folder the server serves).');
-  if ((await opener.kind(path.join(source, 'config.json'))) !== 'file') throw new JaxServeError('E_NOT_FOUND', `${safeName(source)}: no config.json; --source takes the export folder the server serves.`);
   let prompts: string[] | undefined;
   const promptsFile = one(args, '--prompts');
   if (promptsFile) {
@@ -50,7 +49,7 @@ export async function checkServedCommand(args: Args, opener: NodeFileOpener, sig
   const maxTokens = maxText === undefined ? undefined : Number(maxText);
   if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens >= 1 && maxTokens <= 4096)) throw new JaxServeError('E_USAGE', '--max-tokens takes a whole number from 1 to 4096.');
   const apiName = one(args, '--api');
-  if (apiName !== undefined && !(apiName in API_NAMES)) throw new JaxServeError('E_USAGE', `--api takes generate, completions or chat, not ${JSON.stringify(safeName(apiName))}.`);
+  if (apiName !== undefined && !Object.hasOwn(API_NAMES, apiName)) throw new JaxServeError('E_USAGE', `--api takes generate, completions or chat, not ${JSON.stringify(safeName(apiName))}.`);
   const entry = one(args, '--entry');
   const checkpoint = one(args, '--checkpoint');
   if ((entry === undefined) !== (checkpoint === undefined)) throw new JaxServeError('E_USAGE', '--entry FILE.py and --checkpoint CKPT go together (the JAX forward needs both).');

@@ -22,7 +22,7 @@ export interface JaxServeApi {
   readonly diffs: { list(): DiffPanelInfo[] };
   readonly generate: Pick<GenerateCommands, 'last' | 'attached'>;
   readonly server: Pick<ServerManager, 'state' | 'view' | 'swept' | 'profiles'>;
-  readonly servePanel: Pick<ServePanel, 'gauges' | 'gaugesAbsent' | 'history'>;
+  readonly servePanel: Pick<ServePanel, 'gauges' | 'gaugesAbsent' | 'history' | 'lastCheck'>;
 }
 
 const LAST_EXPORT_KEY = 'jaxServe.lastExport';

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { checkServed, describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, splitWords, type EngineId, type LaunchProfile } from '../core/index';
+import { checkServed, describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, splitWords, type EngineId, type GenerateApi, type LaunchProfile } from '../core/index';
 import { Rpc } from '../shared/rpc';
 import { isServeWebviewToHost, type CheckView, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
@@ -26,6 +26,8 @@ const MAX_HISTORY_TEXT = 20_000;
 /** Streamed text goes to the page at most this often. */
 const FLUSH_MS = 50;
 const GAUGES_MS = 2000;
+
+const CHECK_APIS: readonly GenerateApi[] = ['sglang-generate', 'completions', 'chat'];
 
 const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({ id: e.id, title: e.title, memoryFlag: e.memoryFlag, devices: e.devices }));
 
@@ -71,6 +73,14 @@ export class ServePanel extends Disposable {
       const model = arg instanceof vscode.Uri ? arg.fsPath : (folder ?? form.model);
       const engine = typeof arg === 'string' ? arg : (form.engine as EngineId);
       return this.offlineScript({ ...form, engine, model }, 'completions', 'Hello, my name is', this.sampling);
+    }));
+    // The panel's button without its page: a folder (the explorer, tests) is the source, an API other than the default may be named.
+    this._register(vscode.commands.registerCommand('jaxServe.checkAgainstSource', async (folder?: vscode.Uri | string, api?: GenerateApi) => {
+      if (api !== undefined && !CHECK_APIS.includes(api)) throw new Error(`jaxServe.checkAgainstSource: the API is one of ${CHECK_APIS.join(', ')}.`);
+      this.show();
+      const r = await this.checkAgainstSource(folder instanceof vscode.Uri ? folder.fsPath : folder, api);
+      this.rpc?.send(r);
+      return r;
     }));
     this._register(manager.onDidChange((server) => {
       this.rpc?.send({ type: 'server', server });
@@ -129,6 +139,7 @@ export class ServePanel extends Disposable {
           sampling: this.sampling,
           history: this.history,
           trusted: vscode.workspace.isTrusted,
+          check: this.lastCheck,
         };
       }
       case 'start':
@@ -235,31 +246,35 @@ export class ServePanel extends Disposable {
   // ---- Check Against Source (jax-serve check-served for the attached server) ---------------------
 
   /**
-   * Runs the served-vs-source check against the attached (or managed) server, with the folder it
-   * was started on as the source (asked for when unknown), in the interpreter verify uses; with
-   * progress and cancel in a notification.
+   * Runs the served-vs-source check against the attached server, with the folder given, else the
+   * folder this window started that server on, else one asked for; in the interpreter verify uses;
+   * with progress and cancel in a notification.
    */
-  private async checkAgainstSource(): Promise<ServeHostToWebview> {
+  private async checkAgainstSource(given?: string, api?: GenerateApi): Promise<ServeHostToWebview & { type: 'checked' }> {
     const server = this.generateCommands.attached;
     if (!server) return { type: 'checked', error: 'No server: start one above, or Attach to a running one.' };
-    let source = this.manager.folder;
+    // The managed server's folder only when it is the one attached: another URL serves another model.
+    let source = given ?? (this.manager.specAt(server.url) ? this.manager.folder : undefined);
     if (!source) {
       const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'Check Against Source: the export folder this server serves', openLabel: 'Check Against This Folder' });
       source = picked?.[0]?.fsPath;
       if (!source) return { type: 'checked' };
     }
     const { python } = await choosePython(vscode.Uri.file(source));
-    const apiKey = await this.generateCommands.apiKey(server.url);
     try {
+      const apiKey = await this.generateCommands.apiKey(server.url);
       const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Check Against Source', cancellable: true }, (progress, token) => {
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
-        return checkServed({ url: server.url, source: source!, model: server.model, python, apiKey, packageRoot: this.context.extensionPath, signal: ac.signal, log: this.manager.serverLog, onStep: (s) => progress.report({ message: s }) });
+        return checkServed({ url: server.url, source: source!, api, model: server.model, python, apiKey, packageRoot: this.context.extensionPath, signal: ac.signal, log: this.manager.serverLog, onStep: (s) => progress.report({ message: s }) });
       });
+      const asked = `${report.prompts.length} prompts, ${report.dtype}, ${report.api === 'sglang-generate' ? '/generate' : report.api}${report.model ? ` as ${report.model}` : ''}`;
       const check: CheckView = {
         ok: report.ok,
-        headline: report.ok ? `The server generates what ${path.basename(report.source)} computes (${report.prompts.length} prompts, ${report.dtype}).` : `${report.prompts.filter((p) => !p.ok).length} of ${report.prompts.length} prompts diverge from ${path.basename(report.source)} (${report.dtype}).`,
-        prompts: report.prompts.map((p) => ({ prompt: p.prompt, ok: p.ok, text: p.text, ...(p.divergenceSpan ? { span: p.divergenceSpan } : {}), summary: describePromptCheck(p, report.dtype) })),
+        headline: report.ok ? `The server generates what ${path.basename(report.source)} computes (${asked}).` : `${report.prompts.filter((p) => !p.ok).length} of ${report.prompts.length} prompts diverge from ${path.basename(report.source)} (${asked}).`,
+        api: report.api === 'sglang-generate' ? '/generate' : report.api,
+        ...(report.model ? { model: report.model } : {}),
+        prompts: report.prompts.map((p) => ({ prompt: p.prompt, ok: p.ok, text: p.text, tokensEqual: p.tokensEqual, firstDivergence: p.firstDivergence, ...(p.divergenceSpan ? { span: p.divergenceSpan } : {}), summary: describePromptCheck(p, report.dtype) })),
       };
       this.lastCheck = check;
       return { type: 'checked', check };

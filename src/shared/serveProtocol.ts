@@ -94,6 +94,10 @@ export interface CheckPromptView {
   /** The server's text; the first divergence is [start, end) of it. */
   readonly text: string;
   readonly span?: readonly [number, number];
+  /** Every generated token equal to the reference's (near-ties aside, `ok` may still hold without). */
+  readonly tokensEqual: boolean;
+  /** 0-based index among the generated tokens of the first that differs, or null (as check-served --json says). */
+  readonly firstDivergence: number | null;
   /** One line: tokens compared, the divergence with both tokens and the margin, near-ties, warnings. */
   readonly summary: string;
 }
@@ -101,6 +105,9 @@ export interface CheckPromptView {
 export interface CheckView {
   readonly ok: boolean;
   readonly headline: string;
+  /** The API asked (`/generate`, `completions`, `chat`) and the model sent (none for /generate). */
+  readonly api: string;
+  readonly model?: string;
   readonly prompts: readonly CheckPromptView[];
 }
 
@@ -116,6 +123,8 @@ export interface ServeInit {
   readonly sampling: SamplingView;
   readonly history: readonly RunView[];
   readonly trusted: boolean;
+  /** The last Check Against Source verdict of this session (a check run while the page was closed or loading). */
+  readonly check?: CheckView;
 }
 
 export type ServeHostToWebview =
@@ -131,7 +140,7 @@ export type ServeHostToWebview =
   /** The explorer's "Serve Folder…": the form takes this folder. */
   | { readonly type: 'model'; readonly path: string }
   | { readonly type: 'ack' }
-  /** The end of Check Against Source: a verdict, or why there is none (cancelled: neither). */
+  /** The end of Check Against Source: a verdict, or why there is none (cancelled: neither). Also sent unasked for a check the command ran. */
   | { readonly type: 'checked'; readonly check?: CheckView; readonly error?: string };
 
 export type ServeWebviewToHost =

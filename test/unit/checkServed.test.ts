@@ -219,6 +219,7 @@ describe('check-served: against real servers', function () {
     assert.deepEqual(seen, ['/get_model_info', '/generate']);
     assert.equal(good.api, 'sglang-generate');
     assert.equal(good.ok, true);
+    assert.equal(good.model, undefined);
     const p = good.prompts[0]!;
     assert.deepEqual([p.idsFrom, p.tokensEqual, p.compared, p.notes], ['server', true, 8, []]);
     assert.ok(p.maxAbsLogprobDelta !== null && p.maxAbsLogprobDelta < 1e-4, `Δlogprob ${p.maxAbsLogprobDelta}`);
@@ -228,6 +229,11 @@ describe('check-served: against real servers', function () {
     assert.equal(bad.ok, false);
     assert.equal(bad.prompts[0]!.firstDivergence, 5);
     assert.deepEqual(bad.prompts[0]!.logprobWarnings.map((w) => w.index).slice(0, 1), [5], 'the changed token\'s logprob is the first one off');
+    // A name given (the panel's attached model) is not sent to /generate, so the report names none.
+    seen.length = 0;
+    const named = await checkServed({ ...base, model: 'served-name' }, fakeFetch(made.ids));
+    assert.deepEqual(seen, ['/get_model_info', '/generate'], 'no /v1/models either');
+    assert.equal(named.model, undefined);
   });
 });
 
@@ -243,9 +249,11 @@ describe('check-served: bad input (exit 2, one line)', function () {
       const port = await freePort();
       const cases: [string[], RegExp][] = [
         [['--url', `http://127.0.0.1:${port}`, '--source', model, '--prompts', prompts], /prompts\.json: expected a JSON list of non-empty prompt strings/],
-        [['--url', `http://127.0.0.1:${port}`, '--source', join(tmp.path, 'nothing')], /nothing: no config\.json; --source takes the export folder/],
+        [['--url', `http://127.0.0.1:${port}`, '--source', join(tmp.path, 'nothing')], /nothing: no config\.json; the source is the export folder the server serves\.$/m],
         [['--url', `http://127.0.0.1:${port}`, '--source', model], /127\.0\.0\.1:\d+\/get_model_info: the connection was refused\. Is the server running and ready\?/],
         [['--url', `http://127.0.0.1:${port}`, '--source', model, '--api', 'grpc'], /--api takes generate, completions or chat/],
+        // A name every object has (Object.prototype's) is no API either.
+        [['--url', `http://127.0.0.1:${port}`, '--source', model, '--api', 'constructor'], /--api takes generate, completions or chat, not "constructor"\./],
         [['--url', 'ftp://x', '--source', model], /--url takes an http/],
       ];
       for (const [args, message] of cases) {

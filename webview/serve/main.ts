@@ -78,6 +78,10 @@ const rpc = connect<ServeWebviewToHost, ServeHostToWebview>((m) => {
       ui.model.value = m.path;
       persist();
       return undefined;
+    case 'checked':
+      // A check the command ran (the button's own verdict comes as its reply).
+      renderCheck(m.check, m.error);
+      return undefined;
     default:
       return undefined;
   }
@@ -501,6 +505,7 @@ void rpc.request({ type: 'ready' }).then((m) => {
   renderAttached(m.attached);
   renderGauges(undefined);
   for (const r of m.history) addHistory(r, false);
+  if (m.check) renderCheck(m.check, undefined);
   document.body.dataset.ready = 'true';
 });
 // The elapsed time of a starting server moves on between messages.

@@ -4,7 +4,7 @@
  * JAX forward too) teacher-force what it generated, and compares (../serve/checkServed.ts). The HTTP
  * calls go through an injectable fetch, so recorded replies replay without a server.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { JaxServeError } from '../errors';
@@ -105,14 +105,17 @@ async function configDtype(source: string): Promise<string | undefined> {
 }
 
 export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch = fetch): Promise<CheckReport> {
+  // Before any request: a wrong folder (the panel's picker, a mistyped --source) is said in one line, not as the reference's traceback.
+  if (!(await stat(path.join(o.source, 'config.json')).catch(() => undefined))?.isFile()) throw new JaxServeError('E_NOT_FOUND', `${safeName(o.source)}: no config.json; the source is the export folder the server serves.`);
   const prompts = o.prompts?.length ? o.prompts : CHECK_PROMPTS;
   const maxTokens = o.maxTokens ?? CHECK_MAX_TOKENS;
   const dtypeName = o.dtype ?? (await configDtype(o.source));
   const dtype: ServingDtype | undefined = servingDtype(dtypeName ?? 'float32');
   if (!dtype) throw new JaxServeError('E_USAGE', `${dtypeName}: not a dtype a server computes in here (float32, bfloat16, float16); pass --dtype.`);
   const api = o.api ?? (await defaultCheckApi(o, fetchImpl));
-  // The one rule every surface follows: the name given, else the first the server lists.
-  const model = await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME' }, fetchImpl);
+  // The one rule every surface follows: the name given, else the first the server lists. /generate
+  // takes none (checkRequestBody), so the report names none for it: its `model` is the model sent.
+  const model = api === 'sglang-generate' ? undefined : await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME' }, fetchImpl);
   const replies: ServedReply[] = [];
   for (const [k, prompt] of prompts.entries()) {
     o.onStep?.(`server: prompt ${k + 1} of ${prompts.length} (${api === 'sglang-generate' ? '/generate' : api}, greedy, ${maxTokens} tokens)`);
