@@ -130,7 +130,8 @@ describe('serving in the extension host', () => {
     const jax = (await vscode.commands.executeCommand('jaxServe.createOfflineScript', 'sglang-jax', folder)) as vscode.TextEditor;
     assert.match(jax.document.uri.path, /\/offline_sglang-jax_ready(_\d+)?\.py$/);
     assert.match(jax.document.getText(), /^    from sgl_jax\.srt\.entrypoints\.engine import Engine$/m);
-    assert.match(jax.document.getText(), new RegExp(`Engine\\(model_path=${JSON.stringify(folder).replace(/[/\\]/g, '\\$&')}`));
+    assert.match(jax.document.getText(), new RegExp(`args = dict\\(model_path=${JSON.stringify(folder).replace(/[/\\]/g, '\\$&')}`));
+    assert.match(jax.document.getText(), /^    llm = Engine\(\*\*args\)$/m);
     assert.match(jax.document.getText(), /llm\.generate\(\*\*inputs, sampling_params=SAMPLING_PARAMS\)/);
   });
 
