@@ -33,6 +33,20 @@ def fail(message):
     sys.exit(2)
 
 
+def _load(export_dir, transformers, torch):
+    """The export's tokenizer and model in float32, or one line naming the folder: a folder without
+    tokenizer files, or with weights transformers cannot read, raises a long multi-line message."""
+    what = "tokenizer"
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(export_dir)
+        what = "model"
+        model = transformers.AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
+    except Exception as e:  # noqa: BLE001 - any load failure is the folder's, reported by name
+        said = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        fail(f"{export_dir}: transformers cannot load the export's {what} ({said[:300]}); give the export folder the server serves, with its config, weights and tokenizer files.")
+    return tok, model
+
+
 def hf(export_dir, prompts_file, out_dir):
     import numpy as np
     try:
@@ -42,8 +56,7 @@ def hf(export_dir, prompts_file, out_dir):
         fail(f"this Python ({sys.executable}) cannot import {e.name}; the export side needs torch and transformers (choose another interpreter for it).")
     with open(prompts_file) as f:
         prompts = json.load(f)
-    tok = transformers.AutoTokenizer.from_pretrained(export_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
+    tok, model = _load(export_dir, transformers, torch)
     ids = [tok(p)["input_ids"] for p in prompts]
     for k, row in enumerate(ids):
         with torch.no_grad():
@@ -163,8 +176,7 @@ def served(export_dir, requests_file, out_file):
         fail(f"this Python ({sys.executable}) cannot import {e.name}; the reference needs torch and transformers (choose another interpreter with --python).")
     with open(requests_file) as f:
         requests = json.load(f)["prompts"]
-    tok = transformers.AutoTokenizer.from_pretrained(export_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
+    tok, model = _load(export_dir, transformers, torch)
     eos = model.generation_config.eos_token_id if model.generation_config is not None else None
     if eos is None:
         eos = model.config.eos_token_id

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { JaxServeError } from '../errors';
 import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
 import { safeName } from '../text';
-import { argmaxRows, checkRequestBody, CHECK_MAX_TOKENS, CHECK_PROMPTS, compareServed, parseCheckReply, servingDtype, type CheckReport, type PromptCheck, type ReferenceRow, type ServedReply, type ServingDtype } from '../serve/checkServed';
+import { argmaxRows, checkRequestBody, CHECK_MAX_TOKENS, CHECK_PROMPTS, compareServed, overLength, parseCheckReply, servingDtype, type CheckReport, type PromptCheck, type ReferenceRow, type ServedReply, type ServingDtype } from '../serve/checkServed';
 import { describeFetchError, endpointUrl, modelToSend, type GenerateApi, type ServerTextLog } from '../serve/generate';
 import { readReply } from '../serve/replyBody';
 import { readServerJson, serverText } from '../serve/serverText';
@@ -90,6 +90,8 @@ export async function servedReply(o: CheckServedOptions, api: GenerateApi, model
   const j = readServerJson(r.body);
   const reply = j.ok ? parseCheckReply(api, j.value) : undefined;
   if (!reply) throw fail(`not a ${api === 'sglang-generate' ? '/generate' : api} reply${j.ok ? '' : ` (it ${j.why})`}: `, { json: false });
+  const over = overLength(reply, maxTokens);
+  if (over) throw new JaxServeError('E_SERVER', `${url}: ${over}.`);
   return reply;
 }
 
