@@ -10,7 +10,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { fetchGauges, gaugesFrom, generate, groupAlive, launchOptions, offlineScript, parseEnv, parsePrometheus, serveCliArgs, ServerRegistry, splitWords, startTicks, type LaunchProfile } from '../../src/core/index';
+import { engineArgs, fetchGauges, gaugesFrom, generate, groupAlive, launchOptions, offlineScript, parseEnv, parsePrometheus, serveCliArgs, ServerRegistry, splitWords, startTicks, type LaunchProfile } from '../../src/core/index';
 import { canonicalFixtures } from '../fixtures/canonical';
 import { tempDir, venvPython } from './helpers';
 import { loadTranscripts, startReplay } from './replayServer';
@@ -173,7 +173,9 @@ print(json.dumps(out))`;
     execFileSync(python, ['-c', 'import sys; compile(sys.stdin.read(), "offline.py", "exec")'], { input: script });
     const c = calls(python, script);
     // sgl_jax/srt/server_args.py field names; device and attention_backend are expressions of --device.
-    assert.deepEqual(c.Engine, { model_path: launch.model, dtype: 'float32', context_length: 512, tp_size: 1, mem_fraction_static: 0.5, random_seed: 7, device: '<expr>', attention_backend: '<expr>', disable_precompile: true });
+    // Engine(**args): the arguments are a dict(...) the launch's extra arguments update.
+    assert.deepEqual(c.dict, { model_path: launch.model, dtype: 'float32', context_length: 512, tp_size: 1, mem_fraction_static: 0.5, random_seed: 7, device: '<expr>', attention_backend: '<expr>', disable_precompile: true, max_running_requests: '<expr>' });
+    assert.match(script, /^    llm = Engine\(\*\*args\)$/m);
     // sgl_jax/srt/sampling/sampling_params.py names.
     assert.deepEqual(c['=SAMPLING_PARAMS'], { temperature: 0, top_p: 0.9, max_new_tokens: 10, stop: ['\n\n', '"quoted"'] });
     assert.deepEqual(c['=PROMPTS'], prompts, 'the prompts survive as Python literals');
@@ -187,6 +189,16 @@ print(json.dumps(out))`;
     // Without a device the script leaves it to JAX_PLATFORMS, else TPU, as the engine does.
     assert.equal(calls(python, offlineScript({ engine: 'sglang-jax', launch, sampling, prompts: ['x'], chat: false }))['=DEVICE'], null, 'DEVICE = None');
     assert.throws(() => offlineScript({ engine: 'sglang-jax', launch: { ...launch, device: 'rocm' }, sampling, prompts: ['x'], chat: false }), /device "rocm": choose one of tpu, gpu, cuda, cpu/);
+  });
+
+  it('SGLang-JAX: --arg values read as argparse reads them (1e-3 and 2E+5 are numbers, -1 a value, 0x10 text), and Python reads ENGINE_ARGS back the same', function () {
+    const python = venvPython(this);
+    const args = ['--mem-fraction-static', '1e-3', '--max-running-requests', '-1', '--max-total-tokens', '2E+5', '--page-size', '0x10', '--enable-metrics', '--dist-init-addr', ' 7', '--ratios', '.5', '1.', '+3'];
+    const expected = { mem_fraction_static: 0.001, max_running_requests: -1, max_total_tokens: 200000, page_size: '0x10', enable_metrics: true, dist_init_addr: ' 7', ratios: [0.5, 1, 3] };
+    assert.deepEqual(engineArgs(args), expected);
+    const c = calls(python, offlineScript({ engine: 'sglang-jax', launch: { ...launch, extraArgs: args }, sampling, prompts: ['x'], chat: false }));
+    assert.deepEqual(c['=ENGINE_ARGS'], expected);
+    assert.throws(() => engineArgs(['-1']), /engine argument "-1" is not an --option/);
   });
 
   it('SGLang-JAX: the script runs against a recording Engine: --device and JAX_PLATFORMS, the backend per device, chat as the template\'s own ids, the text printed', function () {
@@ -226,7 +238,7 @@ class Engine:
       assert.equal(gpu.status, 0, gpu.stderr);
       const [record, ...printed] = gpu.stdout.trim().split('\n');
       const r = JSON.parse(record!) as { engine: Record<string, unknown>; jax_platforms: string; prompt: string[]; sampling_params: Record<string, unknown> };
-      assert.deepEqual(r.engine, { model_path: model, dtype: 'float32', device: 'cuda', attention_backend: 'native', disable_precompile: true });
+      assert.deepEqual(r.engine, { model_path: model, dtype: 'float32', device: 'cuda', attention_backend: 'native', disable_precompile: true, max_running_requests: 2 });
       // Left unset: the engine's weight loader needs jax's cpu devices too (model_loader/loader.py).
       assert.equal(r.jax_platforms, null, 'JAX_PLATFORMS is not set by the script');
       assert.deepEqual(r.prompt, ['hello', 'two']);
