@@ -35,6 +35,8 @@ export interface CheckServedOptions {
   readonly checkpoint?: string;
   readonly jaxPython?: string;
   readonly apiKey?: string;
+  /** How the user gives the key, for a server that refuses without one (see GenerateRequest). */
+  readonly apiKeyHint?: string;
   readonly packageRoot: string;
   readonly signal?: AbortSignal;
   readonly log?: ServerTextLog;
@@ -114,7 +116,7 @@ export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch
   if (!dtype) throw new JaxServeError('E_USAGE', `${dtypeName}: not a dtype a server computes in here (float32, bfloat16, float16); pass --dtype.`);
   const api = o.api ?? (await defaultCheckApi(o, fetchImpl));
   // The one rule every surface follows: the name given, else the first the server lists.
-  const model = await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME' }, fetchImpl);
+  const model = await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME', apiKeyHint: o.apiKeyHint }, fetchImpl);
   const replies: ServedReply[] = [];
   for (const [k, prompt] of prompts.entries()) {
     o.onStep?.(`server: prompt ${k + 1} of ${prompts.length} (${api === 'sglang-generate' ? '/generate' : api}, greedy, ${maxTokens} tokens)`);
