@@ -114,12 +114,17 @@ def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps, specials_a
     text continues the server's text, else the first of its top 64 candidates that does, else the
     rest re-tokenised up to a whole character. Each kept id's decoded text must extend what was
     matched: a special token (EOS decodes to nothing) never stands in for text, unless
-    `specials_at` (generated position -> id) says the server put one there."""
+    `specials_at` (generated position -> id) says the server put one there, or the server wrote
+    the special token's own text there (a server that does not skip special tokens in its output
+    writes EOS as "</s>"): then it is one id, taken when the model ranks it above every ordinary
+    token that continues the text, and its text is dropped from what is left to match (it
+    decodes to nothing here)."""
     ids = []
     past = None
     step_input = list(prompt_ids)
     prev = ""
     matched = 0  # characters of `text` the kept ids account for
+    literal = {int(tok.convert_tokens_to_ids(t)): t for t in tok.all_special_tokens if t}
     for _ in range(max_steps):
         if specials_at and len(ids) in specials_at:
             # Decodes to nothing (skipped), so the text matched so far stays; the model reads it.
@@ -132,6 +137,15 @@ def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps, specials_a
             out = model(torch.tensor([step_input]), past_key_values=past, use_cache=True)
         past = out.past_key_values
         order = torch.argsort(out.logits[0, -1].float(), descending=True)[:64].tolist()
+        # The special token whose text the server wrote here, longest first ("<|im_end|>" over "<").
+        here = max((i for i, t in literal.items() if text.startswith(t, matched)), key=lambda i: len(literal[i]), default=None)
+        if here is not None:
+            ordinary = next((t for t in order if t not in literal and (lambda c: len(c) > len(prev) and text.startswith(c))(tok.decode(ids + [t], skip_special_tokens=True))), None)
+            if ordinary is None or here not in order or order.index(here) < order.index(ordinary):
+                ids.append(here)
+                text = text[:matched] + text[matched + len(literal[here]):]
+                step_input = [here]
+                continue
 
         def fits(t):
             # The decoded text must grow and stay a prefix of the server's. A byte token that starts

@@ -263,6 +263,38 @@ describe('check-served: against real servers', function () {
   });
 });
 
+describe('check-served: a text-only server that writes special tokens as text', function () {
+  this.timeout(120_000);
+  it('"</s>" after the greedy text is the EOS id at its place: n + 1 tokens compared, the divergence at n names </s>; the greedy text alone is equal', async function () {
+    const python = venvPython(this);
+    const model = join(canonicalFixtures(python).dir, 'hf');
+    const prompt = 'Once upon a time';
+    const greedy = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/greedy.py'), model, '6'], { input: prompt, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] })) as { ids: number[]; text: string };
+    assert.equal(greedy.ids.length, 6);
+    let text = '';
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.url === '/get_model_info') return res.writeHead(404).end();
+        if (req.url === '/v1/models') return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ id: 'm' }] }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ text, finish_reason: 'stop' }] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, source: model, prompts: [prompt], maxTokens: 8, python, packageRoot: ROOT };
+      text = greedy.text + '</s>';
+      const p = (await checkServed(base)).prompts[0]!;
+      assert.deepEqual([p.compared, p.firstDivergence, p.failure?.serverText, p.failure?.serverId, p.idsFrom], [7, 6, '</s>', 1, 'text'], JSON.stringify(p));
+      text = greedy.text;
+      const plain = (await checkServed({ ...base, maxTokens: 6 })).prompts[0]!;
+      assert.deepEqual([plain.ok, plain.compared, plain.tokensEqual], [true, 6, true], JSON.stringify(plain));
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('check-served: bad input (exit 2, one line)', function () {
   this.timeout(60_000);
   it('a /generate reply with more tokens than asked, or a token id outside the vocabulary: exit 2, one line naming the server or the id', async function () {
