@@ -137,15 +137,6 @@ def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps, specials_a
             out = model(torch.tensor([step_input]), past_key_values=past, use_cache=True)
         past = out.past_key_values
         order = torch.argsort(out.logits[0, -1].float(), descending=True)[:64].tolist()
-        # The special token whose text the server wrote here, longest first ("<|im_end|>" over "<").
-        here = max((i for i, t in literal.items() if text.startswith(t, matched)), key=lambda i: len(literal[i]), default=None)
-        if here is not None:
-            ordinary = next((t for t in order if t not in literal and (lambda c: len(c) > len(prev) and text.startswith(c))(tok.decode(ids + [t], skip_special_tokens=True))), None)
-            if ordinary is None or here not in order or order.index(here) < order.index(ordinary):
-                ids.append(here)
-                text = text[:matched] + text[matched + len(literal[here]):]
-                step_input = [here]
-                continue
 
         def fits(t):
             # The decoded text must grow and stay a prefix of the server's. A byte token that starts
@@ -153,6 +144,16 @@ def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps, specials_a
             # bytes cannot be checked from text: such characters go through the fallback below.
             cand = tok.decode(ids + [t], skip_special_tokens=True)
             return len(cand) if len(cand) > len(prev) and text.startswith(cand) else None
+
+        # The special token whose text the server wrote here, longest first ("<|im_end|>" over "<").
+        here = max((i for i, t in literal.items() if text.startswith(t, matched)), key=lambda i: len(literal[i]), default=None)
+        if here is not None:
+            ordinary = next((t for t in order if t not in literal and fits(t) is not None), None)
+            if ordinary is None or here not in order or order.index(here) < order.index(ordinary):
+                ids.append(here)
+                text = text[:matched] + text[matched + len(literal[here]):]
+                step_input = [here]
+                continue
 
         pick = None
         for t in order:
