@@ -33,6 +33,20 @@ def fail(message):
     sys.exit(2)
 
 
+def _load(export_dir, transformers, torch):
+    """The export's tokenizer and model in float32, or one line naming the folder: a folder without
+    tokenizer files, or with weights transformers cannot read, raises a long multi-line message."""
+    what = "tokenizer"
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(export_dir)
+        what = "model"
+        model = transformers.AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
+    except Exception as e:  # noqa: BLE001 - any load failure is the folder's, reported by name
+        said = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        fail(f"{export_dir}: transformers cannot load the export's {what} ({said[:300]}); give the export folder the server serves, with its config, weights and tokenizer files.")
+    return tok, model
+
+
 def hf(export_dir, prompts_file, out_dir):
     import numpy as np
     try:
@@ -42,8 +56,7 @@ def hf(export_dir, prompts_file, out_dir):
         fail(f"this Python ({sys.executable}) cannot import {e.name}; the export side needs torch and transformers (choose another interpreter for it).")
     with open(prompts_file) as f:
         prompts = json.load(f)
-    tok = transformers.AutoTokenizer.from_pretrained(export_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
+    tok, model = _load(export_dir, transformers, torch)
     ids = [tok(p)["input_ids"] for p in prompts]
     for k, row in enumerate(ids):
         with torch.no_grad():
@@ -101,12 +114,17 @@ def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps, specials_a
     text continues the server's text, else the first of its top 64 candidates that does, else the
     rest re-tokenised up to a whole character. Each kept id's decoded text must extend what was
     matched: a special token (EOS decodes to nothing) never stands in for text, unless
-    `specials_at` (generated position -> id) says the server put one there."""
+    `specials_at` (generated position -> id) says the server put one there, or the server wrote
+    the special token's own text there (a server that does not skip special tokens in its output
+    writes EOS as "</s>"): then it is one id, taken when the model ranks it above every ordinary
+    token that continues the text, and its text is dropped from what is left to match (it
+    decodes to nothing here)."""
     ids = []
     past = None
     step_input = list(prompt_ids)
     prev = ""
     matched = 0  # characters of `text` the kept ids account for
+    literal = {int(tok.convert_tokens_to_ids(t)): t for t in tok.all_special_tokens if t}
     for _ in range(max_steps):
         if specials_at and len(ids) in specials_at:
             # Decodes to nothing (skipped), so the text matched so far stays; the model reads it.
@@ -126,6 +144,16 @@ def _recover_ids(model, tok, prompt_ids, text, eos, torch, max_steps, specials_a
             # bytes cannot be checked from text: such characters go through the fallback below.
             cand = tok.decode(ids + [t], skip_special_tokens=True)
             return len(cand) if len(cand) > len(prev) and text.startswith(cand) else None
+
+        # The special token whose text the server wrote here, longest first ("<|im_end|>" over "<").
+        here = max((i for i, t in literal.items() if text.startswith(t, matched)), key=lambda i: len(literal[i]), default=None)
+        if here is not None:
+            ordinary = next((t for t in order if t not in literal and fits(t) is not None), None)
+            if ordinary is None or here not in order or order.index(here) < order.index(ordinary):
+                ids.append(here)
+                text = text[:matched] + text[matched + len(literal[here]):]
+                step_input = [here]
+                continue
 
         pick = None
         for t in order:
@@ -163,8 +191,7 @@ def served(export_dir, requests_file, out_file):
         fail(f"this Python ({sys.executable}) cannot import {e.name}; the reference needs torch and transformers (choose another interpreter with --python).")
     with open(requests_file) as f:
         requests = json.load(f)["prompts"]
-    tok = transformers.AutoTokenizer.from_pretrained(export_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(export_dir, dtype=torch.float32).eval()
+    tok, model = _load(export_dir, transformers, torch)
     eos = model.generation_config.eos_token_id if model.generation_config is not None else None
     if eos is None:
         eos = model.config.eos_token_id

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { checkServed, describePromptCheck, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi, type NodeFileOpener } from '../core/index';
 import type { Args } from './main';
-import { print, printErr } from './output';
+import { API_KEY_HINT, print, printErr } from './output';
 
 export const CHECK_SERVED_OPTIONS = ['--url', '--source', '--prompts', '--max-tokens', '--api', '--model', '--dtype', '--python', '--entry', '--checkpoint', '--jax-python', '--json', '--verbose'];
 
@@ -66,6 +66,7 @@ export async function checkServedCommand(args: Args, opener: NodeFileOpener, sig
     checkpoint,
     jaxPython: one(args, '--jax-python'),
     apiKey: process.env.JAX_SERVE_API_KEY || undefined,
+    apiKeyHint: API_KEY_HINT,
     packageRoot: path.join(__dirname, '..'),
     signal,
     log: args.flags.has('--verbose')

@@ -9,7 +9,7 @@
  * lines it had, and --verbose prints them all (controls stripped) on stderr above it.
  */
 import { generate, JaxServeError, safeName, SERVER_IDLE_TIMEOUT_MS, stripControls, type GenerateApi, type GenerateResult, type ServerTextLog } from '../core/index';
-import { print } from './output';
+import { API_KEY_HINT, print } from './output';
 import type { Args } from './main';
 
 export const GENERATE_OPTIONS = ['--url', '--model', '--chat', '--sglang', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--json', '--idle-timeout', '--verbose'];
@@ -56,6 +56,7 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
     api,
     model: args.values.get('--model')?.at(-1),
     modelHint: 'pass --model NAME (for transformers serve, the folder it serves)',
+    apiKeyHint: API_KEY_HINT,
     prompt: args.positional[0]!,
     maxTokens: numberOption(args, '--max-tokens', true),
     temperature: numberOption(args, '--temperature', false),

@@ -13,3 +13,6 @@ export function print(text: string): void {
 export function printErr(text: string): void {
   process.stderr.write(escapeControls(text));
 }
+
+/** What the CLI tells a user whose server wants an API key (generate and check-served read it from the environment). */
+export const API_KEY_HINT = 'set JAX_SERVE_API_KEY to the key the server was started with';

@@ -32,7 +32,7 @@ export { bf16Bits, encodeValues, f16Bits } from './convert/encode';
 export { PRESETS, presetById, type Preset } from './convert/presets/index';
 export { OutputFolder } from './node/outputFolder';
 export { DEFAULT_PREFLIGHT_ENGINES, preflight, PREFLIGHT_ENGINES, preflightEngine, preflightEnginesTitle, preflightHasErrors, type Engine, type Finding, type PreflightOptions, type PreflightReport } from './convert/preflight';
-export { SGLANG_JAX_HEAD_DIM_ALIGN, SGLANG_JAX_HEAD_DIM_EVIDENCE } from './convert/sglangJaxRules';
+export { SGLANG_JAX_HEAD_DIM_ALIGN, SGLANG_JAX_HEAD_DIM_EVIDENCE, sglangJaxFindings } from './convert/sglangJaxRules';
 export { SGLANG_JAX_ARCHITECTURES, SGLANG_JAX_COMMIT, SGLANG_JAX_VERSION } from './serve/sglangJaxArchitectures';
 export { ARCHITECTURES, type Architecture, type ArchitectureName, type ModelDims } from './convert/architectures';
 export { executeImport, importablePresets, invertTransforms, planImport, type ImportFormat, type ImportPlan } from './convert/reverse';

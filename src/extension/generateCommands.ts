@@ -62,12 +62,13 @@ export class GenerateCommands implements vscode.Disposable {
    * key, its model (none given: core sends the first one it lists, see modelToSend) and where its
    * errors go. The editor commands and the Serve panel both start from this.
    */
-  async requestFor(server: AttachedServer): Promise<Pick<GenerateRequest, 'baseUrl' | 'model' | 'servedModels' | 'modelHint' | 'apiKey' | 'log'>> {
+  async requestFor(server: AttachedServer): Promise<Pick<GenerateRequest, 'baseUrl' | 'model' | 'servedModels' | 'modelHint' | 'apiKeyHint' | 'apiKey' | 'log'>> {
     return {
       baseUrl: server.url,
       model: server.model,
       servedModels: this.servedModels,
       modelHint: 'attach again (JAX Serve: Attach to Server…) and pick or type the model name',
+      apiKeyHint: 'attach again (JAX Serve: Attach to Server…) and enter its key',
       apiKey: await this.apiKey(server.url),
       log: this.serverLog,
     };

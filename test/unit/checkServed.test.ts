@@ -8,13 +8,14 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { checkRequestBody, checkServed, compareServed, ENGINES, freePort, nearTieBound, parseCheckReply, ServerProcess, type ReferenceRow, type ServedReply } from '../../src/core/index';
+import { checkRequestBody, checkServed, compareServed, ENGINES, freePort, nearTieBound, overLength, parseCheckReply, ServerProcess, type ReferenceRow, type ServedReply } from '../../src/core/index';
 import { canonicalFixtures } from '../fixtures/canonical';
 import { cliAsync, tempDir, venvPython } from './helpers';
+import { assertCleanText } from './hostile';
 
 const ROOT = resolve(__dirname, '../../..');
 const WATCHDOG = join(ROOT, 'dist/serverWatchdog.js');
@@ -80,6 +81,29 @@ describe('check-served: the comparison (fixed numbers)', () => {
     assert.equal(early.ok, false);
     assert.deepEqual([early.failure?.why, early.failure?.index, early.firstDivergence], ['stopped-early', 3, 3]);
     assert.equal(compareServed(reply(3, { finishReason: 'stop' }), row(3), { prompt: 'p', dtype: 'float32', maxTokens: 8 }).ok, true, 'the reference picks </s> after the last token');
+  });
+
+  it('a server that sent fewer ids than asked stopped, whatever its finish reason says (length over an empty reply, or none)', () => {
+    const goesOn = row(3, { argmax: [10, 11, 12, 40], argmaxText: ['t10', 't11', 't12', 'more'] });
+    for (const finishReason of ['length', undefined]) {
+      const c = compareServed(reply(3, { finishReason }), goesOn, { prompt: 'p', dtype: 'float32', maxTokens: 8 });
+      assert.deepEqual([c.ok, c.failure?.why, c.failure?.index], [false, 'stopped-early', 3], String(finishReason));
+    }
+    const empty = compareServed(reply(0, { text: '', ids: [] }), row(0, { argmax: [40], argmaxText: ['more'] }), { prompt: 'p', dtype: 'float32', maxTokens: 4 });
+    assert.deepEqual([empty.ok, empty.failure?.why, empty.firstDivergence], [false, 'stopped-early', 0], 'an empty reply that says "length" generated nothing');
+    assert.equal(compareServed(reply(3, { finishReason: undefined }), row(3), { prompt: 'p', dtype: 'float32', maxTokens: 8 }).ok, true, 'the reference ends there too');
+    // Re-tokenised text may count differently: only the server's own "stop" counts there.
+    assert.equal(compareServed(reply(3, { ids: undefined }), { ...goesOn, idsFrom: 'text' }, { prompt: 'p', dtype: 'float32', maxTokens: 8 }).ok, true);
+  });
+
+  it('a reply with more tokens than asked, or ids that are not integers, is not taken as a generation', () => {
+    assert.match(overLength(reply(5), 4) ?? '', /the reply has 5 tokens, but the request asked for at most 4/);
+    assert.match(overLength(reply(0, { ids: undefined, logprobs: [-1, -1, -1] }), 2) ?? '', /3 tokens/);
+    assert.equal(overLength(reply(4), 4), undefined);
+    assert.deepEqual(parseCheckReply('sglang-generate', { text: 'a', output_ids: [5, -1], meta_info: {} })?.ids, [5, -1], 'kept, so the reference names the id outside the vocabulary');
+    assert.equal(parseCheckReply('sglang-generate', { text: 'a', output_ids: [5, 1.5], meta_info: {} }), undefined);
+    assert.equal(parseCheckReply('completions', { choices: [{ text: 'a', token_ids: ['5'] }] }), undefined);
+    assert.equal(parseCheckReply('completions', { choices: [{ text: 'a', token_ids: null }] })?.ids, undefined);
   });
 
   it('logprobs: the max |Δ| over the tokens, a warning with its position over the bound, null when the server sends none', () => {
@@ -237,8 +261,115 @@ describe('check-served: against real servers', function () {
   });
 });
 
+describe('check-served: a text-only server that writes special tokens as text', function () {
+  this.timeout(120_000);
+  it('"</s>" after the greedy text is the EOS id at its place: n + 1 tokens compared, the divergence at n names </s>; the greedy text alone is equal', async function () {
+    const python = venvPython(this);
+    const model = join(canonicalFixtures(python).dir, 'hf');
+    const prompt = 'Once upon a time';
+    const greedy = JSON.parse(execFileSync(python, [join(ROOT, 'python/fixtures/greedy.py'), model, '6'], { input: prompt, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] })) as { ids: number[]; text: string };
+    assert.equal(greedy.ids.length, 6);
+    let text = '';
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.url === '/get_model_info') return res.writeHead(404).end();
+        if (req.url === '/v1/models') return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ id: 'm' }] }));
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ text, finish_reason: 'stop' }] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, source: model, prompts: [prompt], maxTokens: 8, python, packageRoot: ROOT };
+      text = greedy.text + '</s>';
+      const p = (await checkServed(base)).prompts[0]!;
+      assert.deepEqual([p.compared, p.firstDivergence, p.failure?.serverText, p.failure?.serverId, p.idsFrom], [7, 6, '</s>', 1, 'text'], JSON.stringify(p));
+      text = greedy.text;
+      const plain = (await checkServed({ ...base, maxTokens: 6 })).prompts[0]!;
+      assert.deepEqual([plain.ok, plain.compared, plain.tokensEqual], [true, 6, true], JSON.stringify(plain));
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('check-served: bad input (exit 2, one line)', function () {
   this.timeout(60_000);
+  it('a /generate reply with more tokens than asked, or a token id outside the vocabulary: exit 2, one line naming the server or the id', async function () {
+    this.timeout(120_000);
+    const python = venvPython(this);
+    const model = join(canonicalFixtures(python).dir, 'hf');
+    let ids: unknown[] = [];
+    const server = createServer((req, res) => {
+      const json = (v: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v));
+      if (req.url === '/get_model_info') return json({ model_path: model });
+      req.resume();
+      return req.on('end', () => json({ text: 'ab', output_ids: ids, meta_info: { finish_reason: { type: 'length' } } }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const tmp = tempDir();
+    try {
+      const prompts = join(tmp.path, 'prompts.json');
+      writeFileSync(prompts, JSON.stringify(['hi']));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const cases: [unknown[], RegExp][] = [
+        [Array(9).fill(5), /\/generate: the reply has 9 tokens, but the request asked for at most 4: the server did not honour its length limit\.$/],
+        [[5, -1], /token id -1, outside the export's vocabulary/],
+        [[5, 1e9], /token id 1000000000, outside the export's vocabulary/],
+      ];
+      for (const [sent, message] of cases) {
+        ids = sent;
+        const r = await cli(['check-served', '--url', url, '--source', model, '--python', python, '--max-tokens', '4', '--prompts', prompts]);
+        assert.equal(r.status, 2, `${JSON.stringify(sent)}: ${r.stderr}`);
+        const errors = r.stderr.split('\n').filter((l) => l.startsWith('jax-serve:'));
+        assert.equal(errors.length, 1, r.stderr);
+        assert.match(errors[0]!, message);
+      }
+    } finally {
+      server.close();
+      tmp.remove();
+    }
+  });
+
+  it('an export folder transformers cannot load (no tokenizer files, weights that are not safetensors): one line naming the folder, no traceback', async function () {
+    this.timeout(120_000);
+    const python = venvPython(this);
+    const model = join(canonicalFixtures(python).dir, 'hf');
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.url === '/get_model_info') return res.writeHead(404).end();
+        if (req.url === '/v1/models') return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ id: 'm' }] }));
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ text: ' the', finish_reason: 'length' }] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const tmp = tempDir();
+    try {
+      const prompts = join(tmp.path, 'prompts.json');
+      writeFileSync(prompts, JSON.stringify(['hi']));
+      const noTokenizer = join(tmp.path, 'no-tokenizer');
+      const badWeights = join(tmp.path, 'bad-weights');
+      mkdirSync(noTokenizer);
+      mkdirSync(badWeights);
+      for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(model, f), join(noTokenizer, f));
+      for (const f of readdirSync(model).filter((f) => f !== 'model.safetensors')) copyFileSync(join(model, f), join(badWeights, f));
+      writeFileSync(join(badWeights, 'model.safetensors'), 'not safetensors');
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      for (const [source, what] of [[noTokenizer, 'tokenizer'], [badWeights, 'model']] as const) {
+        const r = await cli(['check-served', '--url', url, '--source', source, '--python', python, '--max-tokens', '2', '--prompts', prompts]);
+        const errors = r.stderr.split('\n').filter((l) => !/^(server|reference): /.test(l) && l !== '');
+        assert.deepEqual([r.status, errors.length], [2, 1], r.stderr);
+        assert.match(errors[0]!, new RegExp(`^jax-serve: ${source.replace(/[/.]/g, '\\$&')}: transformers cannot load the export's ${what} \\(.+\\); give the export folder`));
+        assert.doesNotMatch(errors[0]!, /--help/);
+        assertCleanText(r.stderr, 'check-served');
+      }
+    } finally {
+      server.close();
+      tmp.remove();
+    }
+  });
+
   it('a prompts file that is not a list, no such source, an unreachable URL, a bad --api', async function () {
     const python = venvPython(this);
     const model = join(canonicalFixtures(python).dir, 'hf');

@@ -323,6 +323,8 @@ describe('streaming client (vLLM, SGLang, transformers serve, as recorded)', fun
         // What transformers serve 5.23 lists when it serves a folder (serverProcess.test.ts reads it from the real server).
         ['an empty list', { status: 200, body: '{"object":"list","data":[]}' }, /^jax-serve: http:\/\/127\.0\.0\.1:\d+\/v1\/models lists no model, and the request needs a model name: pass --model NAME \(for transformers serve, the folder it serves\)\.\n$/],
         ['not a list', { status: 200, body: '{"object":"list"}' }, /^jax-serve: http:\/\/127\.0\.0\.1:\d+\/v1\/models: not a model list: .* pass --model NAME \(for transformers serve, the folder it serves\)\.\n$/],
+        // vLLM's and SGLang's --api-key middleware (JSONResponse({"error": "Unauthorized"}, 401)): a model name would not help.
+        ['401', { status: 401, body: '{"error":"Unauthorized"}' }, /^jax-serve: http:\/\/127\.0\.0\.1:\d+\/v1\/models: HTTP 401: Unauthorized\. The server asks for an API key: set JAX_SERVE_API_KEY to the key the server was started with\.\n$/],
       ];
       for (const [what, models, expected] of cases) {
         replay.use({ ...t(), models: { source: what, contentType: 'application/json', ...models } });

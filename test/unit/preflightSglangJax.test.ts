@@ -9,7 +9,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { compatTokenizerConfig, preflight, SGLANG_JAX_ARCHITECTURES, SGLANG_JAX_COMMIT, SGLANG_JAX_HEAD_DIM_EVIDENCE, type Finding } from '../../src/core/index';
+import { compatTokenizerConfig, preflight, SGLANG_JAX_ARCHITECTURES, SGLANG_JAX_COMMIT, SGLANG_JAX_HEAD_DIM_EVIDENCE, sglangJaxFindings, type Finding } from '../../src/core/index';
 import { canonicalSuite } from './canonicalSuite';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -90,6 +90,15 @@ LlamaForCausalLM(c).to(torch.bfloat16).save_pretrained(sys.argv[1], safe_seriali
     const d = variant('derived', (c) => ({ ...c, head_dim: undefined, num_attention_heads: 4, num_key_value_heads: 4 }));
     const f = (await preflight(suite.files, d, { engines: ['sglang-jax'] })).findings.find((x) => x.code === 'sglang-jax-head-dim');
     assert.match(f?.message ?? '', /^head_dim 64 \(hidden_size 256 \/ num_attention_heads 4\) is not a multiple of 128/);
+  });
+
+  it('head_dim missing and the heads not dividing hidden_size: SGLang-JAX floors the quotient (model_config.py), so the rule does too; a text_config holds the sizes of a multimodal config', () => {
+    const code = (c: Record<string, unknown>) => sglangJaxFindings(c).filter((f) => f.code === 'sglang-jax-head-dim').map((f) => f.message.split(' is not')[0]);
+    assert.deepEqual(code({ architectures: ['LlamaForCausalLM'], hidden_size: 256, num_attention_heads: 3, dtype: 'bfloat16' }), ['head_dim 85 (hidden_size 256 // num_attention_heads 3)']);
+    assert.deepEqual(code({ architectures: ['LlamaForCausalLM'], hidden_size: 385, num_attention_heads: 3, dtype: 'bfloat16' }), [], '385 // 3 = 128');
+    assert.deepEqual(code({ architectures: ['LlamaForCausalLM'], hidden_size: 256, num_attention_heads: 4, head_dim: null, dtype: 'bfloat16' }), ['head_dim 64 (hidden_size 256 / num_attention_heads 4)'], 'a null head_dim (as Mistral configs write it) falls back');
+    assert.deepEqual(code({ architectures: ['Gemma3ForConditionalGeneration'], text_config: { hidden_size: 300, num_attention_heads: 7 } }), ['head_dim 42 (hidden_size 300 // num_attention_heads 7)']);
+    assert.deepEqual(code({ architectures: ['LlamaForCausalLM'], hidden_size: '256', num_attention_heads: 4 }), [], 'sizes that are not numbers: no head_dim to judge (the config checks name them)');
   });
 
   it('an architecture SGLang-JAX does not register is an error naming the list\'s source and the missing fallback; one it registers passes', async () => {

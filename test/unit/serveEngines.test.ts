@@ -183,4 +183,32 @@ describe('serving engines: the cause from the last traceback, for every Python e
     assert.equal(lastTraceback(lines.slice(13)), undefined, 'only our stop');
     assert.equal(lastTraceback(['Traceback (most recent call last):', '  File "x.py", line 1, in <module>']), undefined, 'cut off before its exception');
   });
+
+  it('a coloured log (escape sequences around the words), an exception group\'s barred traceback, a multi-line message: the cause is still found, on one line', () => {
+    const red = (s: string) => `\x1b[1;31m${s}\x1b[0m`;
+    const coloured = [`[2026-12-04 04:28:19] ${red('Scheduler hit an exception: Traceback (most recent call last):')}`, '  File "/sgl_jax/srt/managers/scheduler.py", line 2983, in run_scheduler_process', red('TypeError: dot_general requires contracting dimensions to have the same shape, got (512,) and (64,).')];
+    assert.deepEqual(lastTraceback(coloured), { place: 'Scheduler hit an exception', exception: 'TypeError: dot_general requires contracting dimensions to have the same shape, got (512,) and (64,).' });
+    const log = new ServerLog(ENGINES['sglang-jax']);
+    log.push(coloured.join('\n') + `\n${red('ERROR')}:    Application startup failed. Exiting.\n`);
+    log.end();
+    const first = describeExit(ENGINES['sglang-jax'], log, 1, null).split('\n')[0]!;
+    assert.match(first, /before it was ready: Scheduler hit an exception: TypeError: dot_general/);
+    assert.doesNotMatch(describeExit(ENGINES['sglang-jax'], log, 1, null), /\x1b/, 'no escape reaches the message');
+    // Python 3.11+'s exception group (anyio's TaskGroup under uvicorn): the sub-exception is the cause.
+    const group = [
+      '  + Exception Group Traceback (most recent call last):',
+      '  |   File "/venv/lib/python3.12/site-packages/uvicorn/server.py", line 69, in serve',
+      '  |     await self._serve(sockets)',
+      '  | ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)',
+      '  +-+---------------- 1 ----------------',
+      '    | Traceback (most recent call last):',
+      '    |   File "/venv/lib/python3.12/site-packages/transformers/cli/serve.py", line 412, in load',
+      '    |     raise OSError(msg)',
+      '    | OSError: /models/x does not appear to have a file named config.json.',
+      '    +------------------------------------',
+    ];
+    assert.deepEqual(lastTraceback(group), { place: 'a traceback', exception: 'OSError: /models/x does not appear to have a file named config.json.' });
+    // A message over several lines: its first line is the cause (the rest is not an exception line).
+    assert.deepEqual(lastTraceback(['Traceback (most recent call last):', '  File "a.py", line 1, in <module>', 'ValueError: the first line', 'and the second line of the message']), { place: 'a traceback', exception: 'ValueError: the first line' });
+  });
 });

@@ -10,7 +10,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { fetchGauges, gaugesFrom, generate, groupAlive, launchOptions, offlineScript, parseEnv, parsePrometheus, serveCliArgs, ServerRegistry, splitWords, startTicks, type LaunchProfile } from '../../src/core/index';
+import { engineArgs, fetchGauges, gaugesFrom, generate, groupAlive, launchOptions, offlineScript, parseEnv, parsePrometheus, serveCliArgs, ServerRegistry, splitWords, startTicks, type LaunchProfile } from '../../src/core/index';
 import { canonicalFixtures } from '../fixtures/canonical';
 import { tempDir, venvPython } from './helpers';
 import { loadTranscripts, startReplay } from './replayServer';
@@ -177,6 +177,7 @@ print(json.dumps(out))`;
     assert.deepEqual(c.Engine, { null: '<expr>' });
     assert.deepEqual(c.dict, { model_path: launch.model, dtype: 'float32', context_length: 512, tp_size: 1, mem_fraction_static: 0.5, random_seed: 7, device: '<expr>', attention_backend: '<expr>', disable_precompile: true, max_running_requests: '<expr>' });
     assert.deepEqual(c['=ENGINE_ARGS'], {});
+    assert.match(script, /^    llm = Engine\(\*\*args\)$/m);
     const extra = calls(python, offlineScript({ engine: 'sglang-jax', launch: { ...launch, extraArgs: ['--max-running-requests', '8', '--enable-metrics', '--precompile-bs-paddings', '1', '2', '--mem-fraction-static', '0.2'] }, sampling, prompts: ['x'], chat: false }));
     assert.deepEqual(extra['=ENGINE_ARGS'], { max_running_requests: 8, enable_metrics: true, precompile_bs_paddings: [1, 2], mem_fraction_static: 0.2 });
     assert.throws(() => offlineScript({ engine: 'sglang-jax', launch: { ...launch, extraArgs: ['8'] }, sampling, prompts: ['x'], chat: false }), /engine argument "8" is not an --option/);
@@ -193,6 +194,16 @@ print(json.dumps(out))`;
     // Without a device the script leaves it to JAX_PLATFORMS, else TPU, as the engine does.
     assert.equal(calls(python, offlineScript({ engine: 'sglang-jax', launch, sampling, prompts: ['x'], chat: false }))['=DEVICE'], null, 'DEVICE = None');
     assert.throws(() => offlineScript({ engine: 'sglang-jax', launch: { ...launch, device: 'rocm' }, sampling, prompts: ['x'], chat: false }), /device "rocm": choose one of tpu, gpu, cuda, cpu/);
+  });
+
+  it('SGLang-JAX: --arg values read as argparse reads them (1e-3 and 2E+5 are numbers, -1 a value, 0x10 text), and Python reads ENGINE_ARGS back the same', function () {
+    const python = venvPython(this);
+    const args = ['--mem-fraction-static', '1e-3', '--max-running-requests', '-1', '--max-total-tokens', '2E+5', '--page-size', '0x10', '--enable-metrics', '--dist-init-addr', ' 7', '--ratios', '.5', '1.', '+3'];
+    const expected = { mem_fraction_static: 0.001, max_running_requests: -1, max_total_tokens: 200000, page_size: '0x10', enable_metrics: true, dist_init_addr: ' 7', ratios: [0.5, 1, 3] };
+    assert.deepEqual(engineArgs(args), expected);
+    const c = calls(python, offlineScript({ engine: 'sglang-jax', launch: { ...launch, extraArgs: args }, sampling, prompts: ['x'], chat: false }));
+    assert.deepEqual(c['=ENGINE_ARGS'], expected);
+    assert.throws(() => engineArgs(['-1']), /engine argument "-1" is not an --option/);
   });
 
   it('SGLang-JAX: the script runs against a recording Engine: --device and JAX_PLATFORMS, the backend per device, chat as the template\'s own ids, the text printed', function () {

@@ -19,14 +19,19 @@ export interface SglangJaxFinding {
 
 const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
 
-/** head_dim as SGLang-JAX's model config takes it: the config's, else hidden_size / num_attention_heads. */
+/**
+ * head_dim as SGLang-JAX's model config takes it (sgl_jax/srt/configs/model_config.py: getattr(…,
+ * "head_dim", hidden_size // num_attention_heads)): the config's, else the floor of the quotient,
+ * which it takes even where the heads do not divide the hidden size.
+ */
 function headDim(c: Record<string, unknown>): { value: number; how: string } | undefined {
   const given = int(c.head_dim);
   if (given) return { value: given, how: `head_dim ${given}` };
   const hidden = int(c.hidden_size);
   const heads = int(c.num_attention_heads);
-  if (!hidden || !heads || hidden % heads !== 0) return undefined;
-  return { value: hidden / heads, how: `head_dim ${hidden / heads} (hidden_size ${hidden} / num_attention_heads ${heads})` };
+  if (!hidden || !heads) return undefined;
+  const value = Math.floor(hidden / heads);
+  return { value, how: `head_dim ${value} (hidden_size ${hidden} ${hidden % heads === 0 ? '/' : '//'} num_attention_heads ${heads})` };
 }
 
 export function sglangJaxFindings(config: Record<string, unknown>): SglangJaxFinding[] {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { JaxServeError } from '../errors';
 import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
 import { safeName } from '../text';
-import { argmaxRows, checkRequestBody, CHECK_MAX_TOKENS, CHECK_PROMPTS, compareServed, parseCheckReply, servingDtype, type CheckReport, type PromptCheck, type ReferenceRow, type ServedReply, type ServingDtype } from '../serve/checkServed';
+import { argmaxRows, checkRequestBody, CHECK_MAX_TOKENS, CHECK_PROMPTS, compareServed, overLength, parseCheckReply, servingDtype, type CheckReport, type PromptCheck, type ReferenceRow, type ServedReply, type ServingDtype } from '../serve/checkServed';
 import { describeFetchError, endpointUrl, modelToSend, type GenerateApi, type ServerTextLog } from '../serve/generate';
 import { readReply } from '../serve/replyBody';
 import { readServerJson, serverText } from '../serve/serverText';
@@ -35,6 +35,8 @@ export interface CheckServedOptions {
   readonly checkpoint?: string;
   readonly jaxPython?: string;
   readonly apiKey?: string;
+  /** How the user gives the key, for a server that refuses without one (see GenerateRequest). */
+  readonly apiKeyHint?: string;
   readonly packageRoot: string;
   readonly signal?: AbortSignal;
   readonly log?: ServerTextLog;
@@ -90,6 +92,8 @@ export async function servedReply(o: CheckServedOptions, api: GenerateApi, model
   const j = readServerJson(r.body);
   const reply = j.ok ? parseCheckReply(api, j.value) : undefined;
   if (!reply) throw fail(`not a ${api === 'sglang-generate' ? '/generate' : api} reply${j.ok ? '' : ` (it ${j.why})`}: `, { json: false });
+  const over = overLength(reply, maxTokens);
+  if (over) throw new JaxServeError('E_SERVER', `${url}: ${over}.`);
   return reply;
 }
 
@@ -115,7 +119,7 @@ export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch
   const api = o.api ?? (await defaultCheckApi(o, fetchImpl));
   // The one rule every surface follows: the name given, else the first the server lists. /generate
   // takes none (checkRequestBody), so the report names none for it: its `model` is the model sent.
-  const model = api === 'sglang-generate' ? undefined : await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME' }, fetchImpl);
+  const model = api === 'sglang-generate' ? undefined : await modelToSend({ baseUrl: o.url, api, model: o.model, prompt: '', apiKey: o.apiKey, signal: o.signal, log: o.log, modelHint: 'pass --model NAME', apiKeyHint: o.apiKeyHint }, fetchImpl);
   const replies: ServedReply[] = [];
   for (const [k, prompt] of prompts.entries()) {
     o.onStep?.(`server: prompt ${k + 1} of ${prompts.length} (${api === 'sglang-generate' ? '/generate' : api}, greedy, ${maxTokens} tokens)`);

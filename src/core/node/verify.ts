@@ -65,11 +65,14 @@ export function runVerifyPython(python: string, args: string[], signal: AbortSig
   return new Promise((resolve, reject) => {
     execFile(python, args, { signal, maxBuffer: 16 << 20, env: { ...process.env, JAX_PLATFORMS: process.env.JAX_PLATFORMS ?? 'cpu' } }, (err, _stdout, stderr) => {
       if (!err) return resolve();
-      if (signal?.aborted) return reject(new JaxServeError('E_CANCELLED', 'verify was cancelled.'));
+      // `what` names the step, so the message fits verify and check-served alike.
+      if (signal?.aborted) return reject(new JaxServeError('E_CANCELLED', `Cancelled during ${what}.`));
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new JaxServeError('E_NOT_FOUND', `${python}: no such interpreter (${what}).`));
       const ours = /jax-serve-verify: (.*)$/m.exec(stderr);
       const tail = stderr.trim().split('\n').slice(-3).join('\n');
-      reject(new JaxServeError('E_USAGE', ours ? ours[1]! : `${what} failed (${python}):\n${tail}`));
+      // The script's own line names the file and what to do: a format problem, not a misused command
+      // (E_USAGE would send the user to --help).
+      reject(ours ? new JaxServeError('E_FORMAT', ours[1]!) : new JaxServeError('E_USAGE', `${what} failed (${python}):\n${tail}`));
     });
   });
 }

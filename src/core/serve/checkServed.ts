@@ -47,7 +47,12 @@ export interface ServedReply {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const ints = (v: unknown): number[] | undefined => (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0) ? (v as number[]) : undefined);
+/**
+ * Token ids as sent: absent (null or missing) is undefined; a list of integers is kept as it is, a
+ * negative or too-large one included, so the reference refuses it by name (outside the vocabulary)
+ * rather than the check quietly re-tokenising the text; anything else is no reply at all (null).
+ */
+const ints = (v: unknown): number[] | undefined | null => (v === undefined || v === null ? undefined : Array.isArray(v) && v.every((x) => Number.isSafeInteger(x)) ? (v as number[]) : null);
 
 /** Reads a non-streamed reply; undefined when it has none of the shapes the APIs answer with. */
 export function parseCheckReply(api: GenerateApi, body: unknown): ServedReply | undefined {
@@ -58,7 +63,9 @@ export function parseCheckReply(api: GenerateApi, body: unknown): ServedReply | 
     const entries = Array.isArray(meta.output_token_logprobs) ? meta.output_token_logprobs : undefined;
     const logprobs = entries?.every((e) => Array.isArray(e) && finite(e[0])) ? entries.map((e) => (e as number[])[0]!) : undefined;
     const finish = isObject(meta.finish_reason) ? meta.finish_reason.type : meta.finish_reason;
-    return { text: body.text, ids: ints(body.output_ids), logprobs, finishReason: typeof finish === 'string' ? finish : undefined, promptTokens: finite(meta.prompt_tokens) ? meta.prompt_tokens : undefined };
+    const ids = ints(body.output_ids);
+    if (ids === null) return undefined;
+    return { text: body.text, ids, logprobs, finishReason: typeof finish === 'string' ? finish : undefined, promptTokens: finite(meta.prompt_tokens) ? meta.prompt_tokens : undefined };
   }
   const choice = Array.isArray(body.choices) && isObject(body.choices[0]) ? body.choices[0] : undefined;
   if (!choice) return undefined;
@@ -71,7 +78,19 @@ export function parseCheckReply(api: GenerateApi, body: unknown): ServedReply | 
   const rawTokens = api === 'chat' ? (Array.isArray(lp?.content) ? lp.content.map((c: unknown) => (isObject(c) ? c.token : undefined)) : undefined) : lp?.tokens;
   const tokens = Array.isArray(rawTokens) && rawTokens.length > 0 && rawTokens.every((t) => typeof t === 'string') ? (rawTokens as string[]) : undefined;
   const usage = isObject(body.usage) ? body.usage : {};
-  return { text, ids: ints(choice.token_ids), logprobs, ...(tokens ? { tokens } : {}), finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined, promptTokens: finite(usage.prompt_tokens) ? usage.prompt_tokens : undefined };
+  const ids = ints(choice.token_ids);
+  if (ids === null) return undefined;
+  return { text, ids, logprobs, ...(tokens ? { tokens } : {}), finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined, promptTokens: finite(usage.prompt_tokens) ? usage.prompt_tokens : undefined };
+}
+
+/**
+ * Why a reply cannot be a generation of at most `maxTokens` tokens, or undefined: a server that sends
+ * more ids or logprobs than it was asked for did not honour the request, and comparing its extra
+ * tokens would blame the export for it.
+ */
+export function overLength(reply: ServedReply, maxTokens: number): string | undefined {
+  const n = Math.max(reply.ids?.length ?? 0, reply.logprobs?.length ?? 0, reply.tokens?.length ?? 0);
+  return n > maxTokens ? `the reply has ${n} tokens, but the request asked for at most ${maxTokens}: the server did not honour its length limit` : undefined;
 }
 
 /** The reference's view of one prompt (python/verify/jax_serve_verify.py `served`). */
@@ -223,7 +242,10 @@ export function compareServed(reply: ServedReply, ref: ReferenceRow, o: CompareO
   }
   // A server that ended by itself before max tokens generated an end where the reference, after
   // the same tokens, picks this. (One whose last id is an end token had it compared above.)
-  const stopped = reply.finishReason === 'stop' || reply.finishReason === 'eos_token';
+  // Ids the server sent count its tokens exactly: fewer than asked is a stop, whatever its finish
+  // reason says ("length" over an empty reply, or none at all). Ids re-tokenised from text may
+  // merge differently, so there only the server's word counts.
+  const stopped = reply.finishReason === 'stop' || reply.finishReason === 'eos_token' || (ref.idsFrom === 'server' && n < o.maxTokens);
   if (failure === null && stopped && n < o.maxTokens && !(n > 0 && eos.has(ref.ids[n - 1]!))) {
     const a = ref.argmax[n]!;
     if (!eos.has(a)) {

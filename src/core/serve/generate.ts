@@ -36,6 +36,8 @@ export interface GenerateRequest {
   readonly servedModels?: ServedModels;
   /** How the user gives a model name, for the message when none can be found ("pass --model NAME"). */
   readonly modelHint?: string;
+  /** How the user gives the server's API key, for a 401 or 403 ("set JAX_SERVE_API_KEY"). */
+  readonly apiKeyHint?: string;
   /** The prompt (completions, /generate), or the user message when `messages` is not given (chat). */
   readonly prompt: string;
   readonly messages?: readonly ChatMessage[];
@@ -479,6 +481,11 @@ export async function modelToSend(req: GenerateRequest, fetchImpl: typeof fetch 
     if (!(e instanceof JaxServeError)) throw e;
     // One line: the list's failure, then what to do about it.
     const said = /[.?!)]$/.test(e.message) ? e.message : `${e.message}.`;
+    // A server that wants a key refuses every request without it: a model name would not help.
+    if (e.code === 'E_SERVER' && /\/v1\/models: HTTP 40[13]: /.test(e.message)) {
+      const keyHint = req.apiKeyHint ?? 'give the API key it was started with';
+      throw new JaxServeError(e.code, `${said} The server asks for an API key${req.apiKey ? ' and refused the one given' : ''}: ${keyHint}.`, { cause: e });
+    }
     throw new JaxServeError(e.code, `${said} No model name was given and the server's list could not be read: ${hint}.`, { cause: e });
   }
   const first = ids[0];

@@ -58,7 +58,9 @@ function kwargs(pairs: readonly (readonly [string, unknown])[]): string {
 export function engineArgs(args: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const isFlag = (a: string) => a.startsWith('--') && !/^--?\d/.test(a);
-  const value = (v: string) => (/^-?\d+$/.test(v) ? Number(v) : /^-?(\d+\.\d*|\.\d+)(e-?\d+)?$/i.test(v) ? Number(v) : v);
+  // A number as argparse's int or float would read it: "1e-3" and "2E+5" are floats there too (a
+  // string would reach the ServerArgs field unconverted); "0x10" and " 7" stay text, as int() refuses them.
+  const value = (v: string) => (/^[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?$/i.test(v) ? Number(v) : v);
   for (let i = 0; i < args.length; ) {
     const a = args[i]!;
     const name = /^--([A-Za-z][A-Za-z0-9-]*)$/.exec(a)?.[1];

@@ -5,6 +5,7 @@
  * exception that ended its last Python traceback. Output arrives in pieces; progress bars redraw
  * with CR, so CR ends a line here too.
  */
+import { stripControls } from '../text';
 import type { EngineSpec, FailureCause, Phase } from './engines';
 
 export interface PhaseSpan {
@@ -65,7 +66,10 @@ export class ServerLog {
     this.pending = '';
   }
 
-  private line(line: string): void {
+  private line(raw: string): void {
+    // A logger that colours its lines (a tty, FORCE_COLOR) puts escape sequences where the patterns
+    // expect a word: they match the text as a person reads it.
+    const line = stripControls(raw);
     if (line.trim() === '') return;
     this.tail.push(line);
     if (this.tail.length > TAIL_LINES) this.tail.shift();
@@ -138,6 +142,11 @@ export class ServerLog {
 const LOG_PREFIX = /^(?:\(\w+ pid=\d+\) )?(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[^\]]*\] ?)?(?:\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\]]*\] )?/;
 const TRACEBACK = 'Traceback (most recent call last):';
 /**
+ * The bars Python 3.11+ draws before each line of an exception group's traceback ("  | ", "    | | "):
+ * anyio's and asyncio's TaskGroups (uvicorn, starlette) wrap a server's failure in one.
+ */
+const GROUP_BARS = /^\s*(?:\| ?)+/;
+/**
  * The line that ends a traceback's frames: `module.Class: message` or a bare `Class`. A class name
  * has a lower-case letter (so uvicorn's "INFO:     …" interleaved in a traceback is not one).
  */
@@ -166,10 +175,10 @@ export function lastTraceback(lines: readonly string[]): TracebackCause | undefi
   let lastPlace: string | undefined;
   let prev = '';
   for (const raw of lines) {
-    const line = raw.replace(LOG_PREFIX, '');
+    const line = stripControls(raw).replace(LOG_PREFIX, '').replace(GROUP_BARS, '');
     const t = line.indexOf(TRACEBACK);
     if (t >= 0) {
-      const before = line.slice(0, t).trim().replace(/:$/, '').trim();
+      const before = line.slice(0, t).trim().replace(/:$/, '').replace(/^\+\s*/, '').trim();
       const above = prev.trim().replace(/[:.]$/, '').trim();
       const place = before || (CHAINED.test(prev.trim()) && lastPlace) || (/fail|error|exception/i.test(above) && !EXCEPTION_LINE.test(prev.trim()) ? above : 'a traceback');
       open = { place, lines: 0 };
