@@ -10,21 +10,15 @@ import * as assert from 'node:assert/strict';
 import { basename, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { CHECK_PROMPTS, type GenerateApi } from '../../../src/core/index';
-import type { JaxServeApi } from '../../../src/extension/extension';
 import type { CheckView } from '../../../src/shared/serveProtocol';
 import { gpuRuns, rebuiltExports, replay, runJson, type GpuRunExports } from '../../unit/gpuRunReplay';
 import { until } from '../waits';
-import { closeAllEditorsReverted } from './editors';
+import { closeAllEditorsReverted, extensionApi } from './editors';
 
 const ROOT = resolve(__dirname, '../../..');
 
-const EXTENSION_ID = 'jax-serve.jax-serve';
 
-async function api(): Promise<JaxServeApi> {
-  const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
-  assert.ok(ext, `${EXTENSION_ID} is not loaded`);
-  return ext.activate();
-}
+const api = extensionApi;
 
 type Checked = { type: 'checked'; check?: CheckView; error?: string };
 /** What the check sent: the replay also sees the open panel's gauges polling /metrics. */

@@ -5,19 +5,13 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { NodeFileOpener, openCheckpoint } from '../../../src/core/index';
 import type { CheckpointEditorInfo } from '../../../src/extension/checkpointEditor';
-import type { JaxServeApi } from '../../../src/extension/extension';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
 import { until } from '../waits';
-import { closeAllEditorsReverted } from './editors';
+import { closeAllEditorsReverted, EXTENSION_ID, extensionApi } from './editors';
 
-const EXTENSION_ID = 'jax-serve.jax-serve';
 const ws = () => vscode.workspace.workspaceFolders![0]!.uri.fsPath;
 
-async function api(): Promise<JaxServeApi> {
-  const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
-  assert.ok(ext, `${EXTENSION_ID} is not loaded`);
-  return ext.activate();
-}
+const api = extensionApi;
 
 async function editorFor(file: string): Promise<CheckpointEditorInfo | undefined> {
   return (await api()).checkpointEditors.list().find((e) => e.uri === vscode.Uri.file(file).toString());

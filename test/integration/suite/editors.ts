@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import type { JaxServeApi } from '../../../src/extension/extension';
 
 /**
  * Closes every editor, reverting each first. "Close All Editors" would ask to save an untitled
@@ -10,4 +11,13 @@ export async function closeAllEditorsReverted(): Promise<void> {
   const open = () => vscode.window.tabGroups.all.reduce((n, g) => n + g.tabs.length, 0);
   for (let i = 0; i < 50 && open() > 0; i++) await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   assert.equal(open(), 0, 'every editor closed');
+}
+
+export const EXTENSION_ID = 'jax-serve.jax-serve';
+
+/** The extension's API (activating it if it is not yet). */
+export async function extensionApi(): Promise<JaxServeApi> {
+  const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
+  assert.ok(ext, `${EXTENSION_ID} is not loaded`);
+  return ext.activate();
 }

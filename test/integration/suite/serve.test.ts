@@ -11,20 +11,14 @@ import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { groupAlive } from '../../../src/core/index';
-import type { JaxServeApi } from '../../../src/extension/extension';
 import { recordedRuns, REPLAY_LOG } from '../../unit/recordedRuns';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
 import { processesWith, until } from '../waits';
-import { closeAllEditorsReverted } from './editors';
+import { closeAllEditorsReverted, extensionApi } from './editors';
 
 const ROOT = resolve(__dirname, '../../..');
-const EXTENSION_ID = 'jax-serve.jax-serve';
 
-async function api(): Promise<JaxServeApi> {
-  const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
-  assert.ok(ext, `${EXTENSION_ID} is not loaded`);
-  return ext.activate();
-}
+const api = extensionApi;
 
 describe('serving in the extension host', () => {
   afterEach(closeAllEditorsReverted);
