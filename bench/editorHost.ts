@@ -52,7 +52,7 @@ export async function run(): Promise<void> {
   const client: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    await generate({ baseUrl: url, api: 'completions', prompt: 'Once' });
+    await generate({ baseUrl: url, api: 'completions', model: 'm', prompt: 'Once' });
     client.push(performance.now() - t0);
   }
   writeFileSync(process.env.JAX_SERVE_BENCH_OUT!, JSON.stringify({ editor: editor.slice(0, runs), paced: editor[runs], client }));

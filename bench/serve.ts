@@ -21,11 +21,11 @@ export async function benchServe(smoke: boolean, python: string | undefined, pee
   const url = server.url;
   try {
     const runs = smoke ? 5 : 9;
-    await generate({ baseUrl: url, api: 'chat', prompt: 'x' }); // warm
+    await generate({ baseUrl: url, api: 'chat', model: 'm', prompt: 'x' }); // warm
     const per: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
-      const r = await generate({ baseUrl: url, api: 'chat', prompt: 'x' });
+      const r = await generate({ baseUrl: url, api: 'chat', model: 'm', prompt: 'x' });
       per.push((performance.now() - t0) / r.tokens);
     }
     const ours = median(per);
