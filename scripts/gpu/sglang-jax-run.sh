@@ -87,9 +87,7 @@ save
 if [ "${ONLY:-all}" = all ]; then
 PORT=30000
 URL=http://127.0.0.1:$PORT
-DEVICE_ARGS=(--device cuda)
-$CLI serve --help 2>&1 | grep -q -- '--device' || DEVICE_ARGS=(--arg --device --arg cuda)
-FLAGS=(--engine sglang-jax "${DEVICE_ARGS[@]}" --python python3 --port $PORT --memory-fraction 0.2
+FLAGS=(--engine sglang-jax --device cuda --python python3 --port $PORT --memory-fraction 0.2
   --arg --attention-backend --arg native --arg --random-seed --arg 0 --arg --max-running-requests --arg 8)
 
 # serve NAME DIR [extra jax-serve args]: starts it in the background, waits for ready or exit.
