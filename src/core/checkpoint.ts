@@ -1,5 +1,5 @@
 import type { FileOpener } from './io/byteSource';
-import type { DType } from './tensor/dtype';
+import type { DType } from './dtype';
 
 /** A key in a pytree path: dict keys are strings, list/tuple/layer indices numbers. */
 export type PathKey = string | number;

@@ -3,7 +3,7 @@ export * from './errors';
 export * from './limits';
 export * from './checkpoint';
 export * from './pytree';
-export * from './tensor/dtype';
+export * from './dtype';
 export { decodeChunk, f16ToNumber } from './tensor/decode';
 export * from './tensor/stats';
 export * from './tensor/histogram';

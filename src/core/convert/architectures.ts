@@ -6,7 +6,7 @@
  * transformers generations and transformers 5 still reads them
  * (../shared/reference/formats-and-layouts.md §9.2, §9.5).
  */
-import type { DType } from '../tensor/dtype';
+import type { DType } from '../dtype';
 
 export type ArchitectureName = 'LlamaForCausalLM' | 'Qwen3ForCausalLM' | 'Gemma3ForCausalLM';
 

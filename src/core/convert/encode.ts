@@ -4,7 +4,7 @@
  * torch and ml_dtypes use; a NaN stays a quiet NaN with its sign).
  */
 import { JaxServeError } from '../errors';
-import type { DType } from '../tensor/dtype';
+import type { DType } from '../dtype';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

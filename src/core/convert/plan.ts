@@ -6,7 +6,7 @@
  */
 import type { Checkpoint } from '../checkpoint';
 import { JaxServeError } from '../errors';
-import type { DType } from '../tensor/dtype';
+import type { DType } from '../dtype';
 import { ARCHITECTURES, TORCH_DTYPE, type Architecture, type ModelDims } from './architectures';
 import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, ruleTargets, type CompiledRule, type Rule } from './rules';

@@ -12,7 +12,7 @@ import type { ByteRange, TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
 import { readExactly, type ByteSource, type FileOpener } from '../io/byteSource';
 import type { TensorData } from '../formats/safetensors/writer';
-import { dtypeBytes } from '../tensor/dtype';
+import { dtypeBytes } from '../dtype';
 import { swapInPlace } from '../tensor/read';
 import type { PlannedTensor } from './plan';
 import { applyTransforms, describeTransform, pairPermute, transformLayout, transposeBytes, type Layout, type Transform } from './transforms';

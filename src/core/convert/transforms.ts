@@ -6,7 +6,7 @@
  */
 import { JaxServeError } from '../errors';
 import { decodeChunk } from '../tensor/decode';
-import { DTYPE_BITS, dtypeBytes, type DType } from '../tensor/dtype';
+import { DTYPE_BITS, dtypeBytes, type DType } from '../dtype';
 import { encodeValues } from './encode';
 
 export type Transform =

@@ -6,7 +6,7 @@
  */
 import type { TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
-import { dtypeBytes } from '../tensor/dtype';
+import { dtypeBytes } from '../dtype';
 import { readTensorBytes } from '../tensor/read';
 import { transposeBytes } from './transforms';
 

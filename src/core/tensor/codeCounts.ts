@@ -9,7 +9,7 @@ import type { TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
 import { CodeCounter } from './codeCounter';
 import { decodeChunk } from './decode';
-import { DTYPE_BITS, type DType } from './dtype';
+import { DTYPE_BITS, type DType } from '../dtype';
 import { readTensorBytes } from './read';
 import type { StatsOptions, TensorStats } from './stats';
 

@@ -4,7 +4,7 @@
  * one typed array whatever the stored type.
  */
 import { JaxServeError } from '../errors';
-import { dtypeBytes, type DType } from './dtype';
+import { dtypeBytes, type DType } from '../dtype';
 
 /** A minifloat with `e` exponent bits and `m` mantissa bits; `fnuz` types have one NaN (0x80) and no -0. */
 function minifloat(bits: number, e: number, m: number, bias: number, style: 'ieee' | 'fn' | 'fnuz'): number {

@@ -10,7 +10,7 @@ import { safeName } from '../text';
 import { readExactly, type ByteSource, type FileOpener } from '../io/byteSource';
 import { READ_CHUNK_BYTES } from '../limits';
 import { decodeChunk } from './decode';
-import { dtypeBytes } from './dtype';
+import { dtypeBytes } from '../dtype';
 
 export interface ReadOptions {
   chunkBytes?: number;

@@ -9,7 +9,7 @@ import { tensorRanges, type TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
 import { readExactly, type FileOpener } from '../io/byteSource';
 import { decodeChunk } from './decode';
-import { dtypeBytes } from './dtype';
+import { dtypeBytes } from '../dtype';
 import { readTensorValues, swapInPlace } from './read';
 
 export interface SliceRequest {

@@ -5,7 +5,7 @@
  * permutation). Qwen3 adds per-head `q_norm`/`k_norm` `(H,)`, applied before RoPE.
  */
 import { TRANSPOSE_2D, type Rule } from '../rules';
-import type { Preset } from './index';
+import type { Preset } from './preset';
 
 /** (D, N, H) -> (D, N·H) -> (N·H, D): the same bytes as transpose(1, 2, 0) then reshape, in a form the tiled executor streams. */
 export const EINSUM_IN = [{ op: 'merge', axis: 1 }, { op: 'transpose', axes: [1, 0] }] as const;

@@ -6,7 +6,7 @@
  * rotate_half on both sides (no permutation).
  */
 import { TRANSPOSE_2D } from '../rules';
-import type { Preset } from './index';
+import type { Preset } from './preset';
 
 export const HF_FLAX_LLAMA: Preset = {
   id: 'hf-flax-llama',

@@ -8,7 +8,7 @@
  * or from the shapes.
  */
 import { TRANSPOSE_2D, type Rule } from '../rules';
-import type { Preset } from './index';
+import type { Preset } from './preset';
 
 /** One rule per layer type, with and without Linen's `params.` wrapper. */
 function layerRules(prefix: string): Rule[] {

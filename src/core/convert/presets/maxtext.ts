@@ -8,7 +8,7 @@
  */
 import { TRANSPOSE_2D, type Rule } from '../rules';
 import type { Layout, Transform } from '../transforms';
-import type { Preset } from './index';
+import type { Preset } from './preset';
 
 /** A (D, N, H) kernel (one layer's q/k/v) -> (N·H, D); `rope` de-interleaves head_dim first. */
 function qkv(rope: boolean, scaled: boolean): (s: Layout) => Transform[] {

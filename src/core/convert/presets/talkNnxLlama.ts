@@ -5,7 +5,7 @@
  * (so no RoPE permutation). Targets LlamaForCausalLM.
  */
 import { TRANSPOSE_2D } from '../rules';
-import type { Preset } from './index';
+import type { Preset } from './preset';
 
 export const TALK_NNX_LLAMA: Preset = {
   id: 'talk-nnx-llama',

@@ -7,7 +7,7 @@
  */
 import { TRANSPOSE_2D, type Rule } from '../rules';
 import type { Transform } from '../transforms';
-import type { Preset } from './index';
+import type { Preset } from './preset';
 
 /** (N, D, H) -> (N, H, D) -> (N·H, D). */
 const NDH: readonly Transform[] = [{ op: 'transpose', axes: [0, 2, 1] }, { op: 'merge', axis: 0 }];

@@ -17,7 +17,7 @@
  */
 import { pathKey, type ByteRange, type PathKey, type ScalarLeaf, type TensorRef } from '../../checkpoint';
 import { formatError } from '../../errors';
-import { DTYPE_BITS, type DType } from '../../tensor/dtype';
+import { DTYPE_BITS, type DType } from '../../dtype';
 import { typestrDtype } from '../npy/header';
 import { quoted } from '../quote';
 import { describeNode, isInteger, type MsgKey, type MsgNode } from './scanner';

@@ -7,7 +7,7 @@
  */
 import { JaxServeError } from '../../errors';
 import type { ByteSink } from '../../io/byteSource';
-import { DTYPE_BITS, type DType } from '../../tensor/dtype';
+import { DTYPE_BITS, type DType } from '../../dtype';
 
 /** flax.serialization.MAX_CHUNK_SIZE: arrays with more bytes are written in chunks of this size. */
 export const FLAX_MAX_CHUNK_BYTES = 2 ** 30;

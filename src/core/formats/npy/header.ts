@@ -5,7 +5,7 @@
  * evaluated. Spec: numpy/lib/format.py (NEP 1).
  */
 import { formatError } from '../../errors';
-import type { DType } from '../../tensor/dtype';
+import type { DType } from '../../dtype';
 import { quoted } from '../quote';
 
 export const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY

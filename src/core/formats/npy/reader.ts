@@ -8,7 +8,7 @@ import { inflateRawSync, constants as zlibConstants } from 'node:zlib';
 import { pathFromName, type Checkpoint, type ScalarLeaf, type TensorRef } from '../../checkpoint';
 import { formatError } from '../../errors';
 import { readExactly, type ByteSource, type FileOpener } from '../../io/byteSource';
-import { DTYPE_BITS } from '../../tensor/dtype';
+import { DTYPE_BITS } from '../../dtype';
 import { readZipDirectory, type ZipMember } from '../zip/directory';
 import { safeName } from '../../text';
 import { quoted } from '../quote';

@@ -9,7 +9,7 @@ import { pathKey, type Checkpoint, type ScalarLeaf, type TensorRef } from '../..
 import { formatError, JaxServeError } from '../../errors';
 import type { ByteSource, FileOpener } from '../../io/byteSource';
 import { MAX_TENSOR_RANK } from '../../limits';
-import { DTYPE_BITS } from '../../tensor/dtype';
+import { DTYPE_BITS } from '../../dtype';
 import { numpyDtype } from '../msgpack/flax';
 import { safeName } from '../../text';
 

@@ -9,7 +9,7 @@
  * JSON.parse, which also produces every error message. So a fast result always equals what the
  * JSON.parse path gives for the same text (a property test checks it).
  */
-import { isDType, type DType } from '../../tensor/dtype';
+import { isDType, type DType } from '../../dtype';
 import type { HeaderTensor } from './header';
 
 /** Thrown inside the index scanner to leave the fast path; never escapes this module. */

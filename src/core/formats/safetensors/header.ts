@@ -5,7 +5,7 @@
  */
 import { formatError, limitError } from '../../errors';
 import { MAX_HEADER_BYTES, MAX_TENSOR_RANK } from '../../limits';
-import { DTYPE_BITS, isDType, type DType } from '../../tensor/dtype';
+import { DTYPE_BITS, isDType, type DType } from '../../dtype';
 import { fastHeaderEntries } from './fastJson';
 import { clip, notU64, walkJson } from './jsonKeys';
 import { quoted, shownJson } from '../quote';

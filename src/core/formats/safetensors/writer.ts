@@ -7,7 +7,7 @@
 import { JaxServeError, throwIfAborted } from '../../errors';
 import type { ByteSink } from '../../io/byteSource';
 import { DEFAULT_MAX_SHARD_BYTES, MAX_HEADER_BYTES, SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME } from '../../limits';
-import { DTYPE_BITS, type DType } from '../../tensor/dtype';
+import { DTYPE_BITS, type DType } from '../../dtype';
 
 export interface TensorSpec {
   readonly name: string;
