@@ -11,7 +11,7 @@ import { CodeCounter } from './codeCounter';
 import { decodeChunk } from './decode';
 import { DTYPE_BITS, type DType } from '../dtype';
 import { readTensorBytes } from './read';
-import type { StatsOptions, TensorStats } from './stats';
+import type { StatsOptions, TensorStats } from './statsResult';
 
 /** Bits per code when counting codes is exact and cheap (at most 2^16 table entries). */
 export function codeBits(dtype: DType): 8 | 16 | undefined {

@@ -6,23 +6,10 @@
 import { parameterCount, type TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
 import { codeBits, codeValues, countCodes, statsFromCounts } from './codeCounts';
-import { readTensorValues, type ReadOptions } from './read';
+import { readTensorValues } from './read';
+import type { StatsOptions, TensorStats } from './statsResult';
 
-export interface TensorStats {
-  readonly count: number;
-  /** Finite elements, over which min/max/mean/std are taken (NaN and ±Inf excluded). */
-  readonly finite: number;
-  readonly nan: number;
-  readonly posInf: number;
-  readonly negInf: number;
-  readonly zeros: number;
-  /** null when no element is finite. */
-  readonly min: number | null;
-  readonly max: number | null;
-  readonly mean: number | null;
-  /** Population standard deviation (numpy's default, ddof=0). */
-  readonly std: number | null;
-}
+export type { StatsOptions, TensorStats } from './statsResult';
 
 export class StatsAccumulator {
   private count = 0;
@@ -92,11 +79,6 @@ export class StatsAccumulator {
       std: has ? Math.sqrt(this.m2 / this.n) : null,
     };
   }
-}
-
-export interface StatsOptions extends ReadOptions {
-  /** Fraction of the tensor's bytes read so far, at most once per chunk. */
-  onProgress?: (fraction: number) => void;
 }
 
 /** Reads the tensor's bytes in chunks through `opener` and returns its statistics. */

@@ -10,7 +10,16 @@
  * JSON.parse path gives for the same text (a property test checks it).
  */
 import { isDType, type DType } from '../../dtype';
-import type { HeaderTensor } from './header';
+
+/** One tensor's header entry, as both header parsers return it. */
+export interface HeaderTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: number[];
+  /** Offsets relative to the start of the data buffer (the reference's `data_offsets`). */
+  readonly begin: number;
+  readonly end: number;
+}
 
 /** Thrown inside the index scanner to leave the fast path; never escapes this module. */
 const BAIL = Symbol('bail');

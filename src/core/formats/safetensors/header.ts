@@ -5,8 +5,8 @@
  */
 import { formatError, limitError } from '../../errors';
 import { MAX_HEADER_BYTES, MAX_TENSOR_RANK } from '../../limits';
-import { DTYPE_BITS, isDType, type DType } from '../../dtype';
-import { fastHeaderEntries } from './fastJson';
+import { DTYPE_BITS, isDType } from '../../dtype';
+import { fastHeaderEntries, type HeaderTensor } from './fastJson';
 import { clip, notU64, walkJson } from './jsonKeys';
 import { quoted, shownJson } from '../quote';
 import { jsonDepth } from '../../json';
@@ -17,14 +17,7 @@ export interface HeaderOptions {
   maxRank?: number;
 }
 
-export interface HeaderTensor {
-  readonly name: string;
-  readonly dtype: DType;
-  readonly shape: number[];
-  /** Offsets relative to the start of the data buffer (the reference's `data_offsets`). */
-  readonly begin: number;
-  readonly end: number;
-}
+export type { HeaderTensor } from './fastJson';
 
 export interface ParsedHeader {
   /** Sorted by data offset, which is file order. */
