@@ -5,31 +5,33 @@
  * near-tie the serving dtype cannot resolve.
  */
 import * as path from 'node:path';
-import { checkServed, describePromptCheck, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi, type NodeFileOpener } from '../core/index';
-import type { Args } from './main';
+import { checkServed, CHECK_MAX_TOKENS, describePromptCheck, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi, type NodeFileOpener } from '../core/index';
+import { JSON_OPTION, oneValue as one, type Args, type CommandSpec } from './args';
 import { API_KEY_HINT, print, printErr } from './output';
 
-export const CHECK_SERVED_OPTIONS = ['--url', '--source', '--prompts', '--max-tokens', '--api', '--model', '--dtype', '--python', '--entry', '--checkpoint', '--jax-python', '--json', '--verbose'];
-
-export const CHECK_SERVED_USAGE = `  check-served --url URL --source DIR [--prompts FILE.json] [--max-tokens N]
-           [--api generate|completions|chat] [--model NAME] [--dtype D] [--python P]
-           [--entry FILE.py --checkpoint CKPT [--jax-python P]] [--verbose] [--json]
-                                  Does the server generate what its export computes? Each prompt
-                                  greedy, non-streamed, with logprobs; transformers (in --python)
-                                  teacher-forces the server's tokens on DIR. Exit 1 when a token
-                                  differs beyond a near-tie the serving dtype (--dtype, default
-                                  config.json's) cannot resolve. Default API: SGLang's /generate
-                                  when the server has it, else completions. --entry: the JAX
-                                  forward over the same tokens must agree too.
-`;
+export const CHECK_SERVED_COMMAND: CommandSpec = {
+  name: 'check-served',
+  synopsis: '',
+  summary: "Does the server generate what its export computes? Each prompt greedy, non-streamed, with logprobs; transformers (in --python) teacher-forces the server's tokens on DIR. Exit 1 when a token differs beyond a near-tie the serving dtype cannot resolve. An API key is read from JAX_SERVE_API_KEY.",
+  options: [
+    { name: '--url', value: 'URL', required: true, description: 'The server, e.g. http://127.0.0.1:8000.' },
+    { name: '--source', value: 'DIR', required: true, description: 'The export folder the server serves.' },
+    { name: '--prompts', value: 'FILE.json', description: 'A JSON list of prompts (default: a built-in few).' },
+    { name: '--max-tokens', value: 'N', default: String(CHECK_MAX_TOKENS), description: 'Tokens generated per prompt, 1 to 4096.' },
+    { name: '--api', value: 'generate|completions|chat', default: "SGLang's /generate when the server has it, else completions", description: 'The API asked.' },
+    { name: '--model', value: 'NAME', default: 'the first at /v1/models', description: 'The served model.' },
+    { name: '--dtype', value: 'D', default: "config.json's", description: 'The dtype the server computes in.' },
+    { name: '--python', value: 'P', default: 'python3', description: 'Python with transformers, for the reference.' },
+    { name: '--entry', value: 'FILE.py', description: 'With --checkpoint: the JAX forward over the same tokens must agree too.' },
+    { name: '--checkpoint', value: 'CKPT', description: 'The JAX checkpoint --entry loads.' },
+    { name: '--jax-python', value: 'P', default: 'the --python', description: 'Python with JAX, for --entry.' },
+    { name: '--verbose', description: "A server's whole error text, not only its first line." },
+    JSON_OPTION,
+  ],
+};
 
 const API_NAMES: Readonly<Record<string, GenerateApi>> = { generate: 'sglang-generate', completions: 'completions', chat: 'chat' };
 
-function one(args: Args, name: string): string | undefined {
-  const v = args.values.get(name);
-  if (v && v.length > 1) throw new JaxServeError('E_USAGE', `${name} is given more than once.`);
-  return v?.[0];
-}
 
 export async function checkServedCommand(args: Args, opener: NodeFileOpener, signal: AbortSignal): Promise<void> {
   if (args.positional.length > 0) throw new JaxServeError('E_USAGE', `check-served takes no positional arguments (got ${JSON.stringify(safeName(args.positional[0]!))}); the export is --source DIR.`);

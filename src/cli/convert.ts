@@ -25,30 +25,37 @@ import {
   parseRuleFile,
   ValueWorker,
 } from '../core/index';
-import type { Args } from './main';
+import { JSON_OPTION, oneValue as one, PYTHON_OPTION, type Args, type CommandSpec, type OptionSpec } from './args';
 import { print, printErr } from './output';
 import { formatBytes, renderTable } from './render';
 
-export const CONVERT_OPTIONS = ['-o', '--out', '--preset', '--rules', '--dtype', '--shard-size', '--tokenizer-from', '--config-from', '--set', '--flatten', '--dry-run', '--json', '--overwrite', '--python', '--progress-json'];
+const OUT_OPTION: OptionSpec = { name: '--out', alias: '-o', value: 'OUT', required: true, description: 'The export folder to write (not needed with --dry-run).' };
+const OVERWRITE_OPTION: OptionSpec = { name: '--overwrite', description: 'Replace OUT if it exists.' };
 
-export const CONVERT_USAGE = `  convert SRC -o OUT [--preset NAME|auto] [--rules FILE] [--dtype keep|bf16|f16|f32]
-          [--shard-size SIZE] [--tokenizer-from DIR] [--config-from DIR] [--set KEY=VALUE]...
-          [--flatten LAYER=HxWxC]... [--dry-run] [--json] [--overwrite]
-                                  Convert a JAX checkpoint to the Hugging Face layout vLLM and
-                                  SGLang load (or, for a Linen CNN, a PyTorch state_dict).
-                                  --dry-run prints the plan and writes nothing.
-`;
+export const CONVERT_COMMAND: CommandSpec = {
+  name: 'convert',
+  synopsis: 'SRC',
+  summary: 'Convert a JAX checkpoint to the Hugging Face layout vLLM and SGLang load (or, for a Linen CNN, a PyTorch state_dict). Exit 1 when the plan has errors (nothing is written).',
+  options: [
+    OUT_OPTION,
+    { name: '--preset', value: 'NAME|auto', default: 'auto', description: 'The layout of SRC; auto recognises it.' },
+    { name: '--rules', value: 'FILE', description: 'A JSON file of renaming rules applied over the preset.' },
+    { name: '--dtype', value: 'keep|bf16|f16|f32', default: 'keep', description: 'The dtype of the written tensors.' },
+    { name: '--shard-size', value: 'SIZE', description: 'Largest shard, in bytes or like 5GB, 500MB, 2GiB (default: the writer\'s).' },
+    { name: '--tokenizer-from', value: 'DIR', description: 'Copy the tokenizer files from DIR.' },
+    { name: '--config-from', value: 'DIR', description: "Start config.json from DIR's." },
+    { name: '--set', value: 'KEY=VALUE', repeatable: true, description: 'Set a config.json key (VALUE read as JSON when it parses).' },
+    { name: '--flatten', value: 'LAYER=HxWxC', repeatable: true, description: 'The feature map a Dense layer gets flattened (CNNs), e.g. Dense_0=7x7x512.' },
+    { name: '--dry-run', description: 'Print the plan and write nothing.' },
+    JSON_OPTION,
+    OVERWRITE_OPTION,
+    { name: '--progress-json', description: 'Report progress as JSON lines on stderr.' },
+    PYTHON_OPTION,
+  ],
+};
 
 const DTYPES: Record<string, 'keep' | 'BF16' | 'F16' | 'F32'> = { keep: 'keep', bf16: 'BF16', f16: 'F16', f32: 'F32' };
 
-function one(args: Args, ...names: string[]): string | undefined {
-  for (const n of names) {
-    const v = args.values.get(n);
-    if (v && v.length > 1) throw new JaxServeError('E_USAGE', `${n} is given more than once.`);
-    if (v) return v[0];
-  }
-  return undefined;
-}
 
 /** "5GB", "500MB", "2GiB", or a byte count. */
 export function parseSize(s: string): number {
@@ -118,7 +125,7 @@ async function jsonObject(opener: FileOpener, file: string, what: string): Promi
 
 export async function convertCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'convert takes one SRC (and -o OUT).');
-  const out = one(args, '-o', '--out');
+  const out = one(args, '--out');
   const dryRun = args.flags.has('--dry-run');
   if (!out && !dryRun) throw new JaxServeError('E_USAGE', 'convert needs -o OUT (or --dry-run to only plan).');
   const dtypeName = one(args, '--dtype') ?? 'keep';
@@ -205,16 +212,22 @@ export function planText(plan: Plan): string {
   return lines.join('\n');
 }
 
-export const IMPORT_OPTIONS = ['-o', '--out', '--preset', '--overwrite', '--json', '--python'];
-
-export const IMPORT_USAGE = `  import SRC -o OUT.msgpack|OUT.safetensors --preset NAME [--overwrite]
-                                  An HF checkpoint into the preset's JAX layout: Flax msgpack or
-                                  flax-format safetensors (the reverse of convert).
-`;
+export const IMPORT_COMMAND: CommandSpec = {
+  name: 'import',
+  synopsis: 'SRC',
+  summary: "An HF checkpoint into the preset's JAX layout: Flax msgpack or flax-format safetensors (the reverse of convert).",
+  options: [
+    { ...OUT_OPTION, value: 'OUT.msgpack|OUT.safetensors', description: 'The file to write; its extension picks the format.' },
+    { name: '--preset', value: 'NAME', required: true, description: 'The JAX layout to write.' },
+    OVERWRITE_OPTION,
+    JSON_OPTION,
+    PYTHON_OPTION,
+  ],
+};
 
 export async function importCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'import takes one SRC (and -o OUT).');
-  const out = one(args, '-o', '--out');
+  const out = one(args, '--out');
   const preset = one(args, '--preset');
   if (!out || !preset) throw new JaxServeError('E_USAGE', 'import needs -o OUT.msgpack|OUT.safetensors and --preset NAME.');
   const format = out.endsWith('.msgpack') ? 'msgpack' : out.endsWith('.safetensors') ? 'safetensors' : undefined;

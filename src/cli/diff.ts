@@ -4,20 +4,25 @@
  * paired tensor's elements. Exit 1 when anything differs.
  */
 import { compareValues, DEFAULT_TOLERANCE, describeError, diffCheckpoints, entryName, isJaxServeError, JaxServeError, throwIfAborted, valueSides, type Checkpoint, type DiffEntry, type NodeFileOpener, type ValueDiff } from '../core/index';
-import type { Args } from './main';
+import { JSON_OPTION, PYTHON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
-import { scanControl, scanOpener, SCAN_OPTIONS, SCAN_USAGE } from './scan';
+import { scanControl, scanOpener, SCAN_OPTIONS } from './scan';
 import { formatCount } from './render';
 
-export const DIFF_OPTIONS = ['--json', '--python', '--values', '--pairing', '--rtol', '--atol', ...SCAN_OPTIONS];
-
-export const DIFF_USAGE = `  diff LEFT RIGHT [--values] [--pairing names|plan|auto] [--rtol R] [--atol A] [--json]
-                                  Tensors removed, added, reshaped or retyped from LEFT to RIGHT,
-                                  paired by name or, for a JAX checkpoint and its HF export,
-                                  through the conversion plan; --values compares the elements of
-                                  every pair (numpy.allclose, default rtol 1e-5, atol 1e-8).
-                                  Exit 1 when anything differs. With --values: ${SCAN_USAGE}.
-`;
+export const DIFF_COMMAND: CommandSpec = {
+  name: 'diff',
+  synopsis: 'LEFT RIGHT',
+  summary: 'Tensors removed, added, reshaped or retyped from LEFT to RIGHT, paired by name or, for a JAX checkpoint and its HF export, through the conversion plan; --values compares the elements of every pair (numpy.allclose). Exit 1 when anything differs.',
+  options: [
+    { name: '--values', description: 'Compare the elements of every paired tensor, not only names, shapes and dtypes.' },
+    { name: '--pairing', value: 'names|plan|auto', default: 'auto', description: 'Pair tensors by name, or through the conversion plan (a JAX checkpoint against its export); auto picks.' },
+    { name: '--rtol', value: 'R', default: String(DEFAULT_TOLERANCE.rtol), description: 'Relative tolerance of --values.' },
+    { name: '--atol', value: 'A', default: String(DEFAULT_TOLERANCE.atol), description: 'Absolute tolerance of --values.' },
+    JSON_OPTION,
+    ...SCAN_OPTIONS.map((o) => ({ ...o, description: `With --values: ${o.description}` })),
+    PYTHON_OPTION,
+  ],
+};
 
 const shape = (t: DiffEntry['left']) => (t ? `${t.dtype}[${t.shape.join(', ')}]` : '');
 
@@ -30,6 +35,7 @@ function number(args: Args, flag: string, fallback: number): number {
 }
 
 export async function diffCommand(args: Args, open: (a: Args, which?: number) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
+  if (args.positional.length !== 2) throw new JaxServeError('E_USAGE', 'diff takes two PATHs.');
   const pairing = args.values.get('--pairing')?.at(-1) ?? 'auto';
   if (!['names', 'plan', 'auto'].includes(pairing)) throw new JaxServeError('E_USAGE', '--pairing takes names, plan or auto.');
   const tol = { rtol: number(args, '--rtol', DEFAULT_TOLERANCE.rtol), atol: number(args, '--atol', DEFAULT_TOLERANCE.atol) };

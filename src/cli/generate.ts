@@ -10,21 +10,27 @@
  */
 import { generate, JaxServeError, safeName, SERVER_IDLE_TIMEOUT_MS, stripControls, type GenerateApi, type GenerateResult, type ServerTextLog } from '../core/index';
 import { API_KEY_HINT, print } from './output';
-import type { Args } from './main';
+import { JSON_OPTION, type Args, type CommandSpec } from './args';
 
-export const GENERATE_OPTIONS = ['--url', '--model', '--chat', '--sglang', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--json', '--idle-timeout', '--verbose'];
-
-export const GENERATE_USAGE = `  generate --url URL [--model NAME] [--chat | --sglang] [--max-tokens N] [--temperature T]
-           [--top-p P] [--stop S]... [--seed N] [--idle-timeout S] [--verbose] [--json] PROMPT
-                                  Stream one generation from a running server: /v1/completions, or
-                                  /v1/chat/completions with --chat (the chat template applies), or
-                                  SGLang's /generate with --sglang. Without --model, the first
-                                  model the server lists at /v1/models. Text to stdout as it arrives;
-                                  TTFT, tokens/s and counts to stderr. An API key is read from
-                                  JAX_SERVE_API_KEY. --idle-timeout: seconds without a complete
-                                  event before giving up (default ${SERVER_IDLE_TIMEOUT_MS / 1000}; 0 for none).
-                                  --verbose: a server's whole error text, not only its first line.
-`;
+export const GENERATE_COMMAND: CommandSpec = {
+  name: 'generate',
+  synopsis: 'PROMPT',
+  summary: "Stream one generation from a running server: /v1/completions, or /v1/chat/completions with --chat (the chat template applies), or SGLang's /generate with --sglang. Text to stdout as it arrives; TTFT, tokens/s and counts to stderr. An API key is read from JAX_SERVE_API_KEY.",
+  options: [
+    { name: '--url', value: 'URL', required: true, description: 'The server, e.g. http://127.0.0.1:8000.' },
+    { name: '--model', value: 'NAME', default: 'the first model the server lists at /v1/models', description: 'The served model.' },
+    { name: '--chat', description: 'Use /v1/chat/completions (the chat template applies).' },
+    { name: '--sglang', description: "Use SGLang's /generate." },
+    { name: '--max-tokens', value: 'N', default: "the server's", description: 'Most tokens to generate.' },
+    { name: '--temperature', value: 'T', default: "the server's", description: 'Sampling temperature.' },
+    { name: '--top-p', value: 'P', default: "the server's", description: 'Nucleus sampling mass.' },
+    { name: '--stop', value: 'S', repeatable: true, description: 'A string that ends the generation.' },
+    { name: '--seed', value: 'N', description: 'Sampling seed.' },
+    { name: '--idle-timeout', value: 'S', default: String(SERVER_IDLE_TIMEOUT_MS / 1000), description: 'Seconds without a complete event before giving up; 0 for none.' },
+    { name: '--verbose', description: "A server's whole error text, not only its first line." },
+    JSON_OPTION,
+  ],
+};
 
 /** Generated text for a terminal: controls and escape sequences out, line breaks and tabs kept. */
 function printable(text: string): string {

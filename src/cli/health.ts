@@ -1,19 +1,18 @@
 /** `jax-serve health PATH`: statistics over every tensor; NaN/±Inf, all-zero, constant and extreme tensors. */
 import { healthScan, JaxServeError, tensorStats, type Checkpoint, type NodeFileOpener } from '../core/index';
-import type { Args } from './main';
+import { JSON_OPTION, PYTHON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
-import { scanControl, scanOpener, SCAN_OPTIONS, SCAN_USAGE } from './scan';
+import { scanControl, scanOpener, SCAN_OPTIONS } from './scan';
 
-export const HEALTH_OPTIONS = ['--json', '--python', ...SCAN_OPTIONS];
-
-export const HEALTH_USAGE = `  health PATH [--json] [--max-seconds S] [--progress-json]
-                                  Exact statistics of every tensor; lists NaN/±Inf (errors, exit 1),
-                                  all-zero, constant and extreme tensors, one "FILE: severity:
-                                  message" line each. ${SCAN_USAGE};
-                                  Ctrl-C stops it at once.
-`;
+export const HEALTH_COMMAND: CommandSpec = {
+  name: 'health',
+  synopsis: 'PATH',
+  summary: 'Exact statistics of every tensor; lists NaN/±Inf (errors, exit 1), all-zero, constant and extreme tensors, one "FILE: severity: message" line each. Stops at --max-seconds with what it found (exit 2); Ctrl-C stops it at once.',
+  options: [JSON_OPTION, ...SCAN_OPTIONS, PYTHON_OPTION],
+};
 
 export async function healthCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
+  if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'health takes one PATH.');
   const scan = scanControl(args);
   const { signal } = scan;
   const ck = await open(args);

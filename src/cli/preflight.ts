@@ -1,16 +1,18 @@
 /** `jax-serve preflight DIR`: will vLLM / SGLang load this folder? Exit 1 when there are errors. */
-import { JaxServeError, preflight, PREFLIGHT_ENGINES, preflightEngine, preflightEnginesTitle, preflightHasErrors, type NodeFileOpener } from '../core/index';
-import type { Args } from './main';
+import { DEFAULT_PREFLIGHT_ENGINES, JaxServeError, preflight, PREFLIGHT_ENGINES, preflightEngine, preflightEnginesTitle, preflightHasErrors, type NodeFileOpener } from '../core/index';
+import { JSON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
 
-export const PREFLIGHT_OPTIONS = ['--engine', '--tp', '--json'];
-
-export const PREFLIGHT_USAGE = `  preflight DIR [--engine vllm|sglang|sglang-jax|transformers-serve] [--tp N] [--json]
-                                  Check an export folder the way the engine will load it (vLLM and
-                                  SGLang without --engine): config, every tensor and shape, dtypes,
-                                  tokenizer, chat template; SGLang-JAX's architectures and head_dim.
-                                  Exit 1 on errors.
-`;
+export const PREFLIGHT_COMMAND: CommandSpec = {
+  name: 'preflight',
+  synopsis: 'DIR',
+  summary: "Check an export folder the way the engine will load it: config, every tensor and shape, dtypes, tokenizer, chat template; SGLang-JAX's architectures and head_dim. Exit 1 on errors.",
+  options: [
+    { name: '--engine', value: PREFLIGHT_ENGINES.join('|'), default: DEFAULT_PREFLIGHT_ENGINES.join(' and '), description: 'The engine to check for.' },
+    { name: '--tp', value: 'N', default: '1', description: 'Tensor-parallel size: heads and sizes must divide by it.' },
+    JSON_OPTION,
+  ],
+};
 
 export async function preflightCommand(args: Args, opener: NodeFileOpener): Promise<void> {
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'preflight takes one DIR.');

@@ -4,15 +4,16 @@
  * which the scan stops with what it found and says so.
  */
 import { HandleCache, JaxServeError, valueOpener, type Checkpoint, type FileOpener } from '../core/index';
-import type { Args } from './main';
+import type { Args, OptionSpec } from './args';
 import { printErr } from './output';
 
 /** The default time budget of a scan, in seconds. */
 export const DEFAULT_MAX_SECONDS = 3600;
 
-export const SCAN_OPTIONS = ['--max-seconds', '--progress-json'];
-
-export const SCAN_USAGE = `Stops after S seconds (default ${DEFAULT_MAX_SECONDS}) with what it found (exit 2)`;
+export const SCAN_OPTIONS: readonly OptionSpec[] = [
+  { name: '--max-seconds', value: 'S', default: String(DEFAULT_MAX_SECONDS), description: 'Stop after S seconds with what was found (exit 2).' },
+  { name: '--progress-json', description: 'Report progress as JSON lines on stderr instead of a progress line.' },
+];
 
 export interface ScanControl {
   readonly signal: AbortSignal;

@@ -5,19 +5,28 @@
  */
 import * as path from 'node:path';
 import { engineById, ENGINES, JaxServeError, offlineScript, SGLANG_JAX_DEVICES, type EngineId } from '../core/index';
-import type { Args } from './main';
+import type { Args, CommandSpec } from './args';
+import { LAUNCH_OPTIONS } from './serve';
 
-export const SCRIPT_OPTIONS = ['--engine', '--chat', '--max-tokens', '--temperature', '--top-p', '--stop', '--seed', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--device', '--arg'];
+/** The sampling the script uses where no option says otherwise. */
+const SAMPLING_DEFAULTS = { temperature: 0.7, topP: 1, maxTokens: 128 };
 
-export const SCRIPT_USAGE = `  script DIR --engine vllm|vllm-tpu|sglang|sglang-jax|transformers-serve [--chat] [--max-tokens N]
-         [--temperature T] [--top-p P] [--stop S]... [--seed N] [--dtype D] [--max-model-len N]
-         [--tp N] [--memory-fraction F] [--device tpu|gpu|cuda|cpu] [--arg A]... PROMPT...
-                                  Print a Python script that generates from the export in-process
-                                  (no server) with these sampling parameters. --device (SGLang-JAX):
-                                  the script's default platform; the script takes --device too.
-                                  --arg (SGLang-JAX): engine arguments as the server takes them
-                                  (--arg --max-running-requests --arg 8), passed to its Engine.
-`;
+export const SCRIPT_COMMAND: CommandSpec = {
+  name: 'script',
+  synopsis: 'DIR PROMPT...',
+  summary: 'Print a Python script that generates from the export in-process (no server) with these sampling parameters.',
+  options: [
+    { name: '--engine', value: Object.keys(ENGINES).join('|'), required: true, description: 'The engine the script runs.' },
+    { name: '--chat', description: 'Apply the chat template to each prompt.' },
+    { name: '--max-tokens', value: 'N', default: String(SAMPLING_DEFAULTS.maxTokens), description: 'Most tokens to generate.' },
+    { name: '--temperature', value: 'T', default: String(SAMPLING_DEFAULTS.temperature), description: 'Sampling temperature.' },
+    { name: '--top-p', value: 'P', default: String(SAMPLING_DEFAULTS.topP), description: 'Nucleus sampling mass.' },
+    { name: '--stop', value: 'S', repeatable: true, description: 'A string that ends the generation.' },
+    { name: '--seed', value: 'N', description: 'Sampling seed.' },
+    ...LAUNCH_OPTIONS.map((o) => (o.name === '--device' ? { ...o, description: "SGLang-JAX: the script's default platform; the script takes --device too." } : o)),
+    { name: '--arg', value: 'A', repeatable: true, description: "SGLang-JAX: engine arguments as the server takes them (--arg --max-running-requests --arg 8), passed to its Engine." },
+  ],
+};
 
 function num(args: Args, flag: string, fallback?: number): number | undefined {
   const v = args.values.get(flag)?.at(-1);
@@ -40,7 +49,7 @@ export function scriptCommand(args: Args): void {
     offlineScript({
       engine: engine as EngineId,
       launch: { model: path.resolve(dir), dtype: args.values.get('--dtype')?.at(-1), maxModelLen: num(args, '--max-model-len'), tensorParallel: num(args, '--tp'), memoryFraction: num(args, '--memory-fraction'), device, extraArgs: args.values.get('--arg') },
-      sampling: { temperature: num(args, '--temperature', 0.7)!, topP: num(args, '--top-p', 1)!, maxTokens: num(args, '--max-tokens', 128)!, stop: args.values.get('--stop'), seed: num(args, '--seed') },
+      sampling: { temperature: num(args, '--temperature', SAMPLING_DEFAULTS.temperature)!, topP: num(args, '--top-p', SAMPLING_DEFAULTS.topP)!, maxTokens: num(args, '--max-tokens', SAMPLING_DEFAULTS.maxTokens)!, stop: args.values.get('--stop'), seed: num(args, '--seed') },
       prompts,
       chat: args.flags.has('--chat'),
     }),

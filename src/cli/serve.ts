@@ -5,21 +5,33 @@
  * this process is killed.
  */
 import * as path from 'node:path';
-import { ENGINES, engineById, freePort, isJaxServeError, JaxServeError, oneLine, ServerProcess, splitWords, stripControls, type ServerState } from '../core/index';
-import type { Args } from './main';
+import { ENGINES, engineById, SGLANG_JAX_DEVICES, freePort, isJaxServeError, JaxServeError, oneLine, ServerProcess, splitWords, stripControls, type ServerState } from '../core/index';
+import type { Args, CommandSpec, OptionSpec } from './args';
 
-export const SERVE_OPTIONS = ['--engine', '--host', '--port', '--python', '--dtype', '--max-model-len', '--tp', '--memory-fraction', '--served-name', '--device', '--command', '--arg'];
+/** The server options `serve` and `script` share: each engine's flag for the same setting. */
+export const LAUNCH_OPTIONS: readonly OptionSpec[] = [
+  { name: '--dtype', value: 'D', default: "the engine's", description: 'The dtype the engine computes in.' },
+  { name: '--max-model-len', value: 'N', default: "the engine's", description: 'Longest sequence, prompt and generation together.' },
+  { name: '--tp', value: 'N', default: '1', description: 'Tensor-parallel size.' },
+  { name: '--memory-fraction', value: 'F', default: "the engine's", description: 'Share of accelerator memory the engine may take.' },
+  { name: '--device', value: SGLANG_JAX_DEVICES.join('|'), default: 'JAX_PLATFORMS, else the engine\'s', description: "SGLang-JAX's platform (must equal JAX_PLATFORMS when that is set)." },
+];
 
-export const SERVE_USAGE = `  serve DIR --engine ${Object.keys(ENGINES).join('|')}
-        [--host H] [--port P] [--python P] [--dtype D] [--max-model-len N] [--tp N]
-        [--memory-fraction F] [--served-name NAME] [--device tpu|gpu|cuda|cpu]
-        [--command "docker run …"] [--arg A]...
-                                  Start a server on an export: phases with their times, "ready at
-                                  URL" when it answers, the cause when it exits early. Binds
-                                  127.0.0.1 and a free port unless told. --device: SGLang-JAX's
-                                  (must equal JAX_PLATFORMS when that is set). Ctrl-C stops every
-                                  process it started.
-`;
+export const SERVE_COMMAND: CommandSpec = {
+  name: 'serve',
+  synopsis: 'DIR',
+  summary: 'Start a server on an export: phases with their times, "ready at URL" when it answers, the cause when it exits early. Ctrl-C stops every process it started.',
+  options: [
+    { name: '--engine', value: Object.keys(ENGINES).join('|'), required: true, description: 'The server to start.' },
+    { name: '--host', value: 'H', default: '127.0.0.1', description: 'Address to bind.' },
+    { name: '--port', value: 'P', default: 'a free port', description: 'Port to listen on.' },
+    { name: '--python', value: 'P', default: 'python3', description: 'Python that runs the engine.' },
+    ...LAUNCH_OPTIONS,
+    { name: '--served-name', value: 'NAME', default: 'the folder', description: 'The model name the server answers to.' },
+    { name: '--command', value: '"docker run …"', description: 'Run the engine through this command line (a container) instead of --python.' },
+    { name: '--arg', value: 'A', repeatable: true, description: 'An extra argument passed to the engine as is.' },
+  ],
+};
 
 /**
  * Prints each startup phase once, as `[12.3 s] phase …` with its k/N or detail. Weights wait until

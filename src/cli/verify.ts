@@ -5,35 +5,36 @@
  */
 import * as path from 'node:path';
 import { JaxServeError, parseJsonBytes, verifyExport, verifyTemplate, type NodeFileOpener, type VerifyReport } from '../core/index';
-import type { Args } from './main';
+import { JSON_OPTION, oneValue as one, type Args, type CommandSpec } from './args';
 import { print, printErr } from './output';
 import { renderTable } from './render';
 
-export const VERIFY_OPTIONS = ['--source', '--entry', '--prompt', '--prompts', '--python', '--jax-python', '--max-kl', '--template', '-o', '--out', '--json'];
-
-export const VERIFY_USAGE = `  verify EXPORT --source CKPT --entry FILE.py [--prompt TEXT]... [--prompts FILE.json]
-         [--python P] [--jax-python P] [--max-kl X] [--json]
-                                  Run prompts through the export (transformers, in --python) and
-                                  through FILE.py's load()/forward() over the JAX checkpoint (in
-                                  --jax-python): max |Δlogit|, KL, top-1/top-5 agreement per prompt.
-                                  Exit 1 when a KL is over --max-kl (default 1e-3).
-  verify --template PRESET [-o FILE.py]
-                                  Write an entry point for the preset's layout to start from.
-`;
+export const VERIFY_COMMAND: CommandSpec = {
+  name: 'verify',
+  synopsis: 'EXPORT',
+  summary: "Run prompts through the export (transformers, in --python) and through FILE.py's load()/forward() over the JAX checkpoint (in --jax-python): max |Δlogit|, KL, top-1/top-5 agreement per prompt. Exit 1 when a KL is over --max-kl. With --template PRESET [-o FILE.py] instead: write an entry point for the preset's layout to start from.",
+  options: [
+    { name: '--source', value: 'CKPT', required: true, description: 'The JAX checkpoint the export came from.' },
+    { name: '--entry', value: 'FILE.py', required: true, description: 'Your load()/forward() over the JAX checkpoint (--template writes one).' },
+    { name: '--prompt', value: 'TEXT', repeatable: true, description: 'A prompt to compare on.' },
+    { name: '--prompts', value: 'FILE.json', description: 'A JSON list of prompts, added to --prompt (default: a built-in few when neither is given).' },
+    { name: '--python', value: 'P', default: 'python3', description: 'Python with transformers, for the export.' },
+    { name: '--jax-python', value: 'P', default: 'the --python', description: 'Python with JAX, for FILE.py.' },
+    { name: '--max-kl', value: 'X', default: '1e-3', description: 'The largest KL a prompt may have.' },
+    { name: '--template', value: 'PRESET', description: "Write an entry point for the preset's layout instead of verifying." },
+    { name: '--out', alias: '-o', value: 'FILE.py', default: 'stdout', description: 'Where --template writes.' },
+    JSON_OPTION,
+  ],
+};
 
 const packageRoot = () => path.join(__dirname, '..');
 
-function one(args: Args, name: string): string | undefined {
-  const v = args.values.get(name);
-  if (v && v.length > 1) throw new JaxServeError('E_USAGE', `${name} is given more than once.`);
-  return v?.[0];
-}
 
 export async function verifyCommand(args: Args, opener: NodeFileOpener): Promise<void> {
   const template = one(args, '--template');
   if (template) {
     const text = await verifyTemplate(packageRoot(), template);
-    const out = one(args, '-o') ?? one(args, '--out');
+    const out = one(args, '--out');
     if (!out) {
       print(text);
       return;
