@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { JaxServeError } from '../errors';
+import { parseJsonText } from '../json';
 import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
 import { safeName } from '../text';
 import { argmaxRows, checkRequestBody, CHECK_MAX_TOKENS, CHECK_PROMPTS, compareServed, overLength, parseCheckReply, servingDtype, type CheckReport, type PromptCheck, type ReferenceRow, type ServedReply, type ServingDtype } from '../serve/checkServed';
@@ -97,11 +98,18 @@ export async function servedReply(o: CheckServedOptions, api: GenerateApi, model
   return reply;
 }
 
-/** config.json's torch_dtype (transformers 4) or dtype (5). */
+/**
+ * The source's config.json, read once: its torch_dtype (transformers 4) or dtype (5), undefined when
+ * it names none or does not parse (the reference then says what is wrong with the folder). Missing,
+ * it is said in one line before any request: a wrong folder (the panel's picker, a mistyped
+ * --source) is not left to the reference's traceback.
+ */
 async function configDtype(source: string): Promise<string | undefined> {
+  const file = path.join(source, 'config.json');
+  if (!(await stat(file).catch(() => undefined))?.isFile()) throw new JaxServeError('E_NOT_FOUND', `${safeName(source)}: no config.json; the source is the export folder the server serves.`);
   try {
-    const c = JSON.parse(await readFile(path.join(source, 'config.json'), 'utf8')) as Record<string, unknown>;
-    const d = c.torch_dtype ?? c.dtype;
+    const c = parseJsonText(file, await readFile(file, 'utf8')) as Record<string, unknown> | null;
+    const d = c?.torch_dtype ?? c?.dtype;
     return typeof d === 'string' ? d : undefined;
   } catch {
     return undefined;
@@ -109,11 +117,12 @@ async function configDtype(source: string): Promise<string | undefined> {
 }
 
 export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch = fetch): Promise<CheckReport> {
-  // Before any request: a wrong folder (the panel's picker, a mistyped --source) is said in one line, not as the reference's traceback.
-  if (!(await stat(path.join(o.source, 'config.json')).catch(() => undefined))?.isFile()) throw new JaxServeError('E_NOT_FOUND', `${safeName(o.source)}: no config.json; the source is the export folder the server serves.`);
+  // Bad options are said before the server is asked anything.
+  if (o.entry && !o.checkpoint) throw new JaxServeError('E_USAGE', '--entry needs --checkpoint CKPT (the JAX checkpoint the export came from).');
+  const configured = await configDtype(o.source);
   const prompts = o.prompts?.length ? o.prompts : CHECK_PROMPTS;
   const maxTokens = o.maxTokens ?? CHECK_MAX_TOKENS;
-  const dtypeName = o.dtype ?? (await configDtype(o.source));
+  const dtypeName = o.dtype ?? configured;
   const dtype: ServingDtype | undefined = servingDtype(dtypeName ?? 'float32');
   if (!dtype) throw new JaxServeError('E_USAGE', `${dtypeName}: not a dtype a server computes in here (float32, bfloat16, float16); pass --dtype.`);
   const api = o.api ?? (await defaultCheckApi(o, fetchImpl));
@@ -134,8 +143,7 @@ export async function checkServed(o: CheckServedOptions, fetchImpl: typeof fetch
     await runVerifyPython(o.python, [script, 'served', o.source, path.join(dir, 'requests.json'), path.join(dir, 'reference.json')], o.signal, 'the reference (transformers)');
     const rows = (JSON.parse(await readFile(path.join(dir, 'reference.json'), 'utf8')) as { prompts: ReferenceRow[] }).prompts;
     let jax: number[][] | undefined;
-    if (o.entry) {
-      if (!o.checkpoint) throw new JaxServeError('E_USAGE', '--entry needs --checkpoint CKPT (the JAX checkpoint the export came from).');
+    if (o.entry && o.checkpoint) {
       o.onStep?.(`JAX: the same tokens through ${path.basename(o.entry)}`);
       await writeFile(path.join(dir, 'ids.json'), JSON.stringify(rows.map((r) => [...r.promptIds, ...r.ids])));
       await runVerifyPython(o.jaxPython ?? o.python, [script, 'jax', o.entry, o.checkpoint, path.join(o.source, 'config.json'), dir], o.signal, 'the JAX side (your entry point)');
