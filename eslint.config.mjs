@@ -36,7 +36,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: ['**/core/*/**'], message: 'Import core through src/core/index.ts (its public surface).' },
+          { group: ['**/core/*/**', '!**/core/node/index'], message: 'Import core through src/core/index.ts (its pure surface) or src/core/node/index.ts (its Node adapters).' },
           { group: ['**/webview/**'], message: 'The webview is another runtime; share types through src/shared.' },
         ],
       }],

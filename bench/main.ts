@@ -22,15 +22,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  NodeFileOpener,
-  openAtomicFileSink,
-  openCheckpoint,
-  tensorStats,
-  writeSafetensors,
-  writeShardedSafetensors,
-  type TensorSpec,
-} from '../src/core/index';
+import { openCheckpoint, tensorStats, writeSafetensors, writeShardedSafetensors, type TensorSpec } from '../src/core/index';
+import { NodeFileOpener, openAtomicFileSink } from '../src/core/node/index';
 import { benchServe } from './serve';
 import { benchViewer } from './viewer';
 import { benchEditor } from './editor';

@@ -10,7 +10,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Frame } from 'playwright-core';
-import { openAtomicFileSink, writeSafetensors, writeShardedSafetensors, type TensorSpec } from '../src/core/index';
+import { writeSafetensors, writeShardedSafetensors, type TensorSpec } from '../src/core/index';
+import { openAtomicFileSink } from '../src/core/node/index';
 import { startCodeServer } from '../test/integration/harness/codeServer';
 import { openWorkbench, type Workbench } from '../test/integration/harness/workbench';
 

@@ -5,7 +5,8 @@
  * near-tie the serving dtype cannot resolve.
  */
 import * as path from 'node:path';
-import { checkServed, CHECK_MAX_TOKENS, describePromptCheck, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi, type NodeFileOpener } from '../core/index';
+import { CHECK_MAX_TOKENS, describePromptCheck, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi } from '../core/index';
+import { checkServed, type NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, oneValue as one, type Args, type CommandSpec } from './args';
 import { API_KEY_HINT, print, printErr } from './output';
 

@@ -3,7 +3,8 @@
  * `jax-serve --help` lists them. Kept apart from main.ts, which runs at import, so tests can walk
  * every command's spec.
  */
-import type { Checkpoint, NodeFileOpener } from '../core/index';
+import type { Checkpoint } from '../core/index';
+import type { NodeFileOpener } from '../core/node/index';
 import { commandOverview, JSON_OPTION, PYTHON_OPTION, type Args, type CommandSpec } from './args';
 import { checkServedCommand, CHECK_SERVED_COMMAND } from './checkServed';
 import { convertCommand, CONVERT_COMMAND, importCommand, IMPORT_COMMAND } from './convert';

@@ -6,25 +6,8 @@
 import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import {
-  describeTransform,
-  executeImport,
-  executePlan,
-  openAtomicFileSink,
-  planImport,
-  JaxServeError,
-  OutputFolder,
-  planConversion,
-  planHasErrors,
-  parseJsonBytes,
-  type Checkpoint,
-  type FileOpener,
-  type NodeFileOpener,
-  type OutputSource,
-  type Plan,
-  parseRuleFile,
-  ValueWorker,
-} from '../core/index';
+import { describeTransform, executeImport, executePlan, planImport, JaxServeError, planConversion, planHasErrors, parseJsonBytes, type Checkpoint, type FileOpener, type Plan, parseRuleFile } from '../core/index';
+import { openAtomicFileSink, OutputFolder, type NodeFileOpener, type OutputSource, ValueWorker } from '../core/node/index';
 import { JSON_OPTION, oneValue as one, PYTHON_OPTION, type Args, type CommandSpec, type OptionSpec } from './args';
 import { print, printErr } from './output';
 import { formatBytes, renderTable } from './render';

@@ -3,7 +3,8 @@
  * through the conversion plan (a JAX checkpoint against its export); `--values` compares every
  * paired tensor's elements. Exit 1 when anything differs.
  */
-import { compareValues, DEFAULT_TOLERANCE, describeError, diffCheckpoints, entryName, isJaxServeError, JaxServeError, throwIfAborted, valueSides, type Checkpoint, type DiffEntry, type NodeFileOpener, type ValueDiff } from '../core/index';
+import { compareValues, DEFAULT_TOLERANCE, describeError, diffCheckpoints, entryName, isJaxServeError, JaxServeError, throwIfAborted, valueSides, type Checkpoint, type DiffEntry, type ValueDiff } from '../core/index';
+import { type NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, PYTHON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
 import { scanControl, scanOpener, SCAN_OPTIONS } from './scan';

@@ -1,5 +1,6 @@
 /** `jax-serve health PATH`: statistics over every tensor; NaN/±Inf, all-zero, constant and extreme tensors. */
-import { healthScan, JaxServeError, tensorStats, type Checkpoint, type NodeFileOpener } from '../core/index';
+import { healthScan, JaxServeError, tensorStats, type Checkpoint } from '../core/index';
+import { type NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, PYTHON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
 import { scanControl, scanOpener, SCAN_OPTIONS } from './scan';

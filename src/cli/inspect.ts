@@ -1,5 +1,6 @@
 /** `jax-serve inspect PATH` and `jax-serve stats PATH TENSOR`: a checkpoint's tensors, and one tensor's values. */
-import { findTensor, JaxServeError, summarize, tensorHistogram, valueOpener, type Checkpoint, type NodeFileOpener } from '../core/index';
+import { findTensor, JaxServeError, summarize, tensorHistogram, valueOpener, type Checkpoint } from '../core/index';
+import { type NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, PYTHON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
 import { formatBytes, formatCount, renderHistogram, renderTable } from './render';

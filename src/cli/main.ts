@@ -3,7 +3,8 @@
  * about checkpoints comes from core. Errors print one line on stderr and set exit code 2.
  */
 import * as path from 'node:path';
-import { describeError, escapeControls, isJaxServeError, JaxServeError, NodeFileOpener, openCheckpoint, PythonSidecar, sidecarScript, type Checkpoint } from '../core/index';
+import { describeError, escapeControls, isJaxServeError, JaxServeError, openCheckpoint, type Checkpoint } from '../core/index';
+import { NodeFileOpener, PythonSidecar, sidecarScript } from '../core/node/index';
 import { commandHelp, parseArgs, type Args } from './args';
 import { commandNamed, topLevelHelp } from './commands';
 import { print, printErr } from './output';

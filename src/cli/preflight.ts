@@ -1,5 +1,6 @@
 /** `jax-serve preflight DIR`: will vLLM / SGLang load this folder? Exit 1 when there are errors. */
-import { DEFAULT_PREFLIGHT_ENGINES, JaxServeError, preflight, PREFLIGHT_ENGINES, preflightEngine, preflightEnginesTitle, preflightHasErrors, type NodeFileOpener } from '../core/index';
+import { DEFAULT_PREFLIGHT_ENGINES, JaxServeError, preflight, PREFLIGHT_ENGINES, preflightEngine, preflightEnginesTitle, preflightHasErrors } from '../core/index';
+import { type NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
 

@@ -3,7 +3,8 @@
  * a terminal (or JSON lines with --progress-json), Ctrl-C, and a time budget (--max-seconds) after
  * which the scan stops with what it found and says so.
  */
-import { HandleCache, JaxServeError, valueOpener, type Checkpoint, type FileOpener } from '../core/index';
+import { JaxServeError, valueOpener, type Checkpoint, type FileOpener } from '../core/index';
+import { HandleCache } from '../core/node/index';
 import type { Args, OptionSpec } from './args';
 import { printErr } from './output';
 

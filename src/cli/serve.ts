@@ -5,7 +5,8 @@
  * this process is killed.
  */
 import * as path from 'node:path';
-import { ENGINES, engineById, SGLANG_JAX_DEVICES, freePort, isJaxServeError, JaxServeError, oneLine, ServerProcess, splitWords, stripControls, type ServerState } from '../core/index';
+import { ENGINES, engineById, SGLANG_JAX_DEVICES, isJaxServeError, JaxServeError, oneLine, splitWords, stripControls } from '../core/index';
+import { freePort, ServerProcess, type ServerState } from '../core/node/index';
 import type { Args, CommandSpec, OptionSpec } from './args';
 
 /** The server options `serve` and `script` share: each engine's flag for the same setting. */

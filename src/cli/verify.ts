@@ -4,7 +4,8 @@
  * when a prompt's KL is over --max-kl. `--template PRESET` writes an entry point to start from.
  */
 import * as path from 'node:path';
-import { JaxServeError, parseJsonBytes, verifyExport, verifyTemplate, type NodeFileOpener, type VerifyReport } from '../core/index';
+import { JaxServeError, parseJsonBytes } from '../core/index';
+import { verifyExport, verifyTemplate, type NodeFileOpener, type VerifyReport } from '../core/node/index';
 import { JSON_OPTION, oneValue as one, type Args, type CommandSpec } from './args';
 import { print, printErr } from './output';
 import { renderTable } from './render';

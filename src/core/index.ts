@@ -1,4 +1,4 @@
-/** The public surface of core: the CLI and the extension import only from here. */
+/** The pure public surface of core (no Node adapters: those are in ./node/index): the CLI and the extension import from here. */
 export * from './errors';
 export * from './limits';
 export * from './checkpoint';
@@ -20,17 +20,13 @@ export { openFlaxMsgpackFile, openFlaxMsgpackIndex, type MsgpackOptions } from '
 export { scanMsgpack, type MsgNode, type ScanOptions } from './formats/msgpack/scanner';
 export { numpyDtype } from './formats/msgpack/flax';
 export * from './formats/open';
-export { NodeFileOpener, openAtomicFileSink } from './node/fileOpener';
 export { ORBAX_MARKERS, openOrbax, type OrbaxBackend, type OrbaxLeaf, type OrbaxTree } from './formats/orbax/reader';
-export { PythonSidecar, SidecarPool, sidecarScript, SIDECAR_PROTOCOL, type SidecarHello, type SidecarOptions } from './node/pythonSidecar';
-export { ValueWorker, type JobOptions } from './worker/valueWorker';
 export { planConversion, planHasErrors, type Plan, type PlannedTensor, type PlanOptions, type Problem, type Severity } from './convert/plan';
 export { executePlan, TOKENIZER_FILES, type ExecuteOptions, type ExportResult, type ExportTarget } from './convert/execute';
 export { applyTransforms, describeTransform, layoutAfter, transposeBytes, type Layout, type Transform } from './convert/transforms';
 export { compileRule, matchPattern, matchRule, parseRuleFile, type Pattern, type Rule } from './convert/rules';
 export { bf16Bits, encodeValues, f16Bits } from './convert/encode';
 export { PRESETS, presetById, type Preset } from './convert/presets/index';
-export { OutputFolder } from './node/outputFolder';
 export { DEFAULT_PREFLIGHT_ENGINES, preflight, PREFLIGHT_ENGINES, preflightEngine, preflightEnginesTitle, preflightHasErrors, type Engine, type Finding, type PreflightOptions, type PreflightReport } from './convert/preflight';
 export { SGLANG_JAX_HEAD_DIM_ALIGN, SGLANG_JAX_HEAD_DIM_EVIDENCE, sglangJaxFindings } from './convert/sglangJaxRules';
 export { SGLANG_JAX_ARCHITECTURES, SGLANG_JAX_COMMIT, SGLANG_JAX_VERSION } from './serve/sglangJaxArchitectures';
@@ -39,8 +35,6 @@ export { executeImport, importablePresets, invertTransforms, planImport, type Im
 export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './formats/msgpack/writer';
 export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './convert/tiled';
 export { compareLogits, type LogitsComparison } from './convert/compareLogits';
-export { checkServed, defaultCheckApi, servedReply, type CheckServedOptions } from './node/checkServed';
-export { DEFAULT_PROMPTS, verifyExport, verifyScript, verifyTemplate, type PromptReport, type VerifyOptions, type VerifyReport } from './node/verify';
 export { checkTokenizerFolder, compatTokenizerConfig, sentencePieceVocab, type TokenizerFinding } from './convert/tokenizer';
 export { readSideFiles, type SideFiles } from './sideFiles';
 export * from './tensor/health';
@@ -53,10 +47,5 @@ export * from './serve/metrics';
 export * from './serve/offlineScript';
 export * from './serve/checkServed';
 export * from './serve/launchProfile';
-export { freePort, groupAlive, portFree, ServerProcess, type ServerProcessOptions, type ServerState, type ServerStatus } from './node/serverProcess';
-export { ServerRegistry, startTicks, type RegisteredServer } from './node/serverRegistry';
 export { escapeControls, MAX_MESSAGE_CHARS, oneLine, safeName, stripControls } from './text';
 export { jsonDepth, MAX_JSON_DEPTH, parseJsonBytes, parseJsonText, type BoundedJsonOptions } from './json';
-export { Confinement } from './node/confinement';
-export { assertOutputOutsideSources, type IdentityFs, type NodeId, type OutputSource } from './node/outputSafety';
-export { HandleCache } from './node/handleCache';

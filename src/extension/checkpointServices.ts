@@ -5,7 +5,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { NodeFileOpener, openCheckpoint, SidecarPool, sidecarScript, ValueWorker, type Checkpoint } from '../core/index';
+import { openCheckpoint, type Checkpoint } from '../core/index';
+import { NodeFileOpener, SidecarPool, sidecarScript, ValueWorker } from '../core/node/index';
 import { choosePython, PYTHON_HINT } from './python';
 
 export class CheckpointServices implements vscode.Disposable {

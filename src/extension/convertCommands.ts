@@ -7,7 +7,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { importablePresets, PRESETS, type Plan, type VerifyReport } from '../core/index';
+import { importablePresets, PRESETS, type Plan } from '../core/index';
+import { type VerifyReport } from '../core/node/index';
 import { Cli, cliError } from './cli';
 import { PlanDocuments, planMarkdown, verifyMarkdown } from './planDocuments';
 import { choosePython } from './python';

@@ -1,6 +1,7 @@
 /** Activation only composes features; each registers its own disposables. */
 import * as vscode from 'vscode';
-import { checkpointFileInFolder, NodeFileOpener, type HealthReport } from '../core/index';
+import { checkpointFileInFolder, type HealthReport } from '../core/index';
+import { NodeFileOpener } from '../core/node/index';
 import { activeCheckpointUri, CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
 import { DiffPanels, type DiffPanelInfo } from './diffPanel';
 import { CheckpointServices } from './checkpointServices';

@@ -4,7 +4,8 @@
  * only: the plan and report come from core through the CLI.
  */
 import * as vscode from 'vscode';
-import { stripControls, type Plan, type VerifyReport } from '../core/index';
+import { stripControls, type Plan } from '../core/index';
+import { type VerifyReport } from '../core/node/index';
 
 export const PLAN_SCHEME = 'jax-serve-plan';
 

@@ -5,7 +5,8 @@
  * Mode too. Callers that know the engine (the Serve panel, a failed start) pass it and skip the pick.
  */
 import * as vscode from 'vscode';
-import { DEFAULT_PREFLIGHT_ENGINES, NodeFileOpener, preflight, preflightEngine, preflightEnginesTitle, stripControls, type Engine, type Finding, type PreflightReport } from '../core/index';
+import { DEFAULT_PREFLIGHT_ENGINES, preflight, preflightEngine, preflightEnginesTitle, stripControls, type Engine, type Finding, type PreflightReport } from '../core/index';
+import { NodeFileOpener } from '../core/node/index';
 
 const SEVERITY: Record<Finding['severity'], vscode.DiagnosticSeverity> = {
   error: vscode.DiagnosticSeverity.Error,

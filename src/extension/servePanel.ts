@@ -7,7 +7,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { checkServed, describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, splitWords, type EngineId, type GenerateApi, type LaunchProfile } from '../core/index';
+import { describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, splitWords, type EngineId, type GenerateApi, type LaunchProfile } from '../core/index';
+import { checkServed } from '../core/node/index';
 import { Rpc } from '../shared/rpc';
 import { isServeWebviewToHost, type CheckView, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
 import { Disposable } from './dispose';

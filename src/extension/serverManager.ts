@@ -8,22 +8,8 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import {
-  describeError,
-  engineById,
-  freePort,
-  isJaxServeError,
-  launchOptions,
-  oneLine,
-  ServerProcess,
-  ServerRegistry,
-  stripControls,
-  type EngineSpec,
-  type LaunchOptions,
-  type LaunchProfile,
-  type ServerState,
-  type ServerTextLog,
-} from '../core/index';
+import { describeError, engineById, isJaxServeError, launchOptions, oneLine, stripControls, type EngineSpec, type LaunchOptions, type LaunchProfile, type ServerTextLog } from '../core/index';
+import { freePort, ServerProcess, ServerRegistry, type ServerState } from '../core/node/index';
 import type { ProfileView, ServerView } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
 import type { GenerateCommands } from './generateCommands';

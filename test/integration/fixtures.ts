@@ -6,7 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openAtomicFileSink, writeSafetensors, writeShardedSafetensors, type TensorSpec } from '../../src/core/index';
+import { writeSafetensors, writeShardedSafetensors, type TensorSpec } from '../../src/core/index';
+import { openAtomicFileSink } from '../../src/core/node/index';
 import { canonicalFixtures } from '../fixtures/canonical';
 
 export const HOSTILE_NAME = '<img src=x onerror="document.body.dataset.pwned=1">.weight';

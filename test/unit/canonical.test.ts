@@ -7,7 +7,8 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { filterTensors, NodeFileOpener, openCheckpoint, PythonSidecar, readSideFiles, readTensorBytes, sidecarScript, sortTensors, valueOpener, type Checkpoint } from '../../src/core/index';
+import { filterTensors, openCheckpoint, readSideFiles, readTensorBytes, sortTensors, valueOpener, type Checkpoint } from '../../src/core/index';
+import { NodeFileOpener, PythonSidecar, sidecarScript } from '../../src/core/node/index';
 import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
 import { tempDir, venvPython } from './helpers';
 

@@ -8,7 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { executePlan, NodeFileOpener, openCheckpoint, OutputFolder, planConversion, PythonSidecar, sidecarScript, type Plan, type PlanOptions } from '../../src/core/index';
+import { executePlan, openCheckpoint, planConversion, type Plan, type PlanOptions } from '../../src/core/index';
+import { NodeFileOpener, OutputFolder, PythonSidecar, sidecarScript } from '../../src/core/node/index';
 import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
 import { tempDir, venvPython } from './helpers';
 

@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openAtomicFileSink, writeSafetensors } from '../../src/core/index';
+import { writeSafetensors } from '../../src/core/index';
+import { openAtomicFileSink } from '../../src/core/node/index';
 import { rawSafetensors, tempDir } from './helpers';
 
 const cli = resolve(__dirname, '../../../dist/cli.js');

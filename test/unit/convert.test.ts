@@ -8,19 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import {
-  applyTransforms,
-  bf16Bits,
-  compileRule,
-  f16Bits,
-  f16ToNumber,
-  matchRule,
-  OutputFolder,
-  planConversion,
-  planHasErrors,
-  transposeBytes,
-  type PlanOptions,
-} from '../../src/core/index';
+import { applyTransforms, bf16Bits, compileRule, f16Bits, f16ToNumber, matchRule, planConversion, planHasErrors, transposeBytes, type PlanOptions } from '../../src/core/index';
+import { OutputFolder } from '../../src/core/node/index';
 import { canonicalSuite } from './canonicalSuite';
 import { rejectsWith, tempDir } from './helpers';
 
@@ -242,7 +231,8 @@ describe('an export that is stopped', function () {
     // 64 Dense kernels of 4 MiB (a plan without errors for linen-cnn): long enough to stop halfway.
     const specs = Array.from({ length: 64 }, (_, i) => ({ name: `params.Dense_${i}.kernel`, dtype: 'F32' as const, shape: [1024, 1024] }));
     src = join(dir.path, 'big.safetensors');
-    const { openAtomicFileSink, writeSafetensors } = await import('../../src/core/index');
+    const { writeSafetensors } = await import('../../src/core/index');
+    const { openAtomicFileSink } = await import('../../src/core/node/index');
     await writeSafetensors(await openAtomicFileSink(src, { sources: [] }), specs, (s) => new Uint8Array(s.shape.reduce((a, b) => a * b, 4)), { metadata: { format: 'flax' } });
   });
   after(() => dir?.remove());

@@ -6,7 +6,8 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { compareValues, DEFAULT_TOLERANCE, diffCheckpoints, ValueWorker, entryName, openCheckpoint, valueSides, type Checkpoint, type CheckpointDiff, type ValueDiff, valueOpener } from '../../src/core/index';
+import { compareValues, DEFAULT_TOLERANCE, diffCheckpoints, entryName, openCheckpoint, valueSides, type Checkpoint, type CheckpointDiff, type ValueDiff, valueOpener } from '../../src/core/index';
+import { ValueWorker } from '../../src/core/node/index';
 import { canonicalSuite } from './canonicalSuite';
 import { rejectsWith } from './helpers';
 

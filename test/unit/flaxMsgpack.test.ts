@@ -7,16 +7,8 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, ftruncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  NodeFileOpener,
-  openCheckpoint,
-  openFlaxMsgpackFile,
-  readExactly,
-  tensorRanges,
-  tensorStats,
-  type Checkpoint,
-  type FileOpener,
-} from '../../src/core/index';
+import { openCheckpoint, openFlaxMsgpackFile, readExactly, tensorRanges, tensorStats, type Checkpoint, type FileOpener } from '../../src/core/index';
+import { NodeFileOpener } from '../../src/core/node/index';
 import { MemoryFiles, rejectsWith, tempDir, venvPython, writeFixtures } from './helpers';
 
 

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { HistogramAccumulator, NodeFileOpener, openCheckpoint, tensorHistogram } from '../../src/core/index';
+import { HistogramAccumulator, openCheckpoint, tensorHistogram } from '../../src/core/index';
+import { NodeFileOpener } from '../../src/core/node/index';
 import { tempDir, venvPython, writeFixtures } from './helpers';
 
 describe('histograms', () => {

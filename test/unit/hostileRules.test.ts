@@ -8,7 +8,8 @@ import * as assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as fc from 'fast-check';
-import { compileRule, matchPattern, parseRuleFile, writeSafetensors, openAtomicFileSink } from '../../src/core/index';
+import { compileRule, matchPattern, parseRuleFile, writeSafetensors } from '../../src/core/index';
+import { openAtomicFileSink } from '../../src/core/node/index';
 import { tempDir } from './helpers';
 import { assertRefused, fingerprint, assertUnchanged, fuzzRuns, fuzzSeed, runCli } from './hostile';
 

@@ -8,21 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  DTYPE_BITS,
-  executeImport,
-  executePlan,
-  NodeFileOpener,
-  openAtomicFileSink,
-  openCheckpoint,
-  OutputFolder,
-  planConversion,
-  planImport,
-  readTensorBytes,
-  writeFlaxMsgpack,
-  type Checkpoint,
-  type MsgpackLeaf,
-} from '../../src/core/index';
+import { DTYPE_BITS, executeImport, executePlan, openCheckpoint, planConversion, planImport, readTensorBytes, writeFlaxMsgpack, type Checkpoint, type MsgpackLeaf } from '../../src/core/index';
+import { NodeFileOpener, openAtomicFileSink, OutputFolder } from '../../src/core/node/index';
 import { canonicalSuite } from './canonicalSuite';
 import { prng } from './helpers';
 

@@ -6,7 +6,8 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NodeFileOpener, openCheckpoint, readTensorBytes, tensorStats } from '../../src/core/index';
+import { openCheckpoint, readTensorBytes, tensorStats } from '../../src/core/index';
+import { NodeFileOpener } from '../../src/core/node/index';
 import { rejectsWith, tempDir, venvPython, writeFixtures } from './helpers';
 
 

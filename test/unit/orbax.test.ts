@@ -9,18 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  checkpointFileInFolder,
-  NodeFileOpener,
-  openCheckpoint,
-  PythonSidecar,
-  readExactly,
-  readTensorBytes,
-  sidecarScript,
-  tensorSlice,
-  valueOpener,
-  type Checkpoint,
-} from '../../src/core/index';
+import { checkpointFileInFolder, openCheckpoint, readExactly, readTensorBytes, tensorSlice, valueOpener, type Checkpoint } from '../../src/core/index';
+import { NodeFileOpener, PythonSidecar, sidecarScript } from '../../src/core/node/index';
 import { prng, rejectsWith, tempDir, venvPython, writeFixtures } from './helpers';
 
 type Manifest = Record<string, { tensors: Record<string, { dtype: string; shape: number[]; sha256: string }>; values: Record<string, string> }>;

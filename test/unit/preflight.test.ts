@@ -6,20 +6,8 @@ import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  ARCHITECTURES,
-  compatTokenizerConfig,
-  DTYPE_BITS,
-  NodeFileOpener,
-  openAtomicFileSink,
-  openCheckpoint,
-  preflight,
-  readTensorBytes,
-  writeSafetensors,
-  type ArchitectureName,
-  type Finding,
-  type ModelDims,
-} from '../../src/core/index';
+import { ARCHITECTURES, compatTokenizerConfig, DTYPE_BITS, openCheckpoint, preflight, readTensorBytes, writeSafetensors, type ArchitectureName, type Finding, type ModelDims } from '../../src/core/index';
+import { NodeFileOpener, openAtomicFileSink } from '../../src/core/node/index';
 import { canonicalSuite } from './canonicalSuite';
 
 const ROOT = resolve(__dirname, '../../..');

@@ -9,22 +9,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  ARCHITECTURES,
-  executeImport,
-  executePlan,
-  NodeFileOpener,
-  openAtomicFileSink,
-  openCheckpoint,
-  OutputFolder,
-  parseRuleFile,
-  planConversion,
-  planImport,
-  PRESETS,
-  readTensorBytes,
-  type ArchitectureName,
-  type PlanOptions,
-} from '../../src/core/index';
+import { ARCHITECTURES, executeImport, executePlan, openCheckpoint, parseRuleFile, planConversion, planImport, PRESETS, readTensorBytes, type ArchitectureName, type PlanOptions } from '../../src/core/index';
+import { NodeFileOpener, openAtomicFileSink, OutputFolder } from '../../src/core/node/index';
 import Ajv from 'ajv';
 import { canonicalFixtures, hfFlaxFixtures, type Canonical, type HfFlax } from '../fixtures/canonical';
 import { canonicalSuite } from './canonicalSuite';

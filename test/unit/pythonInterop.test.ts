@@ -8,18 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import {
-  DTYPE_BITS,
-  NodeFileOpener,
-  openAtomicFileSink,
-  openCheckpoint,
-  readExactly,
-  writeSafetensors,
-  writeShardedSafetensors,
-  type Checkpoint,
-  type DType,
-  type TensorSpec,
-} from '../../src/core/index';
+import { DTYPE_BITS, openCheckpoint, readExactly, writeSafetensors, writeShardedSafetensors, type Checkpoint, type DType, type TensorSpec } from '../../src/core/index';
+import { NodeFileOpener, openAtomicFileSink } from '../../src/core/node/index';
 import { prng, randomBytes, tempDir, venvPython } from './helpers';
 
 let python: string | undefined;

@@ -1,20 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync, readdirSync } from 'node:fs';
-import {
-  DTYPE_BITS,
-  NodeFileOpener,
-  openAtomicFileSink,
-  openCheckpoint,
-  openSafetensorsFile,
-  openSafetensorsIndex,
-  planShards,
-  readExactly,
-  writeSafetensors,
-  writeShardedSafetensors,
-  type DType,
-  type TensorSpec,
-} from '../../src/core/index';
+import { DTYPE_BITS, openCheckpoint, openSafetensorsFile, openSafetensorsIndex, planShards, readExactly, writeSafetensors, writeShardedSafetensors, type DType, type TensorSpec } from '../../src/core/index';
+import { NodeFileOpener, openAtomicFileSink } from '../../src/core/node/index';
 import { MemoryFiles, prng, randomBytes, rejectsWith, tempDir } from './helpers';
 
 async function bytesOf(fs: MemoryFiles | NodeFileOpener, file: string, offset: number, length: number) {

@@ -10,7 +10,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ENGINES, freePort, generate, groupAlive, listModels, ServerProcess, type LaunchOptions } from '../../src/core/index';
+import { ENGINES, generate, listModels, type LaunchOptions } from '../../src/core/index';
+import { freePort, groupAlive, ServerProcess } from '../../src/core/node/index';
 import { canonicalFixtures } from '../fixtures/canonical';
 import { rejectsWith, tempDir, venvPython } from './helpers';
 

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { NodeFileOpener, openCheckpoint, tensorSlice, type SliceRequest } from '../../src/core/index';
+import { openCheckpoint, tensorSlice, type SliceRequest } from '../../src/core/index';
+import { NodeFileOpener } from '../../src/core/node/index';
 import { rejectsWith, tempDir, venvPython, writeFixtures } from './helpers';
 
 describe('2-D slices of N-D tensors', () => {

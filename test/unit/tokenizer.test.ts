@@ -8,7 +8,8 @@ import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { checkTokenizerFolder, NodeFileOpener, sentencePieceVocab } from '../../src/core/index';
+import { checkTokenizerFolder, sentencePieceVocab } from '../../src/core/index';
+import { NodeFileOpener } from '../../src/core/node/index';
 import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
 import { hfFlaxPython, tempDir, venvPython, writeFixtures } from './helpers';
 

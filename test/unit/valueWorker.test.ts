@@ -5,18 +5,8 @@
  */
 import * as assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
-import {
-  NodeFileOpener,
-  openAtomicFileSink,
-  openCheckpoint,
-  PythonSidecar,
-  sidecarScript,
-  tensorHistogram,
-  tensorSlice,
-  ValueWorker,
-  valueOpener,
-  writeSafetensors,
-} from '../../src/core/index';
+import { openCheckpoint, tensorHistogram, tensorSlice, valueOpener, writeSafetensors } from '../../src/core/index';
+import { NodeFileOpener, openAtomicFileSink, PythonSidecar, sidecarScript, ValueWorker } from '../../src/core/node/index';
 import { prng, rejectsWith, tempDir, venvPython, writeFixtures } from './helpers';
 
 const WORKER = resolve(__dirname, '../../../dist/valueWorker.js');

@@ -7,7 +7,8 @@ import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { compareLogits, executePlan, NodeFileOpener, openCheckpoint, OutputFolder, planConversion, PythonSidecar, sidecarScript } from '../../src/core/index';
+import { compareLogits, executePlan, openCheckpoint, planConversion } from '../../src/core/index';
+import { NodeFileOpener, OutputFolder, PythonSidecar, sidecarScript } from '../../src/core/node/index';
 import { canonicalFixtures, type Canonical } from '../fixtures/canonical';
 import { tempDir, venvPython } from './helpers';
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import { groupAlive } from '../../../src/core/index';
+import { groupAlive } from '../../../src/core/node/index';
 import { recordedRuns, REPLAY_LOG } from '../../unit/recordedRuns';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
 import { processesWith, until } from '../waits';

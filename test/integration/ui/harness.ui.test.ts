@@ -14,7 +14,8 @@ import { openWorkbench } from '../harness/workbench';
 import { buildWorkspace } from '../fixtures';
 import { runExtensionTests } from '../runExtensionTests';
 import { until } from '../waits';
-import { MemoryByteSource, openAtomicFileSink, readZipDirectory, writeSafetensors, type TensorSpec } from '../../../src/core/index';
+import { MemoryByteSource, readZipDirectory, writeSafetensors, type TensorSpec } from '../../../src/core/index';
+import { openAtomicFileSink } from '../../../src/core/node/index';
 
 /** Command lines of running sidecars (none may run in an untrusted workspace). */
 function sidecarProcesses(): string {
