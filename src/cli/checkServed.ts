@@ -5,7 +5,7 @@
  * near-tie the serving dtype cannot resolve.
  */
 import * as path from 'node:path';
-import { CHECK_MAX_TOKENS, describePromptCheck, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi } from '../core/index';
+import { apiLabel, CHECK_MAX_TOKENS, describePromptCheck, escapeControls, JaxServeError, parseJsonBytes, safeName, type CheckReport, type GenerateApi } from '../core/index';
 import { checkServed, type NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, oneValue as one, type Args, type CommandSpec } from './args';
 import { API_KEY_HINT, print, printErr } from './output';
@@ -84,7 +84,7 @@ export async function checkServedCommand(args: Args, opener: NodeFileOpener, sig
 /** One line per prompt, then the verdict; every server or prompt text escaped for the terminal. */
 export function checkServedText(r: CheckReport): string {
   const bad = r.prompts.filter((p) => !p.ok).length;
-  const head = `${escapeControls(r.url)} (${r.api === 'sglang-generate' ? '/generate' : r.api}${r.model === undefined ? '' : `, model ${escapeControls(JSON.stringify(r.model))}`}) against ${escapeControls(r.source)} (${r.dtype}):`;
+  const head = `${escapeControls(r.url)} (${apiLabel(r.api)}${r.model === undefined ? '' : `, model ${escapeControls(JSON.stringify(r.model))}`}) against ${escapeControls(r.source)} (${r.dtype}):`;
   const verdict = bad === 0 ? `the server generates what the export computes on ${r.prompts.length} prompt(s)` : `${bad} of ${r.prompts.length} prompt(s) diverge`;
   return [head, ...r.prompts.map((p) => `${p.ok ? '✓' : '✗'} ${escapeControls(describePromptCheck(p, r.dtype))}`), verdict].join('\n');
 }

@@ -6,6 +6,9 @@
 import { JaxServeError, limitError } from './errors';
 import { safeName } from './text';
 
+/** A JSON object (not an array, not null): what a parsed value is checked with before its keys are read. */
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** Nesting of any JSON this project reads. Real configs and tokenizers stay under 10. */
 export const MAX_JSON_DEPTH = 128;
 

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { JaxServeError } from '../errors';
 import { parseJsonText } from '../json';
-import { MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
+import { SERVER_IDLE_TIMEOUT_MS } from '../limits';
 import { safeName } from '../text';
 import { argmaxRows, checkRequestBody, CHECK_MAX_TOKENS, CHECK_PROMPTS, compareServed, overLength, parseCheckReply, servingDtype, type CheckReport, type PromptCheck, type ReferenceRow, type ServedReply, type ServingDtype } from '../serve/checkServed';
-import { describeFetchError, endpointUrl, modelToSend, type GenerateApi, type ServerTextLog } from '../serve/generate';
-import { readReply } from '../serve/replyBody';
+import { endpointUrl, modelToSend, type GenerateApi, type ServerTextLog } from '../serve/generate';
+import { boundedRequest, serverRoot, type BoundedReply } from '../serve/request';
 import { readServerJson, serverText } from '../serve/serverText';
 import { readLogits, runVerifyPython, verifyScript } from './verify';
 
@@ -44,36 +44,14 @@ export interface CheckServedOptions {
   readonly onStep?: (what: string) => void;
 }
 
-const root = (url: string) => url.replace(/\/+$/, '').replace(/\/v1$/, '');
-
 /** One request with the caller's cancel and the idle limit on the whole reply. */
-function limitSignal(signal: AbortSignal | undefined): AbortSignal {
-  const t = AbortSignal.timeout(SERVER_IDLE_TIMEOUT_MS);
-  return signal ? AbortSignal.any([signal, t]) : t;
-}
-
-async function request(target: string, init: RequestInit, o: CheckServedOptions, fetchImpl: typeof fetch): Promise<{ status: number; body: string; contentType: string | undefined }> {
-  const url = safeName(target);
-  let res: Response;
-  try {
-    res = await fetchImpl(target, { ...init, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) }, signal: limitSignal(o.signal) });
-  } catch (e) {
-    if (o.signal?.aborted) throw new JaxServeError('E_CANCELLED', 'Cancelled.');
-    throw new JaxServeError('E_IO', `${url}: ${describeFetchError(e)}. Is the server running and ready?`, { cause: e });
-  }
-  try {
-    const body = await readReply(res, res.ok ? { maxBytes: MAX_SERVER_REPLY_BYTES, over: 'refuse', source: url } : { maxBytes: MAX_SERVER_ERROR_BYTES, over: 'cut', source: url });
-    return { status: res.status, body, contentType: res.headers.get('content-type') ?? undefined };
-  } catch (e) {
-    if (o.signal?.aborted) throw new JaxServeError('E_CANCELLED', 'Cancelled.');
-    if (e instanceof JaxServeError) throw e;
-    throw new JaxServeError('E_SERVER', `${url}: the reply broke off (${describeFetchError(e)}).`, { cause: e });
-  }
+function request(target: string, init: { method: 'GET' } | { method: 'POST'; json: unknown }, o: CheckServedOptions, fetchImpl: typeof fetch): Promise<BoundedReply> {
+  return boundedRequest(target, { ...init, apiKey: o.apiKey, signal: o.signal, timeoutMs: SERVER_IDLE_TIMEOUT_MS }, fetchImpl);
 }
 
 /** SGLang (and SGLang-JAX) answer GET /get_model_info (serving-engines.md §2.2); the OpenAI-only servers do not. */
 export async function defaultCheckApi(o: CheckServedOptions, fetchImpl: typeof fetch = fetch): Promise<GenerateApi> {
-  const r = await request(root(o.url) + '/get_model_info', { method: 'GET' }, o, fetchImpl);
+  const r = await request(serverRoot(o.url) + '/get_model_info', { method: 'GET' }, o, fetchImpl);
   if (r.status !== 200) return 'completions';
   const j = readServerJson(r.body);
   return j.ok && typeof j.value === 'object' && j.value !== null && 'model_path' in j.value ? 'sglang-generate' : 'completions';
@@ -83,7 +61,7 @@ export async function defaultCheckApi(o: CheckServedOptions, fetchImpl: typeof f
 export async function servedReply(o: CheckServedOptions, api: GenerateApi, model: string | undefined, prompt: string, maxTokens: number, fetchImpl: typeof fetch = fetch): Promise<ServedReply> {
   const target = endpointUrl({ baseUrl: o.url, api });
   const url = safeName(target);
-  const r = await request(target, { method: 'POST', body: JSON.stringify(checkRequestBody(api, prompt, maxTokens, model)) }, o, fetchImpl);
+  const r = await request(target, { method: 'POST', json: checkRequestBody(api, prompt, maxTokens, model) }, o, fetchImpl);
   const fail = (what: string, opts: { json?: boolean } = {}) => {
     const t = serverText(r.body, { contentType: r.contentType, logHint: o.log?.where ?? "the server's reply", ...opts });
     o.log?.append?.(url, t.full);

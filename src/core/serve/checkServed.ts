@@ -9,6 +9,7 @@
  * chunks in `meta_info.output_token_logprobs` (recorded-2026-12-04/t-generate.sse: the second chunk
  * carries 3 entries for 2 tokens), so only a whole reply gives one entry per token.
  */
+import { isObject } from '../json';
 import type { GenerateApi } from './generate';
 
 /** Prompts used when none are given: short, plain, and different in length (as verify's). */
@@ -45,7 +46,6 @@ export interface ServedReply {
   readonly promptTokens: number | undefined;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 /**
  * Token ids as sent: absent (null or missing) is undefined; a list of integers is kept as it is, a

@@ -9,8 +9,10 @@
  */
 import { JaxServeError } from '../errors';
 import { MAX_TOKENS_SLACK, MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, MAX_SSE_EMPTY_CHUNKS, MAX_SSE_STREAM_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
+import { isObject } from '../json';
 import { safeName } from '../text';
 import { readReply } from './replyBody';
+import { authHeaders, boundedRequest, describeFetchError, serverRoot } from './request';
 import { readServerJson, serverText } from './serverText';
 import { formatCap, SseParser } from './sse';
 
@@ -100,9 +102,13 @@ export interface GenerateResult {
   readonly tokensPerSecond: number | undefined;
 }
 
+/** The API as a person names it: SGLang's native one by its path, the OpenAI ones by their names. */
+export function apiLabel(api: GenerateApi): string {
+  return api === 'sglang-generate' ? '/generate' : api;
+}
+
 export function endpointUrl(req: Pick<GenerateRequest, 'baseUrl' | 'api'>): string {
-  const root = req.baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
-  return root + (req.api === 'chat' ? '/v1/chat/completions' : req.api === 'completions' ? '/v1/completions' : '/generate');
+  return serverRoot(req.baseUrl) + (req.api === 'chat' ? '/v1/chat/completions' : req.api === 'completions' ? '/v1/completions' : '/generate');
 }
 
 export function requestBody(req: GenerateRequest): Record<string, unknown> {
@@ -221,7 +227,7 @@ export async function* streamGenerate(request: GenerateRequest, fetchImpl: typeo
       res = await beforeDeadline(
         fetchImpl(target, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(req.apiKey ? { authorization: `Bearer ${req.apiKey}` } : {}) },
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...authHeaders(req.apiKey) },
           body: JSON.stringify(requestBody(req)),
           signal: ac.signal,
         }),
@@ -313,37 +319,10 @@ export async function* streamGenerate(request: GenerateRequest, fetchImpl: typeo
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** How long a read may take to end after its request is aborted before it is given up on. */
 const ABORT_GRACE_MS = 1000;
 
-/** What Node's HTTP client (undici, llhttp) means by its error codes, in words. */
-const FETCH_ERRORS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'the connection was refused',
-  ECONNRESET: 'the connection was reset',
-  ENOTFOUND: 'the host name does not resolve',
-  ETIMEDOUT: 'the connection timed out',
-  EHOSTUNREACH: 'the host cannot be reached',
-  UND_ERR_SOCKET: 'the connection closed before a whole reply arrived (or the reply began with an informational 1xx status Node does not take)',
-  UND_ERR_HEADERS_OVERFLOW: "the reply's headers are larger than Node accepts",
-  UND_ERR_HEADERS_TIMEOUT: 'the reply\'s headers did not arrive in time',
-  UND_ERR_BODY_TIMEOUT: 'the reply\'s body stopped arriving',
-  UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
-  UND_ERR_CLOSED: 'the connection was closed',
-  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'the reply is shorter or longer than its content-length',
-};
-
-export function describeFetchError(e: unknown): string {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  const code = cause?.code;
-  if (code && FETCH_ERRORS[code]) return FETCH_ERRORS[code]!;
-  // llhttp's parse errors (HPE_…): the bytes that came back are not HTTP this client can read.
-  if ((code && code.startsWith('HPE_')) || /\bHPE_[A-Z_]+/.test(cause?.message ?? '')) return 'the reply is not valid HTTP (a malformed status line, header or chunk)';
-  if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') return 'the reply\'s compressed body is corrupt';
-  // || not ??: undici's network errors can carry an empty message (a 407 answer is one).
-  return safeName(String(cause?.message || (e instanceof Error ? e.message : String(e)) || code || 'the request failed')).slice(0, 200);
-}
 
 /**
  * Runs a generation to its end, handing each event to `onEvent`, and measures it: time to first
@@ -393,30 +372,16 @@ export async function generate(request: GenerateRequest, onEvent: (e: GenerateEv
  * ids), as a terminal or a quick pick may show them: no controls, no line breaks.
  */
 export async function listModels(baseUrl: string, apiKey?: string, fetchImpl: typeof fetch = fetch, signal?: AbortSignal, log: ServerTextLog = NO_LOG): Promise<string[]> {
-  const url = safeName(baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '') + '/v1/models');
-  let res: Response;
+  const target = serverRoot(baseUrl) + '/v1/models';
+  const url = safeName(target);
   // The time limit covers the body too: a body that trickles is cut off with the request.
-  const timeout = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
-  const limit = signal ? AbortSignal.any([signal, timeout]) : timeout;
-  try {
-    res = await fetchImpl(baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '') + '/v1/models', { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {}, signal: limit });
-  } catch (e) {
-    throw new JaxServeError('E_IO', `${url}: ${describeFetchError(e)}. Is the server running and ready?`, { cause: e });
-  }
-  const contentType = res.headers.get('content-type') ?? undefined;
-  let body: string;
-  try {
-    body = await readReply(res, res.ok ? { maxBytes: MAX_SERVER_REPLY_BYTES, over: 'refuse', source: url } : { maxBytes: MAX_SERVER_ERROR_BYTES, over: 'cut', source: url });
-  } catch (e) {
-    if (e instanceof JaxServeError) throw e;
-    throw new JaxServeError('E_SERVER', `${url}: the reply broke off (${describeFetchError(e)}).`, { cause: e });
-  }
+  const { ok, status, body, contentType } = await boundedRequest(target, { apiKey, signal, timeoutMs: MODEL_LIST_TIMEOUT_MS }, fetchImpl);
   const fail = (what: string, opts: { json?: boolean } = {}) => {
     const t = serverText(body, { contentType, logHint: log.where, ...opts });
     log.append?.(url, t.full);
     return new JaxServeError('E_SERVER', `${url}: ${what}${t.line}`);
   };
-  if (!res.ok) throw fail(`HTTP ${res.status}: `);
+  if (!ok) throw fail(`HTTP ${status}: `);
   const j = readServerJson(body);
   const data = j.ok && isObject(j.value) ? j.value.data : undefined;
   if (!Array.isArray(data)) throw fail(`not a model list${j.ok ? '' : ` (it ${j.why})`}: `, { json: false });
@@ -469,7 +434,7 @@ export class ServedModels {
 export async function modelToSend(req: GenerateRequest, fetchImpl: typeof fetch = fetch): Promise<string | undefined> {
   if (req.api === 'sglang-generate') return req.model;
   if (req.model !== undefined && req.model.trim() !== '') return req.model;
-  const root = req.baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
+  const root = serverRoot(req.baseUrl);
   const known = req.servedModels?.get(root);
   if (known !== undefined) return known;
   const hint = req.modelHint ?? 'give the model name';

@@ -5,9 +5,7 @@
  * with --enable-metrics (§2.5: sglang:num_running_reqs, sglang:num_queue_reqs, sglang:token_usage).
  * transformers serve has none (404): then there are no gauges, not zeros.
  */
-import { MAX_SERVER_REPLY_BYTES } from '../limits';
-import { safeName } from '../text';
-import { readReply } from './replyBody';
+import { boundedRequest, serverRoot } from './request';
 
 export interface Sample {
   readonly name: string;
@@ -106,16 +104,14 @@ export function gaugesFrom(samples: readonly Sample[]): ServerGauges | undefined
   return any ? g : undefined;
 }
 
+/** How long one read of /metrics may take: the panel asks again every few seconds. */
+const METRICS_TIMEOUT_MS = 3000;
+
 /**
- * Reads `/metrics` once. Undefined when the server has no metrics endpoint or none of the gauges;
- * a network failure rejects (the caller decides whether the server is gone).
+ * Reads `/metrics` at the server's root once. Undefined when the server has no metrics endpoint or
+ * none of the gauges; a network failure rejects (the caller decides whether the server is gone).
  */
-export async function fetchGauges(baseUrl: string, apiKey?: string, signal?: AbortSignal): Promise<ServerGauges | undefined> {
-  const r = await fetch(baseUrl.replace(/\/+$/, '') + '/metrics', { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {}, signal: signal ?? AbortSignal.timeout(3000) });
-  if (!r.ok) {
-    await r.body?.cancel();
-    return undefined;
-  }
-  // Read with a cap, not r.text(): a server that sends without end is cut off there.
-  return gaugesFrom(parsePrometheus(await readReply(r, { maxBytes: MAX_SERVER_REPLY_BYTES, over: 'refuse', source: safeName(r.url) })));
+export async function fetchGauges(baseUrl: string, apiKey?: string, signal?: AbortSignal, fetchImpl: typeof fetch = fetch): Promise<ServerGauges | undefined> {
+  const r = await boundedRequest(serverRoot(baseUrl) + '/metrics', { apiKey, signal, timeoutMs: METRICS_TIMEOUT_MS }, fetchImpl);
+  return r.ok ? gaugesFrom(parsePrometheus(r.body)) : undefined;
 }
