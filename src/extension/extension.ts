@@ -1,33 +1,39 @@
 /** Activation only composes features; each registers its own disposables. */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkpointFileInFolder, type HealthReport } from '../core/index';
-import { NodeFileOpener } from '../core/node/index';
+import { NodeFileOpener, ServerProcess, ServerRegistry } from '../core/node/index';
 import { activeCheckpointUri, CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
 import { DiffPanels, type DiffPanelInfo } from './diffPanel';
 import { CheckpointServices } from './checkpointServices';
 import { Cli } from './cli';
 import { ConvertCommands } from './convertCommands';
-import { GenerateCommands } from './generateCommands';
+import { registerAttach } from './attach';
+import { registerEditorGeneration } from './editorGeneration';
 import { PlanDocuments } from './planDocuments';
 import { PreflightCommand } from './preflightCommand';
 import { PytreeExplorer } from './pytreeExplorer';
-import { ServePanel } from './servePanel';
-import { ServerManager } from './serverManager';
+import { registerServePanel } from './servePanel';
+import { ServeSession } from './serveSession';
+import { registerServeProfiles } from './serveProfiles';
+import { registerServeStatusBar } from './serveStatusBar';
 import { registerTasks } from './tasks';
 
-/** What activate returns: a small surface the integration tests read. */
+/** What activate returns: state other extensions (and the integration tests) may read. */
 export interface JaxServeApi {
   readonly checkpointEditors: { list(): CheckpointEditorInfo[]; readonly healthReports: ReadonlyMap<string, HealthReport> };
   readonly preflight: Pick<PreflightCommand, 'reports'>;
   readonly convert: Pick<ConvertCommands, 'last'>;
   readonly diffs: { list(): DiffPanelInfo[] };
-  readonly generate: Pick<GenerateCommands, 'last' | 'attached'>;
-  readonly server: Pick<ServerManager, 'state' | 'view' | 'swept' | 'profiles'>;
-  readonly servePanel: Pick<ServePanel, 'gauges' | 'gaugesAbsent' | 'history' | 'lastCheck'>;
+  /** The serving state every serve surface shows: its server, endpoint, runs, gauges and profiles, and their events. */
+  readonly serve: ReadonlyServeSession;
 }
 
+/** The session as others may use it: read and listen; acting goes through the commands. */
+export type ReadonlyServeSession = Pick<ServeSession, 'endpoint' | 'serverRoot' | 'server' | 'serverState' | 'sampling' | 'history' | 'profiles' | 'gauges' | 'gaugesAbsent' | 'lastCheck' | 'onDidChangeServer' | 'onDidChangeEndpoint' | 'onDidChangeRun' | 'onDidChangeGauges' | 'onDidChangeProfiles'>;
+
 const LAST_EXPORT_KEY = 'jaxServe.lastExport';
-let manager: ServerManager | undefined;
+let session: ServeSession | undefined;
 
 export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const services = new CheckpointServices(context.extensionUri);
@@ -39,22 +45,44 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const log = vscode.window.createOutputChannel('JAX Serve', { log: true });
   const docs = new PlanDocuments();
   const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs);
-  const generateCommands = new GenerateCommands(context);
-  manager = new ServerManager(context, generateCommands, () => convert.last.convert?.output ?? context.workspaceState.get<string>(LAST_EXPORT_KEY));
-  const servePanel = new ServePanel(context, manager, generateCommands);
-  // Servers a crashed window left behind (its watchdog gone too) are stopped now.
-  if (vscode.workspace.isTrusted) void manager.sweep();
+  const serverOutput = vscode.window.createOutputChannel('JAX Serve: Server');
+  const registry = new ServerRegistry(path.join(context.globalStorageUri.fsPath, 'servers.json'));
+  const generateSettings = () => vscode.workspace.getConfiguration('jaxServe.generate');
+  const serve = (session = new ServeSession({
+    store: context.workspaceState,
+    secrets: context.secrets,
+    startProcess: (o) => ServerProcess.start(o),
+    registry,
+    watchdog: path.join(context.extensionPath, 'dist', 'serverWatchdog.js'),
+    output: serverOutput,
+    outputName: vscode.l10n.t('the "{0}" output', serverOutput.name),
+    hints: {
+      model: vscode.l10n.t('attach again (JAX Serve: Attach to Server…) and pick or type the model name'),
+      apiKey: vscode.l10n.t('attach again (JAX Serve: Attach to Server…) and enter its key'),
+    },
+    defaultSampling: () => ({ temperature: generateSettings().get('temperature', 0.7), topP: 1, maxTokens: generateSettings().get('maxTokens', 128), stop: '' }),
+    lastExport: () => convert.last.convert?.output ?? context.workspaceState.get<string>(LAST_EXPORT_KEY),
+  }));
+  context.subscriptions.push(serverOutput, serve);
+  registerServeStatusBar(context, serve);
+  registerAttach(context, serve);
+  registerEditorGeneration(context, serve);
+  registerServeProfiles(context, serve, serverOutput);
+  registerServePanel(context, serve);
+  registerTasks(context, serve);
+  // Servers a crashed window left behind (their watchdog gone too) are stopped now.
+  if (vscode.workspace.isTrusted) {
+    void registry.sweep().then((stopped) => {
+      for (const s of stopped) serverOutput.appendLine(vscode.l10n.t('Stopped {0} (process group {1}, {2}): it was left running by a window that is gone.', s.title, s.pgid, s.url));
+    });
+  }
   context.subscriptions.push(
-    manager,
-    servePanel,
     convert.onDidExport((folder) => void context.workspaceState.update(LAST_EXPORT_KEY, folder)),
     preflightCommand,
     log,
     docs,
     convert,
-    generateCommands,
     vscode.commands.registerCommand('jaxServe.showLog', () => log.show()),
-    registerTasks(context, () => manager?.profiles ?? []),
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
       const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFolders: true, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
       if (!picked) return;
@@ -62,7 +90,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );
-  return { checkpointEditors: editors, preflight: preflightCommand, convert, diffs, generate: generateCommands, server: manager, servePanel };
+  return { checkpointEditors: editors, preflight: preflightCommand, convert, diffs, serve };
 }
 
 /** An editor opens files: a folder (HF export, Orbax step or CheckpointManager root) stands as the file core picks. */
@@ -77,5 +105,5 @@ async function fileFor(uri: vscode.Uri): Promise<vscode.Uri | undefined> {
 
 /** The server started from this window stops with it (the watchdog covers a host that dies instead). */
 export function deactivate(): Promise<void> | undefined {
-  return manager?.stopQuietly();
+  return session?.stopServer(2000).catch(() => undefined);
 }

@@ -1,102 +1,76 @@
 /**
  * The Serve panel: a launch form (engine, model folder, host, port and engine options; saved
  * profiles), the server's load phases with their times, gauges from /metrics, and generations
- * against the attached server (completion or chat, sampling parameters, streamed, stoppable, with
- * TTFT, tokens/s, token counts and a history of runs). One panel; the host keeps every state, the
- * page shows it.
+ * against the session's server (completion or chat, sampling parameters, streamed, stoppable, with
+ * TTFT, tokens/s, token counts and a history of runs). One panel; the session keeps every state,
+ * the page shows it. Also "Check Against Source" and "Create Offline Inference Script", which
+ * start from the panel's form and server.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeError, describePromptCheck, ENGINES, fetchGauges, generate, isJaxServeError, metricsAbsentNote, offlineScript, splitWords, type EngineId, type GenerateApi, type LaunchProfile } from '../core/index';
-import { checkServed } from '../core/node/index';
+import { apiLabel, describeError, describePromptCheck, ENGINES, isJaxServeError, offlineScript, splitWords, type CheckReport, type EngineId, type GenerateApi } from '../core/index';
 import { Rpc } from '../shared/rpc';
-import { isServeWebviewToHost, type CheckView, type EngineView, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
+import { isServeWebviewToHost, type CheckView, type EngineView, type ProfileView, type RunMode, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
-import type { GenerateCommands } from './generateCommands';
-import type { ServerManager } from './serverManager';
 import { choosePython } from './python';
+import type { RunSink, ServeSession } from './serveSession';
 import { openNamedUntitled } from './untitled';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export const SERVE_VIEW_TYPE = 'jaxServe.serve';
-const HISTORY_KEY = 'jaxServe.runHistory';
-const SAMPLING_KEY = 'jaxServe.sampling';
-const MAX_HISTORY = 30;
-/** Characters of a run's text kept in the history (the panel shows the whole text while it is open). */
-const MAX_HISTORY_TEXT = 20_000;
-/** Streamed text goes to the page at most this often. */
-const FLUSH_MS = 50;
-const GAUGES_MS = 2000;
 
 const CHECK_APIS: readonly GenerateApi[] = ['sglang-generate', 'completions', 'chat'];
 
 const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({ id: e.id, title: e.title, memoryFlag: e.memoryFlag, devices: e.devices }));
+const ENGINE_IDS: readonly string[] = ENGINE_VIEWS.map((e) => e.id);
 
-export class ServePanel extends Disposable {
+export function registerServePanel(context: vscode.ExtensionContext, session: ServeSession): void {
+  context.subscriptions.push(new ServePanel(context, session));
+}
+
+class ServePanel extends Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private rpc: Rpc<ServeHostToWebview, ServeWebviewToHost> | undefined;
-  private nextRun = 1;
-  private readonly runs = new Map<number, AbortController>();
-  private gaugeTimer: ReturnType<typeof setInterval> | undefined;
-  /** The last gauges read (the test API reads them). */
-  gauges: GaugesView | undefined;
-  /** Why there are none, when the last read found none (the test API reads it). */
-  gaugesAbsent: string | undefined;
-  /** Runs of this session and before, newest first. */
-  history: RunView[];
+  /** Runs this page started (an editor's runs are not its to show). */
+  private readonly runs = new Set<number>();
   /** A folder to put in the form once the page is ready. */
   private pendingModel: string | undefined;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
-    private readonly manager: ServerManager,
-    private readonly generateCommands: GenerateCommands,
+    private readonly session: ServeSession,
   ) {
     super();
-    this.history = context.workspaceState.get<RunView[]>(HISTORY_KEY, []);
     this._register(vscode.commands.registerCommand('jaxServe.openServePanel', (folder?: vscode.Uri) => this.show(folder?.fsPath)));
-    // With a profile (or its name), starts it; from the palette, offers the saved profiles, else the panel.
-    this._register(vscode.commands.registerCommand('jaxServe.startServer', async (profile?: ProfileView | string) => {
-      let p = typeof profile === 'string' ? manager.profiles.find((x) => x.name === profile) : profile;
-      if (!p && manager.profiles.length > 0) {
-        const panel = { label: '$(vm-running) Open the Serve panel…', profile: undefined };
-        const pick = await vscode.window.showQuickPick([...manager.profiles.map((x) => ({ label: x.name, description: `${x.engine} · ${x.model}`, profile: x })), panel], { title: 'Start Server: a saved profile' });
-        if (!pick) return undefined;
-        p = pick.profile;
-      }
-      if (p) return manager.start(p);
-      this.show();
-      return undefined;
-    }));
     // From the palette: the panel's last form and sampling; a folder (the explorer, tests) overrides the form's.
-    this._register(vscode.commands.registerCommand('jaxServe.createOfflineScript', (arg?: vscode.Uri | EngineId, folder?: string) => {
-      const form = manager.form;
-      const model = arg instanceof vscode.Uri ? arg.fsPath : (folder ?? form.model);
-      const engine = typeof arg === 'string' ? arg : (form.engine as EngineId);
-      return this.offlineScript({ ...form, engine, model }, 'completions', 'Hello, my name is', this.sampling);
-    }));
+    this._register(
+      vscode.commands.registerCommand('jaxServe.createOfflineScript', (arg?: vscode.Uri | EngineId, folder?: string) => {
+        const form = session.form;
+        const model = arg instanceof vscode.Uri ? arg.fsPath : (folder ?? form.model);
+        const engine = typeof arg === 'string' ? arg : form.engine;
+        return this.offlineScript({ ...form, engine, model }, 'completions', 'Hello, my name is', session.sampling);
+      }),
+    );
     // The panel's button without its page: a folder (the explorer, tests) is the source, an API other than the default may be named.
-    this._register(vscode.commands.registerCommand('jaxServe.checkAgainstSource', async (folder?: vscode.Uri | string, api?: GenerateApi) => {
-      if (api !== undefined && !CHECK_APIS.includes(api)) throw new Error(`jaxServe.checkAgainstSource: the API is one of ${CHECK_APIS.join(', ')}.`);
-      this.show();
-      const r = await this.checkAgainstSource(folder instanceof vscode.Uri ? folder.fsPath : folder, api);
-      this.rpc?.send(r);
-      return r;
-    }));
-    this._register(manager.onDidChange((server) => {
-      this.rpc?.send({ type: 'server', server });
-      this.pollGauges();
-    }));
-    this._register(generateCommands.onDidAttach((attached) => {
-      this.rpc?.send({ type: 'attached', attached });
-      this.gauges = undefined;
-      this.pollGauges();
-    }));
-  }
-
-  private get sampling(): SamplingView {
-    const s = vscode.workspace.getConfiguration('jaxServe.generate');
-    return this.context.workspaceState.get<SamplingView>(SAMPLING_KEY) ?? { temperature: s.get('temperature', 0.7), topP: 1, maxTokens: s.get('maxTokens', 128), stop: '' };
+    this._register(
+      vscode.commands.registerCommand('jaxServe.checkAgainstSource', async (folder?: vscode.Uri | string, api?: GenerateApi) => {
+        if (api !== undefined && !CHECK_APIS.includes(api)) throw new Error(vscode.l10n.t('jaxServe.checkAgainstSource: the API is one of {0}.', CHECK_APIS.join(', ')));
+        this.show();
+        const r = await this.checkAgainstSource(folder instanceof vscode.Uri ? folder.fsPath : folder, api);
+        this.rpc?.send(r);
+        return r;
+      }),
+    );
+    this._register(session.onDidChangeServer((server) => this.rpc?.send({ type: 'server', server })));
+    this._register(session.onDidChangeEndpoint((attached) => this.rpc?.send({ type: 'attached', attached })));
+    this._register(session.onDidChangeGauges((g) => this.rpc?.send({ type: 'gauges', ...g })));
+    this._register(session.onDidChangeProfiles((profiles) => this.rpc?.send({ type: 'profiles', profiles })));
+    this._register(
+      session.onDidChangeRun((run) => {
+        if (run.status === 'running' || !this.runs.delete(run.id)) return;
+        this.rpc?.send({ type: 'run', run });
+      }),
+    );
   }
 
   /** Opens (or reveals) the panel; a folder given becomes the form's model folder. */
@@ -107,54 +81,65 @@ export class ServePanel extends Disposable {
       if (model) this.rpc?.send({ type: 'model', path: model });
       return;
     }
-    const panel = (this.panel = vscode.window.createWebviewPanel(SERVE_VIEW_TYPE, 'JAX Serve', vscode.ViewColumn.Active, { ...webviewOptions(this.context.extensionUri), retainContextWhenHidden: true }));
+    const panel = (this.panel = vscode.window.createWebviewPanel(SERVE_VIEW_TYPE, vscode.l10n.t('JAX Serve'), vscode.ViewColumn.Active, { ...webviewOptions(this.context.extensionUri), retainContextWhenHidden: true }));
     panel.iconPath = new vscode.ThemeIcon('vm-running');
-    const rpc = (this.rpc = new Rpc<ServeHostToWebview, ServeWebviewToHost>((env) => void panel.webview.postMessage(env), (m) => this.handle(m), isServeWebviewToHost));
+    const rpc = (this.rpc = new Rpc<ServeHostToWebview, ServeWebviewToHost>((env) => void panel.webview.postMessage(env), (m) => this.handle(m), (v): v is ServeWebviewToHost => isServeWebviewToHost(v, ENGINE_IDS)));
     const sub = panel.webview.onDidReceiveMessage((m) => rpc.receive(m));
-    panel.onDidChangeViewState(() => this.pollGauges());
+    // The gauges are read while the page shows them.
+    let gauges: { dispose(): void } | undefined;
+    const watch = () => {
+      if (panel.visible) gauges ??= this.session.watchGauges();
+      else {
+        gauges?.dispose();
+        gauges = undefined;
+      }
+    };
+    watch();
+    panel.onDidChangeViewState(watch);
     panel.onDidDispose(() => {
-      for (const ac of this.runs.values()) ac.abort();
-      clearInterval(this.gaugeTimer);
-      this.gaugeTimer = undefined;
+      for (const id of this.runs) this.session.cancelRun(id);
+      gauges?.dispose();
       rpc.dispose();
       sub.dispose();
       this.panel = this.rpc = undefined;
     });
-    panel.webview.html = webviewHtml(panel.webview, this.context.extensionUri, 'serve', 'JAX Serve');
+    panel.webview.html = webviewHtml(panel.webview, this.context.extensionUri, 'serve', vscode.l10n.t('JAX Serve'));
   }
 
   private async handle(m: ServeWebviewToHost): Promise<ServeHostToWebview | undefined> {
+    const s = this.session;
     switch (m.type) {
       case 'ready': {
-        this.pollGauges();
         const model = this.pendingModel;
         this.pendingModel = undefined;
         return {
           type: 'init',
           engines: ENGINE_VIEWS,
-          profiles: this.manager.profiles,
-          form: model ? { ...this.manager.form, model } : this.manager.form,
+          profiles: s.profiles,
+          form: model ? { ...s.form, model } : s.form,
           formWins: model !== undefined,
-          server: this.manager.view,
-          attached: this.generateCommands.attached,
-          sampling: this.sampling,
-          history: this.history,
+          server: s.server,
+          attached: s.endpoint,
+          sampling: s.sampling,
+          history: s.history,
           trusted: vscode.workspace.isTrusted,
-          check: this.lastCheck,
+          check: s.lastCheck && checkView(s.lastCheck),
+          gauges: s.gauges,
+          gaugesAbsent: s.gaugesAbsent,
         };
       }
       case 'start':
-        await this.manager.start(m.profile);
+        await vscode.commands.executeCommand('jaxServe.startServer', m.profile);
         return { type: 'ack' };
       case 'stop':
-        await this.manager.stop();
+        await vscode.commands.executeCommand('jaxServe.stopServer');
         return { type: 'ack' };
       case 'saveProfile':
-        return { type: 'profiles', profiles: await this.manager.saveProfile(m.profile) };
+        return { type: 'profiles', profiles: await s.saveProfile(m.profile) };
       case 'deleteProfile':
-        return { type: 'profiles', profiles: await this.manager.deleteProfile(m.name) };
+        return { type: 'profiles', profiles: await s.deleteProfile(m.name) };
       case 'pickModel': {
-        const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'Serve: the model folder (an export)', openLabel: 'Serve This Folder' });
+        const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: vscode.l10n.t('Serve: the model folder (an export)'), openLabel: vscode.l10n.t('Serve This Folder') });
         return { type: 'picked', path: picked?.[0]?.fsPath };
       }
       case 'showLog':
@@ -162,24 +147,27 @@ export class ServePanel extends Disposable {
         return { type: 'ack' };
       case 'preflight': {
         // The running server's folder and engine, else the form's: preflight applies that engine's rules.
-        const folder = this.manager.folder ?? this.manager.form.model;
-        const engine = this.manager.folder ? this.manager.engine : this.manager.form.engine;
+        const { folder, engine } = s.managedLaunch ?? { folder: s.form.model, engine: s.form.engine };
         if (folder) await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(folder), engine);
         return { type: 'ack' };
       }
       case 'attach':
-        await this.generateCommands.attach();
+        await vscode.commands.executeCommand('jaxServe.attach');
         return { type: 'ack' };
       case 'checkSource':
         return this.checkAgainstSource();
-      case 'generate':
-        await this.context.workspaceState.update(SAMPLING_KEY, m.sampling);
-        return { type: 'run', run: this.startRun(m.mode, m.prompt, m.sampling) };
+      case 'generate': {
+        await s.setSampling(m.sampling);
+        const sink: RunSink = { remember: true, write: (text) => void this.rpc?.send({ type: 'runText', id: handle.run.id, text }) };
+        const handle = s.runGeneration({ mode: m.mode, prompt: m.prompt }, sink);
+        if (handle.run.status === 'running') this.runs.add(handle.run.id);
+        return { type: 'run', run: handle.run };
+      }
       case 'cancelRun':
-        this.runs.get(m.id)?.abort();
+        s.cancelRun(m.id);
         return { type: 'ack' };
       case 'offlineScript':
-        await this.context.workspaceState.update(SAMPLING_KEY, m.sampling);
+        await s.setSampling(m.sampling);
         await this.offlineScript(m.profile, m.mode, m.prompt, m.sampling);
         return { type: 'ack' };
       default: {
@@ -189,149 +177,49 @@ export class ServePanel extends Disposable {
     }
   }
 
-  /** Starts a generation against the attached server; its text and end follow as messages. */
-  private startRun(mode: RunMode, prompt: string, sampling: SamplingView): RunView {
-    const server = this.generateCommands.attached;
-    const id = this.nextRun++;
-    const base: RunView = { id, mode, prompt, text: '', model: server?.model, status: 'running', at: Date.now() };
-    if (!server) return { ...base, status: 'error', error: 'No server: start one above, or Attach to a running one.' };
-    const ac = new AbortController();
-    this.runs.set(id, ac);
-    let pending = '';
-    let text = '';
-    const flush = () => {
-      if (!pending) return;
-      this.rpc?.send({ type: 'runText', id, text: pending });
-      text += pending;
-      pending = '';
-    };
-    const timer = setInterval(flush, FLUSH_MS);
-    void (async () => {
-      let run: RunView;
-      try {
-        const r = await generate(
-          {
-            ...(await this.generateCommands.requestFor(server)),
-            api: mode,
-            prompt,
-            maxTokens: sampling.maxTokens,
-            temperature: sampling.temperature,
-            topP: sampling.topP,
-            stop: sampling.stop.split('\n').filter((s) => s !== ''),
-            seed: sampling.seed,
-            signal: ac.signal,
-          },
-          (e) => {
-            if (e.kind === 'text') pending += e.text;
-          },
-        );
-        flush();
-        // The model sent: the attached name, or the one the server listed.
-        run = { ...base, model: r.model, text, status: 'done', ttftMs: r.ttftMs, tokensPerSecond: r.tokensPerSecond, promptTokens: r.usage?.promptTokens, completionTokens: r.tokens, finishReason: r.finishReason };
-      } catch (e) {
-        flush();
-        const stopped = isJaxServeError(e) && e.code === 'E_CANCELLED';
-        // What arrived stays in the run.
-        run = { ...base, text, status: stopped ? 'stopped' : 'error', error: stopped ? undefined : describeError(e) };
-      } finally {
-        clearInterval(timer);
-        this.runs.delete(id);
-      }
-      this.rpc?.send({ type: 'run', run });
-      this.history = [{ ...run, text: run.text.slice(0, MAX_HISTORY_TEXT) }, ...this.history].slice(0, MAX_HISTORY);
-      await this.context.workspaceState.update(HISTORY_KEY, this.history);
-    })();
-    return base;
-  }
-
-  // ---- Check Against Source (jax-serve check-served for the attached server) ---------------------
-
   /**
-   * Runs the served-vs-source check against the attached server, with the folder given, else the
+   * Runs the served-vs-source check against the session's server, with the folder given, else the
    * folder this window started that server on, else one asked for; in the interpreter verify uses;
    * with progress and cancel in a notification.
    */
   private async checkAgainstSource(given?: string, api?: GenerateApi): Promise<ServeHostToWebview & { type: 'checked' }> {
-    const server = this.generateCommands.attached;
-    if (!server) return { type: 'checked', error: 'No server: start one above, or Attach to a running one.' };
+    const endpoint = this.session.endpoint;
+    if (!endpoint) return { type: 'checked', error: vscode.l10n.t('No server: start one above, or Attach to a running one.') };
     // The managed server's folder only when it is the one attached: another URL serves another model.
-    let source = given ?? (this.manager.specAt(server.url) ? this.manager.folder : undefined);
+    let source = given ?? this.session.managedAt(endpoint.url)?.folder;
     if (!source) {
-      const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'Check Against Source: the export folder this server serves', openLabel: 'Check Against This Folder' });
+      const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: vscode.l10n.t('Check Against Source: the export folder this server serves'), openLabel: vscode.l10n.t('Check Against This Folder') });
       source = picked?.[0]?.fsPath;
       if (!source) return { type: 'checked' };
     }
     const { python } = await choosePython(vscode.Uri.file(source));
     try {
-      const apiKey = await this.generateCommands.apiKey(server.url);
-      const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Check Against Source', cancellable: true }, (progress, token) => {
+      const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Check Against Source'), cancellable: true }, (progress, token) => {
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
-        return checkServed({ url: server.url, source: source!, api, model: server.model, python, apiKey, packageRoot: this.context.extensionPath, signal: ac.signal, log: this.manager.serverLog, onStep: (s) => progress.report({ message: s }) });
+        return this.session.checkAgainstSource({ source: source!, api, python, packageRoot: this.context.extensionPath, signal: ac.signal, onStep: (step) => progress.report({ message: step }) });
       });
-      const asked = `${report.prompts.length} prompts, ${report.dtype}, ${report.api === 'sglang-generate' ? '/generate' : report.api}${report.model ? ` as ${report.model}` : ''}`;
-      const check: CheckView = {
-        ok: report.ok,
-        headline: report.ok ? `The server generates what ${path.basename(report.source)} computes (${asked}).` : `${report.prompts.filter((p) => !p.ok).length} of ${report.prompts.length} prompts diverge from ${path.basename(report.source)} (${asked}).`,
-        api: report.api === 'sglang-generate' ? '/generate' : report.api,
-        ...(report.model ? { model: report.model } : {}),
-        prompts: report.prompts.map((p) => ({ prompt: p.prompt, ok: p.ok, text: p.text, tokensEqual: p.tokensEqual, firstDivergence: p.firstDivergence, ...(p.divergenceSpan ? { span: p.divergenceSpan } : {}), summary: describePromptCheck(p, report.dtype) })),
-      };
-      this.lastCheck = check;
-      return { type: 'checked', check };
+      return { type: 'checked', check: checkView(report) };
     } catch (e) {
       if (isJaxServeError(e) && e.code === 'E_CANCELLED') return { type: 'checked' };
       return { type: 'checked', error: describeError(e) };
     }
   }
 
-  /** The last check's verdict (the test API reads it). */
-  lastCheck: CheckView | undefined;
-
-  /** Reads /metrics of the attached server every few seconds while the panel is visible. */
-  private pollGauges(): void {
-    const want = this.panel?.visible && this.generateCommands.attached !== undefined;
-    if (!want) {
-      clearInterval(this.gaugeTimer);
-      this.gaugeTimer = undefined;
-      return;
-    }
-    if (this.gaugeTimer) return;
-    const read = async () => {
-      const url = this.generateCommands.attached?.url;
-      if (!url) return;
-      let g: GaugesView | undefined;
-      try {
-        g = await fetchGauges(url, await this.generateCommands.apiKey(url));
-      } catch {
-        g = undefined; // not up (yet), or gone
-      }
-      // Said for the engine this window started there; an attached server's engine is not known.
-      const absent = g ? undefined : metricsAbsentNote(this.manager.specAt(url));
-      if (JSON.stringify(g) !== JSON.stringify(this.gauges) || absent !== this.gaugesAbsent) {
-        this.gauges = g;
-        this.gaugesAbsent = absent;
-        this.rpc?.send({ type: 'gauges', gauges: g, absent });
-      }
-    };
-    void read();
-    this.gaugeTimer = setInterval(() => void read(), GAUGES_MS);
-  }
-
   private async offlineScript(profile: ProfileView, mode: RunMode, prompt: string, sampling: SamplingView): Promise<vscode.TextEditor | undefined> {
     let text: string;
     try {
-      if (!profile.model.trim()) throw new Error('choose the model folder first.');
+      if (!profile.model.trim()) throw new Error(vscode.l10n.t('choose the model folder first.'));
       text = offlineScript({
-        engine: profile.engine as EngineId,
+        engine: profile.engine,
         // The profile's extra arguments, split as a launch splits them (SGLang-JAX's Engine takes them).
-        launch: { ...(profile as LaunchProfile), extraArgs: profile.extraArgs?.trim() ? splitWords(profile.extraArgs) : undefined },
+        launch: { ...profile, extraArgs: profile.extraArgs?.trim() ? splitWords(profile.extraArgs) : undefined },
         sampling: { temperature: sampling.temperature, topP: sampling.topP, maxTokens: sampling.maxTokens, stop: sampling.stop.split('\n').filter((s) => s !== ''), seed: sampling.seed },
         prompts: [prompt || 'Hello, my name is'],
         chat: mode === 'chat',
       });
     } catch (e) {
-      void vscode.window.showErrorMessage(`Offline script: ${describeError(e)}`);
+      void vscode.window.showErrorMessage(vscode.l10n.t('Offline script: {0}', describeError(e)));
       return undefined;
     }
     return openNamedUntitled(`offline_${profile.engine}_${path.basename(profile.model)}`, '.py', text, profile.model);
@@ -341,4 +229,18 @@ export class ServePanel extends Disposable {
     this.panel?.dispose();
     super.dispose();
   }
+}
+
+/** A check's report as the panel shows it: a headline, and each prompt's verdict in one line. */
+function checkView(report: CheckReport): CheckView {
+  const api = apiLabel(report.api);
+  const asked = report.model ? vscode.l10n.t('{0} prompts, {1}, {2} as {3}', report.prompts.length, report.dtype, api, report.model) : vscode.l10n.t('{0} prompts, {1}, {2}', report.prompts.length, report.dtype, api);
+  const source = path.basename(report.source);
+  return {
+    ok: report.ok,
+    headline: report.ok ? vscode.l10n.t('The server generates what {0} computes ({1}).', source, asked) : vscode.l10n.t('{0} of {1} prompts diverge from {2} ({3}).', report.prompts.filter((p) => !p.ok).length, report.prompts.length, source, asked),
+    api,
+    ...(report.model ? { model: report.model } : {}),
+    prompts: report.prompts.map((p) => ({ prompt: p.prompt, ok: p.ok, text: p.text, tokensEqual: p.tokensEqual, firstDivergence: p.firstDivergence, ...(p.divergenceSpan ? { span: p.divergenceSpan } : {}), summary: describePromptCheck(p, report.dtype) })),
+  };
 }

@@ -8,9 +8,10 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeError, parseEnv, serveCliArgs, type LaunchProfile } from '../core/index';
+import { describeError, parseEnv, serveCliArgs } from '../core/index';
 import type { ProfileView } from '../shared/serveProtocol';
 import { choosePython } from './python';
+import type { ServeSession } from './serveSession';
 
 export const TASK_TYPE = 'jax-serve';
 
@@ -26,10 +27,11 @@ interface JaxServeTaskDefinition extends vscode.TaskDefinition {
   args?: string[];
 }
 
-export function registerTasks(context: vscode.ExtensionContext, profiles: () => readonly ProfileView[]): vscode.Disposable {
+export function registerTasks(context: vscode.ExtensionContext, session: ServeSession): void {
+  const profiles = () => session.profiles;
   const cli = path.join(context.extensionPath, 'dist', 'cli.js');
   const folderOf = (scope: vscode.WorkspaceFolder | vscode.TaskScope) => (typeof scope === 'object' ? scope.uri : undefined);
-  return vscode.tasks.registerTaskProvider(TASK_TYPE, {
+  context.subscriptions.push(vscode.tasks.registerTaskProvider(TASK_TYPE, {
     async provideTasks() {
       const found = await vscode.workspace.findFiles('{config.json,*/config.json,*/*/config.json}', '**/node_modules/**', 50);
       const tasks = found.map((config) => {
@@ -54,12 +56,12 @@ export function registerTasks(context: vscode.ExtensionContext, profiles: () => 
       }
       return taskFor(def, cli, scope);
     },
-  });
+  }));
 }
 
 function cliArgs(def: JaxServeTaskDefinition): string[] {
   const need = (v: string | undefined, what: string) => {
-    if (!v) throw new Error(`a jax-serve ${def.action} task needs "${what}".`);
+    if (!v) throw new Error(vscode.l10n.t('a jax-serve {0} task needs "{1}".', def.action, what));
     return v;
   };
   const extra = def.args ?? [];
@@ -88,16 +90,16 @@ async function serveTask(def: JaxServeTaskDefinition, cli: string, scope: vscode
   try {
     if (def.profile !== undefined) {
       const p = profiles.find((x) => x.name === def.profile);
-      if (!p) throw new Error(`no saved Serve profile named "${def.profile}" (save one in the Serve panel).`);
+      if (!p) throw new Error(vscode.l10n.t('no saved Serve profile named "{0}" (save one in the Serve panel).', def.profile));
       const python = p.python?.trim() || p.command?.trim() ? undefined : (await choosePython(folder)).python;
-      args = serveCliArgs(p as LaunchProfile, python);
+      args = serveCliArgs(p, python);
       env = p.env ? parseEnv(p.env) : {};
     } else {
       args = cliArgs(def);
       if (!def.args?.includes('--python') && !def.args?.includes('--command')) args.push('--python', (await choosePython(folder)).python);
     }
   } catch (e) {
-    void vscode.window.showErrorMessage(`jax-serve serve task: ${describeError(e)}`);
+    void vscode.window.showErrorMessage(vscode.l10n.t('jax-serve serve task: {0}', describeError(e)));
     return undefined;
   }
   const name = def.profile !== undefined ? `serve ${def.profile}` : `serve ${vscode.workspace.asRelativePath(def.source!)}`;

@@ -1,48 +1,26 @@
 /**
  * Messages between the Serve panel and its webview: the launch form (a profile), the server's
- * state as it starts, the gauges from /metrics, and generations with their measurements. The
- * profile and gauge types restate core's (LaunchProfile, ServerGauges) because the webview's
- * build cannot see core.
+ * state as it starts, the gauges from /metrics, and generations with their measurements. The view
+ * types are core's own (through its type-only entry), so the page and the host cannot drift apart.
  */
+import type { EngineFacts, LaunchProfile, Phase, ServerGauges, ServerStatus } from '../core/types';
 
-export interface ProfileView {
-  readonly name: string;
-  readonly engine: string;
-  readonly model: string;
-  readonly host: string;
-  readonly port?: number;
-  readonly dtype?: string;
-  readonly maxModelLen?: number;
-  readonly tensorParallel?: number;
-  readonly memoryFraction?: number;
-  readonly servedName?: string;
-  /** The engine's --device (engines with `devices`); empty: the engine's default. */
-  readonly device?: string;
-  readonly extraArgs?: string;
-  readonly env?: string;
-  readonly python?: string;
-  readonly command?: string;
-}
+/** The launch form: a profile as core checks and launches it. */
+export type ProfileView = LaunchProfile;
 
-export interface EngineView {
-  readonly id: string;
-  readonly title: string;
-  /** The memory fraction's flag for this engine (none: the engine has no such option). */
-  readonly memoryFlag?: string;
-  /** The values of its --device (none: it takes no device option). */
-  readonly devices?: readonly string[];
-}
-
-export const SERVER_PHASES = ['starting', 'weights', 'compile', 'graphs', 'kv-cache', 'precompile', 'http', 'warmup', 'ready'] as const;
-export type PhaseView = (typeof SERVER_PHASES)[number];
+/** What the form needs of an engine: its options (memory flag, devices) come from its spec. */
+export type EngineView = Pick<EngineFacts, 'id' | 'title' | 'memoryFlag' | 'devices'>;
 
 export interface ServerView {
-  readonly status: 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
+  readonly status: ServerStatus;
+  /** The engine's title, and its short name for tight places (the status bar). */
   readonly engine: string;
+  readonly shortName: string;
   readonly url: string;
+  readonly port: number;
   readonly model: string;
   /** Each phase once with when it began (ms after start), in order. */
-  readonly phases: readonly { readonly phase: PhaseView; readonly at: number; readonly detail?: string }[];
+  readonly phases: readonly { readonly phase: Phase; readonly at: number; readonly detail?: string }[];
   readonly progress?: { readonly done: number; readonly total: number };
   /** Date.now() at start; the page ticks the elapsed time itself. */
   readonly startedAt: number;
@@ -53,11 +31,7 @@ export interface ServerView {
   readonly preflight?: boolean;
 }
 
-export interface GaugesView {
-  readonly running?: number;
-  readonly waiting?: number;
-  readonly kvCacheUse?: number;
-}
+export type GaugesView = ServerGauges;
 
 export interface SamplingView {
   readonly temperature: number;
@@ -85,6 +59,8 @@ export interface RunView {
   readonly completionTokens?: number;
   readonly finishReason?: string;
   readonly at: number;
+  /** The document the text went into (a run from the editor); none: the panel. */
+  readonly document?: string;
 }
 
 /** Check Against Source: one prompt's verdict, as the panel shows it (from core's PromptCheck). */
@@ -125,6 +101,9 @@ export interface ServeInit {
   readonly trusted: boolean;
   /** The last Check Against Source verdict of this session (a check run while the page was closed or loading). */
   readonly check?: CheckView;
+  /** The gauges as last read, or why there are none. */
+  readonly gauges?: GaugesView;
+  readonly gaugesAbsent?: string;
 }
 
 export type ServeHostToWebview =
@@ -163,11 +142,13 @@ const str = (v: unknown, max = 100_000) => typeof v === 'string' && v.length <= 
 const optStr = (v: unknown, max = 10_000) => v === undefined || str(v, max);
 const optNum = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v));
 
-export function isProfileView(v: unknown): v is ProfileView {
+/** A profile from the page; `engineIds` are the engines the host offered (core's, which this file cannot import). */
+export function isProfileView(v: unknown, engineIds: readonly string[]): v is ProfileView {
   return (
     isObj(v) &&
     str(v.name, 200) &&
-    str(v.engine, 100) &&
+    typeof v.engine === 'string' &&
+    engineIds.includes(v.engine) &&
     str(v.model, 10_000) &&
     str(v.host, 1000) &&
     [v.port, v.maxModelLen, v.tensorParallel, v.memoryFraction].every(optNum) &&
@@ -181,7 +162,7 @@ function isSampling(v: unknown): v is SamplingView {
 
 const isMode = (v: unknown): v is RunMode => v === 'completions' || v === 'chat';
 
-export function isServeWebviewToHost(v: unknown): v is ServeWebviewToHost {
+export function isServeWebviewToHost(v: unknown, engineIds: readonly string[]): v is ServeWebviewToHost {
   if (!isObj(v)) return false;
   switch (v.type) {
     case 'ready':
@@ -194,7 +175,7 @@ export function isServeWebviewToHost(v: unknown): v is ServeWebviewToHost {
       return true;
     case 'start':
     case 'saveProfile':
-      return isProfileView(v.profile);
+      return isProfileView(v.profile, engineIds);
     case 'deleteProfile':
       return str(v.name, 200);
     case 'generate':
@@ -202,7 +183,7 @@ export function isServeWebviewToHost(v: unknown): v is ServeWebviewToHost {
     case 'cancelRun':
       return typeof v.id === 'number' && Number.isSafeInteger(v.id);
     case 'offlineScript':
-      return isProfileView(v.profile) && isMode(v.mode) && str(v.prompt) && isSampling(v.sampling);
+      return isProfileView(v.profile, engineIds) && isMode(v.mode) && str(v.prompt) && isSampling(v.sampling);
     default:
       return false;
   }

@@ -6,7 +6,6 @@
  */
 import {
   isServeHostToWebview,
-  SERVER_PHASES,
   type EngineView,
   type GaugesView,
   type ProfileView,
@@ -19,6 +18,7 @@ import {
   type ServerView,
   type ServeWebviewToHost,
 } from '../../src/shared/serveProtocol';
+import type { Phase } from '../../src/core/types';
 import { el } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
 
@@ -31,7 +31,7 @@ interface PageState {
 }
 const STATE_VERSION = 1;
 
-const PHASE_LABEL: Record<(typeof SERVER_PHASES)[number], string> = {
+const PHASE_LABEL: Record<Phase, string> = {
   starting: 'Process started',
   weights: 'Loading weights',
   compile: 'Compiling',
@@ -217,7 +217,7 @@ function build(): void {
     if (p) setForm(p);
     persist();
   });
-  ui.saveProfile.addEventListener('click', () => void rpc.request({ type: 'saveProfile', profile: { ...form(), name: ui.profileName.value.trim() } }).then((r) => r.type === 'profiles' && renderProfiles(r.profiles, ui.profileName.value.trim()), showError));
+  ui.saveProfile.addEventListener('click', () => void withForm((profile) => rpc.request({ type: 'saveProfile', profile: { ...profile, name: ui.profileName.value.trim() } })).then((r) => r?.type === 'profiles' && renderProfiles(r.profiles, ui.profileName.value.trim()), showError));
   ui.deleteProfile.addEventListener('click', () => ui.profile.value && void rpc.request({ type: 'deleteProfile', name: ui.profile.value }).then((r) => r.type === 'profiles' && renderProfiles(r.profiles), showError));
   ui.browse.addEventListener('click', () =>
     void rpc.request({ type: 'pickModel' }, 10 * 60_000).then((r) => {
@@ -227,10 +227,10 @@ function build(): void {
       }
     }, showError),
   );
-  ui.start.addEventListener('click', () => void rpc.request({ type: 'start', profile: form() }, 10 * 60_000).catch(showError));
+  ui.start.addEventListener('click', () => void withForm((profile) => rpc.request({ type: 'start', profile }, 10 * 60_000)).catch(showError));
   ui.stop.addEventListener('click', () => void rpc.request({ type: 'stop' }, 60_000).catch(showError));
   ui.log.addEventListener('click', () => void rpc.request({ type: 'showLog' }));
-  ui.script.addEventListener('click', () => void rpc.request({ type: 'offlineScript', profile: form(), mode: mode(), prompt: ui.prompt.value, sampling: sampling() }).catch(showError));
+  ui.script.addEventListener('click', () => void withForm((profile) => rpc.request({ type: 'offlineScript', profile, mode: mode(), prompt: ui.prompt.value, sampling: sampling() })).catch(showError));
   ui.attach.addEventListener('click', () => void rpc.request({ type: 'attach' }, 10 * 60_000).catch(showError));
   ui.generate.addEventListener('click', generate);
   ui.checkSource.addEventListener('click', checkSource);
@@ -268,10 +268,19 @@ function deviceChoices(current: string | undefined): void {
 const optNum = (i: HTMLInputElement) => (i.value.trim() === '' ? undefined : Number(i.value));
 const optStr = (i: HTMLInputElement | HTMLTextAreaElement) => (i.value.trim() === '' ? undefined : i.value);
 
-function form(): ProfileView {
+/** Sends the form once there is one (the buttons do nothing before the host's engines came). */
+function withForm<T>(send: (profile: ProfileView) => Promise<T>): Promise<T | undefined> {
+  const profile = form();
+  return profile ? send(profile) : Promise.resolve(undefined);
+}
+
+/** The form as a profile; none until the host has offered its engines (the select holds only their ids). */
+function form(): ProfileView | undefined {
+  const engine = init?.engines.find((e) => e.id === ui.engine.value)?.id;
+  if (engine === undefined) return undefined;
   return {
     name: ui.profileName.value.trim(),
-    engine: ui.engine.value,
+    engine,
     model: ui.model.value.trim(),
     host: ui.host.value.trim(),
     port: optNum(ui.port),
@@ -503,7 +512,7 @@ void rpc.request({ type: 'ready' }).then((m) => {
   server = m.server;
   renderServer();
   renderAttached(m.attached);
-  renderGauges(undefined);
+  renderGauges(m.gauges, m.gaugesAbsent);
   for (const r of m.history) addHistory(r, false);
   if (m.check) renderCheck(m.check, undefined);
   document.body.dataset.ready = 'true';

@@ -11,8 +11,9 @@ import { createServer } from 'node:net';
 import { JaxServeError } from '../errors';
 import { checkDevice, type EngineSpec, type LaunchCommand, type LaunchOptions } from '../serve/engines';
 import { describeExit, ServerLog, type StartupState } from '../serve/serverLog';
+import type { ServerStatus } from '../serve/serveTypes';
 
-export type ServerStatus = 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
+export type { ServerStatus } from '../serve/serveTypes';
 
 export interface ServerState {
   readonly status: ServerStatus;

@@ -8,8 +8,9 @@ import * as path from 'node:path';
 import { JaxServeError } from '../errors';
 import { safeName } from '../text';
 
-export type EngineId = 'vllm' | 'vllm-tpu' | 'sglang' | 'sglang-jax' | 'transformers-serve';
-export type Phase = 'starting' | 'weights' | 'compile' | 'graphs' | 'kv-cache' | 'precompile' | 'http' | 'warmup' | 'ready';
+import type { EngineFacts, EngineId, Phase } from './serveTypes';
+
+export type { EngineFacts, EngineId, Phase } from './serveTypes';
 
 export interface LaunchOptions {
   /** The model folder (an export). */
@@ -57,17 +58,8 @@ export interface PhaseRule {
   readonly detail?: (m: RegExpExecArray) => string;
 }
 
-export interface EngineSpec {
-  readonly id: EngineId;
-  /** The engine's name, no platform (the device is an option). */
-  readonly title: string;
-  /** A short name for tight places (the status bar). */
-  readonly shortName: string;
+export interface EngineSpec extends EngineFacts {
   readonly defaultPort: number;
-  /** The flag LaunchOptions.memoryFraction becomes; none: the engine has no such option. */
-  readonly memoryFlag?: string;
-  /** The values of its --device; none: the engine takes no device option. */
-  readonly devices?: readonly string[];
   /**
    * An environment variable the device must equal when set, else the engine refuses to start
    * (SGLang-JAX asserts `device == JAX_PLATFORMS`: sgl_jax/srt/server_args.py:313-318).

@@ -6,31 +6,10 @@
  * quotes and backslashes included, but nothing is expanded: no shell ever runs them.
  */
 import { JaxServeError } from '../errors';
-import { checkDevice, engineById, type EngineId, type LaunchOptions } from './engines';
+import { checkDevice, engineById, type LaunchOptions } from './engines';
+import type { LaunchProfile } from './serveTypes';
 
-export interface LaunchProfile {
-  readonly name: string;
-  readonly engine: EngineId;
-  readonly model: string;
-  readonly host: string;
-  /** Empty: a free port chosen at start. */
-  readonly port?: number;
-  readonly dtype?: string;
-  readonly maxModelLen?: number;
-  readonly tensorParallel?: number;
-  readonly memoryFraction?: number;
-  readonly servedName?: string;
-  /** The engine's --device (engines whose spec lists devices); empty: the engine's default. */
-  readonly device?: string;
-  /** Engine arguments, as typed (split by splitWords). */
-  readonly extraArgs?: string;
-  /** KEY=VALUE lines. */
-  readonly env?: string;
-  /** The interpreter whose environment has the engine; empty: the one VS Code's Python uses. */
-  readonly python?: string;
-  /** A launch prefix replacing the engine's executable, e.g. `docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai`. */
-  readonly command?: string;
-}
+export type { LaunchProfile } from './serveTypes';
 
 /** Splits a command line into words as sh does (quotes, backslash escapes), expanding nothing. */
 export function splitWords(line: string): string[] {

@@ -2,7 +2,11 @@
  * What a tensor's statistics are and how they are asked for: the types both the float path
  * (stats.ts) and the counted-codes path (codeCounts.ts) produce and take.
  */
-import type { ReadOptions } from './read';
+/** How a tensor is read: the chunk size and a cancel. Stated here, not in ./read, so the type-only entry (../types) reaches no Node module. */
+export interface ReadOptions {
+  chunkBytes?: number;
+  signal?: AbortSignal;
+}
 
 export interface TensorStats {
   readonly count: number;

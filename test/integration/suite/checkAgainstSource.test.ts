@@ -41,7 +41,7 @@ for (const run of gpuRuns()) {
       const s = await replay(run, 'replies-good.json');
       try {
         await vscode.commands.executeCommand('jaxServe.attach', s.url);
-        assert.equal((await api()).generate.attached?.model, undefined, 'attached without a name');
+        assert.equal((await api()).serve.endpoint?.model, undefined, 'attached without a name');
         // The button's default (SGLang's /generate, as the server answers /get_model_info), then the OpenAI APIs.
         for (const [want, path] of [[undefined, '/generate'], ['completions', '/v1/completions'], ['chat', '/v1/chat/completions']] as const) {
           const from = s.seen.length;
@@ -65,7 +65,9 @@ for (const run of gpuRuns()) {
           } else {
             assert.equal(r.check.model, undefined, '/generate takes no model');
           }
-          assert.deepEqual((await api()).servePanel.lastCheck, r.check);
+          // The session keeps the report the panel showed (for a page opened later).
+          const kept = (await api()).serve.lastCheck;
+          assert.deepEqual({ ok: kept?.ok, model: kept?.model, divergences: kept?.prompts.map((p) => p.firstDivergence) }, { ok: r.check.ok, model: r.check.model, divergences: r.check.prompts.map((p) => p.firstDivergence) });
         }
       } finally {
         s.server.close();
@@ -102,13 +104,13 @@ for (const run of gpuRuns()) {
       const s = await replay(run, 'replies-good.json');
       try {
         await vscode.commands.executeCommand('jaxServe.attach', s.url);
-        const before = (await api()).servePanel.lastCheck;
+        const before = (await api()).serve.lastCheck;
         const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
         const r = await check(folder);
         assert.equal(r.check, undefined);
         assert.equal(r.error, `${folder}: no config.json; the source is the export folder the server serves.`);
         assert.deepEqual(generations(s.seen), [], 'nothing was generated');
-        assert.equal((await api()).servePanel.lastCheck, before, 'the last verdict stays');
+        assert.equal((await api()).serve.lastCheck, before, 'the last verdict stays');
       } finally {
         s.server.close();
       }
@@ -124,8 +126,8 @@ describe('Check Against Source: which folder is the source', () => {
     await vscode.commands.executeCommand('jaxServe.startServer', { name: '', engine: 'vllm', model: folder, host: '127.0.0.1', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(standin)}` });
     const s = await replay(gpuRuns()[0]!, 'replies-good.json');
     try {
-      const ready = await until('ready', async () => ((await api()).server.state?.status === 'ready' ? (await api()).server.state : undefined));
-      assert.equal((await api()).generate.attached?.url, ready.url);
+      const ready = await until('ready', async () => ((await api()).serve.serverState?.status === 'ready' ? (await api()).serve.serverState : undefined));
+      assert.equal((await api()).serve.endpoint?.url, ready.url);
       // The workspace folder (the stand-in's model) has no config.json: the error names it, so it was the source.
       const own = await vscode.commands.executeCommand<Checked>('jaxServe.checkAgainstSource');
       assert.equal(own.error, `${folder}: no config.json; the source is the export folder the server serves.`);

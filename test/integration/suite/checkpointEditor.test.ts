@@ -8,7 +8,7 @@ import { NodeFileOpener } from '../../../src/core/node/index';
 import type { CheckpointEditorInfo } from '../../../src/extension/checkpointEditor';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
 import { until } from '../waits';
-import { closeAllEditorsReverted, EXTENSION_ID, extensionApi } from './editors';
+import { closeAllEditorsReverted, EXTENSION_ID, extensionApi, generation } from './editors';
 
 const ws = () => vscode.workspace.workspaceFolders![0]!.uri.fsPath;
 
@@ -276,11 +276,10 @@ describe('checkpoint editor in the real VS Code', () => {
       const doc = await vscode.workspace.openTextDocument({ content: 'Once\nupon' });
       const editor = await vscode.window.showTextDocument(doc);
       editor.selection = new vscode.Selection(0, 4, 0, 4);
-      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
+      const last = await generation('jaxServe.generateAtCursor');
       assert.equal(doc.getText(), 'Once the cat sat\nupon');
       assert.deepEqual((replay.requests.at(-1)!.body as { prompt: string; model: string }).prompt, 'Once');
-      const last = (await api()).generate.last;
-      assert.ok(last && 'tokens' in last && last.tokens === 3 && last.ttftMs! >= 0);
+      assert.ok(last.status === 'done' && last.completionTokens === 3 && last.ttftMs! >= 0);
       await vscode.commands.executeCommand('undo');
       assert.equal(doc.getText(), 'Once\nupon', 'the whole run undoes in one step');
       editor.selection = new vscode.Selection(1, 0, 1, 4);
@@ -290,10 +289,9 @@ describe('checkpoint editor in the real VS Code', () => {
       // The server fails mid-stream: the text that came stays, the error is kept.
       replay.use(t.get('sglang-openai-midstream-error')!);
       editor.selection = new vscode.Selection(0, 4, 0, 4);
-      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
+      const failed = await generation('jaxServe.generateAtCursor');
       assert.equal(doc.getText(), 'Onceabc\nupon the cat sat');
-      const failed = (await api()).generate.last;
-      assert.ok(failed && 'error' in failed && /Input length exceeds/.test(failed.error), JSON.stringify(failed));
+      assert.ok(failed.status === 'error' && /Input length exceeds/.test(failed.error!), JSON.stringify(failed));
     } finally {
       await closeAllEditorsReverted();
       await replay.close();

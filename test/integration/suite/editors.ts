@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { JaxServeApi } from '../../../src/extension/extension';
+import type { RunView } from '../../../src/shared/serveProtocol';
 
 /**
  * Closes every editor, reverting each first. "Close All Editors" would ask to save an untitled
@@ -20,4 +21,11 @@ export async function extensionApi(): Promise<JaxServeApi> {
   const ext = vscode.extensions.getExtension<JaxServeApi>(EXTENSION_ID);
   assert.ok(ext, `${EXTENSION_ID} is not loaded`);
   return ext.activate();
+}
+
+/** Runs an editor generation command; its result is the run's record (what went into which document, or why not). */
+export async function generation(command: 'jaxServe.generateAtCursor' | 'jaxServe.continueSelection' | 'jaxServe.sendSelectionAsChat'): Promise<RunView> {
+  const run = await vscode.commands.executeCommand<RunView | undefined>(command);
+  assert.ok(run, `${command} ran nothing`);
+  return run;
 }

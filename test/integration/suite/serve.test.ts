@@ -14,7 +14,7 @@ import { groupAlive } from '../../../src/core/node/index';
 import { recordedRuns, REPLAY_LOG } from '../../unit/recordedRuns';
 import { loadTranscripts, startReplay } from '../../unit/replayServer';
 import { processesWith, until } from '../waits';
-import { closeAllEditorsReverted, extensionApi } from './editors';
+import { closeAllEditorsReverted, extensionApi, generation } from './editors';
 
 const ROOT = resolve(__dirname, '../../..');
 
@@ -30,7 +30,7 @@ describe('serving in the extension host', () => {
     try {
       await vscode.commands.executeCommand('jaxServe.attach', `http://127.0.0.1:${(server.address() as { port: number }).port}`, 'tiny');
       await vscode.commands.executeCommand('jaxServe.openServePanel');
-      const g = await until('gauges', async () => (await api()).servePanel.gauges);
+      const g = await until('gauges', async () => (await api()).serve.gauges);
       assert.equal(g.running, 1);
       assert.equal(g.waiting, 0);
       assert.ok(g.kvCacheUse! > 0 && g.kvCacheUse! < 0.01);
@@ -49,10 +49,9 @@ describe('serving in the extension host', () => {
       const source = await vscode.workspace.openTextDocument({ content: 'say hi' });
       const editor = await vscode.window.showTextDocument(source);
       editor.selection = new vscode.Selection(0, 0, 0, 6);
-      await vscode.commands.executeCommand('jaxServe.sendSelectionAsChat');
-      const last = (await api()).generate.last!;
-      assert.ok('tokens' in last, JSON.stringify(last));
-      const chat = await vscode.workspace.openTextDocument(vscode.Uri.parse(last.document));
+      const last = await generation('jaxServe.sendSelectionAsChat');
+      assert.ok(last.status === 'done', JSON.stringify(last));
+      const chat = await vscode.workspace.openTextDocument(vscode.Uri.parse(last.document!));
       assert.equal(chat.languageId, 'markdown');
       assert.equal(chat.getText(), `**You:**\n\nsay hi\n\n**tiny:**\n\n${last.text}`);
       assert.ok(last.text.length > 0);
@@ -63,9 +62,8 @@ describe('serving in the extension host', () => {
       replay.use(t.get('vllm-completions-token-ids')!);
       await vscode.window.showTextDocument(source);
       vscode.window.activeTextEditor!.selection = new vscode.Selection(0, 6, 0, 6);
-      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
-      const cont = (await api()).generate.last!;
-      const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(cont.document));
+      const cont = await generation('jaxServe.generateAtCursor');
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(cont.document!));
       assert.equal(doc.getText(), 'say hi the cat sat');
       assert.equal(source.getText(), 'say hi');
     } finally {
@@ -81,18 +79,17 @@ describe('serving in the extension host', () => {
       const listed = (JSON.parse(t.models!.body) as { data: { id: string }[] }).data[0]!.id;
       replay.use(t);
       await vscode.commands.executeCommand('jaxServe.attach', replay.url);
-      assert.equal((await api()).generate.attached?.model, undefined, 'attached without a name');
+      assert.equal((await api()).serve.endpoint?.model, undefined, 'attached without a name');
       const doc = await vscode.workspace.openTextDocument({ content: 'hello' });
       const editor = await vscode.window.showTextDocument(doc);
       const sent = (from: number) => replay.requests.slice(from).map((r) => [r.path, typeof r.body === 'object' && r.body !== null ? (r.body as { model?: unknown }).model : undefined]);
       const from = replay.requests.length;
       for (let i = 0; i < 2; i++) {
         editor.selection = new vscode.Selection(0, 5, 0, 5);
-        await vscode.commands.executeCommand('jaxServe.generateAtCursor');
-        const last = (await api()).generate.last!;
-        assert.ok('tokens' in last, JSON.stringify(last));
+        const last = await generation('jaxServe.generateAtCursor');
+        assert.ok(last.status === 'done', JSON.stringify(last));
         assert.equal(last.model, listed);
-        assert.equal(last.inserted, t.expect.text, 'the recorded stream');
+        assert.equal(last.text, t.expect.text, 'the recorded stream');
       }
       assert.deepEqual(sent(from), [['/v1/models', undefined], ['/v1/completions', listed], ['/v1/completions', listed]], 'the list is read once');
 
@@ -100,10 +97,9 @@ describe('serving in the extension host', () => {
       replay.use({ ...t, models: { source: 'transformers serve 5.23 on a folder', status: 200, contentType: 'application/json', body: '{"object":"list","data":[]}' } });
       await vscode.commands.executeCommand('jaxServe.attach', replay.url);
       const again = replay.requests.length;
-      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
-      const failed = (await api()).generate.last!;
-      assert.ok('error' in failed, JSON.stringify(failed));
-      assert.match(failed.error, /\/v1\/models lists no model, and the request needs a model name: attach again \(JAX Serve: Attach to Server…\) and pick or type the model name\.$/);
+      const failed = await generation('jaxServe.generateAtCursor');
+      assert.ok(failed.status === 'error', JSON.stringify(failed));
+      assert.match(failed.error!, /\/v1\/models lists no model, and the request needs a model name: attach again \(JAX Serve: Attach to Server…\) and pick or type the model name\.$/);
       assert.deepEqual(sent(again), [['/v1/models', undefined]], 'nothing generated without a model');
     } finally {
       await replay.close();
@@ -162,12 +158,11 @@ describe('serving in the extension host', () => {
       const doc = await vscode.workspace.openTextDocument({ content: 'Once' });
       const editor = await vscode.window.showTextDocument(doc);
       editor.selection = new vscode.Selection(0, 4, 0, 4);
-      await vscode.commands.executeCommand('jaxServe.generateAtCursor');
-      const last = (await api()).generate.last!;
-      assert.ok('error' in last, JSON.stringify(last));
-      assert.match(last.error, /the connection broke after \d+ chunks/);
-      assert.ok(last.inserted.length > 0, 'something arrived before the drop');
-      assert.equal(doc.getText(), 'Once' + last.inserted, 'and it stays in the editor');
+      const last = await generation('jaxServe.generateAtCursor');
+      assert.ok(last.status === 'error', JSON.stringify(last));
+      assert.match(last.error!, /the connection broke after \d+ chunks/);
+      assert.ok(last.text.length > 0, 'something arrived before the drop');
+      assert.equal(doc.getText(), 'Once' + last.text, 'and it stays in the editor');
     } finally {
       await replay.close();
     }
@@ -180,26 +175,26 @@ describe('serving in the extension host', () => {
     const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(standin)}`;
     const base = { name: '', engine: 'vllm', model: folder, host: '127.0.0.1', command };
     await vscode.commands.executeCommand('jaxServe.startServer', base);
-    const ready = await until('ready', async () => ((await api()).server.state?.status === 'ready' ? (await api()).server.state : undefined));
+    const ready = await until('ready', async () => ((await api()).serve.serverState?.status === 'ready' ? (await api()).serve.serverState : undefined));
     assert.deepEqual(ready.startup.phases.map((p) => p.phase), ['starting', 'weights', 'kv-cache', 'http', 'ready']);
-    assert.equal((await api()).generate.attached?.url, ready.url, 'generation attaches to the started server');
+    assert.equal((await api()).serve.endpoint?.url, ready.url, 'generation attaches to the started server');
     await vscode.commands.executeCommand('jaxServe.stopServer');
-    assert.equal((await api()).server.state?.status, 'stopped');
+    assert.equal((await api()).serve.serverState?.status, 'stopped');
     assert.ok(!groupAlive(ready.pid!));
 
     await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'STANDIN_MODE=fail' });
-    const failed = await until('the early exit', async () => ((await api()).server.state?.status === 'failed' ? (await api()).server.state : undefined));
+    const failed = await until('the early exit', async () => ((await api()).serve.serverState?.status === 'failed' ? (await api()).serve.serverState : undefined));
     assert.match(failed.message!, /exited by itself \(code 1\) before it was ready: weights are missing from the export/);
     assert.match(failed.message!, /model\.norm\.weight/);
-    assert.equal((await api()).server.view?.preflight, true, 'the panel offers the export\'s preflight for this cause');
+    assert.equal((await api()).serve.server?.preflight, true, 'the panel offers the export\'s preflight for this cause');
 
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
     try {
       const port = (busy.address() as { port: number }).port;
-      const before = (await api()).server.state;
+      const before = (await api()).serve.serverState;
       assert.equal(await vscode.commands.executeCommand('jaxServe.startServer', { ...base, port }), undefined, 'nothing started');
-      assert.deepEqual((await api()).server.state, before);
+      assert.deepEqual((await api()).serve.serverState, before);
     } finally {
       busy.close();
     }
@@ -211,30 +206,30 @@ describe('serving in the extension host', () => {
       const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
       const base = { name: '', engine: 'sglang-jax', model: folder, host: '127.0.0.1', device: 'cuda', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(REPLAY_LOG)} ${JSON.stringify(run.dir)}` };
       await vscode.commands.executeCommand('jaxServe.startServer', base);
-      const ready = await until('ready', async () => ((await api()).server.state?.status === 'ready' ? (await api()).server.state : undefined));
+      const ready = await until('ready', async () => ((await api()).serve.serverState?.status === 'ready' ? (await api()).serve.serverState : undefined));
       assert.deepEqual(ready.startup.phases.map((p) => p.phase), run.startup.phases);
       assert.deepEqual(ready.startup.progress, { done: run.startup.progress![0], total: run.startup.progress![1] });
       assert.equal(ready.startup.phases.find((p) => p.phase === 'kv-cache')?.detail, run.startup.details!['kv-cache']);
-      assert.equal((await api()).server.view?.phases.find((p) => p.phase === 'kv-cache')?.detail, run.startup.details!['kv-cache'], 'the panel gets the detail');
+      assert.equal((await api()).serve.server?.phases.find((p) => p.phase === 'kv-cache')?.detail, run.startup.details!['kv-cache'], 'the panel gets the detail');
       await vscode.commands.executeCommand('jaxServe.openServePanel');
       // The replayed engine answers /metrics 404, as SGLang-JAX did without --enable-metrics.
       const note = 'SGLang-JAX serves /metrics only with --enable-metrics (add it to Extra arguments).';
-      await until('the gauges note for SGLang-JAX', async () => ((await api()).servePanel.gaugesAbsent === note ? true : undefined), 20_000);
+      await until('the gauges note for SGLang-JAX', async () => ((await api()).serve.gaugesAbsent === note ? true : undefined), 20_000);
       await vscode.commands.executeCommand('jaxServe.stopServer');
-      assert.equal((await api()).server.state?.status, 'stopped');
+      assert.equal((await api()).serve.serverState?.status, 'stopped');
       assert.ok(!groupAlive(ready.pid!));
 
       await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'REPLAY_MODE=fail' });
-      const failed = await until('the failure', async () => ((await api()).server.state?.status === 'failed' ? (await api()).server.state : undefined));
+      const failed = await until('the failure', async () => ((await api()).serve.serverState?.status === 'failed' ? (await api()).serve.serverState : undefined));
       const first = failed.message!.split('\n')[0]!;
       assert.ok(first.includes(`${run.failure.traceback!.place}: ${run.failure.traceback!.exception}`), first);
       assert.match(first, /jax-serve preflight DIR --engine sglang-jax/);
       assert.doesNotMatch(failed.message!, /killed by SIGKILL/);
-      assert.equal((await api()).server.view?.preflight, true, 'the panel offers the export\'s preflight');
+      assert.equal((await api()).serve.server?.preflight, true, 'the panel offers the export\'s preflight');
 
-      const before = (await api()).server.state;
+      const before = (await api()).serve.serverState;
       assert.equal(await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'JAX_PLATFORMS=tpu' }), undefined, 'refused: nothing started');
-      assert.deepEqual((await api()).server.state, before);
+      assert.deepEqual((await api()).serve.serverState, before);
     });
   }
 });

@@ -1,0 +1,46 @@
+/**
+ * The serve types other runtimes show (the Serve panel's page through src/shared): plain data, no
+ * imports, so the webview's build can check against them without Node. Core's modules use them
+ * from here; the page takes them through ../types.
+ */
+
+export type EngineId = 'vllm' | 'vllm-tpu' | 'sglang' | 'sglang-jax' | 'transformers-serve';
+export type Phase = 'starting' | 'weights' | 'compile' | 'graphs' | 'kv-cache' | 'precompile' | 'http' | 'warmup' | 'ready';
+export type ServerStatus = 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
+
+/** What an engine is, as data: its names and the options it takes (EngineSpec adds how to launch and watch it). */
+export interface EngineFacts {
+  readonly id: EngineId;
+  /** The engine's name, no platform (the device is an option). */
+  readonly title: string;
+  /** A short name for tight places (the status bar). */
+  readonly shortName: string;
+  /** The flag LaunchOptions.memoryFraction becomes; none: the engine has no such option. */
+  readonly memoryFlag?: string;
+  /** The values of its --device; none: the engine takes no device option. */
+  readonly devices?: readonly string[];
+}
+
+export interface LaunchProfile {
+  readonly name: string;
+  readonly engine: EngineId;
+  readonly model: string;
+  readonly host: string;
+  /** Empty: a free port chosen at start. */
+  readonly port?: number;
+  readonly dtype?: string;
+  readonly maxModelLen?: number;
+  readonly tensorParallel?: number;
+  readonly memoryFraction?: number;
+  readonly servedName?: string;
+  /** The engine's --device (engines whose spec lists devices); empty: the engine's default. */
+  readonly device?: string;
+  /** Engine arguments, as typed (split by splitWords). */
+  readonly extraArgs?: string;
+  /** KEY=VALUE lines. */
+  readonly env?: string;
+  /** The interpreter whose environment has the engine; empty: the one VS Code's Python uses. */
+  readonly python?: string;
+  /** A launch prefix replacing the engine's executable, e.g. `docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai`. */
+  readonly command?: string;
+}
