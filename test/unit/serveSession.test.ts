@@ -1,0 +1,288 @@
+/**
+ * The serve session in plain Node, against a real HTTP server in this process speaking the OpenAI
+ * streaming protocol: one server root whatever the user typed (generate, models and metrics), the
+ * key on every request, one run at a time, a cancel mid-stream, the sampling both sinks get, and
+ * /v1/models read with a cap that stops the transfer.
+ */
+import * as assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MAX_SERVER_REPLY_BYTES } from '../../src/core/index';
+import type { RunView, SamplingView } from '../../src/shared/serveProtocol';
+import { ServeSession, type KeyValueStore, type RunSink, type SecretStore } from '../../src/extension/serveSession';
+import { rejectsWith } from './helpers';
+
+interface Seen {
+  readonly path: string;
+  readonly authorization: string | undefined;
+  readonly body: Record<string, unknown> | undefined;
+}
+
+/** What the server does with a generation: the text pieces it streams, a pause between them, and whether it then hangs. */
+interface Script {
+  pieces: string[];
+  delayMs: number;
+  hang: boolean;
+  models: (res: ServerResponse) => void;
+}
+
+const METRICS = '# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name="tiny"} 2\nvllm:num_requests_waiting{model_name="tiny"} 1\n';
+
+async function startServer(): Promise<{ url: string; seen: Seen[]; script: Script; close(): Promise<void> }> {
+  const seen: Seen[] = [];
+  const script: Script = { pieces: [' the', ' cat', ' sat'], delayMs: 0, hang: false, models: (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[{"id":"tiny"}]}') };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      const path = (req.url ?? '').split('?')[0]!;
+      seen.push({ path, authorization: req.headers.authorization, body: raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined });
+      if (path === '/v1/models') return script.models(res);
+      if (path === '/metrics') return res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(METRICS);
+      if (path !== '/v1/completions' && path !== '/v1/chat/completions') return res.writeHead(404).end();
+      const chat = path.endsWith('chat/completions');
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (text: string) => `data: ${JSON.stringify({ choices: [chat ? { index: 0, delta: { content: text } } : { index: 0, text }] })}\n\n`;
+      void (async () => {
+        for (const p of script.pieces) {
+          if (res.destroyed) return;
+          res.write(chunk(p));
+          await new Promise((r) => setTimeout(r, script.delayMs));
+        }
+        if (script.hang) return; // until the client goes
+        res.write(`data: ${JSON.stringify({ choices: [{ index: 0, finish_reason: 'length', ...(chat ? { delta: {} } : { text: '' }) }], usage: { prompt_tokens: 2, completion_tokens: script.pieces.length } })}\n\n`);
+        res.end('data: [DONE]\n\n');
+      })();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    script,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+/** workspaceState and SecretStorage as a window would keep them, in memory. */
+class MemoryStore implements KeyValueStore {
+  private readonly values = new Map<string, unknown>();
+  get<T>(key: string): T | undefined {
+    return this.values.get(key) as T | undefined;
+  }
+  async update(key: string, value: unknown): Promise<void> {
+    this.values.set(key, value);
+  }
+}
+
+class MemorySecrets implements SecretStore {
+  private readonly values = new Map<string, string>();
+  async get(key: string): Promise<string | undefined> {
+    return this.values.get(key);
+  }
+  async store(key: string, value: string): Promise<void> {
+    this.values.set(key, value);
+  }
+  async delete(key: string): Promise<void> {
+    this.values.delete(key);
+  }
+}
+
+const SETTINGS: SamplingView = { temperature: 0.7, topP: 1, maxTokens: 16, stop: '' };
+
+function session(): ServeSession {
+  return new ServeSession({
+    store: new MemoryStore(),
+    secrets: new MemorySecrets(),
+    startProcess: () => Promise.reject(new Error('these tests start no process')),
+    output: { appendLine: () => undefined },
+    outputName: 'the test output',
+    hints: { model: 'give the model', apiKey: 'give the key' },
+    defaultSampling: () => SETTINGS,
+  });
+}
+
+/** A sink that keeps what it was given, as the panel's page or an editor would. */
+function collector(remember: boolean, document?: string): RunSink & { text: string; writes: number } {
+  const sink = {
+    text: '',
+    writes: 0,
+    remember,
+    ...(document ? { document } : {}),
+    write(text: string) {
+      sink.text += text;
+      sink.writes++;
+    },
+  };
+  return sink;
+}
+
+const until = async (what: string, test: () => boolean, ms = 5000) => {
+  for (const end = Date.now() + ms; !test(); ) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('ServeSession', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  beforeEach(async () => (server = await startServer()));
+  afterEach(() => server.close());
+
+  for (const suffix of ['', '/', '/v1', '/v1/']) {
+    it(`attached at "…:PORT${suffix}": generate, models and metrics go to the server's root, each with the key`, async () => {
+      const s = session();
+      await s.attach(server.url + suffix, undefined, 'sekret');
+      assert.equal(s.serverRoot(), server.url);
+      const run = await s.runGeneration({ mode: 'completions', prompt: 'Once' }, collector(true)).done;
+      assert.equal(run.status, 'done', run.error);
+      assert.equal(run.model, 'tiny', 'no name given: the one /v1/models lists');
+      assert.deepEqual(await s.listModels(server.url + suffix, 'sekret'), ['tiny']);
+      const watch = s.watchGauges();
+      try {
+        await until('the gauges', () => s.gauges !== undefined);
+      } finally {
+        watch.dispose();
+      }
+      assert.deepEqual(s.gauges, { running: 2, waiting: 1 });
+      assert.deepEqual(server.seen.map((r) => r.path), ['/v1/models', '/v1/completions', '/v1/models', '/metrics']);
+      assert.deepEqual(server.seen.map((r) => r.authorization), server.seen.map(() => 'Bearer sekret'), 'every request carries the key');
+      s.dispose();
+    });
+  }
+
+  it('attached again without a key keeps the one given; an empty key forgets it', async () => {
+    const s = session();
+    await s.attach(server.url, 'tiny', 'sekret');
+    await s.attach(server.url + '/v1', 'tiny');
+    await s.runGeneration({ mode: 'chat', prompt: 'hi' }, collector(true)).done;
+    await s.attach(server.url, 'tiny', '');
+    await s.runGeneration({ mode: 'chat', prompt: 'hi' }, collector(true)).done;
+    assert.deepEqual(server.seen.map((r) => [r.path, r.authorization]), [['/v1/chat/completions', 'Bearer sekret'], ['/v1/chat/completions', undefined]]);
+    s.dispose();
+  });
+
+  it('runs one generation at a time: a second, from either sink, is refused while the first streams, and the first is unaffected', async () => {
+    const s = session();
+    await s.attach(server.url, 'tiny');
+    server.script.delayMs = 30;
+    const panel = collector(true);
+    const first = s.runGeneration({ mode: 'completions', prompt: 'Once' }, panel);
+    assert.equal(first.run.status, 'running');
+    const second = s.runGeneration({ mode: 'completions', prompt: 'Twice' }, collector(false, 'untitled:Untitled-1'));
+    assert.equal(second.run.status, 'error');
+    assert.match(second.run.error!, new RegExp(`^A generation is running \\(#${first.run.id}\\); stop it first\\.$`));
+    assert.deepEqual(await second.done, second.run);
+    const done = await first.done;
+    assert.equal(done.status, 'done');
+    assert.equal(done.text, ' the cat sat');
+    assert.equal(panel.text, done.text, 'the sink got what the run records');
+    assert.deepEqual(server.seen.filter((r) => r.path === '/v1/completions').map((r) => r.body?.prompt), ['Once'], 'the refused run sent nothing');
+    // The first over, another may run.
+    assert.equal((await s.runGeneration({ mode: 'completions', prompt: 'Again' }, collector(false)).done).status, 'done');
+    s.dispose();
+  });
+
+  it('a cancel mid-stream ends the run as stopped with what arrived, in the sink and the history alike; the next run starts', async () => {
+    const s = session();
+    await s.attach(server.url, 'tiny');
+    server.script.hang = true;
+    const events: RunView[] = [];
+    s.onDidChangeRun((r) => events.push(r));
+    const panel = collector(true);
+    const handle = s.runGeneration({ mode: 'completions', prompt: 'Once' }, panel);
+    await until('text in the sink', () => panel.text === ' the cat sat');
+    s.cancelRun(handle.run.id + 1); // another run's id stops nothing
+    s.cancelRun(handle.run.id);
+    const run = await handle.done;
+    assert.equal(run.status, 'stopped');
+    assert.equal(run.error, undefined);
+    assert.equal(run.text, ' the cat sat');
+    assert.equal(panel.text, run.text);
+    assert.deepEqual(s.history[0], run, 'the history keeps the run as it ended');
+    assert.deepEqual(events.map((e) => e.status), ['running', 'stopped']);
+    server.script.hang = false;
+    assert.equal((await s.runGeneration({ mode: 'completions', prompt: 'Again' }, panel).done).status, 'done');
+    s.dispose();
+  });
+
+  it('a sink that fails (its editor closed) ends the run as an error, keeping what it took', async () => {
+    const s = session();
+    await s.attach(server.url, 'tiny');
+    server.script.hang = true;
+    let took = '';
+    const sink: RunSink = {
+      remember: false,
+      write(text) {
+        if (took) throw new Error('the editor refused the edit');
+        took = text;
+      },
+    };
+    server.script.delayMs = 80;
+    const run = await s.runGeneration({ mode: 'completions', prompt: 'Once' }, sink).done;
+    assert.equal(run.status, 'error');
+    assert.match(run.error!, /the editor refused the edit$/);
+    assert.equal(run.text, took);
+    assert.equal(s.history.length, 0, 'an editor run is not in the panel\'s history');
+    s.dispose();
+  });
+
+  it('the session\'s sampling goes with every run, the panel\'s and an editor\'s', async () => {
+    const s = session();
+    await s.attach(server.url, 'tiny');
+    const editor = collector(false, 'untitled:Untitled-1');
+    const before = await s.runGeneration({ mode: 'completions', prompt: 'a' }, editor).done;
+    await s.setSampling({ temperature: 0.3, topP: 0.9, maxTokens: 7, stop: 'END\nSTOP', seed: 5 });
+    await s.runGeneration({ mode: 'completions', prompt: 'b' }, collector(true)).done;
+    const after = await s.runGeneration({ mode: 'chat', prompt: 'c' }, editor).done;
+    const sent = server.seen.filter((r) => r.path !== '/v1/models').map((r) => ({ temperature: r.body?.temperature, top_p: r.body?.top_p, max_tokens: r.body?.max_tokens, stop: r.body?.stop, seed: r.body?.seed }));
+    const set = { temperature: 0.3, top_p: 0.9, max_tokens: 7, stop: ['END', 'STOP'], seed: 5 };
+    assert.deepEqual(sent, [{ temperature: 0.7, top_p: 1, max_tokens: 16, stop: undefined, seed: undefined }, set, set]);
+    assert.equal(before.document, 'untitled:Untitled-1');
+    assert.equal(after.mode, 'chat');
+    assert.deepEqual(s.history.map((r) => r.prompt), ['b'], 'the history is the panel\'s runs');
+    s.dispose();
+  });
+
+  it('reads a long /v1/models under the cap whole, and refuses one over it, dropping the transfer at the cap', async function () {
+    this.timeout(60_000);
+    const s = session();
+    // 40 000 names, ~1.5 MB: more than an error body's cap, far less than a reply's.
+    const names = Array.from({ length: 40_000 }, (_, i) => `org/model-${i}-${'x'.repeat(20)}`);
+    server.script.models = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: names.map((id) => ({ id })) }));
+    assert.deepEqual(await s.listModels(server.url, undefined), names);
+
+    // Then one that never ends: the read stops at the cap, and the server sees the connection go.
+    let sent = 0;
+    let closed = false;
+    server.script.models = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.on('close', () => (closed = true));
+      const block = Buffer.alloc(1 << 20, 0x20);
+      const pump = () => {
+        while (!res.destroyed && sent < 4 * MAX_SERVER_REPLY_BYTES) {
+          sent += block.length;
+          if (!res.write(block)) return void res.once('drain', pump);
+        }
+      };
+      res.write('{"data":[');
+      pump();
+    };
+    await rejectsWith(s.listModels(server.url, undefined), 'E_SERVER', /\/v1\/models: the reply is over 64 MiB \(the cap on a whole reply\)/);
+    await until('the server to see the client go', () => closed);
+    assert.ok(sent < 2 * MAX_SERVER_REPLY_BYTES, `the transfer stopped near the cap (${sent} bytes sent)`);
+    s.dispose();
+  });
+
+  it('a run with nothing attached ends at once, saying so', async () => {
+    const s = session();
+    const h = s.runGeneration({ mode: 'completions', prompt: 'x' }, collector(true));
+    assert.equal(h.run.status, 'error');
+    assert.match(h.run.error!, /^No server: start one, or attach to a running one\.$/);
+    assert.equal(server.seen.length, 0);
+    s.dispose();
+  });
+});
