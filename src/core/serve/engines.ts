@@ -8,23 +8,15 @@ import * as path from 'node:path';
 import { JaxServeError } from '../errors';
 import { safeName } from '../text';
 
-import type { EngineFacts, EngineId, Phase } from './serveTypes';
+import type { EngineFacts, EngineId, EngineOptions, Phase } from './serveTypes';
 
-export type { EngineFacts, EngineId, Phase } from './serveTypes';
+export type { EngineFacts, EngineId, EngineOptions, Phase } from './serveTypes';
 
-export interface LaunchOptions {
+export interface LaunchOptions extends EngineOptions {
   /** The model folder (an export). */
   readonly model: string;
   readonly host: string;
   readonly port: number;
-  readonly dtype?: string;
-  readonly maxModelLen?: number;
-  readonly tensorParallel?: number;
-  /** vLLM --gpu-memory-utilization, SGLang --mem-fraction-static. */
-  readonly memoryFraction?: number;
-  readonly servedName?: string;
-  /** The engine's --device (only engines whose spec lists `devices`); passed only when given. */
-  readonly device?: string;
   readonly extraArgs?: readonly string[];
   /** The Python whose environment has the engine (for `python -m …` launches and `transformers`). */
   readonly python?: string;

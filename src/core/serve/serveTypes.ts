@@ -21,20 +21,25 @@ export interface EngineFacts {
   readonly devices?: readonly string[];
 }
 
-export interface LaunchProfile {
+/** The engine options a saved profile and a launch alike carry. */
+export interface EngineOptions {
+  readonly dtype?: string;
+  readonly maxModelLen?: number;
+  readonly tensorParallel?: number;
+  /** vLLM --gpu-memory-utilization, SGLang --mem-fraction-static. */
+  readonly memoryFraction?: number;
+  readonly servedName?: string;
+  /** The engine's --device (only engines whose spec lists `devices`); none: the engine's default. */
+  readonly device?: string;
+}
+
+export interface LaunchProfile extends EngineOptions {
   readonly name: string;
   readonly engine: EngineId;
   readonly model: string;
   readonly host: string;
   /** Empty: a free port chosen at start. */
   readonly port?: number;
-  readonly dtype?: string;
-  readonly maxModelLen?: number;
-  readonly tensorParallel?: number;
-  readonly memoryFraction?: number;
-  readonly servedName?: string;
-  /** The engine's --device (engines whose spec lists devices); empty: the engine's default. */
-  readonly device?: string;
   /** Engine arguments, as typed (split by splitWords). */
   readonly extraArgs?: string;
   /** KEY=VALUE lines. */
