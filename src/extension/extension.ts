@@ -30,7 +30,7 @@ export interface JaxServeApi {
 }
 
 /** The session as others may use it: read and listen; acting goes through the commands. */
-export type ReadonlyServeSession = Pick<ServeSession, 'endpoint' | 'serverRoot' | 'server' | 'serverState' | 'sampling' | 'history' | 'profiles' | 'gauges' | 'gaugesAbsent' | 'lastCheck' | 'onDidChangeServer' | 'onDidChangeEndpoint' | 'onDidChangeRun' | 'onDidChangeGauges' | 'onDidChangeProfiles'>;
+export type ReadonlyServeSession = Pick<ServeSession, 'endpoint' | 'serverRoot' | 'server' | 'sampling' | 'history' | 'profiles' | 'gauges' | 'gaugesAbsent' | 'lastCheck' | 'onDidChangeServer' | 'onDidChangeEndpoint' | 'onDidChangeRun' | 'onDidChangeGauges' | 'onDidChangeProfiles'>;
 
 const LAST_EXPORT_KEY = 'jaxServe.lastExport';
 let session: ServeSession | undefined;

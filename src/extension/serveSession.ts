@@ -315,11 +315,6 @@ export class ServeSession {
     return m && this.viewOf(m, m.server.state);
   }
 
-  /** The managed server's process state (its pid, its startup as parsed). */
-  get serverState(): ServerState | undefined {
-    return this.managed?.server.state;
-  }
-
   /** Starting, ready or stopping: a second start would have to stop it first. */
   get busy(): boolean {
     const s = this.managed?.server.state.status;

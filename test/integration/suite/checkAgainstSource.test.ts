@@ -126,7 +126,7 @@ describe('Check Against Source: which folder is the source', () => {
     await vscode.commands.executeCommand('jaxServe.startServer', { name: '', engine: 'vllm', model: folder, host: '127.0.0.1', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(standin)}` });
     const s = await replay(gpuRuns()[0]!, 'replies-good.json');
     try {
-      const ready = await until('ready', async () => ((await api()).serve.serverState?.status === 'ready' ? (await api()).serve.serverState : undefined));
+      const ready = await until('ready', async () => ((await api()).serve.server?.status === 'ready' ? (await api()).serve.server : undefined));
       assert.equal((await api()).serve.endpoint?.url, ready.url);
       // The workspace folder (the stand-in's model) has no config.json: the error names it, so it was the source.
       const own = await vscode.commands.executeCommand<Checked>('jaxServe.checkAgainstSource');

@@ -20,6 +20,9 @@ const ROOT = resolve(__dirname, '../../..');
 
 const api = extensionApi;
 
+/** The processes of a server this window started: its command line names `fragment` and its port. */
+const serverProcesses = (fragment: string, port: number) => processesWith(fragment).filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(String(port)));
+
 describe('serving in the extension host', () => {
   afterEach(closeAllEditorsReverted);
 
@@ -140,7 +143,7 @@ describe('serving in the extension host', () => {
     assert.ok(task.isBackground);
     const execution = await vscode.tasks.executeTask(task);
     await until('the stand-in to answer /health', async () => ((await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000);
-    const pids = processesWith(standin).filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(String(port)));
+    const pids = serverProcesses(standin, port);
     assert.ok(pids.length >= 1);
     const ended = new Promise<void>((r) => vscode.tasks.onDidEndTaskProcess((e) => e.execution === execution && r()));
     execution.terminate();
@@ -175,15 +178,17 @@ describe('serving in the extension host', () => {
     const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(standin)}`;
     const base = { name: '', engine: 'vllm', model: folder, host: '127.0.0.1', command };
     await vscode.commands.executeCommand('jaxServe.startServer', base);
-    const ready = await until('ready', async () => ((await api()).serve.serverState?.status === 'ready' ? (await api()).serve.serverState : undefined));
-    assert.deepEqual(ready.startup.phases.map((p) => p.phase), ['starting', 'weights', 'kv-cache', 'http', 'ready']);
+    const ready = await until('ready', async () => ((await api()).serve.server?.status === 'ready' ? (await api()).serve.server : undefined));
+    assert.deepEqual(ready.phases.map((p) => p.phase), ['starting', 'weights', 'kv-cache', 'http', 'ready']);
+    const pids = serverProcesses(standin, ready.port);
+    assert.ok(pids.length >= 1);
     assert.equal((await api()).serve.endpoint?.url, ready.url, 'generation attaches to the started server');
     await vscode.commands.executeCommand('jaxServe.stopServer');
-    assert.equal((await api()).serve.serverState?.status, 'stopped');
-    assert.ok(!groupAlive(ready.pid!));
+    assert.equal((await api()).serve.server?.status, 'stopped');
+    assert.ok(pids.every((p) => !groupAlive(p)));
 
     await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'STANDIN_MODE=fail' });
-    const failed = await until('the early exit', async () => ((await api()).serve.serverState?.status === 'failed' ? (await api()).serve.serverState : undefined));
+    const failed = await until('the early exit', async () => ((await api()).serve.server?.status === 'failed' ? (await api()).serve.server : undefined));
     assert.match(failed.message!, /exited by itself \(code 1\) before it was ready: weights are missing from the export/);
     assert.match(failed.message!, /model\.norm\.weight/);
     assert.equal((await api()).serve.server?.preflight, true, 'the panel offers the export\'s preflight for this cause');
@@ -192,44 +197,45 @@ describe('serving in the extension host', () => {
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
     try {
       const port = (busy.address() as { port: number }).port;
-      const before = (await api()).serve.serverState;
+      const before = (await api()).serve.server;
       assert.equal(await vscode.commands.executeCommand('jaxServe.startServer', { ...base, port }), undefined, 'nothing started');
-      assert.deepEqual((await api()).serve.serverState, before);
+      assert.deepEqual((await api()).serve.server, before);
     } finally {
       busy.close();
     }
   });
 
   for (const run of recordedRuns()) {
-    it(`SGLang-JAX as recorded (${run.name}), replayed through the panel's manager: its phases with 21/21 and the KV size, ready; /metrics' absence explained; the head_dim failure's cause with preflight; a device JAX_PLATFORMS contradicts is refused`, async function () {
+    it(`SGLang-JAX as recorded (${run.name}), replayed through the serve session: its phases with 21/21 and the KV size, ready; /metrics' absence explained; the head_dim failure's cause with preflight; a device JAX_PLATFORMS contradicts is refused`, async function () {
       this.timeout(60_000);
       const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
       const base = { name: '', engine: 'sglang-jax', model: folder, host: '127.0.0.1', device: 'cuda', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(REPLAY_LOG)} ${JSON.stringify(run.dir)}` };
       await vscode.commands.executeCommand('jaxServe.startServer', base);
-      const ready = await until('ready', async () => ((await api()).serve.serverState?.status === 'ready' ? (await api()).serve.serverState : undefined));
-      assert.deepEqual(ready.startup.phases.map((p) => p.phase), run.startup.phases);
-      assert.deepEqual(ready.startup.progress, { done: run.startup.progress![0], total: run.startup.progress![1] });
-      assert.equal(ready.startup.phases.find((p) => p.phase === 'kv-cache')?.detail, run.startup.details!['kv-cache']);
-      assert.equal((await api()).serve.server?.phases.find((p) => p.phase === 'kv-cache')?.detail, run.startup.details!['kv-cache'], 'the panel gets the detail');
+      const ready = await until('ready', async () => ((await api()).serve.server?.status === 'ready' ? (await api()).serve.server : undefined));
+      assert.deepEqual(ready.phases.map((p) => p.phase), run.startup.phases);
+      assert.deepEqual(ready.progress, { done: run.startup.progress![0], total: run.startup.progress![1] });
+      assert.equal(ready.phases.find((p) => p.phase === 'kv-cache')?.detail, run.startup.details!['kv-cache']);
+      const pids = serverProcesses(run.dir, ready.port);
+      assert.ok(pids.length >= 1);
       await vscode.commands.executeCommand('jaxServe.openServePanel');
       // The replayed engine answers /metrics 404, as SGLang-JAX did without --enable-metrics.
       const note = 'SGLang-JAX serves /metrics only with --enable-metrics (add it to Extra arguments).';
       await until('the gauges note for SGLang-JAX', async () => ((await api()).serve.gaugesAbsent === note ? true : undefined), 20_000);
       await vscode.commands.executeCommand('jaxServe.stopServer');
-      assert.equal((await api()).serve.serverState?.status, 'stopped');
-      assert.ok(!groupAlive(ready.pid!));
+      assert.equal((await api()).serve.server?.status, 'stopped');
+      assert.ok(pids.every((p) => !groupAlive(p)));
 
       await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'REPLAY_MODE=fail' });
-      const failed = await until('the failure', async () => ((await api()).serve.serverState?.status === 'failed' ? (await api()).serve.serverState : undefined));
+      const failed = await until('the failure', async () => ((await api()).serve.server?.status === 'failed' ? (await api()).serve.server : undefined));
       const first = failed.message!.split('\n')[0]!;
       assert.ok(first.includes(`${run.failure.traceback!.place}: ${run.failure.traceback!.exception}`), first);
       assert.match(first, /jax-serve preflight DIR --engine sglang-jax/);
       assert.doesNotMatch(failed.message!, /killed by SIGKILL/);
       assert.equal((await api()).serve.server?.preflight, true, 'the panel offers the export\'s preflight');
 
-      const before = (await api()).serve.serverState;
+      const before = (await api()).serve.server;
       assert.equal(await vscode.commands.executeCommand('jaxServe.startServer', { ...base, env: 'JAX_PLATFORMS=tpu' }), undefined, 'refused: nothing started');
-      assert.deepEqual((await api()).serve.serverState, before);
+      assert.deepEqual((await api()).serve.server, before);
     });
   }
 });
