@@ -2,14 +2,17 @@
  * The serve session in plain Node, against a real HTTP server in this process speaking the OpenAI
  * streaming protocol: one server root whatever the user typed (generate, models and metrics), the
  * key on every request, one run at a time, a cancel mid-stream, the sampling both sinks get, and
- * /v1/models read with a cap that stops the transfer.
+ * /v1/models read with a cap that stops the transfer; and a managed server (the stand-in engine
+ * through core's ServerProcess) from start to stop.
  */
 import * as assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 import { MAX_SERVER_REPLY_BYTES } from '../../src/core/index';
+import { freePort, ServerProcess } from '../../src/core/node/index';
 import type { RunView, SamplingView } from '../../src/shared/serveProtocol';
-import { ServeSession, type KeyValueStore, type RunSink, type SecretStore } from '../../src/extension/serveSession';
+import { ServeSession, type KeyValueStore, type RunSink, type SecretStore, type ServeSessionOptions } from '../../src/extension/serveSession';
 import { rejectsWith } from './helpers';
 
 interface Seen {
@@ -91,9 +94,12 @@ class MemorySecrets implements SecretStore {
   }
 }
 
+const ROOT = resolve(__dirname, '../../..');
+const STANDIN = join(ROOT, 'test/fixtures/standin/engine.mjs');
+
 const SETTINGS: SamplingView = { temperature: 0.7, topP: 1, maxTokens: 16, stop: '' };
 
-function session(): ServeSession {
+function session(more: Partial<ServeSessionOptions> = {}): ServeSession {
   return new ServeSession({
     store: new MemoryStore(),
     secrets: new MemorySecrets(),
@@ -102,6 +108,7 @@ function session(): ServeSession {
     outputName: 'the test output',
     hints: { model: 'give the model', apiKey: 'give the key' },
     defaultSampling: () => SETTINGS,
+    ...more,
   });
 }
 
@@ -274,6 +281,30 @@ describe('ServeSession', () => {
     await rejectsWith(s.listModels(server.url, undefined), 'E_SERVER', /\/v1\/models: the reply is over 64 MiB \(the cap on a whole reply\)/);
     await until('the server to see the client go', () => closed);
     assert.ok(sent < 2 * MAX_SERVER_REPLY_BYTES, `the transfer stopped near the cap (${sent} bytes sent)`);
+    s.dispose();
+  });
+
+  it('a profile started on the stand-in engine: its states as events, listed while it runs, attached once ready (its root matched however it is spelled), stopped', async function () {
+    this.timeout(30_000);
+    const listed: [string, number][] = [];
+    const s = session({ startProcess: (o) => ServerProcess.start(o), registry: { add: (pid) => listed.push(['add', pid]), remove: (pid) => listed.push(['remove', pid]) } });
+    const statuses: string[] = [];
+    s.onDidChangeServer((v) => v && statuses.at(-1) !== v.status && statuses.push(v.status));
+    const started = await s.startServer({ name: '', engine: 'vllm', model: ROOT, host: '127.0.0.1', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(STANDIN)}` }, await freePort(), undefined);
+    assert.equal(started.view.status, 'starting');
+    await started.ready;
+    const view = s.server!;
+    assert.equal(view.status, 'ready');
+    assert.deepEqual(s.endpoint, { url: view.url, model: ROOT }, 'generation attaches to the server started');
+    assert.equal(s.managedAt(`${view.url}/v1/`)?.spec.id, 'vllm');
+    assert.equal(s.managedAt('http://127.0.0.1:1'), undefined, 'another server is not the one started');
+    assert.ok(s.busy);
+    await s.stopServer();
+    assert.equal(s.server?.status, 'stopped');
+    assert.deepEqual(statuses, ['starting', 'ready', 'stopping', 'stopped']);
+    assert.equal(listed.length, 2);
+    assert.deepEqual(listed.map(([what]) => what), ['add', 'remove']);
+    assert.equal(listed[0]![1], listed[1]![1], 'the same process group, listed then dropped');
     s.dispose();
   });
 
