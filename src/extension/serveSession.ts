@@ -173,7 +173,7 @@ export class ServeSession {
   }
 
   /** The key sent to the attached server (as `Authorization: Bearer`), if one was given. */
-  async apiKey(): Promise<string | undefined> {
+  private async apiKey(): Promise<string | undefined> {
     const e = this.endpoint;
     return e && ((await this.o.secrets.get(this.keyName(e.url))) || undefined);
   }
@@ -363,7 +363,6 @@ export class ServeSession {
     if ((s.status === 'stopped' || s.status === 'failed') && s.pid) this.o.registry?.remove(s.pid);
     if (s.status === 'failed' && s.message) this.o.output.appendLine(`\n${stripControls(s.message)}`);
     this.serverChanged.fire(this.viewOf(m, s));
-    this.restartGauges();
   }
 
   private viewOf(m: Managed, s: ServerState): ServerView {
@@ -451,19 +450,19 @@ export class ServeSession {
   }
 
   private async readGauges(): Promise<void> {
-    const endpoint = this.endpoint;
-    if (!endpoint) return;
+    const root = this.serverRoot();
+    if (!root) return;
     // Reads overlap when a server is slow: only the latest one's answer counts.
     const read = ++this.gaugeRead;
     let g: GaugesView | undefined;
     try {
-      g = await fetchGauges(serverRoot(endpoint.url), await this.apiKey(), undefined, this.fetch);
+      g = await fetchGauges(root, await this.apiKey(), undefined, this.fetch);
     } catch {
       g = undefined; // not up (yet), or gone
     }
     if (read !== this.gaugeRead) return;
     // Said for the engine this window started there; an attached server's engine is not known.
-    this.setGauges(g, g ? undefined : metricsAbsentNote(this.managedAt(endpoint.url)?.spec));
+    this.setGauges(g, g ? undefined : metricsAbsentNote(this.managedAt(root)?.spec));
   }
 
   private setGauges(g: GaugesView | undefined, absent: string | undefined): void {
@@ -483,8 +482,9 @@ export class ServeSession {
   /** Runs core's served-vs-source check against the attached server (its root, key and model). */
   async checkAgainstSource(o: Pick<CheckServedOptions, 'source' | 'api' | 'python' | 'packageRoot' | 'signal' | 'onStep'>): Promise<CheckReport> {
     const endpoint = this.endpoint;
-    if (!endpoint) throw new JaxServeError('E_USAGE', 'No server: start one, or attach to a running one.');
-    const report = await checkServed({ ...o, url: serverRoot(endpoint.url), model: endpoint.model, apiKey: await this.apiKey(), apiKeyHint: this.o.hints.apiKey, log: this.serverLog }, this.fetch);
+    const root = this.serverRoot();
+    if (!endpoint || !root) throw new JaxServeError('E_USAGE', 'No server: start one, or attach to a running one.');
+    const report = await checkServed({ ...o, url: root, model: endpoint.model, apiKey: await this.apiKey(), apiKeyHint: this.o.hints.apiKey, log: this.serverLog }, this.fetch);
     this._lastCheck = report;
     return report;
   }
