@@ -63,6 +63,17 @@ function usedKeys(v: Json, into = new Set<string>()): Set<string> {
   return into;
 }
 
+/** What is wrong with a manifest's localisation: literal fields, missing keys, unused keys. */
+function manifestProblems(pkg: { [k: string]: Json }, nls: Record<string, string>): string[] {
+  const literal = manifestTexts(pkg)
+    .filter(([, v]) => typeof v !== 'string' || !/^%.+%$/.test(v))
+    .map(([where, v]) => `${where}: ${JSON.stringify(v)} is not a %key% (move the English to package.nls.json)`);
+  const used = usedKeys(pkg);
+  const missing = [...used].filter((k) => typeof nls[k] !== 'string').map((k) => `%${k}% is not in package.nls.json`);
+  const unused = Object.keys(nls).filter((k) => !used.has(k)).map((k) => `${k} in package.nls.json is not used by package.json`);
+  return [...literal, ...missing, ...unused];
+}
+
 const listed = (offenders: readonly Offender[]) => offenders.map((o) => `${o.file}:${o.line}: ${o.text}`).join('\n');
 
 describe('localisation', () => {
@@ -101,11 +112,17 @@ describe('localisation', () => {
     it('every title, description, category and view name is a %key% of package.nls.json, and every key there is used', () => {
       const texts = manifestTexts(pkg);
       assert.ok(texts.length > 40, `only ${texts.length} user-visible fields found: the walk missed the contributions`);
-      const literal = texts.filter(([, v]) => typeof v !== 'string' || !/^%.+%$/.test(v)).map(([where, v]) => `${where}: ${JSON.stringify(v)}`);
-      assert.deepEqual(literal, [], 'package.json fields shown to the user that are not a %key% (move the English to package.nls.json)');
-      const used = usedKeys(pkg);
-      assert.deepEqual([...used].filter((k) => typeof nls[k] !== 'string'), [], '%keys% in package.json missing from package.nls.json');
-      assert.deepEqual(Object.keys(nls).filter((k) => !used.has(k)), [], 'keys in package.nls.json that package.json does not use');
+      assert.deepEqual(manifestProblems(pkg, nls), []);
+    });
+
+    it('the check finds a literal title, a missing key and an unused one, walkthroughs included', () => {
+      const bad = { contributes: { commands: [{ command: 'a', title: 'Open', category: '%c%' }], walkthroughs: [{ title: '%w%', steps: [{ title: 'Step', description: '%d%' }] }] } };
+      assert.deepEqual(manifestProblems(bad, { c: 'JAX Serve', w: 'Serve', d: 'Do', spare: 'x' }), [
+        'commands[0].title: "Open" is not a %key% (move the English to package.nls.json)',
+        'walkthroughs[0].steps[0].title: "Step" is not a %key% (move the English to package.nls.json)',
+        'spare in package.nls.json is not used by package.json',
+      ]);
+      assert.deepEqual(manifestProblems({ displayName: '%gone%' }, {}), ['%gone% is not in package.nls.json']);
     });
   });
 
@@ -135,9 +152,14 @@ describe('localisation', () => {
             "vscode.window.showInputBox({ validateInput: (v) => (v ? undefined : 'Required') });", // 8
             "const log = vscode.window.createOutputChannel('JAX Serve');", // not shown as prose
             "vscode.commands.executeCommand('jaxServe.preflight', `${a}: ${b}`);", // an id and punctuation: none
+            "new vscode.TreeItem('Weights'); vscode.window.createWebviewPanel('jaxServe.diff', 'Compare');", // 11: two
+            "new vscode.Task(def, scope, 'serve', 'jax-serve'); new vscode.Task(def, scope, `Serve ${p}`, 'jax-serve');", // 12: the second name
           ].join('\n'),
         ),
-        ["1: 'Open'", "2: 'more'", '2: `Pick ${n}`', "3: 'Here'", '3: Python', "4: 'Converting '", "4: 'b'", "5: '$(sync~spin) Starting'", '7: `${name} failed`', "8: 'Required'"],
+        [
+          ...["1: 'Open'", "2: 'more'", '2: `Pick ${n}`', "3: 'Here'", '3: Python', "4: 'Converting '", "4: 'b'", "5: '$(sync~spin) Starting'", '7: `${name} failed`', "8: 'Required'"],
+          ...["11: 'Weights'", "11: 'Compare'", "12: 'serve'", '12: `Serve ${p}`'],
+        ],
       );
     });
   });
