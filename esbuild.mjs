@@ -37,7 +37,7 @@ const testFiles = (dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')
 if (args.has('--tests')) {
   rmSync('out/test', { recursive: true, force: true });
   builds.push(
-    { ...node, entryPoints: testFiles('test/unit'), outdir: 'out/test/unit', external: ['mocha', 'fast-check'] },
+    { ...node, entryPoints: testFiles('test/unit'), outdir: 'out/test/unit', external: ['mocha', 'fast-check', 'typescript'] },
     { ...node, entryPoints: ['test/integration/suite/index.ts', ...testFiles('test/integration/suite')], outdir: 'out/test/integration', external: ['vscode', 'mocha'] },
     { ...node, entryPoints: ['test/integration/runExtensionTests.ts', 'test/integration/sampleWorkspace.ts', ...testFiles('test/integration/ui')], outdir: 'out/test/integration', external: ['mocha', 'playwright-core'] },
   );

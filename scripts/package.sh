@@ -12,5 +12,7 @@ if [ "$major" -lt 22 ]; then
   export PATH="$host/node24/package/bin:$PATH"
 fi
 out=${1:-jax-serve-$(node -p 'require("./package.json").version').vsix}
-npx vsce package --no-dependencies --allow-missing-repository --out "$out"
+# The README's images and links are relative and shipped in the package: with no repository to
+# rewrite them against, vsce would refuse them, so they stay as written.
+npx vsce package --no-dependencies --allow-missing-repository --no-rewrite-relative-links --out "$out"
 echo "$out"

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { openCheckpoint, type Checkpoint } from '../core/index';
 import { NodeFileOpener, SidecarPool, sidecarScript, ValueWorker } from '../core/node/index';
-import { choosePython, PYTHON_HINT } from './python';
+import { choosePython, pythonHint } from './python';
 
 export class CheckpointServices implements vscode.Disposable {
   readonly sidecars: SidecarPool;
@@ -25,9 +25,10 @@ export class CheckpointServices implements vscode.Disposable {
   }
 
   private async orbaxOptions(uri: vscode.Uri) {
-    if (!vscode.workspace.isTrusted) return { orbaxHint: 'Trust this workspace to read them: that runs Python.' };
+    if (!vscode.workspace.isTrusted) return { orbaxHint: vscode.l10n.t('Trust this workspace to read them: that runs Python.') };
     const { python } = await choosePython(uri);
-    return { orbax: this.sidecars.get(python, PYTHON_HINT), orbaxHint: PYTHON_HINT };
+    const hint = pythonHint();
+    return { orbax: this.sidecars.get(python, hint), orbaxHint: hint };
   }
 
   dispose(): void {

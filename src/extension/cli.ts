@@ -32,7 +32,7 @@ export class Cli {
   }
 
   run({ args, token, onProgress }: CliRun): Promise<CliResult> {
-    if (!vscode.workspace.isTrusted) return Promise.reject(new Error('jax-serve runs no process in Restricted Mode; trust the workspace first.'));
+    if (!vscode.workspace.isTrusted) return Promise.reject(new Error(vscode.l10n.t('jax-serve runs no process in Restricted Mode; trust the workspace first.')));
     this.log.info(`$ jax-serve ${args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [this.script, ...args], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,5 +77,5 @@ export class Cli {
 /** The CLI's own error line ("jax-serve: …"), for a message; the whole output is in the log. */
 export function cliError(r: CliResult): string {
   const line = r.stderr.split('\n').reverse().find((l) => l.startsWith('jax-serve: '));
-  return (line ?? r.stderr.trim().split('\n').pop() ?? `jax-serve exited with ${r.code}`).replace(/^jax-serve: /, '').replace(/ \(jax-serve --help\)$/, '');
+  return (line ?? r.stderr.trim().split('\n').pop() ?? vscode.l10n.t('jax-serve exited with {0}', String(r.code))).replace(/^jax-serve: /, '').replace(/ \(jax-serve --help\)$/, '');
 }

@@ -77,7 +77,7 @@ export class ConvertCommands implements vscode.Disposable {
    */
   private trusted(): boolean {
     if (vscode.workspace.isTrusted) return true;
-    void vscode.window.showErrorMessage('JAX Serve runs the converter as a process, which Restricted Mode does not allow. Trust this workspace to convert, import or verify.', 'Manage Workspace Trust').then((p) => p && vscode.commands.executeCommand('workbench.trust.manage'));
+    void vscode.window.showErrorMessage(vscode.l10n.t('JAX Serve runs the converter as a process, which Restricted Mode does not allow. Trust this workspace to convert, import or verify.'), vscode.l10n.t('Manage Workspace Trust')).then((p) => p && vscode.commands.executeCommand('workbench.trust.manage'));
     return false;
   }
 
@@ -90,7 +90,7 @@ export class ConvertCommands implements vscode.Disposable {
   private fail(what: keyof ConvertCommands['last'], message: string): ConvertResult {
     const r = { ok: false, message };
     if (what !== 'verify') this.last[what] = r;
-    void vscode.window.showErrorMessage(message, 'Show Log').then((p) => p && this.cli.log.show());
+    void vscode.window.showErrorMessage(message, vscode.l10n.t('Show Log')).then((p) => p && this.cli.log.show());
     return r;
   }
 
@@ -124,90 +124,97 @@ export class ConvertCommands implements vscode.Disposable {
   async convert(arg?: vscode.Uri | ConvertRequest): Promise<ConvertResult | undefined> {
     if (!this.trusted()) return undefined;
     const req = isRequest<ConvertRequest>(arg, 'source') ? arg : undefined;
-    const source = req?.source ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Convert: the JAX checkpoint (a file or an Orbax folder)', folders: true }))?.fsPath);
+    const source = req?.source ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: vscode.l10n.t('Convert: the JAX checkpoint (a file or an Orbax folder)'), folders: true }))?.fsPath);
     if (!source) return undefined;
     const python = await this.python(source);
     let base = req?.base;
     if (base === undefined) {
       const choice = await vscode.window.showQuickPick(
         [
-          { label: '$(folder) Choose the base model folder…', detail: "Its config.json settles heads, RoPE and token ids; its tokenizer and chat template are copied. Recommended.", base: true },
-          { label: '$(dash) No base model', detail: 'config.json from the shapes and the preset defaults (the plan says what it had to assume).', base: false },
+          { label: vscode.l10n.t('$(folder) Choose the base model folder…'), detail: vscode.l10n.t('Its config.json settles heads, RoPE and token ids; its tokenizer and chat template are copied. Recommended.'), base: true },
+          { label: vscode.l10n.t('$(dash) No base model'), detail: vscode.l10n.t('config.json from the shapes and the preset defaults (the plan says what it had to assume).'), base: false },
         ],
-        { title: 'Convert: base model (config.json and tokenizer)', ignoreFocusOut: true },
+        { title: vscode.l10n.t('Convert: base model (config.json and tokenizer)'), ignoreFocusOut: true },
       );
       if (!choice) return undefined;
-      base = choice.base ? ((await pick({ title: 'The base model folder (config.json, tokenizer.json)', folders: true, only: 'folders' }))?.fsPath ?? '') : '';
+      base = choice.base ? ((await pick({ title: vscode.l10n.t('The base model folder (config.json, tokenizer.json)'), folders: true, only: 'folders' }))?.fsPath ?? '') : '';
     }
     const rules = await this.rulesFor(source);
     if (rules) this.cli.log.info(`user rules: ${rules}`);
     let preset = req?.preset;
     let plan = await this.plan(source, { preset, base, rules }, python);
-    if (typeof plan === 'string') return this.fail('convert', `Convert ${path.basename(source)}: ${plan}`);
+    if (typeof plan === 'string') return this.fail('convert', vscode.l10n.t('Convert {0}: {1}', path.basename(source), plan));
     if (preset === undefined) {
       const detected = plan.preset.id;
       const choice = await vscode.window.showQuickPick(
         [detected, ...PRESETS.map((p) => p.id).filter((id) => id !== detected)].map((id) => {
           const p = PRESETS.find((x) => x.id === id)!;
-          return { label: id, description: id === detected ? 'detected' : p.architecture, detail: p.title, id };
+          return { label: id, description: id === detected ? vscode.l10n.t('detected') : p.architecture, detail: p.title, id };
         }),
-        { title: `Convert: the layout of ${path.basename(source)}`, ignoreFocusOut: true },
+        { title: vscode.l10n.t('Convert: the layout of {0}', path.basename(source)), ignoreFocusOut: true },
       );
       if (!choice) return undefined;
       preset = choice.id;
     }
     let dtype = req?.dtype;
     if (dtype === undefined) {
-      const from = [...new Set(plan.tensors.map((t) => t.source.dtype))].join('/') || 'as stored';
+      const from = [...new Set(plan.tensors.map((t) => t.source.dtype))].join('/') || vscode.l10n.t('as stored');
       const choice = await vscode.window.showQuickPick(
         [
-          { label: 'keep', description: from, detail: 'Write each tensor in the type it has.' },
-          { label: 'bf16', detail: 'Round to nearest even; what most servers run.' },
-          { label: 'f16', detail: 'Gemma 3 overflows in float16; prefer bf16 there.' },
-          { label: 'f32' },
+          { label: vscode.l10n.t('keep'), description: from, detail: vscode.l10n.t('Write each tensor in the type it has.'), dtype: 'keep' as const },
+          { label: 'bf16', detail: vscode.l10n.t('Round to nearest even; what most servers run.'), dtype: 'bf16' as const },
+          { label: 'f16', detail: vscode.l10n.t('Gemma 3 overflows in float16; prefer bf16 there.'), dtype: 'f16' as const },
+          { label: 'f32', dtype: 'f32' as const },
         ],
-        { title: 'Convert: element type of the export', ignoreFocusOut: true },
+        { title: vscode.l10n.t('Convert: element type of the export'), ignoreFocusOut: true },
       );
       if (!choice) return undefined;
-      dtype = choice.label as ConvertRequest['dtype'];
+      dtype = choice.dtype;
     }
     plan = await this.plan(source, { preset, dtype, base, rules }, python);
-    if (typeof plan === 'string') return this.fail('convert', `Convert ${path.basename(source)}: ${plan}`);
+    if (typeof plan === 'string') return this.fail('convert', vscode.l10n.t('Convert {0}: {1}', path.basename(source), plan));
     // Named after the folder too: two checkpoints of one name get two plans.
     const doc = this.docs.show(`plan-${path.basename(path.dirname(source))}-${path.basename(source)}`, planMarkdown(plan, rules));
     await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
     this.docs.problems(source, plan);
     const errors = plan.problems.filter((p) => p.severity === 'error');
     if (errors.length) {
-      const r = this.fail('convert', `The plan for ${path.basename(source)} has ${errors.length} error(s), so nothing was written: ${errors[0]!.message}`);
+      const r = this.fail('convert', vscode.l10n.t('The plan for {0} has {1} error(s), so nothing was written: {2}', path.basename(source), errors.length, errors[0]!.message));
       return { ...r, plan };
     }
-    const output = req?.output ?? (await vscode.window.showSaveDialog({ title: 'Convert: the export folder to create', defaultUri: vscode.Uri.file(`${source.replace(/[/\\]+$/, '').replace(/\.(msgpack|safetensors)$/, '')}-hf`), saveLabel: 'Export Here' }))?.fsPath;
+    const output = req?.output ?? (await vscode.window.showSaveDialog({ title: vscode.l10n.t('Convert: the export folder to create'), defaultUri: vscode.Uri.file(`${source.replace(/[/\\]+$/, '').replace(/\.(msgpack|safetensors)$/, '')}-hf`), saveLabel: vscode.l10n.t('Export Here') }))?.fsPath;
     if (!output) return undefined;
     const bytes = plan.tensors.reduce((a, t) => a + t.bytes, 0);
     if (!req?.yes) {
-      const ok = await vscode.window.showInformationMessage(`Convert ${plan.tensors.length} tensors (${(bytes / 2 ** 20).toFixed(1)} MiB) with ${plan.preset.id} into ${output}?`, { modal: true, detail: 'The plan is open in the editor. The source is only read; the folder appears when complete.' }, 'Convert');
-      if (ok !== 'Convert') return undefined;
+      const go = vscode.l10n.t('Convert');
+      const ok = await vscode.window.showInformationMessage(
+        vscode.l10n.t('Convert {0} tensors ({1} MiB) with {2} into {3}?', plan.tensors.length, (bytes / 2 ** 20).toFixed(1), plan.preset.id, output),
+        { modal: true, detail: vscode.l10n.t('The plan is open in the editor. The source is only read; the folder appears when complete.') },
+        go,
+      );
+      if (ok !== go) return undefined;
     }
     const args = ['convert', source, '-o', output, '--preset', preset, '--python', python, '--progress-json', ...(dtype !== 'keep' ? ['--dtype', dtype!] : []), ...(base ? ['--config-from', base, '--tokenizer-from', base] : []), ...(rules ? ['--rules', rules] : [])];
-    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Converting ${path.basename(source)}`, cancellable: true }, (progress, token) => {
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Converting {0}', path.basename(source)), cancellable: true }, (progress, token) => {
       let last = 0;
       return this.cli.run({
         args,
         token,
         onProgress: (done, total) => {
-          progress.report({ increment: ((done - last) / Math.max(1, total)) * 100, message: `${(done / 2 ** 20).toFixed(0)} of ${(total / 2 ** 20).toFixed(0)} MiB` });
+          progress.report({ increment: ((done - last) / Math.max(1, total)) * 100, message: vscode.l10n.t('{0} of {1} MiB', (done / 2 ** 20).toFixed(0), (total / 2 ** 20).toFixed(0)) });
           last = done;
         },
       });
     });
-    if (r.code !== 0) return { ...this.fail('convert', `Convert ${path.basename(source)}: ${cliError(r)}`), plan };
+    if (r.code !== 0) return { ...this.fail('convert', vscode.l10n.t('Convert {0}: {1}', path.basename(source), cliError(r))), plan };
     const result: ConvertResult = { ok: true, plan, output, message: r.stdout.trim() };
     this.last.convert = result;
     this.exported.fire(output);
-    void vscode.window.showInformationMessage(`Exported ${path.basename(output)} (${plan.architecture}).`, 'Preflight', 'Reveal in Explorer').then((p) => {
-      if (p === 'Preflight') void vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(output));
-      if (p === 'Reveal in Explorer') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(output));
+    const preflight = vscode.l10n.t('Preflight');
+    const reveal = vscode.l10n.t('Reveal in Explorer');
+    void vscode.window.showInformationMessage(vscode.l10n.t('Exported {0} ({1}).', path.basename(output), plan.architecture), preflight, reveal).then((p) => {
+      if (p === preflight) void vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(output));
+      if (p === reveal) void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(output));
     });
     return result;
   }
@@ -215,59 +222,59 @@ export class ConvertCommands implements vscode.Disposable {
   async importInto(arg?: vscode.Uri | ImportRequest): Promise<ConvertResult | undefined> {
     if (!this.trusted()) return undefined;
     const req = isRequest<ImportRequest>(arg, 'source') ? arg : undefined;
-    const source = req?.source ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Import: the HF checkpoint (model folder or *.safetensors)', folders: true }))?.fsPath);
+    const source = req?.source ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: vscode.l10n.t('Import: the HF checkpoint (model folder or *.safetensors)'), folders: true }))?.fsPath);
     if (!source) return undefined;
     const preset =
       req?.preset ??
-      (await vscode.window.showQuickPick(importablePresets().map((p) => ({ label: p.id, description: p.architecture, detail: p.title })), { title: 'Import: the JAX layout to write', ignoreFocusOut: true }))?.label;
+      (await vscode.window.showQuickPick(importablePresets().map((p) => ({ label: p.id, description: p.architecture, detail: p.title })), { title: vscode.l10n.t('Import: the JAX layout to write'), ignoreFocusOut: true }))?.label;
     if (!preset) return undefined;
     let output = req?.output;
     if (!output) {
       const format = await vscode.window.showQuickPick(
         [
-          { label: 'Flax msgpack', detail: 'flax.serialization.from_bytes / msgpack_restore', ext: 'msgpack' },
-          { label: 'safetensors (flax format)', detail: 'safetensors.flax.load_file', ext: 'safetensors' },
+          { label: vscode.l10n.t('Flax msgpack'), detail: 'flax.serialization.from_bytes / msgpack_restore', ext: 'msgpack' },
+          { label: vscode.l10n.t('safetensors (flax format)'), detail: 'safetensors.flax.load_file', ext: 'safetensors' },
         ],
-        { title: 'Import: file format', ignoreFocusOut: true },
+        { title: vscode.l10n.t('Import: file format'), ignoreFocusOut: true },
       );
       if (!format) return undefined;
-      output = (await vscode.window.showSaveDialog({ title: 'Import: the file to write', defaultUri: vscode.Uri.file(`${source.replace(/[/\\]+$/, '')}-${preset}.${format.ext}`), filters: { [format.label]: [format.ext] } }))?.fsPath;
+      output = (await vscode.window.showSaveDialog({ title: vscode.l10n.t('Import: the file to write'), defaultUri: vscode.Uri.file(`${source.replace(/[/\\]+$/, '')}-${preset}.${format.ext}`), filters: { [format.label]: [format.ext] } }))?.fsPath;
       if (!output) return undefined;
     }
-    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${path.basename(source)} as ${preset}`, cancellable: true }, (_p, token) =>
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Importing {0} as {1}', path.basename(source), preset), cancellable: true }, (_p, token) =>
       this.cli.run({ args: ['import', source, '-o', output!, '--preset', preset], token }),
     );
-    if (r.code !== 0) return this.fail('import', `Import ${path.basename(source)}: ${cliError(r)}`);
+    if (r.code !== 0) return this.fail('import', vscode.l10n.t('Import {0}: {1}', path.basename(source), cliError(r)));
     const result: ConvertResult = { ok: true, output, message: r.stdout.trim() };
     this.last.import = result;
-    void vscode.window.showInformationMessage(`Wrote ${path.basename(output)} in the ${preset} layout.`, 'Open as Checkpoint').then((p) => p && vscode.commands.executeCommand('jaxServe.openCheckpoint', vscode.Uri.file(output!)));
+    void vscode.window.showInformationMessage(vscode.l10n.t('Wrote {0} in the {1} layout.', path.basename(output), preset), vscode.l10n.t('Open as Checkpoint')).then((p) => p && vscode.commands.executeCommand('jaxServe.openCheckpoint', vscode.Uri.file(output!)));
     return result;
   }
 
   async verify(arg?: vscode.Uri | VerifyRequest): Promise<VerifyReport | undefined> {
     if (!this.trusted()) return undefined;
     const req = isRequest<VerifyRequest>(arg, 'exportDir') ? arg : undefined;
-    const exportDir = req?.exportDir ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: 'Verify: the export folder', folders: true, only: 'folders' }))?.fsPath);
+    const exportDir = req?.exportDir ?? (arg instanceof vscode.Uri ? arg.fsPath : (await pick({ title: vscode.l10n.t('Verify: the export folder'), folders: true, only: 'folders' }))?.fsPath);
     if (!exportDir) return undefined;
-    const checkpoint = req?.checkpoint ?? (await pick({ title: 'Verify: the JAX checkpoint it was converted from', folders: true }))?.fsPath;
+    const checkpoint = req?.checkpoint ?? (await pick({ title: vscode.l10n.t('Verify: the JAX checkpoint it was converted from'), folders: true }))?.fsPath;
     if (!checkpoint) return undefined;
     const entry = req?.entry ?? (await this.chooseEntry(exportDir));
     if (!entry) return undefined;
     const python = await this.python(exportDir);
     const prompts = (req?.prompts ?? []).flatMap((p) => ['--prompt', p]);
-    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Verifying ${path.basename(exportDir)} against ${path.basename(checkpoint)}`, cancellable: true }, (_p, token) =>
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Verifying {0} against {1}', path.basename(exportDir), path.basename(checkpoint)), cancellable: true }, (_p, token) =>
       this.cli.run({ args: ['verify', exportDir, '--source', checkpoint, '--entry', entry, '--python', python, '--json', ...prompts], token }),
     );
     if (r.code !== 0 && r.code !== 1) {
-      this.fail('verify', `Verify ${path.basename(exportDir)}: ${cliError(r)}`);
+      this.fail('verify', vscode.l10n.t('Verify {0}: {1}', path.basename(exportDir), cliError(r)));
       return undefined;
     }
     const report = JSON.parse(r.stdout) as VerifyReport;
     this.last.verify = report;
     await vscode.window.showTextDocument(this.docs.show(`verify-${path.basename(exportDir)}`, verifyMarkdown(report)), { preview: true });
     const bad = report.prompts.filter((p) => !(p.kl <= 1e-3)).length;
-    if (bad === 0) void vscode.window.showInformationMessage(`${path.basename(exportDir)} matches the JAX model on ${report.prompts.length} prompt(s).`);
-    else void vscode.window.showWarningMessage(`${path.basename(exportDir)} differs from the JAX model on ${bad} of ${report.prompts.length} prompt(s): check the preset (RoPE pairing, query scale) and config.json.`);
+    if (bad === 0) void vscode.window.showInformationMessage(vscode.l10n.t('{0} matches the JAX model on {1} prompt(s).', path.basename(exportDir), report.prompts.length));
+    else void vscode.window.showWarningMessage(vscode.l10n.t('{0} differs from the JAX model on {1} of {2} prompt(s): check the preset (RoPE pairing, query scale) and config.json.', path.basename(exportDir), bad, report.prompts.length));
     return report;
   }
 
@@ -275,22 +282,22 @@ export class ConvertCommands implements vscode.Disposable {
   private async chooseEntry(exportDir: string): Promise<string | undefined> {
     const choice = await vscode.window.showQuickPick(
       [
-        { label: '$(new-file) Generate an entry point from a preset…', detail: "A plain JAX forward of the preset's layout; edit it to call your model.", generate: true },
-        { label: '$(file-code) Use an existing Python file…', detail: 'It defines load(checkpoint, config) and forward(state, input_ids).', generate: false },
+        { label: vscode.l10n.t('$(new-file) Generate an entry point from a preset…'), detail: vscode.l10n.t("A plain JAX forward of the preset's layout; edit it to call your model."), generate: true },
+        { label: vscode.l10n.t('$(file-code) Use an existing Python file…'), detail: vscode.l10n.t('It defines load(checkpoint, config) and forward(state, input_ids).'), generate: false },
       ],
-      { title: 'Verify: the JAX side', ignoreFocusOut: true },
+      { title: vscode.l10n.t('Verify: the JAX side'), ignoreFocusOut: true },
     );
     if (!choice) return undefined;
-    if (!choice.generate) return (await vscode.window.showOpenDialog({ title: 'The entry point (.py)', filters: { Python: ['py'] }, canSelectMany: false }))?.[0]?.fsPath;
+    if (!choice.generate) return (await vscode.window.showOpenDialog({ title: vscode.l10n.t('The entry point (.py)'), filters: pythonFilter(), canSelectMany: false }))?.[0]?.fsPath;
     const llms = PRESETS.filter((p) => p.architecture !== 'state-dict');
-    const preset = (await vscode.window.showQuickPick(llms.map((p) => ({ label: p.id, detail: p.title })), { title: 'Verify: the layout of the JAX checkpoint' }))?.label;
+    const preset = (await vscode.window.showQuickPick(llms.map((p) => ({ label: p.id, detail: p.title })), { title: vscode.l10n.t('Verify: the layout of the JAX checkpoint') }))?.label;
     if (!preset) return undefined;
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(exportDir);
-    const file = (await vscode.window.showSaveDialog({ title: 'Where to write the entry point', defaultUri: vscode.Uri.file(path.join(folder, 'jax_forward.py')), filters: { Python: ['py'] } }))?.fsPath;
+    const file = (await vscode.window.showSaveDialog({ title: vscode.l10n.t('Where to write the entry point'), defaultUri: vscode.Uri.file(path.join(folder, 'jax_forward.py')), filters: pythonFilter() }))?.fsPath;
     if (!file) return undefined;
     const r = await this.cli.run({ args: ['verify', '--template', preset, '-o', file] });
     if (r.code !== 0) {
-      this.fail('verify', `Entry point: ${cliError(r)}`);
+      this.fail('verify', vscode.l10n.t('Entry point: {0}', cliError(r)));
       return undefined;
     }
     await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: false, preserveFocus: true });
@@ -301,6 +308,9 @@ export class ConvertCommands implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 }
+
+/** A dialog's filter for Python files, under its translated name. */
+const pythonFilter = () => ({ [vscode.l10n.t('Python')]: ['py'] });
 
 async function pick(o: { title: string; folders: boolean; only?: 'folders' }): Promise<vscode.Uri | undefined> {
   const r = await vscode.window.showOpenDialog({ title: o.title, canSelectFiles: o.only !== 'folders', canSelectFolders: o.folders, canSelectMany: false });

@@ -75,7 +75,11 @@ class DiffSession {
 
   row(i: number): DiffRow {
     const e = this.diff.entries[i]!;
-    const via = e.via && `${e.via.side === 'left' ? 'left' : 'right'} converted: ${e.via.planned.transforms.map(describeTransform).join(', ') || 'as stored'}`;
+    let via: string | undefined;
+    if (e.via) {
+      const steps = e.via.planned.transforms.map(describeTransform).join(', ') || vscode.l10n.t('as stored');
+      via = e.via.side === 'left' ? vscode.l10n.t('left converted: {0}', steps) : vscode.l10n.t('right converted: {0}', steps);
+    }
     const converted = (which: 'left' | 'right') => (e.via?.side === which ? { dtype: e.via.planned.target.dtype, shape: e.via.planned.target.shape } : undefined);
     return { status: e.status, name: entryName(e), left: side(e.left, converted('left')), right: side(e.right, converted('right')), via, value: this.values.get(i) };
   }
@@ -135,7 +139,9 @@ class DiffSession {
 }
 
 function pairingText(d: CheckpointDiff): string {
-  return d.pairing.kind === 'names' ? 'Paired by name.' : `Paired through the ${d.pairing.preset} conversion plan: the ${d.pairing.jax} side is the JAX checkpoint, compared after the plan's transforms.`;
+  if (d.pairing.kind === 'names') return vscode.l10n.t('Paired by name.');
+  const jax = d.pairing.jax === 'left' ? vscode.l10n.t('left') : vscode.l10n.t('right');
+  return vscode.l10n.t("Paired through the {0} conversion plan: the {1} side is the JAX checkpoint, compared after the plan's transforms.", d.pairing.preset, jax);
 }
 
 export class DiffPanels {
@@ -148,8 +154,8 @@ export class DiffPanels {
       vscode.commands.registerCommand('jaxServe.compareCheckpoints', async (uri?: vscode.Uri, uris?: vscode.Uri[]) => {
         // Two files chosen together in the explorer compare with each other.
         if (uris && uris.length === 2) return panels.show(uris[0]!, uris[1]!);
-        const left = uri ?? active() ?? (await pick('Compare: the first (left) checkpoint'));
-        const right = left && (await pick(`Compare ${path.basename(left.fsPath)} with…`));
+        const left = uri ?? active() ?? (await pick(vscode.l10n.t('Compare: the first (left) checkpoint')));
+        const right = left && (await pick(vscode.l10n.t('Compare {0} with…', path.basename(left.fsPath))));
         return left && right ? panels.show(left, right) : undefined;
       }),
       vscode.commands.registerCommand('jaxServe.selectForCompare', async (uri?: vscode.Uri) => {
@@ -232,7 +238,7 @@ export class DiffPanels {
   }
 
   private init(left: vscode.Uri, right: vscode.Uri, s: DiffSession | undefined, error: string | undefined, pageSize: number): DiffInit {
-    if (!s) return { type: 'init', pageSize, content: { kind: 'error', message: error ?? 'The checkpoints did not open.' } };
+    if (!s) return { type: 'init', pageSize, content: { kind: 'error', message: error ?? vscode.l10n.t('The checkpoints did not open.') } };
     return {
       type: 'init',
       pageSize,
@@ -250,6 +256,6 @@ export class DiffPanels {
 }
 
 async function pick(title: string): Promise<vscode.Uri | undefined> {
-  const r = await vscode.window.showOpenDialog({ title, canSelectFiles: true, canSelectFolders: true, canSelectMany: false, openLabel: 'Compare' });
+  const r = await vscode.window.showOpenDialog({ title, canSelectFiles: true, canSelectFolders: true, canSelectMany: false, openLabel: vscode.l10n.t('Compare') });
   return r?.[0];
 }

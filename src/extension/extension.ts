@@ -84,7 +84,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
     convert,
     vscode.commands.registerCommand('jaxServe.showLog', () => log.show()),
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {
-      const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFolders: true, filters: { Checkpoints: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: 'Open as Checkpoint' }))?.[0];
+      const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFolders: true, filters: { [vscode.l10n.t('Checkpoints')]: ['safetensors', 'msgpack', 'npz', 'npy', 'json'] }, title: vscode.l10n.t('Open as Checkpoint') }))?.[0];
       if (!picked) return;
       const target = await fileFor(picked);
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
@@ -99,7 +99,7 @@ async function fileFor(uri: vscode.Uri): Promise<vscode.Uri | undefined> {
   if ((await opener.kind(uri.fsPath)) !== 'directory') return uri;
   const file = await checkpointFileInFolder(opener, uri.fsPath);
   if (file) return vscode.Uri.file(file);
-  void vscode.window.showErrorMessage(`${uri.fsPath}: no checkpoint in this folder (no model.safetensors, its index, flax_model.msgpack, or Orbax _METADATA / _CHECKPOINT_METADATA, here or in a numbered step folder).`);
+  void vscode.window.showErrorMessage(vscode.l10n.t('{0}: no checkpoint in this folder (no model.safetensors, its index, flax_model.msgpack, or Orbax _METADATA / _CHECKPOINT_METADATA, here or in a numbered step folder).', uri.fsPath));
   return undefined;
 }
 

@@ -18,12 +18,13 @@ const SEVERITY: Record<Finding['severity'], vscode.DiagnosticSeverity> = {
 export type PreflightChoice = Engine | 'default';
 const ENGINE_KEY = 'jaxServe.preflightEngine';
 
-const CHOICES: readonly { choice: PreflightChoice; detail: string }[] = [
-  { choice: 'default', detail: 'Both rule sets: tensor names and shapes, dtypes, tokenizer, chat template.' },
-  { choice: 'vllm', detail: 'vLLM (also on TPU): refuses unknown and missing weights.' },
-  { choice: 'sglang', detail: 'SGLang (PyTorch).' },
-  { choice: 'sglang-jax', detail: "SGLang-JAX: its registered architectures, head_dim a multiple of 128, bfloat16 on TPU." },
-  { choice: 'transformers-serve', detail: 'transformers serve (CPU, small models).' },
+// A function, not a constant: l10n.t answers in the user's language only once the extension is activated.
+const choices = (): readonly { choice: PreflightChoice; detail: string }[] => [
+  { choice: 'default', detail: vscode.l10n.t('Both rule sets: tensor names and shapes, dtypes, tokenizer, chat template.') },
+  { choice: 'vllm', detail: vscode.l10n.t('vLLM (also on TPU): refuses unknown and missing weights.') },
+  { choice: 'sglang', detail: vscode.l10n.t('SGLang (PyTorch).') },
+  { choice: 'sglang-jax', detail: vscode.l10n.t('SGLang-JAX: its registered architectures, head_dim a multiple of 128, bfloat16 on TPU.') },
+  { choice: 'transformers-serve', detail: vscode.l10n.t('transformers serve (CPU, small models).') },
 ];
 
 const enginesOf = (c: PreflightChoice): readonly Engine[] => (c === 'default' ? DEFAULT_PREFLIGHT_ENGINES : [c]);
@@ -40,35 +41,36 @@ export class PreflightCommand implements vscode.Disposable {
 
   /** `engine`: an engine id (a serve id such as vllm-tpu maps to its rules) or `default`; asked when left out. */
   async run(uri?: vscode.Uri, engine?: string): Promise<PreflightReport | undefined> {
-    const folder = uri ?? (await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'Preflight Export Folder' }))?.[0];
+    const folder = uri ?? (await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: vscode.l10n.t('Preflight Export Folder') }))?.[0];
     if (!folder) return undefined;
     const choice = engine === undefined ? await this.pickEngine() : engine === 'default' ? 'default' : preflightEngine(engine);
     if (!choice) {
-      if (engine !== undefined) void vscode.window.showErrorMessage(`Preflight: no rules for the engine "${stripControls(engine)}".`);
+      if (engine !== undefined) void vscode.window.showErrorMessage(vscode.l10n.t('Preflight: no rules for the engine "{0}".', stripControls(engine)));
       return undefined;
     }
     const engines = enginesOf(choice);
-    const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Preflight ${vscode.workspace.asRelativePath(folder)} for ${preflightEnginesTitle(engines)}` }, () =>
+    const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Preflight {0} for {1}', vscode.workspace.asRelativePath(folder), preflightEnginesTitle(engines)) }, () =>
       preflight(new NodeFileOpener(), folder.fsPath, { engines }),
     );
     this.reports.set(folder.fsPath, report);
     this.publish(report);
     const errors = report.findings.filter((f) => f.severity === 'error').length;
     const warnings = report.findings.filter((f) => f.severity === 'warning').length;
-    const what = `${vscode.workspace.asRelativePath(folder)}${report.architecture ? ` (${report.architecture})` : ''}`;
+    const where = vscode.workspace.asRelativePath(folder);
+    const what = report.architecture ? vscode.l10n.t('{0} ({1})', where, report.architecture) : where;
     const title = preflightEnginesTitle(report.engines);
-    if (errors === 0) void vscode.window.showInformationMessage(`${what}: ready for ${title}${warnings ? `, ${warnings} warning(s) in Problems` : ''}.`);
-    else void vscode.window.showErrorMessage(`${what}: ${errors} error(s) would stop ${title}; see the Problems panel.`, 'Show Problems').then((pick) => pick && vscode.commands.executeCommand('workbench.actions.view.problems'));
+    if (errors === 0) void vscode.window.showInformationMessage(warnings ? vscode.l10n.t('{0}: ready for {1}, {2} warning(s) in Problems.', what, title, warnings) : vscode.l10n.t('{0}: ready for {1}.', what, title));
+    else void vscode.window.showErrorMessage(vscode.l10n.t('{0}: {1} error(s) would stop {2}; see the Problems panel.', what, errors, title), vscode.l10n.t('Show Problems')).then((pick) => pick && vscode.commands.executeCommand('workbench.actions.view.problems'));
     return report;
   }
 
   /** The engine quick pick, the workspace's last choice first; the choice is remembered. */
   private async pickEngine(): Promise<PreflightChoice | undefined> {
     const last = this.state.get<PreflightChoice>(ENGINE_KEY) ?? 'default';
-    const ordered = [...CHOICES].sort((a, b) => Number(b.choice === last) - Number(a.choice === last));
+    const ordered = [...choices()].sort((a, b) => Number(b.choice === last) - Number(a.choice === last));
     const picked = await vscode.window.showQuickPick(
-      ordered.map((c) => ({ label: preflightEnginesTitle(enginesOf(c.choice)), description: c.choice === last ? 'last used' : undefined, detail: c.detail, choice: c.choice })),
-      { title: 'Preflight: the engine that will serve the folder', ignoreFocusOut: true },
+      ordered.map((c) => ({ label: preflightEnginesTitle(enginesOf(c.choice)), description: c.choice === last ? vscode.l10n.t('last used') : undefined, detail: c.detail, choice: c.choice })),
+      { title: vscode.l10n.t('Preflight: the engine that will serve the folder'), ignoreFocusOut: true },
     );
     if (picked) await this.state.update(ENGINE_KEY, picked.choice);
     return picked?.choice;

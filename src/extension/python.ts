@@ -11,7 +11,8 @@ export interface ChosenPython {
   readonly source: 'python extension' | 'jaxServe.pythonPath' | 'default';
 }
 
-export const PYTHON_HINT = 'Choose another with "Python: Select Interpreter" or the jaxServe.pythonPath setting.';
+/** What an error about the interpreter suggests (a function: l10n.t answers in the user's language once activated). */
+export const pythonHint = (): string => vscode.l10n.t('Choose another with "Python: Select Interpreter" or the jaxServe.pythonPath setting.');
 
 const PYTHON_EXTENSION_ID = 'ms-python.python';
 

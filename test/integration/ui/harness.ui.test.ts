@@ -39,7 +39,7 @@ describe('the real-VS-Code harness', function () {
     const pack = spawnSync('bash', [join(root, 'scripts', 'package.sh'), vsix], { cwd: root, encoding: 'utf8' });
     assert.equal(pack.status, 0, pack.stdout + pack.stderr);
     const members = (await readZipDirectory(new MemoryByteSource(vsix, readFileSync(vsix)))).map((m) => m.name);
-    for (const shipped of ['python/sidecar/jax_serve_sidecar.py', 'python/verify/jax_serve_verify.py', 'python/verify/jax_forward_template.py', 'schemas/rules.schema.json', 'dist/valueWorker.js']) {
+    for (const shipped of ['python/sidecar/jax_serve_sidecar.py', 'python/verify/jax_serve_verify.py', 'python/verify/jax_forward_template.py', 'schemas/rules.schema.json', 'dist/valueWorker.js', 'package.nls.json', 'media/walkthrough/serve.md']) {
       assert.ok(members.includes(`extension/${shipped}`), `${shipped} is not in the .vsix:\n${members.join('\n')}`);
     }
     assert.ok(!members.some((m) => m.includes('python/fixtures')), 'test fixtures stay out of the .vsix');
