@@ -56,9 +56,11 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
     watchdog: path.join(context.extensionPath, 'dist', 'serverWatchdog.js'),
     output: serverOutput,
     outputName: vscode.l10n.t('the "{0}" output', serverOutput.name),
-    hints: {
-      model: vscode.l10n.t('attach again (JAX Serve: Attach to Server…) and pick or type the model name'),
-      apiKey: vscode.l10n.t('attach again (JAX Serve: Attach to Server…) and enter its key'),
+    texts: {
+      modelHint: vscode.l10n.t('attach again (JAX Serve: Attach to Server…) and pick or type the model name'),
+      apiKeyHint: vscode.l10n.t('attach again (JAX Serve: Attach to Server…) and enter its key'),
+      noServer: vscode.l10n.t('No server: start one, or attach to a running one.'),
+      busy: (id) => vscode.l10n.t('A generation is running (#{0}); stop it first.', id),
     },
     defaultSampling: () => ({ temperature: generateSettings().get('temperature', 0.7), topP: 1, maxTokens: generateSettings().get('maxTokens', 128), stop: '' }),
     lastExport: () => convert.last.convert?.output ?? context.workspaceState.get<string>(LAST_EXPORT_KEY),

@@ -6,7 +6,7 @@
  * events; none holds serving state of its own. It imports no vscode (storage, the clock, fetch and
  * the process are handed in), so it runs in plain Node under test.
  */
-import { describeError, engineById, fetchGauges, generate, isJaxServeError, JaxServeError, launchOptions, listModels, metricsAbsentNote, serverRoot, ServedModels, stripControls, type CheckReport, type EngineSpec, type GenerateApi, type LaunchOptions, type ServerTextLog } from '../core/index';
+import { describeError, engineById, fetchGauges, generate, isJaxServeError, JaxServeError, launchOptions, listModels, profilesWith, metricsAbsentNote, serverRoot, ServedModels, stripControls, type CheckReport, type EngineSpec, type GenerateApi, type LaunchOptions, type ServerTextLog } from '../core/index';
 import { checkServed, type CheckServedOptions, type ServerProcess, type ServerProcessOptions, type ServerState } from '../core/node/index';
 import type { GaugesView, ProfileView, RunMode, RunView, SamplingView, ServerView } from '../shared/serveProtocol';
 import { Emitter } from './emitter';
@@ -17,6 +17,16 @@ export interface Endpoint {
   readonly url: string;
   /** The served name; none: the first the server lists (core's modelToSend). */
   readonly model: string | undefined;
+}
+
+export interface SessionTexts {
+  /** How the user gives a model name, and a key, for the messages that need one. */
+  readonly modelHint: string;
+  readonly apiKeyHint: string;
+  /** A run or a check with nothing attached. */
+  readonly noServer: string;
+  /** A run refused while run `id` goes on. */
+  busy(id: number): string;
 }
 
 /** Where state is kept across reloads (VS Code's workspaceState fits). */
@@ -53,8 +63,8 @@ export interface ServeSessionOptions {
   readonly output: { appendLine(line: string): void };
   /** How messages name that place: "(N more lines in …)". */
   readonly outputName: string;
-  /** How the user gives a model name and a key, for the messages that need one. */
-  readonly hints: { readonly model: string; readonly apiKey: string };
+  /** What the session says, in the user's language (this file cannot call vscode.l10n). */
+  readonly texts: SessionTexts;
   /** The sampling until the panel sets one (the jaxServe.generate settings). */
   readonly defaultSampling: () => SamplingView;
   /** The model folder of a new form (the last export). */
@@ -228,8 +238,8 @@ export class ServeSession {
       const run: RunView = { ...base, status: 'error', error };
       return { run, done: Promise.resolve(run) };
     };
-    if (!endpoint) return refuse('No server: start one, or attach to a running one.');
-    if (this.current) return refuse(`A generation is running (#${this.current.run.id}); stop it first.`);
+    if (!endpoint) return refuse(this.o.texts.noServer);
+    if (this.current) return refuse(this.o.texts.busy(this.current.run.id));
     const ac = new AbortController();
     this.current = { run: base, ac };
     this.runChanged.fire(base);
@@ -269,8 +279,8 @@ export class ServeSession {
           baseUrl: serverRoot(endpoint.url),
           model: endpoint.model,
           servedModels: this.servedModels,
-          modelHint: this.o.hints.model,
-          apiKeyHint: this.o.hints.apiKey,
+          modelHint: this.o.texts.modelHint,
+          apiKeyHint: this.o.texts.apiKeyHint,
           apiKey: await this.apiKey(),
           log: this.serverLog,
           api: request.mode satisfies GenerateApi,
@@ -338,10 +348,10 @@ export class ServeSession {
    * generation attaches to it.
    */
   async startServer(profile: ProfileView, port: number, python: string | undefined): Promise<StartedServer> {
-    const spec = engineById(profile.engine);
-    if (!spec) throw new JaxServeError('E_USAGE', `Unknown engine "${profile.engine}".`);
     await this.o.store.update(FORM_KEY, profile);
+    // Checked by core: an unknown engine or a bad field is an E_USAGE naming it.
     const { launch, env } = launchOptions(profile, port, python);
+    const spec = engineById(profile.engine)!;
     const server = await this.o.startProcess({ spec, launch, env, watchdog: this.o.watchdog, onLine: (l) => this.o.output.appendLine(stripControls(l)), onState: (s) => this.onState(s) });
     const m: Managed = { server, spec, launch, startedAt: this.clock.now() };
     this.managed = m;
@@ -395,8 +405,7 @@ export class ServeSession {
   }
 
   async saveProfile(p: ProfileView): Promise<readonly ProfileView[]> {
-    if (!p.name.trim()) throw new JaxServeError('E_USAGE', 'Name the profile to save it.');
-    const list = [...this.profiles.filter((x) => x.name !== p.name), { ...p, name: p.name.trim() }].sort((a, b) => a.name.localeCompare(b.name));
+    const list = profilesWith(this.profiles, p);
     await this.o.store.update(PROFILES_KEY, list);
     this.profilesChanged.fire(list);
     return list;
@@ -483,8 +492,8 @@ export class ServeSession {
   async checkAgainstSource(o: Pick<CheckServedOptions, 'source' | 'api' | 'python' | 'packageRoot' | 'signal' | 'onStep'>): Promise<CheckReport> {
     const endpoint = this.endpoint;
     const root = this.serverRoot();
-    if (!endpoint || !root) throw new JaxServeError('E_USAGE', 'No server: start one, or attach to a running one.');
-    const report = await checkServed({ ...o, url: root, model: endpoint.model, apiKey: await this.apiKey(), apiKeyHint: this.o.hints.apiKey, log: this.serverLog }, this.fetch);
+    if (!endpoint || !root) throw new JaxServeError('E_USAGE', this.o.texts.noServer);
+    const report = await checkServed({ ...o, url: root, model: endpoint.model, apiKey: await this.apiKey(), apiKeyHint: this.o.texts.apiKeyHint, log: this.serverLog }, this.fetch);
     this._lastCheck = report;
     return report;
   }

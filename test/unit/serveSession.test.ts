@@ -106,7 +106,7 @@ function session(more: Partial<ServeSessionOptions> = {}): ServeSession {
     startProcess: () => Promise.reject(new Error('these tests start no process')),
     output: { appendLine: () => undefined },
     outputName: 'the test output',
-    hints: { model: 'give the model', apiKey: 'give the key' },
+    texts: { modelHint: 'give the model', apiKeyHint: 'give the key', noServer: 'No server: start one, or attach to a running one.', busy: (id) => `A generation is running (#${id}); stop it first.` },
     defaultSampling: () => SETTINGS,
     ...more,
   });

@@ -11,6 +11,13 @@ import type { LaunchProfile } from './serveTypes';
 
 export type { LaunchProfile } from './serveTypes';
 
+/** The saved profiles with `p` saved among them (one per name, sorted by name). */
+export function profilesWith(profiles: readonly LaunchProfile[], p: LaunchProfile): LaunchProfile[] {
+  const name = p.name.trim();
+  if (!name) throw new JaxServeError('E_USAGE', 'Name the profile to save it.');
+  return [...profiles.filter((x) => x.name !== name), { ...p, name }].sort((a, b) => a.name.localeCompare(b.name));
+}
+
 /** Splits a command line into words as sh does (quotes, backslash escapes), expanding nothing. */
 export function splitWords(line: string): string[] {
   const words: string[] = [];

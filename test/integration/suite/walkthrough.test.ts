@@ -133,9 +133,9 @@ describe('the "Serve a JAX model" walkthrough', () => {
       // The stand-in engine speaks vLLM's startup and serves /health; a launch command puts it where `vllm` would be.
       const standin = join(ROOT, 'test/fixtures/standin/engine.mjs');
       await vscode.commands.executeCommand(step(3), { name: '', engine: 'vllm', model: output(), host: '127.0.0.1', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(standin)}` });
-      const ready = await until('the server ready', async () => ((await extensionApi()).server.state?.status === 'ready' ? (await extensionApi()).server.state : undefined));
+      const ready = await until('the server ready', async () => ((await extensionApi()).serve.server?.status === 'ready' ? (await extensionApi()).serve.server : undefined));
       assert.equal((await fetch(`${ready.url}/health`)).status, 200);
-      assert.equal((await extensionApi()).generate.attached?.url, ready.url, 'generation attaches to the started server');
+      assert.equal((await extensionApi()).serve.endpoint?.url, ready.url, 'generation attaches to the started server');
       await vscode.commands.executeCommand('jaxServe.stopServer');
 
       // The stand-in does not generate: the step's other way in, attach, takes the recorded vLLM server.
@@ -143,7 +143,7 @@ describe('the "Serve a JAX model" walkthrough', () => {
       replay = await startReplay();
       replay.use(loadTranscripts().get('vllm-completions-token-ids')!);
       await vscode.commands.executeCommand(attach, replay.url, 'tiny');
-      assert.equal((await extensionApi()).generate.attached?.url, replay.url);
+      assert.equal((await extensionApi()).serve.endpoint?.url, replay.url);
     });
 
     it('5. generate at the cursor: the continuation streams into an untitled editor after the prompt', async () => {
