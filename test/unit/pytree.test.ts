@@ -59,6 +59,9 @@ describe('pytree of a checkpoint', () => {
     assert.equal(ck.tensors[0]!.name, 'lm_head.weight');
     assert.deepEqual(show(pytreeRows(ck, root, { open: 'listed', ids: [] }, '')), ['▸ lm_head', '▸ model']);
     assert.deepEqual(show(pytreeRows(ck, root, { open: 'listed', ids: [model.id] }, '')), ['▸ lm_head', '▾ model', '  ▸ embed', '  ▸ layers']);
+    // List indices count up even unsorted (the writer stored 0, 10, 2): in the tree and in the Pytree view's children.
+    assert.deepEqual(show(pytreeRows(ck, root, { open: 'listed', ids: [model.id, layers.id] }, '')), ['▸ lm_head', '▾ model', '  ▸ embed', '  ▾ layers', '    ▸ 0', '    ▸ 2', '    ▸ 10']);
+    assert.deepEqual(layers.children.map((c) => keysLabel(nodeKeys(c))), ['0', '2', '10']);
     assert.deepEqual(show(pytreeRows(ck, root, { open: 'all', ids: [layers.id] }, '', { key: 'name', descending: false })), [
       '▾ lm_head',
       '  weight',
