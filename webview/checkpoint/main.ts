@@ -8,6 +8,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import {
   isHostToWebview,
   PROTOCOL_VERSION,
+  SORT_KEYS,
   STATE_VERSION,
   type CheckpointSummaryView,
   type HostToWebview,
@@ -175,7 +176,9 @@ async function start(): Promise<void> {
   detail = new TensorDetail(rpc);
   table.setSort(state.sort);
   table.onSort = (sort) => {
-    state = { ...state, sort: sort as ViewState['sort'], scrollTop: 0, selected: -1 };
+    // The table's keys are the columns' sortKey strings; the host takes only its own.
+    const key = sort && SORT_KEYS.find((k) => k === sort.key);
+    state = { ...state, sort: sort && key ? { key, descending: sort.descending } : undefined, scrollTop: 0, selected: -1 };
     persist();
     void table!.reset();
   };
