@@ -1,5 +1,6 @@
 import type { FileOpener } from './io/byteSource';
 import type { DType } from './dtype';
+import { naturalCompare } from './naturalOrder';
 
 /** A key in a pytree path: dict keys are strings, list/tuple/layer indices numbers. */
 export type PathKey = string | number;
@@ -144,10 +145,11 @@ export function nameMatcher(filter: string): ((name: string) => boolean) | undef
 
 export type TensorSortKey = 'name' | 'dtype' | 'rank' | 'parameters' | 'bytes';
 
-/** A sorted copy; ties keep file order (Array.prototype.sort is stable). */
+/** A sorted copy, names in natural order (layers.2 before layers.10); ties keep file order (Array.prototype.sort is stable). */
 export function sortTensors(tensors: readonly TensorRef[], key: TensorSortKey, descending: boolean): TensorRef[] {
-  const value = (t: TensorRef): string | number => (key === 'name' ? t.name : key === 'dtype' ? t.dtype : key === 'rank' ? t.shape.length : key === 'parameters' ? parameterCount(t) : t.bytes);
   const sign = descending ? -1 : 1;
+  if (key === 'name') return [...tensors].sort((a, b) => sign * naturalCompare(a.name, b.name));
+  const value = (t: TensorRef): string | number => (key === 'dtype' ? t.dtype : key === 'rank' ? t.shape.length : key === 'parameters' ? parameterCount(t) : t.bytes);
   return [...tensors].sort((a, b) => {
     const x = value(a);
     const y = value(b);

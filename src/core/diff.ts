@@ -14,9 +14,11 @@ import { planConversion, type Plan, type PlannedTensor } from './convert/plan';
 import { applyTransforms, type Layout } from './convert/transforms';
 import { decodeChunk } from './tensor/decode';
 import { readTensorValues } from './tensor/read';
+import type { DiffStatus, ValueDiff } from './diffResult';
+
+export type { DiffStatus, ValueDiff } from './diffResult';
 import { readWholeTensor } from './convert/wholeTensor';
 
-export type DiffStatus = 'same' | 'added' | 'removed' | 'reshaped' | 'retyped';
 
 export interface DiffEntry {
   readonly status: DiffStatus;
@@ -120,20 +122,6 @@ export function diffCheckpoints(left: Checkpoint, right: Checkpoint, opts: { pai
 /** numpy.allclose's defaults. */
 export const DEFAULT_TOLERANCE = { rtol: 1e-5, atol: 1e-8 } as const;
 
-export interface ValueDiff {
-  readonly elements: number;
-  /** Largest |a − b| over finite pairs (0 when none). */
-  readonly maxAbsDiff: number;
-  /** Largest |a − b| / |b| over pairs with b ≠ 0. */
-  readonly maxRelDiff: number;
-  /** Elements where |a − b| > atol + rtol·|b| (NaN equals NaN, ±Inf equals itself; numpy's equal_nan=True). */
-  readonly mismatched: number;
-  /** Where the first mismatch is, as a flat index (-1 when none). */
-  readonly firstMismatch: number;
-  readonly allclose: boolean;
-  readonly rtol: number;
-  readonly atol: number;
-}
 
 /** A tensor to compare: read as stored, or converted first (the plan's transforms). */
 export interface ValueSide {

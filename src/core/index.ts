@@ -3,6 +3,7 @@ export * from './errors';
 export * from './limits';
 export * from './checkpoint';
 export * from './pytree';
+export { compareKeyPaths, naturalCompare } from './naturalOrder';
 export * from './dtype';
 export { decodeChunk, f16ToNumber } from './tensor/decode';
 export * from './tensor/stats';

@@ -5,6 +5,7 @@
  * single-child folders, so a wrapper prefix costs no click.
  */
 import { filterTensors, parameterCount, type Checkpoint, type PathKey, type TensorRef, type TensorSortKey } from './checkpoint';
+import { compareKeyPaths, isIndexKey } from './naturalOrder';
 
 /**
  * A group of the pytree. Built in one pass over the tensors; its path and id are computed when
@@ -14,7 +15,7 @@ export class PytreeGroup {
   readonly kind = 'group';
   /** Set when single-child groups were folded into this one; otherwise `keys` is made on demand. */
   private _keys: readonly PathKey[] | undefined;
-  /** Sub-groups and tensors, in file order. */
+  /** Sub-groups and tensors, in file order, except that list indices count up (orderIndices). */
   children: PytreeNode[] = [];
   tensors = 0;
   parameters = 0;
@@ -115,13 +116,30 @@ export function buildPytree(tensors: readonly TensorRef[]): PytreeGroup {
   return root;
 }
 
-/** Folds groups that hold exactly one group and no tensor into their parent's child. */
+/** Folds groups that hold exactly one group and no tensor into their parent's child; orders indices. */
 function foldWrappers(g: PytreeGroup): void {
+  orderIndices(g);
   for (const c of g.children) {
     if (!(c instanceof PytreeGroup)) continue;
     for (let only = c.children[0]; c.children.length === 1 && only instanceof PytreeGroup; only = c.children[0]) c.fold(only);
     foldWrappers(c);
   }
+}
+
+/**
+ * Siblings keyed by an index (`layers.0`, `layers.1`, …) take the places they hold among the
+ * children in counting order: writers store names in code-unit order, which puts 10 before 2.
+ * Named siblings keep file order, which for Flax and Orbax states is the order the model declares.
+ */
+function orderIndices(g: PytreeGroup): void {
+  const at: number[] = [];
+  g.children.forEach((c, i) => {
+    if (isIndexKey(nodeKeys(c)[0] ?? '')) at.push(i);
+  });
+  const indexed = at.map((i) => g.children[i]!);
+  const sorted = [...indexed].sort((a, b) => compareKeyPaths(nodeKeys(a), nodeKeys(b)));
+  if (sorted.every((c, k) => c === indexed[k])) return;
+  at.forEach((i, k) => (g.children[i] = sorted[k]!));
 }
 
 /** Which groups are open: every one except `ids` ('all'), or only `ids` ('listed'). */
@@ -137,19 +155,6 @@ export interface PytreeRow {
   readonly expanded: boolean;
 }
 
-/** Numbers compare as numbers (layers 2 before 10), everything else as text. */
-export function compareKeys(a: readonly PathKey[], b: readonly PathKey[]): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x === y) continue;
-    if (typeof x === 'number' && typeof y === 'number') return x - y;
-    const c = String(x).localeCompare(String(y), undefined, { numeric: true });
-    if (c !== 0) return c;
-  }
-  return a.length - b.length;
-}
-
 function sortValue(n: PytreeNode, key: TensorSortKey): number | string {
   if (isGroup(n)) return key === 'dtype' ? (n.dtype ?? '') : key === 'rank' ? -1 : key === 'parameters' ? n.parameters : n.bytes;
   return key === 'dtype' ? n.dtype : key === 'rank' ? n.shape.length : key === 'parameters' ? parameterCount(n) : n.bytes;
@@ -159,7 +164,7 @@ function sortChildren(children: readonly PytreeNode[], sort: { key: TensorSortKe
   if (!sort) return children;
   const sign = sort.descending ? -1 : 1;
   return [...children].sort((a, b) => {
-    if (sort.key === 'name') return sign * compareKeys(nodeKeys(a), nodeKeys(b));
+    if (sort.key === 'name') return sign * compareKeyPaths(nodeKeys(a), nodeKeys(b));
     const x = sortValue(a, sort.key);
     const y = sortValue(b, sort.key);
     return sign * (x < y ? -1 : x > y ? 1 : 0);

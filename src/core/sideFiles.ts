@@ -7,15 +7,10 @@ import * as path from 'node:path';
 import type { Checkpoint } from './checkpoint';
 import { parseJsonBytes } from './json';
 import { openerWithin, type FileOpener } from './io/byteSource';
+import type { SideFiles } from './sideFilesResult';
 
-export interface SideFiles {
-  readonly folder: string;
-  /** Key facts of config.json as [label, value] text, or why they could not be read. */
-  readonly config?: readonly (readonly [string, string])[] | { readonly error: string };
-  readonly tokenizer: readonly string[];
-  readonly chatTemplate: boolean;
-  readonly generation?: readonly (readonly [string, string])[] | { readonly error: string };
-}
+export type { SideFiles } from './sideFilesResult';
+
 
 const TOKENIZER_NAMES = ['tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
 

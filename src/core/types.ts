@@ -6,3 +6,9 @@
 export type { ServerGauges } from './serve/metrics';
 export type { EngineFacts, EngineId, LaunchProfile, Phase, ServerStatus } from './serve/serveTypes';
 export type { TensorStats } from './tensor/statsResult';
+export type { TensorSortKey } from './checkpoint';
+export type { DiffStatus, ValueDiff } from './diffResult';
+export type { Expansion } from './pytree';
+export type { SideFiles } from './sideFilesResult';
+export type { SliceRequest } from './tensor/sliceRequest';
+export type { Histogram } from './tensor/statsResult';

@@ -2,7 +2,7 @@
  * The "Pytree" view in the JAX Serve container: the checkpoint of the active editor as a tree of
  * key-path groups with their parameter counts. Selecting a tensor selects its row in the editor;
  * the context menu copies names and shows statistics. The tree comes from core (`buildPytree`),
- * the same one the editor's tree-table pages.
+ * the same one the editor's tree-table pages, with list indices in counting order (layers 0, 1, 2, … 10).
  */
 import * as vscode from 'vscode';
 import { isGroup, keysLabel, nodeKeys, parameterCount, type PytreeNode } from '../core/index';
@@ -68,15 +68,17 @@ export class PytreeExplorer implements vscode.TreeDataProvider<PytreeItem> {
     const label = keysLabel(nodeKeys(n));
     if (isGroup(n)) {
       const t = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.Collapsed);
-      t.description = `${formatCount(n.parameters)} ${n.parameters === 1 ? 'param' : 'params'}`;
+      t.description = n.parameters === 1 ? vscode.l10n.t('{0} param', formatCount(n.parameters)) : vscode.l10n.t('{0} params', formatCount(n.parameters));
       t.contextValue = 'group';
       t.iconPath = new vscode.ThemeIcon('symbol-namespace');
-      t.tooltip = tooltip(itemName(item), [
-        ['tensors', formatCount(n.tensors)],
-        ['parameters', formatCount(n.parameters)],
-        ['bytes', formatBytes(n.bytes)],
-        ['dtype', n.dtype ?? 'mixed'],
-      ]);
+      // Plain-text lines, not Markdown: names come from the file and are shown as they are.
+      t.tooltip = [
+        itemName(item),
+        vscode.l10n.t('tensors: {0}', formatCount(n.tensors)),
+        vscode.l10n.t('parameters: {0}', formatCount(n.parameters)),
+        vscode.l10n.t('bytes: {0}', formatBytes(n.bytes)),
+        n.dtype === undefined ? vscode.l10n.t('dtype: mixed') : vscode.l10n.t('dtype: {0}', n.dtype),
+      ].join('\n');
       t.id = `${item.uri.toString()}#${n.id}`;
       return t;
     }
@@ -85,22 +87,18 @@ export class PytreeExplorer implements vscode.TreeDataProvider<PytreeItem> {
     t.description = `${x.dtype} [${x.shape.join(', ')}]`;
     t.contextValue = 'tensor';
     t.iconPath = new vscode.ThemeIcon('symbol-array');
-    t.tooltip = tooltip(x.name, [
-      ['shape', `[${x.shape.join(', ')}]`],
-      ['dtype', x.dtype],
-      ['parameters', formatCount(parameterCount(x))],
-      ['bytes', formatBytes(x.bytes)],
-    ]);
-    t.command = { command: 'jaxServe.pytree.reveal', title: 'Show in Checkpoint Editor', arguments: [item] };
+    t.tooltip = [
+      x.name,
+      vscode.l10n.t('shape: {0}', `[${x.shape.join(', ')}]`),
+      vscode.l10n.t('dtype: {0}', x.dtype),
+      vscode.l10n.t('parameters: {0}', formatCount(parameterCount(x))),
+      vscode.l10n.t('bytes: {0}', formatBytes(x.bytes)),
+    ].join('\n');
+    t.command = { command: 'jaxServe.pytree.reveal', title: vscode.l10n.t('Show in Checkpoint Editor'), arguments: [item] };
     return t;
   }
 
   getParent(): undefined {
     return undefined;
   }
-}
-
-/** Plain-text lines, not Markdown: names come from the file and are shown as they are. */
-function tooltip(name: string, facts: [string, string][]): string {
-  return [name, ...facts.map(([k, v]) => `${k}: ${v}`)].join('\n');
 }

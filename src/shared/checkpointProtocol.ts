@@ -1,8 +1,11 @@
 /**
  * Messages between the checkpoint editor's host side and its webview. Both sides import this file
  * and ship in one build, but `init` still carries the version so restored webview state from an
- * older build is recognised and dropped.
+ * older build is recognised and dropped. Core's own types (statistics, histogram, slice request,
+ * side files, tree expansion, sort key) come from core's type-only entry, stated once there.
  */
+import type { Expansion, Histogram, SideFiles, SliceRequest, TensorSortKey, TensorStats } from '../core/types';
+
 export const PROTOCOL_VERSION = 3;
 /** Version of what the webview persists with setState. */
 export const STATE_VERSION = 3;
@@ -22,11 +25,6 @@ export interface TensorRow {
   readonly group?: { readonly id: string; readonly tensors: number; readonly expanded: boolean };
 }
 
-/** Which groups of the tree view are open: every one except `ids`, or only `ids`. */
-export interface TreeExpansion {
-  readonly open: 'all' | 'listed';
-  readonly ids: readonly string[];
-}
 /** Group ids one request may list. */
 export const MAX_TREE_IDS = 100_000;
 
@@ -43,16 +41,7 @@ export interface CheckpointSummaryView {
   readonly values: readonly (readonly [string, string])[];
   readonly valueCount: number;
   /** The files beside it that say what model it is (config.json facts, tokenizer, chat template, generation config). */
-  readonly side?: SideFilesView;
-}
-
-type Facts = readonly (readonly [string, string])[] | { readonly error: string };
-export interface SideFilesView {
-  readonly folder: string;
-  readonly config?: Facts;
-  readonly tokenizer: readonly string[];
-  readonly chatTemplate: boolean;
-  readonly generation?: Facts;
+  readonly side?: SideFiles;
 }
 
 /** Non-array leaves sent in `init`; a state with more is summarised as a count. */
@@ -65,7 +54,7 @@ export interface InitMessage {
   readonly protocolVersion: number;
   readonly pageSize: number;
   /** Groups the tree view opens before the user opens any. */
-  readonly expansion?: TreeExpansion;
+  readonly expansion?: Expansion;
   /** The view a new tab starts in (the `jaxServe.viewer.view` setting). */
   readonly view: 'tree' | 'list';
   /** Either a checkpoint or the error that stopped it from opening. */
@@ -88,43 +77,22 @@ export interface AckMessage {
   readonly type: 'ack';
 }
 /**
- * Statistics of one tensor: exact, over every element, computed off the host's main thread. This
- * and TensorSliceMessage restate core's TensorStats / SliceRequest on purpose: the webview's build
- * cannot see core (its modules pull in Node), so the wire types live here and the host checks them.
- */
-export interface StatsView {
-  readonly count: number;
-  readonly finite: number;
-  readonly nan: number;
-  readonly posInf: number;
-  readonly negInf: number;
-  readonly zeros: number;
-  readonly min: number | null;
-  readonly max: number | null;
-  readonly mean: number | null;
-  readonly std: number | null;
-}
-export interface HistogramView {
-  readonly edges: readonly number[];
-  readonly counts: readonly number[];
-}
-/**
- * Reply to `tensorStats`: the statistics and a histogram over [min, max] (null when nothing is
- * finite). When the histogram needs a second pass over the tensor (float dtypes), the statistics
+ * Reply to `tensorStats`: the statistics (exact, over every element, computed off the host's main
+ * thread) and a histogram over [min, max] (null when nothing is finite). When the histogram needs a second pass over the tensor (float dtypes), the statistics
  * come first with `histogramPending`, and a `histogram` message (or `jobError`) follows.
  */
 export interface StatsMessage {
   readonly type: 'stats';
   readonly name: string;
-  readonly stats: StatsView;
-  readonly histogram: HistogramView | null;
+  readonly stats: TensorStats;
+  readonly histogram: Histogram | null;
   readonly histogramPending?: boolean;
 }
 /** The histogram a `stats` reply said was pending (sent, not a reply). */
 export interface HistogramMessage {
   readonly type: 'histogram';
   readonly name: string;
-  readonly histogram: HistogramView | null;
+  readonly histogram: Histogram | null;
 }
 /** Reply to `tensorSlice`: a row-major window of values (NaN and ±Inf as null: JSON has neither). */
 export interface SliceMessage {
@@ -170,17 +138,16 @@ export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessa
 export interface ReadyMessage {
   readonly type: 'ready';
 }
-/** Keys the host sorts rows by. */
-export const SORT_KEYS = ['name', 'dtype', 'rank', 'parameters', 'bytes'] as const;
-export type SortKey = (typeof SORT_KEYS)[number];
+/** Keys the host sorts rows by: every one of core's, listed at run time to check what the page sends. */
+export const SORT_KEYS = ['name', 'dtype', 'rank', 'parameters', 'bytes'] as const satisfies readonly TensorSortKey[];
 
 /** What the table shows: the tensors matching `filter`, flat or as a tree, in file order or sorted. */
 export interface RowsView {
   /** A case-insensitive substring of the name, or `/regex/`. */
   readonly filter: string;
-  readonly sort?: { readonly key: SortKey; readonly descending: boolean };
+  readonly sort?: { readonly key: TensorSortKey; readonly descending: boolean };
   /** Present for the tree view. */
-  readonly tree?: TreeExpansion;
+  readonly tree?: Expansion;
 }
 /** A page of rows of a view. */
 export interface ListRowsMessage extends RowsView {
@@ -204,16 +171,9 @@ export interface TensorStatsMessage {
   readonly bins: number;
 }
 /** A 2-D window of a tensor: `rowAxis` × `colAxis` at `index` on the other axes. */
-export interface TensorSliceMessage {
+export interface TensorSliceMessage extends SliceRequest {
   readonly type: 'tensorSlice';
   readonly name: string;
-  readonly rowAxis: number;
-  readonly colAxis: number;
-  readonly index: readonly number[];
-  readonly rowStart: number;
-  readonly rowCount: number;
-  readonly colStart: number;
-  readonly colCount: number;
 }
 /** Stops the running statistics or slice job. */
 export interface CancelJobMessage {

@@ -1,9 +1,11 @@
 /**
- * Messages between the Compare Checkpoints panel and its webview. Like the checkpoint editor's,
- * the wire types restate core's (DiffStatus, ValueDiff) because the webview's build cannot see core.
+ * Messages between the Compare Checkpoints panel and its webview. Core's types (DiffStatus,
+ * ValueDiff) come from core's type-only entry rather than being restated here.
  */
-export const DIFF_STATUSES = ['removed', 'added', 'reshaped', 'retyped', 'same'] as const;
-export type DiffStatusView = (typeof DIFF_STATUSES)[number];
+import type { DiffStatus, ValueDiff } from '../core/types';
+
+/** Every status, in the order the panel's chips show them (listed at run time to check what the page sends). */
+export const DIFF_STATUSES = ['removed', 'added', 'reshaped', 'retyped', 'same'] as const satisfies readonly DiffStatus[];
 /** Rows one `listRows` may ask for; the host clamps to this. */
 export const MAX_DIFF_ROWS = 2000;
 /** The value filter: rows whose values were compared and differ. */
@@ -17,16 +19,11 @@ export interface SideView {
   readonly converted?: { readonly dtype: string; readonly shape: readonly number[] };
 }
 
-export interface ValueView {
-  readonly elements: number;
-  readonly maxAbsDiff: number;
-  readonly maxRelDiff: number;
-  readonly mismatched: number;
-  readonly allclose: boolean;
-}
+/** What a row shows of a pair's value comparison. */
+export type ValueView = Pick<ValueDiff, 'elements' | 'maxAbsDiff' | 'maxRelDiff' | 'mismatched' | 'allclose'>;
 
 export interface DiffRow {
-  readonly status: DiffStatusView;
+  readonly status: DiffStatus;
   /** The export's name for plan pairs, else the tensor's. */
   readonly name: string;
   readonly left?: SideView;
@@ -47,7 +44,7 @@ export interface DiffInit {
         readonly right: string;
         /** How tensors were paired, in words. */
         readonly pairing: string;
-        readonly counts: Readonly<Record<DiffStatusView, number>>;
+        readonly counts: Readonly<Record<DiffStatus, number>>;
         /** Pairs whose values can be compared (same shape). */
         readonly comparable: number;
         readonly rtol: number;

@@ -77,6 +77,20 @@ describe('pytree of a checkpoint', () => {
     assert.deepEqual(pytreeRows(ck, root, { open: 'all', ids: [] }, 'nothing matches'), []);
   });
 
+  it('counts list indices up even unsorted, where the file has them in code-unit order; named siblings keep their place', async () => {
+    const ck = await checkpoint(['layers.0.w', 'layers.1.w', 'layers.2.w', 'layers.10.w', 'layers.final.w', 'head.w'].map((name) => ({ name, dtype: 'F32' as const, shape: [1] })));
+    assert.deepEqual(
+      ck.tensors.map((t) => t.name),
+      ['head.w', 'layers.0.w', 'layers.1.w', 'layers.10.w', 'layers.2.w', 'layers.final.w'],
+      'the writer stores code-unit order',
+    );
+    const root = buildPytree(ck.tensors);
+    const layers = child(root, 'layers');
+    // The Pytree view lists `children`; the tree-table's rows walk them.
+    assert.deepEqual(layers.children.map((c) => keysLabel(nodeKeys(c))), ['0', '1', '2', '10', 'final']);
+    assert.deepEqual(show(pytreeRows(ck, root, { open: 'listed', ids: [layers.id] }, '')), ['▸ head', '▾ layers', '  ▸ 0', '  ▸ 1', '  ▸ 2', '  ▸ 10', '  ▸ final']);
+  });
+
   it('names the groups that hold a tensor, and opens a small tree fully but only the top of a large one', async () => {
     const ck = await checkpoint(specs);
     const root = buildPytree(ck.tensors);

@@ -6,7 +6,8 @@
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import { DETAIL_BINS, type HistogramMessage, type HistogramView, type HostToWebview, type JobErrorMessage, type StatsMessage, type TensorRow, type WebviewToHost } from '../../src/shared/checkpointProtocol';
+import { DETAIL_BINS, type HistogramMessage, type HostToWebview, type JobErrorMessage, type StatsMessage, type TensorRow, type WebviewToHost } from '../../src/shared/checkpointProtocol';
+import type { Histogram } from '../../src/core/types';
 import type { Rpc } from '../../src/shared/rpc';
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
 
@@ -169,7 +170,7 @@ function renderStats(r: StatsMessage): HTMLElement {
   return dl;
 }
 
-function renderHistogram(h: HistogramView): HTMLElement {
+function renderHistogram(h: Histogram): HTMLElement {
   const max = Math.max(1, ...h.counts);
   const bars = el('div', { class: 'histogram', role: 'img', 'aria-label': `Histogram, ${h.counts.length} bins from ${fmt(h.edges[0]!)} to ${fmt(h.edges[h.edges.length - 1]!)}` });
   h.counts.forEach((c, i) => {

@@ -8,17 +8,17 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import {
   isHostToWebview,
   PROTOCOL_VERSION,
+  SORT_KEYS,
   STATE_VERSION,
   type CheckpointSummaryView,
-  type SideFilesView,
   type HostToWebview,
   type ListRowsMessage,
   type RevealMessage,
   type RowsView,
   type TensorRow,
-  type TreeExpansion,
   type WebviewToHost,
 } from '../../src/shared/checkpointProtocol';
+import type { Expansion, SideFiles } from '../../src/core/types';
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
 import { VirtualTable, type Column } from '../shared/virtualTable';
@@ -33,7 +33,7 @@ interface ViewState {
   /** Tree view or list; undefined until the first init says which a new tab starts in. */
   tree?: boolean;
   /** The tree view's open groups; undefined until the host proposes the first ones. */
-  expansion?: TreeExpansion;
+  expansion?: Expansion;
 }
 
 const app = document.getElementById('app')!;
@@ -130,9 +130,9 @@ function renderSummary(s: CheckpointSummaryView): HTMLElement {
 }
 
 /** config.json facts, tokenizer files, chat template and generation config beside the weights. */
-function renderSide(side: SideFilesView): HTMLElement {
+function renderSide(side: SideFiles): HTMLElement {
   const dl = el('dl', { class: 'metadata model' });
-  const facts = (label: string, f: SideFilesView['config']) => {
+  const facts = (label: string, f: SideFiles['config']) => {
     if (f === undefined) return;
     if ('error' in f) dl.append(el('dt', {}, label), el('dd', { class: 'bad' }, f.error));
     else for (const [k, v] of f) dl.append(el('dt', {}, k), el('dd', {}, v));
@@ -176,7 +176,9 @@ async function start(): Promise<void> {
   detail = new TensorDetail(rpc);
   table.setSort(state.sort);
   table.onSort = (sort) => {
-    state = { ...state, sort: sort as ViewState['sort'], scrollTop: 0, selected: -1 };
+    // The table's keys are the columns' sortKey strings; the host takes only its own.
+    const key = sort && SORT_KEYS.find((k) => k === sort.key);
+    state = { ...state, sort: sort && key ? { key, descending: sort.descending } : undefined, scrollTop: 0, selected: -1 };
     persist();
     void table!.reset();
   };

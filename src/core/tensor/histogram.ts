@@ -9,12 +9,9 @@ import type { FileOpener } from '../io/byteSource';
 import { codeBits, codeValues, countCodes, statsFromCounts } from './codeCounts';
 import { readTensorValues } from './read';
 import { tensorStats, type StatsOptions, type TensorStats } from './stats';
+import type { Histogram } from './statsResult';
 
-export interface Histogram {
-  /** bins + 1 edges, as numpy.linspace(min, max, bins + 1). */
-  readonly edges: readonly number[];
-  readonly counts: readonly number[];
-}
+export type { Histogram } from './statsResult';
 
 /** numpy.linspace(start, stop, num) in float64, last point exactly `stop`. */
 export function linspace(start: number, stop: number, num: number): number[] {

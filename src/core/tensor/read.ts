@@ -11,9 +11,9 @@ import { readExactly, type ByteSource, type FileOpener } from '../io/byteSource'
 import { READ_CHUNK_BYTES } from '../limits';
 import { decodeChunk } from './decode';
 import { dtypeBytes } from '../dtype';
-import type { ReadOptions } from './statsResult';
+import type { ReadOptions } from './readOptions';
 
-export type { ReadOptions } from './statsResult';
+export type { ReadOptions } from './readOptions';
 
 /** Positioned reads, one chunk ahead: the next read runs in the I/O pool while this chunk is used. */
 async function* plainRange(src: ByteSource, r: ByteRange, chunk: number): AsyncGenerator<Uint8Array> {

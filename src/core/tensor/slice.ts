@@ -11,18 +11,10 @@ import { readExactly, type FileOpener } from '../io/byteSource';
 import { decodeChunk } from './decode';
 import { dtypeBytes } from '../dtype';
 import { readTensorValues, swapInPlace } from './read';
+import type { SliceRequest } from './sliceRequest';
 
-export interface SliceRequest {
-  /** Axis shown down the rows, and across the columns (may be equal only for 1-D tensors). */
-  readonly rowAxis: number;
-  readonly colAxis: number;
-  /** Index on every axis (entries for rowAxis/colAxis are ignored). */
-  readonly index: readonly number[];
-  readonly rowStart: number;
-  readonly rowCount: number;
-  readonly colStart: number;
-  readonly colCount: number;
-}
+export type { SliceRequest } from './sliceRequest';
+
 
 export interface Slice {
   readonly rows: number;

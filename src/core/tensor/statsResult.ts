@@ -1,12 +1,9 @@
 /**
- * What a tensor's statistics are and how they are asked for: the types both the float path
- * (stats.ts) and the counted-codes path (codeCounts.ts) produce and take.
+ * What a tensor's statistics and histogram are and how they are asked for: the types both the float
+ * path (stats.ts) and the counted-codes path (codeCounts.ts) produce and take, and the webview shows
+ * (through ../types.ts; so this file imports no Node module).
  */
-/** How a tensor is read: the chunk size and a cancel. Stated here, not in ./read, so the type-only entry (../types) reaches no Node module. */
-export interface ReadOptions {
-  chunkBytes?: number;
-  signal?: AbortSignal;
-}
+import type { ReadOptions } from './readOptions';
 
 export interface TensorStats {
   readonly count: number;
@@ -22,6 +19,12 @@ export interface TensorStats {
   readonly mean: number | null;
   /** Population standard deviation (numpy's default, ddof=0). */
   readonly std: number | null;
+}
+
+export interface Histogram {
+  /** bins + 1 edges, as numpy.linspace(min, max, bins + 1). */
+  readonly edges: readonly number[];
+  readonly counts: readonly number[];
 }
 
 export interface StatsOptions extends ReadOptions {

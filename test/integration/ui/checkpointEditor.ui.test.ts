@@ -370,7 +370,9 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     const t0 = Date.now();
     await wb.quickOpen('big/model.safetensors.index.json');
     const big = await wb.webviewFrame('.vt-row');
-    await waitRows(big, (n) => n[0] === 'model.layers' && n[1] === '0.block');
+    // Layer groups count up, though the shards store names in code-unit order (0, 1, 10, 100, 1000, …).
+    const counted = Array.from({ length: 6 }, (_, i) => `${i}.block`);
+    await waitRows(big, (n) => n[0] === 'model.layers' && counted.every((k, i) => n[i + 1] === k));
     process.stdout.write(`      [measure] quick open to first 100k tree rows painted: ${Date.now() - t0} ms\n`);
     assert.match((await big.textContent('.status'))!, /^100,000 tensors · 10,001 rows in the tree/);
     await big.focus('.vt');
@@ -385,8 +387,34 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     await waitRows(big, (n) => n[1] === '9999.block');
     await wb.screenshot(join(shots, 'tree-big-filtered.png'));
     await big.fill('#filter input', '');
+    // The Pytree view shows the same order.
+    await wb.runCommand('JAX Serve: Focus on Pytree View');
+    const pytree = wb.page.locator('.pane-body .monaco-list[aria-label*="Pytree"], .part.sidebar .monaco-list').first();
+    const layersItem = pytree.locator('.monaco-list-row').filter({ has: wb.page.locator('.label-name', { hasText: /^model\.layers$/ }) }).first();
+    await layersItem.waitFor({ timeout: 30_000 });
+    if ((await layersItem.getAttribute('aria-expanded')) !== 'true') await layersItem.click();
+    let shown: string[] = [];
+    await until(
+      'the Pytree view to list the layers in counting order',
+      async () => {
+        // Rows are placed by position, not DOM order: order them by their index.
+        const rows = await pytree.locator('.monaco-list-row').evaluateAll((els) => els.map((e) => [Number(e.getAttribute('data-index')), e.querySelector('.label-name')?.textContent ?? ''] as const));
+        shown = rows.sort((a, b) => a[0] - b[0]).map((r) => r[1]);
+        return shown[0] === 'model.layers' && counted.every((k, i) => shown[i + 1] === k) ? true : undefined;
+      },
+      30_000,
+      () => `Pytree rows ${JSON.stringify(shown.slice(0, 8))}`,
+    );
     await big.click('#view-toggle');
     await waitRows(big, (n) => n[0] === 'model.layers.0.block.0.weight');
+    // The list sorted by name counts up too (layer 2 after 1, not 10, 100, 1000).
+    await big.fill('#filter input', 'block.0.');
+    await big.waitForFunction(() => /^10,000 tensors match/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await big.locator('.vt-head .vt-cell', { hasText: 'Name' }).click();
+    await waitRows(big, (n) => ['0', '1', '2', '3', '4'].every((l, i) => n[i] === `model.layers.${l}.block.0.weight`));
+    await big.locator('.vt-head .vt-cell', { hasText: 'Name' }).click();
+    await waitRows(big, (n) => ['9999', '9998', '9997'].every((l, i) => n[i] === `model.layers.${l}.block.0.weight`));
+    await big.fill('#filter input', '');
   });
 
   it('shows the active checkpoint in the Pytree view: totals, hover, select reveals the row, Show Statistics, Copy Name', async () => {
