@@ -9,6 +9,7 @@ import { Cli } from './cli';
 import { ConvertCommands } from './convertCommands';
 import { GenerateCommands } from './generateCommands';
 import { PlanDocuments } from './planDocuments';
+import { PlanPanels } from './planPanel';
 import { PreflightCommand } from './preflightCommand';
 import { PytreeExplorer } from './pytreeExplorer';
 import { ServePanel } from './servePanel';
@@ -38,7 +39,8 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const preflightCommand = new PreflightCommand(context.workspaceState);
   const log = vscode.window.createOutputChannel('JAX Serve', { log: true });
   const docs = new PlanDocuments();
-  const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs);
+  const plans = new PlanPanels(context.extensionUri, docs);
+  const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs, plans);
   const generateCommands = new GenerateCommands(context);
   manager = new ServerManager(context, generateCommands, () => convert.last.convert?.output ?? context.workspaceState.get<string>(LAST_EXPORT_KEY));
   const servePanel = new ServePanel(context, manager, generateCommands);
@@ -51,6 +53,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
     preflightCommand,
     log,
     docs,
+    plans,
     convert,
     generateCommands,
     vscode.commands.registerCommand('jaxServe.showLog', () => log.show()),

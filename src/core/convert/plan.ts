@@ -11,6 +11,7 @@ import { ARCHITECTURES, TORCH_DTYPE, type Architecture, type ModelDims } from '.
 import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, ruleTargets, type CompiledRule, type Rule } from './rules';
 import { layoutAfter, layoutBytes, type Layout, type Transform } from './transforms';
+import type { Problem } from './planRow';
 
 export interface PlannedTensor {
   readonly from: string;
@@ -21,14 +22,7 @@ export interface PlannedTensor {
   readonly bytes: number;
 }
 
-export type Severity = 'error' | 'warning' | 'info';
-
-export interface Problem {
-  readonly severity: Severity;
-  readonly code: string;
-  readonly message: string;
-  readonly tensor?: string;
-}
+export type { Problem, Severity } from './planRow';
 
 export interface Plan {
   readonly source: string;
