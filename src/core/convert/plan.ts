@@ -264,6 +264,8 @@ function settle(arch: Architecture, tensors: readonly PlannedTensor[], opts: Pla
       problems.push({
         severity: 'error',
         code: 'heads-unknown',
+        // Named, so the plan view marks the row whose shape could not be read.
+        tensor: 'model.layers.0.self_attn.q_proj.weight',
         message: `q_proj has ${q[0]} rows, which is heads × head_dim, and shapes cannot tell them apart (a wrong split serves garbage): pass --set num_attention_heads=N, or --config-from the base model's folder.`,
       });
       return undefined;
