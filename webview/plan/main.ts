@@ -49,7 +49,7 @@ const columns: Column<PlanRow>[] = [
   { title: 'Target', min: 10, flex: 1, text: (r) => r.to || '—', decorate: (cell, r) => r && (cell.title = r.to || 'no rule maps this source') },
   { title: 'Transforms', min: 5, max: 20, text: (r) => r.transforms || '—', decorate: (cell, r) => r && (cell.title = r.transforms) },
   { title: 'Shape', min: 5, max: 12, text: (r) => r.shape || '—' },
-  { title: 'DType', min: 4, max: 6, text: (r) => r.dtype || '—' },
+  { title: 'DType', min: 5, max: 6, text: (r) => r.dtype || '—' },
   {
     title: 'Problem',
     min: 6,
@@ -119,7 +119,8 @@ async function start(): Promise<void> {
   copyMd.addEventListener('click', () => void rpc.request({ type: 'copyMarkdown' }));
 
   table = new VirtualTable(
-    columns,
+    // A plan whose rows are all clean gives the names the Problem column's room.
+    problemRows === 0 ? columns.slice(0, -1) : columns,
     {
       fetch: async (start, count) => {
         const r = await rpc.request({ type: 'listRows', start, count, filter: state.filter, problemsOnly: state.problemsOnly });

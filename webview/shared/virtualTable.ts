@@ -222,8 +222,9 @@ export class VirtualTable<R> {
 
   /**
    * Sets the tracks: user widths as set; other columns as wide as their content within [min, max];
-   * the flexible columns take the slack. Too wide for the row: the inflexible auto columns shrink
-   * toward their min first, then the flexible ones; past that the table scrolls sideways.
+   * the flexible columns take the slack. Too wide for the row: the inflexible auto columns give way
+   * first, the widest first (a short column such as a status keeps its word while a long one has
+   * room to lose), then the flexible ones; past their minimums the table scrolls sideways.
    */
   private fit(): void {
     const em = parseFloat(getComputedStyle(this.headCells[0]!).fontSize) || 13;
@@ -231,14 +232,10 @@ export class VirtualTable<R> {
     this.fittedFor = avail;
     const min = this.columns.map((c) => c.min * em);
     const want = this.columns.map((c, k) => this.userPx.get(k) ?? Math.min(Math.max(this.seen[k]!, min[k]!), (c.max ?? Infinity) * em));
-    let over = want.reduce((a, b) => a + b, 0) - avail;
-    const auto = (flex: boolean) => this.columns.map((c, k) => k).filter((k) => !this.userPx.has(k) && !!this.columns[k]!.flex === flex);
+    const auto = (flex: boolean) => this.columns.map((_, k) => k).filter((k) => !this.userPx.has(k) && !!this.columns[k]!.flex === flex);
     for (const group of [auto(false), auto(true)]) {
-      const room = group.reduce((a, k) => a + want[k]! - min[k]!, 0);
-      if (over <= 0 || room <= 0) continue;
-      const take = Math.min(over, room);
-      for (const k of group) want[k] = want[k]! - ((want[k]! - min[k]!) * take) / room;
-      over -= take;
+      const over = want.reduce((a, b) => a + b, 0) - avail;
+      if (over > 0) capAt(group, want, min, over);
     }
     const tracks = this.columns.map((c, k) => (c.flex && !this.userPx.has(k) ? `minmax(${Math.floor(want[k]!)}px, ${c.flex}fr)` : `${Math.floor(want[k]!)}px`));
     this.element.style.setProperty('--vt-columns', tracks.join(' '));
@@ -441,4 +438,22 @@ export class VirtualTable<R> {
     e.preventDefault();
     this.select(to);
   }
+}
+
+/**
+ * Takes up to `over` px from the columns of `group`, widest first: every one is cut to a common
+ * level (never below its minimum), the level found by bisection.
+ */
+function capAt(group: readonly number[], want: number[], min: readonly number[], over: number): void {
+  const total = (level: number) => group.reduce((a, k) => a + Math.max(min[k]!, Math.min(want[k]!, level)), 0);
+  const now = total(Infinity);
+  const target = now - over;
+  let lo = 0;
+  let hi = Math.max(0, ...group.map((k) => want[k]!));
+  for (let i = 0; i < 30 && hi - lo > 0.5; i++) {
+    const mid = (lo + hi) / 2;
+    if (total(mid) > target) hi = mid;
+    else lo = mid;
+  }
+  for (const k of group) want[k] = Math.max(min[k]!, Math.min(want[k]!, lo));
 }
