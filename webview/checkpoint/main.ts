@@ -30,12 +30,12 @@ interface ViewState {
   sort?: ListRowsMessage['sort'];
   scrollTop: number;
   selected: number;
+  /** Column widths the user set, by title. */
+  widths?: ColumnWidths;
   /** Tree view or list; undefined until the first init says which a new tab starts in. */
   tree?: boolean;
   /** The tree view's open groups; undefined until the host proposes the first ones. */
   expansion?: TreeExpansion;
-  /** Column widths the user set, by title. */
-  widths?: ColumnWidths;
 }
 
 const app = document.getElementById('app')!;
