@@ -26,6 +26,7 @@ const builds = [
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/diff/main.ts'], outfile: 'dist/webview/diff.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/serve/main.ts'], outfile: 'dist/webview/serve.js' },
+  { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/plan/main.ts'], outfile: 'dist/webview/plan.js' },
 ];
 if (!production) {
   builds.push({ ...node, entryPoints: ['bench/main.ts'], outfile: 'out/bench.js', external: ['playwright-core'] });
@@ -50,7 +51,7 @@ function copyAssets() {
   cpSync('node_modules/@vscode/codicons/dist/codicon.ttf', 'dist/webview/codicon.ttf');
   // Each page's stylesheet is the shared base (theme, table, toolbar) followed by its own rules.
   const base = readFileSync('webview/shared/base.css', 'utf8');
-  for (const page of ['checkpoint', 'diff', 'serve']) writeFileSync(`dist/webview/${page}.css`, base + '\n' + readFileSync(`webview/${page}/style.css`, 'utf8'));
+  for (const page of ['checkpoint', 'diff', 'serve', 'plan']) writeFileSync(`dist/webview/${page}.css`, base + '\n' + readFileSync(`webview/${page}/style.css`, 'utf8'));
 }
 
 if (args.has('--watch')) {

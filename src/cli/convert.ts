@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { describeTransform, executeImport, executePlan, planImport, JaxServeError, planConversion, planHasErrors, parseJsonBytes, type Checkpoint, type FileOpener, type Plan, parseRuleFile } from '../core/index';
+import { configSummary, executeImport, planView, executePlan, planImport, JaxServeError, planConversion, planHasErrors, parseJsonBytes, type Checkpoint, type FileOpener, type Plan, parseRuleFile } from '../core/index';
 import { openAtomicFileSink, OutputFolder, type NodeFileOpener, type OutputSource, ValueWorker } from '../core/node/index';
 import { JSON_OPTION, oneValue as one, PYTHON_OPTION, type Args, type CommandSpec, type OptionSpec } from './args';
 import { print, printErr } from './output';
@@ -176,22 +176,15 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
   }
 }
 export function planText(plan: Plan): string {
+  const view = planView(plan);
   const lines = [`${plan.source}`, `preset      ${plan.preset.id}: ${plan.preset.title} → ${plan.architecture}`, ''];
-  lines.push(
-    renderTable(
-      ['source', 'target', 'transforms', 'shape', 'dtype'],
-      plan.tensors.map((t) => [t.from, t.to, t.transforms.map(describeTransform).join(' · ') || '—', `[${t.target.shape.join(', ')}]`, t.target.dtype]),
-    ),
-  );
-  if (plan.problems.length > 0) {
+  lines.push(renderTable(['source', 'target', 'transforms', 'shape', 'dtype'], view.rows.map((r) => [r.from || '—', r.to || '—', r.transforms || '—', r.shape || '—', r.dtype || '—'])));
+  if (view.problems.length > 0) {
     lines.push('');
-    for (const p of plan.problems) lines.push(`${p.severity.padEnd(7)}  ${p.message}`);
+    for (const p of view.problems) lines.push(`${p.severity.padEnd(7)}  ${p.message}`);
   }
   if (plan.prefix) lines.splice(2, 0, `prefix      ${plan.prefix} (left out of the matching)`);
-  if (plan.config) {
-    const c = plan.config;
-    lines.push('', `config      ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads × ${c.head_dim} (${c.num_key_value_heads} kv), vocab ${c.vocab_size}, ${c.torch_dtype}${c.tie_word_embeddings ? ', tied lm_head' : ''}`);
-  }
+  if (plan.config) lines.push('', `config      ${configSummary(plan.config)}`);
   return lines.join('\n');
 }
 

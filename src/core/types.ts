@@ -3,6 +3,7 @@
  * Node or core's code): a type-only entry, so a protocol states a view type once, here, instead of
  * restating core's. Lint allows only `import type` from this file outside core.
  */
+export type { PlanRow, PlanView, Problem, Severity } from './convert/planRow';
 export type { ServerGauges } from './serve/metrics';
 export type { EngineFacts, EngineId, LaunchProfile, Phase, ServerStatus } from './serve/serveTypes';
 export type { TensorStats } from './tensor/statsResult';

@@ -10,7 +10,8 @@ import * as vscode from 'vscode';
 import { importablePresets, PRESETS, type Plan } from '../core/index';
 import { type VerifyReport } from '../core/node/index';
 import { Cli, cliError } from './cli';
-import { PlanDocuments, planMarkdown, verifyMarkdown } from './planDocuments';
+import { PlanDocuments, verifyMarkdown } from './planDocuments';
+import type { PlanPanels } from './planPanel';
 import { choosePython } from './python';
 
 export interface ConvertRequest {
@@ -62,6 +63,7 @@ export class ConvertCommands implements vscode.Disposable {
   constructor(
     private readonly cli: Cli,
     private readonly docs: PlanDocuments,
+    private readonly plans: PlanPanels,
   ) {
     this.disposables.push(
       this.exported,
@@ -173,9 +175,7 @@ export class ConvertCommands implements vscode.Disposable {
     }
     plan = await this.plan(source, { preset, dtype, base, rules }, python);
     if (typeof plan === 'string') return this.fail('convert', vscode.l10n.t('Convert {0}: {1}', path.basename(source), plan));
-    // Named after the folder too: two checkpoints of one name get two plans.
-    const doc = this.docs.show(`plan-${path.basename(path.dirname(source))}-${path.basename(source)}`, planMarkdown(plan, rules));
-    await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
+    this.plans.show(source, plan, rules);
     this.docs.problems(source, plan);
     const errors = plan.problems.filter((p) => p.severity === 'error');
     if (errors.length) {

@@ -11,6 +11,7 @@ import { ConvertCommands } from './convertCommands';
 import { registerAttach } from './attach';
 import { registerEditorGeneration } from './editorGeneration';
 import { PlanDocuments } from './planDocuments';
+import { PlanPanels } from './planPanel';
 import { PreflightCommand } from './preflightCommand';
 import { PytreeExplorer } from './pytreeExplorer';
 import { registerServePanel } from './servePanel';
@@ -44,7 +45,8 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const preflightCommand = new PreflightCommand(context.workspaceState);
   const log = vscode.window.createOutputChannel('JAX Serve', { log: true });
   const docs = new PlanDocuments();
-  const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs);
+  const plans = new PlanPanels(context.extensionUri, docs);
+  const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs, plans);
   const serverOutput = vscode.window.createOutputChannel('JAX Serve: Server');
   const registry = new ServerRegistry(path.join(context.globalStorageUri.fsPath, 'servers.json'));
   const generateSettings = () => vscode.workspace.getConfiguration('jaxServe.generate');
@@ -83,6 +85,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
     preflightCommand,
     log,
     docs,
+    plans,
     convert,
     vscode.commands.registerCommand('jaxServe.showLog', () => log.show()),
     vscode.commands.registerCommand('jaxServe.openCheckpoint', async (uri?: vscode.Uri) => {

@@ -1,10 +1,11 @@
 /**
- * Read-only documents (`jax-serve-plan:` scheme) that show a conversion plan or a verify report in
- * the editor, as Markdown, and the plan's problems in the Problems panel on the source. Presentation
- * only: the plan and report come from core through the CLI.
+ * Read-only documents (`jax-serve-plan:` scheme) that hold a conversion plan or a verify report as
+ * Markdown (the plan panel opens its copy on request; the verify report is shown as it is), and
+ * the plan's problems in the Problems panel on the source. Presentation only: the plan and report
+ * come from core through the CLI.
  */
 import * as vscode from 'vscode';
-import { stripControls, type Plan } from '../core/index';
+import { markdownCell, stripControls, type Plan } from '../core/index';
 import { type VerifyReport } from '../core/node/index';
 
 export const PLAN_SCHEME = 'jax-serve-plan';
@@ -47,44 +48,10 @@ export class PlanDocuments implements vscode.Disposable, vscode.TextDocumentCont
   }
 }
 
-/** Text for a Markdown table cell: pipes and newlines would break the row. */
-function cell(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/</g, '&lt;');
-}
-
-function describe(t: Plan['tensors'][number]['transforms'][number]): string {
-  const { op, ...rest } = t as { op: string } & Record<string, unknown>;
-  const args = Object.values(rest).map((v) => (Array.isArray(v) ? v.join(', ') : String(v)));
-  return `${op}(${args.join('; ')})`;
-}
-
-export function planMarkdown(plan: Plan, rules?: string): string {
-  const lines = [
-    `# Conversion plan`,
-    '',
-    `- **Source**: \`${cell(plan.source)}\``,
-    `- **Preset**: \`${plan.preset.id}\` (${cell(plan.preset.title)}) → **${plan.architecture}**`,
-    `- **Layout from**: ${cell(plan.preset.source)}`,
-  ];
-  if (rules) lines.push(`- **User rules** (tried first): \`${cell(rules)}\``);
-  if (plan.prefix) lines.push(`- **Wrapper prefix left out of matching**: \`${cell(plan.prefix)}\``);
-  const c = plan.config;
-  if (c) lines.push(`- **Model**: ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads × ${c.head_dim} (${c.num_key_value_heads} kv), vocab ${c.vocab_size}, ${c.torch_dtype}${c.tie_word_embeddings ? ', tied lm_head' : ''}`);
-  if (plan.problems.length) {
-    lines.push('', '## Problems', '');
-    for (const p of plan.problems) lines.push(`- **${p.severity}** (${p.code}): ${cell(p.message)}`);
-  }
-  lines.push('', `## Tensors (${plan.tensors.length})`, '', '| source | target | transforms | shape | dtype |', '|---|---|---|---|---|');
-  for (const t of plan.tensors) lines.push(`| \`${cell(t.from)}\` | \`${cell(t.to)}\` | ${cell(t.transforms.map(describe).join(' · ') || '—')} | [${t.target.shape.join(', ')}] | ${t.target.dtype} |`);
-  if (plan.unmapped.length) lines.push('', `## Unmapped (${plan.unmapped.length})`, '', ...plan.unmapped.map((n) => `- \`${cell(n)}\``));
-  if (c) lines.push('', '## config.json', '', '```json', JSON.stringify(c, null, 2), '```');
-  return lines.join('\n') + '\n';
-}
-
 export function verifyMarkdown(r: VerifyReport, maxKl = 1e-3): string {
-  const lines = [`# Verify`, '', `- **Export**: \`${cell(r.exportDir)}\``, `- **JAX checkpoint**: \`${cell(r.checkpoint)}\``, '', '| prompt | tokens | max abs Δlogit | KL | top-1 | top-5 | |', '|---|---|---|---|---|---|---|'];
+  const lines = [`# Verify`, '', `- **Export**: \`${markdownCell(r.exportDir)}\``, `- **JAX checkpoint**: \`${markdownCell(r.checkpoint)}\``, '', '| prompt | tokens | max abs Δlogit | KL | top-1 | top-5 | |', '|---|---|---|---|---|---|---|'];
   for (const p of r.prompts) {
-    lines.push(`| ${cell(JSON.stringify(p.prompt))} | ${p.tokens} | ${p.maxAbsDiff.toExponential(2)} | ${p.kl.toExponential(2)} | ${(p.top1 * 100).toFixed(1)}% | ${(p.top5 * 100).toFixed(1)}% | ${p.kl <= maxKl ? 'ok' : '**differs**'} |`);
+    lines.push(`| ${markdownCell(JSON.stringify(p.prompt))} | ${p.tokens} | ${p.maxAbsDiff.toExponential(2)} | ${p.kl.toExponential(2)} | ${(p.top1 * 100).toFixed(1)}% | ${(p.top5 * 100).toFixed(1)}% | ${p.kl <= maxKl ? 'ok' : '**differs**'} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -21,7 +21,7 @@ import {
 import type { Expansion, SideFiles } from '../../src/core/types';
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
-import { VirtualTable, type Column } from '../shared/virtualTable';
+import { VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
 import { TensorDetail } from './detail';
 
 interface ViewState {
@@ -30,6 +30,8 @@ interface ViewState {
   sort?: ListRowsMessage['sort'];
   scrollTop: number;
   selected: number;
+  /** Column widths the user set, by title. */
+  widths?: ColumnWidths;
   /** Tree view or list; undefined until the first init says which a new tab starts in. */
   tree?: boolean;
   /** The tree view's open groups; undefined until the host proposes the first ones. */
@@ -56,7 +58,8 @@ const view = (): RowsView => ({ filter: state.filter, sort: state.sort, tree: st
 const columns: Column<TensorRow>[] = [
   {
     title: 'Name',
-    width: 'minmax(10em, 1fr)',
+    min: 10,
+    flex: 1,
     text: (r) => (state.tree ? (r.label ?? r.name) : r.name),
     sortKey: 'name',
     // The tree: indent by depth, a twistie on groups; the full name stays on hover.
@@ -73,10 +76,10 @@ const columns: Column<TensorRow>[] = [
       else rowEl.removeAttribute('aria-expanded');
     },
   },
-  { title: 'DType', width: '6.5em', text: (r) => r.dtype, sortKey: 'dtype' },
-  { title: 'Shape', width: 'minmax(5em, 11em)', text: (r) => (r.group ? `${formatCount(r.group.tensors)} ${r.group.tensors === 1 ? 'tensor' : 'tensors'}` : `[${r.shape.join(', ')}]`), sortKey: 'rank' },
-  { title: 'Parameters', width: '8.5em', align: 'end', text: (r) => formatCount(r.parameters), sortKey: 'parameters' },
-  { title: 'Bytes', width: '6.5em', align: 'end', text: (r) => formatBytes(r.bytes), sortKey: 'bytes' },
+  { title: 'DType', min: 4, max: 8, text: (r) => r.dtype, sortKey: 'dtype' },
+  { title: 'Shape', min: 5, max: 14, text: (r) => (r.group ? `${formatCount(r.group.tensors)} ${r.group.tensors === 1 ? 'tensor' : 'tensors'}` : `[${r.shape.join(', ')}]`), sortKey: 'rank' },
+  { title: 'Parameters', min: 6, max: 10, align: 'end', text: (r) => formatCount(r.parameters), sortKey: 'parameters' },
+  { title: 'Bytes', min: 5, max: 8, align: 'end', text: (r) => formatBytes(r.bytes), sortKey: 'bytes' },
 ];
 
 /** Row height follows the editor font size, as the hex editor does, so density matches the editor. */
@@ -172,6 +175,11 @@ async function start(): Promise<void> {
     },
   };
   table = new VirtualTable(columns, source, init.pageSize, rowHeight(), 'Tensors');
+  table.setWidths(state.widths);
+  table.onResize = (widths) => {
+    state = { ...state, widths };
+    persist();
+  };
   table.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
   detail = new TensorDetail(rpc);
   table.setSort(state.sort);

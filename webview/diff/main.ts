@@ -10,13 +10,15 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import { DIFF_STATUSES, isDiffHostToWebview, VALUES_DIFFER, type DiffHostToWebview, type DiffRow, type DiffWebviewToHost, type SideView, type ValuesProgress } from '../../src/shared/diffProtocol';
 import { custom, el, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
-import { VirtualTable, type Column } from '../shared/virtualTable';
+import { VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
 
 const STATE_VERSION = 1;
 interface ViewState {
   stateVersion: number;
   filter: string;
   statuses: string[];
+  /** Column widths the user set, by title. */
+  widths?: ColumnWidths;
 }
 
 const app = document.getElementById('app')!;
@@ -48,21 +50,23 @@ function valueText(r: DiffRow): string {
 }
 
 const columns: Column<DiffRow>[] = [
-  { title: 'Status', width: '6.5em', text: (r) => r.status, decorate: (cell, r) => (cell.className = `vt-cell vt-start${r ? ` st-${r.status}` : ''}`) },
+  { title: 'Status', min: 5, max: 8, text: (r) => r.status, decorate: (cell, r) => (cell.className = `vt-cell vt-start${r ? ` st-${r.status}` : ''}`) },
   {
     title: 'Name',
-    width: 'minmax(12em, 1.6fr)',
+    min: 12,
+    flex: 1,
     text: (r) => r.name,
     // The full names on both sides and the plan's transforms, on hover (an attribute value, never markup).
     decorate: (cell, r) => {
       if (r) cell.title = [r.name, r.left && `left: ${r.left.name}`, r.right && `right: ${r.right.name}`, r.via].filter(Boolean).join('\n');
     },
   },
-  { title: 'Left', width: 'minmax(6em, 1fr)', text: (r) => sideText(r.left), decorate: (cell, r) => r && (cell.title = r.left ? `${r.left.name}\n${sideText(r.left)}` : '') },
-  { title: 'Right', width: 'minmax(6em, 1fr)', text: (r) => sideText(r.right), decorate: (cell, r) => r && (cell.title = r.right ? `${r.right.name}\n${sideText(r.right)}` : '') },
+  { title: 'Left', min: 6, max: 22, text: (r) => sideText(r.left), decorate: (cell, r) => r && (cell.title = r.left ? `${r.left.name}\n${sideText(r.left)}` : '') },
+  { title: 'Right', min: 6, max: 22, text: (r) => sideText(r.right), decorate: (cell, r) => r && (cell.title = r.right ? `${r.right.name}\n${sideText(r.right)}` : '') },
   {
     title: 'Values',
-    width: 'minmax(8em, 1fr)',
+    min: 6,
+    max: 28,
     text: valueText,
     decorate: (cell, r) => {
       const v = r?.value;
@@ -169,6 +173,11 @@ async function start(): Promise<void> {
     rowHeight(),
     'Tensor pairs',
   );
+  table.setWidths(state.widths);
+  table.onResize = (widths) => {
+    state = { ...state, widths };
+    saveState(state);
+  };
   table.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
   table.onPainted = (first, count) => {
     status.textContent = `${formatCount(table!.rowCount)} pairs shown · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;

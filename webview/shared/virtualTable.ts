@@ -3,6 +3,13 @@
  * cost what 40 do. Pages are cached (LRU) and tagged with a generation: `reset()` (new filter,
  * file reloaded) bumps it, and pages arriving for an older generation are dropped.
  *
+ * Widths: each row is its own grid, so tracks cannot size to content by themselves. After a paint
+ * the rows in view are measured at their natural width; columns get what their content needs
+ * within their bounds, the flexible ones (names) take the slack, and when the row is too narrow the
+ * other columns give way first, so a name is cut only when nothing else can shrink. A column the
+ * user resized (dragging the border at a header's end, or focusing it and pressing ←/→) keeps that
+ * width; double-click or Home gives it back to the fit.
+ *
  * Height: rows sit in a spacer of total × rowHeight pixels. Chromium caps an element near 33.5M px,
  * so past MAX_SCROLL_PX the spacer is capped and scroll position maps proportionally to rows.
  */
@@ -10,8 +17,12 @@ import { el } from './dom';
 
 export interface Column<R> {
   readonly title: string;
-  /** CSS grid track, e.g. 'minmax(12em, 1fr)' or '8em'. */
-  readonly width: string;
+  /** The narrowest the fit makes it, in em. */
+  readonly min: number;
+  /** The widest its content makes it, in em (none: as wide as its longest text). */
+  readonly max?: number;
+  /** Its share of the row's slack (names have one); without it the column is as wide as its content. */
+  readonly flex?: number;
   readonly align?: 'start' | 'end';
   readonly text: (row: R) => string;
   /** The key the host sorts by when the header is clicked; no key, no sorting. */
@@ -32,6 +43,12 @@ export interface PageSource<R> {
 
 const MAX_SCROLL_PX = 15_000_000;
 const MAX_CACHED_PAGES = 64;
+/** A resized column's narrowest, and one arrow key's step (Shift: four), in px. */
+const MIN_RESIZED_PX = 24;
+const RESIZE_STEP_PX = 16;
+
+/** Column widths the user set, by column title (what a page keeps in its state). */
+export type ColumnWidths = Readonly<Record<string, number>>;
 
 export class VirtualTable<R> {
   readonly element: HTMLElement;
@@ -56,8 +73,16 @@ export class VirtualTable<R> {
   onRowKey: (e: KeyboardEvent, index: number, row: R | undefined) => boolean = () => false;
   /** A sortable header was clicked (or activated with Enter/Space): the page re-fetches in that order. */
   onSort: (sort: SortState | undefined) => void = () => undefined;
+  /** A column was resized by the user (or given back to the fit): the page may keep the widths. */
+  onResize: (widths: ColumnWidths) => void = () => undefined;
   private sort: SortState | undefined;
   private readonly headCells: HTMLElement[];
+  private readonly resizers: HTMLElement[];
+  /** Widths the user set, px, by column index. */
+  private readonly userPx = new Map<number, number>();
+  /** The widest natural width seen in each column since the last reset, px. */
+  private seen: number[];
+  private fittedFor = -1;
 
   constructor(
     private readonly columns: readonly Column<R>[],
@@ -66,7 +91,7 @@ export class VirtualTable<R> {
     private readonly rowHeight: number,
     label: string,
   ) {
-    const template = columns.map((c) => c.width).join(' ');
+    this.seen = columns.map(() => 0);
     this.headCells = columns.map((c) => {
       const cell = el('div', { class: `vt-cell vt-${c.align ?? 'start'}${c.sortKey ? ' vt-sortable' : ''}`, role: 'columnheader' }, c.title);
       if (c.sortKey) {
@@ -84,15 +109,17 @@ export class VirtualTable<R> {
       }
       return cell;
     });
+    this.resizers = this.headCells.map((cell, k) => this.resizer(cell, k));
     const head = el('div', { class: 'vt-head', role: 'row' }, ...this.headCells);
-    head.style.gridTemplateColumns = template;
     this.spacer = el('div', { class: 'vt-spacer' });
     this.body = el('div', { class: 'vt-body', role: 'rowgroup' });
     // The header lives inside the scrolling viewport (sticky) so it shares the rows' width, scrollbar included.
     this.viewport = el('div', { class: 'vt-viewport' }, head, this.spacer, this.body);
     this.element = el('div', { class: 'vt', role: 'grid', tabindex: '0', 'aria-label': label }, this.viewport);
     this.element.style.setProperty('--vt-row-height', `${rowHeight}px`);
-    this.element.style.setProperty('--vt-columns', template);
+    this.element.style.setProperty('--vt-count', String(columns.length));
+    // Until the first rows are measured: each column at its narrowest, the flexible ones sharing the rest.
+    this.element.style.setProperty('--vt-columns', columns.map((c) => (c.flex ? `minmax(${c.min}em, ${c.flex}fr)` : `${c.min}em`)).join(' '));
     this.viewport.addEventListener('scroll', () => this.schedule(), { passive: true });
     new ResizeObserver(() => this.schedule()).observe(this.viewport);
     this.element.addEventListener('keydown', (e) => this.onKey(e));
@@ -103,6 +130,117 @@ export class VirtualTable<R> {
       this.select(index);
       this.onClick(index, this.peek(index));
     });
+  }
+
+  /**
+   * The border at the end of header `k`: drag it, or focus it and press ←/→ (Shift: four steps);
+   * double-click or Home gives the column back to the fit.
+   */
+  private resizer(cell: HTMLElement, k: number): HTMLElement {
+    const title = this.columns[k]!.title;
+    const handle = el('div', { class: 'vt-resizer', role: 'separator', 'aria-orientation': 'vertical', tabindex: '0', 'aria-label': `Resize column ${title}`, title: `Resize ${title}: drag, or ←/→; double-click or Home to fit` });
+    cell.append(handle);
+    const set = (px: number | undefined) => {
+      if (px === undefined) this.userPx.delete(k);
+      else this.userPx.set(k, Math.max(MIN_RESIZED_PX, Math.round(px)));
+      this.fit();
+    };
+    let drag: { x: number; width: number } | undefined;
+    handle.addEventListener('pointerdown', (e) => {
+      if (e.button !== 0) return;
+      e.preventDefault();
+      e.stopPropagation();
+      handle.setPointerCapture(e.pointerId);
+      drag = { x: e.clientX, width: cell.getBoundingClientRect().width };
+      handle.classList.add('active');
+    });
+    handle.addEventListener('pointermove', (e) => {
+      if (drag) set(drag.width + e.clientX - drag.x);
+    });
+    const end = () => {
+      if (!drag) return;
+      drag = undefined;
+      handle.classList.remove('active');
+      this.onResize(this.widths);
+    };
+    handle.addEventListener('pointerup', end);
+    handle.addEventListener('pointercancel', end);
+    // The header under the border sorts on click; a resize is not a click on it.
+    handle.addEventListener('click', (e) => e.stopPropagation());
+    handle.addEventListener('dblclick', (e) => {
+      e.stopPropagation();
+      set(undefined);
+      this.onResize(this.widths);
+    });
+    handle.addEventListener('keydown', (e) => {
+      const step = (e.shiftKey ? 4 : 1) * RESIZE_STEP_PX;
+      const now = cell.getBoundingClientRect().width;
+      const to = e.key === 'ArrowLeft' ? now - step : e.key === 'ArrowRight' ? now + step : e.key === 'Home' ? undefined : null;
+      if (to === null) return;
+      e.preventDefault();
+      e.stopPropagation();
+      set(to);
+      this.onResize(this.widths);
+    });
+    return handle;
+  }
+
+  /** The widths the user set, by column title. */
+  get widths(): ColumnWidths {
+    return Object.fromEntries([...this.userPx].map(([k, px]) => [this.columns[k]!.title, px]));
+  }
+
+  /** Restores widths the user set (from the page's saved state); unknown titles are ignored. */
+  setWidths(widths: ColumnWidths | undefined): void {
+    this.userPx.clear();
+    this.columns.forEach((c, k) => {
+      const px = widths?.[c.title];
+      if (typeof px === 'number' && Number.isFinite(px)) this.userPx.set(k, Math.max(MIN_RESIZED_PX, px));
+    });
+    this.fit();
+  }
+
+  /**
+   * Widens `seen` to the natural width of the header and of the rows in view: the rows are laid out
+   * once with max-content tracks (the `vt-measuring` class), read, and put back.
+   */
+  private measure(rows: readonly HTMLElement[]): boolean {
+    this.element.classList.add('vt-measuring');
+    let grew = false;
+    for (const r of [this.headCells, ...rows.map((row) => Array.from(row.children) as HTMLElement[])]) {
+      r.forEach((cell, k) => {
+        const w = Math.ceil(cell.getBoundingClientRect().width);
+        if (w > this.seen[k]!) {
+          this.seen[k] = w;
+          grew = true;
+        }
+      });
+    }
+    this.element.classList.remove('vt-measuring');
+    return grew;
+  }
+
+  /**
+   * Sets the tracks: user widths as set; other columns as wide as their content within [min, max];
+   * the flexible columns take the slack. Too wide for the row: the inflexible auto columns give way
+   * first, the widest first (a short column such as a status keeps its word while a long one has
+   * room to lose), then the flexible ones; past their minimums the table scrolls sideways.
+   */
+  private fit(): void {
+    const em = parseFloat(getComputedStyle(this.headCells[0]!).fontSize) || 13;
+    const avail = this.viewport.clientWidth;
+    this.fittedFor = avail;
+    const min = this.columns.map((c) => c.min * em);
+    const want = this.columns.map((c, k) => this.userPx.get(k) ?? Math.min(Math.max(this.seen[k]!, min[k]!), (c.max ?? Infinity) * em));
+    const auto = (flex: boolean) => this.columns.map((_, k) => k).filter((k) => !this.userPx.has(k) && !!this.columns[k]!.flex === flex);
+    for (const group of [auto(false), auto(true)]) {
+      const over = want.reduce((a, b) => a + b, 0) - avail;
+      if (over > 0) capAt(group, want, min, over);
+    }
+    const tracks = this.columns.map((c, k) => (c.flex && !this.userPx.has(k) ? `minmax(${Math.floor(want[k]!)}px, ${c.flex}fr)` : `${Math.floor(want[k]!)}px`));
+    this.element.style.setProperty('--vt-columns', tracks.join(' '));
+    this.element.style.setProperty('--vt-width', `${Math.floor(want.reduce((a, b) => a + b, 0))}px`);
+    this.resizers.forEach((h, k) => h.setAttribute('aria-valuenow', String(Math.floor(want[k]!))));
   }
 
   /** Ascending, then descending, then file order. */
@@ -147,6 +285,8 @@ export class VirtualTable<R> {
     });
     if (gen !== this.generation) return;
     this.cache.clear();
+    // Widths follow what this view holds: a filter that drops the long names lets the others widen.
+    this.seen = this.columns.map(() => 0);
     this.selected = selected;
     this.total = first.total;
     this.cache.set(0, first.rows);
@@ -209,11 +349,14 @@ export class VirtualTable<R> {
       this.columns.forEach((c, k) => {
         const cell = rowEl.children[k] as HTMLElement;
         cell.textContent = row === undefined ? (k === 0 ? '…' : '') : c.text(row);
-        // Long names are cut with an ellipsis; the full text is on hover (as an attribute value, never markup).
+        // A name cut for want of room shows whole on hover (as an attribute value, never markup).
         if (k === 0) cell.title = cell.textContent;
         c.decorate?.(cell, row);
       });
     }
+    // Rows in view decide the widths: refit when one is wider than any before, or the view resized.
+    const painted = this.rowEls.slice(0, count).filter((r) => !r.classList.contains('placeholder'));
+    if (this.measure(painted) || this.viewport.clientWidth !== this.fittedFor) this.fit();
     if (!missing && count > 0) this.onPainted(first, count);
   }
 
@@ -295,4 +438,22 @@ export class VirtualTable<R> {
     e.preventDefault();
     this.select(to);
   }
+}
+
+/**
+ * Takes up to `over` px from the columns of `group`, widest first: every one is cut to a common
+ * level (never below its minimum), the level found by bisection.
+ */
+function capAt(group: readonly number[], want: number[], min: readonly number[], over: number): void {
+  const total = (level: number) => group.reduce((a, k) => a + Math.max(min[k]!, Math.min(want[k]!, level)), 0);
+  const now = total(Infinity);
+  const target = now - over;
+  let lo = 0;
+  let hi = Math.max(0, ...group.map((k) => want[k]!));
+  for (let i = 0; i < 30 && hi - lo > 0.5; i++) {
+    const mid = (lo + hi) / 2;
+    if (total(mid) > target) hi = mid;
+    else lo = mid;
+  }
+  for (const k of group) want[k] = Math.max(min[k]!, Math.min(want[k]!, lo));
 }

@@ -11,6 +11,7 @@ import { ARCHITECTURES, TORCH_DTYPE, type Architecture, type ModelDims } from '.
 import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, ruleTargets, type CompiledRule, type Rule } from './rules';
 import { layoutAfter, layoutBytes, type Layout, type Transform } from './transforms';
+import type { Problem } from './planRow';
 
 export interface PlannedTensor {
   readonly from: string;
@@ -21,14 +22,7 @@ export interface PlannedTensor {
   readonly bytes: number;
 }
 
-export type Severity = 'error' | 'warning' | 'info';
-
-export interface Problem {
-  readonly severity: Severity;
-  readonly code: string;
-  readonly message: string;
-  readonly tensor?: string;
-}
+export type { Problem, Severity } from './planRow';
 
 export interface Plan {
   readonly source: string;
@@ -270,6 +264,8 @@ function settle(arch: Architecture, tensors: readonly PlannedTensor[], opts: Pla
       problems.push({
         severity: 'error',
         code: 'heads-unknown',
+        // Named, so the plan view marks the row whose shape could not be read.
+        tensor: 'model.layers.0.self_attn.q_proj.weight',
         message: `q_proj has ${q[0]} rows, which is heads × head_dim, and shapes cannot tell them apart (a wrong split serves garbage): pass --set num_attention_heads=N, or --config-from the base model's folder.`,
       });
       return undefined;

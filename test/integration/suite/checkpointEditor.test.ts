@@ -186,8 +186,11 @@ describe('checkpoint editor in the real VS Code', () => {
     const r = (await vscode.commands.executeCommand('jaxServe.convert', { source, base: join(ws(), 'exports', 'ready'), preset: 'talk-nnx-llama', dtype: 'bf16', output, yes: true })) as { ok: boolean; message: string };
     assert.ok(r.ok, r.message);
     assert.equal((await api()).convert.last.convert?.plan?.config?.torch_dtype, 'bfloat16');
-    const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'jax-serve-plan' && /nnx\.msgpack/.test(d.uri.path));
-    assert.ok(doc, 'the plan is shown in an editor');
+    // The plan is shown rendered; its Markdown opens beside it on request.
+    const shown = (await vscode.commands.executeCommand('jaxServe.openPlanAsMarkdown')) as vscode.Uri | undefined;
+    assert.match(shown?.path ?? '', /nnx\.msgpack/);
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === shown!.toString());
+    assert.ok(doc, 'the plan opens as Markdown');
     assert.match(doc.getText(), /# Conversion plan[\s\S]*talk-nnx-llama[\s\S]*model\.layers\.1\.self_attn\.q_proj\.weight/);
     for (const f of ['model.safetensors', 'config.json', 'tokenizer.json', 'generation_config.json']) assert.ok(existsSync(join(output, f)), f);
     const report = (await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(output), 'default')) as { findings: { severity: string }[] };
@@ -221,7 +224,9 @@ describe('checkpoint editor in the real VS Code', () => {
     const r = (await vscode.commands.executeCommand('jaxServe.convert', { source: join(folder, 'nnx.msgpack'), base: join(ws(), 'exports', 'ready'), preset: 'talk-nnx-llama', dtype: 'keep', output: join(ws(), 'exports', 'ruled'), yes: true })) as { ok: boolean; plan: { tensors: { to: string; transforms: unknown[] }[] } };
     assert.ok(r.ok);
     assert.deepEqual(r.plan.tensors.find((t) => t.to === 'model.layers.0.self_attn.q_proj.weight')?.transforms, []);
-    const text = await until('the plan document with the rules', () => vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'jax-serve-plan' && /with-rules-nnx\.msgpack/.test(d.uri.path))?.getText());
+    const shown = (await vscode.commands.executeCommand('jaxServe.openPlanAsMarkdown')) as vscode.Uri | undefined;
+    assert.match(shown?.path ?? '', /with-rules-nnx\.msgpack/);
+    const text = await until('the plan document with the rules', () => vscode.workspace.textDocuments.find((d) => d.uri.toString() === shown!.toString())?.getText());
     assert.match(text, /User rules.*with-rules\/jax-serve\.rules\.json/);
   });
 

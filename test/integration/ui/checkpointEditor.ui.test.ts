@@ -506,6 +506,32 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     assert.match(row[4]!, /^1 of [\d,]+ differ, max \|Δ\| 0\.500$/);
     await frame.locator('.chip[data-status="values differ"]').click();
     await waitRows(frame, (n) => n.length > 5);
+    // Every name in view shows whole at the default window size: the other columns give way first.
+    const cut = async () =>
+      frame.$$eval('.vt-row:not([hidden])', (rows) => rows.map((r) => r.children[1] as HTMLElement).filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.textContent));
+    assert.ok((await rowsText(frame)).some((r) => r[1] === 'model.layers.0.self_attn.q_proj.weight'));
+    assert.deepEqual(await cut(), [], 'no name is cut');
+    // A column resizes by dragging the border at its header's end, and by the arrow keys on it.
+    const header = frame.locator('.vt-head .vt-cell', { hasText: /^Left$/ });
+    const width = async () => (await header.boundingBox())!.width;
+    const before = await width();
+    const border = (await header.locator('.vt-resizer').boundingBox())!;
+    await wb.page.mouse.move(border.x + border.width / 2, border.y + border.height / 2);
+    await wb.page.mouse.down();
+    await wb.page.mouse.move(border.x + border.width / 2 + 40, border.y + border.height / 2, { steps: 4 });
+    await wb.page.mouse.up();
+    const dragged = await width();
+    assert.ok(Math.abs(dragged - (before + 40)) <= 2, `dragged 40px: ${before} -> ${dragged}`);
+    await header.locator('.vt-resizer').focus();
+    await wb.page.keyboard.press('ArrowLeft');
+    assert.ok(Math.abs((await width()) - (dragged - 16)) <= 2, 'ArrowLeft narrows it by a step');
+    // Double-click gives it back to the fit.
+    await header.locator('.vt-resizer').dblclick();
+    assert.ok(Math.abs((await width()) - before) <= 2, 'double-click fits it again');
+    assert.deepEqual(await cut(), []);
+    // The short Status column keeps its word while the wider columns give way.
+    assert.deepEqual(await frame.$$eval('.vt-row:not([hidden]) .vt-cell:first-child', (cells) => cells.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.textContent)), []);
+    await frame.$eval('.vt-resizer:focus', (h) => (h as HTMLElement).blur());
     await wb.screenshot(join(shots, 'diff.png'));
   });
 

@@ -1,7 +1,9 @@
 /**
  * The guided Convert command as a person runs it in the real workbench (chromium): palette, the
- * file dialogs (code-server's simple dialog, typed paths), the pickers, the plan in the editor and
- * the confirmation; the export then exists and passes preflight. A screenshot of the plan is taken.
+ * file dialogs (code-server's simple dialog, typed paths), the pickers, the plan rendered in its
+ * panel and the confirmation; the export then exists and passes preflight. A plan with a problem
+ * shows that row marked (in words and the theme's error colours) and opens as Markdown in one
+ * click. Screenshots of both plans are taken.
  */
 import * as assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -42,14 +44,55 @@ describe('guided commands in the real VS Code (chromium)', function () {
     }
   });
 
+  // Each step waits for its own title: the previous picker may still be closing.
+  const step = (title: string) => wb.page.locator('.quick-input-widget .quick-input-title').filter({ hasText: title }).first().waitFor({ timeout: 60_000 });
+  const planTab = () => wb.page.locator('.tabs-container .tab').filter({ hasText: 'Plan: jax/nnx.msgpack' }).first();
+
+  it('a plan with a problem opens rendered: its row marked in words and the theme\'s error colours, the Markdown one click away', async () => {
+    const page = wb.page;
+    await wb.runCommand('JAX Serve: Convert Checkpoint');
+    await step('Convert: the JAX checkpoint');
+    await wb.acceptFileDialog('Convert: the JAX checkpoint', join(ws, 'jax', 'nnx.msgpack'));
+    await step('Convert: base model');
+    await wb.pickRow('No base model');
+    await step('Convert: the layout of nnx.msgpack');
+    await wb.pickRow('talk-nnx-llama');
+    await step('Convert: element type');
+    await wb.pickRow('keep');
+    await planTab().waitFor({ timeout: 60_000 });
+    const frame = await wb.webviewFrame('.problems-section', 60_000);
+    await frame.locator('.vt-row.sev-error').first().waitFor({ timeout: 30_000 });
+    assert.match((await frame.textContent('li.problem.sev-error'))!, /^error heads-unknown q_proj has 256 rows/);
+    const marked = await frame.$$eval('.vt-row.sev-error', (rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent ?? '')));
+    assert.equal(marked.length, 1, JSON.stringify(marked));
+    assert.equal(marked[0]![1], 'model.layers.0.self_attn.q_proj.weight');
+    assert.match(marked[0]![5]!, /^error: q_proj has 256 rows/, 'the problem is said in words, not only in colour');
+    // The marking is the theme's: the validation background and an error-coloured bar.
+    const paint = await frame.$eval('.vt-row.sev-error', (row) => {
+      const resolve = (v: string) => {
+        const probe = document.createElement('div');
+        probe.style.color = getComputedStyle(document.documentElement).getPropertyValue(v).trim();
+        document.body.append(probe);
+        const c = getComputedStyle(probe).color;
+        probe.remove();
+        return c;
+      };
+      return { background: getComputedStyle(row).backgroundColor, bar: getComputedStyle(row).boxShadow, errorBackground: resolve('--vscode-inputValidation-errorBackground'), errorForeground: resolve('--vscode-editorError-foreground') };
+    });
+    assert.equal(paint.background, paint.errorBackground);
+    assert.ok(paint.bar.includes(paint.errorForeground) && paint.bar.includes('inset'), paint.bar);
+    // The Markdown, one click away.
+    await frame.click('#open-markdown');
+    await page.locator('.tabs-container .tab').filter({ hasText: 'plan-jax-nnx.msgpack.md' }).first().waitFor({ timeout: 30_000 });
+    await page.locator('.editor-instance .view-lines', { hasText: 'heads-unknown' }).first().waitFor({ timeout: 30_000 });
+    await wb.screenshot(join(shots, 'convert-plan-problems.png'));
+    await wb.runCommand('View: Close Editor');
+  });
+
   it('"Convert Checkpoint for vLLM/SGLang…": pick source and base model, preset, dtype, output; the plan shows, the export passes preflight', async () => {
     const page = wb.page;
     const output = join(ws, 'exports', 'guided');
     await wb.runCommand('JAX Serve: Convert Checkpoint');
-    // Each step waits for its own title: the previous picker may still be closing.
-    const titled = (title: string) => page.locator('.quick-input-widget .quick-input-title').filter({ hasText: title }).first();
-    const step = (title: string) => titled(title).waitFor({ timeout: 60_000 });
-    // The file dialogs are code-server's simple dialog (files.simpleDialog.enable): paths are typed.
     await step('Convert: the JAX checkpoint');
     await wb.acceptFileDialog('Convert: the JAX checkpoint', join(ws, 'jax', 'nnx.msgpack'));
     await step('Convert: base model');
@@ -62,9 +105,11 @@ describe('guided commands in the real VS Code (chromium)', function () {
     await wb.pickRow('bf16');
     await step('Convert: the export folder to create');
     await wb.acceptFileDialog('Convert: the export folder to create', output);
-    // The plan is in the editor before the confirmation.
-    const tab = page.locator('.tabs-container .tab').filter({ hasText: /plan-jax-nnx\.msgpack/ });
-    await tab.first().waitFor({ timeout: 60_000 });
+    // The plan is shown (the same panel, now this plan) before the confirmation.
+    await planTab().waitFor({ timeout: 60_000 });
+    const frame = await wb.webviewFrame('.no-problems', 60_000);
+    await frame.waitForFunction(() => /^21 of 21 rows/.test(document.querySelector('.status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    assert.equal(await frame.locator('.vt-row[class*="sev-"]').count(), 0, 'no row is marked');
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ timeout: 60_000 });
     assert.match((await dialog.textContent()) ?? '', /Convert 21 tensors .* with talk-nnx-llama into .*guided\?/);
@@ -74,7 +119,6 @@ describe('guided commands in the real VS Code (chromium)', function () {
     const report = await preflight(new NodeFileOpener(), output);
     assert.deepEqual(report.findings.filter((f) => f.severity === 'error'), []);
     assert.equal(report.architecture, 'LlamaForCausalLM');
-    const editorText = (await page.locator('.editor-instance .view-lines').first().textContent()) ?? '';
-    assert.match(editorText, /Conversion\s+plan[\s\S]*talk-nnx-llama/, "the plan document is the editor's text");
+    assert.match((await frame.textContent('.plan-head'))!, /Conversion plan[\s\S]*talk-nnx-llama/);
   });
 });
