@@ -1,5 +1,5 @@
 /** `jax-serve preflight DIR`: will vLLM / SGLang load this folder? Exit 1 when there are errors. */
-import { DEFAULT_PREFLIGHT_ENGINES, JaxServeError, preflight, PREFLIGHT_ENGINES, preflightEngine, preflightEnginesTitle, preflightHasErrors } from '../core/index';
+import { DEFAULT_PREFLIGHT_ENGINES, JaxServeError, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, preflightHasErrors } from '../core/index';
 import { type NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
@@ -9,7 +9,7 @@ export const PREFLIGHT_COMMAND: CommandSpec = {
   synopsis: 'DIR',
   summary: "Check an export folder the way the engine will load it: config, every tensor and shape, dtypes, tokenizer, chat template; SGLang-JAX's architectures and head_dim. Exit 1 on errors.",
   options: [
-    { name: '--engine', value: PREFLIGHT_ENGINES.join('|'), default: DEFAULT_PREFLIGHT_ENGINES.join(' and '), description: 'The engine to check for.' },
+    { name: '--engine', value: PREFLIGHT_ENGINES.join('|'), default: DEFAULT_PREFLIGHT_ENGINES.join(' and '), description: `The engine to check for: ${PREFLIGHT_ENGINES.map((e) => `${e}: ${PREFLIGHT_RULES[e]}`).join(' ')}` },
     { name: '--tp', value: 'N', default: '1', description: 'Tensor-parallel size: heads and sizes must divide by it.' },
     JSON_OPTION,
   ],

@@ -30,7 +30,7 @@ export { applyTransforms, describeTransform, layoutAfter, transposeBytes, type L
 export { compileRule, matchPattern, matchRule, parseRuleFile, type Pattern, type Rule } from './convert/rules';
 export { bf16Bits, encodeValues, f16Bits } from './convert/encode';
 export { PRESETS, presetById, type Preset } from './convert/presets/index';
-export { DEFAULT_PREFLIGHT_ENGINES, preflight, PREFLIGHT_ENGINES, preflightEngine, preflightEnginesTitle, preflightHasErrors, type Engine, type Finding, type PreflightOptions, type PreflightReport } from './convert/preflight';
+export { DEFAULT_PREFLIGHT_ENGINES, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, preflightHasErrors, type Engine, type Finding, type PreflightOptions, type PreflightReport } from './convert/preflight';
 export { SGLANG_JAX_HEAD_DIM_ALIGN, SGLANG_JAX_HEAD_DIM_EVIDENCE, sglangJaxFindings } from './convert/sglangJaxRules';
 export { SGLANG_JAX_ARCHITECTURES, SGLANG_JAX_COMMIT, SGLANG_JAX_VERSION } from './serve/sglangJaxArchitectures';
 export { ARCHITECTURES, type Architecture, type ArchitectureName, type ModelDims } from './convert/architectures';

@@ -5,7 +5,7 @@
  * Mode too. Callers that know the engine (the Serve panel, a failed start) pass it and skip the pick.
  */
 import * as vscode from 'vscode';
-import { DEFAULT_PREFLIGHT_ENGINES, preflight, preflightEngine, preflightEnginesTitle, stripControls, type Engine, type Finding, type PreflightReport } from '../core/index';
+import { DEFAULT_PREFLIGHT_ENGINES, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, stripControls, type Engine, type Finding, type PreflightReport } from '../core/index';
 import { NodeFileOpener } from '../core/node/index';
 
 const SEVERITY: Record<Finding['severity'], vscode.DiagnosticSeverity> = {
@@ -19,12 +19,10 @@ export type PreflightChoice = Engine | 'default';
 const ENGINE_KEY = 'jaxServe.preflightEngine';
 
 // A function, not a constant: l10n.t answers in the user's language only once the extension is activated.
+// What each engine's rules check is core's (PREFLIGHT_RULES): the extension holds no engine facts.
 const choices = (): readonly { choice: PreflightChoice; detail: string }[] => [
   { choice: 'default', detail: vscode.l10n.t('Both rule sets: tensor names and shapes, dtypes, tokenizer, chat template.') },
-  { choice: 'vllm', detail: vscode.l10n.t('vLLM (also on TPU): refuses unknown and missing weights.') },
-  { choice: 'sglang', detail: vscode.l10n.t('SGLang (PyTorch).') },
-  { choice: 'sglang-jax', detail: vscode.l10n.t('SGLang-JAX: its registered architectures, head_dim a multiple of 128, bfloat16 on TPU.') },
-  { choice: 'transformers-serve', detail: vscode.l10n.t('transformers serve (CPU, small models).') },
+  ...PREFLIGHT_ENGINES.map((choice) => ({ choice, detail: PREFLIGHT_RULES[choice] })),
 ];
 
 const enginesOf = (c: PreflightChoice): readonly Engine[] => (c === 'default' ? DEFAULT_PREFLIGHT_ENGINES : [c]);

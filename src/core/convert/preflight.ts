@@ -26,6 +26,14 @@ export function preflightEngine(id: string): Engine | undefined {
   return (PREFLIGHT_ENGINES as readonly string[]).includes(id) ? (id as Engine) : undefined;
 }
 
+/** What each engine's rules check, one line each: the editor's engine pick and the CLI's --engine help show it. */
+export const PREFLIGHT_RULES: Readonly<Record<Engine, string>> = {
+  vllm: 'vLLM (also on TPU): refuses unknown and missing weights.',
+  sglang: 'SGLang (PyTorch).',
+  'sglang-jax': 'SGLang-JAX: its registered architectures, head_dim a multiple of 128, bfloat16 on TPU.',
+  'transformers-serve': 'transformers serve (CPU, small models).',
+};
+
 const ENGINE_TITLES: Record<Engine, string> = { vllm: 'vLLM', sglang: 'SGLang', 'sglang-jax': 'SGLang-JAX', 'transformers-serve': 'transformers serve' };
 
 /** "vLLM and SGLang", "SGLang-JAX": the engines a report speaks for. */
