@@ -175,12 +175,10 @@ async function start(): Promise<void> {
     },
   };
   table = new VirtualTable(columns, source, init.pageSize, rowHeight(), 'Tensors');
-  table.setWidths(state.widths);
-  table.onResize = (widths) => {
+  table.keep(state.widths, (widths) => {
     state = { ...state, widths };
     persist();
-  };
-  table.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
+  }, status);
   detail = new TensorDetail(rpc);
   table.setSort(state.sort);
   table.onSort = (sort) => {

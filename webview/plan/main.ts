@@ -132,12 +132,10 @@ async function start(): Promise<void> {
     rowHeight(),
     'Planned tensors',
   );
-  table.setWidths(state.widths);
-  table.onResize = (widths) => {
+  table.keep(state.widths, (widths) => {
     state = { ...state, widths };
     saveState(state);
-  };
-  table.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
+  }, status);
   table.onPainted = (first, count) => {
     status.textContent = `${formatCount(table!.rowCount)} of ${plural(init.total, 'row', 'rows')} · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
     document.body.dataset.painted = String(Date.now());

@@ -190,6 +190,13 @@ export class VirtualTable<R> {
     return Object.fromEntries([...this.userPx].map(([k, px]) => [this.columns[k]!.title, px]));
   }
 
+  /** What every page wires the same way: the widths from its saved state (kept there on resize), load errors in its status line. */
+  keep(widths: ColumnWidths | undefined, save: (widths: ColumnWidths) => void, status: HTMLElement): void {
+    this.setWidths(widths);
+    this.onResize = save;
+    this.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
   /** Restores widths the user set (from the page's saved state); unknown titles are ignored. */
   setWidths(widths: ColumnWidths | undefined): void {
     this.userPx.clear();

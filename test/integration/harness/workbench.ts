@@ -3,7 +3,7 @@
  * extension under development (optionally running a test module in its extension host), run palette
  * commands, find a webview's frame and read its DOM, take screenshots. Every wait is on a condition.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { format } from 'node:util';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
@@ -215,4 +215,18 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
     );
   }
   return wb;
+}
+
+/** Each UI suite's afterEach: a failed test leaves a screenshot named for it and the server's last log lines. */
+export async function recordFailure(test: { readonly state?: string; readonly title: string } | undefined, wb: Workbench | undefined, server: CodeServer | undefined, root: string, logChars = 6000): Promise<void> {
+  if (test?.state !== 'failed' || !wb) return;
+  await wb.screenshot(join(root, 'test-results', `failed-${test.title.replace(/\W+/g, '-')}.png`)).catch(() => undefined);
+  if (server) process.stderr.write(server.logs().slice(-logChars) + '\n');
+}
+
+/** Each UI suite's after: the window closed, the server stopped, the workspace removed. */
+export async function closeAll(wb: Workbench | undefined, server: CodeServer | undefined, ws: string | undefined): Promise<void> {
+  await wb?.close();
+  await server?.stop();
+  if (ws) rmSync(ws, { recursive: true, force: true });
 }

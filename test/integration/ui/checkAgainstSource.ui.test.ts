@@ -6,14 +6,14 @@
  * marked where the device run reported it (check-broken.json).
  */
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
 import { CHECK_PROMPTS } from '../../../src/core/index';
 import { gpuRuns, rebuiltExports, replay, runJson, type GpuRunExports } from '../../unit/gpuRunReplay';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
-import { openWorkbench, type Workbench } from '../harness/workbench';
+import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 
 const root = repoRoot();
 const shots = join(root, 'test-results', 'screenshots');
@@ -38,16 +38,9 @@ for (const run of gpuRuns().slice(-1)) {
       await wb.runCommand('JAX Serve: Open Serve Panel');
       panel = await wb.webviewFrame('body[data-ready="true"] #check-source', 60_000);
     });
-    after(async () => {
-      await wb?.close();
-      await server?.stop();
-      if (ws) rmSync(ws, { recursive: true, force: true });
-    });
+    after(() => closeAll(wb, server, ws));
     afterEach(async function () {
-      if (this.currentTest?.state === 'failed' && wb) {
-        await wb.screenshot(join(root, 'test-results', `failed-${this.currentTest.title.replace(/\W+/g, '-')}.png`)).catch(() => undefined);
-        process.stderr.write(server.logs().slice(-6000) + '\n');
-      }
+      await recordFailure(this.currentTest, wb, server, root);
     });
 
     /** Answers the quick input titled `title` with `text` once it is the one shown. */

@@ -5,7 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Frame } from 'playwright-core';
@@ -13,7 +13,7 @@ import { buildPytree, isGroup, openCheckpoint, tensorHistogram, tensorSlice, val
 import { NodeFileOpener, PythonSidecar, sidecarScript } from '../../../src/core/node/index';
 import { formatBytes, formatCount } from '../../../src/shared/format';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
-import { openWorkbench, type Workbench } from '../harness/workbench';
+import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 import { colourAgainstTheme } from './themeColours';
 import { BIG_TENSOR_COUNT, buildWorkspace, HOSTILE_METADATA, HOSTILE_NAME } from '../fixtures';
 import { until } from '../waits';
@@ -71,16 +71,9 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     server = await startCodeServer({ settings: { 'jaxServe.viewer.view': 'list', ...(python ? { 'jaxServe.pythonPath': python } : {}) } });
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
-  after(async () => {
-    await wb?.close();
-    await server?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  after(() => closeAll(wb, server, ws));
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && wb) {
-      await wb.screenshot(join(root, 'test-results', `failed-${this.currentTest.title.replace(/\W+/g, '-')}.png`)).catch(() => undefined);
-      process.stderr.write(server.logs().slice(-8000) + '\n');
-    }
+    await recordFailure(this.currentTest, wb, server, root, 8000);
     await wb.runCommand('View: Close All Editors').catch(() => undefined);
   });
 

@@ -6,13 +6,13 @@
  * click. Screenshots of both plans are taken.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { preflight } from '../../../src/core/index';
 import { NodeFileOpener } from '../../../src/core/node/index';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
-import { openWorkbench, type Workbench } from '../harness/workbench';
+import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 import { buildWorkspace } from '../fixtures';
 import { until } from '../waits';
 
@@ -32,16 +32,9 @@ describe('guided commands in the real VS Code (chromium)', function () {
     server = await startCodeServer({ settings: { 'jaxServe.pythonPath': process.env.JAX_SERVE_PYTHON!, 'files.simpleDialog.enable': true } });
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
-  after(async () => {
-    await wb?.close();
-    await server?.stop();
-    if (ws) rmSync(ws, { recursive: true, force: true });
-  });
+  after(() => closeAll(wb, server, ws));
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && wb) {
-      await wb.screenshot(join(root, 'test-results', `failed-${this.currentTest.title.replace(/\W+/g, '-')}.png`)).catch(() => undefined);
-      process.stderr.write(server.logs().slice(-6000) + '\n');
-    }
+    await recordFailure(this.currentTest, wb, server, root);
   });
 
   // Each step waits for its own title: the previous picker may still be closing.

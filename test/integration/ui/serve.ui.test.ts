@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
 import { canonicalFixtures } from '../../fixtures/canonical';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
-import { openWorkbench, type Workbench } from '../harness/workbench';
+import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 import { colourAgainstTheme } from './themeColours';
 import { processesWith, until } from '../waits';
 
@@ -53,16 +53,12 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
   after(async () => {
-    await wb?.close();
-    await server?.stop();
+    await closeAll(wb, server, undefined);
     for (const pid of exportDir ? processesWith(exportDir) : []) process.kill(pid, 'SIGKILL');
     if (ws) rmSync(ws, { recursive: true, force: true });
   });
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && wb) {
-      await wb.screenshot(join(root, 'test-results', `failed-${this.currentTest.title.replace(/\W+/g, '-')}.png`)).catch(() => undefined);
-      process.stderr.write(server.logs().slice(-6000) + '\n');
-    }
+    await recordFailure(this.currentTest, wb, server, root);
   });
 
   async function openPanel(): Promise<Frame> {

@@ -5,11 +5,11 @@
  * onContext completion event). Screenshots: the walkthrough, and a step expanded.
  */
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
-import { openWorkbench, type Workbench } from '../harness/workbench';
+import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 import { buildWorkspace } from '../fixtures';
 
 const root = repoRoot();
@@ -29,16 +29,9 @@ describe('the walkthrough in the real VS Code (chromium)', function () {
     // Wide enough that the page shows a step's media beside the steps (an editor up to 950 px wide hides it).
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root, viewport: { width: 1600, height: 900 } });
   });
-  after(async () => {
-    await wb?.close();
-    await server?.stop();
-    if (ws) rmSync(ws, { recursive: true, force: true });
-  });
+  after(() => closeAll(wb, server, ws));
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && wb) {
-      await wb.screenshot(join(root, 'test-results', `failed-${this.currentTest.title.replace(/\W+/g, '-')}.png`)).catch(() => undefined);
-      process.stderr.write(server.logs().slice(-6000) + '\n');
-    }
+    await recordFailure(this.currentTest, wb, server, root);
   });
 
   const openWalkthrough = async () => {
