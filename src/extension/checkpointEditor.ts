@@ -5,7 +5,7 @@
  * editors.
  */
 import * as vscode from 'vscode';
-import { ancestorIds, type HealthReport, type PytreeGroup } from '../core/index';
+import { ancestorIds, type PytreeGroup } from '../core/index';
 import { CheckpointDocument } from './checkpointDocument';
 import { CheckpointEditorSession } from './checkpointEditorSession';
 import type { CheckpointServices } from './checkpointServices';
@@ -19,12 +19,11 @@ export function activeCheckpointUri(): vscode.Uri | undefined {
   return input instanceof vscode.TabInputCustom && input.viewType === CHECKPOINT_VIEW_TYPE ? input.uri : undefined;
 }
 
-/** What tests can see of open editors: which file, what opened, which messages went to the page. */
+/** An open checkpoint editor as other extensions see it: which file, and what opened (its tensor count) or why not. */
 export interface CheckpointEditorInfo {
   readonly uri: string;
   readonly tensorCount: number | undefined;
   readonly error: string | undefined;
-  readonly sent: readonly string[];
 }
 
 /** What the pytree explorer sees of the checkpoint in the active editor. */
@@ -38,8 +37,6 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private readonly _onDidChangeActive = new vscode.EventEmitter<void>();
   /** The active checkpoint editor changed, or its file was loaded again. */
   readonly onDidChangeActive = this._onDidChangeActive.event;
-  /** The last health scan of each file (the test API reads it). */
-  readonly healthReports: ReadonlyMap<string, HealthReport>;
 
   static register(context: vscode.ExtensionContext, services: CheckpointServices): CheckpointEditorProvider {
     const provider = new CheckpointEditorProvider(context, services);
@@ -61,7 +58,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   ) {
     this.extensionUri = context.extensionUri;
     // A scan of a file open in an editor reuses its parsed document.
-    this.healthReports = HealthScanCommand.register(context, services, (uri) => this.document(uri ?? activeCheckpointUri())).reports;
+    HealthScanCommand.register(context, services, (uri) => this.document(uri ?? activeCheckpointUri()));
   }
 
   /** The document of an editor open on `uri`, if one is. */
@@ -100,11 +97,10 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   }
 
   list(): CheckpointEditorInfo[] {
-    return [...this.sessions].map(({ doc, sent }) => ({
+    return [...this.sessions].map(({ doc }) => ({
       uri: doc.uri.toString(),
       tensorCount: doc.state.kind === 'checkpoint' ? doc.state.ck.tensors.length : undefined,
       error: doc.state.kind === 'error' ? doc.state.message : undefined,
-      sent: [...sent],
     }));
   }
 

@@ -13,16 +13,12 @@ import type { CheckpointServices } from './checkpointServices';
 import { Disposable } from './dispose';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
-/** Messages kept for the test API's `sent`: the last ones are enough to see what a page was told. */
-const SENT_KEPT = 100;
 /** Progress messages per second at most: each one crosses to the page, and a queue of them would delay the reply. */
 const PROGRESS_MS = 100;
 
 type Work<T extends HostToWebview> = (ck: Checkpoint, t: TensorRef, signal: AbortSignal, later: (p: Promise<unknown>) => void) => Promise<T>;
 
 export class CheckpointEditorSession extends Disposable {
-  /** Types of the messages sent to the page, oldest first (the test API reads them). */
-  readonly sent: string[] = [];
   // One statistics or slice job per tab: a new one (or cancelJob) stops the one running. A job may
   // go on after its reply (a histogram's second pass) through `later`, and stays cancellable.
   private job: AbortController | undefined;
@@ -38,11 +34,7 @@ export class CheckpointEditorSession extends Disposable {
   ) {
     super();
     this.rpc = new Rpc<HostToWebview, WebviewToHost>(
-      (env) => {
-        if (env.body) this.sent.push(env.body.type);
-        if (this.sent.length > SENT_KEPT) this.sent.shift();
-        void panel.webview.postMessage(env);
-      },
+      (env) => void panel.webview.postMessage(env),
       (msg) => this.handle(msg),
       isWebviewToHost,
     );

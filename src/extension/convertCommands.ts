@@ -54,7 +54,7 @@ const isRequest = <T>(v: unknown, key: string): v is T => typeof v === 'object' 
 
 export class ConvertCommands implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
-  /** The last result of each command (the test API reads it). */
+  /** The last result of each command (a new Serve form starts on the last export; the API shows them to other extensions). */
   readonly last: { convert?: ConvertResult; import?: ConvertResult; verify?: VerifyReport } = {};
   private readonly exported = new vscode.EventEmitter<string>();
   /** Fires with each export folder written (the Serve panel offers the last one). */

@@ -4,7 +4,8 @@
  * Chat Message" (through /v1/chat/completions, so the chat template applies, into a new Markdown
  * document). The text streams in after the cursor or selection, or into a new document (the
  * jaxServe.generate.output setting), in edits that undo as one step; the progress notification
- * cancels, and what arrived stays. Each command returns the run's record.
+ * cancels, and what arrived stays. Each command returns the run's record and the document it wrote
+ * to; a run the session would refuse (one going on) is refused before a new document opens.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -17,6 +18,9 @@ const MAX_PROMPT_CHARS = 16_000;
 
 type Kind = 'cursor' | 'selection' | 'chat';
 
+/** A run from the editor: its record and the document its text went into. */
+export type EditorRun = RunView & { readonly document: string };
+
 export function registerEditorGeneration(context: vscode.ExtensionContext, session: ServeSession): void {
   context.subscriptions.push(
     vscode.commands.registerCommand('jaxServe.generateAtCursor', () => run(session, 'cursor')),
@@ -25,7 +29,7 @@ export function registerEditorGeneration(context: vscode.ExtensionContext, sessi
   );
 }
 
-async function run(session: ServeSession, kind: Kind): Promise<RunView | undefined> {
+async function run(session: ServeSession, kind: Kind): Promise<EditorRun | undefined> {
   const source = vscode.window.activeTextEditor;
   if (!source) {
     void vscode.window.showErrorMessage(vscode.l10n.t('Generate: open a text editor first.'));
@@ -38,6 +42,11 @@ async function run(session: ServeSession, kind: Kind): Promise<RunView | undefin
   const prompt = kind === 'cursor' ? doc.getText(new vscode.Range(doc.positionAt(Math.max(0, doc.offsetAt(sel.active) - MAX_PROMPT_CHARS)), sel.active)) : doc.getText(sel);
   if (prompt.trim() === '') {
     void vscode.window.showErrorMessage(kind === 'cursor' ? vscode.l10n.t('Generate at Cursor: there is no text before the cursor to continue.') : vscode.l10n.t('Select the text to send first.'));
+    return undefined;
+  }
+  const refused = session.refusal();
+  if (refused) {
+    void vscode.window.showErrorMessage(vscode.l10n.t('Generate: {0}', refused));
     return undefined;
   }
   // Where the text goes: after the cursor or selection, or a new document (always, for a chat reply).
@@ -59,7 +68,6 @@ function editorSink(editor: vscode.TextEditor, offset: number, progress: vscode.
   let end = offset;
   let first = true;
   return {
-    document: editor.document.uri.toString(),
     remember: false,
     async write(text, chunks) {
       const ok = await editor.edit((b) => b.insert(editor.document.positionAt(end), text), { undoStopBefore: first, undoStopAfter: false });
@@ -71,7 +79,7 @@ function editorSink(editor: vscode.TextEditor, offset: number, progress: vscode.
   };
 }
 
-async function streamInto(session: ServeSession, editor: vscode.TextEditor, offset: number, mode: 'completions' | 'chat', prompt: string): Promise<RunView> {
+async function streamInto(session: ServeSession, editor: vscode.TextEditor, offset: number, mode: 'completions' | 'chat', prompt: string): Promise<EditorRun> {
   const endpoint = session.endpoint;
   try {
     const run = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Generating with {0}', endpoint?.model ?? endpoint?.url ?? ''), cancellable: true }, (progress, token) => {
@@ -81,7 +89,7 @@ async function streamInto(session: ServeSession, editor: vscode.TextEditor, offs
     });
     if (run.status === 'done') vscode.window.setStatusBarMessage(vscode.l10n.t('JAX Serve: {0} tokens, TTFT {1} ms, {2} tokens/s', run.completionTokens ?? 0, run.ttftMs?.toFixed(0) ?? '—', run.tokensPerSecond?.toFixed(1) ?? '—'), 10_000);
     if (run.status === 'error') void vscode.window.showErrorMessage(vscode.l10n.t('Generate: {0}', run.error ?? ''));
-    return run;
+    return { ...run, document: editor.document.uri.toString() };
   } finally {
     await editor.edit(() => undefined, { undoStopBefore: false, undoStopAfter: true }).then(undefined, () => undefined);
   }

@@ -1,7 +1,7 @@
 /** Activation only composes features; each registers its own disposables. */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { checkpointFileInFolder, type HealthReport } from '../core/index';
+import { checkpointFileInFolder } from '../core/index';
 import { NodeFileOpener, ServerProcess, ServerRegistry } from '../core/node/index';
 import { activeCheckpointUri, CHECKPOINT_VIEW_TYPE, CheckpointEditorProvider, type CheckpointEditorInfo } from './checkpointEditor';
 import { DiffPanels, type DiffPanelInfo } from './diffPanel';
@@ -20,18 +20,24 @@ import { registerServeProfiles } from './serveProfiles';
 import { registerServeStatusBar } from './serveStatusBar';
 import { registerTasks } from './tasks';
 
-/** What activate returns: state other extensions (and the integration tests) may read. */
+/**
+ * What activate returns: state other extensions may read (the integration tests read it as they
+ * would). Each command's own result (preflight, health scan, generation, check) is its return value,
+ * not kept here.
+ */
 export interface JaxServeApi {
-  readonly checkpointEditors: { list(): CheckpointEditorInfo[]; readonly healthReports: ReadonlyMap<string, HealthReport> };
-  readonly preflight: Pick<PreflightCommand, 'reports'>;
+  /** The checkpoints open in the editor, and whether each opened: for an extension that acts on the checkpoint in view. */
+  readonly checkpointEditors: { list(): CheckpointEditorInfo[] };
+  /** The last export, import and verify of this window: for an extension that takes an export further (deploy, publish). */
   readonly convert: Pick<ConvertCommands, 'last'>;
+  /** The open comparisons with their pairing and counts: for an extension that reports a conversion's differences. */
   readonly diffs: { list(): DiffPanelInfo[] };
-  /** The serving state every serve surface shows: its server, endpoint, runs, gauges and profiles, and their events. */
+  /** The serving state every serve surface shows (its server, endpoint, sampling, runs, gauges and profiles, and their events): for an extension that sends its own requests to the server in use. */
   readonly serve: ReadonlyServeSession;
 }
 
 /** The session as others may use it: read and listen; acting goes through the commands. */
-export type ReadonlyServeSession = Pick<ServeSession, 'endpoint' | 'serverRoot' | 'server' | 'sampling' | 'history' | 'profiles' | 'gauges' | 'gaugesAbsent' | 'lastCheck' | 'onDidChangeServer' | 'onDidChangeEndpoint' | 'onDidChangeRun' | 'onDidChangeGauges' | 'onDidChangeProfiles'>;
+export type ReadonlyServeSession = Pick<ServeSession, 'endpoint' | 'serverRoot' | 'server' | 'sampling' | 'history' | 'profiles' | 'gauges' | 'gaugesAbsent' | 'lastCheck' | 'onDidChangeServer' | 'onDidChangeEndpoint' | 'onDidChangeRun' | 'onDidChangeGauges' | 'onDidChangeProfiles' | 'onDidChangeSampling'>;
 
 const LAST_EXPORT_KEY = 'jaxServe.lastExport';
 let session: ServeSession | undefined;
@@ -47,9 +53,12 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
   const docs = new PlanDocuments();
   const plans = new PlanPanels(context.extensionUri, docs);
   const convert = new ConvertCommands(new Cli(context.extensionPath, log), docs, plans);
-  const serverOutput = vscode.window.createOutputChannel('JAX Serve: Server');
+  const serverOutput = vscode.window.createOutputChannel(vscode.l10n.t('JAX Serve: Server'));
   const registry = new ServerRegistry(path.join(context.globalStorageUri.fsPath, 'servers.json'));
-  const generateSettings = () => vscode.workspace.getConfiguration('jaxServe.generate');
+  const fromSettings = () => {
+    const g = vscode.workspace.getConfiguration('jaxServe.generate');
+    return { temperature: g.get('temperature', 0.7), maxTokens: g.get('maxTokens', 128) };
+  };
   const serve = (session = new ServeSession({
     store: context.workspaceState,
     secrets: context.secrets,
@@ -63,11 +72,25 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       apiKeyHint: vscode.l10n.t('attach again (JAX Serve: Attach to Server…) and enter its key'),
       noServer: vscode.l10n.t('No server: start one, or attach to a running one.'),
       busy: (id) => vscode.l10n.t('A generation is running (#{0}); stop it first.', id),
+      serverSaid: (url) => vscode.l10n.t('{0} said:', url),
+      unnamedProfile: vscode.l10n.t('Name the profile to save it.'),
     },
-    defaultSampling: () => ({ temperature: generateSettings().get('temperature', 0.7), topP: 1, maxTokens: generateSettings().get('maxTokens', 128), stop: '' }),
+    defaultSampling: () => ({ ...fromSettings(), topP: 1, stop: '' }),
     lastExport: () => convert.last.convert?.output ?? context.workspaceState.get<string>(LAST_EXPORT_KEY),
   }));
-  context.subscriptions.push(serverOutput, serve);
+  context.subscriptions.push(
+    serverOutput,
+    serve,
+    // The settings are the sampling's start; a change to one applies to every run from now, the panel's too.
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      const now = fromSettings();
+      const changed = {
+        ...(e.affectsConfiguration('jaxServe.generate.temperature') ? { temperature: now.temperature } : {}),
+        ...(e.affectsConfiguration('jaxServe.generate.maxTokens') ? { maxTokens: now.maxTokens } : {}),
+      };
+      if (Object.keys(changed).length > 0) void serve.setSampling({ ...serve.sampling, ...changed });
+    }),
+  );
   registerServeStatusBar(context, serve);
   registerAttach(context, serve);
   registerEditorGeneration(context, serve);
@@ -95,7 +118,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, CHECKPOINT_VIEW_TYPE);
     }),
   );
-  return { checkpointEditors: editors, preflight: preflightCommand, convert, diffs, serve };
+  return { checkpointEditors: editors, convert, diffs, serve };
 }
 
 /** An editor opens files: a folder (HF export, Orbax step or CheckpointManager root) stands as the file core picks. */

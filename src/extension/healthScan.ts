@@ -10,21 +10,18 @@ import { CheckpointDocument } from './checkpointDocument';
 import type { CheckpointServices } from './checkpointServices';
 
 export class HealthScanCommand {
-  /** The last scan of each file, by path (the test API reads it). */
-  readonly reports = new Map<string, HealthReport>();
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('jax-serve-health');
 
   /**
    * `openDocument`: the document of an open editor of that file (the active one's when no file is
    * given), so a scan of an open checkpoint does not parse it again.
    */
-  static register(context: vscode.ExtensionContext, services: CheckpointServices, openDocument: (uri: vscode.Uri | undefined) => CheckpointDocument | undefined): HealthScanCommand {
+  static register(context: vscode.ExtensionContext, services: CheckpointServices, openDocument: (uri: vscode.Uri | undefined) => CheckpointDocument | undefined): void {
     const command = new HealthScanCommand(services, openDocument);
     context.subscriptions.push(
       command.diagnostics,
       vscode.commands.registerCommand('jaxServe.healthScan', (uri?: vscode.Uri) => command.run(uri)),
     );
-    return command;
   }
 
   private constructor(
@@ -44,7 +41,6 @@ export class HealthScanCommand {
         return undefined;
       }
       const report = await this.scan(doc.state.ck, file);
-      this.reports.set(target.fsPath, report);
       const severity = { error: vscode.DiagnosticSeverity.Error, warning: vscode.DiagnosticSeverity.Warning };
       this.diagnostics.set(
         target,

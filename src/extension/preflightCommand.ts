@@ -30,8 +30,6 @@ const enginesOf = (c: PreflightChoice): readonly Engine[] => (c === 'default' ? 
 export class PreflightCommand implements vscode.Disposable {
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('jax-serve-preflight');
   private readonly command: vscode.Disposable;
-  /** The last report per folder (the test API reads it). */
-  readonly reports = new Map<string, PreflightReport>();
 
   constructor(private readonly state: vscode.Memento) {
     this.command = vscode.commands.registerCommand('jaxServe.preflight', (uri?: vscode.Uri, engine?: string) => this.run(uri, engine));
@@ -50,7 +48,6 @@ export class PreflightCommand implements vscode.Disposable {
     const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Preflight {0} for {1}', vscode.workspace.asRelativePath(folder), preflightEnginesTitle(engines)) }, () =>
       preflight(new NodeFileOpener(), folder.fsPath, { engines }),
     );
-    this.reports.set(folder.fsPath, report);
     this.publish(report);
     const errors = report.findings.filter((f) => f.severity === 'error').length;
     const warnings = report.findings.filter((f) => f.severity === 'warning').length;

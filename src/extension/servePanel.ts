@@ -14,6 +14,7 @@ import { isServeWebviewToHost, type CheckView, type EngineView, type ProfileView
 import { Disposable } from './dispose';
 import { choosePython } from './python';
 import type { RunSink, ServeSession } from './serveSession';
+import { refuseUntrusted } from './trust';
 import { openNamedUntitled } from './untitled';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
@@ -65,6 +66,7 @@ class ServePanel extends Disposable {
     this._register(session.onDidChangeEndpoint((attached) => this.rpc?.send({ type: 'attached', attached })));
     this._register(session.onDidChangeGauges((g) => this.rpc?.send({ type: 'gauges', ...g })));
     this._register(session.onDidChangeProfiles((profiles) => this.rpc?.send({ type: 'profiles', profiles })));
+    this._register(session.onDidChangeSampling((sampling) => this.rpc?.send({ type: 'sampling', sampling })));
     this._register(
       session.onDidChangeRun((run) => {
         if (run.status === 'running' || !this.runs.delete(run.id)) return;
@@ -185,6 +187,8 @@ class ServePanel extends Disposable {
   private async checkAgainstSource(given?: string, api?: GenerateApi): Promise<ServeHostToWebview & { type: 'checked' }> {
     const endpoint = this.session.endpoint;
     if (!endpoint) return { type: 'checked', error: vscode.l10n.t('No server: start one above, or Attach to a running one.') };
+    const untrusted = vscode.l10n.t('Check Against Source runs no Python in Restricted Mode: trust this workspace first.');
+    if (refuseUntrusted(untrusted)) return { type: 'checked', error: untrusted };
     // The managed server's folder only when it is the one attached: another URL serves another model.
     let source = given ?? this.session.managedAt(endpoint.url)?.folder;
     if (!source) {

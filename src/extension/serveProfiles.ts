@@ -7,11 +7,12 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeError, engineById, isJaxServeError, oneLine } from '../core/index';
+import { describeError, engineById, isJaxServeError, oneLine, stripControls } from '../core/index';
 import { freePort } from '../core/node/index';
 import type { ProfileView, ServerView } from '../shared/serveProtocol';
 import { choosePython } from './python';
 import type { ServeSession } from './serveSession';
+import { refuseUntrusted } from './trust';
 
 export function registerServeProfiles(context: vscode.ExtensionContext, session: ServeSession, output: vscode.OutputChannel): void {
   context.subscriptions.push(
@@ -48,15 +49,17 @@ async function stop(session: ServeSession): Promise<void> {
  * was started: untrusted, declined, or an input error (shown).
  */
 async function start(session: ServeSession, profile: ProfileView, output: vscode.OutputChannel): Promise<ServerView | undefined> {
-  if (!vscode.workspace.isTrusted) {
-    const manage = vscode.l10n.t('Manage Workspace Trust');
-    void vscode.window.showErrorMessage(vscode.l10n.t('JAX Serve starts no server in Restricted Mode: trust this workspace first.'), manage).then((p) => p && vscode.commands.executeCommand('workbench.trust.manage'));
+  if (refuseUntrusted(vscode.l10n.t('JAX Serve starts no server in Restricted Mode: trust this workspace first.'))) return undefined;
+  // An unknown engine is refused before a running server is stopped for it.
+  const spec = engineById(profile.engine);
+  if (!spec) {
+    void vscode.window.showErrorMessage(vscode.l10n.t('Start Server: unknown engine "{0}".', stripControls(profile.engine)));
     return undefined;
   }
   const running = session.server;
   if (running && session.busy) {
     const stopAndStart = vscode.l10n.t('Stop and Start');
-    const ok = await vscode.window.showWarningMessage(vscode.l10n.t('{0} is running at {1}. Stop it and start {2}?', running.engine, running.url, engineById(profile.engine)?.title ?? profile.engine), { modal: true }, stopAndStart);
+    const ok = await vscode.window.showWarningMessage(vscode.l10n.t('{0} is running at {1}. Stop it and start {2}?', running.engine, running.url, spec.title), { modal: true }, stopAndStart);
     if (ok !== stopAndStart) return undefined;
     await stop(session);
   }

@@ -3,8 +3,8 @@
  * Attach, tasks and profiles): the server this window started or the endpoint it attached to, with
  * one root and one API key; the sampling; the run history; one generation at a time, with cancel;
  * the gauges; the saved profiles; the last Check Against Source. Surfaces read it and listen to its
- * events; none holds serving state of its own. It imports no vscode (storage, the clock, fetch and
- * the process are handed in), so it runs in plain Node under test.
+ * events; none holds serving state of its own. It imports no vscode (storage, the clock and the
+ * process are handed in), so it runs in plain Node under test, against a real HTTP server.
  */
 import { describeError, engineById, fetchGauges, generate, isJaxServeError, JaxServeError, launchOptions, listModels, profilesWith, metricsAbsentNote, serverRoot, ServedModels, stripControls, type CheckReport, type EngineSpec, type GenerateApi, type LaunchOptions, type ServerTextLog } from '../core/index';
 import { checkServed, type CheckServedOptions, type ServerProcess, type ServerProcessOptions, type ServerState } from '../core/node/index';
@@ -27,6 +27,10 @@ export interface SessionTexts {
   readonly noServer: string;
   /** A run refused while run `id` goes on. */
   busy(id: number): string;
+  /** What precedes a server's whole error text in the output: "URL said:". */
+  serverSaid(url: string): string;
+  /** A profile saved without a name. */
+  readonly unnamedProfile: string;
 }
 
 /** Where state is kept across reloads (VS Code's workspaceState fits). */
@@ -65,14 +69,14 @@ export interface ServeSessionOptions {
   readonly outputName: string;
   /** What the session says, in the user's language (this file cannot call vscode.l10n). */
   readonly texts: SessionTexts;
-  /** The sampling until the panel sets one (the jaxServe.generate settings). */
+  /** The sampling until one is set (the jaxServe.generate settings). */
   readonly defaultSampling: () => SamplingView;
   /** The model folder of a new form (the last export). */
   readonly lastExport?: () => string | undefined;
   readonly registry?: ServerList;
   /** The watchdog script beside every server. */
   readonly watchdog?: string;
-  readonly fetch?: typeof fetch;
+  /** Times the flushes of a run and the gauge reads (a fake one under test). */
   readonly clock?: Clock;
 }
 
@@ -82,8 +86,6 @@ export interface ServeSessionOptions {
  */
 export interface RunSink {
   write(text: string, chunks: number): void | PromiseLike<void>;
-  /** The document the text goes into, for the run's record (none: the panel). */
-  readonly document?: string;
   /** Kept in the history the panel shows (the panel's runs are; an editor's text is in the editor). */
   readonly remember: boolean;
 }
@@ -93,7 +95,7 @@ export interface RunRequest {
   readonly prompt: string;
 }
 
-/** A run started: its first view (running) and its end (done, stopped or error; never rejects). */
+/** A run started: its first view (running) and its end (done, stopped or error; never rejects: what fails after the run is logged). */
 export interface RunHandle {
   readonly run: RunView;
   readonly done: Promise<RunView>;
@@ -106,6 +108,8 @@ export interface StartedServer {
 }
 
 const ATTACHED_KEY = 'jaxServe.attached';
+/** Keys were kept under the URL as typed before they were kept under its root: read once, then moved. */
+const oldKeyName = (url: string) => `jaxServe.apiKey:${url}`;
 const HISTORY_KEY = 'jaxServe.runHistory';
 const SAMPLING_KEY = 'jaxServe.sampling';
 const PROFILES_KEY = 'jaxServe.serveProfiles';
@@ -130,7 +134,6 @@ interface Managed {
 }
 
 export class ServeSession {
-  private readonly fetch: typeof fetch;
   private readonly clock: Clock;
   private managed: Managed | undefined;
   private current: { readonly run: RunView; readonly ac: AbortController } | undefined;
@@ -148,6 +151,7 @@ export class ServeSession {
   private readonly runChanged = new Emitter<RunView>();
   private readonly gaugesChanged = new Emitter<{ readonly gauges?: GaugesView; readonly absent?: string }>();
   private readonly profilesChanged = new Emitter<readonly ProfileView[]>();
+  private readonly samplingChanged = new Emitter<SamplingView>();
   /** The managed server's state changed (undefined: none started). */
   readonly onDidChangeServer = this.serverChanged.event;
   /** Attached to another server, or the same again. */
@@ -156,14 +160,15 @@ export class ServeSession {
   readonly onDidChangeRun = this.runChanged.event;
   readonly onDidChangeGauges = this.gaugesChanged.event;
   readonly onDidChangeProfiles = this.profilesChanged.event;
+  /** The sampling was set (by the panel, or from the settings). */
+  readonly onDidChangeSampling = this.samplingChanged.event;
 
   /** A server's whole error text for the output; messages carry its first line. */
   readonly serverLog: ServerTextLog;
 
   constructor(private readonly o: ServeSessionOptions) {
-    this.fetch = o.fetch ?? ((input, init) => fetch(input, init));
     this.clock = o.clock ?? realClock;
-    this.serverLog = { where: o.outputName, append: (url, text) => o.output.appendLine(`\n${url} said:\n${text.trimEnd()}`) };
+    this.serverLog = { where: o.outputName, append: (url, text) => o.output.appendLine(`\n${o.texts.serverSaid(url)}\n${text.trimEnd()}`) };
   }
 
   // ---- The endpoint: one root, one key ------------------------------------------------------
@@ -185,12 +190,21 @@ export class ServeSession {
   /** The key sent to the attached server (as `Authorization: Bearer`), if one was given. */
   private async apiKey(): Promise<string | undefined> {
     const e = this.endpoint;
-    return e && ((await this.o.secrets.get(this.keyName(e.url))) || undefined);
+    if (!e) return undefined;
+    const key = await this.o.secrets.get(this.keyName(e.url));
+    if (key) return key;
+    const old = oldKeyName(e.url);
+    if (old === this.keyName(e.url)) return undefined;
+    const kept = await this.o.secrets.get(old);
+    if (!kept) return undefined;
+    await this.o.secrets.store(this.keyName(e.url), kept);
+    await this.o.secrets.delete(old);
+    return kept;
   }
 
   /** What the server at `url` lists at /v1/models (for choosing one before attaching). */
   listModels(url: string, apiKey: string | undefined): Promise<string[]> {
-    return listModels(serverRoot(url), apiKey, this.fetch, undefined, this.serverLog);
+    return listModels(serverRoot(url), apiKey, undefined, undefined, this.serverLog);
   }
 
   /**
@@ -199,7 +213,8 @@ export class ServeSession {
    */
   async attach(url: string, model: string | undefined, apiKey?: string): Promise<Endpoint> {
     if (apiKey) await this.o.secrets.store(this.keyName(url), apiKey);
-    else if (apiKey === '') await this.o.secrets.delete(this.keyName(url));
+    // A key kept under the old name would come back (see apiKey): it goes too.
+    else if (apiKey === '') for (const name of new Set([this.keyName(url), oldKeyName(url)])) await this.o.secrets.delete(name);
     const endpoint: Endpoint = { url, model: model || undefined };
     // A server attached again may serve another model (a restart at the same port): list it again.
     this.servedModels.forget();
@@ -212,12 +227,21 @@ export class ServeSession {
 
   // ---- Sampling and runs ----------------------------------------------------------------------
 
+  /** The sampling of every run, the panel's and the editor's: the settings' until set (the panel's fields, or a settings change). */
   get sampling(): SamplingView {
     return this.o.store.get<SamplingView>(SAMPLING_KEY) ?? this.o.defaultSampling();
   }
 
   async setSampling(s: SamplingView): Promise<void> {
     await this.o.store.update(SAMPLING_KEY, s);
+    this.samplingChanged.fire(s);
+  }
+
+  /** Why a run started now would be refused (nothing attached, or a run going on); undefined: it would start. */
+  refusal(): string | undefined {
+    if (!this.endpoint) return this.o.texts.noServer;
+    if (this.current) return this.o.texts.busy(this.current.run.id);
+    return undefined;
   }
 
   /** The panel's runs of this session and before, newest first. */
@@ -233,13 +257,12 @@ export class ServeSession {
    */
   runGeneration(request: RunRequest, sink: RunSink): RunHandle {
     const endpoint = this.endpoint;
-    const base: RunView = { id: this.nextRun++, mode: request.mode, prompt: request.prompt, text: '', model: endpoint?.model, status: 'running', at: this.clock.now(), ...(sink.document ? { document: sink.document } : {}) };
-    const refuse = (error: string): RunHandle => {
-      const run: RunView = { ...base, status: 'error', error };
+    const base: RunView = { id: this.nextRun++, mode: request.mode, prompt: request.prompt, text: '', model: endpoint?.model, status: 'running', at: this.clock.now() };
+    const refused = this.refusal();
+    if (refused || !endpoint) {
+      const run: RunView = { ...base, status: 'error', error: refused };
       return { run, done: Promise.resolve(run) };
-    };
-    if (!endpoint) return refuse(this.o.texts.noServer);
-    if (this.current) return refuse(this.o.texts.busy(this.current.run.id));
+    }
     const ac = new AbortController();
     this.current = { run: base, ac };
     this.runChanged.fire(base);
@@ -297,7 +320,6 @@ export class ServeSession {
           pending += e.text;
           chunks++;
         },
-        this.fetch,
       );
       this.clock.clearInterval(timer);
       await flush();
@@ -312,7 +334,12 @@ export class ServeSession {
       run = { ...base, text, status: stopped ? 'stopped' : 'error', error: stopped ? undefined : describeError(failure) };
     }
     this.current = undefined;
-    if (sink.remember) await this.o.store.update(HISTORY_KEY, [{ ...run, text: run.text.slice(0, MAX_HISTORY_TEXT) }, ...this.history].slice(0, MAX_HISTORY));
+    try {
+      if (sink.remember) await this.o.store.update(HISTORY_KEY, [{ ...run, text: run.text.slice(0, MAX_HISTORY_TEXT) }, ...this.history].slice(0, MAX_HISTORY));
+    } catch (e) {
+      // The run happened whether or not its record was kept: done resolves, the failure is logged.
+      this.o.output.appendLine(`\n${describeError(e)}`);
+    }
     this.runChanged.fire(run);
     return run;
   }
@@ -383,6 +410,7 @@ export class ServeSession {
       url: s.url,
       port: m.launch.port,
       model: m.spec.modelName(m.launch),
+      phase: s.startup.phase,
       phases: s.startup.phases,
       progress: s.startup.progress,
       startedAt: m.startedAt,
@@ -405,7 +433,7 @@ export class ServeSession {
   }
 
   async saveProfile(p: ProfileView): Promise<readonly ProfileView[]> {
-    const list = profilesWith(this.profiles, p);
+    const list = profilesWith(this.profiles, p, this.o.texts.unnamedProfile);
     await this.o.store.update(PROFILES_KEY, list);
     this.profilesChanged.fire(list);
     return list;
@@ -465,7 +493,7 @@ export class ServeSession {
     const read = ++this.gaugeRead;
     let g: GaugesView | undefined;
     try {
-      g = await fetchGauges(root, await this.apiKey(), undefined, this.fetch);
+      g = await fetchGauges(root, await this.apiKey());
     } catch {
       g = undefined; // not up (yet), or gone
     }
@@ -493,7 +521,7 @@ export class ServeSession {
     const endpoint = this.endpoint;
     const root = this.serverRoot();
     if (!endpoint || !root) throw new JaxServeError('E_USAGE', this.o.texts.noServer);
-    const report = await checkServed({ ...o, url: root, model: endpoint.model, apiKey: await this.apiKey(), apiKeyHint: this.o.texts.apiKeyHint, log: this.serverLog }, this.fetch);
+    const report = await checkServed({ ...o, url: root, model: endpoint.model, apiKey: await this.apiKey(), apiKeyHint: this.o.texts.apiKeyHint, log: this.serverLog });
     this._lastCheck = report;
     return report;
   }
@@ -501,6 +529,6 @@ export class ServeSession {
   dispose(): void {
     this.clock.clearInterval(this.gaugeTimer);
     this.current?.ac.abort();
-    for (const e of [this.serverChanged, this.endpointChanged, this.runChanged, this.gaugesChanged, this.profilesChanged]) e.dispose();
+    for (const e of [this.serverChanged, this.endpointChanged, this.runChanged, this.gaugesChanged, this.profilesChanged, this.samplingChanged]) e.dispose();
   }
 }

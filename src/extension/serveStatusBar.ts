@@ -5,8 +5,23 @@
  */
 import * as vscode from 'vscode';
 import { oneLine } from '../core/index';
+import type { Phase } from '../core/types';
 import type { ServerView } from '../shared/serveProtocol';
 import type { ServeSession } from './serveSession';
+
+// A function, not a constant: l10n.t answers in the user's language only once the extension is activated.
+const phaseLabel = (phase: Phase): string =>
+  ({
+    starting: vscode.l10n.t('starting'),
+    weights: vscode.l10n.t('loading weights'),
+    compile: vscode.l10n.t('compiling'),
+    graphs: vscode.l10n.t('capturing graphs'),
+    'kv-cache': vscode.l10n.t('allocating KV cache'),
+    precompile: vscode.l10n.t('precompiling'),
+    http: vscode.l10n.t('starting HTTP'),
+    warmup: vscode.l10n.t('warming up'),
+    ready: vscode.l10n.t('ready'),
+  })[phase];
 
 export function registerServeStatusBar(context: vscode.ExtensionContext, session: ServeSession): void {
   const process = vscode.window.createStatusBarItem('jaxServe.serverProcess', vscode.StatusBarAlignment.Left, 51);
@@ -20,11 +35,14 @@ export function registerServeStatusBar(context: vscode.ExtensionContext, session
 
   const showProcess = (s: ServerView) => {
     const secs = ((Date.now() - s.startedAt) / 1000).toFixed(0);
-    const progress = s.progress && s.phases.at(-1)?.phase === 'weights' ? ` ${s.progress.done}/${s.progress.total}` : '';
-    const phase = s.phases.at(-1)?.phase ?? 'starting';
+    const phase = phaseLabel(s.phase);
     const [icon, text, tip] =
       s.status === 'starting'
-        ? ['$(loading~spin)', vscode.l10n.t('{0}: {1}{2} ({3} s)', s.shortName, phase, progress, secs), vscode.l10n.t('Starting; click for the Serve panel.')]
+        ? [
+            '$(loading~spin)',
+            s.progress && s.phase === 'weights' ? vscode.l10n.t('{0}: {1} {2}/{3} ({4} s)', s.shortName, phase, s.progress.done, s.progress.total, secs) : vscode.l10n.t('{0}: {1} ({2} s)', s.shortName, phase, secs),
+            vscode.l10n.t('Starting; click for the Serve panel.'),
+          ]
         : s.status === 'ready'
           ? ['$(vm-running)', `${s.shortName} :${s.port}`, vscode.l10n.t('Serving {0} at {1}; click for the Serve panel.', s.model, s.url)]
           : s.status === 'stopping'

@@ -102,7 +102,7 @@ async function serveTask(def: JaxServeTaskDefinition, cli: string, scope: vscode
     void vscode.window.showErrorMessage(vscode.l10n.t('jax-serve serve task: {0}', describeError(e)));
     return undefined;
   }
-  const name = def.profile !== undefined ? `serve ${def.profile}` : `serve ${vscode.workspace.asRelativePath(def.source!)}`;
+  const name = vscode.l10n.t('serve {0}', def.profile ?? vscode.workspace.asRelativePath(def.source!));
   const execution = new vscode.ProcessExecution(process.execPath, [cli, ...args], { env: { ...env, ELECTRON_RUN_AS_NODE: '1' } });
   const task = new vscode.Task(def, scope, name, 'jax-serve', execution, ['$jax-serve-serve']);
   task.isBackground = true;
@@ -110,7 +110,7 @@ async function serveTask(def: JaxServeTaskDefinition, cli: string, scope: vscode
 }
 
 function taskFor(def: JaxServeTaskDefinition, cli: string, scope: vscode.WorkspaceFolder | vscode.TaskScope, more: string[] = []): vscode.Task {
-  const name = `${def.action} ${def.source ? vscode.workspace.asRelativePath(def.source) : ''}`.trim();
+  const name = def.source ? vscode.l10n.t('{0} {1}', def.action, vscode.workspace.asRelativePath(def.source)) : def.action;
   // The extension host's own runtime runs the CLI; in desktop VS Code that is Electron, told to act as Node.
   const execution = new vscode.ProcessExecution(process.execPath, [cli, ...cliArgs(def), ...more], { env: { ELECTRON_RUN_AS_NODE: '1' } });
   const task = new vscode.Task(def, scope, name, 'jax-serve', execution, ['$jax-serve']);

@@ -19,7 +19,9 @@ export interface ServerView {
   readonly url: string;
   readonly port: number;
   readonly model: string;
-  /** Each phase once with when it began (ms after start), in order. */
+  /** The phase it is in now (an engine may go back to one: the last of `phases` need not be it). */
+  readonly phase: Phase;
+  /** Each phase once with when it began (ms after start), in the order first seen. */
   readonly phases: readonly { readonly phase: Phase; readonly at: number; readonly detail?: string }[];
   readonly progress?: { readonly done: number; readonly total: number };
   /** Date.now() at start; the page ticks the elapsed time itself. */
@@ -59,8 +61,6 @@ export interface RunView {
   readonly completionTokens?: number;
   readonly finishReason?: string;
   readonly at: number;
-  /** The document the text went into (a run from the editor); none: the panel. */
-  readonly document?: string;
 }
 
 /** Check Against Source: one prompt's verdict, as the panel shows it (from core's PromptCheck). */
@@ -118,6 +118,8 @@ export type ServeHostToWebview =
   | { readonly type: 'picked'; readonly path?: string }
   /** The explorer's "Serve Folder…": the form takes this folder. */
   | { readonly type: 'model'; readonly path: string }
+  /** The session's sampling, set elsewhere (a settings change): the page's fields take it. */
+  | { readonly type: 'sampling'; readonly sampling: SamplingView }
   | { readonly type: 'ack' }
   /** The end of Check Against Source: a verdict, or why there is none (cancelled: neither). Also sent unasked for a check the command ran. */
   | { readonly type: 'checked'; readonly check?: CheckView; readonly error?: string };
@@ -190,5 +192,5 @@ export function isServeWebviewToHost(v: unknown, engineIds: readonly string[]): 
 }
 
 export function isServeHostToWebview(v: unknown): v is ServeHostToWebview {
-  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'model', 'ack', 'checked'].includes(v.type as string);
+  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'model', 'sampling', 'ack', 'checked'].includes(v.type as string);
 }

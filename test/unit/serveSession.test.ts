@@ -2,8 +2,9 @@
  * The serve session in plain Node, against a real HTTP server in this process speaking the OpenAI
  * streaming protocol: one server root whatever the user typed (generate, models and metrics), the
  * key on every request, one run at a time, a cancel mid-stream, the sampling both sinks get, and
- * /v1/models read with a cap that stops the transfer; and a managed server (the stand-in engine
- * through core's ServerProcess) from start to stop.
+ * /v1/models read with a cap that stops the transfer; a key kept under its old name; the flushes of
+ * a run on the session's clock; and a managed server (the stand-in engine through core's
+ * ServerProcess) from start to stop.
  */
 import * as assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { MAX_SERVER_REPLY_BYTES } from '../../src/core/index';
 import { freePort, ServerProcess } from '../../src/core/node/index';
 import type { RunView, SamplingView } from '../../src/shared/serveProtocol';
-import { ServeSession, type KeyValueStore, type RunSink, type SecretStore, type ServeSessionOptions } from '../../src/extension/serveSession';
+import { FLUSH_MS, ServeSession, type Clock, type KeyValueStore, type RunSink, type SecretStore, type ServeSessionOptions } from '../../src/extension/serveSession';
 import { rejectsWith } from './helpers';
 
 interface Seen {
@@ -21,11 +22,13 @@ interface Seen {
   readonly body: Record<string, unknown> | undefined;
 }
 
-/** What the server does with a generation: the text pieces it streams, a pause between them, and whether it then hangs. */
+/** What the server does with a generation: the text pieces it streams, a pause between them, and whether it then hangs (or waits for `gate`). */
 interface Script {
   pieces: string[];
   delayMs: number;
   hang: boolean;
+  /** Sends the pieces before `at` in one write, then waits for `gate` before the rest. */
+  gate?: { at: number; open: Promise<void> };
   models: (res: ServerResponse) => void;
 }
 
@@ -47,7 +50,12 @@ async function startServer(): Promise<{ url: string; seen: Seen[]; script: Scrip
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const chunk = (text: string) => `data: ${JSON.stringify({ choices: [chat ? { index: 0, delta: { content: text } } : { index: 0, text }] })}\n\n`;
       void (async () => {
-        for (const p of script.pieces) {
+        const gate = script.gate;
+        if (gate) {
+          res.write(script.pieces.slice(0, gate.at).map(chunk).join(''));
+          await gate.open;
+        }
+        for (const p of script.pieces.slice(gate?.at ?? 0)) {
           if (res.destroyed) return;
           res.write(chunk(p));
           await new Promise((r) => setTimeout(r, script.delayMs));
@@ -82,7 +90,7 @@ class MemoryStore implements KeyValueStore {
 }
 
 class MemorySecrets implements SecretStore {
-  private readonly values = new Map<string, string>();
+  readonly values = new Map<string, string>();
   async get(key: string): Promise<string | undefined> {
     return this.values.get(key);
   }
@@ -106,25 +114,53 @@ function session(more: Partial<ServeSessionOptions> = {}): ServeSession {
     startProcess: () => Promise.reject(new Error('these tests start no process')),
     output: { appendLine: () => undefined },
     outputName: 'the test output',
-    texts: { modelHint: 'give the model', apiKeyHint: 'give the key', noServer: 'No server: start one, or attach to a running one.', busy: (id) => `A generation is running (#${id}); stop it first.` },
+    texts: {
+      modelHint: 'give the model',
+      apiKeyHint: 'give the key',
+      noServer: 'No server: start one, or attach to a running one.',
+      busy: (id) => `A generation is running (#${id}); stop it first.`,
+      serverSaid: (url) => `${url} said:`,
+      unnamedProfile: 'Give the profile a name.',
+    },
     defaultSampling: () => SETTINGS,
     ...more,
   });
 }
 
-/** A sink that keeps what it was given, as the panel's page or an editor would. */
-function collector(remember: boolean, document?: string): RunSink & { text: string; writes: number } {
+/** A sink that keeps what it was given (each write with its chunk count), as the panel's page or an editor would. */
+function collector(remember: boolean): RunSink & { text: string; writes: number; batches: [string, number][] } {
   const sink = {
     text: '',
     writes: 0,
+    batches: [] as [string, number][],
     remember,
-    ...(document ? { document } : {}),
-    write(text: string) {
+    write(text: string, chunks: number) {
       sink.text += text;
       sink.writes++;
+      sink.batches.push([text, chunks]);
     },
   };
   return sink;
+}
+
+/** A clock whose intervals run only when the test ticks them. */
+class FakeClock implements Clock {
+  readonly timers = new Map<number, { fn: () => void; ms: number }>();
+  private next = 1;
+  now(): number {
+    return 1_000;
+  }
+  setInterval(fn: () => void, ms: number): number {
+    this.timers.set(this.next, { fn, ms });
+    return this.next++;
+  }
+  clearInterval(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  /** Runs every interval of `ms` once. */
+  tick(ms: number): void {
+    for (const t of [...this.timers.values()]) if (t.ms === ms) t.fn();
+  }
 }
 
 const until = async (what: string, test: () => boolean, ms = 5000) => {
@@ -179,7 +215,8 @@ describe('ServeSession', () => {
     const panel = collector(true);
     const first = s.runGeneration({ mode: 'completions', prompt: 'Once' }, panel);
     assert.equal(first.run.status, 'running');
-    const second = s.runGeneration({ mode: 'completions', prompt: 'Twice' }, collector(false, 'untitled:Untitled-1'));
+    assert.equal(s.refusal(), `A generation is running (#${first.run.id}); stop it first.`, 'an editor asks before it opens a document');
+    const second = s.runGeneration({ mode: 'completions', prompt: 'Twice' }, collector(false));
     assert.equal(second.run.status, 'error');
     assert.match(second.run.error!, new RegExp(`^A generation is running \\(#${first.run.id}\\); stop it first\\.$`));
     assert.deepEqual(await second.done, second.run);
@@ -189,6 +226,7 @@ describe('ServeSession', () => {
     assert.equal(panel.text, done.text, 'the sink got what the run records');
     assert.deepEqual(server.seen.filter((r) => r.path === '/v1/completions').map((r) => r.body?.prompt), ['Once'], 'the refused run sent nothing');
     // The first over, another may run.
+    assert.equal(s.refusal(), undefined);
     assert.equal((await s.runGeneration({ mode: 'completions', prompt: 'Again' }, collector(false)).done).status, 'done');
     s.dispose();
   });
@@ -237,18 +275,20 @@ describe('ServeSession', () => {
     s.dispose();
   });
 
-  it('the session\'s sampling goes with every run, the panel\'s and an editor\'s', async () => {
+  it('the session\'s sampling goes with every run, the panel\'s and an editor\'s, and is told when set', async () => {
     const s = session();
     await s.attach(server.url, 'tiny');
-    const editor = collector(false, 'untitled:Untitled-1');
-    const before = await s.runGeneration({ mode: 'completions', prompt: 'a' }, editor).done;
+    const told: SamplingView[] = [];
+    s.onDidChangeSampling((x) => told.push(x));
+    const editor = collector(false);
+    await s.runGeneration({ mode: 'completions', prompt: 'a' }, editor).done;
     await s.setSampling({ temperature: 0.3, topP: 0.9, maxTokens: 7, stop: 'END\nSTOP', seed: 5 });
+    assert.deepEqual(told, [{ temperature: 0.3, topP: 0.9, maxTokens: 7, stop: 'END\nSTOP', seed: 5 }], 'the panel\'s page shows a sampling set elsewhere (a settings change)');
     await s.runGeneration({ mode: 'completions', prompt: 'b' }, collector(true)).done;
     const after = await s.runGeneration({ mode: 'chat', prompt: 'c' }, editor).done;
     const sent = server.seen.filter((r) => r.path !== '/v1/models').map((r) => ({ temperature: r.body?.temperature, top_p: r.body?.top_p, max_tokens: r.body?.max_tokens, stop: r.body?.stop, seed: r.body?.seed }));
     const set = { temperature: 0.3, top_p: 0.9, max_tokens: 7, stop: ['END', 'STOP'], seed: 5 };
     assert.deepEqual(sent, [{ temperature: 0.7, top_p: 1, max_tokens: 16, stop: undefined, seed: undefined }, set, set]);
-    assert.equal(before.document, 'untitled:Untitled-1');
     assert.equal(after.mode, 'chat');
     assert.deepEqual(s.history.map((r) => r.prompt), ['b'], 'the history is the panel\'s runs');
     s.dispose();
@@ -295,6 +335,7 @@ describe('ServeSession', () => {
     await started.ready;
     const view = s.server!;
     assert.equal(view.status, 'ready');
+    assert.equal(view.phase, 'ready');
     assert.deepEqual(s.endpoint, { url: view.url, model: ROOT }, 'generation attaches to the server started');
     assert.equal(s.managedAt(`${view.url}/v1/`)?.spec.id, 'vllm');
     assert.equal(s.managedAt('http://127.0.0.1:1'), undefined, 'another server is not the one started');
@@ -308,8 +349,82 @@ describe('ServeSession', () => {
     s.dispose();
   });
 
+  it('a key kept under the URL as typed (before keys were kept by server root) is sent, and moved to the root\'s name; forgetting it forgets both', async () => {
+    const secrets = new MemorySecrets();
+    const typed = `${server.url}/v1/`;
+    await secrets.store(`jaxServe.apiKey:${typed}`, 'old-sekret');
+    const s = session({ secrets });
+    await s.attach(typed, 'tiny');
+    await s.runGeneration({ mode: 'completions', prompt: 'a' }, collector(false)).done;
+    assert.deepEqual([...secrets.values], [[`jaxServe.apiKey:${server.url}`, 'old-sekret']], 'kept under the new name only');
+    await s.runGeneration({ mode: 'completions', prompt: 'b' }, collector(false)).done;
+    await secrets.store(`jaxServe.apiKey:${typed}`, 'older');
+    await s.attach(typed, 'tiny', '');
+    await s.runGeneration({ mode: 'completions', prompt: 'c' }, collector(false)).done;
+    assert.deepEqual(server.seen.filter((r) => r.path === '/v1/completions').map((r) => r.authorization), ['Bearer old-sekret', 'Bearer old-sekret', undefined]);
+    assert.equal(secrets.values.size, 0);
+    s.dispose();
+  });
+
+  it('text reaches the sink only on the clock\'s flush ticks, what arrived between two ticks in one write, the rest at the end without a tick', async () => {
+    const clock = new FakeClock();
+    const s = session({ clock });
+    await s.attach(server.url, 'tiny');
+    let open!: () => void;
+    server.script.gate = { at: 2, open: new Promise<void>((r) => (open = r)) };
+    const sink = collector(true);
+    const handle = s.runGeneration({ mode: 'completions', prompt: 'Once' }, sink);
+    assert.deepEqual([...clock.timers.values()].map((t) => t.ms), [FLUSH_MS], 'one flush timer, on the session\'s clock');
+    // Untimed, the real clock would have flushed several times by now.
+    await new Promise((r) => setTimeout(r, 4 * FLUSH_MS));
+    assert.equal(sink.writes, 0, 'nothing written between ticks');
+    await until('the first two pieces, flushed on a tick', () => {
+      clock.tick(FLUSH_MS);
+      return sink.writes > 0;
+    });
+    assert.deepEqual(sink.batches, [[' the cat', 2]], 'the two pieces in one write');
+    clock.tick(FLUSH_MS);
+    open();
+    const run = await handle.done;
+    assert.equal(run.status, 'done', run.error);
+    assert.deepEqual(sink.batches, [[' the cat', 2], [' sat', 3]], 'the last piece flushed at the end, with no tick');
+    assert.equal(run.text, ' the cat sat');
+    assert.equal(clock.timers.size, 0, 'the flush timer is stopped');
+    s.dispose();
+  });
+
+  it('a run whose record cannot be kept still ends as it ended (done never rejects); the failure goes to the output', async () => {
+    const lines: string[] = [];
+    const store = new MemoryStore();
+    const s = session({
+      output: { appendLine: (l) => lines.push(l) },
+      store: {
+        get: (k) => store.get(k),
+        update: (k, v) => (k === 'jaxServe.runHistory' ? Promise.reject(new Error('the workspace state is gone')) : store.update(k, v)),
+      },
+    });
+    await s.attach(server.url, 'tiny');
+    const events: string[] = [];
+    s.onDidChangeRun((r) => events.push(r.status));
+    const run = await s.runGeneration({ mode: 'completions', prompt: 'Once' }, collector(true)).done;
+    assert.equal(run.status, 'done');
+    assert.equal(run.text, ' the cat sat');
+    assert.deepEqual(events, ['running', 'done']);
+    assert.ok(lines.some((l) => l.includes('the workspace state is gone')), lines.join('\n'));
+    assert.equal(s.refusal(), undefined, 'the next run may start');
+    s.dispose();
+  });
+
+  it('a profile saved without a name is refused in the session\'s words', async () => {
+    const s = session();
+    await rejectsWith(s.saveProfile({ name: '  ', engine: 'vllm', model: '/m', host: '127.0.0.1' }), 'E_USAGE', /^Give the profile a name\.$/);
+    assert.deepEqual(s.profiles, []);
+    s.dispose();
+  });
+
   it('a run with nothing attached ends at once, saying so', async () => {
     const s = session();
+    assert.equal(s.refusal(), 'No server: start one, or attach to a running one.');
     const h = s.runGeneration({ mode: 'completions', prompt: 'x' }, collector(true));
     assert.equal(h.run.status, 'error');
     assert.match(h.run.error!, /^No server: start one, or attach to a running one\.$/);

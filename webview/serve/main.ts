@@ -78,6 +78,11 @@ const rpc = connect<ServeWebviewToHost, ServeHostToWebview>((m) => {
       ui.model.value = m.path;
       persist();
       return undefined;
+    case 'sampling':
+      // The session's sampling changed (a jaxServe.generate setting): the fields show what runs will use.
+      setSampling(m.sampling);
+      persist();
+      return undefined;
     case 'checked':
       // A check the command ran (the button's own verdict comes as its reply).
       renderCheck(m.check, m.error);
@@ -351,6 +356,8 @@ function renderServer(): void {
   const s = server;
   const busy = s?.status === 'starting' || s?.status === 'ready' || s?.status === 'stopping';
   ui.start.disabled = !init?.trusted || s?.status === 'stopping';
+  // The check runs Python: nothing runs in Restricted Mode.
+  ui.checkSource.disabled ||= !init?.trusted;
   ui.stop.disabled = !busy;
   ui.failure.hidden = true;
   if (!s) {
@@ -376,7 +383,7 @@ function renderServer(): void {
       const next = s.phases[i + 1]?.at ?? (s.status === 'starting' || s.status === 'ready' ? end : undefined);
       const took = p.phase === 'ready' ? '' : next === undefined ? '' : ` — ${secs(Math.max(0, next - p.at))}`;
       const progress = (p.phase === 'weights' && s.progress ? ` ${s.progress.done}/${s.progress.total}` : '') + (p.detail ? ` (${p.detail})` : '');
-      const live = i === s.phases.length - 1 && s.status === 'starting';
+      const live = p.phase === s.phase && s.status === 'starting';
       return el('li', { class: live ? 'live' : '', 'data-phase': p.phase }, el('span', { class: 'phase' }, `${PHASE_LABEL[p.phase]}${progress}`), el('span', { class: 'at' }, `at ${secs(p.at)}${took}`));
     }),
   );
@@ -531,7 +538,7 @@ function checkSource(): void {
   void rpc
     .request({ type: 'checkSource' }, 60 * 60_000)
     .then((r) => r.type === 'checked' && renderCheck(r.check, r.error), showError)
-    .finally(() => (ui.checkSource.disabled = false));
+    .finally(() => (ui.checkSource.disabled = !init?.trusted));
 }
 
 /** Green or red, one line per prompt, and the server's text with the first divergence marked (text nodes only: nothing is parsed as HTML). */

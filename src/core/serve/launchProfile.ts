@@ -11,10 +11,10 @@ import type { LaunchProfile } from './serveTypes';
 
 export type { LaunchProfile } from './serveTypes';
 
-/** The saved profiles with `p` saved among them (one per name, sorted by name). */
-export function profilesWith(profiles: readonly LaunchProfile[], p: LaunchProfile): LaunchProfile[] {
+/** The saved profiles with `p` saved among them (one per name, sorted by name). `unnamed`: the E_USAGE message for a blank name, in the caller's language. */
+export function profilesWith(profiles: readonly LaunchProfile[], p: LaunchProfile, unnamed = 'Name the profile to save it.'): LaunchProfile[] {
   const name = p.name.trim();
-  if (!name) throw new JaxServeError('E_USAGE', 'Name the profile to save it.');
+  if (!name) throw new JaxServeError('E_USAGE', unnamed);
   return [...profiles.filter((x) => x.name !== name), { ...p, name }].sort((a, b) => a.name.localeCompare(b.name));
 }
 

@@ -18,12 +18,12 @@ async function editorFor(file: string): Promise<CheckpointEditorInfo | undefined
   return (await api()).checkpointEditors.list().find((e) => e.uri === vscode.Uri.file(file).toString());
 }
 
-/** Opens `file` in our editor and waits until the page has asked for (and been sent) rows. */
-async function openAndWait(file: string, sent = 'rows'): Promise<CheckpointEditorInfo> {
+/** Opens `file` in our editor and waits until it opened or failed (what the page shows is the UI tests'). */
+async function openAndWait(file: string): Promise<CheckpointEditorInfo> {
   await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), 'jaxServe.checkpoint');
-  return until(`${sent} sent to the page of ${file}`, async () => {
+  return until(`the editor of ${file} opened`, async () => {
     const e = await editorFor(file);
-    return e?.sent.includes(sent) ? e : undefined;
+    return e?.tensorCount !== undefined || e?.error !== undefined ? e : undefined;
   });
 }
 
@@ -40,11 +40,10 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.equal(vscode.env.uiKind, vscode.UIKind.Web);
   });
 
-  it('opens a file written by Python safetensors; the page asks for init, then rows', async () => {
+  it('opens a file written by Python safetensors', async () => {
     const e = await openAndWait(join(ws(), 'python', 'torch_all.safetensors'));
     assert.equal(e.error, undefined);
     assert.ok(e.tensorCount! >= 50, String(e.tensorCount));
-    assert.deepEqual(e.sent.slice(0, 2), ['init', 'rows']);
   });
 
   it('opens a Flax msgpack written by flax.serialization, and its HF sharded index', async () => {
@@ -89,10 +88,9 @@ describe('checkpoint editor in the real VS Code', () => {
     const ready = vscode.Uri.file(join(ws(), 'exports', 'ready'));
     const broken = vscode.Uri.file(join(ws(), 'exports', 'no-tokenizer'));
     // The engine given skips the pick: `default` is vLLM's and SGLang's rules, as the CLI without --engine.
-    await vscode.commands.executeCommand('jaxServe.preflight', ready, 'default');
+    const report = (await vscode.commands.executeCommand('jaxServe.preflight', ready, 'default')) as { architecture?: string } | undefined;
     await vscode.commands.executeCommand('jaxServe.preflight', broken, 'default');
-    const reports = (await api()).preflight.reports;
-    assert.equal(reports.get(ready.fsPath)?.architecture, 'LlamaForCausalLM');
+    assert.equal(report?.architecture, 'LlamaForCausalLM');
     const errorsUnder = (folder: vscode.Uri) =>
       vscode.languages
         .getDiagnostics()
@@ -250,7 +248,6 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.deepEqual(report.findings.map((f) => `${f.tensor}:${f.code}`).sort(), ['constant:constant', 'extreme:extreme', 'extreme_f16:extreme', 'inf:inf', 'nan:nan', 'zeros:all-zero']);
     const ds = vscode.languages.getDiagnostics(vscode.Uri.file(file)).filter((d) => d.source === 'jax-serve health');
     assert.equal(ds.filter((d) => d.severity === vscode.DiagnosticSeverity.Error).length, 2, 'NaN and Inf are errors');
-    assert.equal((await api()).checkpointEditors.healthReports.get(file)?.scanned, 8);
   });
 
   it('"Compare Checkpoints" on two Explorer files pairs a JAX checkpoint with its export through the plan, and an export with an edited copy by name', async function () {
@@ -310,7 +307,7 @@ describe('checkpoint editor in the real VS Code', () => {
 
   it('opens a malformed file to an error that names the file and the problem', async () => {
     const file = join(ws(), 'broken.safetensors');
-    const e = await openAndWait(file, 'init');
+    const e = await openAndWait(file);
     assert.equal(e.tensorCount, undefined);
     assert.match(e.error!, /Failed to parse .*broken\.safetensors: /);
   });
@@ -329,7 +326,7 @@ describe('checkpoint editor in the real VS Code', () => {
     copyFileSync(join(ws(), 'python', 'torch_all.safetensors'), file);
     const changed = await until('reload', async () => {
       const e = await editorFor(file);
-      return e?.sent.includes('reload') && (e.tensorCount ?? 0) > 6 ? e : undefined;
+      return (e?.tensorCount ?? 0) > 6 ? e : undefined;
     });
     assert.ok(changed.tensorCount! > 6);
     rmSync(file);

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { JaxServeApi } from '../../../src/extension/extension';
-import type { RunView } from '../../../src/shared/serveProtocol';
+import type { EditorRun } from '../../../src/extension/editorGeneration';
 
 /**
  * Closes every editor, reverting each first. "Close All Editors" would ask to save an untitled
@@ -24,8 +24,8 @@ export async function extensionApi(): Promise<JaxServeApi> {
 }
 
 /** Runs an editor generation command; its result is the run's record (what went into which document, or why not). */
-export async function generation(command: 'jaxServe.generateAtCursor' | 'jaxServe.continueSelection' | 'jaxServe.sendSelectionAsChat'): Promise<RunView> {
-  const run = await vscode.commands.executeCommand<RunView | undefined>(command);
+export async function generation(command: 'jaxServe.generateAtCursor' | 'jaxServe.continueSelection' | 'jaxServe.sendSelectionAsChat'): Promise<EditorRun> {
+  const run = await vscode.commands.executeCommand<EditorRun | undefined>(command);
   assert.ok(run, `${command} ran nothing`);
   return run;
 }

@@ -54,7 +54,7 @@ describe('serving in the extension host', () => {
       editor.selection = new vscode.Selection(0, 0, 0, 6);
       const last = await generation('jaxServe.sendSelectionAsChat');
       assert.ok(last.status === 'done', JSON.stringify(last));
-      const chat = await vscode.workspace.openTextDocument(vscode.Uri.parse(last.document!));
+      const chat = await vscode.workspace.openTextDocument(vscode.Uri.parse(last.document));
       assert.equal(chat.languageId, 'markdown');
       assert.equal(chat.getText(), `**You:**\n\nsay hi\n\n**tiny:**\n\n${last.text}`);
       assert.ok(last.text.length > 0);
@@ -66,7 +66,7 @@ describe('serving in the extension host', () => {
       await vscode.window.showTextDocument(source);
       vscode.window.activeTextEditor!.selection = new vscode.Selection(0, 6, 0, 6);
       const cont = await generation('jaxServe.generateAtCursor');
-      const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(cont.document!));
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(cont.document));
       assert.equal(doc.getText(), 'say hi the cat sat');
       assert.equal(source.getText(), 'say hi');
     } finally {
@@ -151,6 +151,54 @@ describe('serving in the extension host', () => {
     // The stand-in leads its group (with a worker process in it, as vLLM's engine core is).
     await until('the server group to be gone', () => (pids.every((p) => !groupAlive(p)) ? true : undefined), 20_000);
     await until('the port to be free', async () => ((await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined)) ? undefined : true), 10_000);
+  });
+
+  it('a jaxServe.generate setting changed becomes the sampling of every run from then on (that field only), the editor\'s too', async () => {
+    const replay = await startReplay();
+    const config = vscode.workspace.getConfiguration('jaxServe.generate');
+    const serve = (await api()).serve;
+    const told: number[] = [];
+    const sub = serve.onDidChangeSampling((s) => told.push(s.temperature));
+    try {
+      replay.use(loadTranscripts().get('vllm-completions-token-ids')!);
+      await vscode.commands.executeCommand('jaxServe.attach', replay.url, 'tiny');
+      const before = serve.sampling;
+      await config.update('temperature', 0.25, vscode.ConfigurationTarget.Global);
+      await until('the sampling told of the setting', () => (told.includes(0.25) ? true : undefined));
+      assert.deepEqual(serve.sampling, { ...before, temperature: 0.25 }, 'only the setting changed is taken');
+      const editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: 'Once' }));
+      editor.selection = new vscode.Selection(0, 4, 0, 4);
+      const run = await generation('jaxServe.generateAtCursor');
+      assert.ok(run.status === 'done', JSON.stringify(run));
+      assert.equal((replay.requests.at(-1)!.body as { temperature?: number }).temperature, 0.25);
+    } finally {
+      sub.dispose();
+      await config.update('temperature', undefined, vscode.ConfigurationTarget.Global);
+      await replay.close();
+    }
+  });
+
+  it('a chat sent while a run goes on is refused before its document opens', async () => {
+    const replay = await startReplay();
+    try {
+      replay.use(loadTranscripts().get('vllm-completions-token-ids')!, { delayMs: 150 });
+      await vscode.commands.executeCommand('jaxServe.attach', replay.url, 'tiny');
+      const serve = (await api()).serve;
+      const editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: 'Once' }));
+      editor.selection = new vscode.Selection(0, 0, 0, 4);
+      const started = new Promise<void>((r) => {
+        const sub = serve.onDidChangeRun((run) => run.status === 'running' && (sub.dispose(), r()));
+      });
+      const first = generation('jaxServe.generateAtCursor');
+      await started;
+      const untitled = () => vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'untitled').length;
+      const open = untitled();
+      assert.equal(await vscode.commands.executeCommand('jaxServe.sendSelectionAsChat'), undefined);
+      assert.equal(untitled(), open, 'no chat document left behind');
+      assert.equal((await first).status, 'done');
+    } finally {
+      await replay.close();
+    }
   });
 
   it('a server killed mid-stream: Generate at Cursor keeps what arrived and says the server failed', async () => {
