@@ -95,7 +95,7 @@ describe('the real-VS-Code harness', function () {
     }
   });
 
-  it('runs an untrusted workspace in Restricted Mode, where checkpoints still open, no Python is spawned and no server can start', async () => {
+  it('runs an untrusted workspace in Restricted Mode, where checkpoints still open, no Python is spawned and no server can start or be checked', async () => {
     const ws = mkdtempSync(join(tmpdir(), 'jax-serve-untrusted-'));
     await buildWorkspace(ws, { root });
     const python = process.env.JAX_SERVE_PYTHON;
@@ -114,10 +114,11 @@ describe('the real-VS-Code harness', function () {
         assert.match((await err.textContent('.error-message'))!, /Trust this workspace to read them: that runs Python/);
         assert.equal(sidecarProcesses(), '', 'a sidecar ran in Restricted Mode');
       }
-      // The Serve panel opens, but starts nothing: its Start is disabled and says why.
+      // The Serve panel opens, but starts nothing: its Start is disabled and says why; Check Against Source (it runs Python) too.
       await wb.runCommand('JAX Serve: Open Serve Panel');
       const serve = await wb.webviewFrame('body[data-ready="true"] #start');
       assert.equal(await serve.isDisabled('#start'), true);
+      assert.equal(await serve.isDisabled('#check-source'), true);
       assert.match((await serve.textContent('#server-line'))!, /Restricted Mode: trust this workspace to start servers/);
     } finally {
       await wb.close();
