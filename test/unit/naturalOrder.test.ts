@@ -36,7 +36,8 @@ describe('natural order of names', () => {
   });
 
   it('counts numbers inside a segment: Dense_2 < Dense_10, layers_2 < layers_10, block2 < block10, a1b2 < a1b10', () => {
-    for (const [small, big] of [['params.Dense_2.kernel', 'params.Dense_10.kernel'], ['layers_2', 'layers_10'], ['block2', 'block10'], ['a1b2', 'a1b10'], ['x_9', 'x_0010']]) {
+    const pairs: [string, string][] = [['params.Dense_2.kernel', 'params.Dense_10.kernel'], ['layers_2', 'layers_10'], ['block2', 'block10'], ['a1b2', 'a1b10'], ['x_9', 'x_0010']];
+    for (const [small, big] of pairs) {
       assert.ok(small > big, `code-unit order puts ${big} first`);
       assert.ok(naturalCompare(small, big) < 0, `${small} before ${big}`);
       assert.ok(naturalCompare(big, small) > 0, `${big} after ${small}`);
