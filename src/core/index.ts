@@ -23,7 +23,7 @@ export { numpyDtype } from './formats/msgpack/flax';
 export * from './formats/open';
 export { ORBAX_MARKERS, openOrbax, type OrbaxBackend, type OrbaxLeaf, type OrbaxTree } from './formats/orbax/reader';
 export { planConversion, planHasErrors, type Plan, type PlannedTensor, type PlanOptions, type Problem, type Severity } from './convert/plan';
-export { configSummary, markdownCell, planMarkdown, planView } from './convert/planView';
+export { configSummary, markdownCell, markdownCode, markdownCodeCell, planMarkdown, planView } from './convert/planView';
 export type { PlanRow, PlanView } from './convert/planRow';
 export { executePlan, TOKENIZER_FILES, type ExecuteOptions, type ExportResult, type ExportTarget } from './convert/execute';
 export { applyTransforms, describeTransform, layoutAfter, transposeBytes, type Layout, type Transform } from './convert/transforms';

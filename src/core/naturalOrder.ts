@@ -6,12 +6,11 @@
 // checkpoint.ts sorts with this module, so the key type is spelled out rather than imported (no cycle).
 type PathKey = string | number;
 
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+
 const isDigits = (s: string): boolean => {
   if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
-  }
+  for (let i = 0; i < s.length; i++) if (!isDigit(s.charCodeAt(i))) return false;
   return true;
 };
 
@@ -29,17 +28,39 @@ function byValue(a: string, b: string): number {
   return a.length - i - (b.length - j) || codeUnits(a.slice(i), b.slice(j));
 }
 
+/** Where the run of digits or of non-digits starting at `from` ends. */
+function runEnd(s: string, from: number): number {
+  const digits = isDigit(s.charCodeAt(from));
+  let i = from + 1;
+  while (i < s.length && isDigit(s.charCodeAt(i)) === digits) i++;
+  return i;
+}
+
 /**
- * One key or name segment. All-digit segments come first, by value; every other segment after
- * them, by code unit. Ranking the two kinds (rather than comparing `10a` with `9` as text) is what
- * keeps the order transitive: numbers and text compared across kinds would let `2 < 10 < 1a < 2`.
- * Equal values with different leading zeros (`7`, `007`) tie here; naturalCompare breaks the tie.
+ * One key or name segment, run by run (`Dense_10` is `Dense_` then `10`), so a number inside a
+ * segment counts too: `Dense_2` before `Dense_10`, `block2` before `block10`. A digit run comes
+ * before a text run, digit runs by value, text runs by code unit; a segment whose runs are a prefix
+ * of the other's comes first. Ranking the two kinds of run (rather than comparing `10a` with `9` as
+ * text) keeps the order transitive: it is the lexicographic order of run sequences under one total
+ * preorder of runs. Equal values with different leading zeros (`7`, `007`) tie here; naturalCompare
+ * breaks the tie.
  */
 function compareSegment(a: string, b: string): number {
-  const da = isDigits(a);
-  const db = isDigits(b);
-  if (da !== db) return da ? -1 : 1;
-  return da ? byValue(a, b) : codeUnits(a, b);
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const da = isDigit(a.charCodeAt(i));
+    if (da !== isDigit(b.charCodeAt(j))) return da ? -1 : 1;
+    const ie = runEnd(a, i);
+    const je = runEnd(b, j);
+    const x = a.slice(i, ie);
+    const y = b.slice(j, je);
+    const c = da ? byValue(x, y) : codeUnits(x, y);
+    if (c !== 0) return c;
+    i = ie;
+    j = je;
+  }
+  return Number(i < a.length) - Number(j < b.length);
 }
 
 const SEPARATOR = /[./]/;

@@ -5,7 +5,7 @@
  * come from core through the CLI.
  */
 import * as vscode from 'vscode';
-import { markdownCell, stripControls, type Plan } from '../core/index';
+import { markdownCell, markdownCode, stripControls, type Plan } from '../core/index';
 import { type VerifyReport } from '../core/node/index';
 
 export const PLAN_SCHEME = 'jax-serve-plan';
@@ -48,10 +48,14 @@ export class PlanDocuments implements vscode.Disposable, vscode.TextDocumentCont
   }
 }
 
+/** The verify report as Markdown, in the user's language (the numbers and names as they are). */
 export function verifyMarkdown(r: VerifyReport, maxKl = 1e-3): string {
-  const lines = [`# Verify`, '', `- **Export**: \`${markdownCell(r.exportDir)}\``, `- **JAX checkpoint**: \`${markdownCell(r.checkpoint)}\``, '', '| prompt | tokens | max abs Δlogit | KL | top-1 | top-5 | |', '|---|---|---|---|---|---|---|'];
+  const header = [vscode.l10n.t('prompt'), vscode.l10n.t('tokens'), vscode.l10n.t('max abs Δlogit'), vscode.l10n.t('KL'), vscode.l10n.t('top-1'), vscode.l10n.t('top-5'), ''].map(markdownCell);
+  const lines = [vscode.l10n.t('# Verify'), '', vscode.l10n.t('- **Export**: {0}', markdownCode(r.exportDir)), vscode.l10n.t('- **JAX checkpoint**: {0}', markdownCode(r.checkpoint)), '', `| ${header.join(' | ')} |`, `|${'---|'.repeat(header.length)}`];
+  const ok = markdownCell(vscode.l10n.t('ok'));
+  const differs = `**${markdownCell(vscode.l10n.t('differs'))}**`;
   for (const p of r.prompts) {
-    lines.push(`| ${markdownCell(JSON.stringify(p.prompt))} | ${p.tokens} | ${p.maxAbsDiff.toExponential(2)} | ${p.kl.toExponential(2)} | ${(p.top1 * 100).toFixed(1)}% | ${(p.top5 * 100).toFixed(1)}% | ${p.kl <= maxKl ? 'ok' : '**differs**'} |`);
+    lines.push(`| ${markdownCell(JSON.stringify(p.prompt))} | ${p.tokens} | ${p.maxAbsDiff.toExponential(2)} | ${p.kl.toExponential(2)} | ${(p.top1 * 100).toFixed(1)}% | ${(p.top5 * 100).toFixed(1)}% | ${p.kl <= maxKl ? ok : differs} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -162,5 +162,28 @@ describe('localisation', () => {
         ],
       );
     });
+
+    it('finds English reached through a same-file const, in l10n.t arguments, wrapped in a call, in a template or a default, in output channel names and Markdown', () => {
+      const found = (src: string) => userVisibleLiterals('x.ts', src).map((o) => `${o.line}: ${o.text}`);
+      assert.deepEqual(
+        found(
+          [
+            "const SAVED = 'Saved'; vscode.window.showInformationMessage(SAVED);", // 1: through a const
+            "function f(SAVED: string) { vscode.window.showInformationMessage(SAVED); }", // a parameter hides the const: none
+            "vscode.window.showWarningMessage(vscode.l10n.t('{0}', 'English'));", // 3: an l10n.t argument
+            "const items = ['One', 'Two']; void vscode.window.showQuickPick(items);", // 4: two, a string array through a variable
+            "vscode.window.createOutputChannel('JAX Serve: Server'); vscode.window.createOutputChannel('JAX Serve');", // 5: the first
+            "item.tooltip = new vscode.MarkdownString('Hover **text**');", // 6
+            "vscode.window.showErrorMessage(oneLine('Server failed', { logHint }));", // 7: wrapped in a call
+            "const phase = s.phases.at(-1)?.phase ?? 'starting';", // 8: reported where it is written, once
+            "item.text = vscode.l10n.t('{0}: {1}', name, phase); item.tooltip = `$(sync~spin) ${phase}`;", // through the const above
+            "item.text = `$(sync~spin) ${s.phase ?? 'waiting'}`;", // 10: a default in a template
+            "const ids = ['chat', 'completions']; throw new Error(vscode.l10n.t('One of {0}.', ids.join(', ')));", // computed from ids: none
+            "{ const title = 'Inner'; } vscode.window.showInformationMessage(title);", // another block's const: none
+          ].join('\n'),
+        ),
+        ["1: 'Saved'", "3: 'English'", "4: 'One'", "4: 'Two'", "5: 'JAX Serve: Server'", "6: 'Hover **text**'", "7: 'Server failed'", "8: 'starting'", "10: 'waiting'"],
+      );
+    });
   });
 });

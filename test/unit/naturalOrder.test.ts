@@ -11,8 +11,9 @@ const seed = Number(process.env.JAX_SERVE_FUZZ_SEED ?? 20261205);
 const numRuns = Number(process.env.JAX_SERVE_FUZZ_RUNS ?? 300);
 
 // Segments chosen to meet each other: values with and without leading zeros, digits beside
-// letters (10a, 1a), past 2^53, empty (a name may hold `..`), and case.
-const SEGMENTS = ['0', '00', '007', '7', '9', '10', '10a', '1a', '2', 'a', 'b', 'B', '', '999', '1000', '9007199254740993', '9007199254740992', 'layers', 'x_1'];
+// letters (10a, 1a), numbers inside text (Dense_2, a1b10, a01b2), past 2^53, empty (a name may
+// hold `..`), and case.
+const SEGMENTS = ['0', '00', '007', '7', '9', '10', '10a', '1a', '2', 'a', 'b', 'B', '', '999', '1000', '9007199254740993', '9007199254740992', 'layers', 'x_1', 'x_01', 'x_10', 'Dense_2', 'Dense_10', 'a1b2', 'a1b10', 'a01b2', 'a1', 'a1b', 'ab'];
 const name = fc.array(fc.tuple(fc.constantFrom(...SEGMENTS), fc.constantFrom('.', '/')), { minLength: 1, maxLength: 4 }).map((parts) => parts.map(([s, sep], i) => (i === 0 ? s : sep + s)).join(''));
 const sign = (n: number) => Math.sign(n);
 
@@ -34,8 +35,23 @@ describe('natural order of names', () => {
     assert.ok(naturalCompare('l.007.w', 'l.7.a') > 0, 'zeros break a tie only after every segment: w after a decides first');
   });
 
-  it('puts numbers before text in a segment, so mixed names still order: 9 < 10 < 10a < 1a < a (text by code unit)', () => {
-    assert.deepEqual(['a', '10a', '1a', '10', '9'].sort(naturalCompare), ['9', '10', '10a', '1a', 'a']);
+  it('counts numbers inside a segment: Dense_2 < Dense_10, layers_2 < layers_10, block2 < block10, a1b2 < a1b10', () => {
+    const pairs: [string, string][] = [['params.Dense_2.kernel', 'params.Dense_10.kernel'], ['layers_2', 'layers_10'], ['block2', 'block10'], ['a1b2', 'a1b10'], ['x_9', 'x_0010']];
+    for (const [small, big] of pairs) {
+      assert.ok(small > big, `code-unit order puts ${big} first`);
+      assert.ok(naturalCompare(small, big) < 0, `${small} before ${big}`);
+      assert.ok(naturalCompare(big, small) > 0, `${big} after ${small}`);
+    }
+    const dense = Array.from({ length: 12 }, (_, i) => `params.Dense_${i}.kernel`);
+    assert.deepEqual([...dense].sort().sort(naturalCompare), dense);
+    assert.ok(naturalCompare('block2.a', 'block2.b') < 0, 'equal runs: the next segment decides');
+    assert.ok(naturalCompare('a1', 'a1b') < 0, 'a run prefix first');
+    assert.ok(naturalCompare('x_007', 'x_7') < 0 && naturalCompare('x_7', 'x_007') > 0, 'same value inside a segment: code unit breaks the tie');
+  });
+
+  it('puts a number before text run by run, so mixed names still order: 1a < 9 < 10 < 10a < a (text by code unit)', () => {
+    assert.deepEqual(['a', '10a', '1a', '10', '9'].sort(naturalCompare), ['1a', '9', '10', '10a', 'a']);
+    assert.deepEqual(['ab', 'a1b', 'a1', 'a10', 'a2b'].sort(naturalCompare), ['a1', 'a1b', 'a2b', 'a10', 'ab'], 'a digit run before a text run at the same place');
     assert.ok(naturalCompare('a', 'a.b') < 0, 'a prefix first');
     assert.ok(naturalCompare('a.b', 'a/b') < 0, 'separators tie, then code unit');
   });

@@ -4,7 +4,8 @@
  * same rows with the problems beside them and the names unable to break the table.
  */
 import * as assert from 'node:assert/strict';
-import { planMarkdown, planView, type Plan } from '../../src/core/index';
+import { marked } from 'marked';
+import { markdownCode, markdownCodeCell, planMarkdown, planView, type Plan } from '../../src/core/index';
 
 const layout = (shape: number[]) => ({ dtype: 'F32' as const, shape });
 
@@ -73,5 +74,32 @@ describe('planView: the plan as rows', () => {
     assert.match(md, /```json\n\{\n {2}"num_hidden_layers": 1,/);
     const clean = planMarkdown(planView(plan({ problems: [], unmapped: [] })));
     assert.doesNotMatch(clean, /problem \||## Problems/);
+  });
+
+  // marked (GFM tables) renders the Markdown; VS Code's preview (markdown-it) and GitHub agree with it
+  // on these names.
+  it('shows any name in a code cell as written: <, \\, |, backticks, a newline', () => {
+    const names = ['w<b>&amp;', 'C:\\dir\\x', 'a|b|c', 'a`b', '`edge`', 'x``y`', 'two\nlines', '`'];
+    const tensors = names.map((from, i) => ({ from, to: `t.${i}`, transforms: [], source: layout([1]), target: layout([1]), bytes: 4 }));
+    const html = marked.parse(planMarkdown(planView(plan({ tensors, unmapped: [], problems: [] }))), { async: false });
+    const decode = (h: string) => h.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+    const cells = [...html.matchAll(/<tr>\s*<td><code>(.*?)<\/code><\/td>\s*<td><code>t\.\d+<\/code><\/td>/g)].map((m) => decode(m[1]!));
+    assert.deepEqual(cells, names.map((n) => n.replace('\n', ' ')));
+  });
+
+  it('escapes a pipe after a backslash the GFM way (marked departs from GFM there, so the cell text is checked); outside a table, nothing', () => {
+    // GFM and markdown-it take `\|` as a pipe whatever precedes it: the cell `a\\|b` is the span `a\|b`.
+    assert.equal(markdownCodeCell('a\\|b'), '`a\\\\|b`');
+    assert.equal(markdownCodeCell('plain'), '`plain`');
+    assert.equal(markdownCodeCell('a`b'), '``a`b``');
+    assert.equal(markdownCodeCell('`a'), '`` `a ``');
+    assert.equal(markdownCodeCell(' a '), '`  a  `', 'a space at both ends survives the span stripping one');
+    assert.equal(markdownCode('C:\\a|b<c'), '`C:\\a|b<c`', 'a code span in a list item shows its text as written');
+  });
+
+  it('shows the facts as written too (a list item: a pipe needs no escape there)', () => {
+    const html = marked.parse(planMarkdown(planView(plan({ source: 'C:\\m|x<y>`.msgpack' }))), { async: false });
+    const decode = (h: string) => h.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+    assert.ok(decode(html).includes('<li><strong>Source</strong>: <code>C:\\m|x<y>`.msgpack</code></li>'), html.slice(0, 400));
   });
 });

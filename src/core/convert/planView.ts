@@ -73,12 +73,31 @@ export function markdownCell(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/</g, '&lt;');
 }
 
-const code = (s: string) => (s ? `\`${markdownCell(s)}\`` : '—');
+/**
+ * `s` as a Markdown code span, shown as written: a code span decodes no escapes and no entities, so
+ * nothing is escaped; a newline becomes a space (a span is one line here). The fence is one backtick
+ * longer than the longest run in `s`, so a backtick in a name does not close it; a space pads a name
+ * that starts or ends with a backtick (or has a space at both ends, which the span would strip).
+ */
+export function markdownCode(s: string): string {
+  const text = s.replace(/[\r\n]+/g, ' ');
+  const fence = '`'.repeat(Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length)) + 1);
+  const pad = /^`|`$/.test(text) || (/^ .* $/.test(text) && /[^ ]/.test(text)) ? ' ' : '';
+  return `${fence}${pad}${text}${pad}${fence}`;
+}
+
+/**
+ * markdownCode for a table cell: `|` also becomes `\|`, since a GFM table splits its cells before it
+ * reads code spans, and takes `\|` as a pipe even inside one.
+ */
+export const markdownCodeCell = (s: string): string => markdownCode(s.replace(/\|/g, '\\|'));
+
+const code = (s: string) => (s ? markdownCodeCell(s) : '—');
 
 /** The plan as Markdown (what "Open as Markdown" and "Copy Markdown" give). */
 export function planMarkdown(view: PlanView): string {
   const lines = ['# Conversion plan', ''];
-  for (const [label, value] of view.facts) lines.push(`- **${label}**: ${label === 'Model' ? markdownCell(value) : code(value)}`);
+  for (const [label, value] of view.facts) lines.push(`- **${label}**: ${label === 'Model' ? markdownCell(value) : value ? markdownCode(value) : '—'}`);
   if (view.problems.length) {
     lines.push('', '## Problems', '');
     for (const p of view.problems) lines.push(`- **${p.severity}** (${p.code}): ${markdownCell(p.message)}`);
