@@ -1,4 +1,4 @@
-// `npm run l10n`: writes l10n/bundle.l10n.json from the l10n.t calls in src/extension (see
+// `npm run l10n`: writes l10n/bundle.l10n.json from the l10n.t calls in src/extension and the t calls of webview/ (see
 // scripts/l10n.mjs). A computed message is reported with its file:line and nothing is written.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,6 +1,8 @@
 // The English runtime bundle (l10n/bundle.l10n.json) is extracted from the source, never edited by
-// hand: every `l10n.t(...)` message in src/extension, English → English, sorted. `npm run l10n`
-// writes it (scripts/l10n-bundle.mjs); test/unit/l10n.test.ts fails when the file on disk differs.
+// hand: every `l10n.t(...)` message in src/extension and every `t(...)` message of the webview pages
+// (t imported from webview/shared/l10n.ts, which looks messages up in the same bundle, passed to the
+// page by the host), English → English, sorted. `npm run l10n` writes it
+// (scripts/l10n-bundle.mjs); test/unit/l10n.test.ts fails when the file on disk differs.
 // The TypeScript compiler's parser reads the calls, so strings in comments or other code never count.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -8,6 +10,8 @@ import ts from 'typescript';
 
 export const BUNDLE_FILE = 'l10n/bundle.l10n.json';
 export const SOURCE_DIR = 'src/extension';
+/** The pages' source: their `t` calls go into the same bundle. */
+export const WEBVIEW_DIR = 'webview';
 
 /** `vscode.l10n.t(...)` or `l10n.t(...)` (a destructured `l10n`). */
 export function isL10nCall(node) {
@@ -17,6 +21,20 @@ export function isL10nCall(node) {
   if (ts.isIdentifier(owner)) return owner.text === 'l10n';
   return ts.isPropertyAccessExpression(owner) && owner.name.text === 'l10n';
 }
+
+/** The local names `t` is imported under from a page's l10n module (`import { t } from '../shared/l10n'`). */
+export function pageTNames(source) {
+  const names = new Set();
+  for (const st of source.statements) {
+    if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier) || !/(^|\/)l10n$/.test(st.moduleSpecifier.text)) continue;
+    const bindings = st.importClause?.namedBindings;
+    if (bindings && ts.isNamedImports(bindings)) for (const b of bindings.elements) if ((b.propertyName ?? b.name).text === 't') names.add(b.name.text);
+  }
+  return names;
+}
+
+/** A page's `t(...)`, given the names `t` is imported under in that file. */
+export const isPageTCall = (node, names) => ts.isCallExpression(node) && ts.isIdentifier(node.expression) && names.has(node.expression.text);
 
 // What VS Code looks up (extHostLocalizationService): the message, or `message/comment` when the
 // `{ message, comment }` form carries a comment, the comment's lines joined with ''.
@@ -47,8 +65,9 @@ export function extractFrom(fileName, text) {
   const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const messages = [];
   const errors = [];
+  const pageT = pageTNames(source);
   const visit = (node) => {
-    if (isL10nCall(node)) {
+    if (isL10nCall(node) || isPageTCall(node, pageT)) {
       const arg = node.arguments[0];
       const at = `${fileName}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1}`;
       let found;
@@ -76,7 +95,7 @@ export function sourceFiles(root, dir = SOURCE_DIR) {
 export function extractBundle(root) {
   const bundle = {};
   const errors = [];
-  for (const file of sourceFiles(root)) {
+  for (const file of [...sourceFiles(root, SOURCE_DIR), ...sourceFiles(root, WEBVIEW_DIR)]) {
     const r = extractFrom(file, readFileSync(join(root, file), 'utf8'));
     errors.push(...r.errors);
     for (const m of r.messages) bundle[m.key] = m.value;

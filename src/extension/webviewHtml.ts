@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { L10N_ELEMENT_ID } from '../shared/pageL10n';
 
 /** Webview options every panel of ours uses: scripts on, forms off, files only from dist/webview. */
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
@@ -7,11 +8,15 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 }
 
 const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** JSON safe inside a script element: no `</script>` or `<!--` can close or change it. */
+const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
 
 /**
  * The page shell: a strict CSP (nothing by default; our script by nonce; styles and the codicon font
  * from the webview's own origin), one stylesheet, one script. Data never goes into this HTML; the
- * page asks for it with `ready`.
+ * page asks for it with `ready`. The page's strings in the user's language come with it: VS Code's
+ * loaded bundle for this extension (none in English) as an inert JSON block that
+ * webview/shared/l10n.ts reads before anything is drawn.
  */
 export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, bundle: string, title: string): string {
   const nonce = randomBytes(18).toString('base64');
@@ -24,7 +29,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, b
     `img-src ${webview.cspSource} data:`,
   ].join('; ');
   return `<!DOCTYPE html>
-<html lang="en">
+<html lang="${escapeAttr(vscode.env.language)}">
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${escapeAttr(csp)}">
@@ -35,6 +40,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, b
 </head>
 <body>
 <div id="app" role="application"></div>
+<script type="application/json" id="${L10N_ELEMENT_ID}" nonce="${nonce}">${scriptJson(vscode.l10n.bundle ?? {})}</script>
 <script nonce="${nonce}" src="${escapeAttr(asset(`${bundle}.js`))}"></script>
 </body>
 </html>`;

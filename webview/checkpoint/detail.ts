@@ -10,6 +10,7 @@ import { DETAIL_BINS, type HistogramMessage, type HostToWebview, type JobErrorMe
 import type { Histogram } from '../../src/core/types';
 import type { Rpc } from '../../src/shared/rpc';
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
+import { t } from '../shared/l10n';
 
 /** Rows × columns of the slice window (the host bounds it too). */
 const WINDOW = 32;
@@ -17,7 +18,7 @@ const WINDOW = 32;
 const fmt = (v: number | null) => (v === null ? '—' : Number.isInteger(v) && Math.abs(v) < 1e15 ? String(v) : v.toPrecision(6));
 
 export class TensorDetail {
-  readonly element = el('section', { class: 'detail', 'aria-label': 'Tensor detail', hidden: '' });
+  readonly element = el('section', { class: 'detail', 'aria-label': t('Tensor detail'), hidden: '' });
   private row: TensorRow | undefined;
   private sliceAxes = { row: 0, col: 1, index: [] as number[] };
 
@@ -44,17 +45,17 @@ export class TensorDetail {
       const g = row.group;
       this.element.replaceChildren(
         el('h2', { class: 'detail-name' }, row.name),
-        el('p', { class: 'detail-shape' }, `${formatCount(g.tensors)} tensors · ${formatCount(row.parameters)} parameters · ${formatBytes(row.bytes)} · ${row.dtype}`),
+        el('p', { class: 'detail-shape' }, t('{0} tensors · {1} parameters · {2} · {3}', formatCount(g.tensors), formatCount(row.parameters), formatBytes(row.bytes), row.dtype)),
       );
       this.element.hidden = false;
       return;
     }
     this.sliceAxes = { row: Math.max(0, row.shape.length - 2), col: Math.max(0, row.shape.length - 1), index: row.shape.map(() => 0) };
-    const statsButton = custom('vscode-button', { class: 'compute-stats' }, 'Compute statistics');
+    const statsButton = custom('vscode-button', { class: 'compute-stats' }, t('Compute statistics'));
     statsButton.addEventListener('click', () => void this.stats());
     const parts: Node[] = [
       el('h2', { class: 'detail-name' }, row.name),
-      el('p', { class: 'detail-shape' }, `${row.dtype} [${row.shape.join(', ')}] · ${formatCount(row.parameters)} parameters`),
+      el('p', { class: 'detail-shape' }, t('{0} [{1}] · {2} parameters', row.dtype, row.shape.join(', '), formatCount(row.parameters))),
       el('div', { class: 'stats-area' }, statsButton),
     ];
     if (row.shape.length >= 1 && row.parameters > 0) parts.push(this.sliceControls(row));
@@ -67,18 +68,18 @@ export class TensorDetail {
     const row = this.row;
     if (!row || row.group) return;
     const area = this.element.querySelector('.stats-area')!;
-    const cancel = custom('vscode-button', { class: 'cancel-stats', secondary: '' }, 'Cancel');
+    const cancel = custom('vscode-button', { class: 'cancel-stats', secondary: '' }, t('Cancel'));
     cancel.addEventListener('click', () => void this.rpc.request({ type: 'cancelJob' }));
-    area.replaceChildren(el('div', { class: 'stats-running', role: 'status' }, custom('vscode-progress-bar', { class: 'stats-progress', value: '0', max: '100' }), el('span', {}, 'Reading every element…'), cancel));
+    area.replaceChildren(el('div', { class: 'stats-running', role: 'status' }, custom('vscode-progress-bar', { class: 'stats-progress', value: '0', max: '100' }), el('span', {}, t('Reading every element…')), cancel));
     const t0 = performance.now();
     const r = await this.rpc.request({ type: 'tensorStats', name: row.name, bins: DETAIL_BINS });
     if (this.row?.name !== row.name) return;
     // Request to numbers, as the page saw it (the benchmark reads it).
     this.element.dataset.statsMs = (performance.now() - t0).toFixed(1);
-    const again = custom('vscode-button', { class: 'compute-stats', secondary: '' }, 'Compute again');
+    const again = custom('vscode-button', { class: 'compute-stats', secondary: '' }, t('Compute again'));
     again.addEventListener('click', () => void this.stats());
     if (r.type === 'jobError') {
-      area.replaceChildren(el('p', { class: r.cancelled ? 'stats-cancelled' : 'stats-error', role: 'alert' }, r.cancelled ? 'Cancelled.' : r.message), again);
+      area.replaceChildren(el('p', { class: r.cancelled ? 'stats-cancelled' : 'stats-error', role: 'alert' }, r.cancelled ? t('Cancelled.') : r.message), again);
     } else if (r.type === 'stats') {
       const figure = r.histogramPending ? this.pendingHistogram() : r.histogram ? renderHistogram(r.histogram) : undefined;
       area.replaceChildren(renderStats(r), ...(figure ? [figure] : []), again);
@@ -87,9 +88,9 @@ export class TensorDetail {
 
   /** Where the histogram goes while its pass runs: progress and Cancel. */
   private pendingHistogram(): HTMLElement {
-    const cancel = custom('vscode-button', { class: 'cancel-stats', secondary: '' }, 'Cancel');
+    const cancel = custom('vscode-button', { class: 'cancel-stats', secondary: '' }, t('Cancel'));
     cancel.addEventListener('click', () => void this.rpc.request({ type: 'cancelJob' }));
-    return el('div', { class: 'stats-running histogram-pending', role: 'status' }, custom('vscode-progress-bar', { class: 'stats-progress', value: '0', max: '100' }), el('span', {}, 'Histogram: reading every element again…'), cancel);
+    return el('div', { class: 'stats-running histogram-pending', role: 'status' }, custom('vscode-progress-bar', { class: 'stats-progress', value: '0', max: '100' }), el('span', {}, t('Histogram: reading every element again…')), cancel);
   }
 
   /** The histogram a stats reply said would follow, or why it did not. */
@@ -99,7 +100,7 @@ export class TensorDetail {
     if (m.type === 'histogram') {
       if (m.histogram) pending.replaceWith(renderHistogram(m.histogram));
       else pending.remove();
-    } else pending.replaceWith(el('p', { class: m.cancelled ? 'stats-cancelled' : 'stats-error', role: 'alert' }, m.cancelled ? 'Histogram cancelled.' : m.message));
+    } else pending.replaceWith(el('p', { class: m.cancelled ? 'stats-cancelled' : 'stats-error', role: 'alert' }, m.cancelled ? t('Histogram cancelled.') : m.message));
   }
 
   private sliceControls(row: TensorRow): HTMLElement {
@@ -108,25 +109,25 @@ export class TensorDetail {
     const controls = el('div', { class: 'slice-controls' });
     const axisSelect = (label: string, value: number, set: (v: number) => void) => {
       const s = el('select', { 'aria-label': label }) as HTMLSelectElement;
-      for (let a = 0; a < nd; a++) s.append(el('option', { value: String(a) }, `axis ${a} (${row.shape[a]})`));
+      for (let a = 0; a < nd; a++) s.append(el('option', { value: String(a) }, t('axis {0} ({1})', a, row.shape[a]!)));
       s.value = String(value);
       s.addEventListener('change', () => set(Number(s.value)));
-      return el('label', {}, `${label} `, s);
+      return el('label', {}, label, ' ', s);
     };
     const redraw = () => box.replaceChildren(...this.sliceControls(row).childNodes);
     if (nd >= 2) {
       controls.append(
-        axisSelect('Rows', this.sliceAxes.row, (v) => ((this.sliceAxes.row = v), redraw())),
-        axisSelect('Columns', this.sliceAxes.col, (v) => ((this.sliceAxes.col = v), redraw())),
+        axisSelect(t('Rows'), this.sliceAxes.row, (v) => ((this.sliceAxes.row = v), redraw())),
+        axisSelect(t('Columns'), this.sliceAxes.col, (v) => ((this.sliceAxes.col = v), redraw())),
       );
       for (let a = 0; a < nd; a++) {
         if (a === this.sliceAxes.row || a === this.sliceAxes.col) continue;
-        const input = el('input', { type: 'number', min: '0', max: String(row.shape[a]! - 1), value: String(this.sliceAxes.index[a] ?? 0), 'aria-label': `Index on axis ${a}` }) as HTMLInputElement;
+        const input = el('input', { type: 'number', min: '0', max: String(row.shape[a]! - 1), value: String(this.sliceAxes.index[a] ?? 0), 'aria-label': t('Index on axis {0}', a) }) as HTMLInputElement;
         input.addEventListener('change', () => (this.sliceAxes.index[a] = Math.min(row.shape[a]! - 1, Math.max(0, Math.floor(Number(input.value) || 0)))));
-        controls.append(el('label', {}, `axis ${a} index `, input));
+        controls.append(el('label', {}, t('axis {0} index', a), ' ', input));
       }
     }
-    const show = custom('vscode-button', { class: 'show-slice', secondary: '' }, nd >= 2 ? 'Show slice' : 'Show values');
+    const show = custom('vscode-button', { class: 'show-slice', secondary: '' }, nd >= 2 ? t('Show slice') : t('Show values'));
     const out = el('div', { class: 'slice-out' });
     show.addEventListener('click', () => void this.slice(row, out));
     controls.append(show);
@@ -139,40 +140,41 @@ export class TensorDetail {
     const rowAxis = nd >= 2 ? this.sliceAxes.row : 0;
     const colAxis = nd >= 2 ? this.sliceAxes.col : 0;
     if (nd >= 2 && rowAxis === colAxis) {
-      out.replaceChildren(el('p', { class: 'stats-error', role: 'alert' }, 'Choose two different axes.'));
+      out.replaceChildren(el('p', { class: 'stats-error', role: 'alert' }, t('Choose two different axes.')));
       return;
     }
     const rowCount = nd >= 2 ? Math.min(WINDOW, row.shape[rowAxis]!) : 1;
     const colCount = Math.min(nd >= 2 ? WINDOW : WINDOW * WINDOW, row.shape[colAxis]!);
-    out.replaceChildren(el('p', { role: 'status' }, 'Reading…'));
+    out.replaceChildren(el('p', { role: 'status' }, t('Reading…')));
     const r = await this.rpc.request({ type: 'tensorSlice', name: row.name, rowAxis, colAxis, index: this.sliceAxes.index, rowStart: 0, rowCount: nd >= 2 ? rowCount : 1, colStart: 0, colCount });
-    if (r.type === 'jobError') out.replaceChildren(el('p', { class: 'stats-error', role: 'alert' }, r.cancelled ? 'Cancelled.' : r.message));
+    if (r.type === 'jobError') out.replaceChildren(el('p', { class: 'stats-error', role: 'alert' }, r.cancelled ? t('Cancelled.') : r.message));
     if (r.type !== 'slice') return;
-    out.replaceChildren(renderSlice(r.rows, r.cols, r.values, nd >= 2 ? `axis ${rowAxis} × axis ${colAxis}` : 'values'));
+    out.replaceChildren(renderSlice(r.rows, r.cols, r.values, nd >= 2 ? t('axis {0} × axis {1}', rowAxis, colAxis) : t('values')));
   }
 }
 
 function renderStats(r: StatsMessage): HTMLElement {
   const s = r.stats;
-  const facts: [string, string][] = [
-    ['Elements', formatCount(s.count)],
-    ['Min', fmt(s.min)],
-    ['Max', fmt(s.max)],
-    ['Mean', fmt(s.mean)],
-    ['Std', fmt(s.std)],
-    ['Zeros', formatCount(s.zeros)],
-    ['NaN', formatCount(s.nan)],
-    ['+Inf', formatCount(s.posInf)],
-    ['−Inf', formatCount(s.negInf)],
+  const facts: [string, string, boolean][] = [
+    [t('Elements'), formatCount(s.count), false],
+    [t('Min'), fmt(s.min), false],
+    [t('Max'), fmt(s.max), false],
+    [t('Mean'), fmt(s.mean), false],
+    [t('Std'), fmt(s.std), false],
+    [t('Zeros'), formatCount(s.zeros), false],
+    ['NaN', formatCount(s.nan), true],
+    ['+Inf', formatCount(s.posInf), true],
+    ['−Inf', formatCount(s.negInf), true],
   ];
   const dl = el('dl', { class: 'facts stats' });
-  for (const [k, v] of facts) dl.append(el('dt', {}, k), el('dd', { class: (k === 'NaN' || k.endsWith('Inf')) && v !== '0' ? 'bad' : '' }, v));
+  // Non-finite counts other than zero are marked.
+  for (const [k, v, nonFinite] of facts) dl.append(el('dt', {}, k), el('dd', { class: nonFinite && v !== '0' ? 'bad' : '' }, v));
   return dl;
 }
 
 function renderHistogram(h: Histogram): HTMLElement {
   const max = Math.max(1, ...h.counts);
-  const bars = el('div', { class: 'histogram', role: 'img', 'aria-label': `Histogram, ${h.counts.length} bins from ${fmt(h.edges[0]!)} to ${fmt(h.edges[h.edges.length - 1]!)}` });
+  const bars = el('div', { class: 'histogram', role: 'img', 'aria-label': t('Histogram, {0} bins from {1} to {2}', h.counts.length, fmt(h.edges[0]!), fmt(h.edges[h.edges.length - 1]!)) });
   h.counts.forEach((c, i) => {
     const bar = el('div', { class: 'bar', title: `[${fmt(h.edges[i]!)}, ${fmt(h.edges[i + 1]!)}${i === h.counts.length - 1 ? ']' : ')'}: ${formatCount(c)}` });
     // CSSOM, not a style attribute: the page's CSP allows no inline styles.
@@ -186,7 +188,7 @@ function renderSlice(rows: number, cols: number, values: readonly (number | null
   const finite = values.filter((v): v is number => v !== null);
   const lo = Math.min(...finite);
   const hi = Math.max(...finite);
-  const table = el('table', { class: 'slice-table', 'aria-label': `Slice, ${caption}` });
+  const table = el('table', { class: 'slice-table', 'aria-label': t('Slice, {0}', caption) });
   const head = el('tr', {}, el('th', {}, ''));
   for (let c = 0; c < cols; c++) head.append(el('th', { scope: 'col' }, String(c)));
   table.append(head);

@@ -21,6 +21,7 @@ import {
 import type { Expansion, SideFiles } from '../../src/core/types';
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
+import { t } from '../shared/l10n';
 import { VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
 import { TensorDetail } from './detail';
 
@@ -55,9 +56,11 @@ const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
 /** What the table shows now, as the host pages it. */
 const view = (): RowsView => ({ filter: state.filter, sort: state.sort, tree: state.tree ? state.expansion : undefined });
 
+const tensorCount = (n: number) => (n === 1 ? t('{0} tensor', formatCount(n)) : t('{0} tensors', formatCount(n)));
+
 const columns: Column<TensorRow>[] = [
   {
-    title: 'Name',
+    title: t('Name'),
     min: 10,
     flex: 1,
     text: (r) => (state.tree ? (r.label ?? r.name) : r.name),
@@ -76,10 +79,10 @@ const columns: Column<TensorRow>[] = [
       else rowEl.removeAttribute('aria-expanded');
     },
   },
-  { title: 'DType', min: 4, max: 8, text: (r) => r.dtype, sortKey: 'dtype' },
-  { title: 'Shape', min: 5, max: 14, text: (r) => (r.group ? `${formatCount(r.group.tensors)} ${r.group.tensors === 1 ? 'tensor' : 'tensors'}` : `[${r.shape.join(', ')}]`), sortKey: 'rank' },
-  { title: 'Parameters', min: 6, max: 10, align: 'end', text: (r) => formatCount(r.parameters), sortKey: 'parameters' },
-  { title: 'Bytes', min: 5, max: 8, align: 'end', text: (r) => formatBytes(r.bytes), sortKey: 'bytes' },
+  { title: t('DType'), min: 4, max: 8, text: (r) => r.dtype, sortKey: 'dtype' },
+  { title: t('Shape'), min: 5, max: 14, text: (r) => (r.group ? tensorCount(r.group.tensors) : `[${r.shape.join(', ')}]`), sortKey: 'rank' },
+  { title: t('Parameters'), min: 6, max: 10, align: 'end', text: (r) => formatCount(r.parameters), sortKey: 'parameters' },
+  { title: t('Bytes'), min: 5, max: 8, align: 'end', text: (r) => formatBytes(r.bytes), sortKey: 'bytes' },
 ];
 
 /** Row height follows the editor font size, as the hex editor does, so density matches the editor. */
@@ -94,11 +97,11 @@ function persist(): void {
 }
 
 function renderError(message: string): void {
-  const button = custom('vscode-button', { id: 'reopen' }, 'Reopen with Text Editor');
+  const button = custom('vscode-button', { id: 'reopen' }, t('Reopen with Text Editor'));
   button.addEventListener('click', () => void rpc.request({ type: 'reopenAsText' }));
   app.replaceChildren(
     el('div', { class: 'error-panel', role: 'alert' },
-      el('h2', {}, 'This file could not be opened as a checkpoint'),
+      el('h2', {}, t('This file could not be opened as a checkpoint')),
       el('p', { class: 'error-message' }, message),
       button,
     ),
@@ -107,27 +110,27 @@ function renderError(message: string): void {
 
 function renderSummary(s: CheckpointSummaryView): HTMLElement {
   const facts: [string, string][] = [
-    ['Format', s.files > 1 ? `${s.format} (${s.files} files)` : s.format],
-    ['Tensors', formatCount(s.tensorCount)],
-    ['Parameters', formatCount(s.parameterCount)],
-    ['Size', formatBytes(s.bytes)],
+    [t('Format'), s.files > 1 ? t('{0} ({1} files)', s.format, s.files) : s.format],
+    [t('Tensors'), formatCount(s.tensorCount)],
+    [t('Parameters'), formatCount(s.parameterCount)],
+    [t('Size'), formatBytes(s.bytes)],
   ];
   const dl = el('dl', { class: 'facts' });
   for (const [k, v] of facts) dl.append(el('dt', {}, k), el('dd', {}, v));
-  const dtypes = el('div', { class: 'dtypes' }, ...s.parametersByDtype.map(([d, n]) => custom('vscode-badge', { variant: 'counter', title: `${formatCount(n)} parameters` }, `${d} ${formatCount(n)}`)));
-  dl.append(el('dt', {}, 'By dtype'), el('dd', {}, dtypes));
-  const section = el('section', { class: 'summary', 'aria-label': 'Summary' }, el('h1', { class: 'location' }, s.location), dl);
+  const dtypes = el('div', { class: 'dtypes' }, ...s.parametersByDtype.map(([d, n]) => custom('vscode-badge', { variant: 'counter', title: t('{0} parameters', formatCount(n)) }, `${d} ${formatCount(n)}`)));
+  dl.append(el('dt', {}, t('By dtype')), el('dd', {}, dtypes));
+  const section = el('section', { class: 'summary', 'aria-label': t('Summary') }, el('h1', { class: 'location' }, s.location), dl);
   if (s.metadata.length > 0) {
     const md = el('dl', { class: 'metadata' });
     for (const [k, v] of s.metadata) md.append(el('dt', {}, k), el('dd', {}, v));
-    section.append(el('details', { open: '' }, el('summary', {}, `Metadata (${s.metadata.length})`), md));
+    section.append(el('details', { open: '' }, el('summary', {}, t('Metadata ({0})', s.metadata.length)), md));
   }
   if (s.side) section.append(renderSide(s.side));
   if (s.valueCount > 0) {
     const vl = el('dl', { class: 'metadata values' });
     for (const [k, v] of s.values) vl.append(el('dt', {}, k), el('dd', {}, v));
-    const more = s.valueCount > s.values.length ? ` — first ${s.values.length}` : '';
-    section.append(el('details', { open: '' }, el('summary', {}, `Values (${formatCount(s.valueCount)}${more})`), vl));
+    const heading = s.valueCount > s.values.length ? t('Values ({0} — first {1})', formatCount(s.valueCount), s.values.length) : t('Values ({0})', formatCount(s.valueCount));
+    section.append(el('details', { open: '' }, el('summary', {}, heading), vl));
   }
   return section;
 }
@@ -141,18 +144,18 @@ function renderSide(side: SideFiles): HTMLElement {
     else for (const [k, v] of f) dl.append(el('dt', {}, k), el('dd', {}, v));
   };
   facts('config.json', side.config);
-  dl.append(el('dt', {}, 'Tokenizer'), el('dd', {}, side.tokenizer.length ? side.tokenizer.join(', ') : 'none'));
-  dl.append(el('dt', {}, 'Chat template'), el('dd', {}, side.chatTemplate ? 'yes' : 'no'));
+  dl.append(el('dt', {}, t('Tokenizer')), el('dd', {}, side.tokenizer.length ? side.tokenizer.join(', ') : t('none')));
+  dl.append(el('dt', {}, t('Chat template')), el('dd', {}, side.chatTemplate ? t('yes') : t('no')));
   facts('generation_config.json', side.generation);
   const found = (side.config ? 1 : 0) + side.tokenizer.length + (side.generation ? 1 : 0);
-  return el('details', found > 0 ? { open: '' } : {}, el('summary', {}, found > 0 ? 'Model files' : 'Model files (none beside the weights)'), dl);
+  return el('details', found > 0 ? { open: '' } : {}, el('summary', {}, found > 0 ? t('Model files') : t('Model files (none beside the weights)')), dl);
 }
 
 async function start(): Promise<void> {
   const init = await rpc.request({ type: 'ready' });
   if (init.type !== 'init') return;
   if (init.protocolVersion !== PROTOCOL_VERSION) {
-    renderError(`This view (protocol ${PROTOCOL_VERSION}) does not match the extension (protocol ${init.protocolVersion}). Reload the window.`);
+    renderError(t('This view (protocol {0}) does not match the extension (protocol {1}). Reload the window.', PROTOCOL_VERSION, init.protocolVersion));
     return;
   }
   if (init.content.kind === 'error') {
@@ -163,18 +166,18 @@ async function start(): Promise<void> {
   let matching = init.content.summary.tensorCount;
   state.expansion ??= init.expansion ?? { open: 'listed', ids: [] };
   const status = el('span', { class: 'status', 'aria-live': 'polite' });
-  const filter = custom('vscode-textfield', { id: 'filter', placeholder: 'Filter by name, or /regex/', 'aria-label': 'Filter tensors by name or /regular expression/' }) as HTMLElement & { value: string };
+  const filter = custom('vscode-textfield', { id: 'filter', placeholder: t('Filter by name, or /regex/'), 'aria-label': t('Filter tensors by name or /regular expression/') }) as HTMLElement & { value: string };
   filter.value = state.filter;
   filterField = filter;
   const source = {
     fetch: async (start: number, count: number) => {
       const r = await rpc.request({ type: 'listRows', start, count, ...view() });
-      if (r.type !== 'rows') throw new Error('unexpected reply');
+      if (r.type !== 'rows') throw new Error(t('unexpected reply'));
       matching = r.tensors;
       return r;
     },
   };
-  table = new VirtualTable(columns, source, init.pageSize, rowHeight(), 'Tensors');
+  table = new VirtualTable(columns, source, init.pageSize, rowHeight(), t('Tensors'));
   table.keep(state.widths, (widths) => {
     state = { ...state, widths };
     persist();
@@ -197,9 +200,9 @@ async function start(): Promise<void> {
   };
   table.onRowKey = (e, index, row) => treeKey(e, index, row);
   table.onPainted = (first, count) => {
-    const tensors = `${formatCount(matching)} ${state.filter ? 'tensors match' : 'tensors'}`;
-    const rows = state.tree ? ` · ${formatCount(table!.rowCount)} rows in the tree` : '';
-    status.textContent = `${tensors}${rows} · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
+    const tensors = state.filter ? t('{0} tensors match', formatCount(matching)) : t('{0} tensors', formatCount(matching));
+    const parts = [tensors, ...(state.tree ? [t('{0} rows in the tree', formatCount(table!.rowCount))] : []), t('rows {0}–{1}', formatCount(first + 1), formatCount(first + count))];
+    status.textContent = parts.join(' · ');
     document.body.dataset.painted = String(Date.now());
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -217,10 +220,10 @@ async function start(): Promise<void> {
     scrollTimer = setTimeout(persist, 250);
   }, { capture: true, passive: true });
   const viewToggle = custom('vscode-button', { id: 'view-toggle', secondary: '' });
-  const expandAll = custom('vscode-button', { id: 'expand-all', secondary: '' }, 'Expand all');
-  const collapseAll = custom('vscode-button', { id: 'collapse-all', secondary: '' }, 'Collapse all');
+  const expandAll = custom('vscode-button', { id: 'expand-all', secondary: '' }, t('Expand all'));
+  const collapseAll = custom('vscode-button', { id: 'collapse-all', secondary: '' }, t('Collapse all'));
   const showView = () => {
-    viewToggle.textContent = state.tree ? 'Show as list' : 'Show as tree';
+    viewToggle.textContent = state.tree ? t('Show as list') : t('Show as tree');
     expandAll.hidden = collapseAll.hidden = !state.tree;
   };
   showView();

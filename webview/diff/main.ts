@@ -8,8 +8,10 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import { DIFF_STATUSES, isDiffHostToWebview, VALUES_DIFFER, type DiffHostToWebview, type DiffRow, type DiffWebviewToHost, type SideView, type ValuesProgress } from '../../src/shared/diffProtocol';
+import type { DiffStatus } from '../../src/core/types';
 import { custom, el, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
+import { t } from '../shared/l10n';
 import { VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
 
 const STATE_VERSION = 1;
@@ -31,6 +33,10 @@ const rpc = connect<DiffWebviewToHost, DiffHostToWebview>((msg) => {
   return undefined;
 }, isDiffHostToWebview);
 
+/** Each status in words, in the user's language (the keys and class names stay the English ids). */
+const STATUS: Readonly<Record<DiffStatus, string>> = { removed: t('removed'), added: t('added'), reshaped: t('reshaped'), retyped: t('retyped'), same: t('same') };
+const VALUES_DIFFER_TEXT = t('values differ');
+
 const layout = (l: { dtype: string; shape: readonly number[] }) => `${l.dtype} [${l.shape.join(', ')}]`;
 /** A side's layout; a converted JAX side also shows what the plan makes of it. */
 function sideText(s: SideView | undefined): string {
@@ -44,27 +50,27 @@ const tolerance = (v: number) => (v !== 0 && v < 1e-3 ? v.toExponential(0) : Str
 function valueText(r: DiffRow): string {
   const v = r.value;
   if (!v) return '';
-  if ('error' in v) return `not compared: ${v.error}`;
-  if (v.allclose) return v.maxAbsDiff === 0 ? 'equal' : `allclose, max |Δ| ${fmt(v.maxAbsDiff)}`;
-  return `${formatCount(v.mismatched)} of ${formatCount(v.elements)} differ, max |Δ| ${fmt(v.maxAbsDiff)}`;
+  if ('error' in v) return t('not compared: {0}', v.error);
+  if (v.allclose) return v.maxAbsDiff === 0 ? t('equal') : t('allclose, max |Δ| {0}', fmt(v.maxAbsDiff));
+  return t('{0} of {1} differ, max |Δ| {2}', formatCount(v.mismatched), formatCount(v.elements), fmt(v.maxAbsDiff));
 }
 
 const columns: Column<DiffRow>[] = [
-  { title: 'Status', min: 5, max: 8, text: (r) => r.status, decorate: (cell, r) => (cell.className = `vt-cell vt-start${r ? ` st-${r.status}` : ''}`) },
+  { title: t('Status'), min: 5, max: 8, text: (r) => STATUS[r.status], decorate: (cell, r) => (cell.className = `vt-cell vt-start${r ? ` st-${r.status}` : ''}`) },
   {
-    title: 'Name',
+    title: t('Name'),
     min: 12,
     flex: 1,
     text: (r) => r.name,
     // The full names on both sides and the plan's transforms, on hover (an attribute value, never markup).
     decorate: (cell, r) => {
-      if (r) cell.title = [r.name, r.left && `left: ${r.left.name}`, r.right && `right: ${r.right.name}`, r.via].filter(Boolean).join('\n');
+      if (r) cell.title = [r.name, r.left && t('left: {0}', r.left.name), r.right && t('right: {0}', r.right.name), r.via].filter(Boolean).join('\n');
     },
   },
-  { title: 'Left', min: 6, max: 22, text: (r) => sideText(r.left), decorate: (cell, r) => r && (cell.title = r.left ? `${r.left.name}\n${sideText(r.left)}` : '') },
-  { title: 'Right', min: 6, max: 22, text: (r) => sideText(r.right), decorate: (cell, r) => r && (cell.title = r.right ? `${r.right.name}\n${sideText(r.right)}` : '') },
+  { title: t('Left'), min: 6, max: 22, text: (r) => sideText(r.left), decorate: (cell, r) => r && (cell.title = r.left ? `${r.left.name}\n${sideText(r.left)}` : '') },
+  { title: t('Right'), min: 6, max: 22, text: (r) => sideText(r.right), decorate: (cell, r) => r && (cell.title = r.right ? `${r.right.name}\n${sideText(r.right)}` : '') },
   {
-    title: 'Values',
+    title: t('Values'),
     min: 6,
     max: 28,
     text: valueText,
@@ -82,7 +88,7 @@ function rowHeight(): number {
 }
 
 function renderError(message: string): void {
-  app.replaceChildren(el('div', { class: 'error-panel', role: 'alert' }, el('h2', {}, 'These checkpoints could not be compared'), el('p', { class: 'error-message' }, message)));
+  app.replaceChildren(el('div', { class: 'error-panel', role: 'alert' }, el('h2', {}, t('These checkpoints could not be compared')), el('p', { class: 'error-message' }, message)));
 }
 
 async function start(): Promise<void> {
@@ -94,7 +100,7 @@ async function start(): Promise<void> {
   }
   const c = init.content;
   const status = el('span', { class: 'status', 'aria-live': 'polite' });
-  const chips = el('div', { class: 'chips', role: 'group', 'aria-label': 'Show only' });
+  const chips = el('div', { class: 'chips', role: 'group', 'aria-label': t('Show only') });
   const chip = (key: string, label: string) => {
     const b = el('button', { class: 'chip', type: 'button', 'aria-pressed': String(state.statuses.includes(key)), 'data-status': key }, label);
     b.addEventListener('click', () => {
@@ -106,12 +112,12 @@ async function start(): Promise<void> {
     });
     return b;
   };
-  for (const s of DIFF_STATUSES) chips.append(chip(s, `${s} ${formatCount(c.counts[s])}`));
-  const differChip = chip(VALUES_DIFFER, VALUES_DIFFER);
+  for (const s of DIFF_STATUSES) chips.append(chip(s, `${STATUS[s]} ${formatCount(c.counts[s])}`));
+  const differChip = chip(VALUES_DIFFER, VALUES_DIFFER_TEXT);
   differChip.hidden = true;
   chips.append(differChip);
 
-  const filter = custom('vscode-textfield', { id: 'filter', placeholder: 'Filter by name, or /regex/', 'aria-label': 'Filter pairs by name or /regular expression/' }) as HTMLElement & { value: string };
+  const filter = custom('vscode-textfield', { id: 'filter', placeholder: t('Filter by name, or /regex/'), 'aria-label': t('Filter pairs by name or /regular expression/') }) as HTMLElement & { value: string };
   filter.value = state.filter;
   let timer: ReturnType<typeof setTimeout> | undefined;
   filter.addEventListener('input', () => {
@@ -124,15 +130,15 @@ async function start(): Promise<void> {
   });
 
   // Values: one button, a progress bar and Cancel while it runs, a line of what it found.
-  const compare = custom('vscode-button', { id: 'compare-values' }, `Compare values of ${formatCount(c.comparable)} pairs`);
+  const compare = custom('vscode-button', { id: 'compare-values' }, t('Compare values of {0} pairs', formatCount(c.comparable)));
   const progress = custom('vscode-progress-bar', { class: 'values-progress', value: '0', max: '100', hidden: '' }) as HTMLElement & { value: number };
-  const cancel = custom('vscode-button', { id: 'cancel-values', secondary: '', hidden: '' }, 'Cancel');
+  const cancel = custom('vscode-button', { id: 'cancel-values', secondary: '', hidden: '' }, t('Cancel'));
   const found = el('span', { class: 'values-status', role: 'status' });
   if (c.comparable === 0) compare.setAttribute('disabled', '');
   compare.addEventListener('click', () => {
     compare.hidden = true;
     progress.hidden = cancel.hidden = false;
-    found.textContent = 'Comparing…';
+    found.textContent = t('Comparing…');
     void rpc.request({ type: 'compareValues' });
   });
   cancel.addEventListener('click', () => void rpc.request({ type: 'cancelValues' }));
@@ -140,15 +146,19 @@ async function start(): Promise<void> {
   onValues = (m) => {
     progress.value = m.total === 0 ? 100 : Math.round((m.done / m.total) * 100);
     const tol = `rtol ${tolerance(c.rtol)}, atol ${tolerance(c.atol)}`;
+    const verdict = m.differing === 0 ? t('all allclose') : t('{0} differ', formatCount(m.differing));
+    const [done, total] = [formatCount(m.done), formatCount(m.total)];
     found.textContent = m.finished
-      ? `${m.finished === 'cancelled' ? 'Stopped after' : 'Compared'} ${formatCount(m.done)} of ${formatCount(m.total)} pairs: ${m.differing === 0 ? 'all allclose' : `${formatCount(m.differing)} differ`} (${tol}).`
-      : `Compared ${formatCount(m.done)} of ${formatCount(m.total)}; ${formatCount(m.differing)} differ so far.`;
+      ? m.finished === 'cancelled'
+        ? t('Stopped after {0} of {1} pairs: {2} ({3}).', done, total, verdict, tol)
+        : t('Compared {0} of {1} pairs: {2} ({3}).', done, total, verdict, tol)
+      : t('Compared {0} of {1}; {2} differ so far.', done, total, formatCount(m.differing));
     if (m.finished) {
       progress.hidden = cancel.hidden = true;
       compare.hidden = false;
-      compare.textContent = 'Compare values again';
+      compare.textContent = t('Compare values again');
       differChip.hidden = false;
-      differChip.textContent = `${VALUES_DIFFER} ${formatCount(m.differing)}`;
+      differChip.textContent = `${VALUES_DIFFER_TEXT} ${formatCount(m.differing)}`;
     }
     // Rows show results as they arrive, a few times a second at most.
     if (!repaint || m.finished) {
@@ -165,27 +175,27 @@ async function start(): Promise<void> {
     {
       fetch: async (start, count) => {
         const r = await rpc.request({ type: 'listRows', start, count, filter: state.filter, statuses: state.statuses });
-        if (r.type !== 'rows') throw new Error('unexpected reply');
+        if (r.type !== 'rows') throw new Error(t('unexpected reply'));
         return r;
       },
     },
     init.pageSize,
     rowHeight(),
-    'Tensor pairs',
+    t('Tensor pairs'),
   );
   table.keep(state.widths, (widths) => {
     state = { ...state, widths };
     saveState(state);
   }, status);
   table.onPainted = (first, count) => {
-    status.textContent = `${formatCount(table!.rowCount)} pairs shown · rows ${formatCount(first + 1)}–${formatCount(first + count)}`;
+    status.textContent = t('{0} pairs shown · rows {1}–{2}', formatCount(table!.rowCount), formatCount(first + 1), formatCount(first + count));
     document.body.dataset.painted = String(Date.now());
   };
   const head = el(
     'section',
-    { class: 'diff-head', 'aria-label': 'Compared checkpoints' },
-    el('h1', {}, `Left: ${c.left}`),
-    el('h1', {}, `Right: ${c.right}`),
+    { class: 'diff-head', 'aria-label': t('Compared checkpoints') },
+    el('h1', {}, t('Left: {0}', c.left)),
+    el('h1', {}, t('Right: {0}', c.right)),
     el('p', { class: 'pairing' }, c.pairing),
   );
   app.replaceChildren(head, chips, el('div', { class: 'toolbar' }, filter, status), el('div', { class: 'values-bar toolbar' }, compare, progress, cancel, found), table.element);

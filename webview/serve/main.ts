@@ -21,6 +21,7 @@ import {
 import type { Phase } from '../../src/core/types';
 import { el } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
+import { t } from '../shared/l10n';
 
 interface PageState {
   readonly stateVersion: 1;
@@ -32,16 +33,19 @@ interface PageState {
 const STATE_VERSION = 1;
 
 const PHASE_LABEL: Record<Phase, string> = {
-  starting: 'Process started',
-  weights: 'Loading weights',
-  compile: 'Compiling',
-  graphs: 'Capturing graphs',
-  'kv-cache': 'Allocating KV cache',
-  precompile: 'Precompiling',
-  http: 'Starting HTTP server',
-  warmup: 'Warm-up request',
-  ready: 'Ready',
+  starting: t('Process started'),
+  weights: t('Loading weights'),
+  compile: t('Compiling'),
+  graphs: t('Capturing graphs'),
+  'kv-cache': t('Allocating KV cache'),
+  precompile: t('Precompiling'),
+  http: t('Starting HTTP server'),
+  warmup: t('Warm-up request'),
+  ready: t('Ready'),
 };
+
+/** A run's status in words (the data-status attributes keep the ids). */
+const RUN_STATUS: Record<RunView['status'], string> = { running: t('running'), done: t('done'), stopped: t('stopped'), error: t('error') };
 
 let init: ServeInit | undefined;
 let server: ServerView | undefined;
@@ -111,50 +115,50 @@ const num = (id: string, attrs: Record<string, string> = {}) => el('input', { id
 const button = (id: string, text: string, cls = '') => el('button', { id, type: 'button', class: cls }, text);
 
 const ui = {
-  profile: el('select', { id: 'profile', 'aria-label': 'Saved profiles' }),
-  profileName: input('profile-name', { placeholder: 'Profile name' }),
-  saveProfile: button('save-profile', 'Save Profile', 'secondary'),
-  deleteProfile: button('delete-profile', 'Delete', 'secondary'),
+  profile: el('select', { id: 'profile', 'aria-label': t('Saved profiles') }),
+  profileName: input('profile-name', { placeholder: t('Profile name') }),
+  saveProfile: button('save-profile', t('Save Profile'), 'secondary'),
+  deleteProfile: button('delete-profile', t('Delete'), 'secondary'),
   engine: el('select', { id: 'engine' }),
-  model: input('model', { placeholder: 'An export folder (config.json, *.safetensors, tokenizer)' }),
-  browse: button('browse', 'Browse…', 'secondary'),
+  model: input('model', { placeholder: t('An export folder ({0}, {1}, tokenizer)', 'config.json', '*.safetensors') }),
+  browse: button('browse', t('Browse…'), 'secondary'),
   host: input('host'),
-  port: num('port', { min: '1', max: '65535', placeholder: 'a free one' }),
+  port: num('port', { min: '1', max: '65535', placeholder: t('a free one') }),
   dtype: input('dtype', { list: 'dtypes', placeholder: 'auto' }),
-  maxLen: num('max-model-len', { min: '1', placeholder: 'from config.json' }),
+  maxLen: num('max-model-len', { min: '1', placeholder: t('from {0}', 'config.json') }),
   tp: num('tp', { min: '1', placeholder: '1' }),
-  memory: num('memory', { min: '0.05', max: '1', step: '0.05', placeholder: 'engine default' }),
-  served: input('served-name', { placeholder: 'the folder path' }),
+  memory: num('memory', { min: '0.05', max: '1', step: '0.05', placeholder: t('engine default') }),
+  served: input('served-name', { placeholder: t('the folder path') }),
   device: el('select', { id: 'device' }),
-  extra: input('extra-args', { placeholder: 'e.g. --enforce-eager --device cpu' }),
-  env: el('textarea', { id: 'env', rows: '2', spellcheck: 'false', placeholder: 'KEY=VALUE, one per line' }),
-  python: input('python', { placeholder: "VS Code's Python (or jaxServe.pythonPath)" }),
-  command: input('command', { placeholder: 'e.g. docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai' }),
-  start: button('start', 'Start Server'),
-  stop: button('stop', 'Stop Server', 'secondary'),
-  log: button('show-log', 'Show Log', 'secondary'),
-  script: button('offline-script', 'Offline Script…', 'secondary'),
+  extra: input('extra-args', { placeholder: t('e.g. {0}', '--enforce-eager --device cpu') }),
+  env: el('textarea', { id: 'env', rows: '2', spellcheck: 'false', placeholder: t('KEY=VALUE, one per line') }),
+  python: input('python', { placeholder: t("VS Code's Python (or {0})", 'jaxServe.pythonPath') }),
+  command: input('command', { placeholder: t('e.g. {0}', 'docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai') }),
+  start: button('start', t('Start Server')),
+  stop: button('stop', t('Stop Server'), 'secondary'),
+  log: button('show-log', t('Show Log'), 'secondary'),
+  script: button('offline-script', t('Offline Script…'), 'secondary'),
   serverLine: el('div', { id: 'server-line', class: 'status', role: 'status', 'aria-live': 'polite' }),
   phases: el('ol', { id: 'phases', class: 'phases' }),
   failure: el('div', { id: 'failure', class: 'failure', hidden: '' }),
-  gauges: el('div', { id: 'gauges', class: 'gauges', 'aria-label': 'Server gauges from /metrics' }),
+  gauges: el('div', { id: 'gauges', class: 'gauges', 'aria-label': t('Server gauges from {0}', '/metrics') }),
   attached: el('div', { id: 'attached', class: 'status' }),
-  attach: button('attach', 'Attach…', 'secondary'),
+  attach: button('attach', t('Attach…'), 'secondary'),
   modeCompletion: el('input', { id: 'mode-completions', type: 'radio', name: 'mode', value: 'completions' }),
   modeChat: el('input', { id: 'mode-chat', type: 'radio', name: 'mode', value: 'chat' }),
-  prompt: el('textarea', { id: 'prompt', rows: '5', placeholder: 'Prompt (Ctrl+Enter generates)' }),
+  prompt: el('textarea', { id: 'prompt', rows: '5', placeholder: t('Prompt (Ctrl+Enter generates)') }),
   temperature: num('temperature', { min: '0', max: '2', step: '0.1' }),
   topP: num('top-p', { min: '0', max: '1', step: '0.05' }),
   maxTokens: num('max-tokens', { min: '1', step: '1' }),
-  seed: num('seed', { step: '1', placeholder: 'none' }),
-  stopStrings: el('textarea', { id: 'stop-strings', rows: '1', spellcheck: 'false', placeholder: 'one per line' }),
-  generate: button('generate', 'Generate'),
-  cancel: button('cancel-run', 'Stop', 'secondary'),
-  output: el('pre', { id: 'output', class: 'output', tabindex: '0', 'aria-label': 'Generated text', 'aria-live': 'off' }),
+  seed: num('seed', { step: '1', placeholder: t('none') }),
+  stopStrings: el('textarea', { id: 'stop-strings', rows: '1', spellcheck: 'false', placeholder: t('one per line') }),
+  generate: button('generate', t('Generate')),
+  cancel: button('cancel-run', t('Stop'), 'secondary'),
+  output: el('pre', { id: 'output', class: 'output', tabindex: '0', 'aria-label': t('Generated text'), 'aria-live': 'off' }),
   stats: el('div', { id: 'run-stats', class: 'status', role: 'status' }),
-  history: el('ol', { id: 'history', class: 'history', 'aria-label': 'Earlier runs' }),
+  history: el('ol', { id: 'history', class: 'history', 'aria-label': t('Earlier runs') }),
   // Check Against Source (jax-serve check-served): its own block, see renderCheck.
-  checkSource: button('check-source', 'Check Against Source', 'secondary'),
+  checkSource: button('check-source', t('Check Against Source'), 'secondary'),
   check: el('div', { id: 'check', class: 'check', role: 'status', 'aria-live': 'polite' }),
 };
 
@@ -165,25 +169,25 @@ function build(): void {
   const launch = el(
     'section',
     { 'aria-labelledby': 'h-server' },
-    el('h2', { id: 'h-server' }, 'Server'),
+    el('h2', { id: 'h-server' }, t('Server')),
     el('div', { class: 'row' }, ui.profile, ui.profileName, ui.saveProfile, ui.deleteProfile),
     el(
       'div',
       { class: 'form' },
-      Object.assign(field('Engine', ui.engine), { className: 'field span2' }),
-      el('div', { class: 'field wide' }, el('label', { for: 'model' }, 'Model folder'), el('div', { class: 'row' }, ui.model, ui.browse)),
-      field('Host', ui.host, '127.0.0.1 serves this machine only'),
-      field('Port', ui.port),
+      Object.assign(field(t('Engine'), ui.engine), { className: 'field span2' }),
+      el('div', { class: 'field wide' }, el('label', { for: 'model' }, t('Model folder')), el('div', { class: 'row' }, ui.model, ui.browse)),
+      field(t('Host'), ui.host, t('{0} serves this machine only', '127.0.0.1')),
+      field(t('Port'), ui.port),
       field('dtype', ui.dtype),
-      field('Max model length', ui.maxLen),
-      field('Tensor-parallel size', ui.tp),
-      field('Memory fraction', ui.memory, ''),
-      field('Served model name', ui.served),
-      field('Device', ui.device, ''),
-      field('Extra arguments', ui.extra),
-      field('Interpreter', ui.python, 'where the engine is installed'),
-      field('Launch command', ui.command, 'replaces the engine executable (a container)'),
-      el('div', { class: 'field wide' }, el('label', { for: 'env' }, 'Environment'), ui.env),
+      field(t('Max model length'), ui.maxLen),
+      field(t('Tensor-parallel size'), ui.tp),
+      field(t('Memory fraction'), ui.memory, ''),
+      field(t('Served model name'), ui.served),
+      field(t('Device'), ui.device, ''),
+      field(t('Extra arguments'), ui.extra),
+      field(t('Interpreter'), ui.python, t('where the engine is installed')),
+      field(t('Launch command'), ui.command, t('replaces the engine executable (a container)')),
+      el('div', { class: 'field wide' }, el('label', { for: 'env' }, t('Environment')), ui.env),
       datalist,
     ),
     el('div', { class: 'row' }, ui.start, ui.stop, ui.log, ui.script),
@@ -195,18 +199,18 @@ function build(): void {
   const gen = el(
     'section',
     { 'aria-labelledby': 'h-generate' },
-    el('h2', { id: 'h-generate' }, 'Generate'),
+    el('h2', { id: 'h-generate' }, t('Generate')),
     el('div', { class: 'row' }, ui.attached, ui.attach),
-    el('div', { class: 'row', role: 'radiogroup', 'aria-label': 'API' }, ui.modeCompletion, el('label', { for: 'mode-completions' }, 'Completion (/v1/completions)'), ui.modeChat, el('label', { for: 'mode-chat' }, 'Chat (/v1/chat/completions, chat template)')),
+    el('div', { class: 'row', role: 'radiogroup', 'aria-label': 'API' }, ui.modeCompletion, el('label', { for: 'mode-completions' }, t('Completion ({0})', '/v1/completions')), ui.modeChat, el('label', { for: 'mode-chat' }, t('Chat ({0}, chat template)', '/v1/chat/completions'))),
     ui.prompt,
-    el('div', { class: 'form sampling' }, field('Temperature', ui.temperature), field('top_p', ui.topP), field('Max tokens', ui.maxTokens), field('Seed', ui.seed), field('Stop', ui.stopStrings)),
+    el('div', { class: 'form sampling' }, field(t('Temperature'), ui.temperature), field('top_p', ui.topP), field(t('Max tokens'), ui.maxTokens), field(t('Seed'), ui.seed), field(t('Stop'), ui.stopStrings)),
     el('div', { class: 'row' }, ui.generate, ui.cancel),
     ui.output,
     ui.stats,
-    el('h3', {}, 'History'),
+    el('h3', {}, t('History')),
     ui.history,
   );
-  gen.append(el('h3', {}, 'Check Against Source'), el('div', { class: 'row' }, ui.checkSource), ui.check);
+  gen.append(el('h3', {}, t('Check Against Source')), el('div', { class: 'row' }, ui.checkSource), ui.check);
   app.append(launch, gen);
   ui.cancel.disabled = true;
 
@@ -254,18 +258,18 @@ function build(): void {
 function memoryHint(): void {
   const e = init?.engines.find((x) => x.id === ui.engine.value);
   const hint = document.getElementById('memory-hint');
-  if (hint) hint.textContent = e?.memoryFlag ? `${e.memoryFlag}` : 'not an option of this engine';
+  if (hint) hint.textContent = e?.memoryFlag ? e.memoryFlag : t('not an option of this engine');
   ui.memory.disabled = !e?.memoryFlag;
 }
 
 /** The engine's devices, the current one kept when it has it; none: the field is off. */
 function deviceChoices(current: string | undefined): void {
   const devices = init?.engines.find((x) => x.id === ui.engine.value)?.devices ?? [];
-  ui.device.replaceChildren(el('option', { value: '' }, devices.length ? 'engine default' : '—'), ...devices.map((d) => el('option', { value: d }, d)));
+  ui.device.replaceChildren(el('option', { value: '' }, devices.length ? t('engine default') : '—'), ...devices.map((d) => el('option', { value: d }, d)));
   ui.device.value = current && devices.includes(current) ? current : '';
   ui.device.disabled = devices.length === 0;
   const hint = document.getElementById('device-hint');
-  if (hint) hint.textContent = devices.length ? '--device (must equal JAX_PLATFORMS when set)' : 'not an option of this engine';
+  if (hint) hint.textContent = devices.length ? t('{0} (must equal {1} when set)', '--device', 'JAX_PLATFORMS') : t('not an option of this engine');
 }
 
 // ---- form values -------------------------------------------------------------------------------
@@ -345,12 +349,12 @@ function persist(): void {
 
 function renderProfiles(profiles: readonly ProfileView[], select?: string): void {
   if (init) init = { ...init, profiles };
-  ui.profile.replaceChildren(el('option', { value: '' }, profiles.length ? 'Saved profiles…' : 'No saved profiles'), ...profiles.map((p) => el('option', { value: p.name }, p.name)));
+  ui.profile.replaceChildren(el('option', { value: '' }, profiles.length ? t('Saved profiles…') : t('No saved profiles')), ...profiles.map((p) => el('option', { value: p.name }, p.name)));
   ui.profile.value = select && profiles.some((p) => p.name === select) ? select : '';
   ui.deleteProfile.disabled = profiles.length === 0;
 }
 
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const secs = (ms: number) => t('{0} s', (ms / 1000).toFixed(1));
 
 function renderServer(): void {
   const s = server;
@@ -361,21 +365,21 @@ function renderServer(): void {
   ui.stop.disabled = !busy;
   ui.failure.hidden = true;
   if (!s) {
-    ui.serverLine.textContent = init?.trusted ? 'No server started from this window.' : 'Restricted Mode: trust this workspace to start servers.';
+    ui.serverLine.textContent = init?.trusted ? t('No server started from this window.') : t('Restricted Mode: trust this workspace to start servers.');
     ui.phases.replaceChildren();
     return;
   }
   const elapsed = Date.now() - s.startedAt;
   ui.serverLine.textContent =
     s.status === 'ready'
-      ? `${s.engine}: ready at ${s.url} after ${secs(s.readyAfter ?? elapsed)} — model "${s.model}"`
+      ? t('{0}: ready at {1} after {2} — model "{3}"', s.engine, s.url, secs(s.readyAfter ?? elapsed), s.model)
       : s.status === 'starting'
-        ? `${s.engine}: starting (${secs(elapsed)})`
+        ? t('{0}: starting ({1})', s.engine, secs(elapsed))
         : s.status === 'stopping'
-          ? `${s.engine}: stopping…`
+          ? t('{0}: stopping…', s.engine)
           : s.status === 'failed'
-            ? `${s.engine}: failed`
-            : `${s.engine}: stopped`;
+            ? t('{0}: failed', s.engine)
+            : t('{0}: stopped', s.engine);
   ui.serverLine.dataset.status = s.status;
   const end = s.status === 'ready' ? (s.readyAfter ?? elapsed) : elapsed;
   ui.phases.replaceChildren(
@@ -384,12 +388,12 @@ function renderServer(): void {
       const took = p.phase === 'ready' ? '' : next === undefined ? '' : ` — ${secs(Math.max(0, next - p.at))}`;
       const progress = (p.phase === 'weights' && s.progress ? ` ${s.progress.done}/${s.progress.total}` : '') + (p.detail ? ` (${p.detail})` : '');
       const live = p.phase === s.phase && s.status === 'starting';
-      return el('li', { class: live ? 'live' : '', 'data-phase': p.phase }, el('span', { class: 'phase' }, `${PHASE_LABEL[p.phase]}${progress}`), el('span', { class: 'at' }, `at ${secs(p.at)}${took}`));
+      return el('li', { class: live ? 'live' : '', 'data-phase': p.phase }, el('span', { class: 'phase' }, `${PHASE_LABEL[p.phase]}${progress}`), el('span', { class: 'at' }, t('at {0}', secs(p.at)) + took));
     }),
   );
   if (s.status === 'failed' && s.message) {
-    const buttons = [button('failure-log', 'Show Log', 'secondary')];
-    if (s.preflight) buttons.unshift(button('failure-preflight', 'Preflight Export'));
+    const buttons = [button('failure-log', t('Show Log'), 'secondary')];
+    if (s.preflight) buttons.unshift(button('failure-preflight', t('Preflight Export')));
     ui.failure.replaceChildren(el('pre', { class: 'error-message' }, s.message), el('div', { class: 'row' }, ...buttons));
     ui.failure.hidden = false;
     document.getElementById('failure-log')?.addEventListener('click', () => void rpc.request({ type: 'showLog' }));
@@ -412,15 +416,15 @@ function renderGauges(g: GaugesView | undefined, absent?: string): void {
   const gauge = (label: string, value: string, fraction?: number) =>
     el('div', { class: 'gauge', role: 'meter', 'aria-label': label, 'aria-valuenow': String(fraction ?? 0), 'aria-valuemin': '0', 'aria-valuemax': '1' }, el('span', { class: 'gauge-label' }, label), el('span', { class: 'gauge-value' }, value), ...(fraction === undefined ? [] : [bar(fraction)]));
   ui.gauges.replaceChildren(
-    gauge('Running', g.running === undefined ? '—' : String(g.running)),
-    gauge('Waiting', g.waiting === undefined ? '—' : String(g.waiting)),
-    gauge('KV cache', g.kvCacheUse === undefined ? '—' : `${(g.kvCacheUse * 100).toFixed(1)} %`, g.kvCacheUse),
+    gauge(t('Running'), g.running === undefined ? '—' : String(g.running)),
+    gauge(t('Waiting'), g.waiting === undefined ? '—' : String(g.waiting)),
+    gauge(t('KV cache'), g.kvCacheUse === undefined ? '—' : `${(g.kvCacheUse * 100).toFixed(1)} %`, g.kvCacheUse),
   );
 }
 
 function renderAttached(a: ServeInit['attached']): void {
   if (init) init = { ...init, attached: a };
-  ui.attached.textContent = a ? `Generating with ${a.model ?? '(no model name)'} at ${a.url}` : 'Not attached: start a server above (it attaches when ready), or attach to a running one.';
+  ui.attached.textContent = a ? t('Generating with {0} at {1}', a.model ?? t('(no model name)'), a.url) : t('Not attached: start a server above (it attaches when ready), or attach to a running one.');
 }
 
 // ---- runs --------------------------------------------------------------------------------------
@@ -429,12 +433,12 @@ function generate(): void {
   if (current) return;
   const prompt = ui.prompt.value;
   if (!prompt.trim()) {
-    ui.stats.textContent = 'Type a prompt first.';
+    ui.stats.textContent = t('Type a prompt first.');
     ui.prompt.focus();
     return;
   }
   ui.output.textContent = '';
-  ui.stats.textContent = 'Waiting for the first token…';
+  ui.stats.textContent = t('Waiting for the first token…');
   ui.stats.dataset.status = 'running';
   ui.generate.disabled = true;
   ui.cancel.disabled = false;
@@ -451,11 +455,11 @@ function cancel(): void {
 
 function statsText(r: RunView): string {
   const parts: string[] = [];
-  if (r.ttftMs !== undefined) parts.push(`TTFT ${r.ttftMs.toFixed(0)} ms`);
-  if (r.tokensPerSecond !== undefined) parts.push(`${r.tokensPerSecond.toFixed(1)} tokens/s`);
-  if (r.promptTokens !== undefined) parts.push(`${r.promptTokens} prompt tokens`);
-  if (r.completionTokens !== undefined) parts.push(`${r.completionTokens} completion tokens`);
-  if (r.finishReason) parts.push(`finish: ${r.finishReason}`);
+  if (r.ttftMs !== undefined) parts.push(t('TTFT {0} ms', r.ttftMs.toFixed(0)));
+  if (r.tokensPerSecond !== undefined) parts.push(t('{0} tokens/s', r.tokensPerSecond.toFixed(1)));
+  if (r.promptTokens !== undefined) parts.push(t('{0} prompt tokens', r.promptTokens));
+  if (r.completionTokens !== undefined) parts.push(t('{0} completion tokens', r.completionTokens));
+  if (r.finishReason) parts.push(t('finish: {0}', r.finishReason));
   return parts.join(' · ');
 }
 
@@ -467,7 +471,7 @@ function endRun(r: RunView): void {
   ui.generate.disabled = false;
   ui.cancel.disabled = true;
   ui.stats.dataset.status = r.status;
-  ui.stats.textContent = r.status === 'done' ? statsText(r) : r.status === 'stopped' ? `Stopped after ${r.text.length} characters (kept above).` : `Error: ${r.error ?? 'unknown'}`;
+  ui.stats.textContent = r.status === 'done' ? statsText(r) : r.status === 'stopped' ? t('Stopped after {0} characters (kept above).', r.text.length) : t('Error: {0}', r.error ?? t('unknown'));
   if (r.status !== 'running') addHistory(r, true);
 }
 
@@ -477,15 +481,15 @@ function addHistory(r: RunView, first: boolean): void {
     'li',
     { tabindex: '0', role: 'button', 'data-status': r.status },
     el('span', { class: 'when' }, when),
-    el('span', { class: 'mode' }, r.mode === 'chat' ? 'chat' : 'completion'),
+    el('span', { class: 'mode' }, r.mode === 'chat' ? t('chat') : t('completion')),
     el('span', { class: 'prompt' }, r.prompt.replace(/\s+/g, ' ').slice(0, 80)),
-    el('span', { class: 'stats' }, r.status === 'done' ? statsText(r) : r.status),
+    el('span', { class: 'stats' }, r.status === 'done' ? statsText(r) : RUN_STATUS[r.status]),
   );
   const restore = () => {
     ui.prompt.value = r.prompt;
     (r.mode === 'chat' ? ui.modeChat : ui.modeCompletion).checked = true;
     ui.output.textContent = r.text;
-    ui.stats.textContent = r.status === 'done' ? statsText(r) : r.status === 'error' ? `Error: ${r.error ?? ''}` : r.status;
+    ui.stats.textContent = r.status === 'done' ? statsText(r) : r.status === 'error' ? t('Error: {0}', r.error ?? '') : RUN_STATUS[r.status];
     persist();
   };
   item.addEventListener('click', restore);
@@ -501,7 +505,7 @@ function addHistory(r: RunView, first: boolean): void {
 }
 
 function showError(e: unknown): void {
-  ui.stats.textContent = `Error: ${e instanceof Error ? e.message : String(e)}`;
+  ui.stats.textContent = t('Error: {0}', e instanceof Error ? e.message : String(e));
 }
 
 // ---- start -------------------------------------------------------------------------------------
@@ -534,7 +538,7 @@ setInterval(() => {
 /** Asks the host to check the attached server against its export; the verdict replaces the last. */
 function checkSource(): void {
   ui.checkSource.disabled = true;
-  ui.check.replaceChildren(el('div', { class: 'status' }, 'Checking… (progress and Cancel in the notification)'));
+  ui.check.replaceChildren(el('div', { class: 'status' }, t('Checking… (progress and Cancel in the notification)')));
   void rpc
     .request({ type: 'checkSource' }, 60 * 60_000)
     .then((r) => r.type === 'checked' && renderCheck(r.check, r.error), showError)

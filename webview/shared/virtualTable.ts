@@ -14,6 +14,7 @@
  * so past MAX_SCROLL_PX the spacer is capped and scroll position maps proportionally to rows.
  */
 import { el } from './dom';
+import { t } from './l10n';
 
 export interface Column<R> {
   readonly title: string;
@@ -46,6 +47,8 @@ const MAX_CACHED_PAGES = 64;
 /** A resized column's narrowest, and one arrow key's step (Shift: four), in px. */
 const MIN_RESIZED_PX = 24;
 const RESIZE_STEP_PX = 16;
+/** Keys whose default on a focused resize border would scroll the table under it. */
+const SCROLL_KEYS: ReadonlySet<string> = new Set(['ArrowUp', 'ArrowDown', 'PageUp', 'PageDown', 'End', ' ', 'Enter']);
 
 /** Column widths the user set, by column title (what a page keeps in its state). */
 export type ColumnWidths = Readonly<Record<string, number>>;
@@ -100,6 +103,8 @@ export class VirtualTable<R> {
         const toggle = () => this.toggleSort(c.sortKey!);
         cell.addEventListener('click', toggle);
         cell.addEventListener('keydown', (e) => {
+          // Keys pressed on the header's resize border are the border's, not a request to sort.
+          if (e.target !== cell) return;
           if (e.key === 'Enter' || e.key === ' ') {
             e.preventDefault();
             e.stopPropagation();
@@ -138,7 +143,7 @@ export class VirtualTable<R> {
    */
   private resizer(cell: HTMLElement, k: number): HTMLElement {
     const title = this.columns[k]!.title;
-    const handle = el('div', { class: 'vt-resizer', role: 'separator', 'aria-orientation': 'vertical', tabindex: '0', 'aria-label': `Resize column ${title}`, title: `Resize ${title}: drag, or ←/→; double-click or Home to fit` });
+    const handle = el('div', { class: 'vt-resizer', role: 'separator', 'aria-orientation': 'vertical', tabindex: '0', 'aria-label': t('Resize column {0}', title), title: t('Resize {0}: drag, or ←/→; double-click or Home to fit', title) });
     cell.append(handle);
     const set = (px: number | undefined) => {
       if (px === undefined) this.userPx.delete(k);
@@ -176,7 +181,14 @@ export class VirtualTable<R> {
       const step = (e.shiftKey ? 4 : 1) * RESIZE_STEP_PX;
       const now = cell.getBoundingClientRect().width;
       const to = e.key === 'ArrowLeft' ? now - step : e.key === 'ArrowRight' ? now + step : e.key === 'Home' ? undefined : null;
-      if (to === null) return;
+      if (to === null) {
+        // The header (sorts on Enter/Space) and the grid (moves the selection) ignore keys from here
+        // (see onKey), but the event still bubbles: VS Code's webview forwards keydowns from the
+        // window to its keybindings (Ctrl+P, F1…), so stopping every key here would dead them.
+        // What would only scroll the table is kept from doing so; Tab moves on.
+        if (SCROLL_KEYS.has(e.key)) e.preventDefault();
+        return;
+      }
       e.preventDefault();
       e.stopPropagation();
       set(to);
@@ -194,7 +206,7 @@ export class VirtualTable<R> {
   keep(widths: ColumnWidths | undefined, save: (widths: ColumnWidths) => void, status: HTMLElement): void {
     this.setWidths(widths);
     this.onResize = save;
-    this.onError = (e) => (status.textContent = `Could not load rows: ${e instanceof Error ? e.message : String(e)}`);
+    this.onError = (e) => (status.textContent = t('Could not load rows: {0}', e instanceof Error ? e.message : String(e)));
   }
 
   /** Restores widths the user set (from the page's saved state); unknown titles are ignored. */
@@ -247,7 +259,12 @@ export class VirtualTable<R> {
     const tracks = this.columns.map((c, k) => (c.flex && !this.userPx.has(k) ? `minmax(${Math.floor(want[k]!)}px, ${c.flex}fr)` : `${Math.floor(want[k]!)}px`));
     this.element.style.setProperty('--vt-columns', tracks.join(' '));
     this.element.style.setProperty('--vt-width', `${Math.floor(want.reduce((a, b) => a + b, 0))}px`);
-    this.resizers.forEach((h, k) => h.setAttribute('aria-valuenow', String(Math.floor(want[k]!))));
+    // The separator's range: a resized column's narrowest to the row's width (or the column's, if wider).
+    this.resizers.forEach((h, k) => {
+      h.setAttribute('aria-valuemin', String(MIN_RESIZED_PX));
+      h.setAttribute('aria-valuemax', String(Math.floor(Math.max(avail, want[k]!))));
+      h.setAttribute('aria-valuenow', String(Math.floor(want[k]!)));
+    });
   }
 
   /** Ascending, then descending, then file order. */
@@ -433,6 +450,8 @@ export class VirtualTable<R> {
   }
 
   private onKey(e: KeyboardEvent): void {
+    // A resize border's keys resize (or do nothing); they never move or open rows.
+    if ((e.target as HTMLElement).closest('.vt-resizer')) return;
     if (this.selected >= 0 && this.onRowKey(e, this.selected, this.peek(this.selected))) {
       e.preventDefault();
       return;

@@ -186,6 +186,16 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     const largest = await waitRows(frame, (n) => n[0] !== 'layers.0.input_layernorm.norm_weights' && /mlp/.test(n[0]!));
     assert.match(largest[0]!, /mlp\.(gate|up|down)_proj\.kernel/, 'the 512 KiB MLP kernels come first');
     assert.equal(await bytes.getAttribute('aria-sort'), 'descending');
+    // Keys on the header's resize border are the border's: Enter/Space do not sort, ↓/End/PageDown do not select.
+    const border = bytes.locator('.vt-resizer');
+    await border.focus();
+    for (const key of ['Enter', ' ', 'ArrowDown', 'End', 'PageDown']) await wb.page.keyboard.press(key);
+    assert.equal(await bytes.getAttribute('aria-sort'), 'descending', 'Enter/Space on the border left the sort alone');
+    assert.equal(await frame.locator('.vt-row.selected').count(), 0, 'keys on the border selected no row');
+    const attr = async (a: string) => Number(await border.getAttribute(a));
+    const [min, now, max] = [await attr('aria-valuemin'), await attr('aria-valuenow'), await attr('aria-valuemax')];
+    assert.ok(min > 0 && min <= now && now <= max, `the border states its range: ${min} <= ${now} <= ${max}`);
+    await border.blur();
     await frame.fill('#filter input', '/q_proj|k_proj/');
     const matched = await waitRows(frame, (n) => n.length === 4);
     assert.ok(matched.every((n) => /[qk]_proj/.test(n)), matched.join(', '));
