@@ -21,10 +21,6 @@ function median(xs: number[]): number {
 }
 
 export async function benchEditor(dir: string, smoke: boolean): Promise<void> {
-  if (!process.env.JAX_SERVE_VSCODE_HOST) {
-    console.log('editor skipped: no JAX_SERVE_VSCODE_HOST (test/setup/vscode-host.sh installs code-server)');
-    return;
-  }
   const n = smoke ? 4_000 : 20_000;
   const runs = smoke ? 3 : 5;
   const word = (i: number) => ` w${i}`;

@@ -13,7 +13,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-export async function benchServe(smoke: boolean, python: string | undefined, peerScript: string): Promise<void> {
+export async function benchServe(smoke: boolean, python: string, peerScript: string): Promise<void> {
   const n = smoke ? 2_000 : 20_000;
   const chunk = (i: number) => `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1790000000, model: 'm', choices: [{ index: 0, delta: { content: ` tok${i}` }, logprobs: null, finish_reason: i === n - 1 ? 'length' : null }] })}\n\n`;
   const body = Buffer.from(Array.from({ length: n }, (_, i) => chunk(i)).join('') + 'data: [DONE]\n\n');
@@ -30,10 +30,6 @@ export async function benchServe(smoke: boolean, python: string | undefined, pee
     }
     const ours = median(per);
     const line = `client  ${n.toLocaleString('en-US')} chat chunks from a local server: jax-serve ${(ours * 1000).toFixed(1)} µs per chunk (median of ${runs}; bar < 200 µs)`;
-    if (!python) {
-      console.log(`${line}; peer skipped (no JAX_SERVE_PYTHON)`);
-      return;
-    }
     // The peer runs as a child while this process keeps serving.
     const peer = await new Promise<string>((resolve, reject) => {
       const p = spawn(python, [peerScript, 'sse', url, String(runs)]);

@@ -12,21 +12,8 @@ rm -rf "$logs"; mkdir -p "$logs"
 start=$(date +%s)
 step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
 
-need_disk 2500 "$root"
-need_disk 4000 "$JAX_SERVE_CACHE"
-
-step "npm packages"
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund || die "npm ci failed (see above)."
-fi
-
-step "Python venv (numpy, safetensors, torch CPU)"
-JAX_SERVE_PYTHON=$(bash test/setup/python.sh) || exit 3
-step "Python venv for HF-Flax (transformers 4.x Flax, jax 0.4)"
-JAX_SERVE_HFFLAX_PYTHON=$(bash test/setup/python.sh hfflax) || exit 3
-step "VS Code host (code-server, Node 24, chromium)"
-JAX_SERVE_VSCODE_HOST=$(bash test/setup/vscode-host.sh) || exit 3
-export JAX_SERVE_PYTHON JAX_SERVE_HFFLAX_PYTHON JAX_SERVE_VSCODE_HOST JAX_SERVE_REQUIRE_PYTHON=1
+. test/setup/env.sh
+export JAX_SERVE_REQUIRE_PYTHON=1
 export JAX_SERVE_FUZZ_RUNS=${JAX_SERVE_FUZZ_RUNS:-300}
 
 passed=0; failed=0; skipped=0; broken=0
