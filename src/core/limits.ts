@@ -6,8 +6,8 @@
 /** Bytes in a safetensors JSON header. The reference reader refuses more (MAX_HEADER_SIZE = 100_000_000). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-/** Bytes of a `*.safetensors.index.json`. A 100k-tensor index is ~8 MB; 64 MB leaves room and bounds memory. */
-export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+/** Bytes of a `*.safetensors.index.json`. A 100k-tensor index is ~7 MB and a 1M-tensor one ~72 MB; 128 MiB opens the latter with room and still bounds memory. */
+export const MAX_INDEX_BYTES = 128 * 1024 * 1024;
 
 /** Distinct shard files one index may name. The largest public models use a few hundred. */
 export const MAX_SHARD_COUNT = 10_000;

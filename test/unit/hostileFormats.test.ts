@@ -14,10 +14,10 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { JaxServeError, openCheckpoint, openFlaxMsgpackFile, openNpz, openSafetensorsFile, openSafetensorsIndex, type Checkpoint } from '../../src/core/index';
+import { JaxServeError, MAX_INDEX_BYTES, openCheckpoint, openFlaxMsgpackFile, openNpz, openSafetensorsFile, openSafetensorsIndex, type Checkpoint } from '../../src/core/index';
 import { NodeFileOpener } from '../../src/core/node/index';
 import { fastHeaderEntries } from '../../src/core/formats/safetensors/fastJson';
 import { MemoryFiles, tempDir, venvPython } from './helpers';
@@ -124,6 +124,26 @@ describe('hostile formats: every refusal is one clean line naming the file', () 
       }),
       { seed: fuzzSeed, numRuns: fuzzRuns(150) },
     );
+  });
+
+  it('index size: one as large as a 1M-tensor index (72 MB) opens; one over MAX_INDEX_BYTES is refused in one line before it is read', async function () {
+    this.timeout(120_000);
+    const dir = tempDir();
+    try {
+      const shard = Buffer.concat([Buffer.from([53, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'), Buffer.alloc(1)]);
+      writeFileSync(join(dir.path, 'm.safetensors'), shard);
+      const index = join(dir.path, 'model.safetensors.index.json');
+      // JSON whitespace pads the index to the size a 1M-tensor index has (the limit was 64 MiB).
+      const body = '{"metadata":{},"weight_map":{"t":"m.safetensors"}}';
+      writeFileSync(index, Buffer.concat([Buffer.from(body), Buffer.alloc(72_000_000 - body.length, 0x20)]));
+      const ck = await openCheckpoint(new NodeFileOpener(), index);
+      assert.deepEqual(ck.tensors.map((t) => t.name), ['t']);
+      // Past the limit: a sparse file, refused by its size (nothing past the limit is read).
+      truncateSync(index, MAX_INDEX_BYTES + 1);
+      assertRefused(runCli(['inspect', index]), 'model.safetensors.index.json');
+    } finally {
+      dir.remove();
+    }
   });
 
   it('safetensors: every spelling of an offset or dimension but plain digits is refused; plain digits are read', async () => {
