@@ -67,6 +67,43 @@ async function benchOpen(dir: string): Promise<void> {
   console.log(`${line}, python json+safe_open ${p.ms!.toFixed(1)} ms → ${(p.ms! / ours).toFixed(2)}× ${smoke ? '' : `(bar ≤ 150 ms)`}`);
 }
 
+/**
+ * How open's cost grows: the same layout at 1k, 10k, 100k and 1M tensors (smoke: 1k and 10k). Per
+ * count, the in-process open (median of 3, warm cache: its µs per tensor must not grow with the count)
+ * and `jax-serve inspect INDEX --json` as a whole process (its peak RSS must stay ≤ 512 MB).
+ */
+async function benchOpenScale(dir: string): Promise<void> {
+  const counts = smoke ? [1_000, 10_000] : [1_000, 10_000, 100_000, 1_000_000];
+  const perShard = 500;
+  const cli = resolve(__dirname, '..', 'dist', 'cli.js');
+  const opener = new NodeFileOpener();
+  const perTensor: number[] = [];
+  for (const n of counts) {
+    const d = join(dir, `scale-${n}`);
+    mkdirSync(d);
+    const specs: TensorSpec[] = Array.from({ length: n }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.w${i % 10}.weight`, dtype: 'BF16', shape: [2, 2] }));
+    await writeShardedSafetensors((f) => openAtomicFileSink(join(d, f), { sources: [] }), specs, () => new Uint8Array(8), { maxShardBytes: perShard * 8 });
+    await openCheckpoint(opener, d); // warm the page cache
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const ck = await openCheckpoint(opener, d);
+      times.push(performance.now() - t0);
+      if (ck.tensors.length !== n) throw new Error('open scale: wrong tensor count');
+    }
+    const ms = median(times);
+    perTensor.push((ms * 1000) / n);
+    const index = join(d, 'model.safetensors.index.json');
+    const child = measured(['sh', '-c', '"$0" "$1" inspect "$2" --json > /dev/null', process.execPath, cli, index]);
+    rmSync(d, { recursive: true, force: true });
+    console.log(
+      `open scale  ${n.toLocaleString('en-US')} tensors (${Math.ceil(n / perShard)} shards): in-process ${ms.toFixed(1)} ms (median of 3), ${perTensor.at(-1)!.toFixed(2)} µs per tensor; ` +
+        `inspect --json as a process ${child.seconds.toFixed(2)} s, peak ${child.rss_mb.toFixed(0)} MB${smoke ? '' : ' (bar ≤ 512 MB)'}`,
+    );
+  }
+  console.log(`open scale  µs per tensor at ${counts.at(-1)!.toLocaleString('en-US')} over ${counts[0]!.toLocaleString('en-US')}: ${(perTensor.at(-1)! / perTensor[0]!).toFixed(2)}× (bar: no growth)`);
+}
+
 async function benchStats(dir: string, dtype: 'F32' | 'BF16'): Promise<void> {
   const bytes = smoke ? 64 << 20 : 1 << 30;
   const n = bytes / (dtype === 'F32' ? 4 : 2);
@@ -208,6 +245,7 @@ async function main(): Promise<void> {
     // `--only NAME` runs one benchmark (full sizes take minutes each).
     const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
     if (!only || only === 'open') await benchOpen(dir);
+    if (!only || only === 'open') await benchOpenScale(dir);
     if (!only || only === 'stats') await benchStats(dir, 'F32');
     if (!only || only === 'stats') await benchStats(dir, 'BF16');
     if (!only || only === 'convert') await benchConvert(dir);
