@@ -34,3 +34,14 @@ export function processesWith(fragment: string): number[] {
   }
   return found;
 }
+
+/** The live processes whose environment holds `NAME=value` (e.g. one code-server's, through JAX_SERVE_CODE_SERVER). */
+export function processesWithEnv(pids: readonly number[], name: string, value: string): number[] {
+  return pids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`${name}=${value}`);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}

@@ -103,7 +103,9 @@ export async function startCodeServer(opts: CodeServerOptions = {}): Promise<Cod
     '--vscode-option', 'enable-smoke-test-driver', // without it the built workbench ignores the test payload
   ];
   if (!opts.trust) args.push('--disable-workspace-trust');
-  const env = { ...process.env, PATH: `${join(home, 'node24', 'package', 'bin')}:${process.env.PATH}`, ...opts.env };
+  // JAX_SERVE_CODE_SERVER marks this server's processes (its extension host inherits it), so a test
+  // can tell them from another server's on the same machine.
+  const env = { ...process.env, PATH: `${join(home, 'node24', 'package', 'bin')}:${process.env.PATH}`, JAX_SERVE_CODE_SERVER: userDataDir, ...opts.env };
   if (opts.installVsix) {
     const r = spawnSync(join(home, 'cs', 'bin', 'code-server'), ['--extensions-dir', join(tmp, 'ext'), '--user-data-dir', userDataDir, '--install-extension', opts.installVsix], { env, encoding: 'utf8' });
     if (r.status !== 0 || !/successfully installed/i.test(r.stdout + r.stderr)) {

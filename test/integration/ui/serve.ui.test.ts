@@ -15,7 +15,7 @@ import { canonicalFixtures } from '../../fixtures/canonical';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 import { colourAgainstTheme } from './themeColours';
-import { processesWith, until } from '../waits';
+import { processesWith, processesWithEnv, until } from '../waits';
 
 const root = repoRoot();
 const shots = join(root, 'test-results', 'screenshots');
@@ -158,8 +158,9 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     await panel.click('#start');
     await panel.waitForSelector('#server-line[data-status="ready"]', { timeout: 180_000 });
     assert.ok(processesWith(exportDir).length > 0);
-    const hosts = processesWith('--type=extensionHost');
-    assert.equal(hosts.length, 1, 'one extension host');
+    // This server's extension host only: another code-server may run on the machine.
+    const hosts = processesWithEnv(processesWith('--type=extensionHost'), 'JAX_SERVE_CODE_SERVER', server.userDataDir);
+    assert.equal(hosts.length, 1, 'one extension host of this server');
     process.kill(hosts[0]!, 'SIGKILL');
     await until('the server to be gone', () => (processesWith(exportDir).length === 0 ? true : undefined), 30_000);
   });
