@@ -44,13 +44,19 @@ function peer(args: string[]): Record<string, number> {
   return JSON.parse(execFileSync(python, [peerScript, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 }));
 }
 
+/** A sharded safetensors checkpoint of `n` tiny BF16 tensors, `perShard` to a shard, in `d` (created). */
+async function syntheticIndex(d: string, n: number, perShard: number): Promise<TensorSpec[]> {
+  mkdirSync(d);
+  const specs: TensorSpec[] = Array.from({ length: n }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.w${i % 10}.weight`, dtype: 'BF16', shape: [2, 2] }));
+  await writeShardedSafetensors((f) => openAtomicFileSink(join(d, f), { sources: [] }), specs, () => new Uint8Array(8), { maxShardBytes: perShard * 8 });
+  return specs;
+}
+
 async function benchOpen(dir: string): Promise<void> {
   const shards = smoke ? 20 : 200;
   const perShard = 500;
-  const specs: TensorSpec[] = Array.from({ length: shards * perShard }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.w${i % 10}.weight`, dtype: 'BF16', shape: [2, 2] }));
   const d = join(dir, 'open');
-  mkdirSync(d);
-  await writeShardedSafetensors((f) => openAtomicFileSink(join(d, f), { sources: [] }), specs, () => new Uint8Array(8), { maxShardBytes: perShard * 8 });
+  const specs = await syntheticIndex(d, shards * perShard, perShard);
   const opener = new NodeFileOpener();
   const runs = smoke ? 5 : 9;
   await openCheckpoint(opener, d); // warm the page cache
@@ -80,9 +86,7 @@ async function benchOpenScale(dir: string): Promise<void> {
   const perTensor: number[] = [];
   for (const n of counts) {
     const d = join(dir, `scale-${n}`);
-    mkdirSync(d);
-    const specs: TensorSpec[] = Array.from({ length: n }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.w${i % 10}.weight`, dtype: 'BF16', shape: [2, 2] }));
-    await writeShardedSafetensors((f) => openAtomicFileSink(join(d, f), { sources: [] }), specs, () => new Uint8Array(8), { maxShardBytes: perShard * 8 });
+    await syntheticIndex(d, n, perShard);
     await openCheckpoint(opener, d); // warm the page cache
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
