@@ -13,6 +13,7 @@ import { Cli, cliError } from './cli';
 import { PlanDocuments, verifyMarkdown } from './planDocuments';
 import type { PlanPanels } from './planPanel';
 import { choosePython } from './python';
+import { refuseUntrusted } from './trust';
 
 export interface ConvertRequest {
   readonly source: string;
@@ -78,9 +79,7 @@ export class ConvertCommands implements vscode.Disposable {
    * turned off VS Code leaves `isWorkspaceTrusted` unset, which would hide the commands.
    */
   private trusted(): boolean {
-    if (vscode.workspace.isTrusted) return true;
-    void vscode.window.showErrorMessage(vscode.l10n.t('JAX Serve runs the converter as a process, which Restricted Mode does not allow. Trust this workspace to convert, import or verify.'), vscode.l10n.t('Manage Workspace Trust')).then((p) => p && vscode.commands.executeCommand('workbench.trust.manage'));
-    return false;
+    return !refuseUntrusted(vscode.l10n.t('JAX Serve runs the converter as a process, which Restricted Mode does not allow. Trust this workspace to convert, import or verify.'));
   }
 
   private async python(resource: string): Promise<string> {

@@ -18,6 +18,11 @@ export class PlanDocuments implements vscode.Disposable, vscode.TextDocumentCont
   private readonly registration = vscode.workspace.registerTextDocumentContentProvider(PLAN_SCHEME, this);
 
   provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.text(uri);
+  }
+
+  /** The text of a document this provider shows (empty for one it does not). */
+  text(uri: vscode.Uri): string {
     return this.contents.get(uri.path) ?? '';
   }
 

@@ -90,8 +90,7 @@ export class PlanPanels implements vscode.Disposable {
         await this.openMarkdown(s);
         return { type: 'ack' };
       case 'copyMarkdown': {
-        const doc = await vscode.workspace.openTextDocument(s.markdown);
-        await vscode.env.clipboard.writeText(doc.getText());
+        await vscode.env.clipboard.writeText(this.docs.text(s.markdown));
         void vscode.window.showInformationMessage(vscode.l10n.t('Copied the plan as Markdown.'));
         return { type: 'ack' };
       }

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { apiLabel, describeError, describePromptCheck, ENGINES, isJaxServeError, offlineScript, splitWords, type CheckReport, type EngineId, type GenerateApi } from '../core/index';
 import { Rpc } from '../shared/rpc';
-import { isServeWebviewToHost, type CheckView, type EngineView, type ProfileView, type RunMode, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
+import { isServeWebviewToHost, stopSequences, type CheckView, type EngineView, type ProfileView, type RunMode, type SamplingView, type ServeHostToWebview, type ServeWebviewToHost } from '../shared/serveProtocol';
 import { Disposable } from './dispose';
 import { choosePython } from './python';
 import type { RunSink, ServeSession } from './serveSession';
@@ -218,7 +218,7 @@ class ServePanel extends Disposable {
         engine: profile.engine,
         // The profile's extra arguments, split as a launch splits them (SGLang-JAX's Engine takes them).
         launch: { ...profile, extraArgs: profile.extraArgs?.trim() ? splitWords(profile.extraArgs) : undefined },
-        sampling: { temperature: sampling.temperature, topP: sampling.topP, maxTokens: sampling.maxTokens, stop: sampling.stop.split('\n').filter((s) => s !== ''), seed: sampling.seed },
+        sampling: { temperature: sampling.temperature, topP: sampling.topP, maxTokens: sampling.maxTokens, stop: stopSequences(sampling), seed: sampling.seed },
         prompts: [prompt || 'Hello, my name is'],
         chat: mode === 'chat',
       });

@@ -8,7 +8,7 @@
  */
 import { describeError, engineById, fetchGauges, generate, isJaxServeError, JaxServeError, launchOptions, listModels, profilesWith, metricsAbsentNote, serverRoot, ServedModels, stripControls, type CheckReport, type EngineSpec, type GenerateApi, type LaunchOptions, type ServerTextLog } from '../core/index';
 import { checkServed, type CheckServedOptions, type ServerProcess, type ServerProcessOptions, type ServerState } from '../core/node/index';
-import type { GaugesView, ProfileView, RunMode, RunView, SamplingView, ServerView } from '../shared/serveProtocol';
+import { stopSequences, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServerView } from '../shared/serveProtocol';
 import { Emitter } from './emitter';
 
 /** A server generation goes to: the one started here once ready, or one attached to. */
@@ -136,6 +136,8 @@ interface Managed {
 export class ServeSession {
   private readonly clock: Clock;
   private managed: Managed | undefined;
+  /** The attached server's key as last read, by its root (see apiKey). */
+  private key: { readonly root: string; readonly value: string | undefined } | undefined;
   private current: { readonly run: RunView; readonly ac: AbortController } | undefined;
   private nextRun = 1;
   private readonly servedModels = new ServedModels();
@@ -187,17 +189,27 @@ export class ServeSession {
     return `jaxServe.apiKey:${serverRoot(url)}`;
   }
 
-  /** The key sent to the attached server (as `Authorization: Bearer`), if one was given. */
+  /**
+   * The key sent to the attached server (as `Authorization: Bearer`), if one was given. Read from
+   * the secret store once per server root (the gauges ask every 2 s); attach() sets or clears it.
+   */
   private async apiKey(): Promise<string | undefined> {
     const e = this.endpoint;
     if (!e) return undefined;
-    const key = await this.o.secrets.get(this.keyName(e.url));
+    const root = serverRoot(e.url);
+    if (this.key?.root !== root) this.key = { root, value: await this.readApiKey(e.url) };
+    return this.key.value;
+  }
+
+  /** The kept key for `url`'s root; one kept under the old name (the URL as typed) moves to the root's name. */
+  private async readApiKey(url: string): Promise<string | undefined> {
+    const key = await this.o.secrets.get(this.keyName(url));
     if (key) return key;
-    const old = oldKeyName(e.url);
-    if (old === this.keyName(e.url)) return undefined;
+    const old = oldKeyName(url);
+    if (old === this.keyName(url)) return undefined;
     const kept = await this.o.secrets.get(old);
     if (!kept) return undefined;
-    await this.o.secrets.store(this.keyName(e.url), kept);
+    await this.o.secrets.store(this.keyName(url), kept);
     await this.o.secrets.delete(old);
     return kept;
   }
@@ -215,6 +227,7 @@ export class ServeSession {
     if (apiKey) await this.o.secrets.store(this.keyName(url), apiKey);
     // A key kept under the old name would come back (see apiKey): it goes too.
     else if (apiKey === '') for (const name of new Set([this.keyName(url), oldKeyName(url)])) await this.o.secrets.delete(name);
+    this.key = undefined;
     const endpoint: Endpoint = { url, model: model || undefined };
     // A server attached again may serve another model (a restart at the same port): list it again.
     this.servedModels.forget();
@@ -311,7 +324,7 @@ export class ServeSession {
           maxTokens: sampling.maxTokens,
           temperature: sampling.temperature,
           topP: sampling.topP,
-          stop: sampling.stop.split('\n').filter((s) => s !== ''),
+          stop: stopSequences(sampling),
           seed: sampling.seed,
           signal: ac.signal,
         },
@@ -366,7 +379,8 @@ export class ServeSession {
 
   /** The managed server's engine id and folder (whose preflight its failures concern). */
   get managedLaunch(): { readonly engine: string; readonly folder: string } | undefined {
-    return this.managed && { engine: this.managed.spec.id, folder: this.managed.launch.model };
+    const m = this.managed && this.managedAt(this.managed.server.url);
+    return m && { engine: m.spec.id, folder: m.folder };
   }
 
   /**

@@ -5,6 +5,7 @@
  * side files, tree expansion, sort key) come from core's type-only entry, stated once there.
  */
 import type { Expansion, Histogram, SideFiles, SliceRequest, TensorSortKey, TensorStats } from '../core/types';
+import { isObj, isCount } from './guards';
 
 export const PROTOCOL_VERSION = 3;
 /** Version of what the webview persists with setState. */
@@ -186,8 +187,6 @@ export const DETAIL_BINS = 40;
 export const MAX_SLICE_VALUES = 64 * 64;
 // #endregion
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** The host checks every inbound message's shape before acting on it. */
 export function isWebviewToHost(v: unknown): v is WebviewToHost {

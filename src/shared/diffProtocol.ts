@@ -3,6 +3,7 @@
  * ValueDiff) come from core's type-only entry rather than being restated here.
  */
 import type { DiffStatus, ValueDiff } from '../core/types';
+import { isObj, isCount } from './guards';
 
 /** Every status, in the order the panel's chips show them (listed at run time to check what the page sends). */
 export const DIFF_STATUSES = ['removed', 'added', 'reshaped', 'retyped', 'same'] as const satisfies readonly DiffStatus[];
@@ -92,8 +93,6 @@ export interface CancelValuesMessage {
 }
 export type DiffWebviewToHost = DiffReady | DiffListRows | CompareValuesMessage | CancelValuesMessage;
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 export function isDiffWebviewToHost(v: unknown): v is DiffWebviewToHost {
   if (!isObj(v)) return false;

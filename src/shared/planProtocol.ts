@@ -4,6 +4,7 @@
  * the page what a screenful does.
  */
 import type { PlanRow, PlanView, Problem } from '../core/types';
+import { isObj, isCount } from './guards';
 
 /** Rows one `listRows` may ask for; the host clamps to this. */
 export const MAX_PLAN_ROWS = 2000;
@@ -54,8 +55,6 @@ export interface PlanCopyMarkdown {
 }
 export type PlanWebviewToHost = PlanReady | PlanListRows | PlanOpenMarkdown | PlanCopyMarkdown;
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 export function isPlanWebviewToHost(v: unknown): v is PlanWebviewToHost {
   if (!isObj(v)) return false;

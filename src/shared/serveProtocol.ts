@@ -4,6 +4,7 @@
  * types are core's own (through its type-only entry), so the page and the host cannot drift apart.
  */
 import type { EngineFacts, LaunchProfile, Phase, ServerGauges, ServerStatus } from '../core/types';
+import { isObj } from './guards';
 
 /** The launch form: a profile as core checks and launches it. */
 export type ProfileView = LaunchProfile;
@@ -43,6 +44,11 @@ export interface SamplingView {
   readonly stop: string;
   /** Empty: none. */
   readonly seed?: number;
+}
+
+/** The stop strings a sampling sends: one per non-empty line (the live run and the offline script alike). */
+export function stopSequences(s: SamplingView): string[] {
+  return s.stop.split('\n').filter((line) => line !== '');
 }
 
 export type RunMode = 'completions' | 'chat';
@@ -139,7 +145,6 @@ export type ServeWebviewToHost =
   | { readonly type: 'cancelRun'; readonly id: number }
   | { readonly type: 'offlineScript'; readonly profile: ProfileView; readonly mode: RunMode; readonly prompt: string; readonly sampling: SamplingView };
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const str = (v: unknown, max = 100_000) => typeof v === 'string' && v.length <= max;
 const optStr = (v: unknown, max = 10_000) => v === undefined || str(v, max);
 const optNum = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v));

@@ -255,9 +255,13 @@ describe('ServeSession', () => {
   });
 
   it('a sink that fails (its editor closed) ends the run as an error, keeping what it took', async () => {
-    const s = session();
+    // The session's clock decides the flushes, so the two writes are apart however slow the machine.
+    const clock = new FakeClock();
+    const s = session({ clock });
     await s.attach(server.url, 'tiny');
     server.script.hang = true;
+    let open!: () => void;
+    server.script.gate = { at: 1, open: new Promise<void>((r) => (open = r)) };
     let took = '';
     const sink: RunSink = {
       remember: false,
@@ -266,8 +270,19 @@ describe('ServeSession', () => {
         took = text;
       },
     };
-    server.script.delayMs = 80;
-    const run = await s.runGeneration({ mode: 'completions', prompt: 'Once' }, sink).done;
+    const handle = s.runGeneration({ mode: 'completions', prompt: 'Once' }, sink);
+    let settled = false;
+    void handle.done.then(() => (settled = true));
+    await until('the first piece, written on a tick', () => {
+      clock.tick(FLUSH_MS);
+      return took !== '';
+    });
+    open();
+    await until('the run to end on the next write', () => {
+      clock.tick(FLUSH_MS);
+      return settled;
+    });
+    const run = await handle.done;
     assert.equal(run.status, 'error');
     assert.match(run.error!, /the editor refused the edit$/);
     assert.equal(run.text, took);

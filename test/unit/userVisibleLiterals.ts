@@ -9,6 +9,7 @@
  */
 import ts from 'typescript';
 import { isL10nCall } from '../../scripts/l10n.mjs';
+import { nameOf } from './literals';
 
 export interface Offender {
   readonly file: string;
@@ -49,8 +50,6 @@ const SHOWN_CALL_ARGUMENTS: Readonly<Record<string, number>> = {
   appendMarkdown: 0, // a MarkdownString's text
   appendText: 0,
 };
-
-const nameOf = (e: ts.Expression): string | undefined => (ts.isIdentifier(e) ? e.text : ts.isPropertyAccessExpression(e) ? e.name.text : undefined);
 
 /** The `const` declaration `id` refers to in its file (the nearest enclosing one), if any; a parameter of that name in between hides it. */
 function constFor(id: ts.Identifier): ts.VariableDeclaration | undefined {

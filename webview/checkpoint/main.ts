@@ -22,7 +22,7 @@ import type { Expansion, SideFiles } from '../../src/core/types';
 import { custom, el, formatBytes, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
 import { t } from '../shared/l10n';
-import { VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
+import { rowHeight, VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
 import { TensorDetail } from './detail';
 
 interface ViewState {
@@ -85,11 +85,6 @@ const columns: Column<TensorRow>[] = [
   { title: t('Bytes'), min: 5, max: 8, align: 'end', text: (r) => formatBytes(r.bytes), sortKey: 'bytes' },
 ];
 
-/** Row height follows the editor font size, as the hex editor does, so density matches the editor. */
-function rowHeight(): number {
-  const px = parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--vscode-editor-font-size')) || 13;
-  return Math.round(px * 1.7);
-}
 
 function persist(): void {
   if (table) state = { ...state, scrollTop: table.scrollTop, selected: table.selectedIndex };

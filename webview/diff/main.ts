@@ -12,7 +12,7 @@ import type { DiffStatus } from '../../src/core/types';
 import { custom, el, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
 import { t } from '../shared/l10n';
-import { VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
+import { rowHeight, VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
 
 const STATE_VERSION = 1;
 interface ViewState {
@@ -82,10 +82,6 @@ const columns: Column<DiffRow>[] = [
   },
 ];
 
-function rowHeight(): number {
-  const px = parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--vscode-editor-font-size')) || 13;
-  return Math.round(px * 1.7);
-}
 
 function renderError(message: string): void {
   app.replaceChildren(el('div', { class: 'error-panel', role: 'alert' }, el('h2', {}, t('These checkpoints could not be compared')), el('p', { class: 'error-message' }, message)));

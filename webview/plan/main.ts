@@ -11,7 +11,7 @@ import { isPlanHostToWebview, type PlanHostToWebview, type PlanWebviewToHost } f
 import { custom, el, formatCount } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
 import { t } from '../shared/l10n';
-import { VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
+import { rowHeight, VirtualTable, type Column, type ColumnWidths } from '../shared/virtualTable';
 
 const STATE_VERSION = 1;
 interface ViewState {
@@ -64,10 +64,6 @@ const columns: Column<PlanRow>[] = [
   },
 ];
 
-function rowHeight(): number {
-  const px = parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--vscode-editor-font-size')) || 13;
-  return Math.round(px * 1.7);
-}
 
 function renderError(e: unknown): void {
   app.replaceChildren(el('div', { class: 'error-panel', role: 'alert' }, el('h2', {}, t('The plan could not be shown')), el('p', { class: 'error-message' }, e instanceof Error ? e.message : String(e))));

@@ -85,6 +85,8 @@ export class VirtualTable<R> {
   private readonly userPx = new Map<number, number>();
   /** The widest natural width seen in each column since the last reset, px. */
   private seen: number[];
+  /** The rows (by their cells' text and class) measured since the last reset: a row seen again cannot widen a column. */
+  private measured = new Set<string>();
   private fittedFor = -1;
 
   constructor(
@@ -223,7 +225,17 @@ export class VirtualTable<R> {
    * Widens `seen` to the natural width of the header and of the rows in view: the rows are laid out
    * once with max-content tracks (the `vt-measuring` class), read, and put back.
    */
-  private measure(rows: readonly HTMLElement[]): boolean {
+  private measure(painted: readonly HTMLElement[]): boolean {
+    // Only rows not measured before pay for the second layout (a scroll back, a selection, a page
+    // arriving for rows already seen measure nothing).
+    const rows = painted.filter((row) => {
+      const key = Array.from(row.children, (c) => `${c.className}\u0001${c.textContent}`).join('\u0002');
+      if (this.measured.has(key)) return false;
+      this.measured.add(key);
+      return true;
+    });
+    // Until a row is measured (an empty view) the header alone sets the widths, as it always did.
+    if (rows.length === 0 && this.measured.size > 0) return false;
     this.element.classList.add('vt-measuring');
     let grew = false;
     for (const r of [this.headCells, ...rows.map((row) => Array.from(row.children) as HTMLElement[])]) {
@@ -311,6 +323,7 @@ export class VirtualTable<R> {
     this.cache.clear();
     // Widths follow what this view holds: a filter that drops the long names lets the others widen.
     this.seen = this.columns.map(() => 0);
+    this.measured.clear();
     this.selected = selected;
     this.total = first.total;
     this.cache.set(0, first.rows);
@@ -482,4 +495,10 @@ function capAt(group: readonly number[], want: number[], min: readonly number[],
     else lo = mid;
   }
   for (const k of group) want[k] = Math.max(min[k]!, Math.min(want[k]!, lo));
+}
+
+/** Row height follows the editor font size, as the hex editor does, so density matches the editor. */
+export function rowHeight(): number {
+  const px = parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--vscode-editor-font-size')) || 13;
+  return Math.round(px * 1.7);
 }
