@@ -1,5 +1,8 @@
 """The Python peers the benchmarks run side by side with jax-serve.
 
+  list INDEX         prints the listing `jax-serve inspect INDEX --json` prints (each tensor's name, shard,
+                     dtype, shape, bytes) from json.load of the index and safe_open of every shard: the
+                     whole-process peer of the open line
   open DIR N         median ms over N runs of loading model.safetensors.index.json and listing every
                      shard it names with safe_open (names, dtypes and shapes), the way a Python
                      script (or transformers) inspects a sharded checkpoint
@@ -18,8 +21,9 @@ import statistics
 import sys
 import time
 
-import numpy as np
 from safetensors import safe_open
+
+# numpy is imported where it is used: the list peer, timed as a whole process, does not need it.
 
 
 def bench_open(d: str, n: int) -> None:
@@ -37,6 +41,25 @@ def bench_open(d: str, n: int) -> None:
                     count += 1
         times.append((time.perf_counter() - t0) * 1000)
     print(json.dumps({"ms": statistics.median(times), "tensors": count}))
+
+
+def list_index(index_path: str) -> None:
+    d = os.path.dirname(os.path.abspath(index_path))
+    with open(index_path, "rb") as f:
+        index = json.load(f)
+    tensors = []
+    for name in sorted(set(index["weight_map"].values())):
+        with safe_open(os.path.join(d, name), framework="np") as h:
+            for k in h.keys():
+                s = h.get_slice(k)
+                shape = s.get_shape()
+                dtype = s.get_dtype()
+                size = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2}.get(dtype, 1)
+                n = 1
+                for x in shape:
+                    n *= x
+                tensors.append({"name": k, "path": os.path.join(d, name), "dtype": dtype, "shape": shape, "bytes": n * size})
+    sys.stdout.write(json.dumps({"format": "safetensors-sharded", "location": index_path, "tensors": tensors}) + "\n")
 
 
 def bench_sse(url: str, n: int) -> None:
@@ -57,6 +80,7 @@ def bench_sse(url: str, n: int) -> None:
 
 
 def bench_stats(path: str, name: str, n: int) -> None:
+    import numpy as np
     import torch  # bf16 needs torch to decode; numpy has no bfloat16
     from safetensors.torch import safe_open as pt_open
     rates = []
@@ -86,6 +110,7 @@ TALK_NAMES = [
 
 def talk(src: str, out: str) -> None:
     """The talk notebook's export, as a user writes it: everything in memory, numpy transposes."""
+    import numpy as np
     import re
     import resource
     from safetensors.numpy import load_file, save_file
@@ -104,6 +129,7 @@ def talk(src: str, out: str) -> None:
 def maxtext(src: str, out: str) -> None:
     """A MaxText scanned checkpoint to HF as a numpy user writes it (the maxtext to-HF hooks' steps):
     slice each layer off axis 1, undo the query scale, de-interleave q/k per head, reshape, transpose."""
+    import numpy as np
     import resource
     from safetensors.numpy import load_file, save_file
     t0 = time.perf_counter()
@@ -146,6 +172,8 @@ if __name__ == "__main__":
         run(sys.argv[3:])
     elif sys.argv[1] == "sse":
         bench_sse(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "list":
+        list_index(sys.argv[2])
     elif sys.argv[1] == "open":
         bench_open(sys.argv[2], int(sys.argv[3]))
     else:

@@ -1,14 +1,14 @@
 /**
  * The viewer in the real VS Code (code-server + chromium, as the UI tests run it):
- *   first paint  quick open of a 100,000-tensor sharded index to its first rows painted in the
+ *   first paint  a 100,000-tensor sharded index to its first rows painted in the
  *                checkpoint editor (tree view, the default), median of N opens of a fresh tab,
  *                against Python only listing the same tensors (json.load + safe_open of each shard)
- *                (issue 5 bar: ≤ 1.5 s)
+ *                (bar ≤ 600 ms); and the same for a 7B's 291 tensors in 2 shards (bar ≤ 300 ms)
  *   stats        "Compute statistics" on one F32 tensor in the editor's detail pane, click to
  *                numbers shown: GB/s through the extension host's value worker, against numpy
  */
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Frame } from 'playwright-core';
 import { writeSafetensors, writeShardedSafetensors, type TensorSpec } from '../src/core/index';
 import { openAtomicFileSink } from '../src/core/node/index';
@@ -40,6 +40,17 @@ export async function benchViewer(dir: string, smoke: boolean, python: string, p
   mkdirSync(big, { recursive: true });
   const specs: TensorSpec[] = Array.from({ length: TENSORS }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));
   await writeShardedSafetensors((f) => openAtomicFileSink(join(big, f), { sources: [] }), specs, () => new Uint8Array(12), { maxShardBytes: 12 * 25_000 });
+  // A 7B's tensors (Llama 2 7B: 32 layers of 9, plus embeddings, final norm, lm_head), tiny shapes:
+  // first paint reads headers only.
+  const seven = join(ws, 'seven');
+  mkdirSync(seven, { recursive: true });
+  const sevenSpecs: TensorSpec[] = [{ name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [4, 2] }];
+  for (let l = 0; l < 32; l++) {
+    for (const w of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']) sevenSpecs.push({ name: `model.layers.${l}.${w}.weight`, dtype: 'BF16', shape: [2, 2] });
+    for (const w of ['input_layernorm', 'post_attention_layernorm']) sevenSpecs.push({ name: `model.layers.${l}.${w}.weight`, dtype: 'BF16', shape: [2] });
+  }
+  sevenSpecs.push({ name: 'model.norm.weight', dtype: 'BF16', shape: [2] }, { name: 'lm_head.weight', dtype: 'BF16', shape: [4, 2] });
+  await writeShardedSafetensors((f) => openAtomicFileSink(join(seven, f), { sources: [] }), sevenSpecs, (s) => new Uint8Array(s.shape.reduce((a, b) => a * b, 2)), { maxShardBytes: 1100 });
   const bytes = smoke ? 256 << 20 : 1 << 30;
   const values = join(ws, 'values.safetensors');
   await writeSafetensors(await openAtomicFileSink(values, { sources: [] }), [{ name: 't', dtype: 'F32', shape: [bytes / 4] }], function* () {
@@ -62,19 +73,33 @@ export async function benchViewer(dir: string, smoke: boolean, python: string, p
     await wb.quickOpen('big/model.safetensors.index.json');
     await frameWithRow(wb, 'model.layers', 120_000);
     const runs = smoke ? 3 : 7;
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      await wb.runCommand('View: Close All Editors');
-      await wb.page.waitForTimeout(500);
-      const t0 = Date.now();
-      await wb.quickOpen('big/model.safetensors.index.json');
-      await frameWithRow(wb, 'model.layers');
-      times.push(Date.now() - t0);
-    }
-    const ours = median(times);
+    // The file picked in Quick Open → its first rows painted, median of `runs` opens of a fresh tab.
+    // The clock starts at the pick: typing the path into Quick Open is the harness's, not the viewer's.
+    const firstPaint = async (file: string, row: string): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        await wb.runCommand('View: Close All Editors');
+        await wb.page.waitForTimeout(500);
+        await wb.page.keyboard.press('Escape');
+        await wb.page.locator('.titlebar-center .command-center-quick-pick:visible').first().click({ timeout: 30_000 });
+        await wb.fillQuickInput(join(ws, file));
+        const pick = wb.page.locator('.quick-input-list .monaco-list-row').filter({ hasText: basename(file) }).first();
+        await pick.waitFor({ timeout: 30_000 });
+        const t0 = Date.now();
+        await pick.click({ timeout: 30_000 });
+        await frameWithRow(wb, row);
+        times.push(Date.now() - t0);
+      }
+      return median(times);
+    };
+    const ours = await firstPaint('big/model.safetensors.index.json', 'model.layers');
     const p = peer(['open', big, '3']);
-    const line = `viewer first paint  ${TENSORS.toLocaleString('en-US')} tensors, 4 shards, quick open → rows painted in VS Code: ${ours} ms (median of ${runs}; bar ≤ 1500 ms)`;
+    const line = `viewer first paint  ${TENSORS.toLocaleString('en-US')} tensors, 4 shards, picked in Quick Open → rows painted in VS Code: ${ours} ms (median of ${runs}; bar ≤ 600 ms)`;
     console.log(`${line}; python only listing them ${p.ms!.toFixed(0)} ms → ${(p.ms! / ours).toFixed(2)}×`);
+    const small = await firstPaint('seven/model.safetensors.index.json', 'model.layers');
+    const ps = peer(['open', seven, '3']);
+    const smallLine = `viewer first paint  a 7B's ${sevenSpecs.length} tensors, 2 shards: ${small} ms (median of ${runs}; bar ≤ 300 ms)`;
+    console.log(`${smallLine}; python only listing them ${ps.ms!.toFixed(0)} ms → ${(ps.ms! / small).toFixed(2)}×`);
 
     await wb.quickOpen('values.safetensors');
     const frame = await frameWithRow(wb, 't');
