@@ -36,7 +36,7 @@ export { SGLANG_JAX_ARCHITECTURES, SGLANG_JAX_COMMIT, SGLANG_JAX_VERSION } from 
 export { ARCHITECTURES, type Architecture, type ArchitectureName, type ModelDims } from './convert/architectures';
 export { executeImport, importablePresets, invertTransforms, planImport, type ImportFormat, type ImportPlan } from './convert/reverse';
 export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './formats/msgpack/writer';
-export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './convert/tiled';
+export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData, tileSet } from './convert/tiled';
 export { compareLogits, type LogitsComparison } from './convert/compareLogits';
 export { checkTokenizerFolder, compatTokenizerConfig, sentencePieceVocab, type TokenizerFinding } from './convert/tokenizer';
 export { readSideFiles, type SideFiles } from './sideFiles';

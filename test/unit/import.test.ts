@@ -8,12 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DTYPE_BITS, executeImport, executePlan, openCheckpoint, planConversion, planImport, readTensorBytes, writeFlaxMsgpack, type Checkpoint, type MsgpackLeaf } from '../../src/core/index';
-import { NodeFileOpener, openAtomicFileSink, OutputFolder } from '../../src/core/node/index';
+import { DTYPE_BITS, executeImport, executePlan, openCheckpoint, planConversion, planImport, readTensorBytes, tileSet, writeFlaxMsgpack, type Checkpoint, type MsgpackLeaf } from '../../src/core/index';
+import { NodeFileOpener, openAtomicFileSink, OutputFolder, ValueWorker } from '../../src/core/node/index';
 import { canonicalSuite } from './canonicalSuite';
 import { prng } from './helpers';
 
 const files = new NodeFileOpener();
+const WORKER = resolve(__dirname, '../../../dist/valueWorker.js');
 
 async function hashes(ck: Checkpoint): Promise<Record<string, { dtype: string; shape: number[]; sha256: string }>> {
   const out: Record<string, { dtype: string; shape: number[]; sha256: string }> = {};
@@ -134,6 +135,18 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
       await executePlan(plan, src, files, await OutputFolder.create(tiled, { sources: [] }), { tileBudgetBytes: 131072 });
       const sha = (d: string) => createHash('sha256').update(readFileSync(join(d, 'model.safetensors'))).digest('hex');
       assert.equal(sha(tiled), sha(whole), dtype);
+      // The converter threads make the tiles side by side, written as each comes back: the same bytes.
+      // 1 KiB tiles cut the 64-row kernels into square-ish blocks, written one output row piece at a time.
+      const converters = [new ValueWorker(WORKER, files), new ValueWorker(WORKER, files)];
+      try {
+        for (const budget of [131072, 1024]) {
+          const parallel = join(suite.dir, `parallel-${dtype}-${budget}`);
+          await executePlan(plan, src, files, await OutputFolder.create(parallel, { sources: [] }), { tileBudgetBytes: budget, converters });
+          assert.equal(sha(parallel), sha(whole), `${dtype}, ${budget}-byte tiles on two threads`);
+        }
+      } finally {
+        await Promise.all(converters.map((c) => c.dispose()));
+      }
     }
   });
 
@@ -160,13 +173,27 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     const p = { from: src.name, to: 'q', transforms, source, target, bytes: target.shape.reduce((a, b) => a * b, 1) * 4 };
     const want = applyTransforms(new Uint8Array(values.buffer), source, transforms).bytes;
     // 200 bytes: blocks of all 24 rows, one write each; 96 bytes: 3×4 tiles, a write per output row piece.
-    for (const budget of [200, 96]) {
-      const out = join(suite.dir, `scanned-${budget}.safetensors`);
-      await writeSafetensors(await openAtomicFileSink(out, { sources: [] }), [{ name: 'q', dtype: 'F32', shape: target.shape }], () => tiledTensorData(p, src, files, budget));
-      const got = await openCheckpoint(files, out);
-      const parts: Uint8Array[] = [];
-      for await (const b of readTensorBytes(files, got.tensors[0]!)) parts.push(Buffer.from(b));
-      assert.ok(Buffer.concat(parts).equals(Buffer.from(want)), `budget ${budget}`);
+    const worker = new ValueWorker(WORKER, files);
+    try {
+      for (const budget of [200, 96]) {
+        const out = join(suite.dir, `scanned-${budget}.safetensors`);
+        await writeSafetensors(await openAtomicFileSink(out, { sources: [] }), [{ name: 'q', dtype: 'F32', shape: target.shape }], () => tiledTensorData(p, src, files, budget));
+        const read = async (f: string) => {
+          const parts: Uint8Array[] = [];
+          for await (const b of readTensorBytes(files, (await openCheckpoint(files, f)).tensors[0]!)) parts.push(Buffer.from(b));
+          return Buffer.concat(parts);
+        };
+        assert.ok((await read(out)).equals(Buffer.from(want)), `budget ${budget}`);
+        // The same tiles made on a worker thread, reading the chunks itself.
+        const tiles = tileSet(p, src.bytes, budget);
+        const pieces = (await Promise.all(Array.from({ length: tiles.count }, (_, i) => worker.tile(ck, src, p, budget, i)))).flat();
+        const whole = new Uint8Array(want.length);
+        for (const piece of pieces) whole.set(piece.bytes, piece.offset);
+        assert.equal(pieces.reduce((a, piece) => a + piece.bytes.length, 0), want.length, `budget ${budget}: every byte once`);
+        assert.ok(Buffer.from(whole).equals(Buffer.from(want)), `budget ${budget}, on the worker`);
+      }
+    } finally {
+      await worker.dispose();
     }
   });
 

@@ -7,9 +7,11 @@ import * as path from 'node:path';
 import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
 import { openerWithin, type ByteSink, type ByteSource, type FileOpener } from '../io/byteSource';
-import { writeOrder, writeShardedSafetensors, type TensorSpec } from '../formats/safetensors/writer';
+import { writeOrder, writeShardedSafetensors, type TensorFill, type TensorSpec } from '../formats/safetensors/writer';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
-import { convertSelected, DEFAULT_TILE_BUDGET_BYTES, tiledTensorData } from './tiled';
+import { convertSelected, DEFAULT_TILE_BUDGET_BYTES, tileable, tiledTensorData, tileSet } from './tiled';
+import { mapBounded } from '../formats/shardedIndex';
+import { positionable } from '../tensor/sourceReader';
 import { checkTokenizerFolder, compatTokenizerConfig } from './tokenizer';
 import { LookAhead, type TensorConverter } from './lookAhead';
 import { applyTransforms } from './transforms';
@@ -74,8 +76,13 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   const sources = new Map(ck.tensors.map((t) => [t.name, t]));
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.to, dtype: t.target.dtype, shape: t.target.shape }));
   const budget = opts.tileBudgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
+  const converters = opts.converters ?? [];
+  // With converter threads, a large tensor whose chain runs in tiles is cut into tiles they make side
+  // by side; without them, only what is over the budget is.
+  const tileJob = Math.min(budget, TILE_JOB_BYTES);
+  const routeOf = (p: PlannedTensor, src: TensorRef) => route(p, src, converters.length && tileable(p) ? tileJob : budget);
   const inWriteOrder = writeOrder(specs, opts.maxShardBytes).map((n) => byName.get(n)!);
-  const ahead = opts.converters?.length ? new LookAhead(inWriteOrder, sources, opts.converters, ck, budget, opts.signal) : undefined;
+  const ahead = converters.length ? new LookAhead(inWriteOrder, sources, converters, ck, (p, src) => routeOf(p, src) !== 'tiles', opts.signal) : undefined;
   const written: string[] = [];
   try {
     // The tokenizer is checked against the config before any tensor is written.
@@ -100,9 +107,10 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
         if (early) return early;
         // Small tensors are converted whole; large ones in tiles, so memory stays bounded. One layer
         // of a scanned kernel is small even when the kernel is not: only its slice is read.
-        const selected = p.transforms[0]?.op === 'select' && p.bytes <= budget ? await convertSelected(p, src, opener) : undefined;
-        if (selected) return selected;
-        return src.bytes > budget || p.bytes > budget ? tiledTensorData(p, src, opener, budget, opts.signal) : convertTensor(p, src, opener, opts.signal);
+        const how = routeOf(p, src);
+        if (how === 'selected') return (await convertSelected(p, src, opener))!;
+        if (how === 'whole') return convertTensor(p, src, opener, opts.signal);
+        return converters.length && tileable(p) ? tilesOnConverters(p, src, ck, converters, tileJob, opts.signal) : tiledTensorData(p, src, opener, budget, opts.signal);
       },
       { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress },
     );
@@ -124,6 +132,39 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
     await target.abort();
     throw e;
   }
+}
+
+/**
+ * Working memory of one tile made on a converter thread: tiles of about 16 MiB keep every thread busy
+ * on one large tensor (an lm_head, an embedding), and the few in flight stay well under the 512 MB bar.
+ */
+const TILE_JOB_BYTES = 32 << 20;
+
+/** How a tensor's bytes are made: whole in memory, one layer read out of a scanned kernel, or in tiles. */
+type Route = 'whole' | 'selected' | 'tiles';
+
+function route(p: PlannedTensor, src: TensorRef, wholeMax: number): Route {
+  if (p.transforms[0]?.op === 'select' && p.bytes <= wholeMax && positionable(src)) return 'selected';
+  return src.bytes <= wholeMax && p.bytes <= wholeMax ? 'whole' : 'tiles';
+}
+
+/**
+ * A tensor's tiles made on the converter threads, two per thread in flight (one queued behind the
+ * one running), each written where it belongs as soon as it is back: reads, transposes and writes
+ * overlap, and memory holds a few tiles.
+ */
+function tilesOnConverters(p: PlannedTensor, src: TensorRef, ck: Checkpoint, converters: readonly TensorConverter[], budget: number, signal: AbortSignal | undefined): TensorFill {
+  const planned = { from: p.from, source: p.source, target: p.target, transforms: p.transforms };
+  const count = tileSet(planned, src.bytes, budget).count;
+  return {
+    async writeTiles(writeAt) {
+      await mapBounded(Array.from({ length: count }, (_, i) => i), 2 * converters.length, async (i) => {
+        throwIfAborted(signal);
+        const worker = converters.reduce((a, b) => (b.busy < a.busy ? b : a));
+        for (const piece of await worker.tile(ck, src, planned, budget, i, { signal })) await writeAt(piece.offset, piece.bytes);
+      });
+    },
+  };
 }
 
 /** One tensor within the budget, whole in memory: read, transform. Import uses it too. */

@@ -4,12 +4,14 @@
  */
 import type { Checkpoint, TensorRef } from '../checkpoint';
 import type { PlannedTensor } from './plan';
+import type { Piece, TiledTensor } from './tiled';
 import type { Layout, Transform } from './transforms';
 
-/** Reads a tensor and applies a chain on another thread (ValueWorker.convert). */
+/** Reads a tensor and applies a chain on another thread (ValueWorker.convert), whole or one tile of it (ValueWorker.tile). */
 export interface TensorConverter {
   readonly busy: number;
   convert(ck: Checkpoint, t: TensorRef, layout: Layout, transforms: readonly Transform[], opts: { signal?: AbortSignal }): Promise<Uint8Array>;
+  tile(ck: Checkpoint, t: TensorRef, planned: TiledTensor, budget: number, index: number, opts: { signal?: AbortSignal }): Promise<Piece[]>;
 }
 
 /**
@@ -35,7 +37,8 @@ export class LookAhead {
     private readonly sources: ReadonlyMap<string, TensorRef>,
     private readonly converters: readonly TensorConverter[],
     private readonly ck: Checkpoint,
-    private readonly budget: number,
+    /** True for a tensor made whole (or as one layer of a scanned kernel); tiled ones stay with the writer. */
+    private readonly whole: (p: PlannedTensor, src: TensorRef) => boolean,
     private readonly signal: AbortSignal | undefined,
   ) {
     this.position = new Map(order.map((p, i) => [p, i]));
@@ -43,10 +46,7 @@ export class LookAhead {
 
   private eligible(p: PlannedTensor): TensorRef | undefined {
     const src = this.sources.get(p.from);
-    if (!src || p.bytes > this.budget) return undefined;
-    // A slice of a larger tensor (a scanned layer) is read alone when the storage allows it.
-    const sliced = p.transforms[0]?.op === 'select' && src.order !== 'F' && !(src.segments ?? [src.source]).some((r) => r.deflate);
-    return src.bytes <= this.budget || sliced ? src : undefined;
+    return src && this.whole(p, src) ? src : undefined;
   }
 
   private fill(): void {

@@ -8,12 +8,12 @@
  *    writes), so a 128k-column lm_head kernel is not written a few bytes at a time.
  * Anything else over the budget is refused with the tensor's name and size, never loaded whole.
  */
-import type { ByteRange, TensorRef } from '../checkpoint';
+import type { TensorRef } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
-import { readExactly, type ByteSource, type FileOpener } from '../io/byteSource';
+import type { FileOpener } from '../io/byteSource';
 import type { TensorData } from '../formats/safetensors/writer';
 import { dtypeBytes } from '../dtype';
-import { swapInPlace } from '../tensor/read';
+import { positionable, SourceReader } from '../tensor/sourceReader';
 import type { PlannedTensor } from './plan';
 import { applyTransforms, describeTransform, pairPermute, transformLayout, transposeBytes, type Layout, type Transform } from './transforms';
 
@@ -60,7 +60,7 @@ interface Analysis {
  * [transpose(1,0)?] [elementwise…]; undefined when it has another shape (a transpose of more than
  * two axes, or one before a select).
  */
-function analyse(p: PlannedTensor): Analysis | undefined {
+function analyse(p: Pick<PlannedTensor, 'source' | 'transforms'>): Analysis | undefined {
   let i = 0;
   const ts = p.transforms;
   let layout: Layout = p.source;
@@ -100,45 +100,6 @@ function analyse(p: PlannedTensor): Analysis | undefined {
   return { select, pairing, pairLength, transposed, batched, after, mid: layout };
 }
 
-/** Positioned reads of a tensor's stored bytes, across pieces (chunked Flax arrays), big-endian swapped. */
-class SourceReader {
-  private readonly sources = new Map<string, Promise<ByteSource>>();
-  private readonly ranges: readonly ByteRange[];
-  constructor(
-    private readonly opener: FileOpener,
-    private readonly t: TensorRef,
-  ) {
-    this.ranges = t.segments ?? [t.source];
-    if (this.ranges.some((r) => r.deflate) || t.order === 'F') {
-      throw new JaxServeError('E_UNSUPPORTED', `${t.name} is ${t.order === 'F' ? 'stored in Fortran order' : 'compressed'} and larger than the memory budget; save it uncompressed in C order (np.savez, np.ascontiguousarray) to convert it.`);
-    }
-  }
-
-  /** Bytes [offset, offset + target.length) of the tensor into target. */
-  async read(offset: number, target: Uint8Array): Promise<void> {
-    let at = 0;
-    let base = 0;
-    for (const r of this.ranges) {
-      if (at < target.length && offset + at < base + r.length && offset + at >= base) {
-        const inRange = offset + at - base;
-        const n = Math.min(target.length - at, r.length - inRange);
-        let src = this.sources.get(r.file);
-        if (!src) this.sources.set(r.file, (src = this.opener.open(r.file)));
-        await readExactly(await src, r.offset + inRange, target.subarray(at, at + n));
-        at += n;
-      }
-      base += r.length;
-    }
-    if (at !== target.length) throw new JaxServeError('E_FORMAT', `${this.t.name}: read past its ${this.t.bytes} bytes.`);
-    const size = dtypeBytes(this.t.dtype) ?? 1;
-    if (this.t.bigEndian && size > 1) swapInPlace(target, size);
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sources.values()) await (await s).close();
-  }
-}
-
 function slabOf(p: Pick<PlannedTensor, 'source'>, select: Select | undefined): Pick<Shape2D, 'slabToSource' | 'run'> {
   const shape = p.source.shape;
   if (!select) return { slabToSource: (e) => e, run: Number.MAX_SAFE_INTEGER };
@@ -166,21 +127,52 @@ async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource'
   return out;
 }
 
+/** Bytes of a tensor's output at `offset` (from the tensor's first byte). */
+export interface Piece {
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Working buffers of one tile: `read` for the source bytes, `out` for the reordered ones (at least readBytes / outBytes). */
+export interface TileBuffers {
+  readonly read: Uint8Array;
+  readonly out: Uint8Array;
+}
+
 /**
- * The output bytes of a planned tensor, produced within `budget` bytes of working memory. Returns
- * a chunk stream or a tiled fill for the safetensors writer; `sequential` asks for a stream in
- * every case (the Flax msgpack writer has no positioned writes).
+ * A planned tensor's output cut into tiles that can be made in any order and on any thread (the
+ * export's converter threads make them side by side), each within about `budget` bytes of working
+ * memory. Tile i's pieces are its bytes and where they go in the output.
  */
-export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOpener, budget: number, signal?: AbortSignal, sequential = false): TensorData {
+export interface TileSet {
+  readonly count: number;
+  /** Tiles made in index order give their pieces in output order (a stream the msgpack writer can take). */
+  readonly ordered: boolean;
+  readonly readBytes: number;
+  readonly outBytes: number;
+  /** Makes tile i; its pieces may be views of `bufs.out` (or of `bufs.read`, for a chain that reorders nothing). */
+  make(i: number, reader: SourceReader, bufs: TileBuffers): Promise<Piece[]>;
+}
+
+/** What cutting a planned tensor into tiles needs of it. */
+export type TiledTensor = Pick<PlannedTensor, 'from' | 'source' | 'target' | 'transforms'>;
+
+/** True when `p`'s chain can run in tiles (see analyse). */
+export function tileable(p: Pick<PlannedTensor, 'source' | 'transforms'>): boolean {
+  return analyse(p) !== undefined;
+}
+
+/** The tiles of `p`, or an error naming it when its chain cannot run in tiles. */
+export function tileSet(p: TiledTensor, srcBytes: number, budget: number): TileSet {
   const shape = analyse(p);
   if (!shape) {
-    throw new JaxServeError('E_UNSUPPORTED', `${p.from} is ${p.source.dtype}${JSON.stringify(p.source.shape)} (${src.bytes} bytes), over the ${budget}-byte memory budget, and its transforms (${p.transforms.map(describeTransform).join(', ')}) cannot run in tiles yet.`);
+    throw new JaxServeError('E_UNSUPPORTED', `${p.from} is ${p.source.dtype}${JSON.stringify(p.source.shape)} (${srcBytes} bytes), over the ${budget}-byte memory budget, and its transforms (${p.transforms.map(describeTransform).join(', ')}) cannot run in tiles yet.`);
   }
   const size = dtypeBytes(p.source.dtype)!;
   const outSize = dtypeBytes(p.target.dtype)!;
   const slab = slabOf(p, shape.select);
   const total = p.target.shape.reduce((a, b) => a * b, 1);
-  const elementwise = (bytes: Uint8Array, count: number) => applyTransforms(bytes, { shape: [count], dtype: p.source.dtype }, shape.after).bytes;
+  const elementwise = (bytes: Uint8Array, count: number) => (shape.after.length ? applyTransforms(bytes, { shape: [count], dtype: p.source.dtype }, shape.after).bytes : bytes);
   const n = shape.pairLength;
   // Whole runs of the paired axis, so each run is reordered in one piece.
   const paired = (bytes: Uint8Array, count: number) => (shape.pairing ? pairPermute(bytes, [count / n, n], 1, size, shape.pairing.op === 'deinterleave') : bytes);
@@ -190,40 +182,37 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
     const item = rows * cols;
     const perStep = Math.floor(budget / (2 * item * Math.max(size, outSize)));
     if (perStep < 1) throw new JaxServeError('E_UNSUPPORTED', `${p.from}: one ${rows} × ${cols} matrix of it is over the ${budget}-byte memory budget; raise the budget.`);
-    return (async function* () {
-      const reader = new SourceReader(opener, src);
-      try {
-        const buf = new Uint8Array(Math.min(perStep * item, total) * size);
-        const outBuf = new Uint8Array(buf.length);
-        for (let e = 0; e < total; e += perStep * item) {
-          throwIfAborted(signal);
-          const k = Math.min(perStep * item, total - e);
-          const block = await readSlab(reader, slab, e, k, size, buf);
-          const out = outBuf.subarray(0, block.length);
-          for (let b = 0; b < k; b += item) transposeBytes(block.subarray(b * size, (b + item) * size), [rows, cols], [1, 0], size, out.subarray(b * size, (b + item) * size));
-          yield elementwise(out, k);
-        }
-      } finally {
-        await reader.close();
-      }
-    })();
+    const step = perStep * item;
+    const bytes = Math.min(step, total) * size;
+    return {
+      count: Math.ceil(total / step),
+      ordered: true,
+      readBytes: bytes,
+      outBytes: bytes,
+      async make(i, reader, bufs) {
+        const e = i * step;
+        const k = Math.min(step, total - e);
+        const block = await readSlab(reader, slab, e, k, size, bufs.read);
+        const out = bufs.out.subarray(0, block.length);
+        for (let b = 0; b < k; b += item) transposeBytes(block.subarray(b * size, (b + item) * size), [rows, cols], [1, 0], size, out.subarray(b * size, (b + item) * size));
+        return [{ offset: e * outSize, bytes: elementwise(out, k) }];
+      },
+    };
   }
   if (!shape.transposed) {
-    return (async function* () {
-      const reader = new SourceReader(opener, src);
-      try {
-        const step = Math.max(n, Math.floor(budget / Math.max(size, outSize) / n) * n);
-        // One read buffer for every step: the writer is done with a chunk before it asks for the next.
-        const buf = new Uint8Array(Math.min(step, total) * size);
-        for (let e = 0; e < total; e += step) {
-          throwIfAborted(signal);
-          const k = Math.min(step, total - e);
-          yield elementwise(paired(await readSlab(reader, slab, e, k, size, buf), k), k);
-        }
-      } finally {
-        await reader.close();
-      }
-    })();
+    const step = Math.max(n, Math.floor(budget / Math.max(size, outSize) / n) * n);
+    const bytes = Math.min(step, total) * size;
+    return {
+      count: Math.ceil(total / step),
+      ordered: true,
+      readBytes: bytes,
+      outBytes: 0,
+      async make(i, reader, bufs) {
+        const e = i * step;
+        const k = Math.min(step, total - e);
+        return [{ offset: e * outSize, bytes: elementwise(paired(await readSlab(reader, slab, e, k, size, bufs.read), k), k) }];
+      },
+    };
   }
   const [rows, cols] = shape.mid.shape as [number, number];
   // Blocks of all rows × w columns when they fit: the block's transpose is then one contiguous run of
@@ -233,49 +222,68 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
   const side = Math.max(1, Math.floor(Math.sqrt(elems)));
   const h = rows <= elems ? rows : Math.min(rows, Math.max(side, Math.floor(elems / cols)));
   const w = Math.min(cols, Math.max(n, Math.floor(elems / h / n) * n));
-  // Each tile with the output offset it belongs at. A generator: the next tile (reusing the
-  // buffers) is made only once the consumer has written this one.
-  async function* tiles(): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
-    const reader = new SourceReader(opener, src);
-    const blockBuf = new Uint8Array(h * w * size);
-    const tileBuf = new Uint8Array(h * w * size);
-    try {
-      for (let r0 = 0; r0 < rows; r0 += h) {
-        const bh = Math.min(h, rows - r0);
-        for (let c0 = 0; c0 < cols; c0 += w) {
-          throwIfAborted(signal);
-          const bw = Math.min(w, cols - c0);
-          let block: Uint8Array;
-          if (bw === cols) block = await readSlab(reader, slab, r0 * cols, bh * cols, size, blockBuf);
-          else {
-            block = blockBuf.subarray(0, bh * bw * size);
-            // One positioned read per row of the block, READS_IN_FLIGHT at a time: the thread pool
-            // overlaps them instead of one round trip each.
-            for (let r = 0; r < bh; r += READS_IN_FLIGHT) {
-              const rs = Array.from({ length: Math.min(READS_IN_FLIGHT, bh - r) }, (_, k) => readSlab(reader, slab, (r0 + r + k) * cols + c0, bw, size, block.subarray((r + k) * bw * size)));
-              await Promise.all(rs);
-            }
-          }
-          // (bh, bw) block -> (bw, bh) tile: tile row j is output row c0 + j, columns r0..r0+bh.
-          const tile = elementwise(transposeBytes(paired(block, bh * bw), [bh, bw], [1, 0], size, tileBuf.subarray(0, bh * bw * size)), bh * bw);
-          if (bh === rows) yield { offset: c0 * rows * outSize, bytes: tile };
-          else for (let j = 0; j < bw; j++) yield { offset: ((c0 + j) * rows + r0) * outSize, bytes: tile.subarray(j * bh * outSize, (j + 1) * bh * outSize) };
+  const across = Math.ceil(cols / w);
+  return {
+    count: Math.ceil(rows / h) * across,
+    // Tiles of all rows are whole output rows, in order.
+    ordered: h === rows,
+    readBytes: h * w * size,
+    outBytes: h * w * size,
+    async make(i, reader, bufs) {
+      const r0 = Math.floor(i / across) * h;
+      const c0 = (i % across) * w;
+      const bh = Math.min(h, rows - r0);
+      const bw = Math.min(w, cols - c0);
+      let block: Uint8Array;
+      if (bw === cols) block = await readSlab(reader, slab, r0 * cols, bh * cols, size, bufs.read);
+      else {
+        block = bufs.read.subarray(0, bh * bw * size);
+        // One positioned read per row of the block, READS_IN_FLIGHT at a time: the thread pool
+        // overlaps them instead of one round trip each.
+        for (let r = 0; r < bh; r += READS_IN_FLIGHT) {
+          const rs = Array.from({ length: Math.min(READS_IN_FLIGHT, bh - r) }, (_, k) => readSlab(reader, slab, (r0 + r + k) * cols + c0, bw, size, block.subarray((r + k) * bw * size)));
+          await Promise.all(rs);
         }
+      }
+      // (bh, bw) block -> (bw, bh) tile: tile row j is output row c0 + j, columns r0..r0+bh.
+      const tile = elementwise(transposeBytes(paired(block, bh * bw), [bh, bw], [1, 0], size, bufs.out.subarray(0, bh * bw * size)), bh * bw);
+      if (bh === rows) return [{ offset: c0 * rows * outSize, bytes: tile }];
+      return Array.from({ length: bw }, (_, j) => ({ offset: ((c0 + j) * rows + r0) * outSize, bytes: tile.subarray(j * bh * outSize, (j + 1) * bh * outSize) }));
+    },
+  };
+}
+
+/**
+ * The output bytes of a planned tensor, produced within `budget` bytes of working memory on this
+ * thread, one tile at a time: a chunk stream or a positioned fill for the safetensors writer;
+ * `sequential` asks for a stream in every case (the Flax msgpack writer has no positioned writes).
+ */
+export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOpener, budget: number, signal?: AbortSignal, sequential = false): TensorData {
+  const tiles = tileSet(p, src.bytes, budget);
+  // A generator: the next tile (reusing the buffers) is made only once the consumer has written this one.
+  async function* pieces(): AsyncGenerator<Piece> {
+    const reader = new SourceReader(opener, src);
+    const bufs = { read: new Uint8Array(tiles.readBytes), out: new Uint8Array(tiles.outBytes) };
+    try {
+      for (let i = 0; i < tiles.count; i++) {
+        throwIfAborted(signal);
+        yield* await tiles.make(i, reader, bufs);
       }
     } finally {
       await reader.close();
     }
   }
-  if (sequential) {
-    // Blocks of all rows give whole output rows in order: a plain stream, for writers without positioned writes.
-    if (h !== rows) throw new JaxServeError('E_UNSUPPORTED', `${p.from}: its ${rows} rows do not fit one ${budget}-byte tile, so it cannot be written in order; write safetensors instead.`);
+  if (tiles.ordered) {
     return (async function* () {
-      for await (const t of tiles()) yield t.bytes;
+      for await (const piece of pieces()) yield piece.bytes;
     })();
+  }
+  if (sequential) {
+    throw new JaxServeError('E_UNSUPPORTED', `${p.from}: its rows do not fit one ${budget}-byte tile, so it cannot be written in order; write safetensors instead.`);
   }
   return {
     async writeTiles(writeAt: (offset: number, bytes: Uint8Array) => Promise<void>) {
-      for await (const t of tiles()) await writeAt(t.offset, t.bytes);
+      for await (const piece of pieces()) await writeAt(piece.offset, piece.bytes);
     },
   };
 }
@@ -287,7 +295,7 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
  */
 export async function convertSelected(p: Pick<PlannedTensor, 'source' | 'transforms'>, src: TensorRef, opener: FileOpener): Promise<Uint8Array | undefined> {
   const select = p.transforms[0];
-  if (select?.op !== 'select' || src.order === 'F' || (src.segments ?? [src.source]).some((r) => r.deflate)) return undefined;
+  if (select?.op !== 'select' || !positionable(src)) return undefined;
   const reader = new SourceReader(opener, src);
   try {
     const size = dtypeBytes(p.source.dtype)!;

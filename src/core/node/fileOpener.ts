@@ -2,7 +2,7 @@
  * Node adapters for core's I/O interfaces: files opened read-only with positioned reads, and an
  * atomic sink that writes beside its target and renames into place only when complete.
  */
-import { promises as fs, constants as fsConstants, type Stats } from 'node:fs';
+import { promises as fs, constants as fsConstants, readSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JaxServeError, limitError } from '../errors';
@@ -21,11 +21,26 @@ export function wrapFsError(file: string, e: unknown): never {
   throw e;
 }
 
+export interface OpenerOptions {
+  /**
+   * Reads up to this many bytes are made on the calling thread (readSync) instead of through the
+   * I/O thread pool, whose round trip costs more than a small read from the page cache. Only for
+   * worker threads: they may block, an extension host's main thread may not.
+   */
+  readonly syncReadBytes?: number;
+}
+
 class NodeFileSource implements ByteSource {
   private closed = false;
-  constructor(readonly name: string, private readonly handle: fs.FileHandle, readonly size: number) {}
+  constructor(
+    readonly name: string,
+    private readonly handle: fs.FileHandle,
+    readonly size: number,
+    private readonly syncReadBytes: number,
+  ) {}
   async read(offset: number, target: Uint8Array): Promise<number> {
     try {
+      if (target.length <= this.syncReadBytes) return readSync(this.handle.fd, target, 0, target.length, offset);
       const { bytesRead } = await this.handle.read(target, 0, target.length, offset);
       return bytesRead;
     } catch (e) {
@@ -60,11 +75,14 @@ function refuseSpecial(file: string, st: Stats): void {
  * opener made `within` a location also refuses every path whose real path leaves that location.
  */
 export class NodeFileOpener implements FileOpener {
-  constructor(private readonly confinement?: Confinement) {}
+  constructor(
+    private readonly confinement?: Confinement,
+    private readonly opts: OpenerOptions = {},
+  ) {}
 
   /** An opener confined to the location the user named (a folder, or a file and its folder). */
   async within(location: string): Promise<NodeFileOpener> {
-    return new NodeFileOpener(await Confinement.of(location));
+    return new NodeFileOpener(await Confinement.of(location), this.opts);
   }
 
   async open(file: string): Promise<ByteSource> {
@@ -87,7 +105,7 @@ export class NodeFileOpener implements FileOpener {
       refuseSpecial(file, opened);
       // The file opened is the one checked: a swap between the check and the open is refused.
       if (opened.ino !== st.ino || opened.dev !== st.dev) throw new JaxServeError('E_IO', `${file} changed while it was being opened; try again.`);
-      return new NodeFileSource(file, handle, opened.size);
+      return new NodeFileSource(file, handle, opened.size, this.opts.syncReadBytes ?? 0);
     } catch (e) {
       await handle.close();
       if (e instanceof JaxServeError) throw e;

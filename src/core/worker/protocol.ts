@@ -5,6 +5,7 @@
  */
 import type { TensorRef } from '../checkpoint';
 import type { PlannedTensor } from '../convert/plan';
+import type { Piece, TiledTensor } from '../convert/tiled';
 import type { Layout, Transform } from '../convert/transforms';
 import type { ValueDiff } from '../diff';
 import type { Histogram } from '../tensor/histogram';
@@ -32,9 +33,11 @@ export type Job =
   | { kind: 'stats'; bins: number; firstPass?: boolean; stats?: TensorStats }
   | { kind: 'slice'; request: SliceRequest }
   | { kind: 'convert'; layout: Layout; transforms: readonly Transform[] }
+  /** Tile `index` of a tensor cut into tiles of `budget` working bytes (convert/tiled's tileSet). */
+  | { kind: 'tile'; planned: TiledTensor; budget: number; index: number }
   | { kind: 'compare'; other: TensorData; otherProxied: boolean; planned?: { side: 'left' | 'right'; planned: PlannedTensor }; rtol: number; atol: number };
 /** A stats result's histogram: null when nothing is finite, undefined when a first pass left it out. */
-export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null | undefined } | { kind: 'slice'; slice: Slice } | { kind: 'convert'; bytes: Uint8Array } | { kind: 'compare'; diff: ValueDiff };
+export type JobResult = { kind: 'stats'; stats: TensorStats; histogram: Histogram | null | undefined } | { kind: 'slice'; slice: Slice } | { kind: 'convert'; bytes: Uint8Array } | { kind: 'tile'; pieces: Piece[] } | { kind: 'compare'; diff: ValueDiff };
 
 export type ToWorker =
   /** `proxied`: read bytes through the host (sources that are not plain files, e.g. Orbax leaves). */

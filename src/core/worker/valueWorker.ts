@@ -8,6 +8,7 @@ import { valueOpener, type Checkpoint, type TensorRef } from '../checkpoint';
 import { isErrorCode, JaxServeError } from '../errors';
 import { readExactly, type FileOpener } from '../io/byteSource';
 import type { PlannedTensor } from '../convert/plan';
+import type { Piece, TiledTensor } from '../convert/tiled';
 import type { Layout, Transform } from '../convert/transforms';
 import type { ValueDiff } from '../diff';
 import type { Histogram } from '../tensor/histogram';
@@ -62,6 +63,13 @@ export class ValueWorker {
     const r = await this.run(ck, t, { kind: 'convert', layout, transforms }, opts);
     if (r.kind !== 'convert') throw new JaxServeError('E_IO', 'the value worker answered a convert job with something else');
     return r.bytes;
+  }
+
+  /** Makes tile `index` of `planned` (convert/tiled's tileSet at `budget`) on the worker's thread. */
+  async tile(ck: Checkpoint, t: TensorRef, planned: TiledTensor, budget: number, index: number, opts: JobOptions = {}): Promise<Piece[]> {
+    const r = await this.run(ck, t, { kind: 'tile', planned, budget, index }, opts);
+    if (r.kind !== 'tile') throw new JaxServeError('E_IO', 'the value worker answered a tile job with something else');
+    return r.pieces;
   }
 
   /**

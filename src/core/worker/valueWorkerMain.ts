@@ -4,11 +4,12 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { TensorRef } from '../checkpoint';
-import { isErrorCode, JaxServeError } from '../errors';
+import { isErrorCode, JaxServeError, throwIfAborted } from '../errors';
 import type { ByteSource, FileOpener } from '../io/byteSource';
 import { NodeFileOpener } from '../node/fileOpener';
 import { HandleCache } from '../node/handleCache';
-import { convertSelected } from '../convert/tiled';
+import { convertSelected, tileSet } from '../convert/tiled';
+import { SourceReader } from '../tensor/sourceReader';
 import { compareValues } from '../diff';
 import { applyTransforms } from '../convert/transforms';
 import { codeBits } from '../tensor/codeCounts';
@@ -50,7 +51,14 @@ const hostOpener = (id: number, other = false): FileOpener => ({
   kind: async () => 'file',
 });
 // Jobs come one tensor at a time (a health scan sends a million): keep their shards open between jobs.
-const fileOpener = new HandleCache(new NodeFileOpener());
+// Reads of a tile's rows are small and many: made on this thread, which may block (see OpenerOptions).
+const fileOpener = new HandleCache(new NodeFileOpener(undefined, { syncReadBytes: 1 << 20 }));
+
+/**
+ * Tiles' read buffers, kept between jobs (a tile's output moves to the host, so that one is new each
+ * time). Jobs can interleave at their awaits, so each takes its own.
+ */
+const spare: Uint8Array[] = [];
 
 function asTensorRef(t: TensorData): TensorRef {
   return { ...t, path: [] };
@@ -77,6 +85,20 @@ async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToW
     );
     return { kind: 'compare', diff };
   }
+  if (job.kind === 'tile') {
+    const tiles = tileSet(job.planned, ref.bytes, job.budget);
+    // A chain that reorders nothing hands back what it read: that buffer moves too, so it is new.
+    const kept = tiles.outBytes === 0 ? undefined : (spare.pop() ?? new Uint8Array(0));
+    const read = kept === undefined ? new Uint8Array(tiles.readBytes) : kept.length >= tiles.readBytes ? kept : new Uint8Array(tiles.readBytes);
+    const reader = new SourceReader(opener, ref);
+    try {
+      throwIfAborted(signal);
+      return { kind: 'tile', pieces: await tiles.make(job.index, reader, { read: read.subarray(0, tiles.readBytes), out: new Uint8Array(tiles.outBytes) }) };
+    } finally {
+      if (kept !== undefined && spare.length < 2) spare.push(read);
+      await reader.close();
+    }
+  }
   if (job.kind === 'convert') {
     // One layer of a scanned kernel: only its slice is read.
     const selected = await convertSelected({ source: job.layout, transforms: job.transforms }, ref, opener);
@@ -88,6 +110,13 @@ async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToW
   return { kind: 'stats', stats, histogram };
 }
 
+/** The buffers of a result that move to the host instead of being copied. */
+function moved(result: JobResult): ArrayBuffer[] {
+  if (result.kind === 'convert') return [result.bytes.buffer as ArrayBuffer];
+  if (result.kind === 'tile') return [...new Set(result.pieces.map((p) => p.bytes.buffer as ArrayBuffer))];
+  return [];
+}
+
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'job': {
@@ -95,7 +124,7 @@ port.on('message', (m: ToWorker) => {
       jobs.set(m.id, ac);
       run(m.id, m.tensor, m.proxied, m.job, ac.signal).then(
         // A converted tensor's buffer moves to the host instead of being copied.
-        (result) => port.postMessage({ type: 'result', id: m.id, result } satisfies FromWorker, result.kind === 'convert' ? [result.bytes.buffer as ArrayBuffer] : []),
+        (result) => port.postMessage({ type: 'result', id: m.id, result } satisfies FromWorker, moved(result)),
         (e: unknown) => {
           const code = e instanceof JaxServeError ? e.code : 'E_IO';
           post({ type: 'error', id: m.id, code, message: e instanceof Error ? e.message : String(e) });
