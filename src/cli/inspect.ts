@@ -19,15 +19,22 @@ export const STATS_COMMAND: CommandSpec = {
   options: [JSON_OPTION, { name: '--bins', value: 'N', default: '20', description: 'Histogram bins, 1 to 10000.' }, PYTHON_OPTION],
 };
 
-function inspectJson(ck: Checkpoint): unknown {
-  return {
-    format: ck.format,
-    location: ck.location,
-    files: ck.files,
-    tensors: ck.tensors.map((t) => ({ name: t.name, path: t.path, dtype: t.dtype, shape: t.shape, bytes: t.bytes })),
-    metadata: ck.metadata,
-    ...(ck.values ? { values: ck.values.map((v) => ({ name: v.name, path: v.path, value: v.value })) } : {}),
-  };
+/** Tensors printed per write: a million-tensor listing goes out in pieces, never as one string. */
+const TENSORS_PER_WRITE = 4096;
+
+/**
+ * `inspect --json`: {format, location, files, tensors: [{name, path, dtype, shape, bytes}], metadata,
+ * values?}, one line, written a piece at a time (the same text JSON.stringify gives for the whole).
+ */
+function printInspectJson(ck: Checkpoint): void {
+  const head = JSON.stringify({ format: ck.format, location: ck.location, files: ck.files });
+  print(`${head.slice(0, -1)},"tensors":[`);
+  for (let i = 0; i < ck.tensors.length; i += TENSORS_PER_WRITE) {
+    const part = JSON.stringify(ck.tensors.slice(i, i + TENSORS_PER_WRITE).map((t) => ({ name: t.name, path: t.path, dtype: t.dtype, shape: t.shape, bytes: t.bytes })));
+    print(`${i ? ',' : ''}${part.slice(1, -1)}`);
+  }
+  const tail = JSON.stringify({ metadata: ck.metadata, ...(ck.values ? { values: ck.values.map((v) => ({ name: v.name, path: v.path, value: v.value })) } : {}) });
+  print(`],${tail.slice(1)}\n`);
 }
 
 function inspectText(ck: Checkpoint): string {
@@ -49,7 +56,8 @@ function inspectText(ck: Checkpoint): string {
 export async function inspectCommand(args: Args, open: (a: Args) => Promise<Checkpoint>): Promise<void> {
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'inspect takes one PATH.');
   const ck = await open(args);
-  print(args.json ? JSON.stringify(inspectJson(ck)) + '\n' : inspectText(ck) + '\n');
+  if (args.json) printInspectJson(ck);
+  else print(inspectText(ck) + '\n');
 }
 
 export async function statsCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {

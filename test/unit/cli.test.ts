@@ -35,6 +35,22 @@ describe('jax-serve CLI (the built dist/cli.js)', () => {
     ]);
   });
 
+  it('inspect --json of 10,000 tensors, printed a piece at a time, is one JSON line with every tensor once, in order', async () => {
+    const many = join(dir.path, 'ten-thousand.safetensors');
+    const specs = Array.from({ length: 10_000 }, (_, i) => ({ name: `layer.${i}.weight`, dtype: 'F32' as const, shape: [1 + (i % 3)] }));
+    await writeSafetensors(await openAtomicFileSink(many, { sources: [] }), specs, (s) => new Uint8Array(4 * s.shape[0]!), { metadata: { format: 'pt', note: 'x' } });
+    const r = run('inspect', many, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.split('\n').length, 2, 'one line and its newline');
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(out), ['format', 'location', 'files', 'tensors', 'metadata']);
+    assert.deepEqual(out.metadata, { format: 'pt', note: 'x' });
+    // The file holds them by descending element size, then name: compared by name.
+    assert.equal(out.tensors.length, specs.length);
+    const byName = new Map(out.tensors.map((t: { name: string }) => [t.name, t]));
+    for (const s of specs) assert.deepEqual(byName.get(s.name), { name: s.name, path: ['layer', Number(s.name.split('.')[1]), 'weight'], dtype: 'F32', shape: s.shape, bytes: 4 * s.shape[0]! });
+  });
+
   it('stops quietly (exit 0, nothing on stderr) when the reader closes the pipe early', async () => {
     const many = join(dir.path, 'many.safetensors');
     await writeSafetensors(await openAtomicFileSink(many, { sources: [] }), Array.from({ length: 5000 }, (_, i) => ({ name: `layer.${i}.weight`, dtype: 'F32' as const, shape: [1] })), () => new Uint8Array(4));

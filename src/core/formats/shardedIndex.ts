@@ -125,7 +125,17 @@ export async function openShardedIndex(
   opener: FileOpener,
   indexFile: string,
   opts: IndexOptions,
-  how: { format: CheckpointFormat; openShard: (file: string) => Promise<ShardContent>; indexName: (t: TensorRef) => string },
+  how: {
+    format: CheckpointFormat;
+    openShard: (file: string) => Promise<ShardContent>;
+    indexName: (t: TensorRef) => string;
+    /**
+     * The key is the tensor's name, which its shard lists once (a safetensors header refuses a name
+     * twice): then a key found in the shard weight_map names is found once, and no second map of the
+     * keys seen is needed.
+     */
+    keyIsName?: boolean;
+  },
 ): Promise<Checkpoint> {
   const bytes = await opener.readSmall(indexFile, opts.maxIndexBytes ?? MAX_INDEX_BYTES);
   const { weightMap, metadata } = parseIndexJson(indexFile, bytes, opts);
@@ -161,17 +171,20 @@ export async function openShardedIndex(
       if (listed !== name) {
         throw formatError(indexFile, `tensor ${quoted(key)} is in shard ${quoted(name)} but weight_map says ${quoted(listed)}.`);
       }
-      const before = seen.get(key);
-      if (before !== undefined) {
-        throw formatError(indexFile, `two tensors of shard ${quoted(name)} have the weight_map key ${quoted(key)} (${quoted(before)} and ${quoted(t.name)}); each key must name one tensor.`);
+      if (!how.keyIsName) {
+        const before = seen.get(key);
+        if (before !== undefined) {
+          throw formatError(indexFile, `two tensors of shard ${quoted(name)} have the weight_map key ${quoted(key)} (${quoted(before)} and ${quoted(t.name)}); each key must name one tensor.`);
+        }
+        seen.set(key, t.name);
       }
-      seen.set(key, t.name);
       tensors.push(t);
     }
   });
   // Every tensor found is listed, once: so a size difference means a listed tensor is missing.
   if (tensors.length !== weightMap.size) {
-    const missing = [...weightMap.keys()].find((k) => !seen.has(k));
+    const found = how.keyIsName ? new Set(tensors.map((t) => t.name)) : seen;
+    const missing = [...weightMap.keys()].find((k) => !found.has(k));
     if (missing !== undefined) {
       throw formatError(indexFile, `weight_map lists tensor ${quoted(missing)} in ${quoted(weightMap.get(missing)!)}, but that shard does not hold it.`);
     }

@@ -122,6 +122,9 @@ function readUint(s: string, i: number): number {
   return v;
 }
 
+/** Distinct shapes one header shares arrays for (a model has tens; the bound keeps a hostile header's map small). */
+const SHAPES_KEPT = 4096;
+
 /** True when s[a..b) holds an escape or a control character (which JSON.parse must judge). */
 function notPlain(s: string, a: number, b: number): boolean {
   for (let i = a; i < b; i++) {
@@ -141,6 +144,7 @@ export function fastHeaderEntries(s: string, maxRank: number): { tensors: Header
   const metadata: Record<string, string> = Object.create(null);
   const names = new Set<string>();
   const dims: number[] = [];
+  const shapes = new Map<string, number[]>();
   let lastDtype: DType | undefined;
   let lastDtypeQuoted = '';
   if (s.charCodeAt(0) !== 0x7b) return undefined;
@@ -201,7 +205,9 @@ export function fastHeaderEntries(s: string, maxRank: number): { tensors: Header
         if (!s.startsWith(',"shape":[', i)) return undefined;
         i += 10;
         // Dimensions gather in a scratch array and are copied out at their exact length: a growing
-        // array would reserve room for 17 numbers per tensor.
+        // array would reserve room for 17 numbers per tensor. Layers repeat their shapes, so tensors
+        // with the same shape text share one (frozen) array.
+        const shapeStart = i;
         let rank = 0;
         if (s.charCodeAt(i) === 0x5d) i++;
         else {
@@ -215,7 +221,12 @@ export function fastHeaderEntries(s: string, maxRank: number): { tensors: Header
             if (c !== 0x2c) return undefined;
           }
         }
-        const shape = dims.slice(0, rank);
+        const shapeText = s.slice(shapeStart, i);
+        let shape = shapes.get(shapeText);
+        if (shape === undefined) {
+          shape = Object.freeze(dims.slice(0, rank)) as number[];
+          if (shapes.size < SHAPES_KEPT) shapes.set(shapeText, shape);
+        }
         if (!s.startsWith(',"data_offsets":[', i)) return undefined;
         const begin = readUint(s, i + 17);
         if (begin < 0 || s.charCodeAt(uintEnd) !== 0x2c) return undefined;
@@ -253,10 +264,17 @@ export function fastIndexEntries(text: string): { weightMap: Map<string, string>
           sawMap = true;
           sc.eat(0x7b);
           if (!sc.peekEat(0x7d)) {
+            // Shard names repeat: one string each, not one per tensor (a million-tensor index
+            // would hold a million copies), and the text of a repeat is compared, not cut out.
+            let shard = '';
             do {
               const name = sc.key();
               if (weightMap.has(name)) throw BAIL;
-              weightMap.set(name, sc.str());
+              sc.ws();
+              const at = sc.i + 1;
+              if (shard !== '' && sc.s.charCodeAt(sc.i) === 0x22 && sc.s.startsWith(shard, at) && sc.s.charCodeAt(at + shard.length) === 0x22) sc.i = at + shard.length + 1;
+              else shard = sc.str();
+              weightMap.set(name, shard);
             } while (sc.peekEat(0x2c));
             sc.eat(0x7d);
           }

@@ -72,5 +72,6 @@ export async function openSafetensorsIndex(opener: FileOpener, indexFile: string
     format: 'safetensors-sharded',
     openShard: async (file) => ({ tensors: tensorRefs(file, await readSafetensorsHeader(opener, file, opts)) }),
     indexName: (t) => t.name,
+    keyIsName: true,
   });
 }
