@@ -21,6 +21,19 @@ export interface HeaderTensor {
   readonly end: number;
 }
 
+/** Makes the object a header entry becomes (the reader's tensor reference, so there is one object per tensor). */
+export type EntryMaker<T extends HeaderTensor> = (name: string, dtype: DType, shape: number[], begin: number, end: number) => T;
+
+export const plainEntry: EntryMaker<HeaderTensor> = (name, dtype, shape, begin, end) => ({ name, dtype, shape, begin, end });
+
+/**
+ * A copy of `s` that does not keep the text it was cut from: V8 keeps a slice's whole parent alive,
+ * and every path built from a shard name would hold the whole index text (78 MB for a million tensors).
+ */
+function detached(s: string): string {
+  return new TextDecoder().decode(new TextEncoder().encode(s));
+}
+
 /** Thrown inside the index scanner to leave the fast path; never escapes this module. */
 const BAIL = Symbol('bail');
 
@@ -139,8 +152,8 @@ function notPlain(s: string, a: number, b: number): boolean {
  * It reads the form every known writer emits (the reference serde writer, safetensors' Python and
  * torch front ends, ours): no whitespace, entry keys in the order dtype, shape, data_offsets.
  */
-export function fastHeaderEntries(s: string, maxRank: number): { tensors: HeaderTensor[]; metadata: Record<string, string> } | undefined {
-  const tensors: HeaderTensor[] = [];
+export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: string, maxRank: number, make: EntryMaker<T> = plainEntry as EntryMaker<T>): { tensors: T[]; metadata: Record<string, string> } | undefined {
+  const tensors: T[] = [];
   const metadata: Record<string, string> = Object.create(null);
   const names = new Set<string>();
   const dims: number[] = [];
@@ -233,7 +246,7 @@ export function fastHeaderEntries(s: string, maxRank: number): { tensors: Header
         const end = readUint(s, uintEnd + 1);
         if (end < 0 || s.charCodeAt(uintEnd) !== 0x5d || s.charCodeAt(uintEnd + 1) !== 0x7d) return undefined;
         i = uintEnd + 2;
-        tensors.push({ name, dtype, shape, begin, end });
+        tensors.push(make(name, dtype, shape, begin, end));
       }
       const c = s.charCodeAt(i++);
       if (c === 0x7d) break;
@@ -273,7 +286,7 @@ export function fastIndexEntries(text: string): { weightMap: Map<string, string>
               sc.ws();
               const at = sc.i + 1;
               if (shard !== '' && sc.s.charCodeAt(sc.i) === 0x22 && sc.s.startsWith(shard, at) && sc.s.charCodeAt(at + shard.length) === 0x22) sc.i = at + shard.length + 1;
-              else shard = sc.str();
+              else shard = detached(sc.str());
               weightMap.set(name, shard);
             } while (sc.peekEat(0x2c));
             sc.eat(0x7d);

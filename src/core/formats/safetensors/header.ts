@@ -6,7 +6,7 @@
 import { formatError, limitError } from '../../errors';
 import { MAX_HEADER_BYTES, MAX_TENSOR_RANK } from '../../limits';
 import { DTYPE_BITS, isDType } from '../../dtype';
-import { fastHeaderEntries, type HeaderTensor } from './fastJson';
+import { fastHeaderEntries, plainEntry, type EntryMaker, type HeaderTensor } from './fastJson';
 import { clip, notU64, walkJson } from './jsonKeys';
 import { quoted, shownJson } from '../quote';
 import { jsonDepth } from '../../json';
@@ -19,9 +19,9 @@ export interface HeaderOptions {
 
 export type { HeaderTensor } from './fastJson';
 
-export interface ParsedHeader {
+export interface ParsedHeader<T extends HeaderTensor = HeaderTensor> {
   /** Sorted by data offset, which is file order. */
-  readonly tensors: HeaderTensor[];
+  readonly tensors: T[];
   /** `__metadata__`, string to string; a null-prototype object so keys like `__proto__` stay data. */
   readonly metadata: Record<string, string>;
   /** Absolute file offset of the data buffer: 8 + N. */
@@ -48,8 +48,11 @@ export function parseHeaderLength(file: string, first8: Uint8Array, fileSize: nu
   return Number(n);
 }
 
-/** Parses and validates the JSON header; `fileSize` is needed to check that the data ends at the end. */
-export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize: number, opts: HeaderOptions = {}): ParsedHeader {
+/**
+ * Parses and validates the JSON header; `fileSize` is needed to check that the data ends at the end.
+ * `make` builds each entry's object (plain {name, dtype, shape, begin, end} by default).
+ */
+export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(file: string, headerBytes: Uint8Array, fileSize: number, opts: HeaderOptions = {}, make: EntryMaker<T> = plainEntry as EntryMaker<T>): ParsedHeader<T> {
   const dataStart = 8 + headerBytes.length;
   if (headerBytes[0] !== 0x7b /* { */) {
     throw formatError(file, 'the header does not begin with "{"; this is not a safetensors file.');
@@ -61,7 +64,7 @@ export function parseHeaderJson(file: string, headerBytes: Uint8Array, fileSize:
     throw formatError(file, 'the header is not valid UTF-8.');
   }
   const maxRank = opts.maxRank ?? MAX_TENSOR_RANK;
-  const { tensors, metadata } = fastHeaderEntries(text, maxRank) ?? slowHeaderEntries(file, text, maxRank);
+  const { tensors, metadata } = fastHeaderEntries(text, maxRank, make) ?? slowHeaderEntries(file, text, maxRank, make);
 
   // Writers emit headers in offset order, so sorting is usually a no-op: check before paying for it.
   let sorted = true;
@@ -126,7 +129,7 @@ export const SAFETENSORS_MAX_JSON_DEPTH = 127;
 const ENTRY_FIELDS = new Set(['dtype', 'shape', 'data_offsets']);
 
 /** The general path: JSON.parse, then each entry checked; every header error message comes from here. */
-function slowHeaderEntries(file: string, text: string, maxRank: number): { tensors: HeaderTensor[]; metadata: Record<string, string> } {
+function slowHeaderEntries<T extends HeaderTensor>(file: string, text: string, maxRank: number, make: EntryMaker<T>): { tensors: T[]; metadata: Record<string, string> } {
   const depth = jsonDepth(text, SAFETENSORS_MAX_JSON_DEPTH);
   if (depth > SAFETENSORS_MAX_JSON_DEPTH) {
     throw formatError(file, `the header nests JSON more than ${SAFETENSORS_MAX_JSON_DEPTH} levels deep; the reference reader refuses it, and so does this one.`);
@@ -144,7 +147,7 @@ function slowHeaderEntries(file: string, text: string, maxRank: number): { tenso
   if (issue !== undefined) throw formatError(file, `${issue}.`);
 
   const metadata: Record<string, string> = Object.create(null);
-  const tensors: HeaderTensor[] = [];
+  const tensors: T[] = [];
   const obj = json as Record<string, unknown>;
   for (const name in obj) {
     const value = obj[name];
@@ -161,7 +164,8 @@ function slowHeaderEntries(file: string, text: string, maxRank: number): { tenso
       }
       continue;
     }
-    tensors.push(parseEntry(file, name, value, maxRank));
+    const e = parseEntry(file, name, value, maxRank);
+    tensors.push(make(e.name, e.dtype, e.shape, e.begin, e.end));
   }
   return { tensors, metadata };
 }

@@ -9,8 +9,40 @@ import { parseHeaderJson, parseHeaderLength, type HeaderOptions, type HeaderTens
 
 export interface SafetensorsOptions extends HeaderOptions, IndexOptions {}
 
-/** Reads and validates one file's header. */
-export async function readSafetensorsHeader(opener: FileOpener, file: string, opts: SafetensorsOptions = {}): Promise<ParsedHeader> {
+/** Where a shard's data buffer starts: shared by its tensors. */
+interface Shard {
+  readonly file: string;
+  readonly dataStart: number;
+}
+
+/**
+ * A safetensors tensor: its header entry and its file in one object (a 100k-tensor checkpoint opens
+ * with one object per tensor; GC is most of the cost of opening one). The key path is split from
+ * the name each time it is asked for, never kept: a million kept paths would hold about 180 MB, and
+ * splitting one takes well under a microsecond.
+ */
+class SafetensorsTensor implements TensorRef, HeaderTensor {
+  constructor(
+    private readonly shard: Shard,
+    readonly name: string,
+    readonly dtype: HeaderTensor['dtype'],
+    readonly shape: number[],
+    readonly begin: number,
+    readonly end: number,
+  ) {}
+  get bytes(): number {
+    return this.end - this.begin;
+  }
+  get source(): ByteRange {
+    return { file: this.shard.file, offset: this.shard.dataStart + this.begin, length: this.end - this.begin };
+  }
+  get path(): readonly PathKey[] {
+    return pathFromName(this.name);
+  }
+}
+
+/** Reads and validates one file's header; its entries are the file's tensor references. */
+export async function readSafetensorsHeader(opener: FileOpener, file: string, opts: SafetensorsOptions = {}): Promise<ParsedHeader<TensorRef & HeaderTensor>> {
   const src = await opener.open(file);
   try {
     const first8 = new Uint8Array(8);
@@ -18,59 +50,22 @@ export async function readSafetensorsHeader(opener: FileOpener, file: string, op
     const n = parseHeaderLength(file, first8, src.size, opts);
     const header = new Uint8Array(n);
     await readExactly(src, 8, header);
-    return parseHeaderJson(file, header, src.size, opts);
+    const shard: Shard = { file, dataStart: 8 + n };
+    return parseHeaderJson(file, header, src.size, opts, (name, dtype, shape, begin, end) => new SafetensorsTensor(shard, name, dtype, shape, begin, end));
   } finally {
     await src.close();
   }
 }
 
-/**
- * A safetensors tensor. The key path is split from the name on first use: a 100k-tensor checkpoint
- * opens without 100k arrays that a table of names never needs.
- */
-class SafetensorsTensor implements TensorRef {
-  private _path: PathKey[] | undefined;
-  // Built on first use too: opening allocates as little per tensor as it can (GC is most of the
-  // cost of opening 100k tensors).
-  private _source: ByteRange | undefined;
-  constructor(
-    private readonly file: string,
-    private readonly dataStart: number,
-    private readonly t: HeaderTensor,
-  ) {}
-  get name(): string {
-    return this.t.name;
-  }
-  get dtype(): HeaderTensor['dtype'] {
-    return this.t.dtype;
-  }
-  get shape(): readonly number[] {
-    return this.t.shape;
-  }
-  get bytes(): number {
-    return this.t.end - this.t.begin;
-  }
-  get source(): ByteRange {
-    return (this._source ??= { file: this.file, offset: this.dataStart + this.t.begin, length: this.bytes });
-  }
-  get path(): readonly PathKey[] {
-    return (this._path ??= pathFromName(this.name));
-  }
-}
-
-function tensorRefs(file: string, h: ParsedHeader): TensorRef[] {
-  return h.tensors.map((t) => new SafetensorsTensor(file, h.dataStart, t));
-}
-
 export async function openSafetensorsFile(opener: FileOpener, file: string, opts: SafetensorsOptions = {}): Promise<Checkpoint> {
   const h = await readSafetensorsHeader(opener, file, opts);
-  return { format: 'safetensors', location: file, files: [file], tensors: tensorRefs(file, h), metadata: h.metadata };
+  return { format: 'safetensors', location: file, files: [file], tensors: h.tensors, metadata: h.metadata };
 }
 
 export async function openSafetensorsIndex(opener: FileOpener, indexFile: string, opts: SafetensorsOptions = {}): Promise<Checkpoint> {
   return openShardedIndex(opener, indexFile, opts, {
     format: 'safetensors-sharded',
-    openShard: async (file) => ({ tensors: tensorRefs(file, await readSafetensorsHeader(opener, file, opts)) }),
+    openShard: async (file) => ({ tensors: (await readSafetensorsHeader(opener, file, opts)).tensors }),
     indexName: (t) => t.name,
     keyIsName: true,
   });
