@@ -170,7 +170,11 @@ async function talkModel(file: string, vocab: number, hidden: number, ffn: numbe
   return writeSynthetic(file, specs);
 }
 
-/** Writes f32 tensors of random-ish bytes as flax-format safetensors; returns the file size. */
+/**
+ * Writes f32 tensors of random-ish bytes as flax-format safetensors; returns the file size. The file
+ * is flushed to disk before anything is timed: otherwise whichever runs first shares the disk with
+ * its writeback.
+ */
 async function writeSynthetic(file: string, specs: TensorSpec[]): Promise<number> {
   const chunk = new Uint8Array(1 << 22).map((_, i) => (i * 2654435761) >>> 24);
   const layout = await writeSafetensors(await openAtomicFileSink(file, { sources: [] }), specs, function* (s) {
@@ -181,6 +185,7 @@ async function writeSynthetic(file: string, specs: TensorSpec[]): Promise<number
       left -= n;
     }
   }, { metadata: { format: 'flax' } });
+  execFileSync('sync');
   return layout.fileSize;
 }
 

@@ -10,7 +10,6 @@ import { openerWithin, type ByteSink, type ByteSource, type FileOpener } from '.
 import { writeOrder, writeShardedSafetensors, type TensorFill, type TensorSpec } from '../formats/safetensors/writer';
 import { planHasErrors, type Plan, type PlannedTensor } from './plan';
 import { convertSelected, DEFAULT_TILE_BUDGET_BYTES, tileable, tiledTensorData, tileSet } from './tiled';
-import { mapBounded } from '../formats/shardedIndex';
 import { positionable } from '../tensor/sourceReader';
 import { checkTokenizerFolder, compatTokenizerConfig } from './tokenizer';
 import { LookAhead, type TensorConverter } from './lookAhead';
@@ -77,10 +76,11 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   const specs: TensorSpec[] = plan.tensors.map((t) => ({ name: t.to, dtype: t.target.dtype, shape: t.target.shape }));
   const budget = opts.tileBudgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
   const converters = opts.converters ?? [];
-  // With converter threads, a large tensor whose chain runs in tiles is cut into tiles they make side
-  // by side; without them, only what is over the budget is.
+  // With converter threads, a tensor whose chain runs in tiles is cut into tiles they make side by
+  // side (the tensors after it start while it finishes); without them, only what is over the budget is.
   const tileJob = Math.min(budget, TILE_JOB_BYTES);
-  const routeOf = (p: PlannedTensor, src: TensorRef) => route(p, src, converters.length && tileable(p) ? tileJob : budget);
+  const slots = new Slots(2 * converters.length);
+  const routeOf = (p: PlannedTensor, src: TensorRef) => route(p, src, converters.length && tileable(p) ? Math.min(budget, WHOLE_ON_CONVERTERS_BYTES) : budget);
   const inWriteOrder = writeOrder(specs, opts.maxShardBytes).map((n) => byName.get(n)!);
   const ahead = converters.length ? new LookAhead(inWriteOrder, sources, converters, ck, (p, src) => routeOf(p, src) !== 'tiles', opts.signal) : undefined;
   const written: string[] = [];
@@ -110,9 +110,9 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
         const how = routeOf(p, src);
         if (how === 'selected') return (await convertSelected(p, src, opener))!;
         if (how === 'whole') return convertTensor(p, src, opener, opts.signal);
-        return converters.length && tileable(p) ? tilesOnConverters(p, src, ck, converters, tileJob, opts.signal) : tiledTensorData(p, src, opener, budget, opts.signal);
+        return converters.length && tileable(p) ? tilesOnConverters(p, src, ck, converters, slots, tileJob, opts.signal) : tiledTensorData(p, src, opener, budget, opts.signal);
       },
-      { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress },
+      { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress, concurrentFills: converters.length ? FILLS_AT_ONCE : 1 },
     );
     if (plan.config) {
       await target.writeFile('config.json', JSON.stringify(plan.config, null, 2) + '\n');
@@ -140,6 +140,15 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
  */
 const TILE_JOB_BYTES = 32 << 20;
 
+/**
+ * With converter threads, tensors whose chain runs in tiles are made whole (through the look-ahead)
+ * only up to this size; larger ones go to tiles, whose buffers the threads reuse.
+ */
+const WHOLE_ON_CONVERTERS_BYTES = 256 << 10;
+
+/** Tensors being filled at once: enough that a small tensor's tile never waits for a large one's last. */
+const FILLS_AT_ONCE = 4;
+
 /** How a tensor's bytes are made: whole in memory, one layer read out of a scanned kernel, or in tiles. */
 type Route = 'whole' | 'selected' | 'tiles';
 
@@ -148,21 +157,53 @@ function route(p: PlannedTensor, src: TensorRef, wholeMax: number): Route {
   return src.bytes <= wholeMax && p.bytes <= wholeMax ? 'whole' : 'tiles';
 }
 
+/** Tiles in flight across every tensor being filled: a few per converter thread, so memory holds a few tiles. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(count: number) {
+    this.free = count;
+  }
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await f();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
 /**
- * A tensor's tiles made on the converter threads, two per thread in flight (one queued behind the
- * one running), each written where it belongs as soon as it is back: reads, transposes and writes
- * overlap, and memory holds a few tiles.
+ * A tensor's tiles made on the converter threads, each written where it belongs as soon as it is back
+ * and its buffers handed back to its thread: reads, transposes and writes overlap, and memory holds
+ * the tiles in flight.
  */
-function tilesOnConverters(p: PlannedTensor, src: TensorRef, ck: Checkpoint, converters: readonly TensorConverter[], budget: number, signal: AbortSignal | undefined): TensorFill {
+function tilesOnConverters(p: PlannedTensor, src: TensorRef, ck: Checkpoint, converters: readonly TensorConverter[], slots: Slots, budget: number, signal: AbortSignal | undefined): TensorFill {
   const planned = { from: p.from, source: p.source, target: p.target, transforms: p.transforms };
   const count = tileSet(planned, src.bytes, budget).count;
   return {
     async writeTiles(writeAt) {
-      await mapBounded(Array.from({ length: count }, (_, i) => i), 2 * converters.length, async (i) => {
-        throwIfAborted(signal);
-        const worker = converters.reduce((a, b) => (b.busy < a.busy ? b : a));
-        for (const piece of await worker.tile(ck, src, planned, budget, i, { signal })) await writeAt(piece.offset, piece.bytes);
-      });
+      // After a failure no further tile starts, and the fill ends only once none is still writing.
+      let failure: { error: unknown } | undefined;
+      await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          slots
+            .run(async () => {
+              if (failure) return;
+              throwIfAborted(signal);
+              const worker = converters.reduce((a, b) => (b.busy < a.busy ? b : a));
+              const pieces = await worker.tile(ck, src, planned, budget, i, { signal });
+              for (const piece of pieces) await writeAt(piece.offset, piece.bytes);
+              worker.recycle(pieces);
+            })
+            .catch((e: unknown) => void (failure ??= { error: e })),
+        ),
+      );
+      if (failure) throw failure.error;
     },
   };
 }

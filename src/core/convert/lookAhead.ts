@@ -12,6 +12,8 @@ export interface TensorConverter {
   readonly busy: number;
   convert(ck: Checkpoint, t: TensorRef, layout: Layout, transforms: readonly Transform[], opts: { signal?: AbortSignal }): Promise<Uint8Array>;
   tile(ck: Checkpoint, t: TensorRef, planned: TiledTensor, budget: number, index: number, opts: { signal?: AbortSignal }): Promise<Piece[]>;
+  /** Hands a tile's buffers back once written (the thread reuses them). */
+  recycle(pieces: readonly Piece[]): void;
 }
 
 /**

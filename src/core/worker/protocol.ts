@@ -43,6 +43,8 @@ export type ToWorker =
   /** `proxied`: read bytes through the host (sources that are not plain files, e.g. Orbax leaves). */
   | { type: 'job'; id: number; tensor: TensorData; proxied: boolean; job: Job }
   | { type: 'cancel'; id: number }
+  /** A tile's buffers, written and handed back for the next tiles. */
+  | { type: 'recycle'; buffers: ArrayBuffer[] }
   | { type: 'readReply'; rid: number; bytes?: Uint8Array; error?: { code: string; message: string } };
 
 export type FromWorker =

@@ -72,6 +72,12 @@ export class ValueWorker {
     return r.pieces;
   }
 
+  /** Hands a tile's buffers back to the thread once they are written, to be used for its next tiles. */
+  recycle(pieces: readonly Piece[]): void {
+    const buffers = [...new Set(pieces.map((p) => p.bytes.buffer as ArrayBuffer))].filter((b) => b.byteLength > 0);
+    if (this.worker && buffers.length) this.worker.postMessage({ type: 'recycle', buffers } satisfies ToWorker, buffers);
+  }
+
   /**
    * Compares `left` (of `leftCk`) with `right` (of `rightCk`) element by element, one side first
    * converted by its plan entry (see core/diff).

@@ -8,7 +8,7 @@ import { isErrorCode, JaxServeError, throwIfAborted } from '../errors';
 import type { ByteSource, FileOpener } from '../io/byteSource';
 import { NodeFileOpener } from '../node/fileOpener';
 import { HandleCache } from '../node/handleCache';
-import { convertSelected, tileSet } from '../convert/tiled';
+import { convertSelected, tileSet, type Piece } from '../convert/tiled';
 import { SourceReader } from '../tensor/sourceReader';
 import { compareValues } from '../diff';
 import { applyTransforms } from '../convert/transforms';
@@ -55,10 +55,28 @@ const hostOpener = (id: number, other = false): FileOpener => ({
 const fileOpener = new HandleCache(new NodeFileOpener(undefined, { syncReadBytes: 1 << 20 }));
 
 /**
- * Tiles' read buffers, kept between jobs (a tile's output moves to the host, so that one is new each
- * time). Jobs can interleave at their awaits, so each takes its own.
+ * Tiles' buffers, kept between jobs: the host hands a tile's buffers back once written ('recycle').
+ * Fresh memory costs a page fault per 4 KiB (a new 16 MiB buffer takes as long as transposing a
+ * third of it). Jobs can interleave at their awaits, so each takes its own.
  */
-const spare: Uint8Array[] = [];
+const spare: ArrayBuffer[] = [];
+let spareBytes = 0;
+const SPARE_BYTES = 96 << 20;
+
+function takeBuffer(n: number): Uint8Array {
+  if (n === 0) return new Uint8Array(0);
+  const i = spare.findIndex((b) => b.byteLength >= n);
+  if (i < 0) return new Uint8Array(n);
+  const [b] = spare.splice(i, 1);
+  spareBytes -= b!.byteLength;
+  return new Uint8Array(b!, 0, n);
+}
+
+function keepBuffer(b: ArrayBuffer): void {
+  if (b.byteLength === 0 || spareBytes + b.byteLength > SPARE_BYTES) return;
+  spare.push(b);
+  spareBytes += b.byteLength;
+}
 
 function asTensorRef(t: TensorData): TensorRef {
   return { ...t, path: [] };
@@ -87,15 +105,15 @@ async function run(id: number, t: TensorData, proxied: boolean, job: Extract<ToW
   }
   if (job.kind === 'tile') {
     const tiles = tileSet(job.planned, ref.bytes, job.budget);
-    // A chain that reorders nothing hands back what it read: that buffer moves too, so it is new.
-    const kept = tiles.outBytes === 0 ? undefined : (spare.pop() ?? new Uint8Array(0));
-    const read = kept === undefined ? new Uint8Array(tiles.readBytes) : kept.length >= tiles.readBytes ? kept : new Uint8Array(tiles.readBytes);
+    const bufs = { read: takeBuffer(tiles.readBytes), out: takeBuffer(tiles.outBytes) };
     const reader = new SourceReader(opener, ref);
+    let pieces: Piece[] = [];
     try {
       throwIfAborted(signal);
-      return { kind: 'tile', pieces: await tiles.make(job.index, reader, { read: read.subarray(0, tiles.readBytes), out: new Uint8Array(tiles.outBytes) }) };
+      return { kind: 'tile', pieces: (pieces = await tiles.make(job.index, reader, bufs)) };
     } finally {
-      if (kept !== undefined && spare.length < 2) spare.push(read);
+      // What the pieces hold moves to the host (and comes back); the rest stays here.
+      for (const b of [bufs.read.buffer, bufs.out.buffer] as ArrayBuffer[]) if (!pieces.some((p) => p.bytes.buffer === b)) keepBuffer(b);
       await reader.close();
     }
   }
@@ -134,6 +152,9 @@ port.on('message', (m: ToWorker) => {
     }
     case 'cancel':
       jobs.get(m.id)?.abort();
+      return;
+    case 'recycle':
+      for (const b of m.buffers) keepBuffer(b);
       return;
     case 'readReply': {
       const r = reads.get(m.rid);

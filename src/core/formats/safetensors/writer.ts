@@ -35,6 +35,11 @@ export interface WriteOptions {
   signal?: AbortSignal;
   /** Called after each chunk with tensor bytes written so far and their total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Tensors given as positioned fills (TensorFill) that may be filled at once, when the sink has
+   * positioned writes: later tensors start while earlier ones finish (default 1, one at a time).
+   */
+  concurrentFills?: number;
 }
 
 export interface PlacedTensor {
@@ -110,13 +115,19 @@ export async function writeSafetensors(
   data: (spec: TensorSpec) => TensorData | Promise<TensorData>,
   opts: WriteOptions = {},
 ): Promise<SafetensorsLayout> {
+  // Fills still running (concurrentFills > 1), and the first failure among them.
+  const fills = new Set<Promise<void>>();
+  let failed: { error: unknown } | undefined;
+  const settle = () => Promise.allSettled(fills);
   try {
     const layout = layoutSafetensors(specs, opts.metadata ?? DEFAULT_METADATA);
     await sink.write(layout.head);
     const total = layout.fileSize - layout.head.length;
     let done = 0;
+    const concurrent = Math.max(1, opts.concurrentFills ?? 1);
     for (const t of layout.tensors) {
       throwIfAborted(opts.signal);
+      if (failed) throw failed.error;
       const want = t.end - t.begin;
       let got = 0;
       const d = await data(t.spec);
@@ -124,15 +135,33 @@ export async function writeSafetensors(
         const { writeAt, skip } = sink;
         if (!writeAt || !skip) throw new JaxServeError('E_UNSUPPORTED', `tensor ${JSON.stringify(t.spec.name)} is written in tiles, which needs a file (random access) to write to.`);
         const base = layout.head.length + t.begin;
-        await d.writeTiles(async (offset, bytes) => {
-          if (offset < 0 || offset + bytes.length > want) throw new JaxServeError('E_USAGE', `tensor ${JSON.stringify(t.spec.name)}: a tile at ${offset} (+${bytes.length}) lies outside its ${want} bytes.`);
-          await writeAt.call(sink, base + offset, bytes);
-          got += bytes.length;
-          done += bytes.length;
-          opts.onProgress?.(done, total);
-          throwIfAborted(opts.signal);
-        });
+        const name = t.spec.name;
+        const fill = d
+          .writeTiles(async (offset, bytes) => {
+            if (offset < 0 || offset + bytes.length > want) throw new JaxServeError('E_USAGE', `tensor ${JSON.stringify(name)}: a tile at ${offset} (+${bytes.length}) lies outside its ${want} bytes.`);
+            await writeAt.call(sink, base + offset, bytes);
+            got += bytes.length;
+            done += bytes.length;
+            opts.onProgress?.(done, total);
+            throwIfAborted(opts.signal);
+          })
+          .then(() => {
+            if (got !== want) throw new JaxServeError('E_USAGE', `tensor ${JSON.stringify(name)} produced ${got > want ? 'more than' : 'only'} ${got} bytes; ${t.spec.dtype}${JSON.stringify(t.spec.shape)} needs ${want}.`);
+          });
         await skip.call(sink, want);
+        if (concurrent === 1) await fill;
+        else {
+          const tracked: Promise<void> = fill.then(
+            () => void fills.delete(tracked),
+            (e: unknown) => {
+              fills.delete(tracked);
+              failed ??= { error: e };
+            },
+          );
+          fills.add(tracked);
+          if (fills.size >= concurrent) await Promise.race(fills);
+        }
+        continue;
       } else {
         for await (const chunk of chunksOf(d)) {
           got += chunk.length;
@@ -147,9 +176,13 @@ export async function writeSafetensors(
         throw new JaxServeError('E_USAGE', `tensor ${JSON.stringify(t.spec.name)} produced ${got > want ? 'more than' : 'only'} ${got} bytes; ${t.spec.dtype}${JSON.stringify(t.spec.shape)} needs ${want}.`);
       }
     }
+    await settle();
+    if (failed) throw failed.error;
     await sink.commit();
     return layout;
   } catch (e) {
+    // No fill may still be writing when the file is removed.
+    await settle();
     await sink.abort();
     throw e;
   }
