@@ -1,6 +1,7 @@
 /**
- * The export's second core: converter threads (core's ValueWorker) read and convert tensors ahead
- * of the safetensors writer, which takes them in its own order.
+ * The export's other cores: converter threads (core's ValueWorker) read and convert the tensors made
+ * whole (small ones, and chains that cannot run in tiles) ahead of the safetensors writer, which
+ * takes them in its own order. Larger tensors go to the same threads as tiles (execute.ts).
  */
 import type { Checkpoint, TensorRef } from '../checkpoint';
 import type { PlannedTensor } from './plan';
@@ -25,8 +26,7 @@ const LOOKAHEAD_BYTES = 128 << 20;
 /**
  * Conversions started ahead of the writer on the converter threads, in the order the writer asks
  * for them, while their estimated working memory fits LOOKAHEAD_BYTES (the next one always
- * starts): whole tensors within the budget, and single layers of scanned kernels. Tiled tensors
- * stay with the writer.
+ * starts): the tensors `whole` picks. Tiled tensors stay with the writer.
  */
 export class LookAhead {
   private readonly started = new Map<PlannedTensor, { bytes: Promise<Uint8Array>; cost: number }>();
