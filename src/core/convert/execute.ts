@@ -80,7 +80,9 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   // side (the tensors after it start while it finishes); without them, only what is over the budget is.
   const tileJob = Math.min(budget, TILE_JOB_BYTES);
   const slots = new Slots(2 * converters.length);
-  const routeOf = (p: PlannedTensor, src: TensorRef) => route(p, src, converters.length && tileable(p) ? Math.min(budget, WHOLE_ON_CONVERTERS_BYTES) : budget);
+  // Tiles read at any offset: a deflated or Fortran-order source is read whole, as without threads.
+  const onConverters = (p: PlannedTensor, src: TensorRef) => converters.length > 0 && tileable(p) && positionable(src);
+  const routeOf = (p: PlannedTensor, src: TensorRef) => route(p, src, onConverters(p, src) ? Math.min(budget, WHOLE_ON_CONVERTERS_BYTES) : budget);
   const inWriteOrder = writeOrder(specs, opts.maxShardBytes).map((n) => byName.get(n)!);
   const ahead = converters.length ? new LookAhead(inWriteOrder, sources, converters, ck, (p, src) => routeOf(p, src) !== 'tiles', opts.signal) : undefined;
   const written: string[] = [];
@@ -110,7 +112,7 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
         const how = routeOf(p, src);
         if (how === 'selected') return (await convertSelected(p, src, opener))!;
         if (how === 'whole') return convertTensor(p, src, opener, opts.signal);
-        return converters.length && tileable(p) ? tilesOnConverters(p, src, ck, converters, slots, tileJob, opts.signal) : tiledTensorData(p, src, opener, budget, opts.signal);
+        return onConverters(p, src) ? tilesOnConverters(p, src, ck, converters, slots, tileJob, opts.signal) : tiledTensorData(p, src, opener, budget, opts.signal);
       },
       { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress, concurrentFills: converters.length ? FILLS_AT_ONCE : 1 },
     );
