@@ -135,8 +135,8 @@ function readUint(s: string, i: number): number {
   return v;
 }
 
-/** Distinct shapes one header shares arrays for (a model has tens; the bound keeps a hostile header's map small). */
-const SHAPES_KEPT = 4096;
+/** Shapes a header's tensors are compared with, most recent first filled: a layer's tensors repeat a handful. */
+const RECENT_SHAPES = 16;
 
 /** True when s[a..b) holds an escape or a control character (which JSON.parse must judge). */
 function notPlain(s: string, a: number, b: number): boolean {
@@ -157,7 +157,8 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: stri
   const metadata: Record<string, string> = Object.create(null);
   const names = new Set<string>();
   const dims: number[] = [];
-  const shapes = new Map<string, number[]>();
+  const recent: number[][] = [];
+  let recentNext = 0;
   let lastDtype: DType | undefined;
   let lastDtypeQuoted = '';
   if (s.charCodeAt(0) !== 0x7b) return undefined;
@@ -171,8 +172,9 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: stri
       const c0 = s.charCodeAt(i + 1);
       if ((c0 >= 0x30 && c0 <= 0x39) || notPlain(s, i + 1, q)) return undefined;
       const name = s.slice(i + 1, q);
-      if (names.has(name)) return undefined;
+      const known = names.size;
       names.add(name);
+      if (names.size === known) return undefined; // a name twice: the JSON.parse path reports it
       i = q + 1;
       if (s.charCodeAt(i) !== 0x3a) return undefined;
       i++;
@@ -218,9 +220,8 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: stri
         if (!s.startsWith(',"shape":[', i)) return undefined;
         i += 10;
         // Dimensions gather in a scratch array and are copied out at their exact length: a growing
-        // array would reserve room for 17 numbers per tensor. Layers repeat their shapes, so tensors
-        // with the same shape text share one (frozen) array.
-        const shapeStart = i;
+        // array would reserve room for 17 numbers per tensor. Layers repeat their shapes, so a tensor
+        // whose shape equals one of the last few seen shares its (frozen) array.
         let rank = 0;
         if (s.charCodeAt(i) === 0x5d) i++;
         else {
@@ -234,11 +235,18 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: stri
             if (c !== 0x2c) return undefined;
           }
         }
-        const shapeText = s.slice(shapeStart, i);
-        let shape = shapes.get(shapeText);
+        let shape: number[] | undefined;
+        for (let k = 0; k < recent.length && shape === undefined; k++) {
+          const r = recent[k]!;
+          if (r.length !== rank) continue;
+          let d = 0;
+          while (d < rank && r[d] === dims[d]) d++;
+          if (d === rank) shape = r;
+        }
         if (shape === undefined) {
           shape = Object.freeze(dims.slice(0, rank)) as number[];
-          if (shapes.size < SHAPES_KEPT) shapes.set(shapeText, shape);
+          recent[recentNext] = shape;
+          recentNext = (recentNext + 1) % RECENT_SHAPES;
         }
         if (!s.startsWith(',"data_offsets":[', i)) return undefined;
         const begin = readUint(s, i + 17);
@@ -282,12 +290,13 @@ export function fastIndexEntries(text: string): { weightMap: Map<string, string>
             let shard = '';
             do {
               const name = sc.key();
-              if (weightMap.has(name)) throw BAIL;
+              const known = weightMap.size;
               sc.ws();
               const at = sc.i + 1;
               if (shard !== '' && sc.s.charCodeAt(sc.i) === 0x22 && sc.s.startsWith(shard, at) && sc.s.charCodeAt(at + shard.length) === 0x22) sc.i = at + shard.length + 1;
               else shard = detached(sc.str());
               weightMap.set(name, shard);
+              if (weightMap.size === known) throw BAIL; // listed twice: the JSON.parse path reports it
             } while (sc.peekEat(0x2c));
             sc.eat(0x7d);
           }

@@ -71,10 +71,13 @@ export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(file: str
   for (let i = 1; i < tensors.length && sorted; i++) sorted = tensors[i - 1]!.begin <= tensors[i]!.begin;
   if (!sorted) tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expected = 0;
+  let lastDtype: string | undefined;
+  let lastBits = 0;
   for (const t of tensors) {
     // The usual entry, checked with plain numbers; anything else takes the checks below, which word the problem.
     if (t.begin === expected) {
-      let bits = DTYPE_BITS[t.dtype];
+      if (t.dtype !== lastDtype) lastBits = DTYPE_BITS[(lastDtype = t.dtype)];
+      let bits = lastBits;
       for (let k = 0; k < t.shape.length; k++) bits *= t.shape[k]!;
       if (bits <= Number.MAX_SAFE_INTEGER && bits % 8 === 0 && t.end - t.begin === bits / 8) {
         expected = t.end;
