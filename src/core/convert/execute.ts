@@ -84,7 +84,10 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   const onConverters = (p: PlannedTensor, src: TensorRef) => converters.length > 0 && tileable(p) && positionable(src);
   const routeOf = (p: PlannedTensor, src: TensorRef) => route(p, src, onConverters(p, src) ? Math.min(budget, WHOLE_ON_CONVERTERS_BYTES) : budget);
   const inWriteOrder = writeOrder(specs, opts.maxShardBytes).map((n) => byName.get(n)!);
-  const ahead = converters.length ? new LookAhead(inWriteOrder, sources, converters, ck, (p, src) => routeOf(p, src) !== 'tiles', opts.signal) : undefined;
+  // The look-ahead takes what the threads make whole: chains that cannot run in tiles. Small tensors
+  // whose chain can (norms, biases) are made here: queued behind a thread's tiles they would hold up
+  // the writer, and so the start of the tensors after them.
+  const ahead = converters.length ? new LookAhead(inWriteOrder, sources, converters, ck, (p, src) => !onConverters(p, src) && routeOf(p, src) !== 'tiles', opts.signal) : undefined;
   const written: string[] = [];
   try {
     // The tokenizer is checked against the config before any tensor is written.
@@ -143,8 +146,9 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
 const TILE_JOB_BYTES = 32 << 20;
 
 /**
- * With converter threads, tensors whose chain runs in tiles are made whole (through the look-ahead)
- * only up to this size; larger ones go to tiles, whose buffers the threads reuse.
+ * With converter threads, tensors whose chain runs in tiles are made whole, on this thread, only up
+ * to this size (a norm, a bias: well under a millisecond each); larger ones go to the threads as
+ * tiles, whose buffers the threads reuse.
  */
 const WHOLE_ON_CONVERTERS_BYTES = 256 << 10;
 
