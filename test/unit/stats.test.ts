@@ -74,7 +74,7 @@ describe('statistics', () => {
     assert.equal(acc.result().std, null);
   });
 
-  /** Counts, min and max of every element, and mean/std over the finite ones in float64, two-pass: what the statistics must report. */
+  /** Counts, min and max of every element in order, and mean/std over the finite ones in float64, two-pass: what the statistics must report. */
   function reference(vals: ArrayLike<number>) {
     let [nan, posInf, negInf, zeros, finite, sum, min, max] = [0, 0, 0, 0, 0, 0, Infinity, -Infinity];
     for (let i = 0; i < vals.length; i++) {
@@ -84,8 +84,9 @@ describe('statistics', () => {
       else if (v === -Infinity) negInf++;
       else {
         if (v === 0) zeros++;
-        min = Math.min(min, v);
-        max = Math.max(max, v);
+        // The first of equal extremes is kept: +0 or -0, whichever comes first.
+        if (v < min) min = v;
+        if (v > max) max = v;
         sum += v;
         finite++;
       }
@@ -122,6 +123,22 @@ describe('statistics', () => {
     const acc = new StatsAccumulator();
     acc.add(Array.from(vals));
     assertMatches(acc.result(), want, 'a plain array');
+  });
+
+  it('reports the zero that comes first when a float32 block\'s minimum or maximum is zero (+0 or -0)', () => {
+    const rand = prng(4);
+    for (const sign of [1, -1]) {
+      // All of one sign with zeros: the extreme on that side is a zero. The first zero of each
+      // block is -0 in a later lane than a +0 further on, and the other way round.
+      const vals = Float32Array.from({ length: 3 * 4096 + 2 }, () => sign * (1 + rand()));
+      for (const [at, z] of [[6, -0], [9, 0], [4096 + 5, 0], [4096 + 8, -0], [2 * 4096 + 3, -0], [3 * 4096 + 1, 0]] as const) vals[at] = z;
+      const acc = new StatsAccumulator();
+      acc.add(vals);
+      assertMatches(acc.result(), reference(vals), `sign ${sign}`);
+      const allZero = new StatsAccumulator();
+      allZero.add(Float32Array.from({ length: 4096 }, (_, i) => (i % 3 === 1 ? 0 : -0)));
+      assert.ok(Object.is(allZero.result().min, -0) && Object.is(allZero.result().max, -0), 'all zeros: the first one');
+    }
   });
 
   it('counts bf16 codes read into the counter\'s own memory as the decoded values would give', async () => {

@@ -135,14 +135,14 @@ export async function* readTensorBytes(opener: FileOpener, t: TensorRef, opts: R
 
 /**
  * The tensor's elements as numbers, chunk by chunk (see decodeChunk). Bytes are read into two
- * reused buffers and converted dtypes decode into one more, so each yielded array is valid only
- * until the next one is asked for.
+ * reused buffers (the caller's `buffers`, or its own) and converted dtypes decode into one more, so
+ * each yielded array is valid only until the next one is asked for.
  */
-export async function* readTensorValues(opener: FileOpener, t: TensorRef, opts: ReadOptions = {}): AsyncGenerator<ArrayLike<number>> {
+export async function* readTensorValues(opener: FileOpener, t: TensorRef, opts: ReadOptions & { buffers?: ReuseBuffers } = {}): AsyncGenerator<ArrayLike<number>> {
   const size = dtypeBytes(t.dtype) ?? 1;
   const chunkBytes = chunkBytesOf(size, opts.chunkBytes ?? READ_CHUNK_BYTES);
   // A tensor of one chunk (most of a checkpoint's) is one read: nothing to reuse.
-  const buffers: ReuseBuffers | undefined = t.bytes > chunkBytes ? [new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)] : undefined;
+  const buffers = opts.buffers ?? (t.bytes > chunkBytes ? ([new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)] as const) : undefined);
   let scratch = new Float32Array(0);
   for await (const chunk of readTensorBytes(opener, t, { ...opts, buffers })) {
     if (scratch.length < chunk.length / size) scratch = new Float32Array(Math.ceil(chunk.length / size));

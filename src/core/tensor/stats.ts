@@ -6,15 +6,14 @@
 import { parameterCount, type TensorRef } from '../checkpoint';
 import type { FileOpener } from '../io/byteSource';
 import { codeBits, codeValues, countCodes, statsFromCounts } from './codeCounts';
-import { readTensorValues } from './read';
+import { F32Moments } from './f32Moments';
+import { readTensorValues, type ReuseBuffers } from './read';
+import { READ_CHUNK_BYTES } from '../limits';
 import type { StatsOptions, TensorStats } from './statsResult';
 
 export type { StatsOptions, TensorStats } from './statsResult';
 
-/**
- * Elements per block of the float32 path: its second pass reads the block again from the L1 cache
- * (16 KiB), and a sum of this many float32 values cannot overflow a float64.
- */
+/** Float32 elements per block: the second pass reads the block again from the L1 cache (16 KiB). */
 const F32_BLOCK = 4096;
 
 export class StatsAccumulator {
@@ -28,12 +27,23 @@ export class StatsAccumulator {
   private zeros = 0;
   private min = Infinity;
   private max = -Infinity;
+  private f32: F32Moments | undefined;
+
+  /** `readBytes`: the size of each of two areas float32 chunks can be read into and used in place (see readBuffers). */
+  constructor(private readonly readBytes = 0) {}
+
+  /** Where a reader may put float32 chunks so the kernel needs no copy (each valid until the next read). */
+  get readBuffers(): ReuseBuffers | undefined {
+    return this.readBytes > 0 ? this.kernel().readBuffers : undefined;
+  }
 
   add(values: ArrayLike<number>): void {
-    // f32, what nearly every float tensor that is not counted by code holds, gets a loop of its own:
-    // one element kind keeps V8's loads monomorphic.
     if (values instanceof Float32Array) this.addFloat32(values);
     else this.addRange(values, 0, values.length);
+  }
+
+  private kernel(): F32Moments {
+    return (this.f32 ??= new F32Moments(this.readBytes));
   }
 
   /** Elements [from, to): each one classified (NaN, ±Inf, zero), then two passes over the finite ones. */
@@ -73,71 +83,49 @@ export class StatsAccumulator {
     this.merge(n, cMean, cM2);
   }
 
-  /**
-   * Blocks of float32, each in two passes with no test per element for NaN or ±Inf: a block holds
-   * one exactly when its float64 sum is not finite (no finite sum of the block can overflow), and
-   * such a block is done again by addRange. Four partial sums per pass, so each add does not wait
-   * on the one before; zeros are counted from the bits, with no branch to mispredict on sparse weights.
-   */
+  /** Float32 in blocks of F32_BLOCK through the SIMD kernel; up to 3 trailing elements of a piece through addRange. */
   private addFloat32(values: Float32Array): void {
-    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-    const len = values.length;
-    for (let start = 0; start < len; start += F32_BLOCK) {
-      const end = Math.min(len, start + F32_BLOCK);
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let zeros = 0;
-      let min = Infinity;
-      let max = -Infinity;
-      let i = start;
-      for (; i + 3 < end; i += 4) {
-        const a = values[i]!, b = values[i + 1]!, c = values[i + 2]!, d = values[i + 3]!;
-        s0 += a;
-        s1 += b;
-        s2 += c;
-        s3 += d;
-        if (a < min) min = a;
-        if (a > max) max = a;
-        if (b < min) min = b;
-        if (b > max) max = b;
-        if (c < min) min = c;
-        if (c > max) max = c;
-        if (d < min) min = d;
-        if (d > max) max = d;
-        // (x - 1) >>> 31 is 1 for x = 0 and 0 for 0 < x < 2^31: ±0 counted, sign bit masked off.
-        zeros += (((bits[i]! & 0x7fffffff) - 1) >>> 31) + (((bits[i + 1]! & 0x7fffffff) - 1) >>> 31) + (((bits[i + 2]! & 0x7fffffff) - 1) >>> 31) + (((bits[i + 3]! & 0x7fffffff) - 1) >>> 31);
+    const k = this.kernel();
+    k.each(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), (offset, n) => {
+      const view = k.view(offset, n);
+      for (let start = 0; start < n; start += F32_BLOCK) {
+        const len = Math.min(F32_BLOCK, n - start);
+        const whole = len & ~3;
+        if (whole > 0) this.addBlock(k, view, offset, start, whole);
+        if (whole < len) this.addRange(view, start + whole, start + len);
       }
-      for (; i < end; i++) {
-        const a = values[i]!;
-        s0 += a;
-        if (a < min) min = a;
-        if (a > max) max = a;
-        zeros += ((bits[i]! & 0x7fffffff) - 1) >>> 31;
-      }
-      const sum = s0 + s1 + (s2 + s3);
-      if (sum - sum !== 0) {
-        this.addRange(values, start, end);
-        continue;
-      }
-      const n = end - start;
-      const mean = sum / n;
-      let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-      for (i = start; i + 3 < end; i += 4) {
-        const a = values[i]! - mean, b = values[i + 1]! - mean, c = values[i + 2]! - mean, d = values[i + 3]! - mean;
-        q0 += a * a;
-        q1 += b * b;
-        q2 += c * c;
-        q3 += d * d;
-      }
-      for (; i < end; i++) {
-        const a = values[i]! - mean;
-        q0 += a * a;
-      }
-      this.count += n;
-      this.zeros += zeros;
-      if (min < this.min) this.min = min;
-      if (max > this.max) this.max = max;
-      this.merge(n, mean, q0 + q1 + (q2 + q3));
+    });
+  }
+
+  /**
+   * One block, two passes, no test per element: a block holds a NaN or ±Inf exactly when its
+   * float64 sum is not finite (no finite block sum can overflow), and such a block is done again
+   * element by element.
+   */
+  private addBlock(k: F32Moments, view: Float32Array, offset: number, start: number, n: number): void {
+    const s = k.scan(offset + start * 4, n);
+    if (s.sum - s.sum !== 0) return this.addRange(view, start, start + n);
+    let min = s.min[0]!;
+    let max = s.max[0]!;
+    for (let lane = 1; lane < 4; lane++) {
+      if (s.min[lane]! < min) min = s.min[lane]!;
+      if (s.max[lane]! > max) max = s.max[lane]!;
     }
+    if (min === 0 || max === 0) {
+      // A zero extreme is the block's first zero, +0 or -0, as `if (v < min) min = v` keeps it;
+      // the kernel's lanes lose that order.
+      let i = start;
+      while (view[i] !== 0) i++;
+      if (min === 0) min = view[i]!;
+      if (max === 0) max = view[i]!;
+    }
+    const mean = s.sum / n;
+    const m2 = k.squares(offset + start * 4, n, mean);
+    this.count += n;
+    this.zeros += s.zeros;
+    if (min < this.min) this.min = min;
+    if (max > this.max) this.max = max;
+    this.merge(n, mean, m2);
   }
 
   /** Chan et al.'s pairwise update: folds a part's count, mean and sum of squared deviations in. */
@@ -168,13 +156,15 @@ export class StatsAccumulator {
 
 /** Reads the tensor's bytes in chunks through `opener` and returns its statistics. */
 export async function tensorStats(opener: FileOpener, t: TensorRef, opts: StatsOptions = {}): Promise<TensorStats> {
-  const acc = new StatsAccumulator();
-  if (t.bytes === 0) return acc.result();
+  if (t.bytes === 0) return new StatsAccumulator().result();
   const bits = codeBits(t.dtype);
   if (bits) return statsFromCounts(codeValues(t.dtype, bits), await countCodes(opener, t, bits, opts));
+  const chunkBytes = opts.chunkBytes ?? READ_CHUNK_BYTES;
+  // A float32 tensor longer than a chunk is read straight into the kernel's memory.
+  const acc = new StatsAccumulator(t.dtype === 'F32' && t.bytes > chunkBytes ? chunkBytes : 0);
   const perElement = t.bytes / parameterCount(t);
   let done = 0;
-  for await (const values of readTensorValues(opener, t, opts)) {
+  for await (const values of readTensorValues(opener, t, { ...opts, buffers: acc.readBuffers })) {
     acc.add(values);
     done += values.length;
     opts.onProgress?.((done * perElement) / t.bytes);
