@@ -16,6 +16,13 @@ export type { StatsOptions, TensorStats } from './statsResult';
 /** Float32 elements per block: the second pass reads the block again from the L1 cache (16 KiB). */
 const F32_BLOCK = 4096;
 
+/**
+ * The kernel for float32 read anywhere else: it keeps nothing between calls and add() never awaits,
+ * so one serves every accumulator of this thread (a health scan's many small tensors start no
+ * WebAssembly instance each).
+ */
+let sharedF32: F32Moments | undefined;
+
 export class StatsAccumulator {
   private count = 0;
   private n = 0;
@@ -27,14 +34,17 @@ export class StatsAccumulator {
   private zeros = 0;
   private min = Infinity;
   private max = -Infinity;
-  private f32: F32Moments | undefined;
+  /** A kernel of this accumulator's own, with read areas (see readBuffers). */
+  private own: F32Moments | undefined;
 
   /** `readBytes`: the size of each of two areas float32 chunks can be read into and used in place (see readBuffers). */
   constructor(private readonly readBytes = 0) {}
 
   /** Where a reader may put float32 chunks so the kernel needs no copy (each valid until the next read). */
   get readBuffers(): ReuseBuffers | undefined {
-    return this.readBytes > 0 ? this.kernel().readBuffers : undefined;
+    if (this.readBytes === 0) return undefined;
+    this.own ??= new F32Moments(this.readBytes);
+    return this.own.readBuffers;
   }
 
   add(values: ArrayLike<number>): void {
@@ -43,7 +53,7 @@ export class StatsAccumulator {
   }
 
   private kernel(): F32Moments {
-    return (this.f32 ??= new F32Moments(this.readBytes));
+    return this.own ?? (sharedF32 ??= new F32Moments());
   }
 
   /** Elements [from, to): each one classified (NaN, ±Inf, zero), then two passes over the finite ones. */
