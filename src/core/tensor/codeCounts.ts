@@ -11,6 +11,7 @@ import { CodeCounter } from './codeCounter';
 import { decodeChunk } from './decode';
 import { DTYPE_BITS, type DType } from '../dtype';
 import { readTensorBytes } from './read';
+import { READ_CHUNK_BYTES } from '../limits';
 import type { StatsOptions, TensorStats } from './statsResult';
 
 /** Bits per code when counting codes is exact and cheap (at most 2^16 table entries). */
@@ -29,9 +30,11 @@ export function codeValues(dtype: DType, bits: 8 | 16): ArrayLike<number> {
 
 /** How many times each code occurs in the tensor (one streamed pass over its bytes). */
 export async function countCodes(opener: FileOpener, t: TensorRef, bits: 8 | 16, opts: StatsOptions = {}): Promise<Float64Array> {
-  const counter = new CodeCounter(bits);
+  const chunkBytes = opts.chunkBytes ?? READ_CHUNK_BYTES;
+  // A tensor longer than a chunk is read straight into the counter's memory (no copy per chunk).
+  const counter = new CodeCounter(bits, t.bytes > chunkBytes ? chunkBytes : 0);
   let done = 0;
-  for await (const chunk of readTensorBytes(opener, t, opts)) {
+  for await (const chunk of readTensorBytes(opener, t, { ...opts, buffers: counter.readBuffers })) {
     counter.add(chunk);
     done += chunk.length;
     opts.onProgress?.(done / t.bytes);

@@ -15,10 +15,15 @@ import type { ReadOptions } from './readOptions';
 
 export type { ReadOptions } from './readOptions';
 
-/** Positioned reads, one chunk ahead: the next read runs in the I/O pool while this chunk is used. */
-async function* plainRange(src: ByteSource, r: ByteRange, chunk: number): AsyncGenerator<Uint8Array> {
+/**
+ * Positioned reads, one chunk ahead: the next read runs in the I/O pool while this chunk is used.
+ * With `buffers`, reads alternate between the two: one is read into while the caller holds the other.
+ */
+async function* plainRange(src: ByteSource, r: ByteRange, chunk: number, buffers?: ReuseBuffers): AsyncGenerator<Uint8Array> {
+  let turn = 0;
   const readAt = async (done: number) => {
-    const b = new Uint8Array(Math.min(chunk, r.length - done));
+    const n = Math.min(chunk, r.length - done);
+    const b = buffers ? (turn++ & 1 ? buffers[1] : buffers[0]).subarray(0, n) : new Uint8Array(n);
     await readExactly(src, r.offset + done, b);
     return b;
   };
@@ -85,15 +90,25 @@ export function swapInPlace(b: Uint8Array, size: number): void {
   }
 }
 
-/** Yields the tensor's bytes in order; every chunk but the last has a multiple of the element size. */
-export async function* readTensorBytes(opener: FileOpener, t: TensorRef, opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+/** Bytes per read: whole elements, at least one. */
+const chunkBytesOf = (elementBytes: number, want: number) => Math.max(elementBytes, Math.floor(want / elementBytes) * elementBytes);
+
+/** Two buffers that reads alternate between, so a long stream allocates (and the kernel zeroes) no page per chunk. */
+export type ReuseBuffers = readonly [Uint8Array, Uint8Array];
+
+/**
+ * Yields the tensor's bytes in order; every chunk but the last has a multiple of the element size.
+ * With `buffers`, plain ranges are read into them (chunks no longer than the shorter one), so each
+ * chunk is valid only until the next one is asked for.
+ */
+export async function* readTensorBytes(opener: FileOpener, t: TensorRef, opts: ReadOptions & { buffers?: ReuseBuffers } = {}): AsyncGenerator<Uint8Array> {
   const size = dtypeBytes(t.dtype) ?? 1;
-  const chunk = Math.max(size, Math.floor((opts.chunkBytes ?? READ_CHUNK_BYTES) / size) * size);
+  const chunk = chunkBytesOf(size, Math.min(opts.chunkBytes ?? READ_CHUNK_BYTES, opts.buffers ? Math.min(opts.buffers[0].length, opts.buffers[1].length) : Infinity));
   let carry = new Uint8Array(0);
   for (const r of tensorRanges(t)) {
     const src = await opener.open(r.file);
     try {
-      const pieces = r.deflate ? inflatedRange(src, { ...r, deflate: r.deflate }, chunk) : plainRange(src, r, chunk);
+      const pieces = r.deflate ? inflatedRange(src, { ...r, deflate: r.deflate }, chunk) : plainRange(src, r, chunk, opts.buffers);
       for await (const piece of pieces) {
         throwIfAborted(opts.signal);
         // Re-cut to whole elements: inflate output and chunk pieces can split an element.
@@ -119,13 +134,18 @@ export async function* readTensorBytes(opener: FileOpener, t: TensorRef, opts: R
 }
 
 /**
- * The tensor's elements as numbers, chunk by chunk (see decodeChunk). Converted dtypes decode into
- * one reused buffer, so each yielded array is valid only until the next one is asked for.
+ * The tensor's elements as numbers, chunk by chunk (see decodeChunk). Bytes are read into two
+ * reused buffers (the caller's `buffers`, or its own) and converted dtypes decode into one more, so
+ * each yielded array is valid only until the next one is asked for.
  */
-export async function* readTensorValues(opener: FileOpener, t: TensorRef, opts: ReadOptions = {}): AsyncGenerator<ArrayLike<number>> {
+export async function* readTensorValues(opener: FileOpener, t: TensorRef, opts: ReadOptions & { buffers?: ReuseBuffers } = {}): AsyncGenerator<ArrayLike<number>> {
+  const size = dtypeBytes(t.dtype) ?? 1;
+  const chunkBytes = chunkBytesOf(size, opts.chunkBytes ?? READ_CHUNK_BYTES);
+  // A tensor of one chunk (most of a checkpoint's) is one read: nothing to reuse.
+  const buffers = opts.buffers ?? (t.bytes > chunkBytes ? ([new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)] as const) : undefined);
   let scratch = new Float32Array(0);
-  for await (const chunk of readTensorBytes(opener, t, opts)) {
-    if (scratch.length < chunk.length) scratch = new Float32Array(chunk.length);
+  for await (const chunk of readTensorBytes(opener, t, { ...opts, buffers })) {
+    if (scratch.length < chunk.length / size) scratch = new Float32Array(Math.ceil(chunk.length / size));
     let values: ArrayLike<number>;
     try {
       values = decodeChunk(t.dtype, chunk, scratch);
