@@ -104,7 +104,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     }));
   }
 
-  async openCustomDocument(uri: vscode.Uri): Promise<CheckpointDocument> {
+  /** Returns at once: the tab and its page start while the file loads (the page's `ready` waits for it). */
+  openCustomDocument(uri: vscode.Uri): CheckpointDocument {
     return CheckpointDocument.create(uri, this.services);
   }
 
