@@ -170,10 +170,10 @@ function renderSide(side: SideFiles): HTMLElement {
   return el('details', found > 0 ? { open: '' } : {}, el('summary', {}, found > 0 ? t('Model files') : t('Model files (none beside the weights)')), dl);
 }
 
-/** What the page's summary shows for `content`, and how its rows' sizes stand. */
-function shown(content: PageContent): { summary: CheckpointSummaryView; validation: typeof validation } | undefined {
+/** What the page's summary shows for `content` and how its rows' sizes stand, or the error that leaves no rows to show. */
+function shown(content: PageContent): { summary: CheckpointSummaryView; validation: typeof validation } | { error: string } {
   if (content.kind === 'checkpoint') return { summary: content.summary, validation: content.validating ? 'validating' : undefined };
-  return content.listed && { summary: content.listed, validation: 'failed' };
+  return content.listed ? { summary: content.listed, validation: 'failed' } : { error: content.message };
 }
 
 async function start(): Promise<void> {
@@ -187,8 +187,8 @@ async function start(): Promise<void> {
     return;
   }
   const content = shown(init.content);
-  if (!content) {
-    renderError(init.content.kind === 'error' ? init.content.message : '');
+  if ('error' in content) {
+    renderError(content.error);
     return;
   }
   validation = content.validation;
@@ -289,8 +289,8 @@ async function start(): Promise<void> {
 async function loaded(m: LoadedMessage): Promise<void> {
   if (!page || !table || validation !== 'validating') return;
   const content = shown(m.content);
-  if (!content) {
-    renderError(m.content.kind === 'error' ? m.content.message : '');
+  if ('error' in content) {
+    renderError(content.error);
     return;
   }
   validation = content.validation;
