@@ -39,6 +39,12 @@ import { MAX_ROWS_PER_REQUEST, MAX_SUMMARY_VALUES, PROTOCOL_VERSION, type Checkp
 import type { CheckpointServices } from './checkpointServices';
 import { Disposable } from './dispose';
 
+/**
+ * How long validation waits, after an index is listed, for a page to take its first rows: the
+ * extension host has one thread, and reading 100,000 headers on it would hold up the page's `ready`.
+ */
+const FIRST_ROWS_WAIT_MS = 1000;
+
 /** An index listed before its shards are validated, with the files beside it. */
 interface Listed {
   readonly listing: IndexListing;
@@ -69,6 +75,10 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
   private _generation = 0;
   /** The latest load: settles when rows can be served (`shown`), and when it has ended (`done`). */
   private _load: { shown: Promise<void>; done: Promise<LoadedState> } | undefined;
+  /** Pages show this document: validation lets the first of them take its rows first. */
+  private _forPages = false;
+  /** Called when a page has taken its first rows of the latest load. */
+  private _served: (() => void) | undefined;
   private readonly _onDidChange = this._register(new vscode.EventEmitter<void>());
   /** The file was loaded again: views start over. */
   readonly onDidChange = this._onDidChange.event;
@@ -85,10 +95,9 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
     super();
   }
 
-  /** A document that starts loading now; `shown()` and `loaded()` say when it has. */
+  /** A document that loads when first asked (`begin`, `shown`, `loaded`). */
   static create(uri: vscode.Uri, services: CheckpointServices): CheckpointDocument {
     const doc = new CheckpointDocument(uri, services);
-    doc.start();
     const watcher = doc._register(vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(uri.fsPath)), path.basename(uri.fsPath))));
     doc._register(watcher.onDidChange(() => void doc.reload()));
     doc._register(watcher.onDidCreate(() => void doc.reload()));
@@ -96,17 +105,32 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
     return doc;
   }
 
+  /**
+   * Starts loading, unless it has. `forPages`: editors show it, so validating an index's shards
+   * waits until a page has taken its first rows (`served`), or FIRST_ROWS_WAIT_MS.
+   */
+  begin(forPages = false): void {
+    this._forPages ||= forPages;
+    if (!this._load) this.start();
+  }
+
+  /** A page has taken its first rows: validation may have the thread. */
+  served(): void {
+    this._served?.();
+  }
+
   private start(): void {
     const generation = ++this._generation;
     this.set({ kind: 'loading' });
     let shown!: () => void;
     const shownP = new Promise<void>((resolve) => (shown = resolve));
-    const done = this.load(generation, shown);
+    const firstRows = this._forPages ? new Promise<void>((resolve) => (this._served = resolve)) : undefined;
+    const done = this.load(generation, shown, firstRows);
     void done.finally(shown);
     this._load = { shown: shownP, done };
   }
 
-  private async load(generation: number, shown: () => void): Promise<LoadedState> {
+  private async load(generation: number, shown: () => void, firstRows: Promise<void> | undefined): Promise<LoadedState> {
     const current = () => generation === this._generation;
     let listed: Listed | undefined;
     let final: LoadedState;
@@ -118,6 +142,13 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
         if (current()) {
           this.set({ kind: 'listed', ...listed });
           shown();
+        }
+        if (firstRows) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([firstRows, new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_ROWS_WAIT_MS)))]);
+          clearTimeout(timer);
+          // A turn of the event loop: the reply carrying those rows leaves before the headers take the thread.
+          await new Promise((resolve) => setTimeout(resolve, 0));
         }
       }
       const ck = await this.services.open(this.uri);
@@ -153,11 +184,13 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
 
   /** Settles when rows can be served: the index listed, or the load ended. */
   shown(): Promise<void> {
+    this.begin();
     return this._load!.shown;
   }
 
   /** How the latest load ended; values are read only from a checkpoint this gives. */
   loaded(): Promise<LoadedState> {
+    this.begin();
     return this._load!.done;
   }
 

@@ -99,10 +99,12 @@ export class CheckpointEditorSession extends Disposable {
   }
 
   private async init(msg: ReadyMessage): Promise<HostToWebview> {
+    this.doc.begin(true);
     await this.doc.shown();
     const setting = vscode.workspace.getConfiguration('jaxServe');
     const init = this.doc.init(setting.get<number>('viewer.pageSize', 200), setting.get<string>('viewer.view', 'tree') === 'list' ? 'list' : 'tree', msg);
     this.validating = init.content.kind === 'checkpoint' && init.content.validating;
+    this.doc.served();
     return init;
   }
 
