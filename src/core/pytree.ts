@@ -53,6 +53,11 @@ export class PytreeGroup<L extends PytreeLeaf = TensorRef> {
     return (this._keys ??= this.key === undefined ? [] : [this.key]);
   }
 
+  /** keys[0], without making the array. */
+  get firstKey(): PathKey {
+    return this._keys?.[0] ?? this.key ?? '';
+  }
+
   /** The dtype every tensor below shares, or undefined when they differ. */
   get dtype(): string | undefined {
     return this._dtype ?? undefined;
@@ -90,6 +95,11 @@ export class PytreeGroup<L extends PytreeLeaf = TensorRef> {
 export type PytreeNode<L extends PytreeLeaf = TensorRef> = PytreeGroup<L> | L;
 
 export const isGroup = <L extends PytreeLeaf>(n: PytreeNode<L>): n is PytreeGroup<L> => n instanceof PytreeGroup;
+
+/** The first key a node shows under its parent (nodeKeys(n)[0], without making the array). */
+function firstKey<L extends PytreeLeaf>(n: PytreeNode<L>): PathKey {
+  return isGroup(n) ? n.firstKey : n.path.length > 0 ? n.path[n.path.length - 1]! : n.name;
+}
 
 /** The key(s) a node shows under its parent. */
 export function nodeKeys<L extends PytreeLeaf>(n: PytreeNode<L>): readonly PathKey[] {
@@ -162,6 +172,11 @@ function foldWrappers<L extends PytreeLeaf>(g: PytreeGroup<L>): void {
  * Named siblings keep file order, which for Flax and Orbax states is the order the model declares.
  */
 function orderIndices<L extends PytreeLeaf>(g: PytreeGroup<L>): void {
+  // Most groups hold at most one index-keyed child (a 100,000-tensor tree has 100,000 groups):
+  // nothing to order, so nothing is allocated.
+  let indices = 0;
+  for (const c of g.children) if (isIndexKey(firstKey(c))) indices++;
+  if (indices < 2) return;
   const at: number[] = [];
   g.children.forEach((c, i) => {
     if (isIndexKey(nodeKeys(c)[0] ?? '')) at.push(i);

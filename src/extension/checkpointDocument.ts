@@ -141,6 +141,8 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
         listed = { listing, side: await readSideFiles(this.services.files, listing) };
         if (current()) {
           this.set({ kind: 'listed', ...listed });
+          // The page's first rows need the tree: build it now, while the page is still loading.
+          if (this._forPages) this.nameTree();
           shown();
         }
         if (firstRows) {
