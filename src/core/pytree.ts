@@ -23,49 +23,74 @@ interface LeafFacts {
   readonly dtype: string;
 }
 
+/** What the groups of one tree share: its tensors, and what each adds to its groups' totals. */
+interface TreeSource<L extends PytreeLeaf> {
+  readonly leaves: readonly L[];
+  readonly facts: (t: L) => LeafFacts | undefined;
+}
+
 /**
- * A group of the pytree. Built in one pass over the tensors; its path and id are computed when
- * first asked for, since a view asks for a few and a 100,000-tensor tree holds 100,000 groups.
+ * A group of the pytree. Groups are made when first asked for: a group knows the tensors below it
+ * (indices into the tree's list) and splits them into its children when a view opens it or asks
+ * for them, so a view of the top of a 100,000-tensor tree makes the groups it shows, not the
+ * 100,000 below them. Totals, path and id are computed on first use too.
  */
 export class PytreeGroup<L extends PytreeLeaf = TensorRef> {
   readonly kind = 'group';
-  /** Set when single-child groups were folded into this one; otherwise `keys` is made on demand. */
-  private _keys: readonly PathKey[] | undefined;
-  /** Sub-groups and tensors, in file order, except that list indices count up (orderIndices). */
-  children: PytreeNode<L>[] = [];
-  tensors = 0;
-  parameters = 0;
-  bytes = 0;
-  /** null until a tensor is added; undefined once two dtypes met. */
-  private _dtype: string | null | undefined = null;
+  /** Its own key, and those of the single-child groups folded into it. */
+  private readonly _keys: PathKey[];
+  private _children: PytreeNode<L>[] | undefined;
+  private _totals: { parameters: number; bytes: number; dtype: string | undefined } | undefined;
   private _path: readonly PathKey[] | undefined;
   private _id: string | undefined;
-  /** Sub-groups by key (numbers and strings are distinct Map keys, as they are distinct pytree keys). */
-  groups: Map<PathKey, PytreeGroup<L>> | undefined;
 
   constructor(
-    private parent: PytreeGroup<L> | undefined,
-    private readonly key: PathKey | undefined,
-  ) {}
+    private readonly parent: PytreeGroup<L> | undefined,
+    key: PathKey | undefined,
+    private readonly source: TreeSource<L>,
+    /** The tensors below, as indices into source.leaves, in file order. */
+    private readonly below: readonly number[],
+    /** Path keys above its children: the length of its path. */
+    private depth: number,
+  ) {
+    this._keys = key === undefined ? [] : [key];
+  }
 
   /** The keys of this node (more than one when single-child groups were folded into it). */
   get keys(): readonly PathKey[] {
-    return (this._keys ??= this.key === undefined ? [] : [this.key]);
+    return this._keys;
   }
 
-  /** keys[0], without making the array. */
+  /** keys[0]. */
   get firstKey(): PathKey {
-    return this._keys?.[0] ?? this.key ?? '';
+    return this._keys[0] ?? '';
   }
 
-  /** The dtype every tensor below shares, or undefined when they differ. */
+  /** Sub-groups and tensors, in file order, except that list indices count up (orderIndices). */
+  get children(): readonly PytreeNode<L>[] {
+    return (this._children ??= this.split());
+  }
+
+  get tensors(): number {
+    return this.below.length;
+  }
+
+  get parameters(): number {
+    return this.totals().parameters;
+  }
+
+  get bytes(): number {
+    return this.totals().bytes;
+  }
+
+  /** The dtype every tensor below shares, or undefined when they differ (or are not known). */
   get dtype(): string | undefined {
-    return this._dtype ?? undefined;
+    return this.totals().dtype;
   }
 
   /** The key path from the root. */
   get path(): readonly PathKey[] {
-    return (this._path ??= this.parent ? [...this.parent.path, ...this.keys] : []);
+    return (this._path ??= this.parent ? [...this.parent.path, ...this._keys] : []);
   }
 
   /** Unique and stable across loads of the same file: the JSON of the group's key path. */
@@ -73,21 +98,69 @@ export class PytreeGroup<L extends PytreeLeaf = TensorRef> {
     return (this._id ??= JSON.stringify(this.path));
   }
 
-  /** Counts one more tensor below (its sizes, when known). */
-  add(f: LeafFacts | undefined): void {
-    this.tensors++;
-    if (!f) return;
-    this.parameters += f.parameters;
-    this.bytes += f.bytes;
-    this._dtype = this._dtype === null || this._dtype === f.dtype ? f.dtype : undefined;
+  private totals(): { parameters: number; bytes: number; dtype: string | undefined } {
+    if (!this._totals) {
+      let parameters = 0;
+      let bytes = 0;
+      // null until a tensor with facts is met; undefined once two dtypes met.
+      let dtype: string | null | undefined = null;
+      for (const i of this.below) {
+        const f = this.source.facts(this.source.leaves[i]!);
+        if (!f) continue;
+        parameters += f.parameters;
+        bytes += f.bytes;
+        dtype = dtype === null || dtype === f.dtype ? f.dtype : undefined;
+      }
+      this._totals = { parameters, bytes, dtype: dtype ?? undefined };
+    }
+    return this._totals;
   }
 
-  /** Takes in its only child group (a wrapper): its keys, children and, for them, parenthood. */
-  fold(only: PytreeGroup<L>): void {
-    this._keys = [...this.keys, ...only.keys];
-    this.children = only.children;
-    this.groups = only.groups;
-    for (const c of this.children) if (c instanceof PytreeGroup) c.parent = this;
+  /**
+   * The tensors that end here are leaves; the others go to a group per next key, made when its
+   * first tensor is met (so groups and leaves keep file order), its wrappers folded.
+   */
+  private split(): PytreeNode<L>[] {
+    const leaves = this.source.leaves;
+    const d = this.depth;
+    const children: PytreeNode<L>[] = [];
+    // Sub-groups by key (numbers and strings are distinct Map keys, as they are distinct pytree keys).
+    const groups = new Map<PathKey, number[]>();
+    for (const i of this.below) {
+      const t = leaves[i]!;
+      const p = t.path;
+      if (p.length - 1 <= d) {
+        children.push(t);
+        continue;
+      }
+      const key = p[d]!;
+      let below = groups.get(key);
+      if (!below) {
+        groups.set(key, (below = []));
+        children.push(new PytreeGroup(this, key, this.source, below, d + 1));
+      }
+      below.push(i);
+    }
+    orderIndices(children);
+    for (const c of children) if (c instanceof PytreeGroup) c.foldWrappers();
+    return children;
+  }
+
+  /** While every tensor below goes on into one group (none ends here), that group is folded in: its key joins this one's. */
+  private foldWrappers(): void {
+    const leaves = this.source.leaves;
+    for (;;) {
+      const d = this.depth;
+      let key: PathKey | undefined;
+      for (const i of this.below) {
+        const p = leaves[i]!.path;
+        if (p.length - 1 <= d || (key !== undefined && p[d] !== key)) return;
+        key = p[d];
+      }
+      if (key === undefined) return;
+      this._keys.push(key);
+      this.depth++;
+    }
   }
 }
 
@@ -126,44 +199,8 @@ export function buildNameTree<L extends PytreeLeaf>(leaves: readonly L[]): Pytre
   return buildTree(leaves, () => undefined);
 }
 
-function buildTree<L extends PytreeLeaf>(tensors: readonly L[], facts: (t: L) => LeafFacts | undefined): PytreeGroup<L> {
-  const root = new PytreeGroup<L>(undefined, undefined);
-  // The groups along the last tensor's path: consecutive tensors share most of it.
-  const chain: PytreeGroup<L>[] = [root];
-  let last: readonly PathKey[] = [];
-  for (const t of tensors) {
-    const p = t.path;
-    const f = facts(t);
-    root.add(f);
-    let d = 0;
-    for (; d < p.length - 1 && d < last.length - 1 && p[d] === last[d]; d++) chain[d + 1]!.add(f);
-    let node = chain[d]!;
-    for (; d < p.length - 1; d++) {
-      const key = p[d]!;
-      let next = node.groups?.get(key);
-      if (!next) {
-        next = new PytreeGroup<L>(node, key);
-        (node.groups ??= new Map()).set(key, next);
-        node.children.push(next);
-      }
-      next.add(f);
-      chain[d + 1] = node = next;
-    }
-    node.children.push(t);
-    last = p;
-  }
-  foldWrappers(root);
-  return root;
-}
-
-/** Folds groups that hold exactly one group and no tensor into their parent's child; orders indices. */
-function foldWrappers<L extends PytreeLeaf>(g: PytreeGroup<L>): void {
-  orderIndices(g);
-  for (const c of g.children) {
-    if (!(c instanceof PytreeGroup)) continue;
-    for (let only = c.children[0]; c.children.length === 1 && only instanceof PytreeGroup; only = c.children[0]) c.fold(only);
-    foldWrappers(c);
-  }
+function buildTree<L extends PytreeLeaf>(leaves: readonly L[], facts: (t: L) => LeafFacts | undefined): PytreeGroup<L> {
+  return new PytreeGroup<L>(undefined, undefined, { leaves, facts }, Array.from({ length: leaves.length }, (_, i) => i), 0);
 }
 
 /**
@@ -171,20 +208,19 @@ function foldWrappers<L extends PytreeLeaf>(g: PytreeGroup<L>): void {
  * children in counting order: writers store names in code-unit order, which puts 10 before 2.
  * Named siblings keep file order, which for Flax and Orbax states is the order the model declares.
  */
-function orderIndices<L extends PytreeLeaf>(g: PytreeGroup<L>): void {
-  // Most groups hold at most one index-keyed child (a 100,000-tensor tree has 100,000 groups):
-  // nothing to order, so nothing is allocated.
+function orderIndices<L extends PytreeLeaf>(children: PytreeNode<L>[]): void {
+  // Most groups hold at most one index-keyed child: nothing to order, so nothing is allocated.
   let indices = 0;
-  for (const c of g.children) if (isIndexKey(firstKey(c))) indices++;
+  for (const c of children) if (isIndexKey(firstKey(c))) indices++;
   if (indices < 2) return;
   const at: number[] = [];
-  g.children.forEach((c, i) => {
-    if (isIndexKey(nodeKeys(c)[0] ?? '')) at.push(i);
+  children.forEach((c, i) => {
+    if (isIndexKey(firstKey(c))) at.push(i);
   });
-  const indexed = at.map((i) => g.children[i]!);
+  const indexed = at.map((i) => children[i]!);
   const sorted = [...indexed].sort((a, b) => compareKeyPaths(nodeKeys(a), nodeKeys(b)));
   if (sorted.every((c, k) => c === indexed[k])) return;
-  at.forEach((i, k) => (g.children[i] = sorted[k]!));
+  at.forEach((i, k) => (children[i] = sorted[k]!));
 }
 
 /** Which groups are open: every one except `ids` ('all'), or only `ids` ('listed'). */

@@ -30,7 +30,7 @@ import {
   type Checkpoint,
   type IndexListing,
   type ListedTensor,
-  type PytreeGroup,
+  PytreeGroup,
   type PytreeRow,
   type SideFiles,
   type TensorRef,
@@ -141,8 +141,8 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
         listed = { listing, side: await readSideFiles(this.services.files, listing) };
         if (current()) {
           this.set({ kind: 'listed', ...listed });
-          // The page's first rows need the tree: build it now, while the page is still loading.
-          if (this._forPages) this.nameTree();
+          // The page's first rows need the top of the tree: make those groups now, while the page is still loading.
+          if (this._forPages) initialExpansion(this.nameTree()!);
           shown();
         }
         if (firstRows) {
@@ -285,7 +285,7 @@ function viewOf<R extends Row>(key: string, rows: readonly R[], tensors: number,
 
 /** The tensor a row shows; undefined for a group. */
 function leafName(r: Row): string | undefined {
-  return 'node' in r ? (isGroup(r.node) ? undefined : r.node.name) : r.name;
+  return 'node' in r ? (r.node instanceof PytreeGroup ? undefined : r.node.name) : r.name;
 }
 
 function tensorRow(r: TensorRef | PytreeRow): TensorRow {
