@@ -135,8 +135,9 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
     let listed: Listed | undefined;
     let final: LoadedState;
     try {
-      // An index that does not list (unreadable, malformed) is left to the full open, which says why.
-      const listing = await this.services.list(this.uri).catch(() => undefined);
+      // The listing is for pages' first rows (a scan needs only the validated checkpoint). An index
+      // that does not list (unreadable, malformed) is left to the full open, which says why.
+      const listing = this._forPages ? await this.services.list(this.uri).catch(() => undefined) : undefined;
       if (listing) {
         listed = { listing, side: await readSideFiles(this.services.files, listing) };
         if (current()) {
