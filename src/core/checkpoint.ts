@@ -82,7 +82,15 @@ export function valueOpener(ck: Checkpoint, fallback: FileOpener): FileOpener {
  * `model.layers.0.mlp` -> ['model', 'layers', 0, 'mlp'].
  */
 export function pathFromName(name: string): PathKey[] {
-  return name.split('.').map(pathKey);
+  // As name.split('.').map(pathKey), without the array of strings between (trees split 100,000 names).
+  const keys: PathKey[] = [];
+  let from = 0;
+  for (let dot = name.indexOf('.'); dot !== -1; dot = name.indexOf('.', from)) {
+    keys.push(pathKey(name.slice(from, dot)));
+    from = dot + 1;
+  }
+  keys.push(pathKey(name.slice(from)));
+  return keys;
 }
 
 /** '12' -> 12 (a list index); '012', '1e3', '' and anything else stay strings. */

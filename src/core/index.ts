@@ -16,6 +16,7 @@ export * from './io/byteSource';
 export { parseHeaderJson, parseHeaderLength, type HeaderOptions, type ParsedHeader } from './formats/safetensors/header';
 export * from './formats/safetensors/reader';
 export { checkShardName, mapBounded, openShardedIndex, parseIndexJson, type IndexOptions } from './formats/shardedIndex';
+export { listSafetensorsIndex, ListedTensor, type IndexListing } from './formats/indexListing';
 export * from './formats/safetensors/writer';
 export { openFlaxMsgpackFile, openFlaxMsgpackIndex, type MsgpackOptions } from './formats/msgpack/reader';
 export { scanMsgpack, type MsgNode, type ScanOptions } from './formats/msgpack/scanner';

@@ -58,7 +58,7 @@ const GENERATION_KEYS = [
 ] as const;
 
 /** The side files of the folder holding the checkpoint (the folder itself when it was opened as one). */
-export async function readSideFiles(files: FileOpener, ck: Checkpoint): Promise<SideFiles> {
+export async function readSideFiles(files: FileOpener, ck: Pick<Checkpoint, 'location' | 'files'>): Promise<SideFiles> {
   const folder = (await files.kind(ck.location)) === 'directory' ? ck.location : path.dirname(ck.files[0] ?? ck.location);
   // Side files are read only inside the checkpoint's folder, as its weights are.
   const opener = await openerWithin(files, folder);

@@ -104,12 +104,18 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     }));
   }
 
-  async openCustomDocument(uri: vscode.Uri): Promise<CheckpointDocument> {
+  /**
+   * Returns at once, loading nothing yet: VS Code makes the tab's webview only after this, and
+   * reading the file first (on the extension host's one thread) would hold that up.
+   */
+  openCustomDocument(uri: vscode.Uri): CheckpointDocument {
     return CheckpointDocument.create(uri, this.services);
   }
 
   resolveCustomEditor(doc: CheckpointDocument, panel: vscode.WebviewPanel): void {
     const session = new CheckpointEditorSession(doc, panel, this.extensionUri, this.services, () => this._onDidChangeActive.fire());
+    // The file loads while the page does: after this turn, once the page's HTML has left for the workbench.
+    setTimeout(() => doc.begin(true), 0);
     this.sessions.add(session);
     this._onDidChangeActive.fire();
     panel.onDidDispose(() => {

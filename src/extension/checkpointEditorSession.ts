@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeError, findTensor, isJaxServeError, type Checkpoint, type TensorRef } from '../core/index';
-import { isWebviewToHost, type HostToWebview, type TensorSliceMessage, type TensorStatsMessage, type WebviewToHost } from '../shared/checkpointProtocol';
+import { isWebviewToHost, type HostToWebview, type ReadyMessage, type TensorSliceMessage, type TensorStatsMessage, type WebviewToHost } from '../shared/checkpointProtocol';
 import { Rpc } from '../shared/rpc';
 import type { CheckpointDocument } from './checkpointDocument';
 import type { CheckpointServices } from './checkpointServices';
@@ -23,6 +23,8 @@ export class CheckpointEditorSession extends Disposable {
   // go on after its reply (a histogram's second pass) through `later`, and stays cancellable.
   private job: AbortController | undefined;
   private readonly rpc: Rpc<HostToWebview, WebviewToHost>;
+  /** The page was told its rows come from the index while the shards are validated: it waits for `loaded`. */
+  private validating = false;
 
   /** `changed`: the document loaded again (the page was told to reload). */
   constructor(
@@ -41,7 +43,16 @@ export class CheckpointEditorSession extends Disposable {
     this._register(panel.webview.onDidReceiveMessage((m) => this.rpc.receive(m)));
     this._register(
       doc.onDidChange(() => {
+        this.validating = false;
         this.rpc.send({ type: 'reload' });
+        changed();
+      }),
+    );
+    // Rows shown from an index: the page learns how its shards' validation ended.
+    this._register(
+      doc.onDidLoad(() => {
+        if (this.validating) this.rpc.send({ type: 'loaded', content: doc.content() });
+        this.validating = false;
         changed();
       }),
     );
@@ -64,10 +75,8 @@ export class CheckpointEditorSession extends Disposable {
   private handle(msg: WebviewToHost): HostToWebview | Promise<HostToWebview> | undefined {
     const doc = this.doc;
     switch (msg.type) {
-      case 'ready': {
-        const setting = vscode.workspace.getConfiguration('jaxServe');
-        return doc.init(setting.get<number>('viewer.pageSize', 200), setting.get<string>('viewer.view', 'tree') === 'list' ? 'list' : 'tree');
-      }
+      case 'ready':
+        return this.init(msg);
       case 'listRows':
         return { type: 'rows', start: msg.start, ...doc.rows(msg.start, msg.count, msg) };
       case 'locate':
@@ -89,6 +98,16 @@ export class CheckpointEditorSession extends Disposable {
     }
   }
 
+  private async init(msg: ReadyMessage): Promise<HostToWebview> {
+    this.doc.begin(true);
+    await this.doc.shown();
+    const setting = vscode.workspace.getConfiguration('jaxServe');
+    const init = this.doc.init(setting.get<number>('viewer.pageSize', 200), setting.get<string>('viewer.view', 'tree') === 'list' ? 'list' : 'tree', msg);
+    this.validating = init.content.kind === 'checkpoint' && init.content.validating;
+    this.doc.served();
+    return init;
+  }
+
   /** Runs `work` as this tab's job, stopping the one before; a failure is the reply, never a throw. */
   private async run<T extends HostToWebview>(name: string, work: Work<T>): Promise<HostToWebview> {
     this.job?.abort();
@@ -99,7 +118,8 @@ export class CheckpointEditorSession extends Disposable {
       if (this.job === mine) this.job = undefined;
     };
     try {
-      const state = this.doc.state;
+      // Never from the index's listing: values are read once the shards are validated, or not at all.
+      const state = await this.doc.loaded();
       if (state.kind !== 'checkpoint') throw new Error(state.message);
       return await work(state.ck, findTensor(state.ck, name), mine.signal, (p) => {
         pending = p.catch((e: unknown) => this.rpc.send(failed(e))).finally(done);

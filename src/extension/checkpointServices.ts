@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { openCheckpoint, type Checkpoint } from '../core/index';
+import { listSafetensorsIndex, openCheckpoint, type Checkpoint, type IndexListing } from '../core/index';
 import { NodeFileOpener, SidecarPool, sidecarScript, ValueWorker } from '../core/node/index';
 import { choosePython, pythonHint } from './python';
 
@@ -17,6 +17,11 @@ export class CheckpointServices implements vscode.Disposable {
   constructor(extensionUri: vscode.Uri) {
     this.sidecars = new SidecarPool(sidecarScript(extensionUri.fsPath));
     this.values = new ValueWorker(path.join(extensionUri.fsPath, 'dist', 'valueWorker.js'), this.files);
+  }
+
+  /** What a sharded safetensors index lists before its shards are read; undefined for any other checkpoint. */
+  list(uri: vscode.Uri): Promise<IndexListing | undefined> {
+    return listSafetensorsIndex(this.files, uri.fsPath);
   }
 
   /** Opens a checkpoint; Orbax folders need a sidecar, which is never spawned in an untrusted workspace. */

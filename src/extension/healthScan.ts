@@ -33,14 +33,16 @@ export class HealthScanCommand {
     const open = this.openDocument(uri);
     const target = uri ?? open?.uri ?? (await vscode.window.showOpenDialog({ title: vscode.l10n.t('Health Scan: the checkpoint'), canSelectFolders: true, canSelectMany: false }))?.[0];
     if (!target) return undefined;
-    const doc = open ?? (await CheckpointDocument.create(target, this.services));
+    const doc = open ?? CheckpointDocument.create(target, this.services);
     const file = path.basename(target.fsPath);
     try {
-      if (doc.state.kind !== 'checkpoint') {
-        void vscode.window.showErrorMessage(vscode.l10n.t('Health scan: {0}', doc.state.message));
+      // Values are read only from the validated checkpoint: an editor still reading its shard headers is waited for.
+      const state = await doc.loaded();
+      if (state.kind !== 'checkpoint') {
+        void vscode.window.showErrorMessage(vscode.l10n.t('Health scan: {0}', state.message));
         return undefined;
       }
-      const report = await this.scan(doc.state.ck, file);
+      const report = await this.scan(state.ck, file);
       const severity = { error: vscode.DiagnosticSeverity.Error, warning: vscode.DiagnosticSeverity.Warning };
       this.diagnostics.set(
         target,

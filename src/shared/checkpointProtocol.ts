@@ -7,7 +7,7 @@
 import type { Expansion, Histogram, SideFiles, SliceRequest, TensorSortKey, TensorStats } from '../core/types';
 import { isObj, isCount } from './guards';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 /** Version of what the webview persists with setState. */
 export const STATE_VERSION = 3;
 /** Rows one `listRows` may ask for; the host clamps to this. */
@@ -24,6 +24,12 @@ export interface TensorRow {
   readonly label?: string;
   /** Tree view, group rows: `name` is the key-path prefix, `dtype` the one all share or 'mixed'. */
   readonly group?: { readonly id: string; readonly tensors: number; readonly expanded: boolean };
+  /**
+   * A row listed from a sharded index whose shard headers are still being read (or failed to
+   * validate): its name (and a group's tensor count) is known, its dtype, shape, parameters and
+   * bytes are not, and are sent empty.
+   */
+  readonly pending?: boolean;
 }
 
 /** Group ids one request may list. */
@@ -34,8 +40,9 @@ export interface CheckpointSummaryView {
   readonly format: string;
   readonly files: number;
   readonly tensorCount: number;
-  readonly parameterCount: number;
-  readonly bytes: number;
+  /** Null while the shard headers are being read (the index lists names, not sizes). */
+  readonly parameterCount: number | null;
+  readonly bytes: number | null;
   readonly parametersByDtype: readonly (readonly [string, number])[];
   readonly metadata: readonly (readonly [string, string])[];
   /** Non-array leaves (Flax step counters, strings…), at most MAX_SUMMARY_VALUES of them. */
@@ -49,7 +56,25 @@ export interface CheckpointSummaryView {
 export const MAX_SUMMARY_VALUES = 200;
 
 // #region host -> webview
-/** Reply to `ready`: everything the page needs to draw, but never the rows themselves. */
+/** A first page of rows, for the view the page said it shows. */
+export interface RowsPage {
+  readonly total: number;
+  readonly tensors: number;
+  readonly rows: readonly TensorRow[];
+}
+/**
+ * What the page shows of the file: a checkpoint, or the error that stopped it from opening.
+ * `validating`: the rows come from a sharded index alone while its shard headers are read and
+ * validated; a `loaded` message follows. `error` with `listed`: the index listed its tensors, but a
+ * shard failed validation.
+ */
+export type PageContent =
+  | { readonly kind: 'checkpoint'; readonly summary: CheckpointSummaryView; readonly validating: boolean }
+  | { readonly kind: 'error'; readonly message: string; readonly listed?: CheckpointSummaryView };
+/**
+ * Reply to `ready`: everything the page needs to draw its first screen, and no more: the summary
+ * and the first page of rows of the view the page asked for (the rest is paged with `listRows`).
+ */
 export interface InitMessage {
   readonly type: 'init';
   readonly protocolVersion: number;
@@ -58,16 +83,23 @@ export interface InitMessage {
   readonly expansion?: Expansion;
   /** The view a new tab starts in (the `jaxServe.viewer.view` setting). */
   readonly view: 'tree' | 'list';
-  /** Either a checkpoint or the error that stopped it from opening. */
-  readonly content: { readonly kind: 'checkpoint'; readonly summary: CheckpointSummaryView } | { readonly kind: 'error'; readonly message: string };
+  readonly content: PageContent;
+  /** Rows [0, pageSize) of the page's view (the saved one, or `view` and `expansion` in a new tab). */
+  readonly first?: RowsPage;
+}
+/**
+ * Sent (not a reply) to a page told `validating`, once the shard headers are read: the checkpoint
+ * with its full summary (the page fetches its rows again, now with their sizes), or the error a
+ * shard gave (the page keeps the listed rows and shows the error; values cannot be read).
+ */
+export interface LoadedMessage {
+  readonly type: 'loaded';
+  readonly content: PageContent;
 }
 /** Reply to `listRows`. `total`: rows in the view; `tensors`: tensors matching the filter (the tree's groups are rows too). */
-export interface RowsMessage {
+export interface RowsMessage extends RowsPage {
   readonly type: 'rows';
   readonly start: number;
-  readonly total: number;
-  readonly tensors: number;
-  readonly rows: readonly TensorRow[];
 }
 /** The file changed on disk: drop cached rows and ask for `init` again. */
 export interface ReloadMessage {
@@ -131,13 +163,21 @@ export interface LocatedMessage {
   readonly type: 'located';
   readonly index: number;
 }
-export type HostToWebview = InitMessage | RowsMessage | ReloadMessage | AckMessage | StatsMessage | HistogramMessage | SliceMessage | JobErrorMessage | ProgressMessage | RevealMessage | LocatedMessage;
+export type HostToWebview = InitMessage | LoadedMessage | RowsMessage | ReloadMessage | AckMessage | StatsMessage | HistogramMessage | SliceMessage | JobErrorMessage | ProgressMessage | RevealMessage | LocatedMessage;
 // #endregion
 
 // #region webview -> host
-/** The page is loaded and asks for its initial state. */
+/**
+ * The page is loaded and asks for its initial state. It says what its table shows (its saved
+ * view), so the reply can carry the first rows; a new tab leaves `tree` and `expansion` out and
+ * takes the host's.
+ */
 export interface ReadyMessage {
   readonly type: 'ready';
+  readonly filter: string;
+  readonly sort?: RowsView['sort'];
+  readonly tree?: boolean;
+  readonly expansion?: Expansion;
 }
 /** Keys the host sorts rows by: every one of core's, listed at run time to check what the page sends. */
 export const SORT_KEYS = ['name', 'dtype', 'rank', 'parameters', 'bytes'] as const satisfies readonly TensorSortKey[];
@@ -193,6 +233,7 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
   if (!isObj(v)) return false;
   switch (v.type) {
     case 'ready':
+      return isFilter(v.filter) && isSort(v.sort) && (v.tree === undefined || typeof v.tree === 'boolean') && (v.expansion === undefined || isExpansion(v.expansion));
     case 'reopenAsText':
     case 'cancelJob':
       return true;
@@ -217,20 +258,14 @@ export function isWebviewToHost(v: unknown): v is WebviewToHost {
 }
 
 function isRowsView(v: Record<string, unknown>): boolean {
-  const tree = v.tree;
-  return (
-    typeof v.filter === 'string' &&
-    v.filter.length <= 1000 &&
-    (v.sort === undefined || (isObj(v.sort) && (SORT_KEYS as readonly unknown[]).includes(v.sort.key) && typeof v.sort.descending === 'boolean')) &&
-    (tree === undefined ||
-      (isObj(tree) &&
-        (tree.open === 'all' || tree.open === 'listed') &&
-        Array.isArray(tree.ids) &&
-        tree.ids.length <= MAX_TREE_IDS &&
-        tree.ids.every((id) => typeof id === 'string' && id.length <= 10_000)))
-  );
+  return isFilter(v.filter) && isSort(v.sort) && (v.tree === undefined || isExpansion(v.tree));
 }
 
+const isFilter = (v: unknown): boolean => typeof v === 'string' && v.length <= 1000;
+const isSort = (v: unknown): boolean => v === undefined || (isObj(v) && (SORT_KEYS as readonly unknown[]).includes(v.key) && typeof v.descending === 'boolean');
+const isExpansion = (v: unknown): boolean =>
+  isObj(v) && (v.open === 'all' || v.open === 'listed') && Array.isArray(v.ids) && v.ids.length <= MAX_TREE_IDS && v.ids.every((id) => typeof id === 'string' && id.length <= 10_000);
+
 export function isHostToWebview(v: unknown): v is HostToWebview {
-  return isObj(v) && ['init', 'rows', 'reload', 'ack', 'stats', 'histogram', 'slice', 'jobError', 'progress', 'reveal', 'located'].includes(v.type as string);
+  return isObj(v) && ['init', 'loaded', 'rows', 'reload', 'ack', 'stats', 'histogram', 'slice', 'jobError', 'progress', 'reveal', 'located'].includes(v.type as string);
 }

@@ -13,6 +13,8 @@ import { canonicalFixtures } from '../fixtures/canonical';
 export const HOSTILE_NAME = '<img src=x onerror="document.body.dataset.pwned=1">.weight';
 export const HOSTILE_METADATA = '<script>document.body.dataset.pwned=2</script>';
 export const BIG_TENSOR_COUNT = 100_000;
+/** Tensors of sharded-broken/, two per shard. */
+export const BROKEN_SHARD_TENSORS = 6;
 
 const EDIT_EXPORT = `
 import sys
@@ -54,6 +56,11 @@ export async function buildWorkspace(dir: string, opts: FixtureOptions): Promise
   const big: TensorSpec[] = Array.from({ length: BIG_TENSOR_COUNT }, (_, i) => ({ name: `model.layers.${Math.floor(i / 10)}.block.${i % 10}.weight`, dtype: 'BF16', shape: [2, 3] }));
   mkdirSync(join(dir, 'big'), { recursive: true });
   await writeShardedSafetensors((f) => openAtomicFileSink(join(dir, 'big', f), { sources: [], overwrite: true }), big, () => new Uint8Array(12), { maxShardBytes: 12 * 25_000 });
+  // A sharded index whose second shard is not safetensors: the index lists its tensors, validation refuses the shard.
+  const layers: TensorSpec[] = Array.from({ length: BROKEN_SHARD_TENSORS }, (_, i) => ({ name: `model.layers.${i}.w`, dtype: 'F32', shape: [2, 2] }));
+  mkdirSync(join(dir, 'sharded-broken'), { recursive: true });
+  const plan = await writeShardedSafetensors((f) => openAtomicFileSink(join(dir, 'sharded-broken', f), { sources: [], overwrite: true }), layers, () => new Uint8Array(16), { maxShardBytes: 32 });
+  writeFileSync(join(dir, 'sharded-broken', plan.files[1]!.name), Buffer.from('this shard is not safetensors'));
 
   const hostile: TensorSpec[] = [{ name: HOSTILE_NAME, dtype: 'F32', shape: [2] }, { name: 'plain.weight', dtype: 'F32', shape: [1] }];
   await writeSafetensors(await openAtomicFileSink(join(dir, 'hostile.safetensors'), { sources: [], overwrite: true }), hostile, (s) => new Uint8Array(s.shape[0]! * 4), {

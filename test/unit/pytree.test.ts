@@ -47,7 +47,7 @@ describe('pytree of a checkpoint', () => {
     assert.equal(root.children.length, 1);
     assert.deepEqual(nodeKeys(root.children[0]!), ['params', 'params', 'model']);
     assert.equal(child(child(root, 'params.params.model'), 'a').id, JSON.stringify(['params', 'params', 'model', 'a']), 'paths run through folded keys');
-    assert.deepEqual(show(pytreeRows(ck, root, { open: 'all', ids: [] }, '')), ['▾ params.params.model', '  ▾ a', '    kernel', '  ▾ b', '    kernel']);
+    assert.deepEqual(show(pytreeRows(root, { open: 'all', ids: [] }, '')), ['▾ params.params.model', '  ▾ a', '    kernel', '  ▾ b', '    kernel']);
   });
 
   it('shows open groups only, sorts siblings (numbers as numbers, groups by their totals), and opens every group holding a filter match', async () => {
@@ -57,9 +57,9 @@ describe('pytree of a checkpoint', () => {
     const layers = child(model, 'layers');
     // Unsorted, siblings keep file order (the writer put lm_head first).
     assert.equal(ck.tensors[0]!.name, 'lm_head.weight');
-    assert.deepEqual(show(pytreeRows(ck, root, { open: 'listed', ids: [] }, '')), ['▸ lm_head', '▸ model']);
-    assert.deepEqual(show(pytreeRows(ck, root, { open: 'listed', ids: [model.id] }, '')), ['▸ lm_head', '▾ model', '  ▸ embed', '  ▸ layers']);
-    assert.deepEqual(show(pytreeRows(ck, root, { open: 'all', ids: [layers.id] }, '', { key: 'name', descending: false })), [
+    assert.deepEqual(show(pytreeRows(root, { open: 'listed', ids: [] }, '')), ['▸ lm_head', '▸ model']);
+    assert.deepEqual(show(pytreeRows(root, { open: 'listed', ids: [model.id] }, '')), ['▸ lm_head', '▾ model', '  ▸ embed', '  ▸ layers']);
+    assert.deepEqual(show(pytreeRows(root, { open: 'all', ids: [layers.id] }, '', { key: 'name', descending: false })), [
       '▾ lm_head',
       '  weight',
       '▾ model',
@@ -67,14 +67,14 @@ describe('pytree of a checkpoint', () => {
       '    weight',
       '  ▸ layers',
     ]);
-    assert.deepEqual(show(pytreeRows(ck, root, { open: 'all', ids: [] }, '', { key: 'name', descending: false })).filter((r) => /^ {4}▾/.test(r)), ['    ▾ 0', '    ▾ 2', '    ▾ 10']);
+    assert.deepEqual(show(pytreeRows(root, { open: 'all', ids: [] }, '', { key: 'name', descending: false })).filter((r) => /^ {4}▾/.test(r)), ['    ▾ 0', '    ▾ 2', '    ▾ 10']);
     // By parameters, largest first: model (19) before lm_head (5); inside layers 0 (6), 10 (4), 2 (1).
-    const bySize = show(pytreeRows(ck, root, { open: 'all', ids: [] }, '', { key: 'parameters', descending: true }));
+    const bySize = show(pytreeRows(root, { open: 'all', ids: [] }, '', { key: 'parameters', descending: true }));
     assert.equal(bySize[0], '▾ model');
     assert.deepEqual(bySize.filter((r) => /^ {4}▾/.test(r)), ['    ▾ 0', '    ▾ 10', '    ▾ 2']);
     // A filter shows the matches with their groups, all open, whatever was collapsed.
-    assert.deepEqual(show(pytreeRows(ck, root, { open: 'listed', ids: [] }, '/layers\\.(0|2)\\./')), ['▾ model', '  ▾ layers', '    ▾ 0', '      w', '    ▾ 2', '      w']);
-    assert.deepEqual(pytreeRows(ck, root, { open: 'all', ids: [] }, 'nothing matches'), []);
+    assert.deepEqual(show(pytreeRows(root, { open: 'listed', ids: [] }, '/layers\\.(0|2)\\./')), ['▾ model', '  ▾ layers', '    ▾ 0', '      w', '    ▾ 2', '      w']);
+    assert.deepEqual(pytreeRows(root, { open: 'all', ids: [] }, 'nothing matches'), []);
   });
 
   it('counts list indices up even unsorted, where the file has them in code-unit order; named siblings keep their place', async () => {
@@ -88,7 +88,7 @@ describe('pytree of a checkpoint', () => {
     const layers = child(root, 'layers');
     // The Pytree view lists `children`; the tree-table's rows walk them.
     assert.deepEqual(layers.children.map((c) => keysLabel(nodeKeys(c))), ['0', '1', '2', '10', 'final']);
-    assert.deepEqual(show(pytreeRows(ck, root, { open: 'listed', ids: [layers.id] }, '')), ['▸ head', '▾ layers', '  ▸ 0', '  ▸ 1', '  ▸ 2', '  ▸ 10', '  ▸ final']);
+    assert.deepEqual(show(pytreeRows(root, { open: 'listed', ids: [layers.id] }, '')), ['▸ head', '▾ layers', '  ▸ 0', '  ▸ 1', '  ▸ 2', '  ▸ 10', '  ▸ final']);
   });
 
   it('names the groups that hold a tensor, and opens a small tree fully but only the top of a large one', async () => {
@@ -119,6 +119,6 @@ describe('pytree of a checkpoint', () => {
       { name: 'a.b', dtype: 'F32', shape: [1] },
     ]);
     const root = buildPytree(ck.tensors);
-    assert.deepEqual(show(pytreeRows(ck, root, { open: 'all', ids: [] }, '')), ['a', '▾ a', '  b']);
+    assert.deepEqual(show(pytreeRows(root, { open: 'all', ids: [] }, '')), ['a', '▾ a', '  b']);
   });
 });

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { isHostToWebview, isWebviewToHost, type HostToWebview, type WebviewToHost } from '../../src/shared/checkpointProtocol';
+import { isHostToWebview, isWebviewToHost, type CheckpointSummaryView, type HostToWebview, type WebviewToHost } from '../../src/shared/checkpointProtocol';
 import { Rpc, RpcError, type Envelope } from '../../src/shared/rpc';
 
 /** Two ends wired back to back, as host and webview are, with messages delivered asynchronously. */
@@ -22,6 +22,8 @@ function pair(hostHandle: (m: WebviewToHost) => HostToWebview | undefined | Prom
   return { host, page, toHost, pageReceived };
 }
 
+const summary = (): CheckpointSummaryView => ({ location: 'i.json', format: 'safetensors-sharded', files: 2, tensorCount: 1, parameterCount: null, bytes: null, parametersByDtype: [], metadata: [], values: [], valueCount: 0 });
+
 describe('webview RPC (both ends of the shared protocol)', () => {
   it('answers a request with the reply, matched by id, through a JSON round trip', async () => {
     const { page } = pair((m) => (m.type === 'listRows' ? { type: 'rows', start: m.start, total: 10, tensors: 10, rows: [] } : undefined));
@@ -33,12 +35,12 @@ describe('webview RPC (both ends of the shared protocol)', () => {
     const { page } = pair(() => {
       throw Object.assign(new Error('Failed to parse x: nope'), { code: 'E_FORMAT' });
     });
-    await assert.rejects(page.request({ type: 'ready' }), (e: RpcError) => e.code === 'E_FORMAT' && /nope/.test(e.message));
+    await assert.rejects(page.request({ type: 'ready', filter: '' }), (e: RpcError) => e.code === 'E_FORMAT' && /nope/.test(e.message));
   });
 
   it('times out a request that gets no reply', async () => {
     const { page } = pair(() => new Promise(() => undefined), 50);
-    await assert.rejects(page.request({ type: 'ready' }), (e: RpcError) => e.code === 'E_TIMEOUT');
+    await assert.rejects(page.request({ type: 'ready', filter: '' }), (e: RpcError) => e.code === 'E_TIMEOUT');
   });
 
   it('answers malformed requests with a protocol error instead of acting on them', async () => {
@@ -52,12 +54,31 @@ describe('webview RPC (both ends of the shared protocol)', () => {
     assert.deepEqual(replies.map((r) => [r.replyTo, r.error?.code]), [[1, 'E_PROTOCOL'], [2, 'E_PROTOCOL']]);
   });
 
+  it('takes a page\'s saved view with ready (a new tab leaves tree and open groups to the host), and refuses a malformed one', () => {
+    assert.ok(isWebviewToHost({ type: 'ready', filter: '' }));
+    assert.ok(isWebviewToHost({ type: 'ready', filter: 'proj', sort: { key: 'bytes', descending: true }, tree: true, expansion: { open: 'listed', ids: ['["model"]'] } }));
+    for (const bad of [{ filter: 3 }, { filter: '', tree: 'yes' }, { filter: '', expansion: { open: 'some', ids: [] } }, { filter: '', sort: { key: 'size', descending: false } }, {}]) {
+      assert.equal(isWebviewToHost({ type: 'ready', ...bad }), false, JSON.stringify(bad));
+    }
+  });
+
+  it('carries the first rows with init, and how the validation of an index\'s shards ended with loaded', async () => {
+    const { page, pageReceived, host } = pair((m) =>
+      m.type === 'ready' ? { type: 'init', protocolVersion: 4, pageSize: 2, view: 'tree', content: { kind: 'checkpoint', summary: summary(), validating: true }, first: { total: 1, tensors: 1, rows: [{ name: 'a', dtype: '', shape: [], parameters: 0, bytes: 0, pending: true }] } } : undefined,
+    );
+    const init = await page.request({ type: 'ready', filter: '' });
+    assert.ok(init.type === 'init' && init.first?.rows[0]?.pending === true);
+    host.send({ type: 'loaded', content: { kind: 'error', message: 'Failed to parse b.safetensors: bad header', listed: summary() } });
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(pageReceived.map((m) => m.type), ['loaded']);
+  });
+
   it('rejects pending requests when disposed, and sends nothing after', async () => {
     const { page, toHost } = pair(() => new Promise(() => undefined));
-    const p = page.request({ type: 'ready' });
+    const p = page.request({ type: 'ready', filter: '' });
     page.dispose();
     await assert.rejects(p, (e: RpcError) => e.code === 'E_DISPOSED');
-    page.send({ type: 'ready' });
+    page.send({ type: 'ready', filter: '' });
     assert.equal(toHost.length, 1);
   });
 });

@@ -37,7 +37,7 @@ export class TensorDetail {
       this.row = undefined;
       return;
     }
-    if (row.name === this.row?.name && !row.group === !this.row.group && !this.element.hidden) return;
+    if (row.name === this.row?.name && !row.group === !this.row.group && !row.pending === !this.row.pending && !this.element.hidden) return;
     void this.rpc.request({ type: 'cancelJob' });
     this.row = row;
     if (row.group) {
@@ -53,12 +53,14 @@ export class TensorDetail {
     this.sliceAxes = { row: Math.max(0, row.shape.length - 2), col: Math.max(0, row.shape.length - 1), index: row.shape.map(() => 0) };
     const statsButton = custom('vscode-button', { class: 'compute-stats' }, t('Compute statistics'));
     statsButton.addEventListener('click', () => void this.stats());
+    // A row listed from the index: its shape comes with its shard's header; statistics wait for the
+    // shards to be validated (the host answers once they are, or says why they cannot be read).
     const parts: Node[] = [
       el('h2', { class: 'detail-name' }, row.name),
-      el('p', { class: 'detail-shape' }, t('{0} [{1}] · {2} parameters', row.dtype, row.shape.join(', '), formatCount(row.parameters))),
+      el('p', { class: 'detail-shape' }, row.pending ? t('Listed from the index; dtype and shape come with its shard\'s header.') : t('{0} [{1}] · {2} parameters', row.dtype, row.shape.join(', '), formatCount(row.parameters))),
       el('div', { class: 'stats-area' }, statsButton),
     ];
-    if (row.shape.length >= 1 && row.parameters > 0) parts.push(this.sliceControls(row));
+    if (!row.pending && row.shape.length >= 1 && row.parameters > 0) parts.push(this.sliceControls(row));
     this.element.replaceChildren(...parts);
     this.element.hidden = false;
   }

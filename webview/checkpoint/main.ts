@@ -13,7 +13,10 @@ import {
   type CheckpointSummaryView,
   type HostToWebview,
   type ListRowsMessage,
+  type LoadedMessage,
+  type PageContent,
   type RevealMessage,
+  type RowsPage,
   type RowsView,
   type TensorRow,
   type WebviewToHost,
@@ -45,8 +48,21 @@ let table: VirtualTable<TensorRow> | undefined;
 let filterField: (HTMLElement & { value: string }) | undefined;
 
 let detail: TensorDetail | undefined;
+/**
+ * Rows listed from a sharded index before its shards are validated: 'validating' until the host
+ * says how that ended, 'failed' when a shard did not validate (the rows stay, their sizes never come).
+ */
+let validation: 'validating' | 'failed' | undefined;
+/** The parts of the page a `loaded` message changes; undefined until start() has drawn them. */
+let page: { summary: HTMLElement; toolbar: HTMLElement } | undefined;
+/** A `loaded` that came while start() was still drawing (the host may send it before its init reply arrives). */
+let early: LoadedMessage | undefined;
 const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
   if (msg.type === 'reload') void start();
+  if (msg.type === 'loaded') {
+    if (page) void loaded(msg);
+    else early = msg;
+  }
   if (msg.type === 'progress') detail?.progress(msg.name, msg.fraction);
   if (msg.type === 'reveal') void reveal(msg);
   if (msg.type === 'histogram' || msg.type === 'jobError') detail?.histogram(msg);
@@ -57,6 +73,8 @@ const rpc = connect<WebviewToHost, HostToWebview>((msg) => {
 const view = (): RowsView => ({ filter: state.filter, sort: state.sort, tree: state.tree ? state.expansion : undefined });
 
 const tensorCount = (n: number) => (n === 1 ? t('{0} tensor', formatCount(n)) : t('{0} tensors', formatCount(n)));
+/** A fact the headers give, while they are read (or after they failed). */
+const unknown = () => (validation === 'failed' ? '—' : '…');
 
 const columns: Column<TensorRow>[] = [
   {
@@ -79,10 +97,10 @@ const columns: Column<TensorRow>[] = [
       else rowEl.removeAttribute('aria-expanded');
     },
   },
-  { title: t('DType'), min: 4, max: 8, text: (r) => r.dtype, sortKey: 'dtype' },
-  { title: t('Shape'), min: 5, max: 14, text: (r) => (r.group ? tensorCount(r.group.tensors) : `[${r.shape.join(', ')}]`), sortKey: 'rank' },
-  { title: t('Parameters'), min: 6, max: 10, align: 'end', text: (r) => formatCount(r.parameters), sortKey: 'parameters' },
-  { title: t('Bytes'), min: 5, max: 8, align: 'end', text: (r) => formatBytes(r.bytes), sortKey: 'bytes' },
+  { title: t('DType'), min: 4, max: 8, text: (r) => (r.pending ? unknown() : r.dtype), sortKey: 'dtype' },
+  { title: t('Shape'), min: 5, max: 14, text: (r) => (r.group ? tensorCount(r.group.tensors) : r.pending ? unknown() : `[${r.shape.join(', ')}]`), sortKey: 'rank' },
+  { title: t('Parameters'), min: 6, max: 10, align: 'end', text: (r) => (r.pending ? unknown() : formatCount(r.parameters)), sortKey: 'parameters' },
+  { title: t('Bytes'), min: 5, max: 8, align: 'end', text: (r) => (r.pending ? unknown() : formatBytes(r.bytes)), sortKey: 'bytes' },
 ];
 
 
@@ -103,18 +121,24 @@ function renderError(message: string): void {
   );
 }
 
+/** Says that a shard of the index failed validation; the rows listed from the index stay below it. */
+function renderInvalid(message: string): HTMLElement {
+  return el('div', { class: 'invalid-banner', role: 'alert' }, el('strong', {}, t('A shard failed validation: the tensors below are listed from the index, and no values can be read.')), el('p', { class: 'error-message' }, message));
+}
+
 function renderSummary(s: CheckpointSummaryView): HTMLElement {
   const facts: [string, string][] = [
     [t('Format'), s.files > 1 ? t('{0} ({1} files)', s.format, s.files) : s.format],
     [t('Tensors'), formatCount(s.tensorCount)],
-    [t('Parameters'), formatCount(s.parameterCount)],
-    [t('Size'), formatBytes(s.bytes)],
+    [t('Parameters'), s.parameterCount === null ? unknown() : formatCount(s.parameterCount)],
+    [t('Size'), s.bytes === null ? unknown() : formatBytes(s.bytes)],
   ];
   const dl = el('dl', { class: 'facts' });
   for (const [k, v] of facts) dl.append(el('dt', {}, k), el('dd', {}, v));
   const dtypes = el('div', { class: 'dtypes' }, ...s.parametersByDtype.map(([d, n]) => custom('vscode-badge', { variant: 'counter', title: t('{0} parameters', formatCount(n)) }, `${d} ${formatCount(n)}`)));
-  dl.append(el('dt', {}, t('By dtype')), el('dd', {}, dtypes));
+  dl.append(el('dt', {}, t('By dtype')), el('dd', {}, validation === undefined ? dtypes : unknown()));
   const section = el('section', { class: 'summary', 'aria-label': t('Summary') }, el('h1', { class: 'location' }, s.location), dl);
+  if (validation === 'validating') section.append(el('p', { class: 'validating', role: 'status' }, t('Listed from the index; reading the headers of its {0} shards…', formatCount(s.files))));
   if (s.metadata.length > 0) {
     const md = el('dl', { class: 'metadata' });
     for (const [k, v] of s.metadata) md.append(el('dt', {}, k), el('dd', {}, v));
@@ -146,26 +170,45 @@ function renderSide(side: SideFiles): HTMLElement {
   return el('details', found > 0 ? { open: '' } : {}, el('summary', {}, found > 0 ? t('Model files') : t('Model files (none beside the weights)')), dl);
 }
 
+/** What the page's summary shows for `content` and how its rows' sizes stand, or the error that leaves no rows to show. */
+function shown(content: PageContent): { summary: CheckpointSummaryView; validation: typeof validation } | { error: string } {
+  if (content.kind === 'checkpoint') return { summary: content.summary, validation: content.validating ? 'validating' : undefined };
+  return content.listed ? { summary: content.listed, validation: 'failed' } : { error: content.message };
+}
+
 async function start(): Promise<void> {
-  const init = await rpc.request({ type: 'ready' });
+  page = undefined;
+  early = undefined;
+  // The saved view goes with `ready`, so the reply brings the first rows of it.
+  const init = await rpc.request({ type: 'ready', filter: state.filter, sort: state.sort, tree: state.tree, expansion: state.expansion });
   if (init.type !== 'init') return;
   if (init.protocolVersion !== PROTOCOL_VERSION) {
     renderError(t('This view (protocol {0}) does not match the extension (protocol {1}). Reload the window.', PROTOCOL_VERSION, init.protocolVersion));
     return;
   }
-  if (init.content.kind === 'error') {
-    renderError(init.content.message);
+  const content = shown(init.content);
+  if ('error' in content) {
+    renderError(content.error);
     return;
   }
+  validation = content.validation;
   state.tree ??= init.view === 'tree';
-  let matching = init.content.summary.tensorCount;
+  let matching = content.summary.tensorCount;
   state.expansion ??= init.expansion ?? { open: 'listed', ids: [] };
+  // The first page came with init; it stands for the view it was made for, once.
+  let first: { key: string; rows: RowsPage } | undefined = init.first && { key: JSON.stringify(view()), rows: init.first };
   const status = el('span', { class: 'status', 'aria-live': 'polite' });
   const filter = custom('vscode-textfield', { id: 'filter', placeholder: t('Filter by name, or /regex/'), 'aria-label': t('Filter tensors by name or /regular expression/') }) as HTMLElement & { value: string };
   filter.value = state.filter;
   filterField = filter;
   const source = {
     fetch: async (start: number, count: number) => {
+      const primed = first;
+      first = undefined;
+      if (primed && start === 0 && count === init.pageSize && primed.key === JSON.stringify(view())) {
+        matching = primed.rows.tensors;
+        return primed.rows;
+      }
       const r = await rpc.request({ type: 'listRows', start, count, ...view() });
       if (r.type !== 'rows') throw new Error(t('unexpected reply'));
       matching = r.tensors;
@@ -232,8 +275,33 @@ async function start(): Promise<void> {
   viewToggle.addEventListener('click', () => ((state = { ...state, tree: !state.tree }), relist()));
   expandAll.addEventListener('click', () => ((state = { ...state, expansion: { open: 'all', ids: [] } }), relist()));
   collapseAll.addEventListener('click', () => ((state = { ...state, expansion: { open: 'listed', ids: [] } }), relist()));
-  app.replaceChildren(renderSummary(init.content.summary), el('div', { class: 'toolbar' }, filter, viewToggle, expandAll, collapseAll, status), table.element, detail.element);
+  const summary = renderSummary(content.summary);
+  const toolbar = el('div', { class: 'toolbar' }, filter, viewToggle, expandAll, collapseAll, status);
+  app.replaceChildren(summary, ...(init.content.kind === 'error' ? [renderInvalid(init.content.message)] : []), toolbar, table.element, detail.element);
   await table.reset(state.scrollTop, state.selected);
+  page = { summary, toolbar };
+  const pending = early;
+  early = undefined;
+  if (pending && validation === 'validating') await loaded(pending);
+}
+
+/** The shards were validated (the rows are fetched again, with their sizes), or one failed (said above the rows). */
+async function loaded(m: LoadedMessage): Promise<void> {
+  if (!page || !table || validation !== 'validating') return;
+  const content = shown(m.content);
+  if ('error' in content) {
+    renderError(content.error);
+    return;
+  }
+  validation = content.validation;
+  const summary = renderSummary(content.summary);
+  page.summary.replaceWith(summary);
+  page.summary = summary;
+  if (m.content.kind === 'error') page.toolbar.before(renderInvalid(m.content.message));
+  const selected = table.selectedIndex;
+  await table.reset(table.scrollTop, selected);
+  // The detail pane shows the selected row as it is now (its shape, once validated).
+  if (selected >= 0) await table.reveal(selected);
 }
 
 /** Opens or closes a group of the tree view (a filter shows every group open, so then it does nothing). */

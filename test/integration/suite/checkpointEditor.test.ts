@@ -305,6 +305,12 @@ describe('checkpoint editor in the real VS Code', () => {
     assert.equal(e.tensorCount, 100_000);
   });
 
+  it('opens a sharded index with a shard that is not safetensors to that shard\'s error', async () => {
+    const e = await openAndWait(join(ws(), 'sharded-broken', 'model.safetensors.index.json'));
+    assert.equal(e.tensorCount, undefined);
+    assert.match(e.error!, /Failed to parse .*model-00002-of-00003\.safetensors: /);
+  });
+
   it('opens a malformed file to an error that names the file and the problem', async () => {
     const file = join(ws(), 'broken.safetensors');
     const e = await openAndWait(file);

@@ -15,7 +15,7 @@ import { formatBytes, formatCount } from '../../../src/shared/format';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 import { colourAgainstTheme } from './themeColours';
-import { BIG_TENSOR_COUNT, buildWorkspace, HOSTILE_METADATA, HOSTILE_NAME } from '../fixtures';
+import { BIG_TENSOR_COUNT, BROKEN_SHARD_TENSORS, buildWorkspace, HOSTILE_METADATA, HOSTILE_NAME } from '../fixtures';
 import { until } from '../waits';
 
 const root = repoRoot();
@@ -98,6 +98,11 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     const firstPaint = Date.now() - t0;
     process.stdout.write(`      [measure] quick open to first 100k-table rows painted: ${firstPaint} ms\n`);
     assert.match((await frame.textContent('.status'))!, /^100,000 tensors/);
+    // Painted from the index; once the shards are validated the rows get their sizes, in place.
+    await frame.locator('.vt-row:not(.placeholder)', { hasText: 'BF16' }).first().waitFor({ timeout: 30_000 });
+    assert.deepEqual((await rowsText(frame))[0], ['model.layers.0.block.0.weight', 'BF16', '[2, 3]', '6', '12 B']);
+    assert.equal(await frame.locator('.summary .validating').count(), 0, 'the summary no longer says it is reading headers');
+    assert.equal((await frame.$$eval('dl.facts dd', (d) => d.map((x) => x.textContent)))[2], '600,000');
     // The row count is the checkpoint's, not the number of DOM rows.
     const domRows = await frame.$$eval('.vt-row', (r) => r.length);
     assert.ok(domRows < 200, `only visible rows are in the DOM (${domRows})`);
@@ -536,6 +541,29 @@ describe('checkpoint editor UI in the real VS Code (chromium)', function () {
     assert.deepEqual(await frame.$$eval('.vt-row:not([hidden]) .vt-cell:first-child', (cells) => cells.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.textContent)), []);
     await frame.$eval('.vt-resizer:focus', (h) => (h as HTMLElement).blur());
     await wb.screenshot(join(shots, 'diff.png'));
+  });
+
+  it('lists a sharded index\'s tensors from the index alone; a shard that fails validation is shown above them, and statistics are refused', async () => {
+    await wb.quickOpen('sharded-broken/model.safetensors.index.json');
+    // Cells are found by their full name (the title): the tab may show the tree or the list.
+    const frame = await wb.webviewFrame('.vt-cell[title="model.layers.0.w"]');
+    const banner = frame.locator('.invalid-banner[role="alert"]');
+    await banner.waitFor({ timeout: 30_000 });
+    assert.match((await banner.locator('.error-message').textContent())!, /Failed to parse .*model-00002-of-00003\.safetensors/);
+    // Every tensor the index lists has its row, the valid shards' too; no sizes came, as none were validated.
+    const cells = async (name: string) => frame.locator('.vt-row', { has: frame.locator(`.vt-cell[title="${name}"]`) }).locator('.vt-cell').allTextContents();
+    for (let i = 0; i < BROKEN_SHARD_TENSORS; i++) assert.deepEqual((await cells(`model.layers.${i}.w`)).slice(1), ['—', '—', '—', '—'], `model.layers.${i}.w`);
+    const facts = Object.fromEntries(await frame.$$eval('dl.facts dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    assert.deepEqual([facts.Tensors, facts.Parameters, facts.Size], [String(BROKEN_SHARD_TENSORS), '—', '—']);
+    // A tensor of a shard that is fine is refused too: values come only from a validated checkpoint.
+    await frame.locator('.vt-cell[title="model.layers.0.w"]').click();
+    await frame.locator('.detail vscode-button.compute-stats').click();
+    const refused = frame.locator('.detail .stats-error');
+    await refused.waitFor({ timeout: 30_000 });
+    assert.match((await refused.textContent())!, /model-00002-of-00003\.safetensors/);
+    assert.equal(await frame.locator('.detail dl.stats').count(), 0);
+    assert.equal(await frame.locator('.detail .slice').count(), 0, 'no slice of a tensor whose shape was never validated');
+    await wb.screenshot(join(shots, 'shard-invalid.png'));
   });
 
   it('opens a malformed file to an error panel whose button reopens it as text', async () => {
