@@ -105,6 +105,11 @@ async function* chunksOf(data: Exclude<TensorData, TensorFill>): AsyncIterable<U
   else yield* data;
 }
 
+/** A tensor whose data gave more or fewer bytes than its shape needs. */
+function wrongSize(spec: TensorSpec, got: number, want: number): JaxServeError {
+  return new JaxServeError('E_USAGE', `tensor ${JSON.stringify(spec.name)} produced ${got > want ? 'more than' : 'only'} ${got} bytes; ${spec.dtype}${JSON.stringify(spec.shape)} needs ${want}.`);
+}
+
 /**
  * Writes one safetensors file into `sink` and commits it. `data` is asked for each tensor in file
  * order; a tensor that yields more or fewer bytes than its shape needs aborts the file.
@@ -146,7 +151,7 @@ export async function writeSafetensors(
             throwIfAborted(opts.signal);
           })
           .then(() => {
-            if (got !== want) throw new JaxServeError('E_USAGE', `tensor ${JSON.stringify(name)} produced ${got > want ? 'more than' : 'only'} ${got} bytes; ${t.spec.dtype}${JSON.stringify(t.spec.shape)} needs ${want}.`);
+            if (got !== want) throw wrongSize(t.spec, got, want);
           });
         await skip.call(sink, want);
         if (concurrent === 1) await fill;
@@ -162,19 +167,16 @@ export async function writeSafetensors(
           if (fills.size >= concurrent) await Promise.race(fills);
         }
         continue;
-      } else {
-        for await (const chunk of chunksOf(d)) {
-          got += chunk.length;
-          if (got > want) break;
-          await sink.write(chunk);
-          done += chunk.length;
-          opts.onProgress?.(done, total);
-          throwIfAborted(opts.signal);
-        }
       }
-      if (got !== want) {
-        throw new JaxServeError('E_USAGE', `tensor ${JSON.stringify(t.spec.name)} produced ${got > want ? 'more than' : 'only'} ${got} bytes; ${t.spec.dtype}${JSON.stringify(t.spec.shape)} needs ${want}.`);
+      for await (const chunk of chunksOf(d)) {
+        got += chunk.length;
+        if (got > want) break;
+        await sink.write(chunk);
+        done += chunk.length;
+        opts.onProgress?.(done, total);
+        throwIfAborted(opts.signal);
       }
+      if (got !== want) throw wrongSize(t.spec, got, want);
     }
     await settle();
     if (failed) throw failed.error;
