@@ -23,10 +23,13 @@ async function askAndAttach(session: ServeSession): Promise<Endpoint | undefined
     void vscode.window.showWarningMessage(vscode.l10n.t('Attach: could not list the models ({0}); type the model name.', describeError(e)));
   }
   // transformers serve lists hub models, not the served folder: a typed name must always be possible.
+  // Every step ignores focus-out: when the key's input box closes, the workbench gives focus back to
+  // the Serve panel's webview, and if that lands after this pick has opened, a pick that closes on
+  // focus-out vanishes under the user's pointer mid-flow.
   const typed = vscode.l10n.t('$(edit) Type a model name…');
-  const pick = await vscode.window.showQuickPick([...models, typed], { title: vscode.l10n.t('Attach to Server: model'), placeHolder: models.length ? vscode.l10n.t('The server lists these') : vscode.l10n.t('The server listed no model') });
+  const pick = await vscode.window.showQuickPick([...models, typed], { title: vscode.l10n.t('Attach to Server: model'), placeHolder: models.length ? vscode.l10n.t('The server lists these') : vscode.l10n.t('The server listed no model'), ignoreFocusOut: true });
   if (pick === undefined) return undefined;
-  const model = pick === typed ? await vscode.window.showInputBox({ title: vscode.l10n.t('Attach to Server: model name (a served name, or the folder path for transformers serve)') }) : pick;
+  const model = pick === typed ? await vscode.window.showInputBox({ title: vscode.l10n.t('Attach to Server: model name (a served name, or the folder path for transformers serve)'), ignoreFocusOut: true }) : pick;
   if (model === undefined) return undefined;
   return session.attach(url, model, key);
 }
