@@ -147,6 +147,8 @@ describe(`JSON fast paths agree with JSON.parse (seed ${seed}, ${numRuns} runs)`
         const fast = fastHeaderEntries(text, 64);
         if (fast) hits++;
         if (fast) assert.deepEqual({ tensors: fast.tensors, metadata: { ...fast.metadata } }, { ...viaJsonParse(text)!, metadata: { ...viaJsonParse(text)!.metadata } });
+        // The names a sharded open checks the index against: each tensor's, numbered in text order.
+        if (fast) assert.deepEqual([...fast.names], fast.tensors.map((t, i) => [t.name, i]));
       }),
       params,
     );
@@ -175,7 +177,7 @@ describe(`JSON fast paths agree with JSON.parse (seed ${seed}, ${numRuns} runs)`
         if (!fast) return;
         hits++;
         const json = JSON.parse(text);
-        assert.deepEqual([...fast.weightMap], Object.entries(json.weight_map));
+        assert.deepEqual(fast.names.map((n, k) => [n, fast.shards[fast.shardOf[k]!]]), Object.entries(json.weight_map));
         assert.deepEqual({ ...fast.metadata }, Object.fromEntries(Object.entries(json.metadata ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])));
       }),
       params,

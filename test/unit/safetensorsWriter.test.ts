@@ -158,6 +158,29 @@ describe('sharded index reader', () => {
     await rejectsWith(b.open(), 'E_FORMAT', /holds tensor "z", which weight_map does not list/);
   });
 
+  it('checks the index against each shard whatever their orders, and refuses a tensor listed twice even where the counts agree', async () => {
+    // The index in another order than the file (a mixed-dtype header is in dtype order, the index in name order).
+    const a = await indexWith({ z: 's1.safetensors', a: 's1.safetensors', m: 's1.safetensors' }, { 's1.safetensors': [u8('a'), u8('m'), u8('z')] });
+    assert.deepEqual((await a.open()).tensors.map((t) => t.name), ['a', 'm', 'z']);
+    // A header whose text is not in offset order: its tensors are sorted, so the index is checked by name.
+    const fs = new MemoryFiles();
+    const header = '{"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}';
+    const bytes = new Uint8Array(8 + header.length + 2);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
+    bytes.set(new TextEncoder().encode(header), 8);
+    fs.files.set('d/s1.safetensors', bytes);
+    fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode('{"weight_map":{"b":"s1.safetensors","a":"s1.safetensors"}}'));
+    assert.deepEqual((await openSafetensorsIndex(fs, 'd/model.safetensors.index.json')).tensors.map((t) => t.name), ['a', 'b']);
+    // "a" twice and "z" not at all: as many entries as tensors, yet not the same ones.
+    const c = await indexWith({ a: 's1.safetensors' }, { 's1.safetensors': [u8('a'), u8('z')] });
+    c.fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode('{"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}}'));
+    await rejectsWith(c.open(), 'E_FORMAT', /lists tensor "a" twice/);
+    // One name in two shards, each holding it.
+    const d = await indexWith({ a: 's1.safetensors' }, { 's1.safetensors': [u8('a')], 's2.safetensors': [u8('a')] });
+    d.fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode('{"weight_map":{"a":"s1.safetensors","a":"s2.safetensors"}}'));
+    await rejectsWith(d.open(), 'E_FORMAT', /lists tensor "a" twice/);
+  });
+
   it('names a missing shard', async () => {
     const { open } = await indexWith({ a: 'gone.safetensors' }, {});
     await rejectsWith(open(), 'E_NOT_FOUND', /names shard "gone.safetensors", which does not exist/);

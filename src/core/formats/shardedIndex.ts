@@ -10,7 +10,7 @@ import { MAX_INDEX_BYTES, MAX_SHARD_COUNT, SHARD_OPEN_CONCURRENCY } from '../lim
 import { parseJsonText } from '../json';
 import { safeName } from '../text';
 import { quoted } from './quote';
-import { fastIndexEntries } from './safetensors/fastJson';
+import { fastIndexEntries, type IndexEntries } from './safetensors/fastJson';
 import { walkJson } from './safetensors/jsonKeys';
 
 /**
@@ -33,23 +33,38 @@ interface ParsedIndex {
   metadata: Record<string, string>;
 }
 
+/** The index's weight_map as a map; refuses a tensor listed twice. */
 export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: IndexOptions = {}): ParsedIndex {
+  const index = readIndexEntries(indexFile, bytes, opts);
+  return { weightMap: weightMapOf(indexFile, index), metadata: index.metadata };
+}
+
+/** weight_map's entries in text order, its shard names checked; a name twice is not yet refused. */
+function readIndexEntries(indexFile: string, bytes: Uint8Array, opts: IndexOptions): IndexEntries {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw formatError(indexFile, 'the index is not valid UTF-8.');
   }
-  const parsed = fastIndexEntries(text) ?? slowIndexEntries(indexFile, text, opts);
-  const shards = new Set<string>();
+  const index = fastIndexEntries(text) ?? slowIndexEntries(indexFile, text, opts);
   const maxShards = opts.maxShardCount ?? MAX_SHARD_COUNT;
-  for (const file of parsed.weightMap.values()) {
-    if (shards.has(file)) continue; // each distinct shard name is checked once
+  for (const [i, file] of index.shards.entries()) {
     checkShardName(indexFile, file);
-    shards.add(file);
-    if (shards.size > maxShards) throw limitError(indexFile, 'the number of shard files', shards.size, maxShards, 'maxShardCount');
+    if (i + 1 > maxShards) throw limitError(indexFile, 'the number of shard files', i + 1, maxShards, 'maxShardCount');
   }
-  return parsed;
+  return index;
+}
+
+/** Name → shard, refusing a name listed twice with the words the JSON.parse path uses. */
+function weightMapOf(indexFile: string, index: IndexEntries): Map<string, string> {
+  const map = new Map<string, string>();
+  for (let k = 0; k < index.names.length; k++) {
+    const name = index.names[k]!;
+    if (map.has(name)) throw formatError(indexFile, `weight_map lists tensor ${quoted(name)} twice; each tensor must be listed once.`);
+    map.set(name, index.shards[index.shardOf[k]!]!);
+  }
+  return map;
 }
 
 /**
@@ -59,7 +74,7 @@ export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: Index
  * is refused where it would hide something: "weight_map" or "metadata" twice, or a tensor listed
  * twice in weight_map (Python's json would keep the last one without a word).
  */
-function slowIndexEntries(indexFile: string, text: string, opts: IndexOptions): ParsedIndex {
+function slowIndexEntries(indexFile: string, text: string, opts: IndexOptions): IndexEntries {
   let json: unknown;
   try {
     json = parseJsonText(indexFile, text, { what: 'the index', ...(opts.maxJsonDepth !== undefined ? { maxDepth: opts.maxJsonDepth } : {}) });
@@ -89,18 +104,23 @@ function slowIndexEntries(indexFile: string, text: string, opts: IndexOptions): 
     },
   });
   if (issue !== undefined) throw formatError(indexFile, `${issue}.`);
-  const weightMap = new Map<string, string>();
+  const names: string[] = [];
+  const shardOf: number[] = [];
+  const shardIds = new Map<string, number>();
   const map = wm as Record<string, unknown>;
   for (const name in map) {
     const file = map[name];
     if (typeof file !== 'string') throw formatError(indexFile, `weight_map[${quoted(name)}] is not a string file name.`);
-    weightMap.set(name, file);
+    let id = shardIds.get(file);
+    if (id === undefined) shardIds.set(file, (id = shardIds.size));
+    names.push(name);
+    shardOf.push(id);
   }
   const metadata: Record<string, string> = Object.create(null);
   if (md) {
     for (const [k, v] of Object.entries(md as Record<string, unknown>)) metadata[k] = typeof v === 'string' ? v : (rawMetadata.get(k) ?? String(v));
   }
-  return { weightMap, metadata };
+  return { names, shardOf, shards: [...shardIds.keys()], metadata };
 }
 
 export interface IndexOptions {
@@ -114,6 +134,11 @@ export interface IndexOptions {
 export interface ShardContent {
   tensors: TensorRef[];
   values?: ScalarLeaf[];
+  /**
+   * Each tensor's weight_map key and its position in `tensors`, when the shard's reader has them at
+   * hand (a safetensors header's names): spares building them again.
+   */
+  keys?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -129,19 +154,13 @@ export async function openShardedIndex(
     format: CheckpointFormat;
     openShard: (file: string) => Promise<ShardContent>;
     indexName: (t: TensorRef) => string;
-    /**
-     * The key is the tensor's name, which its shard lists once (a safetensors header refuses a name
-     * twice): then a key found in the shard weight_map names is found once, and no second map of the
-     * keys seen is needed.
-     */
-    keyIsName?: boolean;
   },
 ): Promise<Checkpoint> {
   // The index's bytes are not kept past parsing (78 MB for a million tensors).
-  const { weightMap, metadata } = parseIndexJson(indexFile, await opener.readSmall(indexFile, opts.maxIndexBytes ?? MAX_INDEX_BYTES), opts);
+  const index = readIndexEntries(indexFile, await opener.readSmall(indexFile, opts.maxIndexBytes ?? MAX_INDEX_BYTES), opts);
   const dir = path.dirname(indexFile);
   // Shards in name order: HF names (model-00001-of-00003) sort into their natural order.
-  const shardNames = [...new Set(weightMap.values())].sort();
+  const shardNames = [...index.shards].sort();
   const contents = await mapBounded(shardNames, opts.concurrency ?? SHARD_OPEN_CONCURRENCY, async (name) => {
     const file = path.join(dir, name);
     try {
@@ -153,15 +172,72 @@ export async function openShardedIndex(
       throw e;
     }
   });
+  const files = shardNames.map((name) => path.join(dir, name));
+  const values = contents.flatMap((c) => c.values ?? []);
+  const tensors = shardsMatchIndex(index, shardNames, contents, how.indexName) ? joined(contents.map((c) => c.tensors)) : whatIsWrong(indexFile, index, shardNames, contents, how);
+  return { format: how.format, location: indexFile, files, tensors, metadata: index.metadata, ...(values.length > 0 ? { values } : {}) };
+}
+
+/**
+ * True when each shard holds exactly the tensors weight_map lists for it: every listed key found in
+ * its own shard, none found twice, none left over, no key in two shards. An index lists a shard's tensors in their file
+ * order when both are sorted by name (HF's writers), so each key is first compared with the tensor
+ * after the last one found; only a key not there is looked up, in one small map per shard. A map of
+ * 100,000 keys had missed the cache on nearly every look-up, and was most of an index's check.
+ */
+function shardsMatchIndex(index: IndexEntries, shardNames: readonly string[], contents: readonly ShardContent[], indexName: (t: TensorRef) => string): boolean {
+  const place = new Map(shardNames.map((name, i) => [name, i]));
+  const shardAt = index.shards.map((name) => place.get(name)!);
+  const keys: (ReadonlyMap<string, number> | undefined | null)[] = contents.map((c) => c.keys);
+  const seen = contents.map((c) => new Uint8Array(c.tensors.length));
+  const next = new Array<number>(contents.length).fill(0);
+  const found = new Array<number>(contents.length).fill(0);
+  for (let k = 0; k < index.names.length; k++) {
+    const s = shardAt[index.shardOf[k]!]!;
+    const name = index.names[k]!;
+    const { tensors } = contents[s]!;
+    let at: number | undefined = next[s]!;
+    if (at >= tensors.length || indexName(tensors[at]!) !== name) {
+      if (keys[s] === undefined) keys[s] = keysOf(tensors, indexName) ?? null;
+      at = keys[s]?.get(name);
+      if (at === undefined) return false;
+    }
+    if (seen[s]![at]) return false;
+    seen[s]![at] = 1;
+    next[s] = at + 1;
+    found[s]!++;
+  }
+  if (!contents.every((c, s) => found[s] === c.tensors.length)) return false;
+  // Each shard holds its own listed keys and no others, and no key is listed twice in one shard;
+  // a key listed for two shards, each holding it, is left: one set of every key finds it.
+  const all = new Set<string>();
+  for (const [s, c] of contents.entries()) {
+    const known = keys[s];
+    if (known) for (const key of known.keys()) all.add(key);
+    else for (const t of c.tensors) all.add(indexName(t));
+  }
+  return all.size === index.names.length;
+}
+
+/** Key → position in `tensors`; undefined when two tensors share a key. */
+function keysOf(tensors: readonly TensorRef[], indexName: (t: TensorRef) => string): Map<string, number> | undefined {
+  const keys = new Map<string, number>();
+  for (const [i, t] of tensors.entries()) keys.set(indexName(t), i);
+  return keys.size === tensors.length ? keys : undefined;
+}
+
+/**
+ * The shards and the index disagree (or a flax shard has two tensors with one key): finds the first
+ * problem, in shard order, and throws it in words. Returns the tensors only when there is none to
+ * word (a check above was stricter than these).
+ */
+function whatIsWrong(indexFile: string, index: IndexEntries, shardNames: readonly string[], contents: readonly ShardContent[], how: { indexName: (t: TensorRef) => string }): TensorRef[] {
+  const weightMap = weightMapOf(indexFile, index);
   const tensors: TensorRef[] = [];
-  const values: ScalarLeaf[] = [];
-  const files: string[] = [];
   // Where each weight_map key was found: two tensors with one key (flax keys "a/b" beside a → b)
   // would make the index ambiguous.
   const seen = new Map<string, string>();
   shardNames.forEach((name, i) => {
-    files.push(path.join(dir, name));
-    values.push(...(contents[i]!.values ?? []));
     for (const t of contents[i]!.tensors) {
       const key = how.indexName(t);
       const listed = weightMap.get(key);
@@ -171,25 +247,27 @@ export async function openShardedIndex(
       if (listed !== name) {
         throw formatError(indexFile, `tensor ${quoted(key)} is in shard ${quoted(name)} but weight_map says ${quoted(listed)}.`);
       }
-      if (!how.keyIsName) {
-        const before = seen.get(key);
-        if (before !== undefined) {
-          throw formatError(indexFile, `two tensors of shard ${quoted(name)} have the weight_map key ${quoted(key)} (${quoted(before)} and ${quoted(t.name)}); each key must name one tensor.`);
-        }
-        seen.set(key, t.name);
+      const before = seen.get(key);
+      if (before !== undefined) {
+        throw formatError(indexFile, `two tensors of shard ${quoted(name)} have the weight_map key ${quoted(key)} (${quoted(before)} and ${quoted(t.name)}); each key must name one tensor.`);
       }
+      seen.set(key, t.name);
       tensors.push(t);
     }
   });
   // Every tensor found is listed, once: so a size difference means a listed tensor is missing.
-  if (tensors.length !== weightMap.size) {
-    const found = how.keyIsName ? new Set(tensors.map((t) => t.name)) : seen;
-    const missing = [...weightMap.keys()].find((k) => !found.has(k));
-    if (missing !== undefined) {
-      throw formatError(indexFile, `weight_map lists tensor ${quoted(missing)} in ${quoted(weightMap.get(missing)!)}, but that shard does not hold it.`);
-    }
+  const missing = [...weightMap.keys()].find((k) => !seen.has(k));
+  if (missing !== undefined) {
+    throw formatError(indexFile, `weight_map lists tensor ${quoted(missing)} in ${quoted(weightMap.get(missing)!)}, but that shard does not hold it.`);
   }
-  return { format: how.format, location: indexFile, files, tensors, metadata, ...(values.length > 0 ? { values } : {}) };
+  return tensors;
+}
+
+/** The arrays one after another (flatMap takes 170 ns a tensor: it judges each element's kind). */
+function joined<T>(arrays: readonly T[][]): T[] {
+  const out: T[] = [];
+  for (const a of arrays) for (let i = 0; i < a.length; i++) out.push(a[i]!);
+  return out;
 }
 
 /** Maps with at most `limit` calls in flight, keeping order; the first rejection rejects all. */

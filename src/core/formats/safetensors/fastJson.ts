@@ -135,33 +135,89 @@ function readUint(s: string, i: number): number {
   return v;
 }
 
-/** Shapes a header's tensors are compared with, most recent first filled: a layer's tensors repeat a handful. */
-const RECENT_SHAPES = 16;
+/** The entry texts a header's tensors are matched against: a layer's tensors repeat a handful. */
+const RECENT_MIDDLES = 16;
 
-/** True when s[a..b) holds an escape or a control character (which JSON.parse must judge). */
-function notPlain(s: string, a: number, b: number): boolean {
-  for (let i = a; i < b; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x5c || c < 0x20) return true;
-  }
-  return false;
+/** An entry's text from its "{" to its first offset, and the dtype and shape it says. */
+interface Middle {
+  readonly text: string;
+  readonly dtype: DType;
+  readonly shape: number[];
 }
+
+/** What the last middleEnd read (module variables: returning them would allocate per entry). */
+let middleDtype: DType | undefined;
+let rank = 0;
+const dims: number[] = [];
+
+/**
+ * Reads `{"dtype":"X","shape":[d,…],"data_offsets":[` at s[i]; where it ends, or -1 when the text
+ * is not in that form (the JSON.parse path then judges it).
+ */
+function middleEnd(s: string, i: number, maxRank: number): number {
+  if (!s.startsWith('{"dtype":"', i)) return -1;
+  const dq = s.indexOf('"', i + 10);
+  const d = s.slice(i + 10, dq);
+  if (dq < 0 || !isDType(d)) return -1;
+  middleDtype = d;
+  i = dq + 1;
+  if (!s.startsWith(',"shape":[', i)) return -1;
+  i += 10;
+  rank = 0;
+  if (s.charCodeAt(i) === 0x5d) i++;
+  else {
+    for (;;) {
+      const v = readUint(s, i);
+      if (v < 0 || rank === maxRank) return -1;
+      dims[rank++] = v;
+      i = uintEnd;
+      const c = s.charCodeAt(i++);
+      if (c === 0x5d) break;
+      if (c !== 0x2c) return -1;
+    }
+  }
+  return s.startsWith(',"data_offsets":[', i) ? i + 17 : -1;
+}
+
+/**
+ * The shape middleEnd read, as a frozen array shared with a middle of the same shape: dimensions
+ * copied out at their exact length, as a growing array would reserve room for 17 numbers.
+ */
+function middleShape(middles: readonly Middle[]): number[] {
+  for (const m of middles) {
+    const r = m.shape;
+    if (r.length !== rank) continue;
+    let d = 0;
+    while (d < rank && r[d] === dims[d]) d++;
+    if (d === rank) return r;
+  }
+  return Object.freeze(dims.slice(0, rank)) as number[];
+}
+
+/** An escape or a control character, which only the JSON.parse path judges. */
+const NOT_PLAIN = /[\\\u0000-\u001f]/;
 
 /**
  * A safetensors header's entries (in text order) and metadata, or undefined to use JSON.parse.
  * It reads the form every known writer emits (the reference serde writer, safetensors' Python and
  * torch front ends, ours): no whitespace, entry keys in the order dtype, shape, data_offsets.
  */
-export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: string, maxRank: number, make: EntryMaker<T> = plainEntry as EntryMaker<T>): { tensors: T[]; metadata: Record<string, string> } | undefined {
+export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(
+  s: string,
+  maxRank: number,
+  make: EntryMaker<T> = plainEntry as EntryMaker<T>,
+): { tensors: T[]; metadata: Record<string, string>; names: Map<string, number> } | undefined {
   const tensors: T[] = [];
   const metadata: Record<string, string> = Object.create(null);
-  const names = new Set<string>();
-  const dims: number[] = [];
-  const recent: number[][] = [];
-  let recentNext = 0;
-  let lastDtype: DType | undefined;
-  let lastDtypeQuoted = '';
-  if (s.charCodeAt(0) !== 0x7b) return undefined;
+  // Each tensor's name and its place in the text: refuses a name twice, and a sharded open
+  // checks the index against it.
+  const names = new Map<string, number>();
+  let sawMetadata = false;
+  const middles: Middle[] = [];
+  let nextMiddle = 0;
+  let evict = -1;
+  // One look at the whole text: then no string in it needs checking for escapes.
+  if (s.charCodeAt(0) !== 0x7b || NOT_PLAIN.test(s)) return undefined;
   let i = 1;
   if (s.charCodeAt(i) === 0x7d) i++;
   else {
@@ -170,15 +226,15 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: stri
       const q = s.indexOf('"', i + 1);
       if (q < 0) return undefined;
       const c0 = s.charCodeAt(i + 1);
-      if ((c0 >= 0x30 && c0 <= 0x39) || notPlain(s, i + 1, q)) return undefined;
+      if (c0 >= 0x30 && c0 <= 0x39) return undefined;
       const name = s.slice(i + 1, q);
-      const known = names.size;
-      names.add(name);
-      if (names.size === known) return undefined; // a name twice: the JSON.parse path reports it
       i = q + 1;
       if (s.charCodeAt(i) !== 0x3a) return undefined;
       i++;
+      // A name twice (__metadata__ included): the JSON.parse path reports it.
       if (name === '__metadata__') {
+        if (sawMetadata) return undefined;
+        sawMetadata = true;
         if (s.startsWith('null', i)) i += 4;
         else {
           if (s.charCodeAt(i) !== 0x7b) return undefined;
@@ -192,7 +248,7 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: stri
               const vq = s.indexOf('"', kq + 3);
               if (vq < 0) return undefined;
               const k0 = s.charCodeAt(i + 1);
-              if ((k0 >= 0x30 && k0 <= 0x39) || notPlain(s, i + 1, kq) || notPlain(s, kq + 3, vq)) return undefined;
+              if (k0 >= 0x30 && k0 <= 0x39) return undefined;
               metadata[s.slice(i + 1, kq)] = s.slice(kq + 3, vq);
               i = vq + 1;
               const c = s.charCodeAt(i++);
@@ -202,54 +258,33 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: stri
           }
         }
       } else {
-        if (!s.startsWith('{"dtype":', i)) return undefined;
-        i += 9;
-        let dtype: DType;
-        if (lastDtype !== undefined && s.startsWith(lastDtypeQuoted, i)) {
-          dtype = lastDtype;
-          i += lastDtypeQuoted.length;
-        } else {
-          if (s.charCodeAt(i) !== 0x22) return undefined;
-          const dq = s.indexOf('"', i + 1);
-          const d = s.slice(i + 1, dq);
-          if (dq < 0 || !isDType(d)) return undefined;
-          dtype = lastDtype = d;
-          lastDtypeQuoted = `"${d}"`;
-          i = dq + 1;
-        }
-        if (!s.startsWith(',"shape":[', i)) return undefined;
-        i += 10;
-        // Dimensions gather in a scratch array and are copied out at their exact length: a growing
-        // array would reserve room for 17 numbers per tensor. Layers repeat their shapes, so a tensor
-        // whose shape equals one of the last few seen shares its (frozen) array.
-        let rank = 0;
-        if (s.charCodeAt(i) === 0x5d) i++;
-        else {
-          for (;;) {
-            const v = readUint(s, i);
-            if (v < 0 || rank === maxRank) return undefined;
-            dims[rank++] = v;
-            i = uintEnd;
-            const c = s.charCodeAt(i++);
-            if (c === 0x5d) break;
-            if (c !== 0x2c) return undefined;
+        const known = names.size;
+        names.set(name, tensors.length);
+        if (names.size === known) return undefined;
+        // An entry's text up to its offsets repeats across layers (the same dtype and shape), so a
+        // text seen before is matched whole, in one comparison, and its dtype and shape reused;
+        // the next one tried is the one after the last match, as a layer's tensors come in a cycle.
+        let kind: Middle | undefined;
+        for (let n = 0, k = nextMiddle; n < middles.length; n++, k = k + 1 === middles.length ? 0 : k + 1) {
+          const m = middles[k]!;
+          if (s.startsWith(m.text, i)) {
+            kind = m;
+            nextMiddle = k + 1 === middles.length ? 0 : k + 1;
+            break;
           }
         }
-        let shape: number[] | undefined;
-        for (let k = 0; k < recent.length && shape === undefined; k++) {
-          const r = recent[k]!;
-          if (r.length !== rank) continue;
-          let d = 0;
-          while (d < rank && r[d] === dims[d]) d++;
-          if (d === rank) shape = r;
-        }
-        if (shape === undefined) {
-          shape = Object.freeze(dims.slice(0, rank)) as number[];
-          recent[recentNext] = shape;
-          recentNext = (recentNext + 1) % RECENT_SHAPES;
-        }
-        if (!s.startsWith(',"data_offsets":[', i)) return undefined;
-        const begin = readUint(s, i + 17);
+        if (kind === undefined) {
+          const at = i;
+          i = middleEnd(s, i, maxRank);
+          if (i < 0) return undefined;
+          kind = { text: s.slice(at, i), dtype: middleDtype!, shape: middleShape(middles) };
+          if (middles.length < RECENT_MIDDLES) middles.push(kind);
+          else middles[(evict = (evict + 1) % RECENT_MIDDLES)] = kind;
+          nextMiddle = 0;
+        } else i += kind.text.length;
+        const dtype = kind.dtype;
+        const shape = kind.shape;
+        const begin = readUint(s, i);
         if (begin < 0 || s.charCodeAt(uintEnd) !== 0x2c) return undefined;
         const end = readUint(s, uintEnd + 1);
         if (end < 0 || s.charCodeAt(uintEnd) !== 0x5d || s.charCodeAt(uintEnd + 1) !== 0x7d) return undefined;
@@ -263,17 +298,31 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(s: stri
   }
   // The reference writer pads the header with spaces; anything else goes the JSON.parse way.
   while (s.charCodeAt(i) === 0x20) i++;
-  return i === s.length ? { tensors, metadata } : undefined;
+  return i === s.length ? { tensors, metadata, names } : undefined;
 }
 
 /**
- * A sharded index's weight_map (in text order) and metadata (values as strings, numbers and other
- * JSON as their JSON text), or undefined to use JSON.parse.
+ * A sharded index's weight_map in text order: each tensor's name and its shard, as a number into
+ * `shards` (the distinct shard names, in the order first listed). A name listed twice is kept twice:
+ * the caller refuses it (a sharded open finds it while checking the index against the headers,
+ * without a map of every name).
  */
-export function fastIndexEntries(text: string): { weightMap: Map<string, string>; metadata: Record<string, string> } | undefined {
+export interface IndexEntries {
+  readonly names: string[];
+  readonly shardOf: number[];
+  readonly shards: string[];
+  /** Values as strings; numbers and other JSON as their JSON text. */
+  readonly metadata: Record<string, string>;
+}
+
+/** A sharded index's entries, or undefined to use JSON.parse. */
+export function fastIndexEntries(text: string): IndexEntries | undefined {
   return fast(() => {
     const sc = new Scanner(text);
-    const weightMap = new Map<string, string>();
+    const names: string[] = [];
+    const shardOf: number[] = [];
+    const shards: string[] = [];
+    const shardIds = new Map<string, number>();
     const metadata: Record<string, string> = Object.create(null);
     let sawMap = false;
     let sawMeta = false;
@@ -288,15 +337,21 @@ export function fastIndexEntries(text: string): { weightMap: Map<string, string>
             // Shard names repeat: one string each, not one per tensor (a million-tensor index
             // would hold a million copies), and the text of a repeat is compared, not cut out.
             let shard = '';
+            let id = -1;
             do {
-              const name = sc.key();
-              const known = weightMap.size;
+              names.push(sc.key());
               sc.ws();
               const at = sc.i + 1;
               if (shard !== '' && sc.s.charCodeAt(sc.i) === 0x22 && sc.s.startsWith(shard, at) && sc.s.charCodeAt(at + shard.length) === 0x22) sc.i = at + shard.length + 1;
-              else shard = detached(sc.str());
-              weightMap.set(name, shard);
-              if (weightMap.size === known) throw BAIL; // listed twice: the JSON.parse path reports it
+              else {
+                const next = sc.str();
+                id = shardIds.get(next) ?? -1;
+                if (id < 0) {
+                  shardIds.set((shard = detached(next)), (id = shards.length));
+                  shards.push(shard);
+                } else shard = shards[id]!;
+              }
+              shardOf.push(id);
             } while (sc.peekEat(0x2c));
             sc.eat(0x7d);
           }
@@ -318,6 +373,6 @@ export function fastIndexEntries(text: string): { weightMap: Map<string, string>
     }
     sc.end();
     if (!sawMap) throw BAIL;
-    return { weightMap, metadata };
+    return { names, shardOf, shards, metadata };
   });
 }

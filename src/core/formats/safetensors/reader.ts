@@ -65,8 +65,10 @@ export async function openSafetensorsFile(opener: FileOpener, file: string, opts
 export async function openSafetensorsIndex(opener: FileOpener, indexFile: string, opts: SafetensorsOptions = {}): Promise<Checkpoint> {
   return openShardedIndex(opener, indexFile, opts, {
     format: 'safetensors-sharded',
-    openShard: async (file) => ({ tensors: (await readSafetensorsHeader(opener, file, opts)).tensors }),
+    openShard: async (file) => {
+      const h = await readSafetensorsHeader(opener, file, opts);
+      return { tensors: h.tensors, ...(h.names ? { keys: h.names } : {}) };
+    },
     indexName: (t) => t.name,
-    keyIsName: true,
   });
 }
