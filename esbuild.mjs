@@ -1,7 +1,7 @@
 // One build script for every bundle (style.md rule 4). `node esbuild.mjs` builds the extension, the
 // CLI and the webview into dist/; `--tests` also builds the test suites into out/; `--watch` rebuilds.
 import * as esbuild from 'esbuild';
-import { readFileSync, readdirSync, rmSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -45,10 +45,8 @@ if (args.has('--tests')) {
 }
 
 function copyAssets() {
-  // Webview assets served from dist/webview only (localResourceRoots): the codicon font and our css.
+  // Webview assets served from dist/webview only (localResourceRoots): our css.
   mkdirSync('dist/webview', { recursive: true });
-  cpSync('node_modules/@vscode/codicons/dist/codicon.css', 'dist/webview/codicon.css');
-  cpSync('node_modules/@vscode/codicons/dist/codicon.ttf', 'dist/webview/codicon.ttf');
   // Each page's stylesheet is the shared base (theme, table, toolbar) followed by its own rules.
   const base = readFileSync('webview/shared/base.css', 'utf8');
   for (const page of ['checkpoint', 'diff', 'serve', 'plan']) writeFileSync(`dist/webview/${page}.css`, base + '\n' + readFileSync(`webview/${page}/style.css`, 'utf8'));
