@@ -114,6 +114,26 @@ describe('safetensors writer', () => {
     }
   });
 
+  it('writes an output past the background writeback size whole, and an abort mid-writeback leaves nothing', async () => {
+    const dir = tempDir();
+    try {
+      const chunk = new Uint8Array(24 << 20).map((_, i) => i * 7);
+      const target = join(dir.path, 'big.bin');
+      const sink = await openAtomicFileSink(target, { sources: [] });
+      for (let i = 0; i < 6; i++) await sink.write(chunk); // 144 MiB: two writebacks started on the way
+      await sink.commit();
+      const got = readFileSync(target);
+      assert.equal(got.length, 6 * chunk.length);
+      assert.deepEqual(got.subarray(5 * chunk.length, 5 * chunk.length + 64), Buffer.from(chunk.subarray(0, 64)));
+      const other = await openAtomicFileSink(join(dir.path, 'cut.bin'), { sources: [] });
+      for (let i = 0; i < 3; i++) await other.write(chunk);
+      await other.abort();
+      assert.deepEqual(readdirSync(dir.path), ['big.bin']);
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('does not overwrite an existing file unless asked', async () => {
     const dir = tempDir();
     try {

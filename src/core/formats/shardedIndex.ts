@@ -134,11 +134,6 @@ export interface IndexOptions {
 export interface ShardContent {
   tensors: TensorRef[];
   values?: ScalarLeaf[];
-  /**
-   * Each tensor's weight_map key and its position in `tensors`, when the shard's reader has them at
-   * hand (a safetensors header's names): spares building them again.
-   */
-  keys?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -180,15 +175,16 @@ export async function openShardedIndex(
 
 /**
  * True when each shard holds exactly the tensors weight_map lists for it: every listed key found in
- * its own shard, none found twice, none left over, no key in two shards. An index lists a shard's tensors in their file
- * order when both are sorted by name (HF's writers), so each key is first compared with the tensor
- * after the last one found; only a key not there is looked up, in one small map per shard. A map of
- * 100,000 keys had missed the cache on nearly every look-up, and was most of an index's check.
+ * its own shard, none found twice, none left over, no key in two shards. An index lists a shard's
+ * tensors in their file order when both are sorted by name (HF's writers), so each key is first
+ * compared with the tensor after the last one found; only a key not there is looked up, in a map of
+ * that shard's keys made then. Looking every name up in a map of 100,000 had missed the cache nearly
+ * every time, and was most of an index's check.
  */
 function shardsMatchIndex(index: IndexEntries, shardNames: readonly string[], contents: readonly ShardContent[], indexName: (t: TensorRef) => string): boolean {
   const place = new Map(shardNames.map((name, i) => [name, i]));
   const shardAt = index.shards.map((name) => place.get(name)!);
-  const keys: (ReadonlyMap<string, number> | undefined | null)[] = contents.map((c) => c.keys);
+  const keys: (Map<string, number> | null)[] = [];
   const seen = contents.map((c) => new Uint8Array(c.tensors.length));
   const next = new Array<number>(contents.length).fill(0);
   const found = new Array<number>(contents.length).fill(0);
@@ -209,13 +205,10 @@ function shardsMatchIndex(index: IndexEntries, shardNames: readonly string[], co
   }
   if (!contents.every((c, s) => found[s] === c.tensors.length)) return false;
   // Each shard holds its own listed keys and no others, and no key is listed twice in one shard;
-  // a key listed for two shards, each holding it, is left: one set of every key finds it.
+  // a key listed for two shards, each holding it, is left: one set of every key finds it (names
+  // whose hashes the header's own check already took).
   const all = new Set<string>();
-  for (const [s, c] of contents.entries()) {
-    const known = keys[s];
-    if (known) for (const key of known.keys()) all.add(key);
-    else for (const t of c.tensors) all.add(indexName(t));
-  }
+  for (const c of contents) for (const t of c.tensors) all.add(indexName(t));
   return all.size === index.names.length;
 }
 

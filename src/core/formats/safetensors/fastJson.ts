@@ -206,12 +206,10 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(
   s: string,
   maxRank: number,
   make: EntryMaker<T> = plainEntry as EntryMaker<T>,
-): { tensors: T[]; metadata: Record<string, string>; names: Map<string, number> } | undefined {
+): { tensors: T[]; metadata: Record<string, string> } | undefined {
   const tensors: T[] = [];
   const metadata: Record<string, string> = Object.create(null);
-  // Each tensor's name and its place in the text: refuses a name twice, and a sharded open
-  // checks the index against it.
-  const names = new Map<string, number>();
+  const names = new Set<string>();
   let sawMetadata = false;
   const middles: Middle[] = [];
   let nextMiddle = 0;
@@ -259,7 +257,7 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(
         }
       } else {
         const known = names.size;
-        names.set(name, tensors.length);
+        names.add(name);
         if (names.size === known) return undefined;
         // An entry's text up to its offsets repeats across layers (the same dtype and shape), so a
         // text seen before is matched whole, in one comparison, and its dtype and shape reused;
@@ -298,7 +296,7 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(
   }
   // The reference writer pads the header with spaces; anything else goes the JSON.parse way.
   while (s.charCodeAt(i) === 0x20) i++;
-  return i === s.length ? { tensors, metadata, names } : undefined;
+  return i === s.length ? { tensors, metadata } : undefined;
 }
 
 /**

@@ -26,8 +26,6 @@ export interface ParsedHeader<T extends HeaderTensor = HeaderTensor> {
   readonly metadata: Record<string, string>;
   /** Absolute file offset of the data buffer: 8 + N. */
   readonly dataStart: number;
-  /** Each tensor's name and its position in `tensors`, when the fast path read them in that order. */
-  readonly names?: Map<string, number>;
 }
 
 /** Reads N from the first 8 bytes and checks it against the file size and the limit. */
@@ -66,14 +64,12 @@ export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(file: str
     throw formatError(file, 'the header is not valid UTF-8.');
   }
   const maxRank = opts.maxRank ?? MAX_TENSOR_RANK;
-  const { tensors, metadata, names } = fastHeaderEntries(text, maxRank, make) ?? slowHeaderEntries(file, text, maxRank, make);
+  const { tensors, metadata } = fastHeaderEntries(text, maxRank, make) ?? slowHeaderEntries(file, text, maxRank, make);
 
   // Writers emit headers in offset order, so sorting is usually a no-op: check before paying for it.
   let sorted = true;
   for (let i = 1; i < tensors.length && sorted; i++) sorted = tensors[i - 1]!.begin <= tensors[i]!.begin;
   if (!sorted) tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  // `names` numbers the tensors in text order: once sorted, that is no longer their place.
-  const placed = sorted ? names : undefined;
   let expected = 0;
   let lastDtype: string | undefined;
   let lastBits = 0;
@@ -122,7 +118,7 @@ export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(file: str
         : `the tensors need ${expected} data bytes but the file has ${dataBytes}; the file is truncated.`,
     );
   }
-  return { tensors, metadata, dataStart, ...(placed ? { names: placed } : {}) };
+  return { tensors, metadata, dataStart };
 }
 
 /**
@@ -136,7 +132,7 @@ export const SAFETENSORS_MAX_JSON_DEPTH = 127;
 const ENTRY_FIELDS = new Set(['dtype', 'shape', 'data_offsets']);
 
 /** The general path: JSON.parse, then each entry checked; every header error message comes from here. */
-function slowHeaderEntries<T extends HeaderTensor>(file: string, text: string, maxRank: number, make: EntryMaker<T>): { tensors: T[]; metadata: Record<string, string>; names?: undefined } {
+function slowHeaderEntries<T extends HeaderTensor>(file: string, text: string, maxRank: number, make: EntryMaker<T>): { tensors: T[]; metadata: Record<string, string> } {
   const depth = jsonDepth(text, SAFETENSORS_MAX_JSON_DEPTH);
   if (depth > SAFETENSORS_MAX_JSON_DEPTH) {
     throw formatError(file, `the header nests JSON more than ${SAFETENSORS_MAX_JSON_DEPTH} levels deep; the reference reader refuses it, and so does this one.`);

@@ -65,10 +65,7 @@ export async function openSafetensorsFile(opener: FileOpener, file: string, opts
 export async function openSafetensorsIndex(opener: FileOpener, indexFile: string, opts: SafetensorsOptions = {}): Promise<Checkpoint> {
   return openShardedIndex(opener, indexFile, opts, {
     format: 'safetensors-sharded',
-    openShard: async (file) => {
-      const h = await readSafetensorsHeader(opener, file, opts);
-      return { tensors: h.tensors, ...(h.names ? { keys: h.names } : {}) };
-    },
+    openShard: async (file) => ({ tensors: (await readSafetensorsHeader(opener, file, opts)).tensors }),
     indexName: (t) => t.name,
   });
 }
