@@ -15,6 +15,8 @@ const common = {
   define: { JAX_SERVE_VERSION: JSON.stringify(pkg.version) },
 };
 const node = { ...common, platform: 'node', target: 'node20', format: 'cjs' };
+// Webview bundles are minified in every build: a page parses its script before its first paint.
+const page = { ...common, minify: true, platform: 'browser', target: 'es2022', format: 'iife' };
 
 const builds = [
   { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
@@ -23,10 +25,10 @@ const builds = [
   { ...node, entryPoints: ['src/core/worker/valueWorkerMain.ts'], outfile: 'dist/valueWorker.js' },
   // Beside every server we start: stops its process group if the extension host or CLI dies.
   { ...node, entryPoints: ['src/core/node/serverWatchdog.ts'], outfile: 'dist/serverWatchdog.js' },
-  { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
-  { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/diff/main.ts'], outfile: 'dist/webview/diff.js' },
-  { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/serve/main.ts'], outfile: 'dist/webview/serve.js' },
-  { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/plan/main.ts'], outfile: 'dist/webview/plan.js' },
+  { ...page, entryPoints: ['webview/checkpoint/main.ts'], outfile: 'dist/webview/checkpoint.js' },
+  { ...page, entryPoints: ['webview/diff/main.ts'], outfile: 'dist/webview/diff.js' },
+  { ...page, entryPoints: ['webview/serve/main.ts'], outfile: 'dist/webview/serve.js' },
+  { ...page, entryPoints: ['webview/plan/main.ts'], outfile: 'dist/webview/plan.js' },
 ];
 if (!production) {
   builds.push({ ...node, entryPoints: ['bench/main.ts'], outfile: 'out/bench.js', external: ['playwright-core'] });

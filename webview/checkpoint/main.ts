@@ -242,6 +242,12 @@ async function start(): Promise<void> {
     const parts = [tensors, ...(state.tree ? [t('{0} rows in the tree', formatCount(table!.rowCount))] : []), t('rows {0}–{1}', formatCount(first + 1), formatCount(first + count))];
     status.textContent = parts.join(' · ');
     document.body.dataset.painted = String(Date.now());
+    // When the first rows reached the screen, on this machine's clock (benchmarks read it): a frame
+    // starts after the one before it was painted.
+    if (document.body.dataset.firstPaint === undefined) {
+      document.body.dataset.firstPaint = '';
+      requestAnimationFrame(() => (document.body.dataset.firstPaint = String(Date.now())));
+    }
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
   filter.addEventListener('input', () => {
