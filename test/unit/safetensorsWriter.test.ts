@@ -184,13 +184,21 @@ describe('sharded index reader', () => {
     assert.deepEqual((await a.open()).tensors.map((t) => t.name), ['a', 'm', 'z']);
     // A header whose text is not in offset order: its tensors are sorted, so the index is checked by name.
     const fs = new MemoryFiles();
-    const header = '{"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}';
-    const bytes = new Uint8Array(8 + header.length + 2);
-    new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
-    bytes.set(new TextEncoder().encode(header), 8);
-    fs.files.set('d/s1.safetensors', bytes);
+    const twoBytes = (header: string) => {
+      const bytes = new Uint8Array(8 + header.length + 2);
+      new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
+      bytes.set(new TextEncoder().encode(header), 8);
+      return bytes;
+    };
+    fs.files.set('d/s1.safetensors', twoBytes('{"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'));
     fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode('{"weight_map":{"b":"s1.safetensors","a":"s1.safetensors"}}'));
     assert.deepEqual((await openSafetensorsIndex(fs, 'd/model.safetensors.index.json')).tensors.map((t) => t.name), ['a', 'b']);
+    // A shard naming one tensor twice, whether the index lists it once, twice, or beside another name.
+    fs.files.set('d/s1.safetensors', twoBytes('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}'));
+    for (const map of ['{"a":"s1.safetensors"}', '{"a":"s1.safetensors","a":"s1.safetensors"}', '{"a":"s1.safetensors","b":"s1.safetensors"}']) {
+      fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode(`{"weight_map":${map}}`));
+      await rejectsWith(openSafetensorsIndex(fs, 'd/model.safetensors.index.json'), 'E_FORMAT', /"a"/);
+    }
     // "a" twice and "z" not at all: as many entries as tensors, yet not the same ones.
     const c = await indexWith({ a: 's1.safetensors' }, { 's1.safetensors': [u8('a'), u8('z')] });
     c.fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode('{"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}}'));

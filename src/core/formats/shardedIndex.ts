@@ -204,12 +204,19 @@ function shardsMatchIndex(index: IndexEntries, shardNames: readonly string[], co
     found[s]!++;
   }
   if (!contents.every((c, s) => found[s] === c.tensors.length)) return false;
-  // Each shard holds its own listed keys and no others, and no key is listed twice in one shard;
-  // a key listed for two shards, each holding it, is left: one set of every key finds it (names
-  // whose hashes the header's own check already took).
+  // Each shard holds its own listed keys and no others, each listed key once. What is left is a key
+  // the index lists twice, once for each of two shards holding it, or twice for one shard holding
+  // it twice: an index sorted by name (HF's writers sort it) shows it has no key twice; any other
+  // takes one set of every key.
+  if (strictlyAscending(index.names)) return true;
   const all = new Set<string>();
   for (const c of contents) for (const t of c.tensors) all.add(indexName(t));
   return all.size === index.names.length;
+}
+
+function strictlyAscending(names: readonly string[]): boolean {
+  for (let k = 1; k < names.length; k++) if (!(names[k - 1]! < names[k]!)) return false;
+  return true;
 }
 
 /** Key → position in `tensors`; undefined when two tensors share a key. */
@@ -241,6 +248,8 @@ function whatIsWrong(indexFile: string, index: IndexEntries, shardNames: readonl
         throw formatError(indexFile, `tensor ${quoted(key)} is in shard ${quoted(name)} but weight_map says ${quoted(listed)}.`);
       }
       const before = seen.get(key);
+      // A header's own check words a name twice (a sharded open leaves that check to this one).
+      if (before === t.name) throw formatError(path.join(path.dirname(indexFile), name), `the header names ${quoted(t.name)} twice; duplicate keys are not allowed.`);
       if (before !== undefined) {
         throw formatError(indexFile, `two tensors of shard ${quoted(name)} have the weight_map key ${quoted(key)} (${quoted(before)} and ${quoted(t.name)}); each key must name one tensor.`);
       }

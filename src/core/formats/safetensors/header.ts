@@ -52,7 +52,15 @@ export function parseHeaderLength(file: string, first8: Uint8Array, fileSize: nu
  * Parses and validates the JSON header; `fileSize` is needed to check that the data ends at the end.
  * `make` builds each entry's object (plain {name, dtype, shape, begin, end} by default).
  */
-export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(file: string, headerBytes: Uint8Array, fileSize: number, opts: HeaderOptions = {}, make: EntryMaker<T> = plainEntry as EntryMaker<T>): ParsedHeader<T> {
+export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(
+  file: string,
+  headerBytes: Uint8Array,
+  fileSize: number,
+  opts: HeaderOptions = {},
+  make: EntryMaker<T> = plainEntry as EntryMaker<T>,
+  /** False where the caller proves the names distinct itself (a sharded open, against its index). */
+  checkNames = true,
+): ParsedHeader<T> {
   const dataStart = 8 + headerBytes.length;
   if (headerBytes[0] !== 0x7b /* { */) {
     throw formatError(file, 'the header does not begin with "{"; this is not a safetensors file.');
@@ -64,7 +72,7 @@ export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(file: str
     throw formatError(file, 'the header is not valid UTF-8.');
   }
   const maxRank = opts.maxRank ?? MAX_TENSOR_RANK;
-  const { tensors, metadata } = fastHeaderEntries(text, maxRank, make) ?? slowHeaderEntries(file, text, maxRank, make);
+  const { tensors, metadata } = fastHeaderEntries(text, maxRank, make, checkNames) ?? slowHeaderEntries(file, text, maxRank, make);
 
   // Writers emit headers in offset order, so sorting is usually a no-op: check before paying for it.
   let sorted = true;

@@ -42,7 +42,7 @@ class SafetensorsTensor implements TensorRef, HeaderTensor {
 }
 
 /** Reads and validates one file's header; its entries are the file's tensor references. */
-export async function readSafetensorsHeader(opener: FileOpener, file: string, opts: SafetensorsOptions = {}): Promise<ParsedHeader<TensorRef & HeaderTensor>> {
+export async function readSafetensorsHeader(opener: FileOpener, file: string, opts: SafetensorsOptions = {}, checkNames = true): Promise<ParsedHeader<TensorRef & HeaderTensor>> {
   const src = await opener.open(file);
   try {
     const first8 = new Uint8Array(8);
@@ -51,7 +51,7 @@ export async function readSafetensorsHeader(opener: FileOpener, file: string, op
     const header = new Uint8Array(n);
     await readExactly(src, 8, header);
     const shard: Shard = { file, dataStart: 8 + n };
-    return parseHeaderJson(file, header, src.size, opts, (name, dtype, shape, begin, end) => new SafetensorsTensor(shard, name, dtype, shape, begin, end));
+    return parseHeaderJson(file, header, src.size, opts, (name, dtype, shape, begin, end) => new SafetensorsTensor(shard, name, dtype, shape, begin, end), checkNames);
   } finally {
     await src.close();
   }
@@ -65,7 +65,8 @@ export async function openSafetensorsFile(opener: FileOpener, file: string, opts
 export async function openSafetensorsIndex(opener: FileOpener, indexFile: string, opts: SafetensorsOptions = {}): Promise<Checkpoint> {
   return openShardedIndex(opener, indexFile, opts, {
     format: 'safetensors-sharded',
-    openShard: async (file) => ({ tensors: (await readSafetensorsHeader(opener, file, opts)).tensors }),
+    // A name twice in a header is found by checking the shards against the index.
+    openShard: async (file) => ({ tensors: (await readSafetensorsHeader(opener, file, opts, false)).tensors }),
     indexName: (t) => t.name,
   });
 }
