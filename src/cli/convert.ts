@@ -117,64 +117,69 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
   const rulesFile = one(args, '--rules');
   const configFrom = one(args, '--config-from');
   const shardSize = one(args, '--shard-size');
-  const ck = await open(args);
-  const plan = planConversion(ck, {
-    preset: one(args, '--preset') ?? 'auto',
-    userRules: rulesFile ? parseRuleFile(await readJson(opener, rulesFile, 'the rule file'), rulesFile) : undefined,
-    dtype,
-    baseConfig: configFrom ? await readConfigFrom(opener, configFrom) : undefined,
-    set: parseSet(args.values.get('--set') ?? []),
-    flatten: parseFlatten(args.values.get('--flatten') ?? []),
-  });
-  if (dryRun || planHasErrors(plan)) {
-    print(args.json ? JSON.stringify(plan) + '\n' : planText(plan) + '\n');
-    if (planHasErrors(plan)) process.exitCode = 1;
-    return;
-  }
-  const sources = sourcesOf(ck, [
-    [args.positional[0], 'the source'],
-    [configFrom, '--config-from'],
-    [one(args, '--tokenizer-from'), '--tokenizer-from'],
-    [rulesFile, '--rules'],
-  ]);
-  const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite'), sources });
-  // Two converter threads read and transpose ahead of the writer: the export keeps both cores busy.
-  const converters = Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
-  const ac = new AbortController();
-  // Every converter job listens for the abort; more than ten run over an export.
-  setMaxListeners(0, ac.signal);
-  const onSignal = () => ac.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Two converter threads read and transpose ahead of the writer, so the export keeps both cores
+  // busy. They start first: a thread takes about 40 ms to start, which opening and planning hide.
+  const converters = dryRun ? [] : Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
   try {
-    let lastShown = 0;
-    const result = await executePlan(plan, ck, opener, target, {
-      maxShardBytes: shardSize ? parseSize(shardSize) : undefined,
-      tokenizerFrom: one(args, '--tokenizer-from'),
-      generationConfigFrom: configFrom,
-      signal: ac.signal,
-      converters,
-      onProgress: (done, total) => {
-        if (Date.now() - lastShown < 200 && done < total) return;
-        // --progress-json: one {"done","total"} line per step on stderr, for the VS Code command.
-        if (args.flags.has('--progress-json')) printErr(JSON.stringify({ done, total }) + '\n');
-        else if (args.json || !process.stderr.isTTY) return;
-        else process.stderr.write(`\r${formatBytes(done)} of ${formatBytes(total)}`);
-        lastShown = Date.now();
-      },
+    const ck = await open(args);
+    const plan = planConversion(ck, {
+      preset: one(args, '--preset') ?? 'auto',
+      userRules: rulesFile ? parseRuleFile(await readJson(opener, rulesFile, 'the rule file'), rulesFile) : undefined,
+      dtype,
+      baseConfig: configFrom ? await readConfigFrom(opener, configFrom) : undefined,
+      set: parseSet(args.values.get('--set') ?? []),
+      flatten: parseFlatten(args.values.get('--flatten') ?? []),
     });
-    if (args.json) print(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, notes: result.notes, plan }) + '\n');
-    else {
-      if (process.stderr.isTTY) process.stdout.write('\r');
-      print(`wrote ${path.resolve(out!)}: ${result.files.join(', ')} (${formatBytes(result.bytes)} of tensors)\n`);
-      for (const n of result.notes) print(`note: ${n}\n`);
+    if (dryRun || planHasErrors(plan)) {
+      print(args.json ? JSON.stringify(plan) + '\n' : planText(plan) + '\n');
+      if (planHasErrors(plan)) process.exitCode = 1;
+      return;
+    }
+    const sources = sourcesOf(ck, [
+      [args.positional[0], 'the source'],
+      [configFrom, '--config-from'],
+      [one(args, '--tokenizer-from'), '--tokenizer-from'],
+      [rulesFile, '--rules'],
+    ]);
+    const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite'), sources });
+    const ac = new AbortController();
+    // Every converter job listens for the abort; more than ten run over an export.
+    setMaxListeners(0, ac.signal);
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      let lastShown = 0;
+      const result = await executePlan(plan, ck, opener, target, {
+        maxShardBytes: shardSize ? parseSize(shardSize) : undefined,
+        tokenizerFrom: one(args, '--tokenizer-from'),
+        generationConfigFrom: configFrom,
+        signal: ac.signal,
+        converters,
+        onProgress: (done, total) => {
+          if (Date.now() - lastShown < 200 && done < total) return;
+          // --progress-json: one {"done","total"} line per step on stderr, for the VS Code command.
+          if (args.flags.has('--progress-json')) printErr(JSON.stringify({ done, total }) + '\n');
+          else if (args.json || !process.stderr.isTTY) return;
+          else process.stderr.write(`\r${formatBytes(done)} of ${formatBytes(total)}`);
+          lastShown = Date.now();
+        },
+      });
+      if (args.json) print(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, notes: result.notes, plan }) + '\n');
+      else {
+        if (process.stderr.isTTY) process.stdout.write('\r');
+        print(`wrote ${path.resolve(out!)}: ${result.files.join(', ')} (${formatBytes(result.bytes)} of tensors)\n`);
+        for (const n of result.notes) print(`note: ${n}\n`);
+      }
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await Promise.all(converters.map((w) => w.dispose()));
   }
 }
+
 export function planText(plan: Plan): string {
   const view = planView(plan);
   const lines = [`${plan.source}`, `preset      ${plan.preset.id}: ${plan.preset.title} → ${plan.architecture}`, ''];
