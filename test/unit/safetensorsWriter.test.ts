@@ -199,6 +199,10 @@ describe('sharded index reader', () => {
       fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode(`{"weight_map":${map}}`));
       await rejectsWith(openSafetensorsIndex(fs, 'd/model.safetensors.index.json'), 'E_FORMAT', /"a"/);
     }
+    // The same name over the same bytes: worded as the name twice, not as an overlap.
+    fs.files.set('d/s1.safetensors', twoBytes('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'));
+    fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode('{"weight_map":{"a":"s1.safetensors"}}'));
+    await rejectsWith(openSafetensorsIndex(fs, 'd/model.safetensors.index.json'), 'E_FORMAT', /s1\.safetensors: the header names "a" twice/);
     // "a" twice and "z" not at all: as many entries as tensors, yet not the same ones.
     const c = await indexWith({ a: 's1.safetensors' }, { 's1.safetensors': [u8('a'), u8('z')] });
     c.fs.files.set('d/model.safetensors.index.json', new TextEncoder().encode('{"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}}'));

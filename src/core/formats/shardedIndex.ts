@@ -11,6 +11,7 @@ import { parseJsonText } from '../json';
 import { safeName } from '../text';
 import { quoted } from './quote';
 import { fastIndexEntries, type IndexEntries } from './safetensors/fastJson';
+import { nameTwice } from './safetensors/header';
 import { walkJson } from './safetensors/jsonKeys';
 
 /**
@@ -249,7 +250,7 @@ function whatIsWrong(indexFile: string, index: IndexEntries, shardNames: readonl
       }
       const before = seen.get(key);
       // A header's own check words a name twice (a sharded open leaves that check to this one).
-      if (before === t.name) throw formatError(path.join(path.dirname(indexFile), name), `the header names ${quoted(t.name)} twice; duplicate keys are not allowed.`);
+      if (before === t.name) throw nameTwice(path.join(path.dirname(indexFile), name), t.name);
       if (before !== undefined) {
         throw formatError(indexFile, `two tensors of shard ${quoted(name)} have the weight_map key ${quoted(key)} (${quoted(before)} and ${quoted(t.name)}); each key must name one tensor.`);
       }

@@ -195,10 +195,12 @@ export async function openAtomicFileSink(target: string, opts: { overwrite?: boo
   // Writeback as we go: Linux starts writing dirty pages only past a tenth of memory or after 30 s,
   // so a whole export (2.4 GB) sat in memory until commit's fsync wrote it while nothing else ran.
   // A datasync in the background every WRITEBACK_BYTES keeps the disk busy beside the conversion;
-  // its error, if any, is the commit's.
+  // its error, if any, is the next write's or the commit's.
   let unsynced = 0;
   let syncing: Promise<unknown> | undefined;
+  let syncFailed: unknown;
   const writeFully = async (chunk: Uint8Array, position: number) => {
+    if (syncFailed !== undefined) wrapFsError(target, syncFailed);
     try {
       let done = 0;
       while (done < chunk.length) {
@@ -215,7 +217,7 @@ export async function openAtomicFileSink(target: string, opts: { overwrite?: boo
         () => {
           if (syncing === started) syncing = undefined;
         },
-        (e: unknown) => e,
+        (e: unknown) => (syncFailed = e ?? new Error('datasync failed')),
       );
       syncing = started;
     }

@@ -7,7 +7,9 @@
  * (JSON.parse enumerates those first, which could reorder equal offsets), whole-number sizes, no
  * duplicate or unknown keys. On anything else they return undefined and the caller parses with
  * JSON.parse, which also produces every error message. So a fast result always equals what the
- * JSON.parse path gives for the same text (a property test checks it).
+ * JSON.parse path gives for the same text (a property test checks it). Two exceptions, each left to
+ * a caller that finds it: a header read for a sharded open may name a tensor twice (the check
+ * against the index finds it), and an index may list a tensor twice.
  */
 import { isDType, type DType } from '../../dtype';
 

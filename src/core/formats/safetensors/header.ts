@@ -3,7 +3,7 @@
  * the reference reader (huggingface/safetensors `tensor.rs`, ../shared/reference/formats-and-layouts.md §3.3):
  * every check there is made here, with a message that names the file and the offending tensor.
  */
-import { formatError, limitError } from '../../errors';
+import { formatError, limitError, type JaxServeError } from '../../errors';
 import { MAX_HEADER_BYTES, MAX_TENSOR_RANK } from '../../limits';
 import { DTYPE_BITS, isDType } from '../../dtype';
 import { fastHeaderEntries, plainEntry, type EntryMaker, type HeaderTensor } from './fastJson';
@@ -78,6 +78,18 @@ export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(
   let sorted = true;
   for (let i = 1; i < tensors.length && sorted; i++) sorted = tensors[i - 1]!.begin <= tensors[i]!.begin;
   if (!sorted) tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  try {
+    checkLayout(file, tensors, fileSize - dataStart);
+  } catch (e) {
+    // A name twice, when the caller checks names, shows here as an overlap: it is the problem to word.
+    if (!checkNames) refuseNameTwice(file, tensors);
+    throw e;
+  }
+  return { tensors, metadata, dataStart };
+}
+
+/** The tensors (in offset order) tile the data buffer exactly, each its dtype and shape's size. */
+function checkLayout(file: string, tensors: readonly HeaderTensor[], dataBytes: number): void {
   let expected = 0;
   let lastDtype: string | undefined;
   let lastBits = 0;
@@ -117,7 +129,6 @@ export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(
     }
     expected = t.end;
   }
-  const dataBytes = fileSize - dataStart;
   if (expected !== dataBytes) {
     throw formatError(
       file,
@@ -126,7 +137,19 @@ export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(
         : `the tensors need ${expected} data bytes but the file has ${dataBytes}; the file is truncated.`,
     );
   }
-  return { tensors, metadata, dataStart };
+}
+
+function refuseNameTwice(file: string, tensors: readonly HeaderTensor[]): void {
+  const names = new Set<string>();
+  for (const t of tensors) {
+    if (names.has(t.name)) throw nameTwice(file, t.name);
+    names.add(t.name);
+  }
+}
+
+/** A header naming a tensor twice, for whichever check finds it. */
+export function nameTwice(file: string, name: string): JaxServeError {
+  return formatError(file, `the header names ${quoted(name)} twice; duplicate keys are not allowed.`);
 }
 
 /**
