@@ -57,12 +57,14 @@ function readIndexEntries(indexFile: string, bytes: Uint8Array, opts: IndexOptio
   return index;
 }
 
-/** Name → shard, refusing a name listed twice with the words the JSON.parse path uses. */
+const listedTwice = (name: string) => `weight_map lists tensor ${quoted(name)} twice; each tensor must be listed once`;
+
+/** Name → shard, refusing a name listed twice. */
 function weightMapOf(indexFile: string, index: IndexEntries): Map<string, string> {
   const map = new Map<string, string>();
   for (let k = 0; k < index.names.length; k++) {
     const name = index.names[k]!;
-    if (map.has(name)) throw formatError(indexFile, `weight_map lists tensor ${quoted(name)} twice; each tensor must be listed once.`);
+    if (map.has(name)) throw formatError(indexFile, `${listedTwice(name)}.`);
     map.set(name, index.shards[index.shardOf[k]!]!);
   }
   return map;
@@ -96,7 +98,7 @@ function slowIndexEntries(indexFile: string, text: string, opts: IndexOptions): 
   const issue = walkJson(text, {
     trackKeys: (p) => p.length === 0 || (p.length === 1 && p[0] === 'weight_map'),
     duplicate: (p, key) => {
-      if (p.length === 1) return `weight_map lists tensor ${quoted(key)} twice; each tensor must be listed once`;
+      if (p.length === 1) return listedTwice(key);
       return key === 'weight_map' || key === 'metadata' ? `the index has two ${quoted(key)} entries; it must have one` : undefined;
     },
     value: (p, kind, start, end) => {
