@@ -154,7 +154,7 @@ export class CheckpointDocument extends Disposable implements vscode.CustomDocum
           await new Promise((resolve) => setTimeout(resolve, 0));
         }
       }
-      const ck = await this.services.open(this.uri);
+      const ck = await this.services.open(this.uri, listed?.listing);
       final = { kind: 'checkpoint', ck, side: listed?.side ?? (await readSideFiles(this.services.files, ck)) };
     } catch (e) {
       final = { kind: 'error', message: describeError(e), ...(listed ? { listed } : {}) };

@@ -24,9 +24,12 @@ export class CheckpointServices implements vscode.Disposable {
     return listSafetensorsIndex(this.files, uri.fsPath);
   }
 
-  /** Opens a checkpoint; Orbax folders need a sidecar, which is never spawned in an untrusted workspace. */
-  async open(uri: vscode.Uri): Promise<Checkpoint> {
-    return openCheckpoint(this.files, uri.fsPath, await this.orbaxOptions(uri));
+  /**
+   * Opens a checkpoint; Orbax folders need a sidecar, which is never spawned in an untrusted
+   * workspace. `listed`: this file's listing, whose parsed index is not read again.
+   */
+  async open(uri: vscode.Uri, listed?: IndexListing): Promise<Checkpoint> {
+    return openCheckpoint(this.files, uri.fsPath, { ...(await this.orbaxOptions(uri)), ...(listed ? { parsedIndex: listed.index } : {}) });
   }
 
   private async orbaxOptions(uri: vscode.Uri) {

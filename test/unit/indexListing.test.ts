@@ -49,6 +49,11 @@ describe('an index listed before its shards are read', () => {
     assert.deepEqual(listing.files, ck.files);
     assert.deepEqual([listing.format, listing.location, listing.metadata], [ck.format, ck.location, ck.metadata]);
     for (const t of listing.tensors) assert.ok(ck.files.includes(t.shard), t.shard);
+    // The open that follows a listing takes its parsed index: the index is not read again.
+    fs.files.delete(INDEX);
+    fs.files.set(INDEX, new TextEncoder().encode('{"weight_map":{"other":"nowhere.safetensors"}}'));
+    const again = await openCheckpoint(fs, INDEX, { parsedIndex: listing.index });
+    assert.deepEqual(again.tensors.map((t) => t.name), ck.tensors.map((t) => t.name));
   });
 
   it('needs no shard: a shard with a broken header still lists, while openCheckpoint refuses it', async () => {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { pathFromName, type CheckpointFormat, type PathKey } from '../checkpoint';
 import { openerWithin, type FileOpener } from '../io/byteSource';
 import { MAX_INDEX_BYTES, SAFETENSORS_INDEX_SUFFIX } from '../limits';
+import type { IndexEntries } from './safetensors/fastJson';
 import { parseIndexJson, type IndexOptions } from './shardedIndex';
 
 /** A tensor as the index lists it: name and shard file, no header facts. */
@@ -37,6 +38,8 @@ export interface IndexListing {
    * index's order: shards in name order, the index's order within each.
    */
   readonly tensors: readonly ListedTensor[];
+  /** The index as parsed, for openCheckpoint (`parsedIndex`), which then does not read it again. */
+  readonly index: IndexEntries;
 }
 
 /**
@@ -48,14 +51,18 @@ export async function listSafetensorsIndex(opener: FileOpener, location: string,
   if (!location.endsWith(SAFETENSORS_INDEX_SUFFIX)) return undefined;
   const within = await openerWithin(opener, location);
   const bytes = await within.readSmall(location, opts.maxIndexBytes ?? MAX_INDEX_BYTES);
-  const { weightMap, metadata } = parseIndexJson(location, bytes, opts);
-  const byShard = new Map<string, ListedTensor[]>();
-  for (const [name, shard] of weightMap) {
-    let list = byShard.get(shard);
-    if (!list) byShard.set(shard, (list = []));
-    list.push(new ListedTensor(name, shard));
-  }
-  const shards = [...byShard.keys()].sort();
+  const index = parseIndexJson(location, bytes, opts);
+  const byShard = index.shards.map((): ListedTensor[] => []);
+  for (let k = 0; k < index.names.length; k++) byShard[index.shardOf[k]!]!.push(new ListedTensor(index.names[k]!, index.shards[index.shardOf[k]!]!));
+  // Shards in name order, as openCheckpoint reads them.
+  const order = index.shards.map((name, id) => ({ name, id })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const dir = path.dirname(location);
-  return { format: 'safetensors-sharded', location, files: shards.map((s) => path.join(dir, s)), metadata, tensors: shards.flatMap((s) => byShard.get(s)!) };
+  return {
+    format: 'safetensors-sharded',
+    location,
+    files: order.map((s) => path.join(dir, s.name)),
+    metadata: index.metadata,
+    tensors: order.flatMap((s) => byShard[s.id]!),
+    index,
+  };
 }

@@ -29,19 +29,11 @@ export function checkShardName(indexFile: string, name: string): void {
   if (name.split('/').some((seg) => seg === '..')) throw bad('climbs out with ".."');
 }
 
-interface ParsedIndex {
-  weightMap: Map<string, string>;
-  metadata: Record<string, string>;
-}
-
-/** The index's weight_map as a map; refuses a tensor listed twice. */
-export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: IndexOptions = {}): ParsedIndex {
-  const index = readIndexEntries(indexFile, bytes, opts);
-  return { weightMap: weightMapOf(indexFile, index), metadata: index.metadata };
-}
-
-/** weight_map's entries in text order, its shard names checked; a name twice is not yet refused. */
-function readIndexEntries(indexFile: string, bytes: Uint8Array, opts: IndexOptions): IndexEntries {
+/**
+ * weight_map's entries in text order, its shard names checked and no tensor listed twice. An index
+ * sorted by name (HF's writers and ours sort it) shows that by its order; any other takes a set.
+ */
+export function parseIndexJson(indexFile: string, bytes: Uint8Array, opts: IndexOptions = {}): IndexEntries {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -54,20 +46,21 @@ function readIndexEntries(indexFile: string, bytes: Uint8Array, opts: IndexOptio
     checkShardName(indexFile, file);
     if (i + 1 > maxShards) throw limitError(indexFile, 'the number of shard files', i + 1, maxShards, 'maxShardCount');
   }
+  if (!strictlyAscending(index.names)) {
+    const seen = new Set<string>();
+    for (const name of index.names) {
+      if (seen.has(name)) throw formatError(indexFile, `${listedTwice(name)}.`);
+      seen.add(name);
+    }
+  }
   return index;
 }
 
 const listedTwice = (name: string) => `weight_map lists tensor ${quoted(name)} twice; each tensor must be listed once`;
 
-/** Name → shard, refusing a name listed twice. */
-function weightMapOf(indexFile: string, index: IndexEntries): Map<string, string> {
-  const map = new Map<string, string>();
-  for (let k = 0; k < index.names.length; k++) {
-    const name = index.names[k]!;
-    if (map.has(name)) throw formatError(indexFile, `${listedTwice(name)}.`);
-    map.set(name, index.shards[index.shardOf[k]!]!);
-  }
-  return map;
+function strictlyAscending(names: readonly string[]): boolean {
+  for (let k = 1; k < names.length; k++) if (!(names[k - 1]! < names[k]!)) return false;
+  return true;
 }
 
 /**
@@ -127,6 +120,8 @@ function slowIndexEntries(indexFile: string, text: string, opts: IndexOptions): 
 }
 
 export interface IndexOptions {
+  /** The index as parseIndexJson gave it for this file (a listing's): it is not read again. */
+  parsedIndex?: IndexEntries;
   maxIndexBytes?: number;
   /** Nesting depth of the index JSON (default MAX_JSON_DEPTH). */
   maxJsonDepth?: number;
@@ -155,7 +150,7 @@ export async function openShardedIndex(
   },
 ): Promise<Checkpoint> {
   // The index's bytes are not kept past parsing (78 MB for a million tensors).
-  const index = readIndexEntries(indexFile, await opener.readSmall(indexFile, opts.maxIndexBytes ?? MAX_INDEX_BYTES), opts);
+  const index = opts.parsedIndex ?? parseIndexJson(indexFile, await opener.readSmall(indexFile, opts.maxIndexBytes ?? MAX_INDEX_BYTES), opts);
   const dir = path.dirname(indexFile);
   // Shards in name order: HF names (model-00001-of-00003) sort into their natural order.
   const shardNames = [...index.shards].sort();
@@ -177,8 +172,8 @@ export async function openShardedIndex(
 }
 
 /**
- * True when each shard holds exactly the tensors weight_map lists for it: every listed key found in
- * its own shard, none found twice, none left over, no key in two shards. An index lists a shard's
+ * True when each shard holds exactly the tensors weight_map lists for it (which lists each key
+ * once): every listed key found in its own shard, none found twice, none left over. An index lists a shard's
  * tensors in their file order when both are sorted by name (HF's writers), so each key is first
  * compared with the tensor after the last one found; only a key not there is looked up, in a map of
  * that shard's keys made then. Looking every name up in a map of 100,000 had missed the cache nearly
@@ -206,20 +201,9 @@ function shardsMatchIndex(index: IndexEntries, shardNames: readonly string[], co
     next[s] = at + 1;
     found[s]!++;
   }
-  if (!contents.every((c, s) => found[s] === c.tensors.length)) return false;
-  // Each shard holds its own listed keys and no others, each listed key once. What is left is a key
-  // the index lists twice, once for each of two shards holding it, or twice for one shard holding
-  // it twice: an index sorted by name (HF's writers sort it) shows it has no key twice; any other
-  // takes one set of every key.
-  if (strictlyAscending(index.names)) return true;
-  const all = new Set<string>();
-  for (const c of contents) for (const t of c.tensors) all.add(indexName(t));
-  return all.size === index.names.length;
-}
-
-function strictlyAscending(names: readonly string[]): boolean {
-  for (let k = 1; k < names.length; k++) if (!(names[k - 1]! < names[k]!)) return false;
-  return true;
+  // Each entry took its own tensor of its shard: equal counts leave no tensor over, so none shares
+  // a key with another (the index lists each key once).
+  return contents.every((c, s) => found[s] === c.tensors.length);
 }
 
 /** Key → position in `tensors`; undefined when two tensors share a key. */
@@ -235,7 +219,7 @@ function keysOf(tensors: readonly TensorRef[], indexName: (t: TensorRef) => stri
  * word (a check above was stricter than these).
  */
 function whatIsWrong(indexFile: string, index: IndexEntries, shardNames: readonly string[], contents: readonly ShardContent[], how: { indexName: (t: TensorRef) => string }): TensorRef[] {
-  const weightMap = weightMapOf(indexFile, index);
+  const weightMap = new Map(index.names.map((name, k) => [name, index.shards[index.shardOf[k]!]!]));
   const tensors: TensorRef[] = [];
   // Where each weight_map key was found: two tensors with one key (flax keys "a/b" beside a → b)
   // would make the index ambiguous.
