@@ -120,6 +120,7 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
   // Two converter threads read and transpose ahead of the writer, so the export keeps both cores
   // busy. They start first: a thread takes about 40 ms to start, which opening and planning hide.
   const converters = dryRun ? [] : Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
+  for (const w of converters) w.warm();
   try {
     const ck = await open(args);
     const plan = planConversion(ck, {

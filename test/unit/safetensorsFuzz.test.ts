@@ -144,7 +144,7 @@ describe(`JSON fast paths agree with JSON.parse (seed ${seed}, ${numRuns} runs)`
         if (meta) obj.__metadata__ = meta;
         for (const [k, v] of entries) obj[k] = v;
         const text = JSON.stringify(obj, null, indent) + ' '.repeat(entries.length % 3);
-        const fast = fastHeaderEntries(text, 64);
+        const fast = fastHeaderEntries(new TextEncoder().encode(text), text, 64);
         if (fast) hits++;
         if (fast) assert.deepEqual({ tensors: fast.tensors, metadata: { ...fast.metadata } }, { ...viaJsonParse(text)!, metadata: { ...viaJsonParse(text)!.metadata } });
       }),
@@ -152,12 +152,14 @@ describe(`JSON fast paths agree with JSON.parse (seed ${seed}, ${numRuns} runs)`
     );
     assert.ok(hits >= numRuns / 10, `only ${hits} of ${numRuns} cases took the fast path; the property says little`);
     // A duplicate key is left to the JSON.parse path (which reports it).
-    assert.equal(fastHeaderEntries('{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[],"data_offsets":[4,8]}}', 64), undefined);
+    const twice = '{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[],"data_offsets":[4,8]}}';
+    assert.equal(fastHeaderEntries(new TextEncoder().encode(twice), twice, 64), undefined);
     const fs = new MemoryFiles();
     await writeSafetensors(fs.sink('w.safetensors'), [{ name: 'model.embed.weight', dtype: 'BF16', shape: [2, 3] }, { name: 'lm_head.weight', dtype: 'F32', shape: [4] }], (s) => new Uint8Array(s.dtype === 'F32' ? 16 : 12), { metadata: { format: 'pt' } });
     const bytes = fs.files.get('w.safetensors')!;
     const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-    assert.ok(fastHeaderEntries(new TextDecoder().decode(bytes.subarray(8, 8 + n)), 64), 'our writer\'s header takes the fast path');
+    const header = bytes.subarray(8, 8 + n);
+    assert.ok(fastHeaderEntries(header, new TextDecoder().decode(header), 64), 'our writer\'s header takes the fast path');
   });
 
   it('sharded indexes: a fast result equals the JSON.parse result; the HF layout (indent 2, sorted) takes the fast path', async () => {
@@ -171,7 +173,7 @@ describe(`JSON fast paths agree with JSON.parse (seed ${seed}, ${numRuns} runs)`
     fc.assert(
       fc.property(indexArb, ([wm, meta, indent]) => {
         const text = JSON.stringify(meta === null ? { weight_map: wm } : { metadata: meta, weight_map: wm }, null, indent);
-        const fast = fastIndexEntries(text);
+        const fast = fastIndexEntries(new TextEncoder().encode(text), text);
         if (!fast) return;
         hits++;
         const json = JSON.parse(text);
@@ -182,6 +184,6 @@ describe(`JSON fast paths agree with JSON.parse (seed ${seed}, ${numRuns} runs)`
     );
     assert.ok(hits >= numRuns / 10, `only ${hits} of ${numRuns} cases took the fast path; the property says little`);
     const hf = JSON.stringify({ metadata: { total_size: 123456 }, weight_map: { 'lm_head.weight': 'model-00002-of-00002.safetensors', 'model.embed_tokens.weight': 'model-00001-of-00002.safetensors' } }, null, 2);
-    assert.ok(fastIndexEntries(hf), 'the HF index layout takes the fast path');
+    assert.ok(fastIndexEntries(new TextEncoder().encode(hf), hf), 'the HF index layout takes the fast path');
   });
 });

@@ -75,6 +75,18 @@ describe('safetensors header validation (each check of the reference reader)', (
     assert.equal(Object.getPrototypeOf(ck.metadata), null);
   });
 
+  it('reads a header longer than its first read, and one ending at the end of a short file', async () => {
+    // 3,000 entries make a header of about 200 KiB, past the 64 KiB the reader takes first.
+    const names = Array.from({ length: 3000 }, (_, i) => `model.layers.${i}.mlp.weight`);
+    const header = `{${names.map((n, i) => f32(n, [1], i * 4, i * 4 + 4)).join(',')}}`;
+    assert.ok(header.length > 64 << 10);
+    const ck = await open(rawSafetensors(header, new Uint8Array(4 * names.length)));
+    assert.deepEqual(ck.tensors.map((t) => t.name), names);
+    assert.deepEqual(ck.tensors[2999]!.source, { file: F, offset: 8 + header.length + 4 * 2999, length: 4 });
+    const small = await open(rawSafetensors(`{${f32('w', [], 0, 0)}}`.replace('[]', '[0]')));
+    assert.deepEqual(small.tensors.map((t) => [t.name, t.bytes]), [['w', 0]]);
+  });
+
   it('reads unicode and hostile names as given', async () => {
     const names = ['模型.层.0', '<script>alert(1)</script>', 'a\nb', '🙂.weight'];
     const entries = names.map((n, i) => f32(n, [1], i * 4, i * 4 + 4)).join(',');

@@ -89,6 +89,15 @@ export class ValueWorker {
     return r.diff;
   }
 
+  /**
+   * Starts the thread now rather than on the first job: it takes tens of milliseconds to load, which
+   * a caller can hide behind its own work (an export's open and plan). An idle thread does not keep
+   * the process alive.
+   */
+  warm(): void {
+    if (!this.worker) this.start().unref();
+  }
+
   /** Jobs running now (the executor gives new ones to the least busy worker). */
   get busy(): number {
     return this.jobs.size;

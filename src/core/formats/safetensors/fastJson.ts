@@ -39,15 +39,264 @@ function detached(s: string): string {
 /** Thrown inside the index scanner to leave the fast path; never escapes this module. */
 const BAIL = Symbol('bail');
 
+function fast<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (e) {
+    if (e === BAIL) return undefined;
+    throw e;
+  }
+}
+
+/** Where the last readUint stopped (a module variable: a returned pair would allocate per number). */
+let uintEnd = 0;
+
+/** A canonical non-negative integer below 2^53 at b[i]; -1 when there is none. */
+function readUint(b: Uint8Array, i: number): number {
+  const start = i;
+  let v = 0;
+  let c = b[i]!;
+  while (c >= 0x30 && c <= 0x39) {
+    v = v * 10 + (c - 0x30);
+    c = b[++i]!;
+  }
+  const n = i - start;
+  if (n === 0 || n > 15 || (n > 1 && b[start] === 0x30) || c === 0x2e || c === 0x65 || c === 0x45) return -1;
+  uintEnd = i;
+  return v;
+}
+
+/**
+ * Where the plain string whose text starts at b[i] ends (its closing quote), or -1 when it has an
+ * escape, a control character or a byte outside ASCII (which only the JSON.parse path judges), or
+ * runs off the end.
+ */
+function plainEnd(b: Uint8Array, i: number): number {
+  const n = b.length;
+  for (; i < n; i++) {
+    const c = b[i]!;
+    if (c === 0x22) return i;
+    if (c < 0x20 || c === 0x5c || c >= 0x80) return -1;
+  }
+  return -1;
+}
+
+const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const DTYPE_KEY = ascii('{"dtype":"');
+const SHAPE_KEY = ascii(',"shape":[');
+const OFFSETS_KEY = ascii(',"data_offsets":[');
+const METADATA_KEY = ascii('"__metadata__"');
+const NULL = ascii('null');
+
+/** Whether b holds `text` at i. */
+function bytesAt(b: Uint8Array, i: number, text: Uint8Array): boolean {
+  for (let k = 0; k < text.length; k++) if (b[i + k] !== text[k]) return false;
+  return true;
+}
+
+/** The entry texts a header's tensors are matched against: a layer's tensors repeat a handful. */
+const RECENT_MIDDLES = 16;
+
+/** An entry's text from its "{" to its first offset (where it lies in the header), and the dtype and shape it says. */
+interface Middle {
+  readonly at: number;
+  readonly length: number;
+  readonly dtype: DType;
+  readonly shape: number[];
+}
+
+/** What the last middleEnd read (module variables: returning them would allocate per entry). */
+let middleDtype: DType | undefined;
+let rank = 0;
+const dims: number[] = [];
+
+/**
+ * Reads `{"dtype":"X","shape":[d,…],"data_offsets":[` at b[i]; where it ends, or -1 when the text
+ * is not in that form (the JSON.parse path then judges it).
+ */
+function middleEnd(b: Uint8Array, s: string, i: number, maxRank: number): number {
+  if (!bytesAt(b, i, DTYPE_KEY)) return -1;
+  const dq = plainEnd(b, i + 10);
+  if (dq < 0) return -1;
+  const d = s.slice(i + 10, dq);
+  if (!isDType(d)) return -1;
+  middleDtype = d;
+  i = dq + 1;
+  if (!bytesAt(b, i, SHAPE_KEY)) return -1;
+  i += 10;
+  rank = 0;
+  if (b[i] === 0x5d) i++;
+  else {
+    for (;;) {
+      const v = readUint(b, i);
+      if (v < 0 || rank === maxRank) return -1;
+      dims[rank++] = v;
+      i = uintEnd;
+      const c = b[i++];
+      if (c === 0x5d) break;
+      if (c !== 0x2c) return -1;
+    }
+  }
+  return bytesAt(b, i, OFFSETS_KEY) ? i + 17 : -1;
+}
+
+/**
+ * The shape middleEnd read, as a frozen array shared with a middle of the same shape: dimensions
+ * copied out at their exact length, as a growing array would reserve room for 17 numbers.
+ */
+function middleShape(middles: readonly Middle[]): number[] {
+  for (const m of middles) {
+    const r = m.shape;
+    if (r.length !== rank) continue;
+    let d = 0;
+    while (d < rank && r[d] === dims[d]) d++;
+    if (d === rank) return r;
+  }
+  return Object.freeze(dims.slice(0, rank)) as number[];
+}
+
+/** Whether b holds at i the `length` bytes it holds at `at`. */
+function sameBytes(b: Uint8Array, i: number, at: number, length: number): boolean {
+  for (let k = 0; k < length; k++) if (b[i + k] !== b[at + k]) return false;
+  return true;
+}
+
+/**
+ * A safetensors header's entries (in text order) and metadata, or undefined to use JSON.parse.
+ * It reads the form every known writer emits (the reference serde writer, safetensors' Python and
+ * torch front ends, ours): no whitespace, entry keys in the order dtype, shape, data_offsets.
+ *
+ * It scans the header's bytes (a byte read is cheaper than a character's) and cuts names from
+ * `text`, their decoding: only an ASCII header, where the two line up, takes this path.
+ */
+export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(
+  b: Uint8Array,
+  text: string,
+  maxRank: number,
+  make: EntryMaker<T> = plainEntry as EntryMaker<T>,
+  /** False where the caller proves the names distinct itself (a sharded open, against its index). */
+  checkNames = true,
+): { tensors: T[]; metadata: Record<string, string> } | undefined {
+  // UTF-8 decodes to one character per byte only when every byte is ASCII.
+  if (text.length !== b.length || b[0] !== 0x7b) return undefined;
+  const tensors: T[] = [];
+  const metadata: Record<string, string> = Object.create(null);
+  const names = new Set<string>();
+  let sawMetadata = false;
+  const middles: Middle[] = [];
+  let nextMiddle = 0;
+  let evict = -1;
+  let i = 1;
+  if (b[i] === 0x7d) i++;
+  else {
+    for (;;) {
+      if (b[i] !== 0x22) return undefined;
+      const c0 = b[i + 1]!;
+      if (c0 >= 0x30 && c0 <= 0x39) return undefined;
+      const q = plainEnd(b, i + 1);
+      if (q < 0 || b[q + 1] !== 0x3a) return undefined;
+      // A name twice (__metadata__ included): the JSON.parse path reports it.
+      if (q - i === METADATA_KEY.length - 1 && bytesAt(b, i, METADATA_KEY)) {
+        i = q + 2;
+        if (sawMetadata) return undefined;
+        sawMetadata = true;
+        if (bytesAt(b, i, NULL)) i += 4;
+        else {
+          if (b[i] !== 0x7b) return undefined;
+          i++;
+          if (b[i] === 0x7d) i++;
+          else {
+            for (;;) {
+              if (b[i] !== 0x22) return undefined;
+              const k0 = b[i + 1]!;
+              if (k0 >= 0x30 && k0 <= 0x39) return undefined;
+              const kq = plainEnd(b, i + 1);
+              if (kq < 0 || b[kq + 1] !== 0x3a || b[kq + 2] !== 0x22) return undefined;
+              const vq = plainEnd(b, kq + 3);
+              if (vq < 0) return undefined;
+              metadata[text.slice(i + 1, kq)] = text.slice(kq + 3, vq);
+              i = vq + 1;
+              const c = b[i++];
+              if (c === 0x7d) break;
+              if (c !== 0x2c) return undefined;
+            }
+          }
+        }
+      } else {
+        const name = text.slice(i + 1, q);
+        i = q + 2;
+        if (checkNames) {
+          const known = names.size;
+          names.add(name);
+          if (names.size === known) return undefined;
+        }
+        // An entry's text up to its offsets repeats across layers (the same dtype and shape), so a
+        // text seen before is matched whole against where it was seen, and its dtype and shape
+        // reused; the next one tried is the one after the last match, as a layer's tensors come in a cycle.
+        let kind: Middle | undefined;
+        for (let n = 0, k = nextMiddle; n < middles.length; n++, k = k + 1 === middles.length ? 0 : k + 1) {
+          const m = middles[k]!;
+          if (sameBytes(b, i, m.at, m.length)) {
+            kind = m;
+            nextMiddle = k + 1 === middles.length ? 0 : k + 1;
+            break;
+          }
+        }
+        if (kind === undefined) {
+          const at = i;
+          i = middleEnd(b, text, i, maxRank);
+          if (i < 0) return undefined;
+          kind = { at, length: i - at, dtype: middleDtype!, shape: middleShape(middles) };
+          if (middles.length < RECENT_MIDDLES) middles.push(kind);
+          else middles[(evict = (evict + 1) % RECENT_MIDDLES)] = kind;
+          nextMiddle = 0;
+        } else i += kind.length;
+        const begin = readUint(b, i);
+        if (begin < 0 || b[uintEnd] !== 0x2c) return undefined;
+        const end = readUint(b, uintEnd + 1);
+        if (end < 0 || b[uintEnd] !== 0x5d || b[uintEnd + 1] !== 0x7d) return undefined;
+        i = uintEnd + 2;
+        tensors.push(make(name, kind.dtype, kind.shape, begin, end));
+      }
+      const c = b[i++];
+      if (c === 0x7d) break;
+      if (c !== 0x2c) return undefined;
+    }
+  }
+  // The reference writer pads the header with spaces; anything else goes the JSON.parse way.
+  while (b[i] === 0x20) i++;
+  return i === b.length ? { tensors, metadata } : undefined;
+}
+
+/**
+ * A sharded index's weight_map in text order: each tensor's name and its shard, as a number into
+ * `shards` (the distinct shard names, in the order first listed). A name listed twice is kept twice:
+ * the caller refuses it (a sharded open finds it while checking the index against the headers,
+ * without a map of every name).
+ */
+export interface IndexEntries {
+  readonly names: string[];
+  readonly shardOf: number[];
+  readonly shards: string[];
+  /** Values as strings; numbers and other JSON as their JSON text. */
+  readonly metadata: Record<string, string>;
+  /** True when the scan saw every name after the one before it (so none twice): the check needs no set. */
+  readonly ascending?: boolean;
+}
+
+/** Reads JSON's structure from bytes, cutting strings from their decoding (an ASCII text, so the two line up). */
 class Scanner {
   i = 0;
-  constructor(readonly s: string) {}
+  constructor(
+    readonly b: Uint8Array,
+    readonly s: string,
+  ) {}
 
   ws(): void {
-    const s = this.s;
+    const b = this.b;
     let i = this.i;
     for (;;) {
-      const c = s.charCodeAt(i);
+      const c = b[i];
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
       else break;
     }
@@ -57,32 +306,26 @@ class Scanner {
   /** Skips whitespace, then requires `ch`. */
   eat(ch: number): void {
     this.ws();
-    if (this.s.charCodeAt(this.i) !== ch) throw BAIL;
+    if (this.b[this.i] !== ch) throw BAIL;
     this.i++;
   }
 
   /** Skips whitespace; true (and consumed) when the next character is `ch`. */
   peekEat(ch: number): boolean {
     this.ws();
-    if (this.s.charCodeAt(this.i) !== ch) return false;
+    if (this.b[this.i] !== ch) return false;
     this.i++;
     return true;
   }
 
-  /** A string with no escapes and no control characters. */
+  /** A string with no escapes, no control characters, only ASCII. */
   str(): string {
     this.eat(0x22);
-    const s = this.s;
     const start = this.i;
-    let i = start;
-    for (;;) {
-      const c = s.charCodeAt(i);
-      if (c === 0x22) break;
-      if (c === 0x5c || c < 0x20 || c !== c) throw BAIL; // escape, control character, or end of text
-      i++;
-    }
-    this.i = i + 1;
-    return s.slice(start, i);
+    const q = plainEnd(this.b, start);
+    if (q < 0) throw BAIL;
+    this.i = q + 1;
+    return this.s.slice(start, q);
   }
 
   /** A key: a plain string that does not start with a digit. */
@@ -106,238 +349,103 @@ class Scanner {
   /** Only whitespace may follow the top-level value. */
   end(): void {
     this.ws();
-    if (this.i !== this.s.length) throw BAIL;
+    if (this.i !== this.b.length) throw BAIL;
   }
 }
 
-function fast<T>(f: () => T): T | undefined {
-  try {
-    return f();
-  } catch (e) {
-    if (e === BAIL) return undefined;
-    throw e;
+/** Skips JSON whitespace from b[i]. */
+function skipWs(b: Uint8Array, i: number): number {
+  for (;;) {
+    const c = b[i];
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+    else return i;
   }
 }
 
-/** Where the last readUint stopped (a module variable: a returned pair would allocate per number). */
-let uintEnd = 0;
-
-/** A canonical non-negative integer below 2^53 at s[i]; -1 when there is none. */
-function readUint(s: string, i: number): number {
-  const start = i;
-  let v = 0;
-  let c = s.charCodeAt(i);
-  while (c >= 0x30 && c <= 0x39) {
-    v = v * 10 + (c - 0x30);
-    c = s.charCodeAt(++i);
+/** Whether the bytes b[a..aEnd) come strictly before b[c..cEnd) (for ASCII, the order of the strings). */
+function bytesBefore(b: Uint8Array, a: number, aEnd: number, c: number, cEnd: number): boolean {
+  const n = Math.min(aEnd - a, cEnd - c);
+  for (let k = 0; k < n; k++) {
+    const x = b[a + k]!;
+    const y = b[c + k]!;
+    if (x !== y) return x < y;
   }
-  const n = i - start;
-  if (n === 0 || n > 15 || (n > 1 && s.charCodeAt(start) === 0x30) || c === 0x2e || c === 0x65 || c === 0x45) return -1;
-  uintEnd = i;
-  return v;
+  return aEnd - a < cEnd - c;
 }
 
-/** The entry texts a header's tensors are matched against: a layer's tensors repeat a handful. */
-const RECENT_MIDDLES = 16;
-
-/** An entry's text from its "{" to its first offset, and the dtype and shape it says. */
-interface Middle {
-  readonly text: string;
-  readonly dtype: DType;
-  readonly shape: number[];
-}
-
-/** What the last middleEnd read (module variables: returning them would allocate per entry). */
-let middleDtype: DType | undefined;
-let rank = 0;
-const dims: number[] = [];
+/** Whether weightMap saw its names in strictly ascending order (a module variable, as uintEnd). */
+let mapAscending = true;
 
 /**
- * Reads `{"dtype":"X","shape":[d,…],"data_offsets":[` at s[i]; where it ends, or -1 when the text
- * is not in that form (the JSON.parse path then judges it).
+ * weight_map's entries, from just inside its "{" (the map is not empty) to just past its "}": where
+ * that is, or -1 to leave the fast path. The loop every tensor takes, kept to local
+ * variables; it also sees whether the names ascend, by their bytes.
  */
-function middleEnd(s: string, i: number, maxRank: number): number {
-  if (!s.startsWith('{"dtype":"', i)) return -1;
-  const dq = s.indexOf('"', i + 10);
-  const d = s.slice(i + 10, dq);
-  if (dq < 0 || !isDType(d)) return -1;
-  middleDtype = d;
-  i = dq + 1;
-  if (!s.startsWith(',"shape":[', i)) return -1;
-  i += 10;
-  rank = 0;
-  if (s.charCodeAt(i) === 0x5d) i++;
-  else {
-    for (;;) {
-      const v = readUint(s, i);
-      if (v < 0 || rank === maxRank) return -1;
-      dims[rank++] = v;
-      i = uintEnd;
-      const c = s.charCodeAt(i++);
-      if (c === 0x5d) break;
-      if (c !== 0x2c) return -1;
-    }
-  }
-  return s.startsWith(',"data_offsets":[', i) ? i + 17 : -1;
-}
-
-/**
- * The shape middleEnd read, as a frozen array shared with a middle of the same shape: dimensions
- * copied out at their exact length, as a growing array would reserve room for 17 numbers.
- */
-function middleShape(middles: readonly Middle[]): number[] {
-  for (const m of middles) {
-    const r = m.shape;
-    if (r.length !== rank) continue;
-    let d = 0;
-    while (d < rank && r[d] === dims[d]) d++;
-    if (d === rank) return r;
-  }
-  return Object.freeze(dims.slice(0, rank)) as number[];
-}
-
-/**
- * Whether s holds `text` at i: a cut compared whole is 2.4 times as fast as startsWith at a
- * position (12.4 against 5.2 ms for 100,000 shard names of 32 characters).
- */
-function textAt(s: string, i: number, text: string): boolean {
-  return s.substring(i, i + text.length) === text;
-}
-
-/** An escape or a control character, which only the JSON.parse path judges. */
-const NOT_PLAIN = /[\\\u0000-\u001f]/;
-
-/**
- * A safetensors header's entries (in text order) and metadata, or undefined to use JSON.parse.
- * It reads the form every known writer emits (the reference serde writer, safetensors' Python and
- * torch front ends, ours): no whitespace, entry keys in the order dtype, shape, data_offsets.
- */
-export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(
-  s: string,
-  maxRank: number,
-  make: EntryMaker<T> = plainEntry as EntryMaker<T>,
-  /** False where the caller proves the names distinct itself (a sharded open, against its index). */
-  checkNames = true,
-): { tensors: T[]; metadata: Record<string, string> } | undefined {
-  const tensors: T[] = [];
-  const metadata: Record<string, string> = Object.create(null);
-  const names = new Set<string>();
-  let sawMetadata = false;
-  const middles: Middle[] = [];
-  let nextMiddle = 0;
-  let evict = -1;
-  // One look at the whole text: then no string in it needs checking for escapes.
-  if (s.charCodeAt(0) !== 0x7b || NOT_PLAIN.test(s)) return undefined;
-  let i = 1;
-  if (s.charCodeAt(i) === 0x7d) i++;
-  else {
-    for (;;) {
-      if (s.charCodeAt(i) !== 0x22) return undefined;
-      const q = s.indexOf('"', i + 1);
-      if (q < 0) return undefined;
-      const c0 = s.charCodeAt(i + 1);
-      if (c0 >= 0x30 && c0 <= 0x39) return undefined;
-      const name = s.slice(i + 1, q);
-      i = q + 1;
-      if (s.charCodeAt(i) !== 0x3a) return undefined;
-      i++;
-      // A name twice (__metadata__ included): the JSON.parse path reports it.
-      if (name === '__metadata__') {
-        if (sawMetadata) return undefined;
-        sawMetadata = true;
-        if (s.startsWith('null', i)) i += 4;
-        else {
-          if (s.charCodeAt(i) !== 0x7b) return undefined;
-          i++;
-          if (s.charCodeAt(i) === 0x7d) i++;
-          else {
-            for (;;) {
-              if (s.charCodeAt(i) !== 0x22) return undefined;
-              const kq = s.indexOf('"', i + 1);
-              if (kq < 0 || s.charCodeAt(kq + 1) !== 0x3a || s.charCodeAt(kq + 2) !== 0x22) return undefined;
-              const vq = s.indexOf('"', kq + 3);
-              if (vq < 0) return undefined;
-              const k0 = s.charCodeAt(i + 1);
-              if (k0 >= 0x30 && k0 <= 0x39) return undefined;
-              metadata[s.slice(i + 1, kq)] = s.slice(kq + 3, vq);
-              i = vq + 1;
-              const c = s.charCodeAt(i++);
-              if (c === 0x7d) break;
-              if (c !== 0x2c) return undefined;
-            }
-          }
-        }
-      } else {
-        if (checkNames) {
-          const known = names.size;
-          names.add(name);
-          if (names.size === known) return undefined;
-        }
-        // An entry's text up to its offsets repeats across layers (the same dtype and shape), so a
-        // text seen before is matched whole, in one comparison, and its dtype and shape reused;
-        // the next one tried is the one after the last match, as a layer's tensors come in a cycle.
-        let kind: Middle | undefined;
-        for (let n = 0, k = nextMiddle; n < middles.length; n++, k = k + 1 === middles.length ? 0 : k + 1) {
-          const m = middles[k]!;
-          if (textAt(s, i, m.text)) {
-            kind = m;
-            nextMiddle = k + 1 === middles.length ? 0 : k + 1;
-            break;
-          }
-        }
-        if (kind === undefined) {
-          const at = i;
-          i = middleEnd(s, i, maxRank);
-          if (i < 0) return undefined;
-          kind = { text: s.slice(at, i), dtype: middleDtype!, shape: middleShape(middles) };
-          if (middles.length < RECENT_MIDDLES) middles.push(kind);
-          else middles[(evict = (evict + 1) % RECENT_MIDDLES)] = kind;
-          nextMiddle = 0;
-        } else i += kind.text.length;
-        const dtype = kind.dtype;
-        const shape = kind.shape;
-        const begin = readUint(s, i);
-        if (begin < 0 || s.charCodeAt(uintEnd) !== 0x2c) return undefined;
-        const end = readUint(s, uintEnd + 1);
-        if (end < 0 || s.charCodeAt(uintEnd) !== 0x5d || s.charCodeAt(uintEnd + 1) !== 0x7d) return undefined;
-        i = uintEnd + 2;
-        tensors.push(make(name, dtype, shape, begin, end));
+function weightMap(b: Uint8Array, text: string, i: number, names: string[], shardOf: number[], shards: string[]): number {
+  const shardIds = new Map<string, number>();
+  // Shard names repeat: one string each, not one per tensor (a million-tensor index would hold a
+  // million copies), and a repeat's bytes are compared with where the shard was last named.
+  let shardAt = -1;
+  let shardLength = 0;
+  let id = -1;
+  let lastAt = 0;
+  let lastEnd = -1;
+  mapAscending = true;
+  for (;;) {
+    i = skipWs(b, i);
+    if (b[i] !== 0x22) return -1;
+    const at = i + 1;
+    const c0 = b[at]!;
+    if (c0 >= 0x30 && c0 <= 0x39) return -1;
+    const q = plainEnd(b, at);
+    if (q < 0) return -1;
+    if (mapAscending && lastEnd >= 0) mapAscending = bytesBefore(b, lastAt, lastEnd, at, q);
+    lastAt = at;
+    lastEnd = q;
+    names.push(text.slice(at, q));
+    i = skipWs(b, q + 1);
+    if (b[i] !== 0x3a) return -1;
+    i = skipWs(b, i + 1);
+    if (b[i] !== 0x22) return -1;
+    const from = i + 1;
+    if (shardAt >= 0 && b[from + shardLength] === 0x22 && sameBytes(b, from, shardAt, shardLength)) i = from + shardLength + 1;
+    else {
+      const sq = plainEnd(b, from);
+      if (sq < 0) return -1;
+      const next = text.slice(from, sq);
+      id = shardIds.get(next) ?? -1;
+      if (id < 0) {
+        const shard = detached(next);
+        shardIds.set(shard, (id = shards.length));
+        shards.push(shard);
       }
-      const c = s.charCodeAt(i++);
-      if (c === 0x7d) break;
-      if (c !== 0x2c) return undefined;
+      shardAt = from;
+      shardLength = sq - from;
+      i = sq + 1;
     }
+    shardOf.push(id);
+    i = skipWs(b, i);
+    const c = b[i++];
+    if (c === 0x7d) return i;
+    if (c !== 0x2c) return -1;
   }
-  // The reference writer pads the header with spaces; anything else goes the JSON.parse way.
-  while (s.charCodeAt(i) === 0x20) i++;
-  return i === s.length ? { tensors, metadata } : undefined;
 }
 
 /**
- * A sharded index's weight_map in text order: each tensor's name and its shard, as a number into
- * `shards` (the distinct shard names, in the order first listed). A name listed twice is kept twice:
- * the caller refuses it (a sharded open finds it while checking the index against the headers,
- * without a map of every name).
+ * A sharded index's entries, or undefined to use JSON.parse. Like the header scan it reads bytes and
+ * takes only an ASCII index (`text` is `b` decoded).
  */
-export interface IndexEntries {
-  readonly names: string[];
-  readonly shardOf: number[];
-  readonly shards: string[];
-  /** Values as strings; numbers and other JSON as their JSON text. */
-  readonly metadata: Record<string, string>;
-}
-
-/** A sharded index's entries, or undefined to use JSON.parse. */
-export function fastIndexEntries(text: string): IndexEntries | undefined {
+export function fastIndexEntries(b: Uint8Array, text: string): IndexEntries | undefined {
+  if (text.length !== b.length) return undefined;
   return fast(() => {
-    const sc = new Scanner(text);
+    const sc = new Scanner(b, text);
     const names: string[] = [];
     const shardOf: number[] = [];
     const shards: string[] = [];
-    const shardIds = new Map<string, number>();
     const metadata: Record<string, string> = Object.create(null);
     let sawMap = false;
     let sawMeta = false;
+    let ascending = true;
     sc.eat(0x7b);
     if (!sc.peekEat(0x7d)) {
       do {
@@ -346,26 +454,10 @@ export function fastIndexEntries(text: string): IndexEntries | undefined {
           sawMap = true;
           sc.eat(0x7b);
           if (!sc.peekEat(0x7d)) {
-            // Shard names repeat: one string each, not one per tensor (a million-tensor index
-            // would hold a million copies), and the text of a repeat is compared, not cut out.
-            let shard = '';
-            let id = -1;
-            do {
-              names.push(sc.key());
-              sc.ws();
-              const at = sc.i + 1;
-              if (shard !== '' && sc.s.charCodeAt(sc.i) === 0x22 && textAt(sc.s, at, shard) && sc.s.charCodeAt(at + shard.length) === 0x22) sc.i = at + shard.length + 1;
-              else {
-                const next = sc.str();
-                id = shardIds.get(next) ?? -1;
-                if (id < 0) {
-                  shardIds.set((shard = detached(next)), (id = shards.length));
-                  shards.push(shard);
-                } else shard = shards[id]!;
-              }
-              shardOf.push(id);
-            } while (sc.peekEat(0x2c));
-            sc.eat(0x7d);
+            const end = weightMap(b, text, sc.i, names, shardOf, shards);
+            if (end < 0) throw BAIL;
+            sc.i = end;
+            ascending = mapAscending;
           }
         } else if (k === 'metadata' && !sawMeta) {
           sawMeta = true;
@@ -375,7 +467,7 @@ export function fastIndexEntries(text: string): IndexEntries | undefined {
               const mk = sc.key();
               sc.ws();
               // As the JSON.parse path: strings kept, numbers as written (informational, not judged).
-              metadata[mk] = sc.s.charCodeAt(sc.i) === 0x22 ? sc.str() : sc.numberText();
+              metadata[mk] = b[sc.i] === 0x22 ? sc.str() : sc.numberText();
             } while (sc.peekEat(0x2c));
             sc.eat(0x7d);
           }
@@ -385,6 +477,6 @@ export function fastIndexEntries(text: string): IndexEntries | undefined {
     }
     sc.end();
     if (!sawMap) throw BAIL;
-    return { names, shardOf, shards, metadata };
+    return { names, shardOf, shards, metadata, ascending };
   });
 }

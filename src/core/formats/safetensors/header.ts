@@ -72,7 +72,7 @@ export function parseHeaderJson<T extends HeaderTensor = HeaderTensor>(
     throw formatError(file, 'the header is not valid UTF-8.');
   }
   const maxRank = opts.maxRank ?? MAX_TENSOR_RANK;
-  const { tensors, metadata } = fastHeaderEntries(text, maxRank, make, checkNames) ?? slowHeaderEntries(file, text, maxRank, make);
+  const { tensors, metadata } = fastHeaderEntries(headerBytes, text, maxRank, make, checkNames) ?? slowHeaderEntries(file, text, maxRank, make);
 
   // Writers emit headers in offset order, so sorting is usually a no-op: check before paying for it.
   let sorted = true;

@@ -41,15 +41,23 @@ class SafetensorsTensor implements TensorRef, HeaderTensor {
   }
 }
 
+/** What the first read of a header takes. */
+const FIRST_READ_BYTES = 64 << 10;
+
 /** Reads and validates one file's header; its entries are the file's tensor references. */
 export async function readSafetensorsHeader(opener: FileOpener, file: string, opts: SafetensorsOptions = {}, checkNames = true): Promise<ParsedHeader<TensorRef & HeaderTensor>> {
   const src = await opener.open(file);
   try {
-    const first8 = new Uint8Array(8);
-    if (src.size >= 8) await readExactly(src, 0, first8);
-    const n = parseHeaderLength(file, first8, src.size, opts);
-    const header = new Uint8Array(n);
-    await readExactly(src, 8, header);
+    // One read takes the length and, for most files (a shard of a few hundred tensors has a header
+    // of tens of KiB), the whole header: one call to the file system per shard, not two.
+    const first = new Uint8Array(Math.min(src.size, FIRST_READ_BYTES));
+    if (src.size >= 8) await readExactly(src, 0, first);
+    const n = parseHeaderLength(file, first, src.size, opts);
+    let header = first.subarray(8, 8 + n);
+    if (header.length < n) {
+      header = new Uint8Array(n);
+      await readExactly(src, 8, header);
+    }
     const shard: Shard = { file, dataStart: 8 + n };
     return parseHeaderJson(file, header, src.size, opts, (name, dtype, shape, begin, end) => new SafetensorsTensor(shard, name, dtype, shape, begin, end), checkNames);
   } finally {
