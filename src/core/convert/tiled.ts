@@ -108,9 +108,31 @@ function slabOf(p: Pick<PlannedTensor, 'source'>, select: Select | undefined): P
   return { slabToSource: (e) => (Math.floor(e / inner) * n + select.index) * inner + (e % inner), run: inner };
 }
 
+/**
+ * Runs this short, when the source bytes from the first to the last fit SPAN_READ_BYTES, are taken
+ * from one read of those bytes: one layer of a scanned norm (D, L) is D runs of one element.
+ */
+const SHORT_RUN_BYTES = 4 << 10;
+const SPAN_READ_BYTES = 1 << 20;
+
 /** Reads slab elements [from, from + count) into a new buffer, run by run. */
 async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource' | 'run'>, from: number, count: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
   const out = into ? into.subarray(0, count * size) : new Uint8Array(count * size);
+  if (slab.run * size < SHORT_RUN_BYTES && count > slab.run) {
+    const first = slab.slabToSource(from);
+    const span = (slab.slabToSource(from + count - 1) + 1 - first) * size;
+    if (span <= SPAN_READ_BYTES) {
+      const bytes = new Uint8Array(span);
+      await reader.read(first * size, bytes);
+      for (let e = from; e < from + count; ) {
+        const runEnd = Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
+        const at = (slab.slabToSource(e) - first) * size;
+        out.set(bytes.subarray(at, at + (runEnd - e) * size), (e - from) * size);
+        e = runEnd;
+      }
+      return out;
+    }
+  }
   // Runs (one per index of the axes before a selected one) are read READS_IN_FLIGHT at a time.
   let pending: Promise<void>[] = [];
   let e = from;
@@ -125,6 +147,15 @@ async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource'
   }
   await Promise.all(pending);
   return out;
+}
+
+/** As readSlab, into `out`, with the reader's readNow (where its readsNow said yes). */
+function readSlabNow(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource' | 'run'>, from: number, count: number, size: number, out: Uint8Array): void {
+  for (let e = from; e < from + count; ) {
+    const runEnd = slab.run === Number.MAX_SAFE_INTEGER ? from + count : Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
+    reader.readNow(slab.slabToSource(e) * size, out.subarray((e - from) * size, (runEnd - from) * size));
+    e = runEnd;
+  }
 }
 
 /** Bytes of a tensor's output at `offset` (from the tensor's first byte). */
@@ -238,9 +269,19 @@ export function tileSet(p: TiledTensor, srcBytes: number, budget: number): TileS
       if (bw === cols) block = await readSlab(reader, slab, r0 * cols, bh * cols, size, bufs.read);
       else {
         block = bufs.read.subarray(0, bh * bw * size);
-        // One positioned read per row of the block, READS_IN_FLIGHT at a time: the thread pool
-        // overlaps them instead of one round trip each.
-        for (let r = 0; r < bh; r += READS_IN_FLIGHT) {
+        const rowBytes = bw * size;
+        const row = (r: number) => block.subarray(r * rowBytes, (r + 1) * rowBytes);
+        let first = 0;
+        // On a converter thread, once the first row has opened the file, the rest are read in
+        // place, a system call each (a scanned (F, L, D) kernel's layer is read 2 KiB a row).
+        if (bh > 0 && !reader.readsNow(rowBytes)) {
+          await readSlab(reader, slab, r0 * cols + c0, bw, size, row(0));
+          first = 1;
+        }
+        if (reader.readsNow(rowBytes)) for (; first < bh; first++) readSlabNow(reader, slab, (r0 + first) * cols + c0, bw, size, row(first));
+        // Elsewhere one positioned read per row of the block, READS_IN_FLIGHT at a time: the thread
+        // pool overlaps them instead of one round trip each.
+        for (let r = first; r < bh; r += READS_IN_FLIGHT) {
           const rs = Array.from({ length: Math.min(READS_IN_FLIGHT, bh - r) }, (_, k) => readSlab(reader, slab, (r0 + r + k) * cols + c0, bw, size, block.subarray((r + k) * bw * size)));
           await Promise.all(rs);
         }

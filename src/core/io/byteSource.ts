@@ -11,6 +11,13 @@ export interface ByteSource {
   readonly size: number;
   /** Reads up to target.length bytes at offset into target; returns the number of bytes read. */
   read(offset: number, target: Uint8Array): Promise<number>;
+  /**
+   * As read, on the calling thread, for a read of at most `syncBytes`: present only where blocking
+   * the thread is allowed (a worker's files). Many small reads (a tile's rows) then cost a system
+   * call each, not a round of promises.
+   */
+  readonly readSync?: (offset: number, target: Uint8Array) => number;
+  readonly syncBytes?: number;
   /** Releases any handle. Idempotent. */
   close(): Promise<void>;
 }
@@ -20,11 +27,23 @@ export async function readExactly(src: ByteSource, offset: number, target: Uint8
   let done = 0;
   while (done < target.length) {
     const n = await src.read(offset + done, target.subarray(done));
-    if (n <= 0) {
-      throw new JaxServeError('E_IO', `${src.name}: unexpected end of file at byte ${offset + done} (file is ${src.size} bytes); it may have been truncated or changed while reading.`);
-    }
+    if (n <= 0) throw endedEarly(src, offset + done);
     done += n;
   }
+}
+
+/** As readExactly, with the source's readSync. */
+export function readExactlySync(src: ByteSource, readSync: NonNullable<ByteSource['readSync']>, offset: number, target: Uint8Array): void {
+  let done = 0;
+  while (done < target.length) {
+    const n = readSync(offset + done, target.subarray(done));
+    if (n <= 0) throw endedEarly(src, offset + done);
+    done += n;
+  }
+}
+
+function endedEarly(src: ByteSource, at: number): JaxServeError {
+  return new JaxServeError('E_IO', `${src.name}: unexpected end of file at byte ${at} (file is ${src.size} bytes); it may have been truncated or changed while reading.`);
 }
 
 /** An in-memory source: tests, and small files already read. */

@@ -37,7 +37,20 @@ class NodeFileSource implements ByteSource {
     private readonly handle: fs.FileHandle,
     readonly size: number,
     private readonly syncReadBytes: number,
-  ) {}
+  ) {
+    if (syncReadBytes > 0) {
+      this.syncBytes = syncReadBytes;
+      this.readSync = (offset, target) => {
+        try {
+          return readSync(this.handle.fd, target, 0, target.length, offset);
+        } catch (e) {
+          return wrapFsError(this.name, e);
+        }
+      };
+    }
+  }
+  readonly readSync?: (offset: number, target: Uint8Array) => number;
+  readonly syncBytes?: number;
   async read(offset: number, target: Uint8Array): Promise<number> {
     try {
       if (target.length <= this.syncReadBytes) return readSync(this.handle.fd, target, 0, target.length, offset);

@@ -49,7 +49,7 @@ export class HandleCache implements FileOpener {
     this.open_.set(file, kept);
     const src = await kept.src;
     // The caller's close leaves the handle to the cache.
-    return { name: src.name, size: src.size, read: (offset, target) => src.read(offset, target), close: async () => {} };
+    return { name: src.name, size: src.size, read: (offset, target) => src.read(offset, target), readSync: src.readSync, syncBytes: src.syncBytes, close: async () => {} };
   }
 
   readSmall(file: string, maxBytes: number): Promise<Uint8Array> {
