@@ -100,7 +100,9 @@ function analyse(p: Pick<PlannedTensor, 'source' | 'transforms'>): Analysis | un
   return { select, pairing, pairLength, transposed, batched, after, mid: layout };
 }
 
-function slabOf(p: Pick<PlannedTensor, 'source'>, select: Select | undefined): Pick<Shape2D, 'slabToSource' | 'run'> {
+type Slab = Pick<Shape2D, 'slabToSource' | 'run'>;
+
+function slabOf(p: Pick<PlannedTensor, 'source'>, select: Select | undefined): Slab {
   const shape = p.source.shape;
   if (!select) return { slabToSource: (e) => e, run: Number.MAX_SAFE_INTEGER };
   const inner = shape.slice(select.axis + 1).reduce((a, b) => a * b, 1);
@@ -115,23 +117,33 @@ function slabOf(p: Pick<PlannedTensor, 'source'>, select: Select | undefined): P
 const SHORT_RUN_BYTES = 4 << 10;
 const SPAN_READ_BYTES = 1 << 20;
 
+/** Where slab elements [from, from + count) lie when they are short runs worth one read of their span (first element, bytes). */
+function shortRuns(slab: Slab, from: number, count: number, size: number): { first: number; span: number } | undefined {
+  if (slab.run * size >= SHORT_RUN_BYTES || count <= slab.run) return undefined;
+  const first = slab.slabToSource(from);
+  const span = (slab.slabToSource(from + count - 1) + 1 - first) * size;
+  return span <= SPAN_READ_BYTES ? { first, span } : undefined;
+}
+
+/** Copies slab elements [from, from + count) out of `bytes`, their span read from source element `first`. */
+function runsOfSpan(slab: Slab, from: number, count: number, size: number, bytes: Uint8Array, first: number, out: Uint8Array): void {
+  for (let e = from; e < from + count; ) {
+    const runEnd = Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
+    const at = (slab.slabToSource(e) - first) * size;
+    out.set(bytes.subarray(at, at + (runEnd - e) * size), (e - from) * size);
+    e = runEnd;
+  }
+}
+
 /** Reads slab elements [from, from + count) into a new buffer, run by run. */
-async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource' | 'run'>, from: number, count: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
+async function readSlab(reader: SourceReader, slab: Slab, from: number, count: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
   const out = into ? into.subarray(0, count * size) : new Uint8Array(count * size);
-  if (slab.run * size < SHORT_RUN_BYTES && count > slab.run) {
-    const first = slab.slabToSource(from);
-    const span = (slab.slabToSource(from + count - 1) + 1 - first) * size;
-    if (span <= SPAN_READ_BYTES) {
-      const bytes = new Uint8Array(span);
-      await reader.read(first * size, bytes);
-      for (let e = from; e < from + count; ) {
-        const runEnd = Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
-        const at = (slab.slabToSource(e) - first) * size;
-        out.set(bytes.subarray(at, at + (runEnd - e) * size), (e - from) * size);
-        e = runEnd;
-      }
-      return out;
-    }
+  const short = shortRuns(slab, from, count, size);
+  if (short) {
+    const bytes = new Uint8Array(short.span);
+    await reader.read(short.first * size, bytes);
+    runsOfSpan(slab, from, count, size, bytes, short.first, out);
+    return out;
   }
   // Runs (one per index of the axes before a selected one) are read READS_IN_FLIGHT at a time.
   let pending: Promise<void>[] = [];
@@ -149,8 +161,15 @@ async function readSlab(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource'
   return out;
 }
 
-/** As readSlab, into `out`, with the reader's readNow (where its readsNow said yes). */
-function readSlabNow(reader: SourceReader, slab: Pick<Shape2D, 'slabToSource' | 'run'>, from: number, count: number, size: number, out: Uint8Array): void {
+/** As readSlab, into `out`, with the reader's readNow (where its readsNow said yes for a row's bytes and for SPAN_READ_BYTES). */
+function readSlabNow(reader: SourceReader, slab: Slab, from: number, count: number, size: number, out: Uint8Array): void {
+  const short = shortRuns(slab, from, count, size);
+  if (short) {
+    const bytes = new Uint8Array(short.span);
+    reader.readNow(short.first * size, bytes);
+    runsOfSpan(slab, from, count, size, bytes, short.first, out);
+    return;
+  }
   for (let e = from; e < from + count; ) {
     const runEnd = slab.run === Number.MAX_SAFE_INTEGER ? from + count : Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
     reader.readNow(slab.slabToSource(e) * size, out.subarray((e - from) * size, (runEnd - from) * size));
@@ -274,11 +293,12 @@ export function tileSet(p: TiledTensor, srcBytes: number, budget: number): TileS
         let first = 0;
         // On a converter thread, once the first row has opened the file, the rest are read in
         // place, a system call each (a scanned (F, L, D) kernel's layer is read 2 KiB a row).
-        if (bh > 0 && !reader.readsNow(rowBytes)) {
+        const inPlace = () => reader.readsNow(Math.max(rowBytes, SPAN_READ_BYTES));
+        if (bh > 0 && !inPlace()) {
           await readSlab(reader, slab, r0 * cols + c0, bw, size, row(0));
           first = 1;
         }
-        if (reader.readsNow(rowBytes)) for (; first < bh; first++) readSlabNow(reader, slab, (r0 + first) * cols + c0, bw, size, row(first));
+        if (inPlace()) for (; first < bh; first++) readSlabNow(reader, slab, (r0 + first) * cols + c0, bw, size, row(first));
         // Elsewhere one positioned read per row of the block, READS_IN_FLIGHT at a time: the thread
         // pool overlaps them instead of one round trip each.
         for (let r = first; r < bh; r += READS_IN_FLIGHT) {

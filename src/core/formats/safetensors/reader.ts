@@ -56,7 +56,8 @@ export async function readSafetensorsHeader(opener: FileOpener, file: string, op
     let header = first.subarray(8, 8 + n);
     if (header.length < n) {
       header = new Uint8Array(n);
-      await readExactly(src, 8, header);
+      header.set(first.subarray(8));
+      await readExactly(src, first.length, header.subarray(first.length - 8));
     }
     const shard: Shard = { file, dataStart: 8 + n };
     return parseHeaderJson(file, header, src.size, opts, (name, dtype, shape, begin, end) => new SafetensorsTensor(shard, name, dtype, shape, begin, end), checkNames);
