@@ -3,6 +3,9 @@
  * sharded indexes. JSON.parse builds a generic object per tensor (a 100,000-tensor model spends most
  * of its open time there); these scanners read the usual shape straight into the result.
  *
+ * They scan the document's bytes (cheaper to read than its characters) and cut strings from its
+ * decoding, so they take only an ASCII document, where byte and character positions agree.
+ *
  * They accept a strict subset of JSON: strings without escapes, keys not starting with a digit
  * (JSON.parse enumerates those first, which could reorder equal offsets), whole-number sizes, no
  * duplicate or unknown keys. On anything else they return undefined and the caller parses with
