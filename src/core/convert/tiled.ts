@@ -117,6 +117,11 @@ function slabOf(p: Pick<PlannedTensor, 'source'>, select: Select | undefined): S
 const SHORT_RUN_BYTES = 4 << 10;
 const SPAN_READ_BYTES = 1 << 20;
 
+/** Where the run holding slab element e ends, at most at `end`. */
+function runEnd(slab: Slab, e: number, end: number): number {
+  return slab.run === Number.MAX_SAFE_INTEGER ? end : Math.min(end, (Math.floor(e / slab.run) + 1) * slab.run);
+}
+
 /** Where slab elements [from, from + count) lie when they are short runs worth one read of their span (first element, bytes). */
 function shortRuns(slab: Slab, from: number, count: number, size: number): { first: number; span: number } | undefined {
   if (slab.run * size >= SHORT_RUN_BYTES || count <= slab.run) return undefined;
@@ -128,10 +133,10 @@ function shortRuns(slab: Slab, from: number, count: number, size: number): { fir
 /** Copies slab elements [from, from + count) out of `bytes`, their span read from source element `first`. */
 function runsOfSpan(slab: Slab, from: number, count: number, size: number, bytes: Uint8Array, first: number, out: Uint8Array): void {
   for (let e = from; e < from + count; ) {
-    const runEnd = Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
+    const to = runEnd(slab, e, from + count);
     const at = (slab.slabToSource(e) - first) * size;
-    out.set(bytes.subarray(at, at + (runEnd - e) * size), (e - from) * size);
-    e = runEnd;
+    out.set(bytes.subarray(at, at + (to - e) * size), (e - from) * size);
+    e = to;
   }
 }
 
@@ -149,13 +154,13 @@ async function readSlab(reader: SourceReader, slab: Slab, from: number, count: n
   let pending: Promise<void>[] = [];
   let e = from;
   while (e < from + count) {
-    const runEnd = slab.run === Number.MAX_SAFE_INTEGER ? from + count : Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
-    pending.push(reader.read(slab.slabToSource(e) * size, out.subarray((e - from) * size, (runEnd - from) * size)));
+    const to = runEnd(slab, e, from + count);
+    pending.push(reader.read(slab.slabToSource(e) * size, out.subarray((e - from) * size, (to - from) * size)));
     if (pending.length >= READS_IN_FLIGHT) {
       await Promise.all(pending);
       pending = [];
     }
-    e = runEnd;
+    e = to;
   }
   await Promise.all(pending);
   return out;
@@ -171,9 +176,9 @@ function readSlabNow(reader: SourceReader, slab: Slab, from: number, count: numb
     return;
   }
   for (let e = from; e < from + count; ) {
-    const runEnd = slab.run === Number.MAX_SAFE_INTEGER ? from + count : Math.min(from + count, (Math.floor(e / slab.run) + 1) * slab.run);
-    reader.readNow(slab.slabToSource(e) * size, out.subarray((e - from) * size, (runEnd - from) * size));
-    e = runEnd;
+    const to = runEnd(slab, e, from + count);
+    reader.readNow(slab.slabToSource(e) * size, out.subarray((e - from) * size, (to - from) * size));
+    e = to;
   }
 }
 

@@ -36,7 +36,7 @@ class NodeFileSource implements ByteSource {
     readonly name: string,
     private readonly handle: fs.FileHandle,
     readonly size: number,
-    private readonly syncReadBytes: number,
+    syncReadBytes: number,
   ) {
     if (syncReadBytes > 0) {
       this.syncBytes = syncReadBytes;
@@ -52,8 +52,8 @@ class NodeFileSource implements ByteSource {
   readonly readSync?: (offset: number, target: Uint8Array) => number;
   readonly syncBytes?: number;
   async read(offset: number, target: Uint8Array): Promise<number> {
+    if (this.readSync && target.length <= this.syncBytes!) return this.readSync(offset, target);
     try {
-      if (target.length <= this.syncReadBytes) return readSync(this.handle.fd, target, 0, target.length, offset);
       const { bytesRead } = await this.handle.read(target, 0, target.length, offset);
       return bytesRead;
     } catch (e) {

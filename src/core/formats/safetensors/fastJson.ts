@@ -84,6 +84,17 @@ function plainEnd(b: Uint8Array, i: number): number {
   return -1;
 }
 
+/**
+ * Where the key whose opening quote is at b[i] closes: a plain string (see plainEnd) not starting
+ * with a digit (JSON.parse would enumerate it first); -1 otherwise.
+ */
+function keyEnd(b: Uint8Array, i: number): number {
+  if (b[i] !== 0x22) return -1;
+  const c0 = b[i + 1]!;
+  if (c0 >= 0x30 && c0 <= 0x39) return -1;
+  return plainEnd(b, i + 1);
+}
+
 const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 const DTYPE_KEY = ascii('{"dtype":"');
 const SHAPE_KEY = ascii(',"shape":[');
@@ -193,10 +204,7 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(
   if (b[i] === 0x7d) i++;
   else {
     for (;;) {
-      if (b[i] !== 0x22) return undefined;
-      const c0 = b[i + 1]!;
-      if (c0 >= 0x30 && c0 <= 0x39) return undefined;
-      const q = plainEnd(b, i + 1);
+      const q = keyEnd(b, i);
       if (q < 0 || b[q + 1] !== 0x3a) return undefined;
       // A name twice (__metadata__ included): the JSON.parse path reports it.
       if (q - i === METADATA_KEY.length - 1 && bytesAt(b, i, METADATA_KEY)) {
@@ -210,10 +218,7 @@ export function fastHeaderEntries<T extends HeaderTensor = HeaderTensor>(
           if (b[i] === 0x7d) i++;
           else {
             for (;;) {
-              if (b[i] !== 0x22) return undefined;
-              const k0 = b[i + 1]!;
-              if (k0 >= 0x30 && k0 <= 0x39) return undefined;
-              const kq = plainEnd(b, i + 1);
+              const kq = keyEnd(b, i);
               if (kq < 0 || b[kq + 1] !== 0x3a || b[kq + 2] !== 0x22) return undefined;
               const vq = plainEnd(b, kq + 3);
               if (vq < 0) return undefined;
@@ -376,15 +381,12 @@ function bytesBefore(b: Uint8Array, a: number, aEnd: number, c: number, cEnd: nu
   return aEnd - a < cEnd - c;
 }
 
-/** Whether weightMap saw its names in strictly ascending order (a module variable, as uintEnd). */
-let mapAscending = true;
-
 /**
  * weight_map's entries, from just inside its "{" (the map is not empty) to just past its "}": where
- * that is, or -1 to leave the fast path. The loop every tensor takes, kept to local
- * variables; it also sees whether the names ascend, by their bytes.
+ * that is, and whether the names ascend (by their bytes), or undefined to leave the fast path. The
+ * loop every tensor takes, kept to local variables.
  */
-function weightMap(b: Uint8Array, text: string, i: number, names: string[], shardOf: number[], shards: string[]): number {
+function weightMap(b: Uint8Array, text: string, i: number, names: string[], shardOf: number[], shards: string[]): { end: number; ascending: boolean } | undefined {
   const shardIds = new Map<string, number>();
   // Shard names repeat: one string each, not one per tensor (a million-tensor index would hold a
   // million copies), and a repeat's bytes are compared with where the shard was last named.
@@ -393,28 +395,25 @@ function weightMap(b: Uint8Array, text: string, i: number, names: string[], shar
   let id = -1;
   let lastAt = 0;
   let lastEnd = -1;
-  mapAscending = true;
+  let ascending = true;
   for (;;) {
     i = skipWs(b, i);
-    if (b[i] !== 0x22) return -1;
     const at = i + 1;
-    const c0 = b[at]!;
-    if (c0 >= 0x30 && c0 <= 0x39) return -1;
-    const q = plainEnd(b, at);
-    if (q < 0) return -1;
-    if (mapAscending && lastEnd >= 0) mapAscending = bytesBefore(b, lastAt, lastEnd, at, q);
+    const q = keyEnd(b, i);
+    if (q < 0) return undefined;
+    if (ascending && lastEnd >= 0) ascending = bytesBefore(b, lastAt, lastEnd, at, q);
     lastAt = at;
     lastEnd = q;
     names.push(text.slice(at, q));
     i = skipWs(b, q + 1);
-    if (b[i] !== 0x3a) return -1;
+    if (b[i] !== 0x3a) return undefined;
     i = skipWs(b, i + 1);
-    if (b[i] !== 0x22) return -1;
+    if (b[i] !== 0x22) return undefined;
     const from = i + 1;
     if (shardAt >= 0 && b[from + shardLength] === 0x22 && sameBytes(b, from, shardAt, shardLength)) i = from + shardLength + 1;
     else {
       const sq = plainEnd(b, from);
-      if (sq < 0) return -1;
+      if (sq < 0) return undefined;
       const next = text.slice(from, sq);
       id = shardIds.get(next) ?? -1;
       if (id < 0) {
@@ -429,8 +428,8 @@ function weightMap(b: Uint8Array, text: string, i: number, names: string[], shar
     shardOf.push(id);
     i = skipWs(b, i);
     const c = b[i++];
-    if (c === 0x7d) return i;
-    if (c !== 0x2c) return -1;
+    if (c === 0x7d) return { end: i, ascending };
+    if (c !== 0x2c) return undefined;
   }
 }
 
@@ -457,10 +456,10 @@ export function fastIndexEntries(b: Uint8Array, text: string): IndexEntries | un
           sawMap = true;
           sc.eat(0x7b);
           if (!sc.peekEat(0x7d)) {
-            const end = weightMap(b, text, sc.i, names, shardOf, shards);
-            if (end < 0) throw BAIL;
-            sc.i = end;
-            ascending = mapAscending;
+            const map = weightMap(b, text, sc.i, names, shardOf, shards);
+            if (!map) throw BAIL;
+            sc.i = map.end;
+            ascending = map.ascending;
           }
         } else if (k === 'metadata' && !sawMeta) {
           sawMeta = true;
