@@ -106,6 +106,11 @@ async function jsonObject(opener: FileOpener, file: string, what: string): Promi
   return v as Record<string, unknown>;
 }
 
+/** Source bytes from which an export uses converter threads (about 60 ms of main-thread work at 1 GB/s). */
+export const CONVERTERS_FROM_BYTES = 64 << 20;
+
+const sourceBytes = (ck: Checkpoint) => ck.tensors.reduce((n, t) => n + t.bytes, 0);
+
 export async function convertCommand(args: Args, open: (a: Args) => Promise<Checkpoint>, opener: NodeFileOpener): Promise<void> {
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'convert takes one SRC (and -o OUT).');
   const out = one(args, '--out');
@@ -117,12 +122,16 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
   const rulesFile = one(args, '--rules');
   const configFrom = one(args, '--config-from');
   const shardSize = one(args, '--shard-size');
-  // Two converter threads read and transpose ahead of the writer, so the export keeps both cores
-  // busy. They start first: a thread takes about 40 ms to start, which opening and planning hide.
-  const converters = dryRun ? [] : Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
-  for (const w of converters) w.warm();
+  // Two converter threads read and transpose ahead of the writer, so a large export keeps both cores
+  // busy. A thread takes 40–60 ms to start (more while the cores are shared), which planning hides;
+  // below CONVERTERS_FROM_BYTES the main thread alone finishes sooner than a thread starts.
+  let converters: ValueWorker[] = [];
   try {
     const ck = await open(args);
+    if (!dryRun && sourceBytes(ck) >= CONVERTERS_FROM_BYTES) {
+      converters = Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
+      for (const w of converters) w.warm();
+    }
     const plan = planConversion(ck, {
       preset: one(args, '--preset') ?? 'auto',
       userRules: rulesFile ? parseRuleFile(await readJson(opener, rulesFile, 'the rule file'), rulesFile) : undefined,
