@@ -9,6 +9,7 @@ import { commandOverview, JSON_OPTION, PYTHON_OPTION, type Args, type CommandSpe
 import { checkServedCommand, CHECK_SERVED_COMMAND } from './checkServed';
 import { convertCommand, CONVERT_COMMAND, importCommand, IMPORT_COMMAND } from './convert';
 import { diffCommand, DIFF_COMMAND } from './diff';
+import { fitCommand, FIT_COMMAND } from './fit';
 import { generateCommand, GENERATE_COMMAND } from './generate';
 import { healthCommand, HEALTH_COMMAND } from './health';
 import { inspectCommand, INSPECT_COMMAND, statsCommand, STATS_COMMAND } from './inspect';
@@ -45,6 +46,7 @@ export const COMMANDS: readonly Command[] = [
   { spec: IMPORT_COMMAND, run: (a, c) => importCommand(a, c.open, c.opener) },
   { spec: PREFLIGHT_COMMAND, run: (a, c) => preflightCommand(a, c.opener) },
   { spec: VERIFY_COMMAND, run: (a, c) => verifyCommand(a, c.opener) },
+  { spec: FIT_COMMAND, run: (a, c) => fitCommand(a, c.opener) },
   { spec: SERVE_COMMAND, run: (a) => serveCommand(a) },
   { spec: GENERATE_COMMAND, run: (a) => generateCommand(a, interrupt()) },
   { spec: CHECK_SERVED_COMMAND, run: (a, c) => checkServedCommand(a, c.opener, interrupt()) },
