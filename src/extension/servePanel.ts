@@ -14,6 +14,7 @@ import { isServeWebviewToHost, stopSequences, type CheckView, type EngineView, t
 import { Disposable } from './dispose';
 import { choosePython } from './python';
 import type { RunSink, ServeSession } from './serveSession';
+import { accelerators, sizeLaunch } from './launchFit';
 import { refuseUntrusted } from './trust';
 import { openNamedUntitled } from './untitled';
 import { webviewHtml, webviewOptions } from './webviewHtml';
@@ -117,6 +118,7 @@ class ServePanel extends Disposable {
         return {
           type: 'init',
           engines: ENGINE_VIEWS,
+          accelerators: accelerators().list.map((a) => ({ name: a.name, title: a.title, memoryBytes: a.memoryBytes, source: a.source })),
           profiles: s.profiles,
           form: model ? { ...s.form, model } : s.form,
           formWins: model !== undefined,
@@ -133,6 +135,8 @@ class ServePanel extends Disposable {
       case 'start':
         await vscode.commands.executeCommand('jaxServe.startServer', m.profile);
         return { type: 'ack' };
+      case 'fit':
+        return { type: 'fit', fit: await sizeLaunch(m.profile) };
       case 'stop':
         await vscode.commands.executeCommand('jaxServe.stopServer');
         return { type: 'ack' };

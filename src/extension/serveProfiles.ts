@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import { describeError, engineById, isJaxServeError, oneLine, stripControls } from '../core/index';
 import { freePort } from '../core/node/index';
 import type { ProfileView, ServerView } from '../shared/serveProtocol';
+import { sizeLaunch } from './launchFit';
 import { choosePython } from './python';
 import type { ServeSession } from './serveSession';
 import { refuseUntrusted } from './trust';
@@ -70,6 +71,12 @@ async function start(session: ServeSession, profile: ProfileView, output: vscode
   if (model && !profile.command?.trim() && !existsSync(profile.model)) {
     void vscode.window.showErrorMessage(vscode.l10n.t('Start Server: the model folder {0} does not exist. Choose an export folder (Browse…).', profile.model));
     return undefined;
+  }
+  // A launch sized for an accelerator that the plan says will not fit is started only when the user says so.
+  if (profile.accelerator) {
+    const fit = await sizeLaunch(profile);
+    const anyway = vscode.l10n.t('Start Anyway');
+    if (fit.level === 'red' && (await vscode.window.showWarningMessage(vscode.l10n.t('The Fit section says this launch will not fit {0}. Start it anyway?', profile.accelerator), { modal: true, detail: [fit.headline, ...fit.lines].join('\n') }, anyway)) !== anyway) return undefined;
   }
   let started;
   try {

@@ -3,7 +3,7 @@
  * state as it starts, the gauges from /metrics, and generations with their measurements. The view
  * types are core's own (through its type-only entry), so the page and the host cannot drift apart.
  */
-import type { EngineFacts, LaunchProfile, Phase, ServerGauges, ServerStatus } from '../core/types';
+import type { EngineFacts, FitView, LaunchProfile, Phase, ServerGauges, ServerStatus } from '../core/types';
 import { isObj } from './guards';
 
 /** The launch form: a profile as core checks and launches it. */
@@ -35,6 +35,17 @@ export interface ServerView {
 }
 
 export type GaugesView = ServerGauges;
+
+export type { FitView };
+
+/** An accelerator the form offers to size the launch for. */
+export interface AcceleratorView {
+  readonly name: string;
+  readonly title: string;
+  /** Memory per device, in bytes, and where that figure comes from. */
+  readonly memoryBytes: number;
+  readonly source: string;
+}
 
 export interface SamplingView {
   readonly temperature: number;
@@ -96,6 +107,7 @@ export interface CheckView {
 export interface ServeInit {
   readonly type: 'init';
   readonly engines: readonly EngineView[];
+  readonly accelerators: readonly AcceleratorView[];
   readonly profiles: readonly ProfileView[];
   readonly form: ProfileView;
   /** The form above wins over the page's saved one (a folder was chosen in the explorer). */
@@ -127,12 +139,16 @@ export type ServeHostToWebview =
   /** The session's sampling, set elsewhere (a settings change): the page's fields take it. */
   | { readonly type: 'sampling'; readonly sampling: SamplingView }
   | { readonly type: 'ack' }
+  /** The Fit section's verdict for the form last sent. */
+  | { readonly type: 'fit'; readonly fit: FitView }
   /** The end of Check Against Source: a verdict, or why there is none (cancelled: neither). Also sent unasked for a check the command ran. */
   | { readonly type: 'checked'; readonly check?: CheckView; readonly error?: string };
 
 export type ServeWebviewToHost =
   | { readonly type: 'ready' }
   | { readonly type: 'start'; readonly profile: ProfileView }
+  /** Size the form's launch (the Fit section). */
+  | { readonly type: 'fit'; readonly profile: ProfileView }
   | { readonly type: 'stop' }
   | { readonly type: 'saveProfile'; readonly profile: ProfileView }
   | { readonly type: 'deleteProfile'; readonly name: string }
@@ -158,8 +174,8 @@ export function isProfileView(v: unknown, engineIds: readonly string[]): v is Pr
     engineIds.includes(v.engine) &&
     str(v.model, 10_000) &&
     str(v.host, 1000) &&
-    [v.port, v.maxModelLen, v.tensorParallel, v.memoryFraction].every(optNum) &&
-    [v.dtype, v.servedName, v.device, v.extraArgs, v.env, v.python, v.command].every((s) => optStr(s))
+    [v.port, v.maxModelLen, v.tensorParallel, v.memoryFraction, v.deviceCount].every(optNum) &&
+    [v.dtype, v.servedName, v.device, v.extraArgs, v.env, v.python, v.command, v.accelerator].every((s) => optStr(s))
   );
 }
 
@@ -182,6 +198,7 @@ export function isServeWebviewToHost(v: unknown, engineIds: readonly string[]): 
       return true;
     case 'start':
     case 'saveProfile':
+    case 'fit':
       return isProfileView(v.profile, engineIds);
     case 'deleteProfile':
       return str(v.name, 200);
@@ -197,5 +214,5 @@ export function isServeWebviewToHost(v: unknown, engineIds: readonly string[]): 
 }
 
 export function isServeHostToWebview(v: unknown): v is ServeHostToWebview {
-  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'model', 'sampling', 'ack', 'checked'].includes(v.type as string);
+  return isObj(v) && ['init', 'server', 'gauges', 'profiles', 'attached', 'runText', 'run', 'picked', 'model', 'sampling', 'ack', 'fit', 'checked'].includes(v.type as string);
 }

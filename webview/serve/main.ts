@@ -6,7 +6,9 @@
  */
 import {
   isServeHostToWebview,
+  type AcceleratorView,
   type EngineView,
+  type FitView,
   type GaugesView,
   type ProfileView,
   type RunMode,
@@ -87,6 +89,9 @@ const rpc = connect<ServeWebviewToHost, ServeHostToWebview>((m) => {
       setSampling(m.sampling);
       persist();
       return undefined;
+    case 'fit':
+      renderFit(m.fit);
+      return undefined;
     case 'checked':
       // A check the command ran (the button's own verdict comes as its reply).
       renderCheck(m.check, m.error);
@@ -127,6 +132,8 @@ const ui = {
   dtype: input('dtype', { list: 'dtypes', placeholder: 'auto' }),
   maxLen: num('max-model-len', { min: '1', placeholder: t('from {0}', 'config.json') }),
   tp: num('tp', { min: '1', placeholder: '1' }),
+  accelerator: el('select', { id: 'accelerator' }),
+  devices: num('devices', { min: '1', placeholder: t('the TP size') }),
   memory: num('memory', { min: '0.05', max: '1', step: '0.05', placeholder: t('engine default') }),
   served: input('served-name', { placeholder: t('the folder path') }),
   device: el('select', { id: 'device' }),
@@ -134,6 +141,8 @@ const ui = {
   env: el('textarea', { id: 'env', rows: '2', spellcheck: 'false', placeholder: t('KEY=VALUE, one per line') }),
   python: input('python', { placeholder: t("VS Code's Python (or {0})", 'jaxServe.pythonPath') }),
   command: input('command', { placeholder: t('e.g. {0}', 'docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai') }),
+  // The Fit section: the launch sized for the accelerator, red/amber/green with the reason.
+  fit: el('div', { id: 'fit', class: 'fit', role: 'status', 'aria-live': 'polite' }),
   start: button('start', t('Start Server')),
   stop: button('stop', t('Stop Server'), 'secondary'),
   log: button('show-log', t('Show Log'), 'secondary'),
@@ -188,8 +197,12 @@ function build(): void {
       field(t('Interpreter'), ui.python, t('where the engine is installed')),
       field(t('Launch command'), ui.command, t('replaces the engine executable (a container)')),
       el('div', { class: 'field wide' }, el('label', { for: 'env' }, t('Environment')), ui.env),
+      field(t('Accelerator'), ui.accelerator, t('to size the launch for')),
+      field(t('Devices'), ui.devices),
       datalist,
     ),
+    el('h3', { id: 'h-fit' }, t('Fit')),
+    ui.fit,
     el('div', { class: 'row' }, ui.start, ui.stop, ui.log, ui.script),
     ui.serverLine,
     ui.phases,
@@ -220,7 +233,8 @@ function build(): void {
     persist();
   });
   ui.device.addEventListener('change', persist);
-  for (const c of [ui.model, ui.host, ui.port, ui.dtype, ui.maxLen, ui.tp, ui.memory, ui.served, ui.extra, ui.env, ui.python, ui.command, ui.prompt, ui.temperature, ui.topP, ui.maxTokens, ui.seed, ui.stopStrings, ui.modeChat, ui.modeCompletion]) c.addEventListener('input', persist);
+  ui.accelerator.addEventListener('change', persist);
+  for (const c of [ui.model, ui.devices, ui.host, ui.port, ui.dtype, ui.maxLen, ui.tp, ui.memory, ui.served, ui.extra, ui.env, ui.python, ui.command, ui.prompt, ui.temperature, ui.topP, ui.maxTokens, ui.seed, ui.stopStrings, ui.modeChat, ui.modeCompletion]) c.addEventListener('input', persist);
   ui.profile.addEventListener('change', () => {
     const p = init?.profiles.find((x) => x.name === ui.profile.value);
     if (p) setForm(p);
@@ -303,6 +317,8 @@ function form(): ProfileView | undefined {
     env: optStr(ui.env),
     python: optStr(ui.python)?.trim(),
     command: optStr(ui.command),
+    accelerator: ui.accelerator.value === '' ? undefined : ui.accelerator.value,
+    deviceCount: optNum(ui.devices),
   };
 }
 
@@ -322,8 +338,11 @@ function setForm(p: ProfileView): void {
   set(ui.env, p.env);
   set(ui.python, p.python);
   set(ui.command, p.command);
+  set(ui.devices, p.deviceCount);
+  ui.accelerator.value = p.accelerator && init?.accelerators.some((a) => a.name === p.accelerator) ? p.accelerator : '';
   memoryHint();
   deviceChoices(p.device);
+  sizeSoon();
 }
 
 const mode = (): RunMode => (ui.modeChat.checked ? 'chat' : 'completions');
@@ -343,6 +362,57 @@ function setSampling(s: SamplingView): void {
 
 function persist(): void {
   saveState<PageState>({ stateVersion: STATE_VERSION, form: form(), prompt: ui.prompt.value, mode: mode(), sampling: sampling() });
+  sizeSoon();
+}
+
+// ---- Fit ---------------------------------------------------------------------------------------
+
+let sizing: ReturnType<typeof setTimeout> | undefined;
+let lastSized = '';
+
+/** Sizes the form's launch a moment after it stops changing (once per distinct form). */
+function sizeSoon(): void {
+  if (sizing) clearTimeout(sizing);
+  sizing = setTimeout(() => {
+    const profile = form();
+    if (!profile) return;
+    const key = JSON.stringify({ ...profile, name: '', servedName: '', host: '', port: 0, extraArgs: '', python: '', command: '' });
+    if (key === lastSized) return;
+    lastSized = key;
+    void rpc.request({ type: 'fit', profile }, 60_000).then((r) => r.type === 'fit' && renderFit(r.fit), () => undefined);
+  }, 250);
+}
+
+const FIT_LEVEL: Record<FitView['level'], string> = { green: t('fits'), amber: t('fits, with a warning'), red: t('does not fit'), none: t('not sized') };
+
+/** The verdict, its numbers, and a button for each change that would fit (it sets the form's field). */
+function renderFit(f: FitView): void {
+  const use = (id: string, text: string, apply: () => void) => {
+    const b = button(id, text, 'secondary');
+    b.addEventListener('click', () => {
+      apply();
+      persist();
+    });
+    return b;
+  };
+  const actions: HTMLElement[] = [];
+  if (f.suggestTp !== undefined) {
+    const tp = f.suggestTp;
+    actions.push(use('fit-use-tp', t('Use TP = {0}', tp), () => {
+      ui.tp.value = String(tp);
+      if (ui.devices.value !== '' && Number(ui.devices.value) < tp) ui.devices.value = String(tp);
+    }));
+  }
+  if (f.suggestMaxModelLen !== undefined) {
+    const len = f.suggestMaxModelLen;
+    actions.push(use('fit-use-len', t('Use max length = {0}', len), () => (ui.maxLen.value = String(len))));
+  }
+  ui.fit.dataset.level = f.level;
+  ui.fit.replaceChildren(
+    el('div', { class: 'fit-headline' }, el('span', { class: 'fit-level', 'aria-hidden': 'true' }, f.level === 'none' ? '' : '●'), el('span', { class: 'visually-hidden' }, FIT_LEVEL[f.level] + ': '), f.headline),
+    ...(f.lines.length ? [el('ul', { class: 'fit-lines' }, ...f.lines.map((l) => el('li', {}, l)))] : []),
+    ...(actions.length ? [el('div', { class: 'row' }, ...actions)] : []),
+  );
 }
 
 // ---- rendering host state ----------------------------------------------------------------------
@@ -515,6 +585,7 @@ void rpc.request({ type: 'ready' }).then((m) => {
   if (m.type !== 'init') return;
   init = m;
   ui.engine.replaceChildren(...m.engines.map((e: EngineView) => el('option', { value: e.id }, e.title)));
+  ui.accelerator.replaceChildren(el('option', { value: '' }, t('none (not sized)')), ...m.accelerators.map((a: AcceleratorView) => el('option', { value: a.name, title: a.source }, a.title === a.name ? t('{0}, {1} GiB', a.name, (a.memoryBytes / 2 ** 30).toFixed(1)) : t('{0} — {1}, {2} GiB', a.name, a.title, (a.memoryBytes / 2 ** 30).toFixed(1)))));
   renderProfiles(m.profiles);
   setForm(m.formWins ? m.form : (saved.form ?? m.form));
   setSampling(saved.sampling ?? m.sampling);

@@ -25,7 +25,8 @@ export interface FitInput {
   readonly memoryFraction?: number;
   /** Default: the config's max_position_embeddings. */
   readonly maxModelLen?: number;
-  readonly dtype: ServingDType | 'keep';
+  /** keep: the tensors' (or config's); auto: the engine's own choice (vLLM and SGLang serve an f32 model as bf16 on a GPU). */
+  readonly dtype: ServingDType | 'keep' | 'auto';
   readonly kvDType: 'auto' | 'fp8';
   /** XLA_CLIENT_MEM_FRACTION / XLA_PYTHON_CLIENT_MEM_FRACTION as set for the server, if any. */
   readonly xlaMemFraction?: number;
@@ -55,6 +56,10 @@ export interface FitReport {
   readonly kvBytesPerSequencePerDevice: number;
   readonly kvTokens: number;
   readonly maxConcurrency: number;
+  /** The longest max length whose one sequence the pool holds at `tp` (sliding windows counted), 0 when none. */
+  readonly longestMaxModelLen: number;
+  /** The same for FEW_SEQUENCES sequences at once. */
+  readonly longestMaxModelLenForFew: number;
   readonly validTp: readonly number[];
   readonly minTp: number | null;
   readonly fits: boolean;
@@ -66,6 +71,9 @@ export interface FitReport {
 
 /** The engines' own defaults for their memory option. */
 export const DEFAULT_MEMORY_FRACTION: Readonly<Record<FitEngine, number>> = { vllm: 0.9, sglang: 0.88, 'sglang-jax': 0.88 };
+
+/** Fewer full-length sequences than this at once is worth a warning: it starts, but serves little in parallel. */
+export const FEW_SEQUENCES = 4;
 
 /** XLA's allocator limit on a GPU when no environment variable says otherwise (JAX's GPU memory docs). */
 export const XLA_DEFAULT_FRACTION = 0.75;
@@ -86,8 +94,20 @@ export function fit(input: FitInput): FitReport {
   const tp = input.tp ?? count;
   const reasons: Record<string, string> = {};
   const problems: string[] = [];
-  const dtype: ServingDType = input.dtype === 'keep' ? (input.tensorDType ?? s.dtype ?? 'bf16') : input.dtype;
-  reasons.dtype = input.dtype === 'keep' ? (input.tensorDType ? `the export's tensors are ${dtype}` : s.dtype ? `config.json's dtype is ${dtype}` : 'neither the tensors nor config.json name a dtype: bf16 assumed') : `--dtype ${dtype}`;
+  const held = input.tensorDType ?? s.dtype;
+  const keep = input.dtype === 'keep' || input.dtype === 'auto';
+  // vLLM's and SGLang's dtype auto: a float32 model is served in bfloat16 on an accelerator.
+  const downcast = input.dtype === 'auto' && held === 'f32' && engine !== 'sglang-jax';
+  const dtype: ServingDType = keep ? (downcast ? 'bf16' : (held ?? 'bf16')) : (input.dtype as ServingDType);
+  reasons.dtype = !keep
+    ? `--dtype ${dtype}`
+    : downcast
+      ? `the model is f32; ${engine}'s dtype auto serves it as bf16`
+      : input.tensorDType
+        ? `the export's tensors are ${dtype}`
+        : s.dtype
+          ? `config.json's dtype is ${dtype}`
+          : 'neither the tensors nor config.json name a dtype: bf16 assumed';
   const b = DTYPE_BYTES[dtype];
   const kvB = input.kvDType === 'fp8' ? 1 : b;
 
@@ -139,6 +159,10 @@ export function fit(input: FitInput): FitReport {
   const maxConcurrency = kvBytesPerSequencePerDevice > 0 ? pool / kvBytesPerSequencePerDevice : 0;
   reasons.maxConcurrency = `${gib(pool)} ÷ ${gib(kvBytesPerSequencePerDevice)} for one ${maxModelLen}-token sequence on a device = ${maxConcurrency.toFixed(2)}`;
 
+  const longestMaxModelLen = longestFitting(s.window, pool, kvPerDevice * perLayer);
+  const longestMaxModelLenForFew = longestFitting(s.window, pool / FEW_SEQUENCES, kvPerDevice * perLayer);
+  reasons.longestMaxModelLen = `the longest L with Σ layers min(L, window) × ${int(kvPerDevice * perLayer)} bytes ≤ ${gib(pool)}`;
+
   const maxT = Math.max(8, count);
   const validTp = Array.from({ length: maxT }, (_, i) => i + 1).filter((t) => tpProblem(s, t) === undefined);
   reasons.validTp = `t in 1…${maxT} dividing ${s.heads} attention heads and the ${s.experts ? `experts' ${s.experts.intermediate}-wide MLPs` : `${s.intermediate}-wide MLP`} and the vocabulary padded to ${align(s.vocab, 64)}, with ${s.kvHeads} KV heads dividing by t or t by them`;
@@ -156,8 +180,7 @@ export function fit(input: FitInput): FitReport {
   if (weightBytesPerDevice + reserveBytes > budget) {
     problems.push(`weights ${gib(weightBytesPerDevice)} + reserve ${gib(reserveBytes)} a device are over the ${gib(budget)} the engine may use on one ${acc.name}${minTp !== null && minTp !== tp ? `; TP ${minTp} fits` : ''}.`);
   } else if (pool < kvBytesPerSequencePerDevice) {
-    const longest = Math.floor(pool / (s.layers * kvPerDevice * perLayer));
-    problems.push(`the KV cache holds ${int(kvTokens)} tokens a device, less than one ${maxModelLen}-token sequence (${gib(kvBytesPerSequencePerDevice)}); --max-model-len ${longest} fits${minTp !== null && minTp !== tp ? `, or TP ${minTp}` : ''}.`);
+    problems.push(`the KV cache holds ${int(kvTokens)} tokens a device, less than one ${maxModelLen}-token sequence (${gib(kvBytesPerSequencePerDevice)}); --max-model-len ${longestMaxModelLen} fits${minTp !== null && minTp !== tp ? `, or TP ${minTp}` : ''}.`);
   }
   return {
     engine,
@@ -182,12 +205,30 @@ export function fit(input: FitInput): FitReport {
     kvBytesPerSequencePerDevice,
     kvTokens,
     maxConcurrency,
+    longestMaxModelLen,
+    longestMaxModelLenForFew,
     validTp,
     minTp,
     fits: problems.length === 0,
     problems,
     reasons,
   };
+}
+
+/** The largest L with Σ_layers min(L, window) × bytesPerTokenLayer ≤ pool (binary search: the sum grows with L). */
+function longestFitting(window: readonly (number | undefined)[], pool: number, bytesPerTokenLayer: number): number {
+  const bytes = (L: number) => window.reduce<number>((a, w) => a + (w === undefined ? L : Math.min(L, w)), 0) * bytesPerTokenLayer;
+  if (bytesPerTokenLayer <= 0 || bytes(1) > pool) return 0;
+  // Every layer windowed and the pool holds all windows: any length fits; report 2^31 as the bound.
+  let lo = 1;
+  let hi = 2 ** 31;
+  if (bytes(hi) <= pool) return hi;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (bytes(mid) <= pool) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** vLLM and SGLang: max(1, kv // tp), replicating when tp > kv; SGLang-JAX: 1 when tp ≥ kv, else ⌈kv / tp⌉ (zero-padded). */
@@ -271,6 +312,6 @@ function engineProblems(input: FitInput, s: ModelShape): string[] {
   const out: string[] = [];
   if (input.engine === 'sglang' && input.accelerator.kind === 'tpu') out.push('SGLang (PyTorch) does not run on TPUs; use sglang-jax or vllm.');
   if (input.engine === 'sglang-jax' && input.kvDType === 'fp8') out.push("SGLang-JAX's --kv-cache-dtype takes auto or bf16 (no fp8).");
-  if (input.engine === 'sglang-jax' && input.accelerator.kind === 'tpu' && (input.dtype === 'f32' || (input.dtype === 'keep' && (input.tensorDType ?? s.dtype) === 'f32'))) out.push('SGLang-JAX on a TPU serves bfloat16; export or serve with --dtype bf16.');
+  if (input.engine === 'sglang-jax' && input.accelerator.kind === 'tpu' && (input.dtype === 'f32' || (input.dtype !== 'bf16' && input.dtype !== 'f16' && (input.tensorDType ?? s.dtype) === 'f32'))) out.push('SGLang-JAX on a TPU serves bfloat16; export or serve with --dtype bf16.');
   return out;
 }

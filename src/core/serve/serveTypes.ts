@@ -48,4 +48,19 @@ export interface LaunchProfile extends EngineOptions {
   readonly python?: string;
   /** A launch prefix replacing the engine's executable, e.g. `docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai`. */
   readonly command?: string;
+  /** The accelerator the launch is sized for (an `--gpu` name of jax-serve fit); empty: not sized. */
+  readonly accelerator?: string;
+  /** Devices of that accelerator (default: the tensor-parallel size, else 1). */
+  readonly deviceCount?: number;
+}
+
+/** The Serve panel's Fit section: a verdict, its reasons, and the changes that would make it fit. */
+export interface FitView {
+  /** green: fits; amber: fits, with few full-length sequences at once; red: does not fit; none: not sized. */
+  readonly level: 'green' | 'amber' | 'red' | 'none';
+  readonly headline: string;
+  /** The numbers, one line each, with how they were computed. */
+  readonly lines: readonly string[];
+  readonly suggestTp?: number;
+  readonly suggestMaxModelLen?: number;
 }

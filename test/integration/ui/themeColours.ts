@@ -5,7 +5,7 @@ import type { Frame } from 'playwright-core';
  * and the colour the theme variable resolves to there, read through a probe element: a page that
  * follows the theme has them equal.
  */
-export async function colourAgainstTheme(frame: Frame, checks: readonly { selector: string; property: 'color' | 'backgroundColor'; variable: string }[]): Promise<{ actual: string[]; theme: string[] }> {
+export async function colourAgainstTheme(frame: Frame, checks: readonly { selector: string; property: 'color' | 'backgroundColor' | 'borderLeftColor'; variable: string }[]): Promise<{ actual: string[]; theme: string[] }> {
   return frame.evaluate((cs) => {
     const actual = cs.map((c) => getComputedStyle(document.querySelector(c.selector)!)[c.property]);
     const theme = cs.map((c) => {
