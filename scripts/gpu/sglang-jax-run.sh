@@ -4,6 +4,7 @@
 #
 #   bash scripts/gpu/sglang-jax-run.sh        (writes $OUT/records.tgz and $OUT/run.log)
 #   ONLY=offline bash scripts/gpu/sglang-jax-run.sh   (the offline script alone)
+#   ONLY=fit bash scripts/gpu/sglang-jax-run.sh       (the KV pool against `jax-serve fit`, below)
 #
 # It makes three exports with our converter from JAX-layout checkpoints the fixture script writes:
 #   export128             head_dim 128 (SGLang-JAX pads head_dim to a multiple of 128): must serve
@@ -83,8 +84,6 @@ print(json.dumps(out, indent=1))
 PY
 save
 
-# ONLY=offline: the models and the offline script alone (a short call that re-records only it).
-if [ "${ONLY:-all}" = all ]; then
 PORT=30000
 URL=http://127.0.0.1:$PORT
 FLAGS=(--engine sglang-jax --device cuda --python python3 --port $PORT --memory-fraction 0.2
@@ -150,6 +149,31 @@ PY
 get() { curl -s -m 30 -o "$R/$2" -w "%{http_code}\n" "$URL$1" | sed "s|^|$1 -> |"; }
 post() { curl -sN -m 60 -o "$R/$2" -w "%{http_code}\n" "$URL$1" -H 'content-type: application/json' -d "$3" | sed "s|^|$1 -> |"; }
 
+# ONLY=fit: SGLang-JAX's KV pool (cell size, tokens) at two shapes and two memory fractions, beside
+# what `jax-serve fit` predicts on this device: a head_dim-128 model of about a billion parameters
+# (its weights take a real share of the pool) and a head_dim-64 one (padded to 128 in the pool).
+if [ "${ONLY:-all}" = fit ]; then
+  step "fit models"
+  # The tokenizer from our export: its tokenizer_config is the form transformers 4.x (the engine's) reads.
+  python3 python/fixtures/sized_llama.py write "$W/fit128" --hidden 2048 --heads 16 --kv-heads 8 --head-dim 128 --layers 16 --ffn 8192 --tokenizer-from "$W/export128" > "$R/fit128-manifest.json" || exit 1
+  python3 python/fixtures/sized_llama.py write "$W/fit64" --hidden 1024 --heads 16 --kv-heads 4 --head-dim 64 --layers 8 --ffn 4096 --tokenizer-from "$W/export128" > "$R/fit64-manifest.json" || exit 1
+  mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1 | tr -d ' ')
+  for m in fit128 fit64; do
+    for f in 0.2 0.5; do
+      name=$m-f${f#0.}
+      $CLI fit "$W/$m" --gpu "this=${mib}MiB" --engine sglang-jax --memory-fraction $f --json > "$R/$name.fit.json" 2>&1
+      if serve $name $m --memory-fraction $f --arg --disable-precompile; then stop $name; fi
+      grep -h 'cell_size\|max_total_num_tokens\|Fused KV size' "$R/$name.engine.log" | head -4
+    done
+  done
+  nvidia-smi > "$R/nvidia-smi-after.txt" 2>&1
+  step done
+  save
+  exit 0
+fi
+
+# ONLY=offline: the models and the offline script alone (a short call that re-records only it).
+if [ "${ONLY:-all}" = all ]; then
 if serve good export128 --arg --disable-precompile; then
   get /v1/models v1-models.json; get /get_model_info get-model-info.json; get /get_server_info get-server-info.json
   get /health health.txt; get /metrics metrics-without-flag.txt

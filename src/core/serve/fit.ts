@@ -148,7 +148,7 @@ export function fit(input: FitInput): FitReport {
   const weightsAt = (t: number) => weightsPerDevice(tensors, s, engine, t, b);
   const reserveAt = (t: number) => reserve(engine, acc, s, t, b);
   const weightBytesPerDevice = weightsAt(tp);
-  reasons.weightBytesPerDevice = `${gib(weightBytesPerDevice)} at TP ${tp}: every matrix split ${tp} ways (the vocabulary padded to a multiple of 64 first), K/V projections ${kvPerDevice < s.kvHeads / tp ? `replicated to ${kvPerDevice} head per device` : 'split with their heads'}, norms and biases whole on each device`;
+  reasons.weightBytesPerDevice = tp === 1 ? `${gib(weightBytesPerDevice)}: every tensor on the one device` : `${gib(weightBytesPerDevice)} at TP ${tp}: every matrix split ${tp} ways (the vocabulary padded to a multiple of 64 first), K/V projections ${kvPerDevice > s.kvHeads / tp ? `replicated, ${kvPerDevice} head a device` : 'split with their heads'}, norms and biases whole on each device`;
   const reserveBytes = reserveAt(tp);
   reasons.reserveBytes = reserveReason(engine, acc, s, tp, b, reserveBytes);
   const poolAt = (t: number) => Math.max(0, budget - weightsAt(t) - reserveAt(t));
@@ -168,10 +168,11 @@ export function fit(input: FitInput): FitReport {
   reasons.validTp = `t in 1…${maxT} dividing ${s.heads} attention heads and the ${s.experts ? `experts' ${s.experts.intermediate}-wide MLPs` : `${s.intermediate}-wide MLP`} and the vocabulary padded to ${align(s.vocab, 64)}, with ${s.kvHeads} KV heads dividing by t or t by them`;
   const seqAt = (t: number) => keptSum * kvHeadsPerDevice(engine, s.kvHeads, t) * perLayer;
   const fitsAt = (t: number) => budget - weightsAt(t) - reserveAt(t) >= seqAt(t) && maxModelLen > 0;
-  const minTp = validTp.find(fitsAt) ?? null;
-  reasons.minTp = minTp === null ? `no TP up to ${maxT} leaves room for one ${maxModelLen}-token sequence` : `the smallest valid TP whose weights, reserve and one ${maxModelLen}-token sequence fit ${gib(budget)} a device`;
-
+  // What the engine cannot do with this model here holds at every TP: then none fits.
   const incompatible = engineProblems(input, s);
+  const minTp = incompatible.length ? null : (validTp.find(fitsAt) ?? null);
+  reasons.minTp = incompatible.length ? `none: ${incompatible[0]}` : minTp === null ? `no TP up to ${maxT} leaves room for one ${maxModelLen}-token sequence` : `the smallest valid TP whose weights, reserve and one ${maxModelLen}-token sequence fit ${gib(budget)} a device`;
+
   problems.push(...incompatible);
   if (tp > count) problems.push(`TP ${tp} needs ${tp} devices; --count is ${count}.`);
   const bad = tpProblem(s, tp);
@@ -312,6 +313,9 @@ function engineProblems(input: FitInput, s: ModelShape): string[] {
   const out: string[] = [];
   if (input.engine === 'sglang' && input.accelerator.kind === 'tpu') out.push('SGLang (PyTorch) does not run on TPUs; use sglang-jax or vllm.');
   if (input.engine === 'sglang-jax' && input.kvDType === 'fp8') out.push("SGLang-JAX's --kv-cache-dtype takes auto or bf16 (no fp8).");
+  // Recorded on an H100 (test/fixtures/sglang-jax-cddbf6f1-jax0.11.2-2026-12-06): a head_dim-64 model
+  // allocated its KV cache padded to 128, then failed at its first request in the attention kernel.
+  if (input.engine === 'sglang-jax' && s.headDim % 128 !== 0) out.push(`SGLang-JAX's attention needs head_dim a multiple of 128; this model's is ${s.headDim} (it allocates the cache, then fails at the first request).`);
   if (input.engine === 'sglang-jax' && input.accelerator.kind === 'tpu' && (input.dtype === 'f32' || (input.dtype !== 'bf16' && input.dtype !== 'f16' && (input.tensorDType ?? s.dtype) === 'f32'))) out.push('SGLang-JAX on a TPU serves bfloat16; export or serve with --dtype bf16.');
   return out;
 }
