@@ -1,5 +1,5 @@
 /** `jax-serve preflight DIR`: will vLLM / SGLang load this folder? Exit 1 when there are errors. */
-import { DEFAULT_PREFLIGHT_ENGINES, JaxServeError, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, preflightHasErrors } from '../core/index';
+import { acceleratorNamed, DEFAULT_PREFLIGHT_ENGINES, JaxServeError, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, preflightHasErrors } from '../core/index';
 import { type NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
@@ -11,6 +11,9 @@ export const PREFLIGHT_COMMAND: CommandSpec = {
   options: [
     { name: '--engine', value: PREFLIGHT_ENGINES.join('|'), default: DEFAULT_PREFLIGHT_ENGINES.join(' and '), description: `The engine to check for: ${PREFLIGHT_ENGINES.map((e) => `${e}: ${PREFLIGHT_RULES[e]}`).join(' ')}` },
     { name: '--tp', value: 'N', default: '1', description: 'Tensor-parallel size: heads and sizes must divide by it.' },
+    { name: '--gpu', value: 'NAME', description: 'Also size the launch for this accelerator (as jax-serve fit): an error when it will not fit.' },
+    { name: '--count', value: 'N', default: 'the --tp', description: 'Devices of --gpu.' },
+    { name: '--max-model-len', value: 'L', default: "config.json's max_position_embeddings", description: 'Tokens one sequence may hold, for --gpu.' },
     JSON_OPTION,
   ],
 };
@@ -23,7 +26,15 @@ export async function preflightCommand(args: Args, opener: NodeFileOpener): Prom
   const tpText = args.values.get('--tp')?.[0];
   const tp = tpText === undefined ? undefined : Number(tpText);
   if (tp !== undefined && !(Number.isInteger(tp) && tp >= 1)) throw new JaxServeError('E_USAGE', '--tp takes a whole number ≥ 1.');
-  const report = await preflight(opener, args.positional[0]!, { engines: engine ? [engine] : undefined, tensorParallel: tp });
+  const gpu = args.values.get('--gpu')?.at(-1);
+  const whole = (name: string) => {
+    const v = args.values.get(name)?.at(-1);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(v).slice(0, 40)}: give a whole number ≥ 1.`);
+    return Number(v);
+  };
+  const fit = gpu === undefined ? undefined : { accelerator: acceleratorNamed(gpu), count: whole('--count') ?? tp ?? 1, maxModelLen: whole('--max-model-len'), dtype: 'keep' as const, kvDType: 'auto' as const };
+  const report = await preflight(opener, args.positional[0]!, { engines: engine ? [engine] : undefined, tensorParallel: tp, fit });
   if (args.json) print(JSON.stringify(report) + '\n');
   else {
     // One line per finding, "FILE: severity: message", which the VS Code problem matcher reads.

@@ -54,7 +54,7 @@ export * from './serve/checkServed';
 export * from './serve/launchProfile';
 export * from './serve/accelerators';
 export * from './serve/fit';
-export { fitFolder, type FitOptions } from './serve/fitFolder';
+export { fitCheckpoint, fitFolder, type FitOptions } from './serve/fitFolder';
 export { fitView, launchFitOptions, xlaFractionOf } from './serve/fitView';
 export { modelShape, shapeTensors, type ModelShape, type ServingDType, type ShapeTensor } from './serve/modelShape';
 export { escapeControls, MAX_MESSAGE_CHARS, oneLine, safeName, stripControls } from './text';

@@ -5,8 +5,10 @@
  * Mode too. Callers that know the engine (the Serve panel, a failed start) pass it and skip the pick.
  */
 import * as vscode from 'vscode';
-import { DEFAULT_PREFLIGHT_ENGINES, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, stripControls, type Engine, type Finding, type PreflightReport } from '../core/index';
+import { DEFAULT_PREFLIGHT_ENGINES, launchFitOptions, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, stripControls, type Engine, type Finding, type PreflightReport } from '../core/index';
 import { NodeFileOpener } from '../core/node/index';
+import type { ProfileView } from '../shared/serveProtocol';
+import { accelerators } from './launchFit';
 
 const SEVERITY: Record<Finding['severity'], vscode.DiagnosticSeverity> = {
   error: vscode.DiagnosticSeverity.Error,
@@ -27,16 +29,26 @@ const choices = (): readonly { choice: PreflightChoice; detail: string }[] => [
 
 const enginesOf = (c: PreflightChoice): readonly Engine[] => (c === 'default' ? DEFAULT_PREFLIGHT_ENGINES : [c]);
 
+/** The sizing of the form's launch for preflight (each engine's own rules apply), or none when it names no accelerator. */
+function launchSizing(launch: ProfileView | undefined, folder: string) {
+  if (!launch?.accelerator) return undefined;
+  const opts = launchFitOptions({ ...launch, engine: 'vllm', model: folder }, accelerators().list.find((a) => a.name === launch.accelerator));
+  return typeof opts === 'string' ? undefined : opts;
+}
+
 export class PreflightCommand implements vscode.Disposable {
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('jax-serve-preflight');
   private readonly command: vscode.Disposable;
 
   constructor(private readonly state: vscode.Memento) {
-    this.command = vscode.commands.registerCommand('jaxServe.preflight', (uri?: vscode.Uri, engine?: string) => this.run(uri, engine));
+    this.command = vscode.commands.registerCommand('jaxServe.preflight', (uri?: vscode.Uri, engine?: string, launch?: ProfileView) => this.run(uri, engine, launch));
   }
 
-  /** `engine`: an engine id (a serve id such as vllm-tpu maps to its rules) or `default`; asked when left out. */
-  async run(uri?: vscode.Uri, engine?: string): Promise<PreflightReport | undefined> {
+  /**
+   * `engine`: an engine id (a serve id such as vllm-tpu maps to its rules) or `default`; asked when left out.
+   * `launch`: the Serve panel's form; when it names an accelerator, the launch is sized too (a `fit` finding).
+   */
+  async run(uri?: vscode.Uri, engine?: string, launch?: ProfileView): Promise<PreflightReport | undefined> {
     const folder = uri ?? (await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: vscode.l10n.t('Preflight Export Folder') }))?.[0];
     if (!folder) return undefined;
     const choice = engine === undefined ? await this.pickEngine() : engine === 'default' ? 'default' : preflightEngine(engine);
@@ -46,7 +58,7 @@ export class PreflightCommand implements vscode.Disposable {
     }
     const engines = enginesOf(choice);
     const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Preflight {0} for {1}', vscode.workspace.asRelativePath(folder), preflightEnginesTitle(engines)) }, () =>
-      preflight(new NodeFileOpener(), folder.fsPath, { engines }),
+      preflight(new NodeFileOpener(), folder.fsPath, { engines, tensorParallel: launch?.tensorParallel, fit: launchSizing(launch, folder.fsPath) }),
     );
     this.publish(report);
     const errors = report.findings.filter((f) => f.severity === 'error').length;

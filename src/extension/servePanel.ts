@@ -154,7 +154,8 @@ class ServePanel extends Disposable {
       case 'preflight': {
         // The running server's folder and engine, else the form's: preflight applies that engine's rules.
         const { folder, engine } = s.managedLaunch ?? { folder: s.form.model, engine: s.form.engine };
-        if (folder) await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(folder), engine);
+        // The form's accelerator, when it names one, sizes the launch too.
+        if (folder) await vscode.commands.executeCommand('jaxServe.preflight', vscode.Uri.file(folder), engine, s.form);
         return { type: 'ack' };
       }
       case 'attach':

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ARCHITECTURES, compatTokenizerConfig, DTYPE_BITS, openCheckpoint, preflight, readTensorBytes, writeSafetensors, type ArchitectureName, type Finding, type ModelDims } from '../../src/core/index';
+import { acceleratorNamed, ARCHITECTURES, compatTokenizerConfig, DTYPE_BITS, openCheckpoint, preflight, readTensorBytes, writeSafetensors, type ArchitectureName, type Finding, type ModelDims } from '../../src/core/index';
 import { NodeFileOpener, openAtomicFileSink } from '../../src/core/node/index';
 import { canonicalSuite } from './canonicalSuite';
 
@@ -116,8 +116,23 @@ describe('preflight', function () {
 
   it('reports a consolidated*.safetensors (vLLM would switch format), heads that do not split over --tp, and no config', async () => {
     assert.ok(codes(await broken('mistral', (d) => writeFileSync(join(d, 'consolidated.safetensors'), ''))).includes('error:consolidated'));
-    assert.deepEqual(codes(await broken('tp', () => undefined, { tensorParallel: 3 })), ['error:tensor-parallel', 'error:tensor-parallel']);
+    // Heads, KV heads and the MLP width (512) all refuse 3: each is one error, as vLLM's divide() asserts each.
+    assert.deepEqual(codes(await broken('tp', () => undefined, { tensorParallel: 3 })), ['error:tensor-parallel', 'error:tensor-parallel', 'error:tensor-parallel']);
     assert.deepEqual(codes(await broken('noconfig', (d) => rmSync(join(d, 'config.json')))), ['error:missing-file']);
+  });
+
+  it('sizes the launch for an accelerator when asked: how it fits, or an error saying why not and what would fit', async () => {
+    const sized = (accelerator: string, extra: object = {}) => preflight(files, join(suite.fx.dir, 'hf'), { engines: ['vllm', 'sglang-jax'], fit: { accelerator: acceleratorNamed(accelerator), count: 1, dtype: 'keep', kvDType: 'auto', ...extra } });
+    const ok = (await sized('h100')).findings.filter((f) => f.code === 'fit');
+    assert.deepEqual(ok.map((f) => f.severity), ['info', 'error']);
+    assert.match(ok[0]!.message, /^fits one h100 at f32 for vLLM \(TP 1, max length 512\): 0\.0 GiB of weights a device, KV cache for [\d,]+ tokens/);
+    // The tiny model's head_dim 64 is SGLang-JAX's incompatibility, whatever the memory.
+    assert.match(ok[1]!.message, /^does not fit one h100 at f32 for SGLang-JAX .*head_dim a multiple of 128; this model's is 64/);
+    // A device of 4 MiB holds the 5.5 MB of weights on neither one device nor two.
+    const small = (await sized('tiny=4MiB', { maxModelLen: 512 })).findings.find((f) => f.code === 'fit' && /vLLM/.test(f.message))!;
+    assert.equal(small.severity, 'error');
+    assert.match(small.message, /^does not fit one tiny at f32 for vLLM \(TP 1, max length 512\): 0\.0 GiB of weights; weights 0\.01 GiB \+ reserve 1\.\d+ GiB a device are over the 0\.00 GiB/);
+    assert.equal(small.file, join(suite.fx.dir, 'hf', 'config.json'));
   });
 
   it('CLI: one "FILE: severity: message" line per finding, exit 1 on errors, --json', () => {

@@ -13,6 +13,8 @@ import { openCheckpoint } from '../formats/open';
 import { checkTokenizerFolder } from './tokenizer';
 import { ARCHITECTURES, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
 import { sglangJaxFindings } from './sglangJaxRules';
+import { tpProblems, type FitEngine } from '../serve/fit';
+import { fitCheckpoint, type FitOptions } from '../serve/fitFolder';
 
 /** The engines preflight knows the rules of (vLLM on TPU loads as vLLM does). */
 export type Engine = 'vllm' | 'sglang' | 'sglang-jax' | 'transformers-serve';
@@ -55,6 +57,8 @@ export interface PreflightOptions {
   readonly engines?: readonly Engine[];
   /** Tensor-parallel size the folder will be served with. */
   readonly tensorParallel?: number;
+  /** The accelerators it will be served on: each engine's fit becomes a finding (the TP is tensorParallel's). */
+  readonly fit?: Omit<FitOptions, 'engine' | 'tp'>;
 }
 
 export interface PreflightReport {
@@ -142,6 +146,7 @@ export async function preflight(files: FileOpener, folder: string, opts: Preflig
     }
   }
   if (config && engines.includes('sglang-jax')) for (const f of sglangJaxFindings(config)) add(f.severity, f.code, configFile, f.message);
+  if (config && opts.fit) fitFindings(config, configFile, ck, engines, { ...opts.fit, tp: opts.tensorParallel }, add);
   if (config) for (const f of await checkTokenizerFolder(opener, folder, config)) add(f.severity, f.code, f.file, f.message);
   return { folder, engines, architecture, findings };
 }
@@ -220,9 +225,29 @@ function checkTensors(ck: Checkpoint, expected: readonly ExpectedTensor[], dims:
 function checkHeads(d: ModelDims, tp: number | undefined, configFile: string, add: Add): void {
   if (d.heads % d.kvHeads !== 0) add('error', 'gqa', configFile, `num_attention_heads ${d.heads} is not a multiple of num_key_value_heads ${d.kvHeads}.`);
   if (!tp || tp <= 1) return;
-  if (d.heads % tp !== 0) add('error', 'tensor-parallel', configFile, `num_attention_heads ${d.heads} does not divide by tensor-parallel size ${tp}.`);
-  // vLLM shards KV heads when there are enough, else replicates them: either tp | kv or kv | tp.
-  if (d.kvHeads % tp !== 0 && tp % d.kvHeads !== 0) add('error', 'tensor-parallel', configFile, `num_key_value_heads ${d.kvHeads} neither divides nor is divided by tensor-parallel size ${tp}.`);
+  // vLLM shards KV heads when there are enough, else replicates them: either tp | kv or kv | tp (fit's rule).
+  for (const p of tpProblems({ heads: d.heads, kvHeads: d.kvHeads, intermediate: d.intermediateSize, vocab: d.vocabSize }, tp)) add('error', 'tensor-parallel', configFile, `tensor-parallel size ${tp}: ${p}.`);
+}
+
+const FIT_ENGINE: Partial<Record<Engine, FitEngine>> = { vllm: 'vllm', sglang: 'sglang', 'sglang-jax': 'sglang-jax' };
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+
+/** One finding per engine that sizes memory: an error when the launch will not fit, else how it fits. */
+function fitFindings(config: Record<string, unknown>, configFile: string, ck: Checkpoint | undefined, engines: readonly Engine[], opts: Omit<FitOptions, 'engine'>, add: Add): void {
+  for (const e of engines) {
+    const engine = FIT_ENGINE[e];
+    if (!engine) continue;
+    let r;
+    try {
+      r = fitCheckpoint(config, configFile, ck, { ...opts, engine });
+    } catch (err) {
+      add('error', 'fit', configFile, `${ENGINE_TITLES[e]}: not sized: ${describeError(err)}`);
+      continue;
+    }
+    const on = `${r.count === 1 ? 'one' : `${r.count} ×`} ${opts.accelerator.name} at ${r.dtype} for ${ENGINE_TITLES[e]} (TP ${r.tp}, max length ${r.maxModelLen})`;
+    if (r.fits) add('info', 'fit', configFile, `fits ${on}: ${gib(r.weightBytesPerDevice)} of weights a device, KV cache for ${r.kvTokens.toLocaleString('en-US')} tokens (${r.maxConcurrency.toFixed(1)} sequences at once).`);
+    else add('error', 'fit', configFile, `does not fit ${on}: ${gib(r.weightBytes)} of weights; ${r.problems.join(' ')}${r.minTp !== null && r.minTp !== r.tp && !r.problems.join(' ').includes(`TP ${r.minTp} fits`) ? ` TP ${r.minTp} fits.` : ''}`);
+  }
 }
 
 export function preflightHasErrors(r: PreflightReport): boolean {

@@ -244,15 +244,21 @@ function kvRule(engine: FitEngine, kv: number, tp: number): string {
   return tp > kv ? `TP ${tp} > ${kv}: each head replicated` : `${kv} / ${tp}`;
 }
 
-/** Why `t` is not a tensor-parallel size the engines accept, or undefined. */
-export function tpProblem(s: ModelShape, t: number): string | undefined {
-  if (s.heads % t !== 0) return `${s.heads} attention heads do not divide by ${t}`;
-  if (s.kvHeads % t !== 0 && t % s.kvHeads !== 0) return `${s.kvHeads} KV heads and ${t} do not divide one another`;
+/** What tensor parallelism divides: heads, KV heads, the MLP's width and the vocabulary. */
+export type TpShape = Pick<ModelShape, 'heads' | 'kvHeads' | 'intermediate' | 'vocab'> & { readonly experts?: { readonly intermediate: number } };
+
+/** Why `t` is not a tensor-parallel size the engines accept (vLLM's and SGLang's divide() asserts), empty when it is. */
+export function tpProblems(s: TpShape, t: number): string[] {
+  const out: string[] = [];
+  if (s.heads % t !== 0) out.push(`${s.heads} attention heads do not divide by ${t}`);
+  if (s.kvHeads % t !== 0 && t % s.kvHeads !== 0) out.push(`${s.kvHeads} KV heads and ${t} do not divide one another`);
   const width = s.experts ? s.experts.intermediate : s.intermediate;
-  if (width % t !== 0) return `the MLP width ${width} does not divide by ${t}`;
-  if (align(s.vocab, 64) % t !== 0) return `the vocabulary padded to ${align(s.vocab, 64)} does not divide by ${t}`;
-  return undefined;
+  if (width % t !== 0) out.push(`the MLP width ${width} does not divide by ${t}`);
+  if (align(s.vocab, 64) % t !== 0) out.push(`the vocabulary padded to ${align(s.vocab, 64)} does not divide by ${t}`);
+  return out;
 }
+
+const tpProblem = (s: TpShape, t: number): string | undefined => tpProblems(s, t)[0];
 
 function countParams(tensors: readonly ShapeTensor[], s: ModelShape): { count: number; tiedSkipped: boolean } {
   const hasEmbed = tensors.some((t) => EMBED.test(t.name));

@@ -3,6 +3,7 @@
  * tensors; with none, from the architecture). A config.json path may be given instead of a folder.
  */
 import * as path from 'node:path';
+import type { Checkpoint } from '../checkpoint';
 import { openCheckpoint } from '../formats/open';
 import { JaxServeError } from '../errors';
 import { parseJsonBytes } from '../json';
@@ -31,10 +32,14 @@ export async function fitFolder(files: FileOpener, location: string, opts: FitOp
     throw new JaxServeError('E_FORMAT', `${configFile}: not JSON (${(e as Error).message.replace(`${configFile}: `, '').slice(0, 160)}).`);
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new JaxServeError('E_FORMAT', `${configFile}: not a JSON object.`);
-  const shape = modelShape(config as Record<string, unknown>, configFile);
   const weights = kind === 'directory' && (await hasWeights(opener, dir));
-  if (!weights) return fit({ ...opts, shape });
-  const ck = await openCheckpoint(opener, dir);
+  return fitCheckpoint(config as Record<string, unknown>, configFile, weights ? await openCheckpoint(opener, dir) : undefined, opts);
+}
+
+/** `fit` for a config and, when there is one, the checkpoint beside it (parameters from its tensors). */
+export function fitCheckpoint(config: Record<string, unknown>, configFile: string, ck: Pick<Checkpoint, 'tensors'> | undefined, opts: FitOptions): FitReport {
+  const shape = modelShape(config, configFile);
+  if (!ck) return fit({ ...opts, shape });
   const tensors: ShapeTensor[] = ck.tensors.map((t) => ({ name: t.name, shape: t.shape }));
   return fit({ ...opts, shape, tensors, tensorDType: mostlyHeld(ck.tensors) });
 }
