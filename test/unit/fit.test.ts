@@ -32,6 +32,15 @@ const PUBLIC: Record<string, { arch: string; config: Record<string, unknown>; pa
     params: 27_009_346_304,
     config: { model_type: 'gemma3_text', vocab_size: 262208, hidden_size: 5376, intermediate_size: 21504, num_hidden_layers: 62, num_attention_heads: 32, num_key_value_heads: 16, head_dim: 128, max_position_embeddings: 131072, sliding_window: 1024, sliding_window_pattern: 6, query_pre_attn_scalar: 168, torch_dtype: 'bfloat16' },
   },
+  'Mistral-7B-v0.1': { arch: 'MistralForCausalLM', params: 7_241_732_096, config: { model_type: 'mistral', vocab_size: 32000, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, sliding_window: 4096, max_position_embeddings: 32768, torch_dtype: 'bfloat16' } },
+  'Gemma-2-9B': { arch: 'Gemma2ForCausalLM', params: 9_241_705_984, config: { model_type: 'gemma2', vocab_size: 256000, hidden_size: 3584, intermediate_size: 14336, num_hidden_layers: 42, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 256, sliding_window: 4096, max_position_embeddings: 8192, torch_dtype: 'bfloat16' } },
+  'Gemma-7B': { arch: 'GemmaForCausalLM', params: 8_537_680_896, config: { model_type: 'gemma', vocab_size: 256000, hidden_size: 3072, intermediate_size: 24576, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 16, head_dim: 256, max_position_embeddings: 8192, torch_dtype: 'bfloat16' } },
+  'Phi-3-mini': { arch: 'Phi3ForCausalLM', params: 3_821_079_552, config: { model_type: 'phi3', vocab_size: 32064, hidden_size: 3072, intermediate_size: 8192, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 32, max_position_embeddings: 4096, tie_word_embeddings: false, torch_dtype: 'bfloat16' } },
+  'Qwen1.5-MoE-A2.7B': {
+    arch: 'Qwen2MoeForCausalLM',
+    params: 14_315_784_192,
+    config: { model_type: 'qwen2_moe', vocab_size: 151936, hidden_size: 2048, intermediate_size: 5632, moe_intermediate_size: 1408, shared_expert_intermediate_size: 5632, num_experts: 60, num_experts_per_tok: 4, num_hidden_layers: 24, num_attention_heads: 16, num_key_value_heads: 16, max_position_embeddings: 8192, tie_word_embeddings: false, torch_dtype: 'bfloat16' },
+  },
   'Mixtral-8x7B': { arch: 'MixtralForCausalLM', params: 46_702_792_704, config: { model_type: 'mixtral', vocab_size: 32000, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, num_local_experts: 8, num_experts_per_tok: 2, max_position_embeddings: 32768, sliding_window: null, tie_word_embeddings: false, torch_dtype: 'bfloat16' } },
 };
 
@@ -42,7 +51,7 @@ const base = (config: Record<string, unknown>, over: Partial<FitInput> = {}): Fi
 describe('fit', function () {
   const suite = canonicalSuite();
 
-  it('counts parameters as transformers does on the meta device: dense, tied, biased, per-head norms, four norms, experts', function () {
+  it('counts parameters as transformers does on the meta device: dense, tied, biased, per-head norms, four norms, experts, shared experts', function () {
     const names = Object.keys(PUBLIC);
     const pairs = names.map((n) => [PUBLIC[n]!.arch, Object.fromEntries(Object.entries(PUBLIC[n]!.config).filter(([k]) => k !== 'model_type' && k !== 'torch_dtype'))]);
     const theirs = JSON.parse(execFileSync(suite.python, [join(ROOT, 'python/fixtures/hf_state_dict.py'), 'count', JSON.stringify(pairs)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as number[];
@@ -82,6 +91,10 @@ describe('fit', function () {
     const reserve70 = GiB + 8192 * 2 * (28672 / 2) * 2 + 256 * 128256 * 4;
     assert.equal(big.kvTokens, Math.floor((budget - perDevice - reserve70) / (80 * 2 * 4 * 128 * 2)));
     assert.equal(big.fits, true);
+    // Sliding windows as transformers reads them: Mistral's on every layer, Gemma 2's on every other one by default.
+    const kv = (n: string) => fit(base(PUBLIC[n]!.config, { maxModelLen: 8192 })).kvBytesPerSequence;
+    assert.equal(kv('Mistral-7B-v0.1'), 32 * 4096 * 2 * 8 * 128 * 2);
+    assert.equal(kv('Gemma-2-9B'), (21 * 8192 + 21 * 4096) * 2 * 8 * 256 * 2);
     // On one H100 its 131 GiB of weights cannot fit; TP 2 is the smallest that does.
     const one = fit(base(s, { maxModelLen: 8192 }));
     assert.equal(one.fits, false);

@@ -93,7 +93,7 @@ export function modelShape(config: Record<string, unknown>, file: string): Model
     qkNorm: QK_NORM.test(modelType),
     normsPerLayer: FOUR_NORMS.test(modelType) ? 4 : 2,
     experts,
-    window: layerWindows(c, layers, file, at),
+    window: layerWindows(c, layers, file, at, modelType),
     maxPositions: c.max_position_embeddings === undefined || c.max_position_embeddings === null ? undefined : int('max_position_embeddings'),
     dtype: typeof dtypeName === 'string' ? DTYPE_NAMES[dtypeName.replace(/^torch\./, '')] : undefined,
     fromTextConfig,
@@ -102,11 +102,11 @@ export function modelShape(config: Record<string, unknown>, file: string): Model
 
 /**
  * Which layers attend within a window, as transformers reads it: `layer_types` when present
- * ("sliding_attention"), else Gemma's `sliding_window_pattern` (every Nth layer global), else a
- * `sliding_window` on every layer unless `use_sliding_window` is false (Qwen2/3 carry a window they
- * do not use).
+ * ("sliding_attention"), else Gemma's `sliding_window_pattern` (every Nth layer global; Gemma 2's
+ * default 2, Gemma 3's 6), else a `sliding_window` on every layer (Mistral) unless
+ * `use_sliding_window` is false (Qwen2/3 carry a window they do not use).
  */
-function layerWindows(c: Record<string, unknown>, layers: number, file: string, at: string): (number | undefined)[] {
+function layerWindows(c: Record<string, unknown>, layers: number, file: string, at: string, modelType: string): (number | undefined)[] {
   const w = c.sliding_window;
   const none = Array.from({ length: layers }, (): number | undefined => undefined);
   if (c.use_sliding_window === false || w === undefined || w === null) return none;
@@ -116,10 +116,17 @@ function layerWindows(c: Record<string, unknown>, layers: number, file: string, 
     if (types.length !== layers) throw new JaxServeError('E_FORMAT', `${file}: ${at}layer_types has ${types.length} entries for ${layers} layers.`);
     return types.map((t) => (t === 'sliding_attention' ? w : undefined));
   }
-  const pattern = c.sliding_window_pattern;
-  if (typeof pattern === 'number' && Number.isSafeInteger(pattern) && pattern >= 1) return none.map((_, i) => ((i + 1) % pattern === 0 ? undefined : w));
+  const given = c.sliding_window_pattern ?? c._sliding_window_pattern;
+  // transformers' defaults when a config names no pattern: Gemma 2 alternates, Gemma 3 keeps every sixth layer global.
+  const pattern = typeof given === 'number' && Number.isSafeInteger(given) && given >= 1 ? given : GEMMA_PATTERN.find(([re]) => re.test(modelType))?.[1];
+  if (pattern !== undefined) return none.map((_, i) => ((i + 1) % pattern === 0 ? undefined : w));
   return none.map(() => w);
 }
+
+const GEMMA_PATTERN: readonly [RegExp, number][] = [
+  [/^gemma2/, 2],
+  [/^gemma3/, 6],
+];
 
 /** A tensor of the model, as `fit` counts it. */
 export interface ShapeTensor {
