@@ -1,5 +1,5 @@
 /** `jax-serve fit DIR --gpu NAME`: will the model fit, and at which TP and max length? Exit 1 when it does not. */
-import { acceleratorNamed, ACCELERATORS, DEFAULT_MEMORY_FRACTION, FIT_ENGINES, fitFolder, JaxServeError, type FitEngine, type FitReport } from '../core/index';
+import { acceleratorNamed, ACCELERATORS, DEFAULT_MEMORY_FRACTION, FIT_ENGINES, fitFolder, JaxServeError, MAX_DEVICES, type FitEngine, type FitReport } from '../core/index';
 import type { NodeFileOpener } from '../core/node/index';
 import { JSON_OPTION, type Args, type CommandSpec } from './args';
 import { print } from './output';
@@ -11,12 +11,12 @@ export const FIT_COMMAND: CommandSpec = {
     "Work out whether a model fits the accelerators before launching it: weights per device under tensor parallelism, KV cache bytes per token, the tokens and sequences the KV cache holds, the valid TP sizes and the smallest that fits. DIR is an export (parameters counted from its tensors) or a folder holding only config.json (counted from the architecture). Every number says how it was computed (--json: `reasons`). Exit 0 when it fits, 1 when it does not, 2 on bad input.",
   options: [
     { name: '--gpu', value: 'NAME', required: true, description: `The accelerator: ${ACCELERATORS.map((a) => a.name).join(', ')}; or NAME=SIZE for another (e.g. rtx4090=24564MiB, memory as nvidia-smi reports it).` },
-    { name: '--count', value: 'N', default: '1', description: 'Devices.' },
+    { name: '--count', value: 'N', default: '1', description: 'Devices (at most 1024).' },
     { name: '--tp', value: 'T', default: 'the count', description: 'Tensor-parallel size.' },
     { name: '--engine', value: FIT_ENGINES.join('|'), default: 'vllm', description: 'The engine whose memory rules apply.' },
     { name: '--max-model-len', value: 'L', default: "config.json's max_position_embeddings", description: 'Tokens one sequence may hold.' },
     { name: '--memory-fraction', value: 'F', default: "the engine's own", description: `vLLM --gpu-memory-utilization (${DEFAULT_MEMORY_FRACTION.vllm}), SGLang and SGLang-JAX --mem-fraction-static (${DEFAULT_MEMORY_FRACTION.sglang}). SGLang-JAX on a GPU applies it inside XLA's limit (75 %, or XLA_PYTHON_CLIENT_MEM_FRACTION when set).` },
-    { name: '--dtype', value: 'bf16|f16|f32|keep', default: 'keep', description: "The serving dtype; keep: the tensors' (or config.json's)." },
+    { name: '--dtype', value: 'bf16|f16|f32|keep', default: 'keep', description: "The serving dtype; keep: the tensors' (or config.json's). Also auto: the engine's own choice (vLLM and SGLang serve an f32 model as bf16), as the Serve panel sizes a launch with no dtype." },
     { name: '--kv-dtype', value: 'auto|fp8', default: 'auto', description: 'KV cache dtype; auto: the serving dtype.' },
     JSON_OPTION,
   ],
@@ -24,11 +24,11 @@ export const FIT_COMMAND: CommandSpec = {
 
 const one = (args: Args, name: string) => args.values.get(name)?.at(-1);
 
-function whole(args: Args, name: string): number | undefined {
+function whole(args: Args, name: string, max = 2 ** 31): number | undefined {
   const v = one(args, name);
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(v).slice(0, 40)}: give a whole number ≥ 1.`);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(v).slice(0, 40)}: give a whole number from 1 to ${max.toLocaleString('en-US')}.`);
   return n;
 }
 
@@ -47,13 +47,13 @@ export async function fitCommand(args: Args, opener: NodeFileOpener): Promise<vo
   const accelerator = acceleratorNamed(gpu);
   const engine = (one(args, '--engine') ?? 'vllm') as FitEngine;
   if (!FIT_ENGINES.includes(engine)) throw new JaxServeError('E_USAGE', `--engine ${JSON.stringify(engine).slice(0, 40)}: choose ${FIT_ENGINES.join(', ')}.`);
-  const count = whole(args, '--count') ?? 1;
-  const tp = whole(args, '--tp');
+  const count = whole(args, '--count', MAX_DEVICES) ?? 1;
+  const tp = whole(args, '--tp', MAX_DEVICES);
   const fractionText = one(args, '--memory-fraction');
   const memoryFraction = fractionText === undefined ? undefined : Number(fractionText);
   if (memoryFraction !== undefined && !(memoryFraction > 0 && memoryFraction <= 1)) throw new JaxServeError('E_USAGE', `--memory-fraction ${JSON.stringify(fractionText).slice(0, 40)}: give a number above 0 and at most 1.`);
   const dtype = one(args, '--dtype') ?? 'keep';
-  if (!['bf16', 'f16', 'f32', 'keep'].includes(dtype)) throw new JaxServeError('E_USAGE', `--dtype ${JSON.stringify(dtype).slice(0, 40)}: choose bf16, f16, f32 or keep.`);
+  if (!['bf16', 'f16', 'f32', 'keep', 'auto'].includes(dtype)) throw new JaxServeError('E_USAGE', `--dtype ${JSON.stringify(dtype).slice(0, 40)}: choose bf16, f16, f32, keep or auto.`);
   const kvDType = one(args, '--kv-dtype') ?? 'auto';
   if (kvDType !== 'auto' && kvDType !== 'fp8') throw new JaxServeError('E_USAGE', `--kv-dtype ${JSON.stringify(kvDType).slice(0, 40)}: choose auto or fp8.`);
   const report = await fitFolder(opener, args.positional[0]!, {
@@ -63,7 +63,7 @@ export async function fitCommand(args: Args, opener: NodeFileOpener): Promise<vo
     tp,
     memoryFraction,
     maxModelLen: whole(args, '--max-model-len'),
-    dtype: dtype as 'bf16' | 'f16' | 'f32' | 'keep',
+    dtype: dtype as 'bf16' | 'f16' | 'f32' | 'keep' | 'auto',
     kvDType,
     xlaMemFraction: engine === 'sglang-jax' ? xlaFraction(process.env) : undefined,
   });

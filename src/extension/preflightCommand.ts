@@ -57,8 +57,10 @@ export class PreflightCommand implements vscode.Disposable {
       return undefined;
     }
     const engines = enginesOf(choice);
+    // The form's TP and sizing, checked as the Fit section checks them (none when it names no accelerator).
+    const sizing = launchSizing(launch, folder.fsPath);
     const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Preflight {0} for {1}', vscode.workspace.asRelativePath(folder), preflightEnginesTitle(engines)) }, () =>
-      preflight(new NodeFileOpener(), folder.fsPath, { engines, tensorParallel: launch?.tensorParallel, fit: launchSizing(launch, folder.fsPath) }),
+      preflight(new NodeFileOpener(), folder.fsPath, { engines, tensorParallel: sizing?.tp, fit: sizing }),
     );
     this.publish(report);
     const errors = report.findings.filter((f) => f.severity === 'error').length;

@@ -255,6 +255,14 @@ describe('fit', function () {
         [join(dir, 'llama8b'), ['--gpu', 'h300'], /--gpu "h300": unknown accelerator/],
         [join(dir, 'llama8b'), ['--gpu', 'h100', '--count', '2', '--tp', 'x'], /--tp "x": give a whole number/],
         [join(dir, 'missing-folder'), ['--gpu', 'h100'], /missing-folder: no such folder or file/],
+        // Hostile sizes are refused at once, not sized (the work would grow with them).
+        [folder('huge-layers', JSON.stringify({ ...good, num_hidden_layers: 100_000_000 })), ['--gpu', 'h100'], /huge-layers\/config\.json: num_hidden_layers is 100000000, over the 10,000 fit sizes/],
+        [folder('huge-experts', JSON.stringify({ ...good, num_local_experts: 100_000 })), ['--gpu', 'h100'], /huge-experts\/config\.json: num_local_experts is 100000, over the 10,000/],
+        [join(dir, 'llama8b'), ['--gpu', 'h100', '--count', '100000000'], /--count "100000000": give a whole number from 1 to 1,024/],
+        // An architecture whose cache fit does not model is said, not sized wrong.
+        [folder('mla', JSON.stringify({ ...good, kv_lora_rank: 512, n_routed_experts: 256 })), ['--gpu', 'h200'], /mla\/config\.json: kv_lora_rank: fit does not size this architecture \(multi-head latent attention/],
+        [folder('no-max-len', JSON.stringify({ ...good, max_position_embeddings: undefined })), ['--gpu', 'h100'], /no-max-len\/config\.json: missing max_position_embeddings; give the max length/],
+        [folder('text-config-string', JSON.stringify({ ...good, text_config: 'gemma' })), ['--gpu', 'h100'], /text-config-string\/config\.json: text_config is "gemma", not an object/],
       ];
       for (const [d, extra, want] of cases) {
         const r = await cliAsync(['fit', d, ...extra]);
@@ -262,6 +270,19 @@ describe('fit', function () {
         assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
         assert.match(r.stderr, want);
       }
+    });
+
+    it("sizes the published Gemma 3 config, whose text_config leaves vocab_size and max_position_embeddings to transformers' defaults", async () => {
+      // As google/gemma-3-27b-it's config.json gives it: the text model's shape, no vocabulary, no max length.
+      const published = { architectures: ['Gemma3ForConditionalGeneration'], model_type: 'gemma3', torch_dtype: 'bfloat16', text_config: { head_dim: 128, hidden_size: 5376, intermediate_size: 21504, model_type: 'gemma3_text', num_attention_heads: 32, num_hidden_layers: 62, num_key_value_heads: 16, query_pre_attn_scalar: 168, rope_scaling: { factor: 8.0, rope_type: 'linear' }, sliding_window: 1024 }, vision_config: { hidden_size: 1152, model_type: 'siglip_vision_model' } };
+      const r = await cliAsync(['fit', folder('gemma3-published', JSON.stringify(published)), '--gpu', 'h200', '--max-model-len', '32768', '--json']);
+      assert.equal(r.status, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as { paramCount: number; reasons: Record<string, string> };
+      assert.equal(j.paramCount, 27_009_346_304);
+      assert.match(j.reasons.defaults!, /vocab_size 262208, max_position_embeddings 131072 \(transformers' Gemma3TextConfig defaults/);
+      // Past the model's own max length (131072 × the rope factor 8) the engines refuse to start.
+      const over = JSON.parse((await cliAsync(['fit', join(dir, 'gemma3-published'), '--gpu', 'h200', '--count', '8', '--max-model-len', '2000000', '--json'])).stdout) as { problems: string[] };
+      assert.match(over.problems.join(' '), /max length 2000000 is over the model's 1048576 \(max_position_embeddings × rope_scaling factor\)/);
     });
 
     it("reads a multimodal config's text_config for the KV cache", async () => {

@@ -369,6 +369,8 @@ function persist(): void {
 
 let sizing: ReturnType<typeof setTimeout> | undefined;
 let lastSized = '';
+/** The latest sizing asked for: an older reply that arrives later is dropped. */
+let sizingSeq = 0;
 
 /** Sizes the form's launch a moment after it stops changing (once per distinct form). */
 function sizeSoon(): void {
@@ -379,7 +381,8 @@ function sizeSoon(): void {
     const key = JSON.stringify({ ...profile, name: '', servedName: '', host: '', port: 0, extraArgs: '', python: '', command: '' });
     if (key === lastSized) return;
     lastSized = key;
-    void rpc.request({ type: 'fit', profile }, 60_000).then((r) => r.type === 'fit' && renderFit(r.fit), () => undefined);
+    const seq = ++sizingSeq;
+    void rpc.request({ type: 'fit', profile }, 60_000).then((r) => seq === sizingSeq && r.type === 'fit' && renderFit(r.fit), () => undefined);
   }, 250);
 }
 

@@ -4,6 +4,7 @@
  * parallel sizes the engine accepts and the smallest that fits. Pure arithmetic; every number carries
  * how it was computed. The engines' rules, from their source: ../shared/reference/gpu-memory-rules.md.
  */
+import { JaxServeError } from '../errors';
 import type { Accelerator } from './accelerators';
 import { shapeTensors, type ModelShape, type ServingDType, type ShapeTensor } from './modelShape';
 
@@ -92,6 +93,7 @@ export function fit(input: FitInput): FitReport {
   const { shape: s, engine, accelerator: acc } = input;
   const count = input.count;
   const tp = input.tp ?? count;
+  checkInput(input, tp);
   const reasons: Record<string, string> = {};
   const problems: string[] = [];
   const held = input.tensorDType ?? s.dtype;
@@ -115,6 +117,7 @@ export function fit(input: FitInput): FitReport {
   const counted = countParams(tensors, s);
   const paramCount = counted.count;
   reasons.paramCount = input.tensors ? `${int(paramCount)} elements in the export's ${int(tensors.length)} tensors${counted.tiedSkipped ? ' (lm_head left out: tied to the embedding)' : ''}` : `${int(paramCount)} from config.json's shape (${s.layers} layers, hidden ${s.hidden}, MLP ${s.experts ? `${s.experts.count} experts × ${s.experts.intermediate}` : s.intermediate}, vocab ${s.vocab}${s.tied ? ', embeddings tied' : ''})${s.fromTextConfig ? '; the language model in text_config only, no vision tower' : ''}`;
+  if (s.defaulted) reasons.defaults = s.defaulted;
   const weightBytes = paramCount * b;
   reasons.weightBytes = `${int(paramCount)} parameters × ${b} bytes (${dtype}) = ${gib(weightBytes)}`;
 
@@ -123,7 +126,7 @@ export function fit(input: FitInput): FitReport {
   reasons.memoryFraction = input.memoryFraction === undefined ? `${engine}'s default ${flag} ${fraction}${engine === 'sglang' ? ' (SGLang picks its default from the GPU and TP; 0.88 is its fallback)' : ''}` : `${flag} ${fraction}`;
   const xla = engine === 'sglang-jax' && acc.kind === 'gpu' ? (input.xlaMemFraction ?? XLA_DEFAULT_FRACTION) : 1;
   const budget = acc.memoryBytes * fraction * xla;
-  reasons.budgetBytesPerDevice = `${gib(acc.memoryBytes)} × ${fraction}${xla !== 1 ? ` × ${xla} (XLA's allocator limit on a GPU${input.xlaMemFraction === undefined ? ', its default' : ', from XLA_PYTHON_CLIENT_MEM_FRACTION'}: SGLang-JAX's fraction applies inside it)` : ''} = ${gib(budget)}`;
+  reasons.budgetBytesPerDevice = `${gib(acc.memoryBytes)} × ${fraction}${xla !== 1 ? ` × ${xla} (XLA's allocator limit on a GPU${input.xlaMemFraction === undefined ? ', its default' : ', from XLA_CLIENT_MEM_FRACTION or XLA_PYTHON_CLIENT_MEM_FRACTION'}: SGLang-JAX's fraction applies inside it)` : ''} = ${gib(budget)}`;
   reasons.deviceMemoryBytes = `${acc.title}: ${acc.source}`;
 
   // KV cache: SGLang-JAX pads head_dim to a multiple of 128 (memory_pool.py); the others do not.
@@ -136,7 +139,8 @@ export function fit(input: FitInput): FitReport {
   reasons.kvBytesPerToken = `${s.layers} layers × 2 (K and V) × ${s.kvHeads} KV heads × ${hd} × ${kvB} bytes (${input.kvDType === 'fp8' ? 'fp8' : dtype}) = ${int(kvBytesPerToken)} bytes`;
   reasons.kvBytesPerTokenPerDevice = `${s.layers} × 2 × ${kvPerDevice} KV heads per device (${kvRule(engine, s.kvHeads, tp)}) × ${kvHeadDim} × ${kvB} = ${int(kvBytesPerTokenPerDevice)} bytes`;
 
-  const maxModelLen = input.maxModelLen ?? s.maxPositions ?? 0;
+  const maxModelLen = input.maxModelLen ?? s.maxPositions;
+  if (maxModelLen === undefined) throw new JaxServeError('E_FORMAT', `${s.file}: missing ${s.fromTextConfig ? 'text_config.' : ''}max_position_embeddings; give the max length (--max-model-len).`);
   reasons.maxModelLen = input.maxModelLen !== undefined ? `--max-model-len ${maxModelLen}` : `config.json's max_position_embeddings ${maxModelLen}`;
   const tokensKept = s.window.map((w) => (w === undefined ? maxModelLen : Math.min(maxModelLen, w)));
   const keptSum = tokensKept.reduce((a, n) => a + n, 0);
@@ -167,7 +171,7 @@ export function fit(input: FitInput): FitReport {
   const validTp = Array.from({ length: maxT }, (_, i) => i + 1).filter((t) => tpProblem(s, t) === undefined);
   reasons.validTp = `t in 1…${maxT} dividing ${s.heads} attention heads and the ${s.experts ? `experts' ${s.experts.intermediate}-wide MLPs` : `${s.intermediate}-wide MLP`} and the vocabulary padded to ${align(s.vocab, 64)}, with ${s.kvHeads} KV heads dividing by t or t by them`;
   const seqAt = (t: number) => keptSum * kvHeadsPerDevice(engine, s.kvHeads, t) * perLayer;
-  const fitsAt = (t: number) => budget - weightsAt(t) - reserveAt(t) >= seqAt(t) && maxModelLen > 0;
+  const fitsAt = (t: number) => budget - weightsAt(t) - reserveAt(t) >= seqAt(t);
   // What the engine cannot do with this model here holds at every TP: then none fits.
   const incompatible = engineProblems(input, s);
   const minTp = incompatible.length ? null : (validTp.find(fitsAt) ?? null);
@@ -177,7 +181,8 @@ export function fit(input: FitInput): FitReport {
   if (tp > count) problems.push(`TP ${tp} needs ${tp} devices; --count is ${count}.`);
   const bad = tpProblem(s, tp);
   if (bad) problems.push(`TP ${tp}: ${bad}.`);
-  if (maxModelLen <= 0) problems.push('no max length: config.json has no max_position_embeddings; pass --max-model-len.');
+  const longest = s.maxPositions === undefined ? undefined : Math.floor(s.maxPositions * s.ropeFactor);
+  if (longest !== undefined && maxModelLen > longest) problems.push(`max length ${maxModelLen} is over the model's ${longest} (max_position_embeddings${s.ropeFactor > 1 ? ' × rope_scaling factor' : ''}): the engines refuse it.`);
   if (weightBytesPerDevice + reserveBytes > budget) {
     problems.push(`weights ${gib(weightBytesPerDevice)} + reserve ${gib(reserveBytes)} a device are over the ${gib(budget)} the engine may use on one ${acc.name}${minTp !== null && minTp !== tp ? `; TP ${minTp} fits` : ''}.`);
   } else if (pool < kvBytesPerSequencePerDevice) {
@@ -269,7 +274,7 @@ function countParams(tensors: readonly ShapeTensor[], s: ModelShape): { count: n
       tiedSkipped = true;
       continue;
     }
-    count += t.shape.reduce((a, n) => a * n, 1);
+    count += t.shape.reduce((a, n) => a * n, 1) * (t.count ?? 1);
   }
   return { count, tiedSkipped };
 }
@@ -286,12 +291,29 @@ function weightsPerDevice(tensors: readonly ShapeTensor[], s: ModelShape, engine
   for (const x of tensors) {
     if (s.tied && hasEmbed && LM_HEAD.test(x.name)) continue;
     const n = x.shape.reduce((a, d) => a * d, 1);
-    if (x.shape.length < 2) bytes += n * b;
-    else if (KV_PROJ.test(x.name)) bytes += Math.ceil(n * kvShare) * b;
-    else if ((EMBED.test(x.name) || LM_HEAD.test(x.name)) && x.shape[0] === s.vocab) bytes += (align(s.vocab, 64) / t) * (n / s.vocab) * b;
-    else bytes += Math.ceil(n / t) * b;
+    let one: number;
+    if (x.shape.length < 2) one = n * b;
+    else if (KV_PROJ.test(x.name)) one = Math.ceil(n * kvShare) * b;
+    else if ((EMBED.test(x.name) || LM_HEAD.test(x.name)) && x.shape[0] === s.vocab) one = (align(s.vocab, 64) / t) * (n / s.vocab) * b;
+    else one = Math.ceil(n / t) * b;
+    bytes += one * (x.count ?? 1);
   }
   return Math.ceil(bytes);
+}
+
+/** The most devices and TP fit sizes for: the valid TPs are tried up to max(8, count). */
+export const MAX_DEVICES = 1024;
+
+function checkInput(input: FitInput, tp: number): void {
+  const whole = (v: number, what: string, max: number) => {
+    if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new JaxServeError('E_USAGE', `${what} ${v}: give a whole number from 1 to ${max.toLocaleString('en-US')}.`);
+  };
+  whole(input.count, 'the device count', MAX_DEVICES);
+  whole(tp, 'the tensor-parallel size', MAX_DEVICES);
+  if (input.maxModelLen !== undefined) whole(input.maxModelLen, 'the max length', 2 ** 31);
+  const f = input.memoryFraction;
+  if (f !== undefined && !(f > 0 && f <= 1)) throw new JaxServeError('E_USAGE', `the memory fraction ${f}: give a number above 0 and at most 1.`);
+  if (!(input.accelerator.memoryBytes > 0) || !Number.isSafeInteger(input.accelerator.memoryBytes)) throw new JaxServeError('E_USAGE', `${input.accelerator.name}: its memory must be a whole number of bytes above 0.`);
 }
 
 /**
@@ -311,7 +333,7 @@ function reserveReason(engine: FitEngine, acc: Accelerator, s: ModelShape, t: nu
   if (engine === 'sglang-jax') return `none: SGLang-JAX's KV pool is XLA's limit × the fraction − the weights (its CUDA context is outside XLA's limit${acc.kind === 'tpu' ? '; on a TPU, the whole HBM' : ''})`;
   if (engine === 'sglang') return `1 GiB for the CUDA context and allocator; SGLang keeps activations and CUDA graphs outside --mem-fraction-static`;
   const width = (s.experts ? s.experts.intermediate : s.intermediate) / t;
-  return `1 GiB (CUDA context, NCCL, CUDA graphs) + vLLM's profile run: ${VLLM_PROFILE_TOKENS} tokens × 2 × ${width} MLP width × ${b} bytes + ${VLLM_PROFILE_SEQS} sequences × ${s.vocab} logits × 4 bytes = ${gib(bytes)}`;
+  return `1 GiB (${acc.kind === 'tpu' ? 'the runtime and its compiled graphs' : 'CUDA context, NCCL, CUDA graphs'}) + vLLM's profile run: ${VLLM_PROFILE_TOKENS} tokens × 2 × ${width} MLP width × ${b} bytes + ${VLLM_PROFILE_SEQS} sequences × ${s.vocab} logits × 4 bytes = ${gib(bytes)}`;
 }
 
 /** What the engine cannot do with this model on this accelerator, whatever the memory. */
@@ -322,6 +344,5 @@ function engineProblems(input: FitInput, s: ModelShape): string[] {
   // Recorded on an H100 (test/fixtures/sglang-jax-cddbf6f1-jax0.11.2-2026-12-06): a head_dim-64 model
   // allocated its KV cache padded to 128, then failed at its first request in the attention kernel.
   if (input.engine === 'sglang-jax' && s.headDim % 128 !== 0) out.push(`SGLang-JAX's attention needs head_dim a multiple of 128; this model's is ${s.headDim} (it allocates the cache, then fails at the first request).`);
-  if (input.engine === 'sglang-jax' && input.accelerator.kind === 'tpu' && (input.dtype === 'f32' || (input.dtype !== 'bf16' && input.dtype !== 'f16' && (input.tensorDType ?? s.dtype) === 'f32'))) out.push('SGLang-JAX on a TPU serves bfloat16; export or serve with --dtype bf16.');
   return out;
 }

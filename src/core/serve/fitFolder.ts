@@ -25,11 +25,13 @@ export async function fitFolder(files: FileOpener, location: string, opts: FitOp
   const configFile = kind === 'directory' ? path.join(location, 'config.json') : location;
   const opener = await openerWithin(files, dir);
   if ((await opener.kind(configFile)) !== 'file') throw new JaxServeError('E_NOT_FOUND', `${configFile}: not found; fit reads the model's config.json (an export folder, or a folder holding only config.json).`);
+  // A read that fails (too large, not a regular file, outside the folder) says so itself.
+  const bytes = await opener.readSmall(configFile, CONFIG_MAX_BYTES);
   let config: unknown;
   try {
-    config = parseJsonBytes(configFile, await opener.readSmall(configFile, CONFIG_MAX_BYTES));
-  } catch (e) {
-    throw new JaxServeError('E_FORMAT', `${configFile}: not JSON (${(e as Error).message.replace(`${configFile}: `, '').slice(0, 160)}).`);
+    config = parseJsonBytes(configFile, bytes);
+  } catch {
+    throw new JaxServeError('E_FORMAT', `${configFile}: not JSON; fit reads the model's config.json.`);
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new JaxServeError('E_FORMAT', `${configFile}: not a JSON object.`);
   const weights = kind === 'directory' && (await hasWeights(opener, dir));

@@ -59,7 +59,9 @@ export function fitView(r: FitReport): FitView {
   ];
   const tp = r.minTp !== null && r.minTp !== r.tp ? r.minTp : undefined;
   if (!r.fits) {
-    const len = r.weightBytesPerDevice + r.reserveBytes <= r.budgetBytesPerDevice && r.longestMaxModelLen > 0 ? roundLen(r.longestMaxModelLen) : undefined;
+    // A shorter max length helps only when the KV cache is all that is short (a valid TP, room for the weights).
+    const kvOnly = r.minTp !== null && r.validTp.includes(r.tp) && r.tp <= r.count && r.weightBytesPerDevice + r.reserveBytes <= r.budgetBytesPerDevice;
+    const len = kvOnly && r.longestMaxModelLen > 0 && r.longestMaxModelLen < r.maxModelLen ? roundLen(r.longestMaxModelLen) : undefined;
     return { level: 'red', headline: `Does not fit: ${r.problems[0] ?? ''}`, lines, suggestTp: tp, suggestMaxModelLen: len };
   }
   const at = `${r.maxConcurrency.toFixed(1)} sequences of ${int(r.maxModelLen)} tokens at once`;

@@ -8,6 +8,8 @@ import { JaxServeError } from '../errors';
 export type ServingDType = 'bf16' | 'f16' | 'f32';
 
 export interface ModelShape {
+  /** The config.json it was read from (errors name it). */
+  readonly file: string;
   readonly modelType: string;
   readonly vocab: number;
   readonly hidden: number;
@@ -34,9 +36,31 @@ export interface ModelShape {
   readonly maxPositions?: number;
   /** The config's own dtype (`torch_dtype` / `dtype`), when it names a float one. */
   readonly dtype?: ServingDType;
+  /** rope_scaling's factor when it stretches the context (the engines' longest max length is max_position_embeddings × it). */
+  readonly ropeFactor: number;
   /** Read from `text_config`. */
   readonly fromTextConfig: boolean;
+  /** Fields the config left out, filled in as transformers does, said in words. */
+  readonly defaulted?: string;
 }
+
+/**
+ * The largest values read: a config past them is refused, not sized (no released model comes near;
+ * the arithmetic stays exact in doubles and its loops short).
+ */
+export const SHAPE_LIMITS = { layers: 10_000, experts: 10_000, size: 1 << 24 } as const;
+
+/**
+ * Fields a family's config.json may leave out, as transformers' config class fills them in (the
+ * published Gemma 3 configs give no vocab_size or max_position_embeddings in their text_config).
+ */
+const FAMILY_DEFAULTS: readonly [RegExp, string, Readonly<Record<string, number>>][] = [[/^gemma3/, 'Gemma3TextConfig', { vocab_size: 262208, max_position_embeddings: 131072, sliding_window: 4096 }]];
+
+/** Configs `fit` does not size: their KV cache or experts follow rules it does not know. */
+const UNSIZED: readonly [string, string][] = [
+  ['kv_lora_rank', "multi-head latent attention (DeepSeek's kv_lora_rank) compresses the KV cache"],
+  ['n_routed_experts', "DeepSeek's routed and shared experts"],
+];
 
 /** Model types whose embeddings are tied unless the config says otherwise (transformers' defaults). */
 const TIED_BY_DEFAULT = /^gemma/;
@@ -49,21 +73,35 @@ const DTYPE_NAMES: Record<string, ServingDType> = { bfloat16: 'bf16', float16: '
 export function modelShape(config: Record<string, unknown>, file: string): ModelShape {
   const text = config.text_config;
   const fromTextConfig = typeof text === 'object' && text !== null && !Array.isArray(text);
-  const c = fromTextConfig ? (text as Record<string, unknown>) : config;
+  if (config.text_config !== undefined && !fromTextConfig) throw new JaxServeError('E_FORMAT', `${file}: text_config is ${JSON.stringify(config.text_config).slice(0, 40)}, not an object.`);
+  const given = fromTextConfig ? (text as Record<string, unknown>) : config;
   const at = fromTextConfig ? 'text_config.' : '';
-  const int = (key: string, fallback?: number): number => {
+  const modelType = typeof given.model_type === 'string' ? given.model_type : typeof config.model_type === 'string' ? config.model_type : '';
+  for (const [key, what] of UNSIZED) {
+    if (given[key] !== undefined && given[key] !== null) throw new JaxServeError('E_UNSUPPORTED', `${file}: ${at}${key}: fit does not size this architecture (${what}); its numbers would be wrong.`);
+  }
+  const family = FAMILY_DEFAULTS.find(([re]) => re.test(modelType));
+  const defaulted: string[] = [];
+  const c: Record<string, unknown> = { ...given };
+  for (const [key, v] of Object.entries(family?.[2] ?? {})) {
+    if (c[key] === undefined || c[key] === null) {
+      c[key] = v;
+      defaulted.push(`${key} ${v}`);
+    }
+  }
+  const int = (key: string, fallback?: number, max: number = SHAPE_LIMITS.size): number => {
     const v = c[key];
     if (v === undefined || v === null) {
       if (fallback !== undefined) return fallback;
       throw new JaxServeError('E_FORMAT', `${file}: missing ${at}${key}; it is needed to size the model.`);
     }
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new JaxServeError('E_FORMAT', `${file}: ${at}${key} is ${JSON.stringify(v).slice(0, 40)}, not a whole number ≥ 1.`);
+    if (v > max) throw new JaxServeError('E_FORMAT', `${file}: ${at}${key} is ${v}, over the ${max.toLocaleString('en-US')} fit sizes.`);
     return v;
   };
-  const modelType = typeof c.model_type === 'string' ? c.model_type : typeof config.model_type === 'string' ? config.model_type : '';
   const hidden = int('hidden_size');
   const heads = int('num_attention_heads');
-  const layers = int('num_hidden_layers');
+  const layers = int('num_hidden_layers', undefined, SHAPE_LIMITS.layers);
   const kvHeads = int('num_key_value_heads', heads);
   const headDimGiven = c.head_dim !== undefined && c.head_dim !== null;
   if (!headDimGiven && hidden % heads !== 0) throw new JaxServeError('E_FORMAT', `${file}: ${at}hidden_size ${hidden} is not a multiple of num_attention_heads ${heads} and there is no head_dim.`);
@@ -73,11 +111,12 @@ export function modelShape(config: Record<string, unknown>, file: string): Model
   const experts =
     expertCount === undefined || expertCount === null || expertCount === 0
       ? undefined
-      : { count: int(c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts'), intermediate: int(c.moe_intermediate_size !== undefined ? 'moe_intermediate_size' : 'intermediate_size'), sharedIntermediate: c.shared_expert_intermediate_size ? int('shared_expert_intermediate_size') : 0 };
+      : { count: int(c.num_local_experts !== undefined ? 'num_local_experts' : 'num_experts', undefined, SHAPE_LIMITS.experts), intermediate: int(c.moe_intermediate_size !== undefined ? 'moe_intermediate_size' : 'intermediate_size'), sharedIntermediate: c.shared_expert_intermediate_size ? int('shared_expert_intermediate_size') : 0 };
   const tiedRaw = c.tie_word_embeddings ?? config.tie_word_embeddings;
   const bias = c.attention_bias === true;
   const dtypeName = (c.torch_dtype ?? c.dtype ?? config.torch_dtype ?? config.dtype) as unknown;
   return {
+    file,
     modelType,
     vocab: int('vocab_size'),
     hidden,
@@ -94,9 +133,11 @@ export function modelShape(config: Record<string, unknown>, file: string): Model
     normsPerLayer: FOUR_NORMS.test(modelType) ? 4 : 2,
     experts,
     window: layerWindows(c, layers, file, at, modelType),
-    maxPositions: c.max_position_embeddings === undefined || c.max_position_embeddings === null ? undefined : int('max_position_embeddings'),
+    maxPositions: c.max_position_embeddings === undefined || c.max_position_embeddings === null ? undefined : int('max_position_embeddings', undefined, 2 ** 31),
+    ropeFactor: ropeFactor(c.rope_scaling ?? c.rope_parameters),
     dtype: typeof dtypeName === 'string' ? DTYPE_NAMES[dtypeName.replace(/^torch\./, '')] : undefined,
     fromTextConfig,
+    defaulted: family && defaulted.length ? `${defaulted.join(', ')} (transformers' ${family[1]} defaults: config.json leaves them out)` : undefined,
   };
 }
 
@@ -128,10 +169,17 @@ const GEMMA_PATTERN: readonly [RegExp, number][] = [
   [/^gemma3/, 6],
 ];
 
-/** A tensor of the model, as `fit` counts it. */
+/** The factor a rope_scaling entry stretches the context by (1 when none). */
+function ropeFactor(r: unknown): number {
+  const f = typeof r === 'object' && r !== null ? (r as Record<string, unknown>).factor : undefined;
+  return typeof f === 'number' && Number.isFinite(f) && f > 1 && f < 1e6 ? f : 1;
+}
+
+/** A tensor of the model, as `fit` counts it; `count` of them when given (every layer's, every expert's). */
 export interface ShapeTensor {
   readonly name: string;
   readonly shape: readonly number[];
+  readonly count?: number;
 }
 
 /**
@@ -142,34 +190,33 @@ export function shapeTensors(s: ModelShape): ShapeTensor[] {
   const out: ShapeTensor[] = [{ name: 'model.embed_tokens.weight', shape: [s.vocab, s.hidden] }];
   const q = s.heads * s.headDim;
   const kv = s.kvHeads * s.headDim;
-  for (let i = 0; i < s.layers; i++) {
-    const p = `model.layers.${i}.`;
-    out.push(
-      { name: `${p}self_attn.q_proj.weight`, shape: [q, s.hidden] },
-      { name: `${p}self_attn.k_proj.weight`, shape: [kv, s.hidden] },
-      { name: `${p}self_attn.v_proj.weight`, shape: [kv, s.hidden] },
-      { name: `${p}self_attn.o_proj.weight`, shape: [s.hidden, q] },
-    );
-    if (s.qkvBias) out.push({ name: `${p}self_attn.q_proj.bias`, shape: [q] }, { name: `${p}self_attn.k_proj.bias`, shape: [kv] }, { name: `${p}self_attn.v_proj.bias`, shape: [kv] });
-    if (s.oBias) out.push({ name: `${p}self_attn.o_proj.bias`, shape: [s.hidden] });
-    if (s.qkNorm) out.push({ name: `${p}self_attn.q_norm.weight`, shape: [s.headDim] }, { name: `${p}self_attn.k_norm.weight`, shape: [s.headDim] });
-    if (s.experts) {
-      const e = s.experts;
-      out.push({ name: `${p}mlp.gate.weight`, shape: [e.count, s.hidden] });
-      for (let j = 0; j < e.count; j++) out.push(...mlp(`${p}mlp.experts.${j}.`, s.hidden, e.intermediate));
-      if (e.sharedIntermediate) out.push(...mlp(`${p}mlp.shared_expert.`, s.hidden, e.sharedIntermediate), { name: `${p}mlp.shared_expert_gate.weight`, shape: [1, s.hidden] });
-    } else out.push(...mlp(`${p}mlp.`, s.hidden, s.intermediate));
-    for (let n = 0; n < s.normsPerLayer; n++) out.push({ name: `${p}norm${n}.weight`, shape: [s.hidden] });
-  }
+  // One entry per kind of tensor, `count` of it: the work does not grow with layers or experts.
+  const n = s.layers;
+  const p = 'model.layers.*.';
+  out.push(
+    { name: `${p}self_attn.q_proj.weight`, shape: [q, s.hidden], count: n },
+    { name: `${p}self_attn.k_proj.weight`, shape: [kv, s.hidden], count: n },
+    { name: `${p}self_attn.v_proj.weight`, shape: [kv, s.hidden], count: n },
+    { name: `${p}self_attn.o_proj.weight`, shape: [s.hidden, q], count: n },
+  );
+  if (s.qkvBias) out.push({ name: `${p}self_attn.q_proj.bias`, shape: [q], count: n }, { name: `${p}self_attn.k_proj.bias`, shape: [kv], count: n }, { name: `${p}self_attn.v_proj.bias`, shape: [kv], count: n });
+  if (s.oBias) out.push({ name: `${p}self_attn.o_proj.bias`, shape: [s.hidden], count: n });
+  if (s.qkNorm) out.push({ name: `${p}self_attn.q_norm.weight`, shape: [s.headDim], count: n }, { name: `${p}self_attn.k_norm.weight`, shape: [s.headDim], count: n });
+  if (s.experts) {
+    const e = s.experts;
+    out.push({ name: `${p}mlp.gate.weight`, shape: [e.count, s.hidden], count: n }, ...mlp(`${p}mlp.experts.*.`, s.hidden, e.intermediate, n * e.count));
+    if (e.sharedIntermediate) out.push(...mlp(`${p}mlp.shared_expert.`, s.hidden, e.sharedIntermediate, n), { name: `${p}mlp.shared_expert_gate.weight`, shape: [1, s.hidden], count: n });
+  } else out.push(...mlp(`${p}mlp.`, s.hidden, s.intermediate, n));
+  out.push({ name: `${p}norms.weight`, shape: [s.hidden], count: n * s.normsPerLayer });
   out.push({ name: 'model.norm.weight', shape: [s.hidden] });
   if (!s.tied) out.push({ name: 'lm_head.weight', shape: [s.vocab, s.hidden] });
   return out;
 }
 
-function mlp(p: string, hidden: number, width: number): ShapeTensor[] {
+function mlp(p: string, hidden: number, width: number, count: number): ShapeTensor[] {
   return [
-    { name: `${p}gate_proj.weight`, shape: [width, hidden] },
-    { name: `${p}up_proj.weight`, shape: [width, hidden] },
-    { name: `${p}down_proj.weight`, shape: [hidden, width] },
+    { name: `${p}gate_proj.weight`, shape: [width, hidden], count },
+    { name: `${p}up_proj.weight`, shape: [width, hidden], count },
+    { name: `${p}down_proj.weight`, shape: [hidden, width], count },
   ];
 }
