@@ -173,3 +173,12 @@ export function oneValue(args: Args, name: string): string | undefined {
   if (v && v.length > 1) throw new JaxServeError('E_USAGE', `${name} is given more than once.`);
   return v?.[0];
 }
+
+/** A whole-number option from 1 to `max` (its last value), or undefined when it is absent. */
+export function wholeOption(args: Args, name: string, max = 2 ** 31): number | undefined {
+  const v = args.values.get(name)?.at(-1);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(v).slice(0, 40)}: give a whole number from 1 to ${max.toLocaleString('en-US')}.`);
+  return n;
+}

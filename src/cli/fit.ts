@@ -1,7 +1,7 @@
 /** `jax-serve fit DIR --gpu NAME`: will the model fit, and at which TP and max length? Exit 1 when it does not. */
-import { acceleratorNamed, ACCELERATORS, DEFAULT_MEMORY_FRACTION, FIT_ENGINES, fitFolder, JaxServeError, MAX_DEVICES, type FitEngine, type FitReport } from '../core/index';
+import { acceleratorNamed, ACCELERATORS, DEFAULT_MEMORY_FRACTION, FIT_ENGINES, fitFolder, gib, JaxServeError, MAX_DEVICES, xlaFraction, type FitEngine, type FitReport } from '../core/index';
 import type { NodeFileOpener } from '../core/node/index';
-import { JSON_OPTION, type Args, type CommandSpec } from './args';
+import { JSON_OPTION, wholeOption, type Args, type CommandSpec } from './args';
 import { print } from './output';
 
 export const FIT_COMMAND: CommandSpec = {
@@ -24,22 +24,6 @@ export const FIT_COMMAND: CommandSpec = {
 
 const one = (args: Args, name: string) => args.values.get(name)?.at(-1);
 
-function whole(args: Args, name: string, max = 2 ** 31): number | undefined {
-  const v = one(args, name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(v).slice(0, 40)}: give a whole number from 1 to ${max.toLocaleString('en-US')}.`);
-  return n;
-}
-
-/** XLA's allocator limit as the server's environment would set it (the newer name first, as XLA reads it). */
-function xlaFraction(env: NodeJS.ProcessEnv): number | undefined {
-  const v = env.XLA_CLIENT_MEM_FRACTION ?? env.XLA_PYTHON_CLIENT_MEM_FRACTION;
-  if (v === undefined) return undefined;
-  const f = Number(v);
-  return f > 0 && f <= 1 ? f : undefined;
-}
-
 export async function fitCommand(args: Args, opener: NodeFileOpener): Promise<void> {
   if (args.positional.length !== 1) throw new JaxServeError('E_USAGE', 'fit takes one DIR.');
   const gpu = one(args, '--gpu');
@@ -47,8 +31,8 @@ export async function fitCommand(args: Args, opener: NodeFileOpener): Promise<vo
   const accelerator = acceleratorNamed(gpu);
   const engine = (one(args, '--engine') ?? 'vllm') as FitEngine;
   if (!FIT_ENGINES.includes(engine)) throw new JaxServeError('E_USAGE', `--engine ${JSON.stringify(engine).slice(0, 40)}: choose ${FIT_ENGINES.join(', ')}.`);
-  const count = whole(args, '--count', MAX_DEVICES) ?? 1;
-  const tp = whole(args, '--tp', MAX_DEVICES);
+  const count = wholeOption(args, '--count', MAX_DEVICES) ?? 1;
+  const tp = wholeOption(args, '--tp', MAX_DEVICES);
   const fractionText = one(args, '--memory-fraction');
   const memoryFraction = fractionText === undefined ? undefined : Number(fractionText);
   if (memoryFraction !== undefined && !(memoryFraction > 0 && memoryFraction <= 1)) throw new JaxServeError('E_USAGE', `--memory-fraction ${JSON.stringify(fractionText).slice(0, 40)}: give a number above 0 and at most 1.`);
@@ -62,7 +46,7 @@ export async function fitCommand(args: Args, opener: NodeFileOpener): Promise<vo
     count,
     tp,
     memoryFraction,
-    maxModelLen: whole(args, '--max-model-len'),
+    maxModelLen: wholeOption(args, '--max-model-len'),
     dtype: dtype as 'bf16' | 'f16' | 'f32' | 'keep' | 'auto',
     kvDType,
     xlaMemFraction: engine === 'sglang-jax' ? xlaFraction(process.env) : undefined,
@@ -71,16 +55,15 @@ export async function fitCommand(args: Args, opener: NodeFileOpener): Promise<vo
   if (!report.fits) process.exitCode = 1;
 }
 
-const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 export function fitText(r: FitReport): string {
   const lines = [
     `${r.fits ? 'fits' : 'does not fit'}: ${r.count} × ${r.accelerator}, ${r.engine}, TP ${r.tp}, ${r.dtype}, max length ${r.maxModelLen}`,
     `  parameters      ${r.paramCount.toLocaleString('en-US')} (${r.reasons.paramCount})`,
-    `  weights         ${gb(r.weightBytes)}; ${gb(r.weightBytesPerDevice)} a device (${r.reasons.weightBytesPerDevice})`,
-    `  usable          ${gb(r.budgetBytesPerDevice)} a device (${r.reasons.budgetBytesPerDevice})`,
-    `  reserve         ${gb(r.reserveBytes)} (${r.reasons.reserveBytes})`,
-    `  KV cache pool   ${gb(r.poolBytesPerDevice)} a device (${r.reasons.poolBytesPerDevice})`,
+    `  weights         ${gib(r.weightBytes)}; ${gib(r.weightBytesPerDevice)} a device (${r.reasons.weightBytesPerDevice})`,
+    `  usable          ${gib(r.budgetBytesPerDevice)} a device (${r.reasons.budgetBytesPerDevice})`,
+    `  reserve         ${gib(r.reserveBytes)} (${r.reasons.reserveBytes})`,
+    `  KV cache pool   ${gib(r.poolBytesPerDevice)} a device (${r.reasons.poolBytesPerDevice})`,
     `  KV a token      ${r.kvBytesPerToken.toLocaleString('en-US')} bytes; ${r.kvBytesPerTokenPerDevice.toLocaleString('en-US')} a device (${r.reasons.kvBytesPerToken})`,
     `  KV tokens       ${r.kvTokens.toLocaleString('en-US')} a device`,
     `  sequences       ${r.maxConcurrency.toFixed(2)} of ${r.maxModelLen} tokens at once (${r.reasons.kvBytesPerSequence} for the model)`,

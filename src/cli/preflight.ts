@@ -1,7 +1,7 @@
 /** `jax-serve preflight DIR`: will vLLM / SGLang load this folder? Exit 1 when there are errors. */
-import { acceleratorNamed, DEFAULT_PREFLIGHT_ENGINES, JaxServeError, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, preflightHasErrors } from '../core/index';
+import { acceleratorNamed, DEFAULT_PREFLIGHT_ENGINES, JaxServeError, MAX_DEVICES, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULES, preflightEngine, preflightEnginesTitle, preflightHasErrors } from '../core/index';
 import { type NodeFileOpener } from '../core/node/index';
-import { JSON_OPTION, type Args, type CommandSpec } from './args';
+import { JSON_OPTION, wholeOption, type Args, type CommandSpec } from './args';
 import { print } from './output';
 
 export const PREFLIGHT_COMMAND: CommandSpec = {
@@ -27,13 +27,7 @@ export async function preflightCommand(args: Args, opener: NodeFileOpener): Prom
   const tp = tpText === undefined ? undefined : Number(tpText);
   if (tp !== undefined && !(Number.isInteger(tp) && tp >= 1)) throw new JaxServeError('E_USAGE', '--tp takes a whole number ≥ 1.');
   const gpu = args.values.get('--gpu')?.at(-1);
-  const whole = (name: string) => {
-    const v = args.values.get(name)?.at(-1);
-    if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(v).slice(0, 40)}: give a whole number ≥ 1.`);
-    return Number(v);
-  };
-  const fit = gpu === undefined ? undefined : { accelerator: acceleratorNamed(gpu), count: whole('--count') ?? tp ?? 1, maxModelLen: whole('--max-model-len'), dtype: 'keep' as const, kvDType: 'auto' as const };
+  const fit = gpu === undefined ? undefined : { accelerator: acceleratorNamed(gpu), count: wholeOption(args, '--count', MAX_DEVICES) ?? tp ?? 1, maxModelLen: wholeOption(args, '--max-model-len'), dtype: 'keep' as const, kvDType: 'auto' as const };
   const report = await preflight(opener, args.positional[0]!, { engines: engine ? [engine] : undefined, tensorParallel: tp, fit });
   if (args.json) print(JSON.stringify(report) + '\n');
   else {

@@ -55,7 +55,7 @@ export * from './serve/launchProfile';
 export * from './serve/accelerators';
 export * from './serve/fit';
 export { fitCheckpoint, fitFolder, type FitOptions } from './serve/fitFolder';
-export { fitView, launchFitOptions, xlaFractionOf } from './serve/fitView';
+export { fitView, launchFitOptions, xlaFraction } from './serve/fitView';
 export { modelShape, shapeTensors, type ModelShape, type ServingDType, type ShapeTensor } from './serve/modelShape';
 export { escapeControls, MAX_MESSAGE_CHARS, oneLine, safeName, stripControls } from './text';
 export { isObject, jsonDepth, MAX_JSON_DEPTH, parseJsonBytes, parseJsonText, type BoundedJsonOptions } from './json';

@@ -13,7 +13,7 @@ import { openCheckpoint } from '../formats/open';
 import { checkTokenizerFolder } from './tokenizer';
 import { ARCHITECTURES, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
 import { sglangJaxFindings } from './sglangJaxRules';
-import { tpProblems, type FitEngine } from '../serve/fit';
+import { gib, tpProblems, type FitEngine } from '../serve/fit';
 import { fitCheckpoint, type FitOptions } from '../serve/fitFolder';
 
 /** The engines preflight knows the rules of (vLLM on TPU loads as vLLM does). */
@@ -230,7 +230,6 @@ function checkHeads(d: ModelDims, tp: number | undefined, configFile: string, ad
 }
 
 const FIT_ENGINE: Partial<Record<Engine, FitEngine>> = { vllm: 'vllm', sglang: 'sglang', 'sglang-jax': 'sglang-jax' };
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
 /** One finding per engine that sizes memory: an error when the launch will not fit, else how it fits. */
 function fitFindings(config: Record<string, unknown>, configFile: string, ck: Checkpoint | undefined, engines: readonly Engine[], opts: Omit<FitOptions, 'engine'>, add: Add): void {
@@ -245,8 +244,8 @@ function fitFindings(config: Record<string, unknown>, configFile: string, ck: Ch
       continue;
     }
     const on = `${r.count === 1 ? 'one' : `${r.count} ×`} ${opts.accelerator.name} at ${r.dtype} for ${ENGINE_TITLES[e]} (TP ${r.tp}, max length ${r.maxModelLen})`;
-    if (r.fits) add('info', 'fit', configFile, `fits ${on}: ${gib(r.weightBytesPerDevice)} of weights a device, KV cache for ${r.kvTokens.toLocaleString('en-US')} tokens (${r.maxConcurrency.toFixed(1)} sequences at once).`);
-    else add('error', 'fit', configFile, `does not fit ${on}: ${gib(r.weightBytes)} of weights; ${r.problems.join(' ')}${r.minTp !== null && r.minTp !== r.tp && !r.problems.join(' ').includes(`TP ${r.minTp} fits`) ? ` TP ${r.minTp} fits.` : ''}`);
+    if (r.fits) add('info', 'fit', configFile, `fits ${on}: ${gib(r.weightBytesPerDevice, 1)} of weights a device, KV cache for ${r.kvTokens.toLocaleString('en-US')} tokens (${r.maxConcurrency.toFixed(1)} sequences at once).`);
+    else add('error', 'fit', configFile, `does not fit ${on}: ${gib(r.weightBytes, 1)} of weights; ${r.problems.join(' ')}${r.minTp !== null && r.minTp !== r.tp && !r.problems.join(' ').includes(`TP ${r.minTp} fits`) ? ` TP ${r.minTp} fits.` : ''}`);
   }
 }
 

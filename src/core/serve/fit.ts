@@ -86,7 +86,8 @@ const VLLM_PROFILE_TOKENS = 8192;
 const VLLM_PROFILE_SEQS = 256;
 
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
-const gib = (b: number) => `${(b / GiB).toFixed(2)} GiB`;
+/** Bytes as GiB with `digits` decimals, as every fit message writes them. */
+export const gib = (b: number, digits = 2) => `${(b / GiB).toFixed(digits)} GiB`;
 const int = (n: number) => n.toLocaleString('en-US');
 
 export function fit(input: FitInput): FitReport {

@@ -3,23 +3,30 @@
  * panel's Fit section shows it (a level, a headline, the numbers, the changes that would fit).
  */
 import type { Accelerator } from './accelerators';
-import { FEW_SEQUENCES, type FitEngine, type FitReport } from './fit';
+import { parseEnv } from './launchProfile';
+import { FEW_SEQUENCES, gib as gibOf, type FitEngine, type FitReport } from './fit';
 import type { FitOptions } from './fitFolder';
 import type { FitView, LaunchProfile } from './serveTypes';
 
 const ENGINES: Readonly<Record<string, FitEngine>> = { vllm: 'vllm', 'vllm-tpu': 'vllm', sglang: 'sglang', 'sglang-jax': 'sglang-jax' };
 const DTYPES: Readonly<Record<string, FitOptions['dtype']>> = { auto: 'auto', bfloat16: 'bf16', bf16: 'bf16', float16: 'f16', half: 'f16', f16: 'f16', float32: 'f32', float: 'f32', f32: 'f32' };
 
-/** XLA's allocator limit as a launch's environment (KEY=VALUE lines) sets it. */
-export function xlaFractionOf(env: string | undefined): number | undefined {
-  let found: number | undefined;
-  for (const line of (env ?? '').split(/\r?\n/)) {
-    const m = /^\s*(XLA_CLIENT_MEM_FRACTION|XLA_PYTHON_CLIENT_MEM_FRACTION)\s*=\s*([\d.]+)\s*$/.exec(line);
-    const f = m ? Number(m[2]) : NaN;
-    // XLA reads the newer name first.
-    if (f > 0 && f <= 1 && (found === undefined || m![1] === 'XLA_CLIENT_MEM_FRACTION')) found = f;
+/** XLA's allocator limit as environment variables set it: the newer name first, as XLA reads them. */
+export function xlaFraction(env: Readonly<Record<string, string | undefined>>): number | undefined {
+  for (const name of ['XLA_CLIENT_MEM_FRACTION', 'XLA_PYTHON_CLIENT_MEM_FRACTION']) {
+    const f = Number(env[name]?.trim());
+    if (env[name] !== undefined) return f > 0 && f <= 1 ? f : undefined;
   }
-  return found;
+  return undefined;
+}
+
+/** The launch's environment as Start reads it; a malformed one (Start refuses it) sets nothing here. */
+function envVars(text: string | undefined): Record<string, string> {
+  try {
+    return parseEnv(text ?? '');
+  } catch {
+    return {};
+  }
 }
 
 /** The fit options of a launch, or why it is not sized. */
@@ -41,11 +48,11 @@ export function launchFitOptions(p: LaunchProfile, accelerator: Accelerator | un
     memoryFraction: fraction,
     dtype: DTYPES[(p.dtype ?? 'auto').trim().toLowerCase()] ?? 'keep',
     kvDType: 'auto',
-    xlaMemFraction: engine === 'sglang-jax' ? xlaFractionOf(p.env) : undefined,
+    xlaMemFraction: engine === 'sglang-jax' ? xlaFraction(envVars(p.env)) : undefined,
   };
 }
 
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+const gib = (b: number) => gibOf(b, 1);
 const int = (n: number) => n.toLocaleString('en-US');
 /** A max length to offer: a multiple of 256 when there is room for one. */
 const roundLen = (n: number) => (n >= 512 ? Math.floor(n / 256) * 256 : n);
