@@ -159,7 +159,13 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
             const texts = (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
             shown = JSON.stringify(texts.slice(0, 8));
             value = await input.inputValue();
-            return (expected === undefined || texts.includes(expected)) && value === path ? true : undefined;
+            // The dialog may put its own folder back into the box after the path stuck (it finished
+            // reading the folder it opened on): type the path again rather than wait on a value that is gone.
+            if (value !== path) {
+              await input.fill(path);
+              return undefined;
+            }
+            return expected === undefined || texts.includes(expected) ? true : undefined;
           },
           30_000,
           () => `value ${JSON.stringify(value)}, rows ${shown}`,
