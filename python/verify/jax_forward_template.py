@@ -158,8 +158,21 @@ def llama(ids, cfg, embed, layers, final_norm, lm_head, rope=rope_half_split, qu
         o = attend(rope(q, theta), rope(k, theta), v, scale)
         x = x + jnp.einsum("btnh,nhd->btd", o, L["o"])
         h = _rms(x, L["ln2"], eps)
-        x = x + (jax.nn.silu(h @ L["gate"]) * (h @ L["up"])) @ L["down"]
+        x = x + (moe(h, L["moe"], cfg["num_experts_per_tok"]) if "moe" in L else (jax.nn.silu(h @ L["gate"]) * (h @ L["up"])) @ L["down"])
     return np.asarray(_rms(x, final_norm, eps) @ lm_head)
+
+
+def moe(h, m, top_k):
+    """A routed mixture of SwiGLU experts: router (D, E), gate/up (E, D, F), down (E, F, D). Each token
+    takes its top-k router logits and weighs those experts by a softmax over just those k (MaxText's
+    RoutedMoE; equal to softmax over all, top-k, renormalized). Every expert runs on every token here
+    (tiny models), and the weights of the experts a token did not pick are zero."""
+    jax, jnp = _jnp()
+    logits = h @ m["router"]  # (B, T, E)
+    top, idx = jax.lax.top_k(logits, top_k)
+    weights = jnp.sum(jax.nn.one_hot(idx, logits.shape[-1]) * jax.nn.softmax(top, axis=-1)[..., None], axis=-2)  # (B, T, E)
+    each = jnp.einsum("btef,efd->bted", jax.nn.silu(jnp.einsum("btd,edf->btef", h, m["gate"])) * jnp.einsum("btd,edf->btef", h, m["up"]), m["down"])
+    return jnp.einsum("bte,bted->btd", weights, each)
 
 
 def _heads(cfg):
@@ -206,33 +219,58 @@ def bonsai(t, ids, cfg):
     return llama(ids, cfg, t["embedder"]["embedding"], out, t["final_norm"]["scale"], head)
 
 
-def maxtext(t, ids, cfg, rope=rope_interleaved):
+def maxtext(t, ids, cfg, rope=rope_interleaved, query_scale=1.0):
     """MaxText Llama, scanned (layer on axis 1) or not: interleaved RoPE (llama3.1 style), query
-    kernel already divided by sqrt(head_dim), so attention applies no further scale."""
+    kernel already divided by sqrt(head_dim), so attention applies no further scale. Its mixtures of
+    experts (Mixtral's `MoeBlock_0`, Qwen3's `moe_block`) hold the router `gate.kernel` (D, E) and the
+    experts `wi_0`/`wi_1` (E, D, F), `wo` (E, F, D), scanned with the layer on axis 1 (the experts'
+    axis 0 stays first); Qwen3's attention has per-head `query_norm` / `key_norm`."""
     while "decoder" not in t:  # params.params wrapper
         t = t["params"]
     d = t["decoder"]
 
     def layer(get):
-        a, m = get("self_attention"), get("mlp")
-        return {"q": a["query"]["kernel"], "k": a["key"]["kernel"], "v": a["value"]["kernel"], "o": a["out"]["kernel"],
-                "gate": m["wi_0"]["kernel"], "up": m["wi_1"]["kernel"], "down": m["wo"]["kernel"],
-                "ln1": get("pre_self_attention_layer_norm")["scale"], "ln2": get("post_self_attention_layer_norm")["scale"]}
+        a = get("self_attention")
+        out = {"q": a["query"]["kernel"], "k": a["key"]["kernel"], "v": a["value"]["kernel"], "o": a["out"]["kernel"],
+               "ln1": get("pre_self_attention_layer_norm")["scale"], "ln2": get("post_self_attention_layer_norm")["scale"]}
+        if "query_norm" in a:
+            out.update(q_norm=a["query_norm"]["scale"], k_norm=a["key_norm"]["scale"])
+        block = next((b for b in ("MoeBlock_0", "moe_block") if b in layer_names), None)
+        if block:
+            m = get(block)
+            out["moe"] = {"router": m["gate"]["kernel"], "gate": m["wi_0"], "up": m["wi_1"], "down": m["wo"]}
+        else:
+            m = get("mlp")
+            out.update(gate=m["wi_0"]["kernel"], up=m["wi_1"]["kernel"], down=m["wo"]["kernel"])
+        return out
 
     if "layers" in d:
+        layer_names = d["layers"]
         n = d["layers"]["pre_self_attention_layer_norm"]["scale"].shape[1]
+        # Every scanned leaf holds the layer on axis 1: (D, L, …) kernels and norms, (E, L, …) experts.
         take = lambda tree, i: {k: take(v, i) for k, v in tree.items()} if isinstance(tree, dict) else tree[:, i]
         layers = [layer(lambda name, i=i: take(d["layers"][name], i)) for i in range(n)]
     else:
         n = sum(1 for k in d if k.startswith("layers_"))
+        layer_names = d["layers_0"]
         layers = [layer(lambda name, i=i: d[f"layers_{i}"][name]) for i in range(n)]
     head = d["logits_dense"]["kernel"] if "logits_dense" in d else t["token_embedder"]["embedding"].T
-    return llama(ids, cfg, t["token_embedder"]["embedding"], layers, d["decoder_norm"]["scale"], head, rope=rope, query_scale=1.0)
+    return llama(ids, cfg, t["token_embedder"]["embedding"], layers, d["decoder_norm"]["scale"], head, rope=rope, query_scale=query_scale)
 
 
 def maxtext_llama2(t, ids, cfg):
     """MaxText Llama 2 / Mistral: as above with half-split RoPE."""
     return maxtext(t, ids, cfg, rope=rope_half_split)
+
+
+def maxtext_mixtral(t, ids, cfg):
+    """MaxText Mixtral: half-split RoPE, query kernel divided by sqrt(head_dim) (as MaxText Llama)."""
+    return maxtext(t, ids, cfg, rope=rope_half_split)
+
+
+def maxtext_qwen3_moe(t, ids, cfg):
+    """MaxText Qwen3-MoE: half-split RoPE, q/k norms, the query scaled at run time (1/sqrt(head_dim))."""
+    return maxtext(t, ids, cfg, rope=rope_half_split, query_scale=None)
 
 
 def hf_flax_llama(t, ids, cfg):
@@ -281,6 +319,8 @@ FORWARDS = {
     "bonsai-qwen3": bonsai,
     "maxtext-llama3.1": maxtext,
     "maxtext-llama2": maxtext_llama2,
+    "maxtext-mixtral": maxtext_mixtral,
+    "maxtext-qwen3-moe": maxtext_qwen3_moe,
     "hf-flax-llama": hf_flax_llama,
     "tunix-gemma3": tunix_gemma3,
 }

@@ -32,6 +32,8 @@ const CASES: Case[] = [
   { preset: 'bonsai-qwen3', layout: 'bonsai-qwen3', hf: 'qwen3/hf', files: ['qwen3/jax/bonsai.msgpack', 'qwen3/jax/bonsai_bf16.safetensors'] },
   { preset: 'maxtext-llama3.1', layout: 'maxtext', hf: 'hf', files: ['jax/maxtext_orbax'] },
   { preset: 'tunix-gemma3', layout: 'tunix-gemma3', hf: 'gemma3/hf', files: ['gemma3/jax/tunix.msgpack', 'gemma3/jax/tunix_bf16.safetensors'] },
+  { preset: 'maxtext-mixtral', layout: 'maxtext-mixtral', hf: 'mixtral/hf', files: ['mixtral/jax/maxtext.msgpack', 'mixtral/jax/maxtext_unscanned_orbax'] },
+  { preset: 'maxtext-qwen3-moe', layout: 'maxtext-qwen3-moe', hf: 'qwen3_moe/hf', files: ['qwen3_moe/jax/maxtext_orbax', 'qwen3_moe/jax/maxtext_unscanned.msgpack'] },
 ];
 
 interface Checked {
@@ -67,7 +69,8 @@ describe('presets: every JAX layout to its HF class, checked against its own for
         const expected = arch.expected({
           vocabSize: cfg.vocab_size as number,
           hiddenSize: cfg.hidden_size as number,
-          intermediateSize: cfg.intermediate_size as number,
+          intermediateSize: cfg[arch.moe?.widthKey ?? 'intermediate_size'] as number,
+          experts: arch.moe ? (cfg[arch.moe.countKey] as number) : undefined,
           layers: cfg.num_hidden_layers as number,
           heads: cfg.num_attention_heads as number,
           kvHeads: cfg.num_key_value_heads as number,

@@ -8,7 +8,7 @@
  */
 import type { DType } from '../dtype';
 
-export type ArchitectureName = 'LlamaForCausalLM' | 'Qwen3ForCausalLM' | 'Gemma3ForCausalLM';
+export type ArchitectureName = 'LlamaForCausalLM' | 'Qwen3ForCausalLM' | 'Gemma3ForCausalLM' | 'MixtralForCausalLM' | 'Qwen3MoeForCausalLM';
 
 /** What the weights' shapes say about the model. */
 export interface ModelDims {
@@ -20,6 +20,8 @@ export interface ModelDims {
   kvHeads: number;
   headDim: number;
   tied: boolean;
+  /** Routed experts a layer holds (a mixture of experts); `intermediateSize` is then one expert's width. */
+  experts?: number;
 }
 
 export interface ExpectedTensor {
@@ -30,6 +32,10 @@ export interface ExpectedTensor {
 export interface Architecture {
   readonly name: ArchitectureName;
   readonly modelType: string;
+  /** Layer 0's tensor whose rows are the MLP's width (one expert's, in a mixture of experts). */
+  readonly mlpProbe: string;
+  /** A mixture of experts: layer 0's router, whose rows are the experts, and the config key that counts them. */
+  readonly moe?: { readonly router: string; readonly countKey: string; readonly widthKey: string };
   expected(d: ModelDims): ExpectedTensor[];
   /** Settings the shapes cannot tell, with the family's usual values. */
   defaults(d: ModelDims): Record<string, unknown>;
@@ -39,7 +45,35 @@ export interface Architecture {
   fixed(d: ModelDims): Record<string, unknown>;
 }
 
-function decoderLayers(d: ModelDims, extra: (p: string) => ExpectedTensor[]): ExpectedTensor[] {
+/** Experts in all layers whose tensors are listed (DeepSeek-V3's 61 × 256 is 15,616): a list past it is refused, not built. */
+export const MAX_LAYER_EXPERTS = 200_000;
+
+/** A layer's feed-forward tensors: one MLP, or a router and its experts (under `block`, named by `names`). */
+type Mlp = (p: string, d: ModelDims) => ExpectedTensor[];
+
+const denseMlp: Mlp = (p, d) => [
+  { name: `${p}mlp.gate_proj.weight`, shape: [d.intermediateSize, d.hiddenSize] },
+  { name: `${p}mlp.up_proj.weight`, shape: [d.intermediateSize, d.hiddenSize] },
+  { name: `${p}mlp.down_proj.weight`, shape: [d.hiddenSize, d.intermediateSize] },
+];
+
+/** Experts as the Hub's checkpoints name them, one tensor each (transformers 5 fuses them on load; vLLM and 4.x read these). */
+function expertMlp(block: string, [gate, up, down]: readonly [string, string, string]): Mlp {
+  return (p, d) => {
+    const out: ExpectedTensor[] = [{ name: `${p}${block}.gate.weight`, shape: [d.experts ?? 0, d.hiddenSize] }];
+    for (let e = 0; e < (d.experts ?? 0); e++) {
+      const x = `${p}${block}.experts.${e}.`;
+      out.push(
+        { name: `${x}${gate}.weight`, shape: [d.intermediateSize, d.hiddenSize] },
+        { name: `${x}${up}.weight`, shape: [d.intermediateSize, d.hiddenSize] },
+        { name: `${x}${down}.weight`, shape: [d.hiddenSize, d.intermediateSize] },
+      );
+    }
+    return out;
+  };
+}
+
+function decoderLayers(d: ModelDims, extra: (p: string) => ExpectedTensor[], mlp: Mlp = denseMlp): ExpectedTensor[] {
   const out: ExpectedTensor[] = [{ name: 'model.embed_tokens.weight', shape: [d.vocabSize, d.hiddenSize] }];
   for (let i = 0; i < d.layers; i++) {
     const p = `model.layers.${i}.`;
@@ -48,9 +82,7 @@ function decoderLayers(d: ModelDims, extra: (p: string) => ExpectedTensor[]): Ex
       { name: `${p}self_attn.k_proj.weight`, shape: [d.kvHeads * d.headDim, d.hiddenSize] },
       { name: `${p}self_attn.v_proj.weight`, shape: [d.kvHeads * d.headDim, d.hiddenSize] },
       { name: `${p}self_attn.o_proj.weight`, shape: [d.hiddenSize, d.heads * d.headDim] },
-      { name: `${p}mlp.gate_proj.weight`, shape: [d.intermediateSize, d.hiddenSize] },
-      { name: `${p}mlp.up_proj.weight`, shape: [d.intermediateSize, d.hiddenSize] },
-      { name: `${p}mlp.down_proj.weight`, shape: [d.hiddenSize, d.intermediateSize] },
+      ...mlp(p, d),
       { name: `${p}input_layernorm.weight`, shape: [d.hiddenSize] },
       { name: `${p}post_attention_layernorm.weight`, shape: [d.hiddenSize] },
       ...extra(p),
@@ -79,11 +111,19 @@ function shapeKeys(d: ModelDims): Record<string, unknown> {
   };
 }
 
+function withoutKey(o: Record<string, unknown>, key: string): Record<string, unknown> {
+  const { [key]: _, ...rest } = o;
+  return rest;
+}
+
 const TOKEN_IDS = { bos_token_id: null, eos_token_id: null };
+
+const DENSE_PROBE = 'model.layers.0.mlp.gate_proj.weight';
 
 export const LLAMA: Architecture = {
   name: 'LlamaForCausalLM',
   modelType: 'llama',
+  mlpProbe: DENSE_PROBE,
   expected: (d) => decoderLayers(d, () => []),
   defaults: () => ({ rope_theta: 500000, rms_norm_eps: 1e-5, max_position_embeddings: 131072, rope_scaling: null, ...TOKEN_IDS }),
   mustKnow: ['rope_theta', 'rms_norm_eps', 'max_position_embeddings'],
@@ -93,6 +133,7 @@ export const LLAMA: Architecture = {
 export const QWEN3: Architecture = {
   name: 'Qwen3ForCausalLM',
   modelType: 'qwen3',
+  mlpProbe: DENSE_PROBE,
   expected: (d) => decoderLayers(d, qkNorm(d)),
   defaults: () => ({ rope_theta: 1000000, rms_norm_eps: 1e-6, max_position_embeddings: 40960, rope_scaling: null, ...TOKEN_IDS }),
   mustKnow: ['rope_theta', 'rms_norm_eps', 'max_position_embeddings'],
@@ -116,6 +157,7 @@ function gemmaLayerTypes(layers: number): string[] {
 export const GEMMA3: Architecture = {
   name: 'Gemma3ForCausalLM',
   modelType: 'gemma3_text',
+  mlpProbe: DENSE_PROBE,
   expected: (d) =>
     decoderLayers(d, (p) => [
       ...qkNorm(d)(p),
@@ -145,10 +187,63 @@ export const GEMMA3: Architecture = {
   }),
 };
 
+/**
+ * Mixtral: Llama attention (half-split RoPE, no q/k norm) and a sparse block of SwiGLU experts w1
+ * (gate), w3 (up), w2 (down) behind a softmax router whose top-k weights are renormalized.
+ * `intermediate_size` is one expert's width; vLLM and transformers count experts by `num_local_experts`.
+ */
+export const MIXTRAL: Architecture = {
+  name: 'MixtralForCausalLM',
+  modelType: 'mixtral',
+  mlpProbe: 'model.layers.0.block_sparse_moe.experts.0.w1.weight',
+  moe: { router: 'model.layers.0.block_sparse_moe.gate.weight', countKey: 'num_local_experts', widthKey: 'intermediate_size' },
+  expected: (d) => decoderLayers(d, () => [], expertMlp('block_sparse_moe', ['w1', 'w3', 'w2'])),
+  defaults: () => ({ num_experts_per_tok: 2, rope_theta: 1000000, rms_norm_eps: 1e-5, max_position_embeddings: 32768, rope_scaling: null, sliding_window: null, ...TOKEN_IDS }),
+  mustKnow: ['num_experts_per_tok', 'rope_theta', 'rms_norm_eps', 'max_position_embeddings'],
+  fixed: (d) => ({ ...shapeKeys(d), num_local_experts: d.experts, hidden_act: 'silu', attention_dropout: 0.0, router_aux_loss_coef: 0.02, output_router_logits: false, use_cache: true }),
+};
+
+/**
+ * Qwen3-MoE: Qwen3 attention (q/k norm) and, in every layer, experts gate/up/down_proj behind a
+ * router. Written with the keys transformers 4.x and vLLM read (`num_experts`, not 5.x's
+ * `num_local_experts` alone; `moe_intermediate_size`) and `norm_topk_prob: true`, as MaxText and
+ * Tunix route (their top-k weights always sum to one); `decoder_sparse_step: 1` and no
+ * `mlp_only_layers` make every layer sparse, so `intermediate_size` (a dense layer's) is unused.
+ */
+export const QWEN3_MOE: Architecture = {
+  name: 'Qwen3MoeForCausalLM',
+  modelType: 'qwen3_moe',
+  mlpProbe: 'model.layers.0.mlp.experts.0.gate_proj.weight',
+  moe: { router: 'model.layers.0.mlp.gate.weight', countKey: 'num_experts', widthKey: 'moe_intermediate_size' },
+  expected: (d) => decoderLayers(d, qkNorm(d), expertMlp('mlp', ['gate_proj', 'up_proj', 'down_proj'])),
+  // A dense layer's width: no layer is dense, so the base config's value is kept, else one expert's.
+  defaults: (d) => ({ num_experts_per_tok: 8, rope_theta: 1000000, rms_norm_eps: 1e-6, max_position_embeddings: 40960, rope_scaling: null, intermediate_size: d.intermediateSize, ...TOKEN_IDS }),
+  mustKnow: ['num_experts_per_tok', 'rope_theta', 'rms_norm_eps', 'max_position_embeddings'],
+  fixed: (d) => ({
+    ...withoutKey(shapeKeys(d), 'intermediate_size'),
+    num_experts: d.experts,
+    moe_intermediate_size: d.intermediateSize,
+    norm_topk_prob: true,
+    decoder_sparse_step: 1,
+    mlp_only_layers: [],
+    hidden_act: 'silu',
+    attention_bias: false,
+    attention_dropout: 0.0,
+    use_sliding_window: false,
+    sliding_window: null,
+    max_window_layers: d.layers,
+    router_aux_loss_coef: 0.001,
+    output_router_logits: false,
+    use_cache: true,
+  }),
+};
+
 export const ARCHITECTURES: Readonly<Record<ArchitectureName, Architecture>> = {
   LlamaForCausalLM: LLAMA,
   Qwen3ForCausalLM: QWEN3,
   Gemma3ForCausalLM: GEMMA3,
+  MixtralForCausalLM: MIXTRAL,
+  Qwen3MoeForCausalLM: QWEN3_MOE,
 };
 
 export const TORCH_DTYPE: Partial<Record<DType, string>> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };

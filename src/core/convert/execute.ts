@@ -15,6 +15,7 @@ import { checkTokenizerFolder, compatTokenizerConfig } from './tokenizer';
 import { LookAhead, type TensorConverter } from './lookAhead';
 import { applyTransforms } from './transforms';
 import { readWholeTensor } from './wholeTensor';
+import { configJson } from './configJson';
 
 /** Where an export is written (core/node's OutputFolder: a temporary folder renamed when done). */
 export interface ExportTarget {
@@ -120,7 +121,7 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
       { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onProgress: opts.onProgress, concurrentFills: converters.length ? FILLS_AT_ONCE : 1 },
     );
     if (plan.config) {
-      await target.writeFile('config.json', JSON.stringify(plan.config, null, 2) + '\n');
+      await target.writeFile('config.json', configJson(plan.config) + '\n');
       written.push('config.json');
     }
     if (stateDict) {

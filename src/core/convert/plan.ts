@@ -7,7 +7,7 @@
 import type { Checkpoint } from '../checkpoint';
 import { JaxServeError } from '../errors';
 import type { DType } from '../dtype';
-import { ARCHITECTURES, TORCH_DTYPE, type Architecture, type ModelDims } from './architectures';
+import { ARCHITECTURES, MAX_LAYER_EXPERTS, TORCH_DTYPE, type Architecture, type ModelDims } from './architectures';
 import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, ruleTargets, type CompiledRule, type Rule } from './rules';
 import { layoutAfter, layoutBytes, type Layout, type Transform } from './transforms';
@@ -241,11 +241,12 @@ function setting(opts: PlanOptions, key: string): unknown {
 function settle(arch: Architecture, tensors: readonly PlannedTensor[], opts: PlanOptions, problems: Problem[]): Record<string, unknown> | undefined {
   const shape = (name: string) => tensors.find((t) => t.to === name)?.target.shape;
   const embed = shape('model.embed_tokens.weight');
-  const gate = shape('model.layers.0.mlp.gate_proj.weight');
+  const gate = shape(arch.mlpProbe);
+  const router = arch.moe ? shape(arch.moe.router) : undefined;
   const q = shape('model.layers.0.self_attn.q_proj.weight');
   const k = shape('model.layers.0.self_attn.k_proj.weight');
-  if (!embed || !gate || !q || !k) {
-    problems.push({ severity: 'error', code: 'shape-unknown', message: 'the embedding, layer 0 q/k projections and MLP are needed to read the model size; some are missing (see the unmapped tensors).' });
+  if (!embed || !gate || !q || !k || (arch.moe && !router)) {
+    problems.push({ severity: 'error', code: 'shape-unknown', message: `the embedding, layer 0 q/k projections and MLP${arch.moe ? ' (its router and expert 0)' : ''} are needed to read the model size; some are missing (see the unmapped tensors).` });
     return undefined;
   }
   let layers = 0;
@@ -270,9 +271,9 @@ function settle(arch: Architecture, tensors: readonly PlannedTensor[], opts: Pla
       });
       return undefined;
     }
-    return settleWith(arch, tensors, opts, problems, { embed, gate, q, k, layers, headDim: fromShape });
+    return settleWith(arch, tensors, opts, problems, { embed, gate, q, k, layers, headDim: fromShape, experts: router?.[0] });
   }
-  return settleWith(arch, tensors, opts, problems, { embed, gate, q, k, layers, heads, headDim: headDimSet });
+  return settleWith(arch, tensors, opts, problems, { embed, gate, q, k, layers, heads, headDim: headDimSet, experts: router?.[0] });
 }
 
 /** head_dim of an einsum q kernel: (D, N, H), (N, D, H) and scanned slices all keep it last. */
@@ -289,6 +290,7 @@ interface Read {
   layers: number;
   heads?: number;
   headDim?: number;
+  experts?: number;
 }
 
 function settleWith(arch: Architecture, tensors: readonly PlannedTensor[], opts: PlanOptions, problems: Problem[], r: Read): Record<string, unknown> | undefined {
@@ -302,6 +304,7 @@ function settleWith(arch: Architecture, tensors: readonly PlannedTensor[], opts:
     kvHeads: r.k[0]! / headDim,
     headDim,
     tied: !tensors.some((t) => t.to === 'lm_head.weight'),
+    ...(arch.moe ? { experts: r.experts } : {}),
   };
   for (const [key, v] of [['num_attention_heads', d.heads], ['num_key_value_heads', d.kvHeads], ['head_dim', d.headDim]] as const) {
     if (!Number.isInteger(v) || v <= 0) {
@@ -311,9 +314,11 @@ function settleWith(arch: Architecture, tensors: readonly PlannedTensor[], opts:
   }
   const fixed = arch.fixed(d);
   // A base config or --set must describe the same model.
-  for (const key of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim']) {
+  // Expert counts under either key: transformers 5 writes num_local_experts for every MoE class.
+  const fromWeights: Record<string, unknown> = arch.moe ? { ...fixed, num_local_experts: d.experts, num_experts: d.experts } : fixed;
+  for (const key of ['vocab_size', 'hidden_size', arch.moe?.widthKey ?? 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim', ...(arch.moe ? ['num_local_experts', 'num_experts'] : [])]) {
     const b = numberSetting(opts, key);
-    if (b !== undefined && b !== fixed[key]) problems.push({ severity: 'error', code: 'config-mismatch', message: `the weights say ${key} = ${fixed[key]}, the given config says ${b}.` });
+    if (b !== undefined && b !== fromWeights[key]) problems.push({ severity: 'error', code: 'config-mismatch', message: `the weights say ${key} = ${fromWeights[key]}, the given config says ${b}.` });
   }
   const baseType = opts.baseConfig?.model_type;
   if (typeof baseType === 'string' && baseType !== arch.modelType) {
@@ -336,9 +341,17 @@ function settleWith(arch: Architecture, tensors: readonly PlannedTensor[], opts:
   const dtype = TORCH_DTYPE[dtypes.size === 1 ? [...dtypes][0]! : 'F32'] ?? 'float32';
   Object.assign(config, fixed, { architectures: [arch.name], model_type: arch.modelType, torch_dtype: dtype, dtype });
 
+  if (arch.moe) {
+    checkTopK(config, d.experts ?? 0, problems);
+    if (d.layers * (d.experts ?? 0) > MAX_LAYER_EXPERTS) {
+      problems.push({ severity: 'error', code: 'shape', message: `${d.layers} layers of ${d.experts} experts is over the ${MAX_LAYER_EXPERTS.toLocaleString('en-US')} experts in all an export lists.` });
+      return undefined;
+    }
+  }
   const expected = arch.expected(d);
+  const byTarget = new Map(tensors.map((t) => [t.to, t]));
   for (const e of expected) {
-    const got = tensors.find((t) => t.to === e.name);
+    const got = byTarget.get(e.name);
     if (!got) problems.push({ severity: 'error', code: 'missing', tensor: e.name, message: `${arch.name} needs ${e.name} ${JSON.stringify(e.shape)}; no source tensor maps to it.` });
     else if (JSON.stringify(got.target.shape) !== JSON.stringify(e.shape)) {
       problems.push({ severity: 'error', code: 'shape', tensor: e.name, message: `${e.name} would be ${JSON.stringify(got.target.shape)} (from ${got.from}); ${arch.name} needs ${JSON.stringify(e.shape)}.` });
@@ -349,6 +362,14 @@ function settleWith(arch: Architecture, tensors: readonly PlannedTensor[], opts:
     if (!names.has(t.to)) problems.push({ severity: 'error', code: 'unexpected', tensor: t.to, message: `${t.to} (from ${t.from}) is not a ${arch.name} tensor; vLLM refuses unknown names.` });
   }
   return config;
+}
+
+/** The router's top-k must be a whole number of the experts there are: vLLM asserts it, transformers' topk fails. */
+function checkTopK(config: Record<string, unknown>, experts: number, problems: Problem[]): void {
+  const k = config.num_experts_per_tok;
+  if (!(typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= experts)) {
+    problems.push({ severity: 'error', code: 'top-k', message: `num_experts_per_tok is ${JSON.stringify(k)}; it must be a whole number from 1 to the ${experts} experts each layer holds (set it with --set num_experts_per_tok=K).` });
+  }
 }
 
 function numberSetting(opts: PlanOptions, key: string): number | undefined {

@@ -7,6 +7,7 @@
 import type { Plan } from './plan';
 import type { PlanRow, PlanView, Problem, Severity } from './planRow';
 import { describeTransform } from './transforms';
+import { configJson } from './configJson';
 
 const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 const worstFirst = (a: Problem, b: Problem) => RANK[a.severity] - RANK[b.severity];
@@ -64,7 +65,7 @@ export function planView(plan: Plan, rules?: string): PlanView {
       const problems = r.problems.sort(worstFirst);
       return problems.length ? { ...r, problems, severity: problems[0]!.severity } : r;
     }),
-    config: plan.config && JSON.stringify(plan.config, null, 2),
+    config: plan.config && configJson(plan.config),
   };
 }
 

@@ -11,10 +11,11 @@ import { parseJsonBytes } from '../json';
 import { openerWithin, type FileOpener } from '../io/byteSource';
 import { openCheckpoint } from '../formats/open';
 import { checkTokenizerFolder } from './tokenizer';
-import { ARCHITECTURES, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
+import { ARCHITECTURES, MAX_LAYER_EXPERTS, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
 import { sglangJaxFindings } from './sglangJaxRules';
 import { gib, tpProblems, type FitEngine } from '../serve/fit';
 import { fitCheckpoint, type FitOptions } from '../serve/fitFolder';
+import { SHAPE_LIMITS } from '../serve/modelShape';
 
 /** The engines preflight knows the rules of (vLLM on TPU loads as vLLM does). */
 export type Engine = 'vllm' | 'sglang' | 'sglang-jax' | 'transformers-serve';
@@ -78,6 +79,8 @@ const CHECKED: Record<ArchitectureName, { engines: readonly Engine[]; tiedDefaul
   LlamaForCausalLM: { engines: ['vllm', 'sglang', 'transformers-serve'], tiedDefault: false },
   Qwen3ForCausalLM: { engines: ['vllm', 'sglang', 'transformers-serve'], tiedDefault: false },
   Gemma3ForCausalLM: { engines: ['vllm', 'sglang', 'transformers-serve'], tiedDefault: true },
+  MixtralForCausalLM: { engines: ['vllm', 'sglang', 'transformers-serve'], tiedDefault: false },
+  Qwen3MoeForCausalLM: { engines: ['vllm', 'sglang', 'transformers-serve'], tiedDefault: false },
 };
 
 /** Element types vLLM and SGLang load into float weights. */
@@ -92,16 +95,20 @@ function num(c: Record<string, unknown>, key: string, fallback?: number): number
 function expectedFromConfig(name: ArchitectureName, c: Record<string, unknown>): { dims: ModelDims; names: ExpectedTensor[] } {
   const heads = num(c, 'num_attention_heads');
   const hidden = num(c, 'hidden_size');
+  const moe = ARCHITECTURES[name].moe;
   const dims: ModelDims = {
     vocabSize: num(c, 'vocab_size'),
     hiddenSize: hidden,
-    intermediateSize: num(c, 'intermediate_size'),
+    intermediateSize: num(c, moe?.widthKey ?? 'intermediate_size'),
     layers: num(c, 'num_hidden_layers'),
     heads,
     kvHeads: num(c, 'num_key_value_heads', heads),
     headDim: num(c, 'head_dim', hidden / heads),
     tied: typeof c.tie_word_embeddings === 'boolean' ? c.tie_word_embeddings : CHECKED[name].tiedDefault,
+    // transformers 5 writes num_local_experts for either class; 4.x and vLLM read the class's own key.
+    ...(moe ? { experts: num(c, c[moe.countKey] === undefined && c.num_local_experts !== undefined ? 'num_local_experts' : moe.countKey) } : {}),
   };
+  if (dims.layers > SHAPE_LIMITS.layers || dims.layers * (dims.experts ?? 1) > MAX_LAYER_EXPERTS) throw new JaxServeError('E_LIMIT', `config.json: ${dims.layers} layers${dims.experts ? ` of ${dims.experts} experts` : ''} is over what preflight checks (${SHAPE_LIMITS.layers} layers, ${MAX_LAYER_EXPERTS.toLocaleString('en-US')} experts in all).`);
   return { dims, names: ARCHITECTURES[name].expected(dims) };
 }
 
@@ -137,6 +144,7 @@ export async function preflight(files: FileOpener, folder: string, opts: Preflig
     try {
       const { dims, names } = expectedFromConfig(architecture as ArchitectureName, config);
       checkTensors(ck, names, dims, configFile, add);
+      if (dims.experts !== undefined) checkExperts(ck, config, dims, configFile, add);
       checkHeads(dims, opts.tensorParallel, configFile, add);
       for (const e of engines) if (e !== 'sglang-jax' && !known.engines.includes(e)) add('error', 'engine-architecture', configFile, `${ENGINE_TITLES[e]} does not serve ${architecture}.`);
       const dtype = config.dtype ?? config.torch_dtype;
@@ -220,6 +228,30 @@ function checkTensors(ck: Checkpoint, expected: readonly ExpectedTensor[], dims:
   if (!dims.tied && !have.has('lm_head.weight')) {
     add('info', 'untied', configFile, 'tie_word_embeddings is false, so lm_head.weight must be in the weights (reported above); if the model shares it with embed_tokens, set tie_word_embeddings: true.');
   }
+}
+
+/**
+ * A mixture of experts: top-k against the expert count (vLLM asserts it), shared experts the class
+ * has no place for, and every expert of every layer present; a missing one is named once, with
+ * the layers that lack it, beside the per-tensor findings.
+ */
+function checkExperts(ck: Checkpoint, config: Record<string, unknown>, d: ModelDims, configFile: string, add: Add): void {
+  const experts = d.experts!;
+  const k = config.num_experts_per_tok;
+  if (!(typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= experts)) add('error', 'top-k', configFile, `num_experts_per_tok is ${JSON.stringify(k)}; it must be a whole number from 1 to the ${experts} experts a layer holds.`);
+  const shared = Number(config.shared_expert_intermediate_size ?? 0) > 0 || ck.tensors.some((t) => /\.shared_experts?\./.test(t.name));
+  if (shared) add('error', 'shared-experts', configFile, `${String(config.architectures && (config.architectures as unknown[])[0])} has no shared experts, but ${config.shared_expert_intermediate_size ? 'config.json sets shared_expert_intermediate_size' : 'the weights hold shared_expert tensors'}: this looks like another model (Qwen2-MoE and DeepSeek have shared experts).`);
+  const have = new Set<string>();
+  for (const t of ck.tensors) {
+    const m = /^model\.layers\.(\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\./.exec(t.name);
+    if (m) have.add(`${m[1]}.${m[2]}`);
+  }
+  const missing = new Map<number, number[]>();
+  for (let e = 0; e < experts; e++) for (let i = 0; i < d.layers; i++) if (!have.has(`${i}.${e}`)) missing.set(e, [...(missing.get(e) ?? []), i]);
+  for (const [e, layers] of [...missing].slice(0, 8)) {
+    add('error', 'missing-expert', ck.location, `experts.${e} is missing in ${layers.length === d.layers ? 'every layer' : `layer${layers.length > 1 ? 's' : ''} ${layers.slice(0, 8).join(', ')}${layers.length > 8 ? ', …' : ''}`}: config.json says ${experts} experts a layer; vLLM stops, transformers routes tokens to random weights.`);
+  }
+  if (missing.size === 0 && typeof k === 'number') add('info', 'experts', configFile, `${experts} experts a layer, top-${k}, no shared experts: all present in all ${d.layers} layers.`);
 }
 
 function checkHeads(d: ModelDims, tp: number | undefined, configFile: string, add: Add): void {

@@ -5,7 +5,8 @@
  * (a module's whole path). The target reuses the captures.
  * A rule may require a rank, so a 2-D Dense rule never takes a 3-D einsum kernel. A rule may
  * unstack: one source tensor that holds several targets along an axis (MaxText's scanned layers,
- * Gemma's fused k/v) gives one target per index.
+ * Gemma's fused k/v) gives one target per index, or along several axes (MaxText's scanned experts,
+ * (experts, layers, …)) one target per combination.
  */
 import { JaxServeError } from '../errors';
 import type { Layout, Transform } from './transforms';
@@ -29,7 +30,8 @@ export interface Rule {
   readonly transforms?: readonly Transform[] | ((source: Layout) => readonly Transform[]);
   /** Only tensors of this rank match. */
   readonly rank?: number;
-  readonly unstack?: Unstack;
+  /** One axis, or several (each a different source axis, numbered in the source's shape). */
+  readonly unstack?: Unstack | readonly Unstack[];
   /** Where a user rule was written ("FILE: rules[3]"), for messages. */
   readonly origin?: string;
 }
@@ -71,6 +73,12 @@ export interface Pattern {
 /** Rules in one rule file; presets hold a few dozen. */
 export const MAX_RULES = 10_000;
 
+/** Axes one rule unstacks: experts and layers are two; a tensor has few axes. */
+export const MAX_UNSTACK_AXES = 8;
+
+/** Targets one source tensor may unstack into (256 experts × 128 layers is 32,768). */
+export const MAX_UNSTACK_TARGETS = 1_000_000;
+
 /** Characters of one rule pattern; real ones are under 100, and the matcher recurses once per piece. */
 export const MAX_RULE_PATTERN_CHARS = 1024;
 
@@ -92,7 +100,7 @@ export function compileRule(rule: Rule): CompiledRule {
   }
   literal(rule.from.slice(last));
   for (const m of rule.to.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
-    if (!names.includes(m[1]!) && m[1] !== rule.unstack?.as) throw new JaxServeError('E_USAGE', `rule ${JSON.stringify(rule.from)} → ${JSON.stringify(rule.to)}: the target uses {${m[1]}}, which the pattern does not capture.`);
+    if (!names.includes(m[1]!) && !unstackAxes(rule).some((u) => u.as === m[1])) throw new JaxServeError('E_USAGE', `rule ${JSON.stringify(rule.from)} → ${JSON.stringify(rule.to)}: the target uses {${m[1]}}, which the pattern does not capture.`);
   }
   return { ...rule, pattern: { pieces, ...program(pieces) }, names };
 }
@@ -244,23 +252,46 @@ export interface RuleTarget {
   readonly transforms: readonly Transform[];
 }
 
+/** A rule's unstacked axes as a list (none, one or several). */
+export function unstackAxes(rule: Pick<Rule, 'unstack'>): readonly Unstack[] {
+  const u = rule.unstack;
+  return u === undefined ? [] : Array.isArray(u) ? (u as readonly Unstack[]) : [u as Unstack];
+}
+
 /**
- * The targets one matched source tensor gives: one, or one per index of an unstacked axis (each
- * chain starting with its `select`). Throws, naming the tensor, when the axis does not fit.
+ * The targets one matched source tensor gives: one, or one per index (per combination of indices)
+ * of the unstacked axes, each chain starting with its selects, highest axis first so that each
+ * select's axis is still the source's numbering. Throws, naming the tensor, when an axis does not fit.
  */
 export function ruleTargets(m: RuleMatch, source: Layout, name: string): RuleTarget[] {
   const { rule } = m;
-  const u = rule.unstack;
-  if (!u) return [{ target: m.target, transforms: chainFor(rule, source) }];
-  const n = source.shape[u.axis];
-  if (n === undefined) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(source.shape)}: the rule for ${rule.from} unstacks axis ${u.axis}, which it does not have.`);
-  if (u.names && u.names.length !== n) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(source.shape)}: axis ${u.axis} holds ${n}, the rule names ${u.names.length} (${u.names.join(', ')}).`);
-  const sliced: Layout = { shape: source.shape.filter((_, i) => i !== u.axis), dtype: source.dtype };
+  const axes = unstackAxes(rule);
+  if (axes.length === 0) return [{ target: m.target, transforms: chainFor(rule, source) }];
+  for (const [k, u] of axes.entries()) {
+    const n = source.shape[u.axis];
+    if (n === undefined) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(source.shape)}: the rule for ${rule.from} unstacks axis ${u.axis}, which it does not have.`);
+    if (axes.findIndex((v) => v.axis === u.axis) !== k) throw new JaxServeError('E_USAGE', `the rule for ${rule.from} unstacks axis ${u.axis} twice.`);
+    if (u.names && u.names.length !== n) throw new JaxServeError('E_USAGE', `${name} ${JSON.stringify(source.shape)}: axis ${u.axis} holds ${n}, the rule names ${u.names.length} (${u.names.join(', ')}).`);
+  }
+  const combinations = axes.reduce((a, u) => a * source.shape[u.axis]!, 1);
+  if (combinations > MAX_UNSTACK_TARGETS) throw new JaxServeError('E_LIMIT', `${name} ${JSON.stringify(source.shape)}: the rule for ${rule.from} would make ${combinations} tensors of it, over the limit of ${MAX_UNSTACK_TARGETS}.`);
+  if (combinations === 0) return [];
+  const gone = new Set(axes.map((u) => u.axis));
+  const sliced: Layout = { shape: source.shape.filter((_, i) => !gone.has(i)), dtype: source.dtype };
   const rest = chainFor(rule, sliced);
-  return Array.from({ length: n }, (_, index) => ({
-    target: fill(rule.to, { ...m.captures, [u.as]: u.names?.[index] ?? String(index) }),
-    transforms: [{ op: 'select', axis: u.axis, index } as const, ...rest],
-  }));
+  const byAxis = [...axes].sort((a, b) => b.axis - a.axis);
+  const out: RuleTarget[] = [];
+  // Every combination, the first listed axis outermost (experts, then layers: expert 0's layers first).
+  const index = new Array<number>(axes.length).fill(0);
+  for (;;) {
+    const captures: Record<string, string> = { ...m.captures };
+    axes.forEach((u, k) => (captures[u.as] = u.names?.[index[k]!] ?? String(index[k])));
+    const selects = byAxis.map((u) => ({ op: 'select', axis: u.axis, index: index[axes.indexOf(u)]! }) as const);
+    out.push({ target: fill(rule.to, captures), transforms: [...selects, ...rest] });
+    let k = axes.length - 1;
+    while (k >= 0 && ++index[k]! >= source.shape[axes[k]!.axis]!) index[k--] = 0;
+    if (k < 0) return out;
+  }
 }
 
 function chainFor(rule: Rule, source: Layout): readonly Transform[] {
@@ -302,8 +333,12 @@ export function parseRuleFile(json: unknown, file: string): Rule[] {
       if (!fields) throw new JaxServeError('E_FORMAT', `${where}.transforms[${k}]: unknown op ${JSON.stringify(t?.op)} (known: ${Object.keys(OPS).join(', ')}).`);
       for (const f of fields) if (t[f] === undefined) throw new JaxServeError('E_FORMAT', `${where}.transforms[${k}] (${String(t.op)}) needs "${f}".`);
     });
-    const u = r.unstack as Record<string, unknown> | undefined;
-    if (u !== undefined && (typeof u !== 'object' || !Number.isInteger(u.axis) || typeof u.as !== 'string')) throw new JaxServeError('E_FORMAT', `${where}.unstack needs {"axis": N, "as": "name"}.`);
+    const us = r.unstack === undefined ? [] : Array.isArray(r.unstack) ? (r.unstack as unknown[]) : [r.unstack];
+    if (us.length > MAX_UNSTACK_AXES) throw new JaxServeError('E_LIMIT', `${where}.unstack lists ${us.length} axes, over the limit of ${MAX_UNSTACK_AXES}.`);
+    for (const u of us as (Record<string, unknown> | null)[]) {
+      if (typeof u !== 'object' || u === null || !Number.isInteger(u.axis) || (u.axis as number) < 0 || typeof u.as !== 'string') throw new JaxServeError('E_FORMAT', `${where}.unstack needs {"axis": N, "as": "name"} (or a list of them).`);
+      if (u.names !== undefined && !(Array.isArray(u.names) && u.names.every((n) => typeof n === 'string'))) throw new JaxServeError('E_FORMAT', `${where}.unstack.names must be a list of strings.`);
+    }
     const rule = { ...(r as unknown as Rule), origin: where };
     try {
       compileRule(rule); // names the rule when its target uses a capture the pattern lacks

@@ -15,7 +15,7 @@ import type { TensorData } from '../formats/safetensors/writer';
 import { dtypeBytes } from '../dtype';
 import { positionable, SourceReader } from '../tensor/sourceReader';
 import type { PlannedTensor } from './plan';
-import { applyTransforms, describeTransform, pairPermute, transformLayout, transposeBytes, type Layout, type Transform } from './transforms';
+import { applyTransforms, describeTransform, layoutAfter, pairPermute, transformLayout, transposeBytes, type Layout, type Transform } from './transforms';
 
 /**
  * Tensors up to this size are converted whole (source, transposed and cast copies: about 3× in
@@ -41,7 +41,8 @@ type Pairing = Extract<Transform, { op: 'deinterleave' | 'interleave' }>;
 
 /** A chain split into the parts the tiled executor runs. */
 interface Analysis {
-  readonly select?: Select;
+  /** Leading selects (one layer of a scanned kernel; one expert of one layer of a scanned stack). */
+  readonly selects: readonly Select[];
   /** RoPE pairing on the last axis (length `pairLength`), applied to whole runs of that axis. */
   readonly pairing?: Pairing;
   readonly pairLength: number;
@@ -56,7 +57,7 @@ interface Analysis {
 }
 
 /**
- * Splits a chain into [select?] [pairing on the last axis?] [reshape/merge/split…]
+ * Splits a chain into [select…] [pairing on the last axis?] [reshape/merge/split…]
  * [transpose(1,0)?] [elementwise…]; undefined when it has another shape (a transpose of more than
  * two axes, or one before a select).
  */
@@ -64,9 +65,9 @@ function analyse(p: Pick<PlannedTensor, 'source' | 'transforms'>): Analysis | un
   let i = 0;
   const ts = p.transforms;
   let layout: Layout = p.source;
-  let select: Select | undefined;
-  if (ts[i]?.op === 'select') {
-    select = ts[i] as Select;
+  const selects: Select[] = [];
+  while (ts[i]?.op === 'select') {
+    selects.push(ts[i] as Select);
     layout = transformLayout(layout, ts[i++]!);
   }
   let pairing: Pairing | undefined;
@@ -97,17 +98,27 @@ function analyse(p: Pick<PlannedTensor, 'source' | 'transforms'>): Analysis | un
   }
   const after = ts.slice(i);
   if (after.some((x) => x.op !== 'scale' && x.op !== 'add' && x.op !== 'cast')) return undefined;
-  return { select, pairing, pairLength, transposed, batched, after, mid: layout };
+  return { selects, pairing, pairLength, transposed, batched, after, mid: layout };
 }
 
 type Slab = Pick<Shape2D, 'slabToSource' | 'run'>;
 
-function slabOf(p: Pick<PlannedTensor, 'source'>, select: Select | undefined): Slab {
-  const shape = p.source.shape;
-  if (!select) return { slabToSource: (e) => e, run: Number.MAX_SAFE_INTEGER };
-  const inner = shape.slice(select.axis + 1).reduce((a, b) => a * b, 1);
-  const n = shape[select.axis]!;
-  return { slabToSource: (e) => (Math.floor(e / inner) * n + select.index) * inner + (e % inner), run: inner };
+/**
+ * Where the slab's elements lie in the source, after each select in turn. Each select keeps runs of
+ * `inner` (the elements after its axis) together; the runs of two selects are trailing products of
+ * one shape, so one divides the other and the slab's runs are the shorter, aligned on their length.
+ */
+function slabOf(p: Pick<PlannedTensor, 'source'>, selects: readonly Select[]): Slab {
+  let slab: Slab = { slabToSource: (e) => e, run: Number.MAX_SAFE_INTEGER };
+  let shape = p.source.shape;
+  for (const select of selects) {
+    const inner = shape.slice(select.axis + 1).reduce((a, b) => a * b, 1);
+    const n = shape[select.axis]!;
+    const outer = slab.slabToSource;
+    slab = { slabToSource: (e) => outer((Math.floor(e / inner) * n + select.index) * inner + (e % inner)), run: Math.min(slab.run, inner) };
+    shape = shape.filter((_, k) => k !== select.axis);
+  }
+  return slab;
 }
 
 /**
@@ -225,7 +236,7 @@ export function tileSet(p: TiledTensor, srcBytes: number, budget: number): TileS
   }
   const size = dtypeBytes(p.source.dtype)!;
   const outSize = dtypeBytes(p.target.dtype)!;
-  const slab = slabOf(p, shape.select);
+  const slab = slabOf(p, shape.selects);
   const total = p.target.shape.reduce((a, b) => a * b, 1);
   const elementwise = (bytes: Uint8Array, count: number) => (shape.after.length ? applyTransforms(bytes, { shape: [count], dtype: p.source.dtype }, shape.after).bytes : bytes);
   const n = shape.pairLength;
@@ -355,19 +366,22 @@ export function tiledTensorData(p: PlannedTensor, src: TensorRef, opener: FileOp
 }
 
 /**
- * The bytes of a chain that starts with `select` (one layer of a scanned kernel), read from the
- * source run by run instead of whole, then the rest of the chain applied; undefined when the
- * source cannot be read in pieces (deflated, Fortran order), so the caller reads it whole.
+ * The bytes of a chain that starts with selects (one layer of a scanned kernel, one expert of one
+ * layer of a scanned stack), read from the source run by run instead of whole, then the rest of the
+ * chain applied; undefined when the source cannot be read in pieces (deflated, Fortran order), so
+ * the caller reads it whole.
  */
 export async function convertSelected(p: Pick<PlannedTensor, 'source' | 'transforms'>, src: TensorRef, opener: FileOpener): Promise<Uint8Array | undefined> {
-  const select = p.transforms[0];
-  if (select?.op !== 'select' || !positionable(src)) return undefined;
+  let k = 0;
+  while (p.transforms[k]?.op === 'select') k++;
+  if (k === 0 || !positionable(src)) return undefined;
+  const selects = p.transforms.slice(0, k) as Select[];
   const reader = new SourceReader(opener, src);
   try {
     const size = dtypeBytes(p.source.dtype)!;
-    const sliced = transformLayout(p.source, select);
-    const bytes = await readSlab(reader, slabOf(p, select), 0, sliced.shape.reduce((a, b) => a * b, 1), size);
-    return applyTransforms(bytes, sliced, p.transforms.slice(1)).bytes;
+    const sliced = layoutAfter(p.source, selects);
+    const bytes = await readSlab(reader, slabOf(p, selects), 0, sliced.shape.reduce((a, b) => a * b, 1), size);
+    return applyTransforms(bytes, sliced, p.transforms.slice(k)).bytes;
   } finally {
     await reader.close();
   }

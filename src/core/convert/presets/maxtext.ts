@@ -22,27 +22,49 @@ function qkv(rope: boolean, scaled: boolean): (s: Layout) => Transform[] {
 
 const OUT: readonly Transform[] = [{ op: 'merge', axis: 0 }, { op: 'transpose', axes: [1, 0] }];
 
-function rules(rope: boolean): Rule[] {
-  const scanned = (from: string, to: string, rank: number, transforms?: Rule['transforms']): Rule => ({ from: `decoder.layers.${from}`, to: `model.layers.{l}.${to}`, rank, unstack: { axis: 1, as: 'l' }, transforms });
-  const unscanned = (from: string, to: string, rank: number, transforms?: Rule['transforms']): Rule => ({ from: `decoder.layers_{i}.${from}`, to: `model.layers.{i}.${to}`, rank, transforms });
-  const perLayer: [string, string, number, Rule['transforms']][] = [
-    ['self_attention.query.kernel', 'self_attn.q_proj.weight', 3, qkv(rope, true)],
+/** One decoder-layer tensor: MaxText name under the layer, HF name under `model.layers.N.`, rank of one layer's slice, chain. */
+export type LayerTensor = readonly [from: string, to: string, rank: number, transforms: Rule['transforms']];
+
+/**
+ * Rules for layer tensors, scanned (`decoder.layers.X` with the layer on axis 1: `param_scan_axis`)
+ * and unscanned (`decoder.layers_N.X`). `stacked` tensors hold one slice per expert on axis 0 too:
+ * scanned they are (experts, layers, …), unscanned (experts, …); `{e}` in the HF name takes the expert.
+ */
+export function layerRules(perLayer: readonly LayerTensor[], stacked: readonly LayerTensor[] = []): Rule[] {
+  return [
+    ...perLayer.map(([f, t, r, x]): Rule => ({ from: `decoder.layers.${f}`, to: `model.layers.{l}.${t}`, rank: r + 1, unstack: { axis: 1, as: 'l' }, transforms: x })),
+    ...perLayer.map(([f, t, r, x]): Rule => ({ from: `decoder.layers_{i}.${f}`, to: `model.layers.{i}.${t}`, rank: r, transforms: x })),
+    ...stacked.map(([f, t, r, x]): Rule => ({ from: `decoder.layers.${f}`, to: `model.layers.{l}.${t}`, rank: r + 2, unstack: [{ axis: 0, as: 'e' }, { axis: 1, as: 'l' }], transforms: x })),
+    ...stacked.map(([f, t, r, x]): Rule => ({ from: `decoder.layers_{i}.${f}`, to: `model.layers.{i}.${t}`, rank: r + 1, unstack: { axis: 0, as: 'e' }, transforms: x })),
+  ];
+}
+
+/** Attention and its norms; `rope` de-interleaves q and k, `scaled` undoes the query pre-scale. */
+export function attentionTensors(rope: boolean, scaled: boolean): LayerTensor[] {
+  return [
+    ['self_attention.query.kernel', 'self_attn.q_proj.weight', 3, qkv(rope, scaled)],
     ['self_attention.key.kernel', 'self_attn.k_proj.weight', 3, qkv(rope, false)],
     ['self_attention.value.kernel', 'self_attn.v_proj.weight', 3, qkv(false, false)],
     ['self_attention.out.kernel', 'self_attn.o_proj.weight', 3, OUT],
-    ['mlp.wi_0.kernel', 'mlp.gate_proj.weight', 2, TRANSPOSE_2D],
-    ['mlp.wi_1.kernel', 'mlp.up_proj.weight', 2, TRANSPOSE_2D],
-    ['mlp.wo.kernel', 'mlp.down_proj.weight', 2, TRANSPOSE_2D],
     ['pre_self_attention_layer_norm.scale', 'input_layernorm.weight', 1, undefined],
     ['post_self_attention_layer_norm.scale', 'post_attention_layernorm.weight', 1, undefined],
   ];
-  return [
-    { from: 'token_embedder.embedding', to: 'model.embed_tokens.weight', rank: 2 },
-    { from: 'decoder.decoder_norm.scale', to: 'model.norm.weight', rank: 1 },
-    { from: 'decoder.logits_dense.kernel', to: 'lm_head.weight', rank: 2, transforms: TRANSPOSE_2D },
-    ...perLayer.map(([f, t, r, x]) => scanned(f, t, r + 1, x)),
-    ...perLayer.map(([f, t, r, x]) => unscanned(f, t, r, x)),
+}
+
+/** The tensors outside the layers. */
+export const MAXTEXT_TOP: readonly Rule[] = [
+  { from: 'token_embedder.embedding', to: 'model.embed_tokens.weight', rank: 2 },
+  { from: 'decoder.decoder_norm.scale', to: 'model.norm.weight', rank: 1 },
+  { from: 'decoder.logits_dense.kernel', to: 'lm_head.weight', rank: 2, transforms: TRANSPOSE_2D },
+];
+
+function rules(rope: boolean): Rule[] {
+  const mlp: LayerTensor[] = [
+    ['mlp.wi_0.kernel', 'mlp.gate_proj.weight', 2, TRANSPOSE_2D],
+    ['mlp.wi_1.kernel', 'mlp.up_proj.weight', 2, TRANSPOSE_2D],
+    ['mlp.wo.kernel', 'mlp.down_proj.weight', 2, TRANSPOSE_2D],
   ];
+  return [...MAXTEXT_TOP, ...layerRules([...attentionTensors(rope, true), ...mlp])];
 }
 
 const SOURCE = 'AI-Hypercomputer/maxtext param_mapping.py LLAMA31_MAXTEXT_TO_HF_PARAM_MAPPING and hooks (reference §8)';
