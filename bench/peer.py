@@ -155,6 +155,37 @@ def maxtext(src: str, out: str) -> None:
     print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def maxtext_moe(src: str, out: str) -> None:
+    """A MaxText Mixtral (scanned, experts stacked (E, L, ...)) to HF as MaxText's to-HF hooks do it
+    in numpy: the query scale undone, each layer sliced off axis 1, each expert transposed."""
+    import numpy as np
+    import resource
+    from safetensors.numpy import load_file, save_file
+    t0 = time.perf_counter()
+    w = {k.removeprefix("params.params."): v for k, v in load_file(src).items()}
+    lay = "decoder.layers."
+    D, L, N, H = w[lay + "self_attention.query.kernel"].shape
+    E = w[lay + "MoeBlock_0.wi_0"].shape[0]
+    np.seterr(over="ignore")
+    hf = {"model.embed_tokens.weight": w["token_embedder.embedding"], "model.norm.weight": w["decoder.decoder_norm.scale"],
+          "lm_head.weight": np.ascontiguousarray(w["decoder.logits_dense.kernel"].T)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        att = lambda n: w[lay + f"self_attention.{n}.kernel"][:, i]
+        hf[p + "self_attn.q_proj.weight"] = np.ascontiguousarray((att("query") * np.float32(np.sqrt(H))).reshape(D, -1).T)
+        hf[p + "self_attn.k_proj.weight"] = np.ascontiguousarray(att("key").reshape(D, -1).T)
+        hf[p + "self_attn.v_proj.weight"] = np.ascontiguousarray(att("value").reshape(D, -1).T)
+        hf[p + "self_attn.o_proj.weight"] = np.ascontiguousarray(att("out").reshape(-1, D).T)
+        hf[p + "block_sparse_moe.gate.weight"] = np.ascontiguousarray(w[lay + "MoeBlock_0.gate.kernel"][:, i].T)
+        for e in range(E):
+            for src_name, name in (("wi_0", "w1"), ("wi_1", "w3"), ("wo", "w2")):
+                hf[p + f"block_sparse_moe.experts.{e}.{name}.weight"] = np.ascontiguousarray(w[lay + f"MoeBlock_0.{src_name}"][e, i].T)
+        hf[p + "input_layernorm.weight"] = np.ascontiguousarray(w[lay + "pre_self_attention_layer_norm.scale"][:, i])
+        hf[p + "post_attention_layernorm.weight"] = np.ascontiguousarray(w[lay + "post_self_attention_layer_norm.scale"][:, i])
+    save_file(hf, out, metadata={"format": "pt"})
+    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
 def run(cmd) -> None:
     import resource
     import subprocess
@@ -168,6 +199,8 @@ if __name__ == "__main__":
         talk(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "maxtext":
         maxtext(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "maxtext-moe":
+        maxtext_moe(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "run":
         run(sys.argv[3:])
     elif sys.argv[1] == "sse":

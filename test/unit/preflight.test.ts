@@ -23,10 +23,26 @@ describe('preflight', function () {
         [{ vocabSize: 33, hiddenSize: 16, intermediateSize: 20, layers: 3, heads: 4, kvHeads: 4, headDim: 4, tied: false }, {}],
         [{ vocabSize: 17, hiddenSize: 12, intermediateSize: 8, layers: 1, heads: 4, kvHeads: 2, headDim: 8, tied: false }, { head_dim: 8 }],
       ];
+      // A mixture of experts: 3 experts, counted and sized under the class's own keys.
+      const moe = ARCHITECTURES[arch].moe;
+      if (moe) for (const c of cases) c[0].experts = 3;
       const configs = cases.map(([d, extra]) =>
-        JSON.stringify({ vocab_size: d.vocabSize, hidden_size: d.hiddenSize, intermediate_size: d.intermediateSize, num_hidden_layers: d.layers, num_attention_heads: d.heads, num_key_value_heads: d.kvHeads, head_dim: d.headDim, tie_word_embeddings: d.tied, ...extra }),
+        JSON.stringify({
+          vocab_size: d.vocabSize,
+          hidden_size: d.hiddenSize,
+          intermediate_size: d.intermediateSize,
+          num_hidden_layers: d.layers,
+          num_attention_heads: d.heads,
+          num_key_value_heads: d.kvHeads,
+          head_dim: d.headDim,
+          tie_word_embeddings: d.tied,
+          ...(moe ? { [moe.countKey]: d.experts, [moe.widthKey]: d.intermediateSize, num_experts_per_tok: 2 } : {}),
+          ...extra,
+        }),
       );
-      const theirs = JSON.parse(execFileSync(suite.python, [join(ROOT, 'python/fixtures/hf_state_dict.py'), 'shapes', arch, ...configs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, number[]>[];
+      // What save_pretrained writes for experts (one tensor each), not the fused tensors transformers 5 holds.
+      const mode = moe ? 'saved' : 'shapes';
+      const theirs = JSON.parse(execFileSync(suite.python, [join(ROOT, 'python/fixtures/hf_state_dict.py'), mode, arch, ...configs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<string, number[]>[];
       cases.forEach(([d], i) => {
         const want = { ...theirs[i]! };
         // A tied lm_head is the embedding itself: state_dict lists it, save_pretrained (and vLLM) do not.
@@ -133,6 +149,30 @@ describe('preflight', function () {
     assert.equal(small.severity, 'error');
     assert.match(small.message, /^does not fit one tiny at f32 for vLLM \(TP 1, max length 512\): 0\.0 GiB of weights; weights 0\.01 GiB \+ reserve 1\.\d+ GiB a device are over the 0\.00 GiB/);
     assert.equal(small.file, join(suite.fx.dir, 'hf', 'config.json'));
+  });
+
+  it('a mixture of experts: names a missing expert and the layers without it, top-k past the experts, shared experts its class lacks', async function () {
+    this.timeout(120_000);
+    const { out } = await suite.exportTo('mixtral/jax/maxtext.msgpack', 'moe-preflight', suite.baseOpts('mixtral/hf'), { hf: 'mixtral/hf' });
+    const clean = await preflight(files, out);
+    assert.deepEqual(codes([...clean.findings]), []);
+    assert.match(clean.findings.find((f) => f.code === 'experts')!.message, /^4 experts a layer, top-2, no shared experts: all present in all 2 layers/);
+
+    const d = join(suite.dir, 'moe-preflight-broken');
+    cpSync(out, d, { recursive: true });
+    await rewrite(d, (ts) => [
+      ...ts.filter((t) => !/\.experts\.3\./.test(t.name) && !t.name.startsWith('model.layers.1.block_sparse_moe.experts.1.w2')),
+      { name: 'model.layers.0.block_sparse_moe.shared_expert.w1.weight', dtype: 'F32', shape: [128, 256] },
+    ]);
+    const config = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+    writeFileSync(join(d, 'config.json'), JSON.stringify({ ...config, num_experts_per_tok: 5 }));
+    const f = (await preflight(files, d)).findings;
+    const missing = f.filter((x) => x.code === 'missing-expert').map((x) => x.message);
+    assert.deepEqual(missing.map((m) => m.split(':')[0]), ['experts.1 is incomplete in layer 1', 'experts.3 is missing in every layer']);
+    assert.ok(f.some((x) => x.code === 'missing-tensor' && x.tensor === 'model.layers.0.block_sparse_moe.experts.3.w1.weight'), 'each missing tensor is named too');
+    assert.match(f.find((x) => x.code === 'top-k')!.message, /num_experts_per_tok is 5; it must be a whole number from 1 to the 4 experts/);
+    assert.match(f.find((x) => x.code === 'shared-experts')!.message, /MixtralForCausalLM has no shared experts, but the weights hold shared_expert tensors/);
+    assert.ok(!f.some((x) => x.code === 'experts'), 'no all-present summary over a broken folder');
   });
 
   it('CLI: one "FILE: severity: message" line per finding, exit 1 on errors, --json', () => {

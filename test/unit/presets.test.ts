@@ -132,6 +132,50 @@ describe('presets: every JAX layout to its HF class, checked against its own for
     }
   });
 
+  it('mixtures of experts: MaxText Mixtral and Qwen3-MoE auto-detected over MaxText Llama, one tensor per expert read as one slice, the config keys every reader knows', async () => {
+    const mixtral = planConversion(await open('mixtral/jax/maxtext.msgpack'));
+    assert.equal(mixtral.preset.id, 'maxtext-mixtral', 'not maxtext-llama3.1, which would de-interleave q and k');
+    const q = mixtral.tensors.find((t) => t.to === 'model.layers.1.self_attn.q_proj.weight')!;
+    assert.deepEqual(q.transforms.map((t) => t.op), ['select', 'merge', 'transpose', 'scale'], 'half-split RoPE: nothing de-interleaved; the pre-scale undone');
+    const w2 = mixtral.tensors.find((t) => t.to === 'model.layers.1.block_sparse_moe.experts.3.w2.weight')!;
+    assert.deepEqual(w2.transforms, [{ op: 'select', axis: 1, index: 1 }, { op: 'select', axis: 0, index: 3 }, { op: 'transpose', axes: [1, 0] }]);
+    assert.deepEqual([w2.source.shape, w2.target.shape], [[4, 2, 128, 256], [256, 128]]);
+    assert.equal(mixtral.tensors.filter((t) => /experts\.\d+\.w[123]\.weight$/.test(t.to)).length, 4 * 2 * 3);
+    // Without the base config the router's top-k is a default, and said to be one.
+    const defaulted = mixtral.problems.filter((p) => p.code === 'default-setting').map((p) => p.message.split(' ')[0]);
+    assert.ok(defaulted.includes('num_experts_per_tok'), 'the top-k defaulted silently');
+    assert.equal(mixtral.config?.num_local_experts, 4);
+    assert.equal(mixtral.config?.intermediate_size, 128, "Mixtral's intermediate_size is one expert's width");
+    const tooMany = planConversion(await open('mixtral/jax/maxtext.msgpack'), { set: { num_experts_per_tok: 5 } });
+    assert.match(tooMany.problems.find((p) => p.code === 'top-k')!.message, /num_experts_per_tok is 5; it must be a whole number from 1 to the 4 experts/);
+
+    const qwen = planConversion(await open('qwen3_moe/jax/maxtext_unscanned.msgpack'), baseOpts('qwen3_moe/hf'));
+    assert.equal(qwen.preset.id, 'maxtext-qwen3-moe');
+    assert.deepEqual(qwen.tensors.find((t) => t.to === 'model.layers.0.self_attn.q_proj.weight')!.transforms.map((t) => t.op), ['merge', 'transpose'], 'scaled at run time: stored as is');
+    assert.deepEqual(qwen.tensors.find((t) => t.to === 'model.layers.1.mlp.experts.2.up_proj.weight')!.transforms, [{ op: 'select', axis: 0, index: 2 }, { op: 'transpose', axes: [1, 0] }]);
+    const c = qwen.config!;
+    assert.deepEqual([c.num_experts, c.moe_intermediate_size, c.norm_topk_prob, c.decoder_sparse_step, c.mlp_only_layers, c.num_experts_per_tok, c.rope_theta], [4, 96, true, 1, [], 2, 20000]);
+    assert.equal(c.intermediate_size, 512, "a dense layer's width comes from the base config: no layer is dense");
+    const wrong = planConversion(await open('qwen3_moe/jax/maxtext_unscanned.msgpack'), { ...baseOpts('qwen3_moe/hf'), set: { num_experts: 8 } });
+    assert.match(wrong.problems.find((p) => p.code === 'config-mismatch')!.message, /the weights say num_experts = 4, the given config says 8/);
+  });
+
+  it('mixtures of experts: tiles smaller than one expert give the same bytes, and the fidelity check fails experts in the wrong order', async function () {
+    this.timeout(300_000);
+    const opts = baseOpts('mixtral/hf');
+    const whole = await exportTo('mixtral/jax/maxtext.msgpack', 'moe_whole', 'mixtral/hf', opts);
+    // 48 KiB tiles: one expert slice (128 KiB) is read in pieces through both selects.
+    const tiled = await exportTo('mixtral/jax/maxtext.msgpack', 'moe_tiled', 'mixtral/hf', opts, 48 << 10);
+    assert.deepEqual(readFileSync(join(tiled.out, 'model.safetensors')), readFileSync(join(whole.out, 'model.safetensors')));
+    // Every stack's experts written in reverse order: the router no longer points at its experts.
+    const reversed = (w: string, to: string) => ({ from: `decoder.layers.MoeBlock_0.${w}`, to: `model.layers.{l}.block_sparse_moe.experts.{e}.${to}.weight`, rank: 4, unstack: [{ axis: 0, as: 'e', names: ['3', '2', '1', '0'] }, { axis: 1, as: 'l' }], transforms: [{ op: 'transpose', axes: [1, 0] }] as const });
+    const swapped = await exportTo('mixtral/jax/maxtext.msgpack', 'moe_swapped', 'mixtral/hf', { ...opts, userRules: [reversed('wi_0', 'w1'), reversed('wi_1', 'w3'), reversed('wo', 'w2')] });
+    const [ok, bad] = check([[whole.out, 'maxtext-mixtral:mixtral/jax/maxtext.msgpack'], [swapped.out, 'maxtext-mixtral:mixtral/jax/maxtext.msgpack']]);
+    assert.ok(ok!.maxAbsDiff <= 1e-5);
+    assert.deepEqual([bad!.missing, bad!.unexpected], [[], []]);
+    assert.ok(bad!.maxAbsDiff > 1e-2, `experts in the wrong order went unnoticed (max |Δlogit| ${bad!.maxAbsDiff})`);
+  });
+
   it('the fidelity check fails MaxText exports without the RoPE de-interleave or without undoing the query scale (both still load)', async function () {
     this.timeout(300_000);
     const noRope = await exportTo('jax/maxtext_orbax', 'maxtext_no_rope', 'hf', { ...baseOpts('hf'), preset: 'maxtext-llama2' });

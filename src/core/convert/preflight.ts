@@ -241,15 +241,26 @@ function checkExperts(ck: Checkpoint, config: Record<string, unknown>, d: ModelD
   if (!(typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= experts)) add('error', 'top-k', configFile, `num_experts_per_tok is ${JSON.stringify(k)}; it must be a whole number from 1 to the ${experts} experts a layer holds.`);
   const shared = Number(config.shared_expert_intermediate_size ?? 0) > 0 || ck.tensors.some((t) => /\.shared_experts?\./.test(t.name));
   if (shared) add('error', 'shared-experts', configFile, `${String(config.architectures && (config.architectures as unknown[])[0])} has no shared experts, but ${config.shared_expert_intermediate_size ? 'config.json sets shared_expert_intermediate_size' : 'the weights hold shared_expert tensors'}: this looks like another model (Qwen2-MoE and DeepSeek have shared experts).`);
-  const have = new Set<string>();
+  // An expert is whole when its three tensors are there; counted once per (layer, expert) by name.
+  const perExpert = new Map<string, number>();
   for (const t of ck.tensors) {
-    const m = /^model\.layers\.(\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\./.exec(t.name);
-    if (m) have.add(`${m[1]}.${m[2]}`);
+    const m = /^model\.layers\.(\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\.\w+\.weight$/.exec(t.name);
+    if (m) perExpert.set(`${Number(m[1])}.${Number(m[2])}`, (perExpert.get(`${Number(m[1])}.${Number(m[2])}`) ?? 0) + 1);
   }
-  const missing = new Map<number, number[]>();
-  for (let e = 0; e < experts; e++) for (let i = 0; i < d.layers; i++) if (!have.has(`${i}.${e}`)) missing.set(e, [...(missing.get(e) ?? []), i]);
-  for (const [e, layers] of [...missing].slice(0, 8)) {
-    add('error', 'missing-expert', ck.location, `experts.${e} is missing in ${layers.length === d.layers ? 'every layer' : `layer${layers.length > 1 ? 's' : ''} ${layers.slice(0, 8).join(', ')}${layers.length > 8 ? ', …' : ''}`}: config.json says ${experts} experts a layer; vLLM stops, transformers routes tokens to random weights.`);
+  const missing = new Map<number, { layers: number[]; none: boolean }>();
+  for (let e = 0; e < experts; e++) {
+    for (let i = 0; i < d.layers; i++) {
+      const n = perExpert.get(`${i}.${e}`) ?? 0;
+      if (n >= 3) continue;
+      const m = missing.get(e) ?? { layers: [], none: true };
+      m.layers.push(i);
+      m.none &&= n === 0;
+      missing.set(e, m);
+    }
+  }
+  for (const [e, { layers, none }] of [...missing].slice(0, 8)) {
+    const where = layers.length === d.layers ? 'every layer' : `layer${layers.length > 1 ? 's' : ''} ${layers.slice(0, 8).join(', ')}${layers.length > 8 ? ', …' : ''}`;
+    add('error', 'missing-expert', ck.location, `experts.${e} is ${none ? 'missing' : 'incomplete'} in ${where}: config.json says ${experts} experts a layer; vLLM stops, transformers routes tokens to random weights.`);
   }
   if (missing.size === 0 && typeof k === 'number') add('info', 'experts', configFile, `${experts} experts a layer, top-${k}, no shared experts: all present in all ${d.layers} layers.`);
 }
