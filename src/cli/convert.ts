@@ -29,6 +29,10 @@ export const CONVERT_COMMAND: CommandSpec = {
     { name: '--config-from', value: 'DIR', description: "Start config.json from DIR's." },
     { name: '--set', value: 'KEY=VALUE', repeatable: true, description: 'Set a config.json key (VALUE read as JSON when it parses).' },
     { name: '--flatten', value: 'LAYER=HxWxC', repeatable: true, description: 'The feature map a Dense layer gets flattened (CNNs), e.g. Dense_0=7x7x512.' },
+    { name: '--lora', value: 'adapter|merge', description: 'What to do with LoRA leaves: write a PEFT adapter beside OUT (with --adapter-out), or merge them into OUT. A checkpoint with LoRA leaves needs it.' },
+    { name: '--adapter-out', value: 'ADIR', description: 'The PEFT adapter folder --lora adapter writes (adapter_config.json, adapter_model.safetensors).' },
+    { name: '--lora-alpha', value: 'A', description: 'LoRA alpha: the delta is scaled by alpha / r (default r: flax applies no scale; qwix needs its alpha).' },
+    { name: '--lora-from', value: 'ADAPTER', description: 'An adapter-only checkpoint (nnx.state(model, nnx.LoRAParam)) whose base is SRC.' },
     { name: '--dry-run', description: 'Print the plan and write nothing.' },
     JSON_OPTION,
     OVERWRITE_OPTION,
@@ -36,6 +40,19 @@ export const CONVERT_COMMAND: CommandSpec = {
     PYTHON_OPTION,
   ],
 };
+
+/** --lora, --adapter-out and --lora-alpha, checked together. */
+export function loraOptions(args: Args): { mode?: 'adapter' | 'merge'; adapterOut?: string; alpha?: number } {
+  const mode = one(args, '--lora');
+  const adapterOut = one(args, '--adapter-out');
+  const alphaText = one(args, '--lora-alpha');
+  if (mode !== undefined && mode !== 'adapter' && mode !== 'merge') throw new JaxServeError('E_USAGE', `--lora ${JSON.stringify(mode)}: choose adapter or merge.`);
+  if (mode === 'adapter' && !adapterOut && !args.flags.has('--dry-run')) throw new JaxServeError('E_USAGE', '--lora adapter needs --adapter-out ADIR, the folder for the PEFT adapter.');
+  if (adapterOut && mode !== 'adapter') throw new JaxServeError('E_USAGE', '--adapter-out goes with --lora adapter.');
+  const alpha = alphaText === undefined ? undefined : Number(alphaText);
+  if (alpha !== undefined && !(Number.isFinite(alpha) && alpha > 0)) throw new JaxServeError('E_USAGE', `--lora-alpha ${JSON.stringify(alphaText)}: give a positive number.`);
+  return { mode, adapterOut, alpha };
+}
 
 const DTYPES: Record<string, 'keep' | 'BF16' | 'F16' | 'F32'> = { keep: 'keep', bf16: 'BF16', f16: 'F16', f32: 'F32' };
 
@@ -132,6 +149,9 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
       converters = Array.from({ length: Math.min(2, availableParallelism()) }, () => new ValueWorker(path.join(__dirname, 'valueWorker.js'), opener));
       for (const w of converters) w.warm();
     }
+    const lora = loraOptions(args);
+    const loraFrom = one(args, '--lora-from');
+    const adapterCk = loraFrom ? await open({ ...args, positional: [loraFrom] }) : undefined;
     const plan = planConversion(ck, {
       preset: one(args, '--preset') ?? 'auto',
       userRules: rulesFile ? parseRuleFile(await readJson(opener, rulesFile, 'the rule file'), rulesFile) : undefined,
@@ -139,6 +159,9 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
       baseConfig: configFrom ? await readConfigFrom(opener, configFrom) : undefined,
       set: parseSet(args.values.get('--set') ?? []),
       flatten: parseFlatten(args.values.get('--flatten') ?? []),
+      lora: lora.mode,
+      loraAlpha: lora.alpha,
+      adapter: adapterCk,
     });
     if (dryRun || planHasErrors(plan)) {
       print(args.json ? JSON.stringify(plan) + '\n' : planText(plan) + '\n');
@@ -150,8 +173,15 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
       [configFrom, '--config-from'],
       [one(args, '--tokenizer-from'), '--tokenizer-from'],
       [rulesFile, '--rules'],
+      [loraFrom, '--lora-from'],
+      ...(adapterCk ? adapterCk.files.map((f) => [f, 'the adapter file'] as const) : []),
     ]);
-    const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite'), sources });
+    // Neither output may hold the other: the base is named in the adapter's config.
+    const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite'), sources: [...sources, ...(lora.adapterOut ? [{ path: lora.adapterOut, role: '--adapter-out' }] : [])] });
+    const adapterTarget = lora.adapterOut ? await OutputFolder.create(lora.adapterOut, { overwrite: args.flags.has('--overwrite'), sources: [...sources, { path: out!, role: 'the base export (-o)' }] }).catch(async (e: unknown) => {
+      await target.abort();
+      throw e;
+    }) : undefined;
     const ac = new AbortController();
     // Every converter job listens for the abort; more than ten run over an export.
     setMaxListeners(0, ac.signal);
@@ -166,6 +196,7 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
         generationConfigFrom: configFrom,
         signal: ac.signal,
         converters,
+        lora: { adapterCheckpoint: adapterCk, adapterTarget, baseModel: path.resolve(out!) },
         onProgress: (done, total) => {
           if (Date.now() - lastShown < 200 && done < total) return;
           // --progress-json: one {"done","total"} line per step on stderr, for the VS Code command.
@@ -175,10 +206,12 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
           lastShown = Date.now();
         },
       });
-      if (args.json) print(JSON.stringify({ out: path.resolve(out!), files: result.files, bytes: result.bytes, notes: result.notes, plan }) + '\n');
+      if (args.json) print(JSON.stringify({ out: path.resolve(out!), ...(lora.adapterOut ? { adapterOut: path.resolve(lora.adapterOut) } : {}), files: result.files, bytes: result.bytes, notes: result.notes, plan }) + '\n');
       else {
         if (process.stderr.isTTY) process.stdout.write('\r');
         print(`wrote ${path.resolve(out!)}: ${result.files.join(', ')} (${formatBytes(result.bytes)} of tensors)\n`);
+        if (plan.lora === 'adapter') print(`wrote ${path.resolve(lora.adapterOut!)}: adapter_model.safetensors, adapter_config.json (${plan.adapters.length} LoRA modules, r ${plan.adapters[0]!.rank})\n`);
+        else if (plan.lora === 'merge') print(`merged ${plan.adapters.length} LoRA modules into the export\n`);
         for (const n of result.notes) print(`note: ${n}\n`);
       }
     } finally {
@@ -210,6 +243,12 @@ export const IMPORT_COMMAND: CommandSpec = {
   options: [
     { ...OUT_OPTION, value: 'OUT.msgpack|OUT.safetensors', description: 'The file to write; its extension picks the format.' },
     { name: '--preset', value: 'NAME', required: true, description: 'The JAX layout to write.' },
+    {
+      name: '--layers',
+      value: 'scanned|unscanned',
+      default: 'scanned',
+      description: "MaxText presets: scanned writes each layer tensor as one array with the layer on axis 1 (MaxText's scan_layers default), unscanned one array per layer (decoder.layers_N). Other presets have one layout.",
+    },
     OVERWRITE_OPTION,
     JSON_OPTION,
     PYTHON_OPTION,
@@ -223,15 +262,18 @@ export async function importCommand(args: Args, open: (a: Args) => Promise<Check
   if (!out || !preset) throw new JaxServeError('E_USAGE', 'import needs -o OUT.msgpack|OUT.safetensors and --preset NAME.');
   const format = out.endsWith('.msgpack') ? 'msgpack' : out.endsWith('.safetensors') ? 'safetensors' : undefined;
   if (!format) throw new JaxServeError('E_USAGE', `-o ${out}: name the output *.msgpack (Flax) or *.safetensors (flax format).`);
+  const layers = one(args, '--layers');
+  if (layers !== undefined && layers !== 'scanned' && layers !== 'unscanned') throw new JaxServeError('E_USAGE', `--layers ${layers}: give scanned or unscanned.`);
   const ck = await open(args);
-  // Einsum layouts split heads back out with the HF folder's head_dim.
+  // Einsum layouts split heads back out with the HF folder's head_dim; stacked arrays take its layer and expert counts.
   const src = args.positional[0]!;
   const configFile = path.join((await opener.kind(src)) === 'directory' ? src : path.dirname(src), 'config.json');
   const inside = await opener.within(src);
   const config = (await inside.kind(configFile)) === 'file' ? await jsonObject(inside, configFile, 'config.json') : undefined;
-  const plan = planImport(ck, preset, config);
+  const plan = planImport(ck, preset, config, { layers });
+  for (const p of plan.problems) if (p.severity === 'warning') printErr(`warning: ${p.message}\n`);
   const sources = sourcesOf(ck, [[src, 'the source']]);
   await executeImport(plan, ck, opener, await openAtomicFileSink(out, { overwrite: args.flags.has('--overwrite'), sources }), format);
   if (args.json) print(JSON.stringify({ out: path.resolve(out), plan }) + '\n');
-  else print(`wrote ${path.resolve(out)}: ${plan.tensors.length} arrays in the ${plan.preset.id} layout\n`);
+  else print(`wrote ${path.resolve(out)}: ${plan.leaves.length} arrays in the ${plan.preset.id} layout${plan.layers ? ` (${plan.layers} layers)` : ''}\n`);
 }

@@ -28,6 +28,7 @@ function plan(over: Partial<Plan> = {}): Plan {
       { severity: 'info', code: 'note', message: 'a plan-wide note' },
     ],
     config: { num_hidden_layers: 1, hidden_size: 4, num_attention_heads: 1, head_dim: 4, num_key_value_heads: 1, vocab_size: 16, torch_dtype: 'float32' },
+    adapters: [],
     ...over,
   };
 }

@@ -15,6 +15,7 @@ import { checkTokenizerFolder, compatTokenizerConfig } from './tokenizer';
 import { LookAhead, type TensorConverter } from './lookAhead';
 import { applyTransforms } from './transforms';
 import { readWholeTensor } from './wholeTensor';
+import { mergedTensor, writeAdapter } from './adapterExport';
 import { configJson } from './configJson';
 
 /** Where an export is written (core/node's OutputFolder: a temporary folder renamed when done). */
@@ -55,6 +56,12 @@ export interface ExecuteOptions {
    * export keeps more than one core busy. Without them everything runs on this thread.
    */
   converters?: readonly TensorConverter[];
+  /**
+   * LoRA: the adapter-only checkpoint the plan's factors come from (--lora-from); for --lora adapter,
+   * the folder the PEFT adapter is written to and the base model path its config names. The adapter
+   * is committed before the base, so a base export never stands without the adapter it was made with.
+   */
+  lora?: { readonly adapterCheckpoint?: Checkpoint; readonly adapterTarget?: ExportTarget; readonly baseModel?: string };
 }
 
 export interface ExportResult {
@@ -82,14 +89,15 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
   const tileJob = Math.min(budget, TILE_JOB_BYTES);
   const slots = new Slots(2 * converters.length);
   // Tiles read at any offset: a deflated or Fortran-order source is read whole, as without threads.
-  const onConverters = (p: PlannedTensor, src: TensorRef) => converters.length > 0 && tileable(p) && positionable(src);
+  const onConverters = (p: PlannedTensor, src: TensorRef) => converters.length > 0 && !p.merge && tileable(p) && positionable(src);
   const routeOf = (p: PlannedTensor, src: TensorRef) => route(p, src, onConverters(p, src) ? Math.min(budget, WHOLE_ON_CONVERTERS_BYTES) : budget);
   const inWriteOrder = writeOrder(specs, opts.maxShardBytes).map((n) => byName.get(n)!);
   // The look-ahead takes what the threads make whole: chains that cannot run in tiles. Small tensors
   // whose chain can (norms, biases) are made here: queued behind a thread's tiles they would hold up
   // the writer, and so the start of the tensors after them.
-  const ahead = converters.length ? new LookAhead(inWriteOrder, sources, converters, ck, (p, src) => !onConverters(p, src) && routeOf(p, src) !== 'tiles', opts.signal) : undefined;
+  const ahead = converters.length ? new LookAhead(inWriteOrder, sources, converters, ck, (p, src) => !p.merge && !onConverters(p, src) && routeOf(p, src) !== 'tiles', opts.signal) : undefined;
   const written: string[] = [];
+  const adapterSources = { ck, adapter: opts.lora?.adapterCheckpoint, files };
   try {
     // The tokenizer is checked against the config before any tensor is written.
     if (opts.tokenizerFrom) {
@@ -111,6 +119,7 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
         if (!src) throw new JaxServeError('E_NOT_FOUND', `the plan names source tensor ${p.from}, which the checkpoint no longer has; plan again.`);
         const early = ahead?.take(p);
         if (early) return early;
+        if (p.merge) return mergedTensor(p, ck, files, adapterSources, opts.signal);
         // Small tensors are converted whole; large ones in tiles, so memory stays bounded. One layer
         // of a scanned kernel is small even when the kernel is not: only its slice is read.
         const how = routeOf(p, src);
@@ -131,10 +140,17 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
       written.push('mapping.json');
     }
     written.push(...(await copyTokenizer(files, target, opts, notes)));
+    if (plan.lora === 'adapter') {
+      const to = opts.lora?.adapterTarget;
+      if (!to) throw new JaxServeError('E_USAGE', '--lora adapter needs --adapter-out DIR, the folder for the PEFT adapter.');
+      await writeAdapter(plan, adapterSources, to, opts.lora?.baseModel ?? plan.source, opts.signal);
+      await to.commit();
+    }
     await target.commit();
     return { files: written, bytes: shards.files.reduce((a, f) => a + f.bytes, 0), notes };
   } catch (e) {
     ahead?.drop();
+    await opts.lora?.adapterTarget?.abort();
     await target.abort();
     throw e;
   }

@@ -12,6 +12,7 @@ import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, ruleTargets, type CompiledRule, type Rule } from './rules';
 import { layoutAfter, layoutBytes, type Layout, type Transform } from './transforms';
 import type { Problem } from './planRow';
+import { findLora, loraModeProblem, planAdapters, type LoraMode, type PlannedAdapter } from './lora';
 
 export interface PlannedTensor {
   readonly from: string;
@@ -20,6 +21,8 @@ export interface PlannedTensor {
   readonly source: Layout;
   readonly target: Layout;
   readonly bytes: number;
+  /** With --lora merge: the adapter folded into this weight (in f32, before any cast). */
+  readonly merge?: PlannedAdapter;
 }
 
 export type { Problem, Severity } from './planRow';
@@ -35,6 +38,10 @@ export interface Plan {
   readonly problems: readonly Problem[];
   /** config.json to write; undefined when the shapes could not be settled (see problems). */
   readonly config: Record<string, unknown> | undefined;
+  /** LoRA adapters found, one per adapted module (empty when there are none). */
+  readonly adapters: readonly PlannedAdapter[];
+  /** What is done with them: written as a PEFT adapter, or merged into the base weights. */
+  readonly lora?: LoraMode;
 }
 
 export interface PlanOptions {
@@ -53,6 +60,12 @@ export interface PlanOptions {
    * reordered from Flax's NHWC flatten to PyTorch's NCHW. Inferred from the shapes when absent.
    */
   readonly flatten?: Readonly<Record<string, readonly [number, number, number]>>;
+  /** What to do with LoRA leaves (--lora); a checkpoint that has them and no mode is refused. */
+  readonly lora?: LoraMode;
+  /** LoRA alpha (--lora-alpha); r when absent, as flax's LoRA applies no scale. */
+  readonly loraAlpha?: number;
+  /** An adapter-only checkpoint beside SRC (--lora-from): its LoRA leaves' base kernels are in SRC. */
+  readonly adapter?: Pick<Checkpoint, 'tensors' | 'location'>;
 }
 
 /**
@@ -84,7 +97,10 @@ const NOT_INHERITED = new Set(['architectures', 'model_type', 'dtype', 'torch_dt
 export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan {
   const opts = { ...options, baseConfig: normalizeBaseConfig(options.baseConfig) };
   const user = (opts.userRules ?? []).map(compileRule);
-  const { preset, prefix } = choosePreset(ck, opts.preset ?? 'auto', user);
+  // LoRA leaves are never conversion targets; a wrapped base (`M.base_module.kernel`) is matched as `M.kernel`.
+  const lora = findLora(ck.tensors, opts.adapter?.tensors);
+  const sources = ck.tensors.filter((t) => !lora.leaves.has(t.name)).map((t) => ({ t, name: lora.renamed.get(t.name) ?? t.name }));
+  const { preset, prefix } = choosePreset(ck.location, sources, opts.preset ?? 'auto', user);
   const rules = [...user, ...preset.rules.map(compileRule)];
   const problems: Problem[] = [];
   if (preset.note) problems.push({ severity: 'info', code: 'preset-note', message: preset.note });
@@ -92,8 +108,8 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
   const unmapped: string[] = [];
   const byTarget = new Map<string, string>();
   const byUser = new Set<string>();
-  for (const t of ck.tensors) {
-    const m = t.name.startsWith(prefix) ? matchRule(rules, t.name.slice(prefix.length), t.shape.length) : undefined;
+  for (const { t, name } of sources) {
+    const m = name.startsWith(prefix) ? matchRule(rules, name.slice(prefix.length), t.shape.length) : undefined;
     if (!m) {
       unmapped.push(t.name);
       problems.push({ severity: 'error', code: 'unmapped', tensor: t.name, message: `${t.name} ${t.dtype}${JSON.stringify(t.shape)}: no rule of ${preset.id} maps it (add one in jax-serve.rules.json).` });
@@ -120,6 +136,13 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
   // A state dict has no config: its one shape question is the flatten before the first Dense.
   if (preset.architecture === 'state-dict') reorderFlatten(tensors, byUser, opts, problems);
   const config = preset.architecture === 'state-dict' ? undefined : settle(ARCHITECTURES[preset.architecture], tensors, opts, problems);
+  problems.push(...lora.problems);
+  const adapters = lora.pairs.length || lora.problems.length ? planAdapters(lora, tensors, opts.loraAlpha, problems) : [];
+  if ((lora.pairs.length || lora.problems.length) && !opts.lora) problems.push(loraModeProblem(lora));
+  if (opts.lora && lora.pairs.length === 0 && lora.problems.length === 0) {
+    problems.push({ severity: 'error', code: 'lora-mode', message: `--lora ${opts.lora}: ${opts.adapter ? `${opts.adapter.location} holds` : 'the source holds'} no LoRA leaves (…lora.lora_a / …lora_a / …<param>_lora_a and their _b).` });
+  }
+  if (opts.lora === 'merge') mergeAdapters(tensors, adapters, problems);
   return {
     source: ck.location,
     preset: { id: preset.id, title: preset.title, source: preset.source },
@@ -129,7 +152,29 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
     unmapped,
     problems,
     config,
+    adapters,
+    ...(opts.lora ? { lora: opts.lora } : {}),
   };
+}
+
+/**
+ * Merging folds each adapter into its weight, whole in memory in f32: past this size (a 70B's
+ * largest projections) the export refuses and points at the adapter export, which needs no merge.
+ */
+export const MAX_MERGE_BYTES = 256 << 20;
+
+function mergeAdapters(tensors: PlannedTensor[], adapters: readonly PlannedAdapter[], problems: Problem[]): void {
+  const byFrom = new Map(tensors.map((t, i) => [t.from, i]));
+  for (const a of adapters) {
+    const i = byFrom.get(a.base)!;
+    const t = tensors[i]!;
+    const f32 = (t.target.shape.reduce((x, y) => x * y, 1) * 4);
+    if (f32 > MAX_MERGE_BYTES) {
+      problems.push({ severity: 'error', code: 'lora', tensor: t.to, message: `${t.to}: merging an adapter needs it whole in f32 (${(f32 / 2 ** 20).toFixed(0)} MiB, over ${MAX_MERGE_BYTES / 2 ** 20} MiB); export the adapter with --lora adapter instead.` });
+      continue;
+    }
+    tensors[i] = { ...t, merge: a };
+  }
 }
 
 function castTo(from: DType, to: PlanOptions['dtype']): Transform[] {
@@ -151,13 +196,13 @@ function sharedPrefixes(names: readonly string[]): string[] {
   return out;
 }
 
-function choosePreset(ck: Checkpoint, id: string, user: readonly CompiledRule[]): { preset: Preset; prefix: string } {
-  const prefixes = sharedPrefixes(ck.tensors.map((t) => t.name));
+function choosePreset(location: string, tensors: readonly { readonly t: { readonly shape: readonly number[] }; readonly name: string }[], id: string, user: readonly CompiledRule[]): { preset: Preset; prefix: string } {
+  const prefixes = sharedPrefixes(tensors.map((t) => t.name));
   const score = (preset: Preset) => {
     const rules = [...user, ...preset.rules.map(compileRule)];
     let best = { prefix: '', mapped: -1 };
     for (const prefix of prefixes) {
-      const mapped = ck.tensors.filter((t) => matchRule(rules, t.name.slice(prefix.length), t.shape.length)).length;
+      const mapped = tensors.filter(({ t, name }) => matchRule(rules, name.slice(prefix.length), t.shape.length)).length;
       if (mapped > best.mapped) best = { prefix, mapped };
     }
     return best;
@@ -169,12 +214,12 @@ function choosePreset(ck: Checkpoint, id: string, user: readonly CompiledRule[])
   }
   let best: { preset: Preset; prefix: string; mapped: number } | undefined;
   for (const preset of PRESETS) {
-    if (preset.accepts && !preset.accepts(ck.tensors)) continue;
+    if (preset.accepts && !preset.accepts(tensors.map(({ t, name }) => ({ name, shape: t.shape })))) continue;
     const s = score(preset);
     if (!best || s.mapped > best.mapped) best = { preset, ...s };
   }
   if (!best || best.mapped === 0) {
-    throw new JaxServeError('E_UNSUPPORTED', `${ck.location}: no preset recognizes these tensor names (tried ${PRESETS.map((p) => p.id).join(', ')}); name one with --preset or describe the layout in jax-serve.rules.json.`);
+    throw new JaxServeError('E_UNSUPPORTED', `${location}: no preset recognizes these tensor names (tried ${PRESETS.map((p) => p.id).join(', ')}); name one with --preset or describe the layout in jax-serve.rules.json.`);
   }
   return best;
 }

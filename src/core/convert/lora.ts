@@ -1,0 +1,202 @@
+/**
+ * LoRA adapters in JAX checkpoints, as the libraries write them (reference: flax/nnx/nn/lora.py,
+ * qwix/_src/providers/lora.py):
+ *  - `nnx.LoRALinear`: `M.kernel` (in, out) beside `M.lora.lora_a` (in, r) and `M.lora.lora_b` (r, out);
+ *  - the `nnx.LoRA` wrapper: `M.base_module.kernel` beside `M.lora_a`, `M.lora_b`;
+ *  - qwix (Tunix): `M.P_lora_a`, `M.P_lora_b` beside the weight `M.P` (`kernel`, an einsum's `w`),
+ *    A (in…, r), B (r, out…).
+ * Both flax forms add x·A·B unscaled (alpha = r); qwix scales by alpha / r and stores no alpha.
+ * The leaves come from SRC or from an adapter-only file (`nnx.state(model, nnx.LoRAParam)`) beside it.
+ * They are never conversion targets: each pair becomes a PEFT adapter module or is merged.
+ */
+import type { DType } from '../dtype';
+import { JaxServeError } from '../errors';
+import type { Problem } from './planRow';
+import { loraMap } from './loraMap';
+import type { Layout, Transform } from './transforms';
+
+export type LoraLayout = 'nnx-lora-linear' | 'nnx-lora' | 'qwix';
+
+/** What the flags ask for: a PEFT adapter beside the base export, or the deltas merged into it. */
+export type LoraMode = 'adapter' | 'merge';
+
+interface Leaf {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+/** One LoRA pair found in the source, before the plan has mapped its base kernel. */
+export interface LoraPair {
+  readonly layout: LoraLayout;
+  /** The base kernel's source name. */
+  readonly base: string;
+  readonly a: Leaf;
+  readonly b: Leaf;
+  /** Whether A and B come from the adapter-only file (--lora-from) rather than SRC. */
+  readonly inAdapterFile: boolean;
+}
+
+export interface LoraLeaves {
+  /** SRC names that are LoRA leaves: left out of the mapping (never "unmapped"). */
+  readonly leaves: ReadonlySet<string>;
+  /** SRC names under a wrapper (`M.base_module.kernel`) and the names the preset's rules see (`M.kernel`). */
+  readonly renamed: ReadonlyMap<string, string>;
+  readonly pairs: readonly LoraPair[];
+  readonly problems: readonly Problem[];
+}
+
+/** One adapted module of the plan: what `--dry-run --json` lists under `adapters`. */
+export interface PlannedAdapter {
+  /** The HF module (`model.layers.0.self_attn.q_proj`). */
+  readonly module: string;
+  readonly rank: number;
+  readonly alpha: number;
+  readonly layout: LoraLayout;
+  /** Source names of the base kernel and the factors. */
+  readonly base: string;
+  readonly a: string;
+  readonly b: string;
+  readonly inAdapterFile: boolean;
+  /** The kernel's layout and conversion chain (its cast left out): where the factors land (loraMap). */
+  readonly source: Layout;
+  readonly transforms: readonly Transform[];
+  readonly aLayout: Layout;
+  readonly bLayout: Layout;
+  /** The HF weight's (out, in). */
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** The leaf patterns, most specific first: `M.lora.lora_a` is also `….lora_a`. */
+function leafOf(name: string): { module: string; side: 'a' | 'b'; layout: LoraLayout; param?: string } | undefined {
+  let m = /^(.+)\.lora\.lora_([ab])$/.exec(name);
+  if (m) return { module: m[1]!, side: m[2] as 'a' | 'b', layout: 'nnx-lora-linear' };
+  m = /^(.+)\.lora_([ab])$/.exec(name);
+  if (m) return { module: m[1]!, side: m[2] as 'a' | 'b', layout: 'nnx-lora' };
+  m = /^(.+)\.([^.]+)_lora_([ab])$/.exec(name);
+  if (m) return { module: m[1]!, side: m[3] as 'a' | 'b', layout: 'qwix', param: m[2]! };
+  return undefined;
+}
+
+/** Finds the LoRA leaves of SRC and of an adapter-only file, paired, each with its base kernel in SRC. */
+export function findLora(src: readonly Leaf[], adapter?: readonly Leaf[]): LoraLeaves {
+  const names = new Set(src.map((t) => t.name));
+  const leaves = new Set<string>();
+  const renamed = new Map<string, string>();
+  const problems: Problem[] = [];
+  const pending = new Map<string, { a?: Leaf; b?: Leaf; layout: LoraLayout; base?: string; inAdapterFile: boolean }>();
+  const collect = (list: readonly Leaf[], inAdapterFile: boolean) => {
+    for (const t of list) {
+      const leaf = leafOf(t.name);
+      if (!leaf) {
+        if (inAdapterFile) problems.push({ severity: 'error', code: 'lora', tensor: t.name, message: `${t.name} in the adapter file is not a LoRA leaf (…lora.lora_a, …lora_a, …<param>_lora_a and their _b).` });
+        continue;
+      }
+      if (!inAdapterFile) leaves.add(t.name);
+      const key = `${leaf.layout}:${leaf.module}:${leaf.param ?? ''}`;
+      const p = pending.get(key) ?? { layout: leaf.layout, inAdapterFile };
+      const candidates = leaf.layout === 'nnx-lora-linear' ? [`${leaf.module}.kernel`] : leaf.layout === 'nnx-lora' ? [`${leaf.module}.base_module.kernel`, `${leaf.module}.kernel`] : [`${leaf.module}.${leaf.param}`];
+      p.base = candidates.find((c) => names.has(c));
+      if (leaf.side === 'a') p.a = t;
+      else p.b = t;
+      pending.set(key, p);
+    }
+  };
+  collect(src, false);
+  if (adapter) collect(adapter, true);
+  const pairs: LoraPair[] = [];
+  for (const p of pending.values()) {
+    const one = (p.a ?? p.b)!;
+    if (!p.a || !p.b) {
+      problems.push({ severity: 'error', code: 'lora', tensor: one.name, message: `${one.name}: its LoRA partner (${one.name.replace(/_([ab])$/, (_, s: string) => `_${s === 'a' ? 'b' : 'a'}`)}) is missing; an adapter needs both factors.` });
+      continue;
+    }
+    if (!p.base) {
+      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: `${p.a.name}: no base kernel for it in the source (looked for ${leafOf(p.a.name)!.module}.kernel${p.layout === 'nnx-lora' ? ' and .base_module.kernel' : ''}).` });
+      continue;
+    }
+    if (p.base.includes('.base_module.')) renamed.set(p.base, p.base.replace('.base_module.', '.'));
+    pairs.push({ layout: p.layout, base: p.base, a: p.a, b: p.b, inAdapterFile: p.inAdapterFile });
+  }
+  // The wrapper's other leaves (its bias) are the base module's too.
+  for (const t of src) {
+    if (renamed.has(t.name) || leaves.has(t.name) || !t.name.includes('.base_module.')) continue;
+    const module = t.name.slice(0, t.name.indexOf('.base_module.'));
+    if (pairs.some((p) => p.base.startsWith(`${module}.base_module.`))) renamed.set(t.name, t.name.replace('.base_module.', '.'));
+  }
+  return { leaves, renamed, pairs, problems };
+}
+
+/** The planned tensor an adapter's base kernel became, as much as the adapter needs of it. */
+interface BaseTarget {
+  readonly from: string;
+  readonly to: string;
+  readonly source: Layout;
+  readonly transforms: readonly Transform[];
+}
+
+/**
+ * The adapters of the plan: each pair's base kernel must have become one HF weight; the factors'
+ * shapes must compose to the kernel's; where they land is checked now (loraMap), so a dry run
+ * reports what the export would refuse. `alpha` is --lora-alpha, else r (flax adds A·B unscaled);
+ * qwix scales by alpha / r and does not store alpha, so it must be given.
+ */
+export function planAdapters(found: LoraLeaves, targets: readonly BaseTarget[], alpha: number | undefined, problems: Problem[]): PlannedAdapter[] {
+  const byFrom = new Map<string, BaseTarget[]>();
+  for (const t of targets) byFrom.set(t.from, [...(byFrom.get(t.from) ?? []), t]);
+  const out: PlannedAdapter[] = [];
+  if (alpha === undefined && found.pairs.some((p) => p.layout === 'qwix')) {
+    problems.push({ severity: 'error', code: 'lora-alpha', message: `qwix LoRA leaves (e.g. ${found.pairs.find((p) => p.layout === 'qwix')!.a.name}): qwix scales by alpha / rank and does not store alpha; pass --lora-alpha A (the LoraProvider's alpha).` });
+  }
+  for (const p of found.pairs) {
+    const mapped = byFrom.get(p.base) ?? [];
+    if (mapped.length !== 1) {
+      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: mapped.length ? `${p.a.name}: its base ${p.base} becomes ${mapped.length} HF tensors (stacked or fused); adapters on those are not supported yet.` : `${p.a.name}: its base ${p.base} is not converted (see the unmapped tensors), so the adapter has no module to attach to.` });
+      continue;
+    }
+    const t = mapped[0]!;
+    const rank = p.a.shape.at(-1)!;
+    const inDims = p.a.shape.length - 1;
+    const composed = [...p.a.shape.slice(0, -1), ...p.b.shape.slice(1)];
+    if (p.b.shape[0] !== rank || rank < 1 || JSON.stringify(composed) !== JSON.stringify(t.source.shape)) {
+      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: `${p.a.name} ${JSON.stringify(p.a.shape)} and ${p.b.name} ${JSON.stringify(p.b.shape)} do not compose to ${p.base} ${JSON.stringify(t.source.shape)} (A is (in…, r), B (r, out…)).` });
+      continue;
+    }
+    const transforms = t.transforms.filter((x) => x.op !== 'cast');
+    try {
+      const map = loraMap(t.source, transforms, inDims, p.a.name);
+      out.push({
+        module: t.to.replace(/\.weight$/, ''),
+        rank,
+        alpha: alpha ?? rank,
+        layout: p.layout,
+        base: p.base,
+        a: p.a.name,
+        b: p.b.name,
+        inAdapterFile: p.inAdapterFile,
+        source: t.source,
+        transforms,
+        aLayout: { shape: p.a.shape, dtype: p.a.dtype },
+        bLayout: { shape: p.b.shape, dtype: p.b.dtype },
+        rows: map.outMap.length,
+        cols: map.inMap.length,
+      });
+    } catch (e) {
+      if (!(e instanceof JaxServeError)) throw e;
+      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: e.message });
+    }
+  }
+  return out;
+}
+
+/** The plan-level problem when LoRA leaves are there and no --lora says what to do with them. */
+export function loraModeProblem(found: LoraLeaves): Problem {
+  const modules = found.pairs.length;
+  const example = found.pairs[0]?.a.name ?? [...found.leaves][0] ?? '';
+  return {
+    severity: 'error',
+    code: 'lora-mode',
+    message: `${modules} module${modules === 1 ? '' : 's'} carry LoRA leaves (e.g. ${example}): pass --lora adapter --adapter-out DIR to write a PEFT adapter beside the base export, or --lora merge to fold them into it. Nothing is written until one is chosen, so no fine-tune is dropped.`,
+  };
+}
