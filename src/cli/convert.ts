@@ -41,6 +41,16 @@ export const CONVERT_COMMAND: CommandSpec = {
   ],
 };
 
+/** Refuses an adapter folder that is, holds or lies inside the base export (or the other way round). */
+function apart(out: string, adapterOut: string): void {
+  const inside = (a: string, b: string) => {
+    const rel = path.relative(path.resolve(b), path.resolve(a));
+    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  };
+  if (inside(adapterOut, out)) throw new JaxServeError('E_UNSAFE_PATH', `--adapter-out ${adapterOut} ${path.resolve(adapterOut) === path.resolve(out) ? 'is' : 'lies inside'} the base export -o ${out}; choose two folders apart (nothing was written).`);
+  if (inside(out, adapterOut)) throw new JaxServeError('E_UNSAFE_PATH', `-o ${out} lies inside --adapter-out ${adapterOut}, the adapter folder; choose two folders apart (nothing was written).`);
+}
+
 /** --lora, --adapter-out and --lora-alpha, checked together. */
 export function loraOptions(args: Args): { mode?: 'adapter' | 'merge'; adapterOut?: string; alpha?: number } {
   const mode = one(args, '--lora');
@@ -176,7 +186,9 @@ export async function convertCommand(args: Args, open: (a: Args) => Promise<Chec
       [loraFrom, '--lora-from'],
       ...(adapterCk ? adapterCk.files.map((f) => [f, 'the adapter file'] as const) : []),
     ]);
-    // Neither output may hold the other: the base is named in the adapter's config.
+    // Neither output may hold the other: the base is named in the adapter's config. Checked on the
+    // paths as given, before either exists (the source checks skip what is not there yet).
+    if (lora.adapterOut) apart(out!, lora.adapterOut);
     const target = await OutputFolder.create(out!, { overwrite: args.flags.has('--overwrite'), sources: [...sources, ...(lora.adapterOut ? [{ path: lora.adapterOut, role: '--adapter-out' }] : [])] });
     const adapterTarget = lora.adapterOut ? await OutputFolder.create(lora.adapterOut, { overwrite: args.flags.has('--overwrite'), sources: [...sources, { path: out!, role: 'the base export (-o)' }] }).catch(async (e: unknown) => {
       await target.abort();

@@ -24,6 +24,9 @@ export { numpyDtype } from './formats/msgpack/flax';
 export * from './formats/open';
 export { ORBAX_MARKERS, openOrbax, type OrbaxBackend, type OrbaxLeaf, type OrbaxTree } from './formats/orbax/reader';
 export { planConversion, planHasErrors, type Plan, type PlannedTensor, type PlanOptions, type Problem, type Severity } from './convert/plan';
+export { findLora, type LoraLayout, type LoraMode, type PlannedAdapter } from './convert/lora';
+export { loraMap, peftFactors, type LoraMap } from './convert/loraMap';
+export { adapterConfig, targetModules } from './convert/adapterExport';
 export { configSummary, markdownCell, markdownCode, markdownCodeCell, planMarkdown, planView } from './convert/planView';
 export type { PlanRow, PlanView } from './convert/planRow';
 export { executePlan, TOKENIZER_FILES, type ExecuteOptions, type ExportResult, type ExportTarget } from './convert/execute';
@@ -35,7 +38,7 @@ export { DEFAULT_PREFLIGHT_ENGINES, preflight, PREFLIGHT_ENGINES, PREFLIGHT_RULE
 export { SGLANG_JAX_HEAD_DIM_ALIGN, SGLANG_JAX_HEAD_DIM_EVIDENCE, sglangJaxFindings } from './convert/sglangJaxRules';
 export { SGLANG_JAX_ARCHITECTURES, SGLANG_JAX_COMMIT, SGLANG_JAX_VERSION } from './serve/sglangJaxArchitectures';
 export { ARCHITECTURES, type Architecture, type ArchitectureName, type ModelDims } from './convert/architectures';
-export { executeImport, importablePresets, invertTransforms, planImport, type ImportFormat, type ImportPlan } from './convert/reverse';
+export { executeImport, importablePresets, invertTransforms, layerLayouts, planImport, type ImportFormat, type ImportLeaf, type ImportOptions, type ImportPlan, type ImportSlice, type LayerLayout } from './convert/reverse';
 export { writeFlaxMsgpack, FLAX_MAX_CHUNK_BYTES, type MsgpackLeaf } from './formats/msgpack/writer';
 export { DEFAULT_TILE_BUDGET_BYTES, tiledTensorData, tileSet } from './convert/tiled';
 export { compareLogits, type LogitsComparison } from './convert/compareLogits';

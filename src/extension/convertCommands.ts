@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { importablePresets, PRESETS, type Plan } from '../core/index';
+import { importablePresets, layerLayouts, PRESETS, type LayerLayout, type Plan } from '../core/index';
 import { type VerifyReport } from '../core/node/index';
 import { Cli, cliError } from './cli';
 import { PlanDocuments, verifyMarkdown } from './planDocuments';
@@ -25,6 +25,38 @@ export interface ConvertRequest {
   readonly base?: string;
   /** Skip the confirmation (the plan is still shown). */
   readonly yes?: boolean;
+  /** What to do with LoRA leaves (asked for when the source has them). */
+  readonly lora?: 'adapter' | 'merge';
+  /** The PEFT adapter folder of --lora adapter; asked for when absent. */
+  readonly adapterOutput?: string;
+  /** LoRA alpha; asked for when the adapters are qwix's (they do not store it). */
+  readonly loraAlpha?: number;
+  /** An adapter-only checkpoint whose base is `source` (--lora-from). */
+  readonly loraFrom?: string;
+}
+
+/** The convert options the dry run and the export share. */
+interface PlanChoices {
+  readonly preset?: string;
+  readonly dtype?: string;
+  readonly base?: string;
+  readonly rules?: string;
+  readonly lora?: 'adapter' | 'merge';
+  readonly loraAlpha?: number;
+  readonly loraFrom?: string;
+}
+
+/** The CLI options of those choices (the export adds -o, --adapter-out and the tokenizer). */
+function choiceArgs(c: PlanChoices): string[] {
+  return [
+    ...(c.preset ? ['--preset', c.preset] : []),
+    ...(c.dtype && c.dtype !== 'keep' ? ['--dtype', c.dtype] : []),
+    ...(c.base ? ['--config-from', c.base] : []),
+    ...(c.rules ? ['--rules', c.rules] : []),
+    ...(c.lora ? ['--lora', c.lora] : []),
+    ...(c.loraAlpha !== undefined ? ['--lora-alpha', String(c.loraAlpha)] : []),
+    ...(c.loraFrom ? ['--lora-from', c.loraFrom] : []),
+  ];
 }
 
 export interface ImportRequest {
@@ -32,6 +64,8 @@ export interface ImportRequest {
   readonly preset: string;
   /** A .msgpack or .safetensors file. */
   readonly output: string;
+  /** For MaxText presets: the CLI's --layers (scanned when absent). */
+  readonly layers?: LayerLayout;
 }
 
 export interface VerifyRequest {
@@ -45,6 +79,8 @@ export interface ConvertResult {
   readonly ok: boolean;
   readonly plan?: Plan;
   readonly output?: string;
+  /** The PEFT adapter folder written beside the export (--lora adapter). */
+  readonly adapterOutput?: string;
   readonly message: string;
 }
 
@@ -111,8 +147,8 @@ export class ConvertCommands implements vscode.Disposable {
   }
 
   /** The dry run: the CLI's plan for these options (exit 0, or 1 with errors in it). */
-  private async plan(source: string, opts: { preset?: string; dtype?: string; base?: string; rules?: string }, python: string): Promise<Plan | string> {
-    const args = ['convert', source, '--dry-run', '--json', '--python', python, ...(opts.preset ? ['--preset', opts.preset] : []), ...(opts.dtype && opts.dtype !== 'keep' ? ['--dtype', opts.dtype] : []), ...(opts.base ? ['--config-from', opts.base] : []), ...(opts.rules ? ['--rules', opts.rules] : [])];
+  private async plan(source: string, opts: PlanChoices, python: string): Promise<Plan | string> {
+    const args = ['convert', source, '--dry-run', '--json', '--python', python, ...choiceArgs(opts)];
     const r = await this.cli.run({ args });
     if (r.code !== 0 && r.code !== 1) return cliError(r);
     try {
@@ -143,7 +179,8 @@ export class ConvertCommands implements vscode.Disposable {
     const rules = await this.rulesFor(source);
     if (rules) this.cli.log.info(`user rules: ${rules}`);
     let preset = req?.preset;
-    let plan = await this.plan(source, { preset, base, rules }, python);
+    const loraFrom = req?.loraFrom;
+    let plan = await this.plan(source, { preset, base, rules, loraFrom }, python);
     if (typeof plan === 'string') return this.fail('convert', vscode.l10n.t('Convert {0}: {1}', path.basename(source), plan));
     if (preset === undefined) {
       const detected = plan.preset.id;
@@ -172,7 +209,32 @@ export class ConvertCommands implements vscode.Disposable {
       if (!choice) return undefined;
       dtype = choice.dtype;
     }
-    plan = await this.plan(source, { preset, dtype, base, rules }, python);
+    // LoRA leaves are never dropped: the plan refuses them until the user says what to do.
+    let lora = req?.lora;
+    let loraAlpha = req?.loraAlpha;
+    if (plan.adapters.length > 0 && lora === undefined) {
+      const ranks = [...new Set(plan.adapters.map((a) => a.rank))].join('/');
+      const choice = await vscode.window.showQuickPick(
+        [
+          { label: vscode.l10n.t('$(extensions) Write a PEFT adapter beside the base'), detail: vscode.l10n.t('vLLM loads it with --lora-modules, SGLang with --lora-paths; the base export stays the base model.'), lora: 'adapter' as const },
+          { label: vscode.l10n.t('$(merge) Merge into the weights'), detail: vscode.l10n.t('W + (alpha / r) · B · A, computed in f32: one model, no adapter to load.'), lora: 'merge' as const },
+        ],
+        { title: vscode.l10n.t('Convert: {0} modules carry LoRA adapters (rank {1})', plan.adapters.length, ranks), ignoreFocusOut: true },
+      );
+      if (!choice) return undefined;
+      lora = choice.lora;
+    }
+    if (plan.adapters.some((a) => a.layout === 'qwix') && loraAlpha === undefined) {
+      const text = await vscode.window.showInputBox({
+        title: vscode.l10n.t('Convert: LoRA alpha'),
+        prompt: vscode.l10n.t('qwix scales each adapter by alpha / rank and does not store alpha: the alpha of your LoraProvider.'),
+        ignoreFocusOut: true,
+        validateInput: (v) => (Number.isFinite(Number(v)) && Number(v) > 0 ? undefined : vscode.l10n.t('A positive number.')),
+      });
+      if (text === undefined) return undefined;
+      loraAlpha = Number(text);
+    }
+    plan = await this.plan(source, { preset, dtype, base, rules, lora, loraAlpha, loraFrom }, python);
     if (typeof plan === 'string') return this.fail('convert', vscode.l10n.t('Convert {0}: {1}', path.basename(source), plan));
     this.plans.show(source, plan, rules);
     this.docs.problems(source, plan);
@@ -183,6 +245,8 @@ export class ConvertCommands implements vscode.Disposable {
     }
     const output = req?.output ?? (await vscode.window.showSaveDialog({ title: vscode.l10n.t('Convert: the export folder to create'), defaultUri: vscode.Uri.file(`${source.replace(/[/\\]+$/, '').replace(/\.(msgpack|safetensors)$/, '')}-hf`), saveLabel: vscode.l10n.t('Export Here') }))?.fsPath;
     if (!output) return undefined;
+    const adapterOutput = lora !== 'adapter' ? undefined : (req?.adapterOutput ?? (await vscode.window.showSaveDialog({ title: vscode.l10n.t('Convert: the PEFT adapter folder to create'), defaultUri: vscode.Uri.file(`${output.replace(/[/\\]+$/, '')}-lora`), saveLabel: vscode.l10n.t('Write the Adapter Here') }))?.fsPath);
+    if (lora === 'adapter' && !adapterOutput) return undefined;
     const bytes = plan.tensors.reduce((a, t) => a + t.bytes, 0);
     if (!req?.yes) {
       const go = vscode.l10n.t('Convert');
@@ -193,7 +257,7 @@ export class ConvertCommands implements vscode.Disposable {
       );
       if (ok !== go) return undefined;
     }
-    const args = ['convert', source, '-o', output, '--preset', preset, '--python', python, '--progress-json', ...(dtype !== 'keep' ? ['--dtype', dtype!] : []), ...(base ? ['--config-from', base, '--tokenizer-from', base] : []), ...(rules ? ['--rules', rules] : [])];
+    const args = ['convert', source, '-o', output, '--python', python, '--progress-json', ...choiceArgs({ preset, dtype, base, rules, lora, loraAlpha, loraFrom }), ...(base ? ['--tokenizer-from', base] : []), ...(adapterOutput ? ['--adapter-out', adapterOutput] : [])];
     const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Converting {0}', path.basename(source)), cancellable: true }, (progress, token) => {
       let last = 0;
       return this.cli.run({
@@ -206,7 +270,7 @@ export class ConvertCommands implements vscode.Disposable {
       });
     });
     if (r.code !== 0) return { ...this.fail('convert', vscode.l10n.t('Convert {0}: {1}', path.basename(source), cliError(r))), plan };
-    const result: ConvertResult = { ok: true, plan, output, message: r.stdout.trim() };
+    const result: ConvertResult = { ok: true, plan, output, ...(adapterOutput ? { adapterOutput } : {}), message: r.stdout.trim() };
     this.last.convert = result;
     this.exported.fire(output);
     const preflight = vscode.l10n.t('Preflight');
@@ -227,6 +291,16 @@ export class ConvertCommands implements vscode.Disposable {
       req?.preset ??
       (await vscode.window.showQuickPick(importablePresets().map((p) => ({ label: p.id, description: p.architecture, detail: p.title })), { title: vscode.l10n.t('Import: the JAX layout to write'), ignoreFocusOut: true }))?.label;
     if (!preset) return undefined;
+    // MaxText layouts come scanned (its default) or one array per layer: asked only when there is a choice.
+    let layers = req?.layers;
+    if (!req && layerLayouts(preset).length > 0) {
+      const choices = [
+        { label: vscode.l10n.t('Scanned layers'), detail: vscode.l10n.t("One array per tensor, the layer on axis 1 (scan_layers: true, MaxText's default)"), layers: 'scanned' as const },
+        { label: vscode.l10n.t('One array per layer'), detail: vscode.l10n.t('decoder.layers_N (scan_layers: false)'), layers: 'unscanned' as const },
+      ];
+      layers = (await vscode.window.showQuickPick(choices, { title: vscode.l10n.t('Import: the layer layout'), ignoreFocusOut: true }))?.layers;
+      if (!layers) return undefined;
+    }
     let output = req?.output;
     if (!output) {
       const format = await vscode.window.showQuickPick(
@@ -241,7 +315,7 @@ export class ConvertCommands implements vscode.Disposable {
       if (!output) return undefined;
     }
     const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Importing {0} as {1}', path.basename(source), preset), cancellable: true }, (_p, token) =>
-      this.cli.run({ args: ['import', source, '-o', output!, '--preset', preset], token }),
+      this.cli.run({ args: ['import', source, '-o', output!, '--preset', preset, ...(layers ? ['--layers', layers] : [])], token }),
     );
     if (r.code !== 0) return this.fail('import', vscode.l10n.t('Import {0}: {1}', path.basename(source), cliError(r)));
     const result: ConvertResult = { ok: true, output, message: r.stdout.trim() };

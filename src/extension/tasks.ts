@@ -24,6 +24,11 @@ interface JaxServeTaskDefinition extends vscode.TaskDefinition {
   output?: string;
   preset?: string;
   entry?: string;
+  /** convert: what to do with LoRA leaves, the adapter folder, alpha, and an adapter-only file. */
+  lora?: 'adapter' | 'merge';
+  adapterOutput?: string;
+  loraAlpha?: number;
+  loraFrom?: string;
   args?: string[];
 }
 
@@ -69,7 +74,18 @@ function cliArgs(def: JaxServeTaskDefinition): string[] {
     case 'preflight':
       return ['preflight', need(def.source, 'source'), ...(def.engine ? ['--engine', def.engine] : []), ...extra];
     case 'convert':
-      return ['convert', need(def.source, 'source'), '-o', need(def.output, 'output'), ...(def.preset ? ['--preset', def.preset] : []), ...extra];
+      return [
+        'convert',
+        need(def.source, 'source'),
+        '-o',
+        need(def.output, 'output'),
+        ...(def.preset ? ['--preset', def.preset] : []),
+        ...(def.lora ? ['--lora', def.lora] : []),
+        ...(def.adapterOutput ? ['--adapter-out', def.adapterOutput] : []),
+        ...(def.loraAlpha !== undefined ? ['--lora-alpha', String(def.loraAlpha)] : []),
+        ...(def.loraFrom ? ['--lora-from', def.loraFrom] : []),
+        ...extra,
+      ];
     case 'import':
       return ['import', need(def.source, 'source'), '-o', need(def.output, 'output'), '--preset', need(def.preset, 'preset'), ...extra];
     case 'verify':

@@ -6,9 +6,9 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DTYPE_BITS, executeImport, executePlan, openCheckpoint, planConversion, planImport, readTensorBytes, tileSet, writeFlaxMsgpack, type Checkpoint, type MsgpackLeaf } from '../../src/core/index';
+import { DTYPE_BITS, executeImport, executePlan, importablePresets, openCheckpoint, planConversion, planImport, readTensorBytes, tileSet, writeFlaxMsgpack, type Checkpoint, type LayerLayout, type MsgpackLeaf } from '../../src/core/index';
 import { NodeFileOpener, openAtomicFileSink, OutputFolder, ValueWorker } from '../../src/core/node/index';
 import { canonicalSuite } from './canonicalSuite';
 import { prng } from './helpers';
@@ -75,7 +75,7 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     }
   });
 
-  it('imports into the einsum layouts (bonsai Llama and Qwen3) exactly, heads split by config.json; refuses stacked layouts clearly', async () => {
+  it('imports into the einsum layouts (bonsai Llama and Qwen3) exactly, heads split by config.json; refuses fused layouts clearly', async () => {
     for (const [hfDir, preset, want] of [['hf', 'bonsai-llama', 'jax/bonsai_llama.msgpack'], ['qwen3/hf', 'bonsai-qwen3', 'qwen3/jax/bonsai.msgpack']] as const) {
       const hf = await openCheckpoint(files, join(suite.fx.dir, hfDir));
       const config = JSON.parse(readFileSync(join(suite.fx.dir, hfDir, 'config.json'), 'utf8'));
@@ -87,7 +87,10 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
       assert.throws(() => planImport(hf, preset), /needs head_dim; the source folder's config.json should say it/);
     }
     const hf = await openCheckpoint(files, join(suite.fx.dir, 'hf'));
-    for (const preset of ['maxtext-llama3.1', 'tunix-gemma3']) assert.throws(() => planImport(hf, preset, {}), /stacks several HF tensors into one .* not supported yet/);
+    assert.throws(() => planImport(hf, 'tunix-gemma3', {}), /tunix-gemma3: its layers\.\{i\}\.attn\.kv_einsum\.w fuses several HF tensors into one .* not supported yet/);
+    assert.ok(!importablePresets().some((p) => p.id === 'tunix-gemma3'));
+    assert.ok(['maxtext-llama3.1', 'maxtext-mixtral', 'maxtext-qwen3-moe'].every((id) => importablePresets().some((p) => p.id === id)));
+    assert.throws(() => planImport(hf, 'talk-nnx-llama', {}, { layers: 'scanned' }), /talk-nnx-llama has no scanned layer layout/);
   });
 
   it('imports the same bytes with a 64 KiB budget (tiled transposes streamed in order for msgpack, positioned for safetensors)', async () => {
@@ -113,6 +116,114 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
     const back = join(suite.dir, 'back.msgpack');
     await executeImport(planImport(exported, plan.preset.id), exported, files, await openAtomicFileSink(back, { sources: [] }), 'msgpack');
     assert.deepEqual(await hashes(await openCheckpoint(files, back)), await hashes(src));
+  });
+
+  // MaxText: the HF tensors of each layer (and expert) stack back into one array; the checkpoint's params.params wrapper comes back too.
+  const MAXTEXT: readonly { rel: string; hf: string; preset: string; layers: LayerLayout }[] = [
+    { rel: 'mixtral/jax/maxtext.msgpack', hf: 'mixtral/hf', preset: 'maxtext-mixtral', layers: 'scanned' },
+    { rel: 'mixtral/jax/maxtext_unscanned_orbax', hf: 'mixtral/hf', preset: 'maxtext-mixtral', layers: 'unscanned' },
+    { rel: 'qwen3_moe/jax/maxtext_orbax', hf: 'qwen3_moe/hf', preset: 'maxtext-qwen3-moe', layers: 'scanned' },
+    { rel: 'qwen3_moe/jax/maxtext_unscanned.msgpack', hf: 'qwen3_moe/hf', preset: 'maxtext-qwen3-moe', layers: 'unscanned' },
+    { rel: 'jax/maxtext_orbax', hf: 'hf', preset: 'maxtext-llama3.1', layers: 'scanned' },
+  ];
+  /** The export of a MaxText fixture, opened, with its config.json. */
+  const exported = new Map<string, { ck: Checkpoint; config: Record<string, unknown>; out: string }>();
+  async function exportOf(rel: string, hf: string, preset: string) {
+    if (!exported.has(rel)) {
+      const { out } = await suite.exportTo(rel, `export-${rel.replace(/\W+/g, '_')}`, { ...suite.baseOpts(hf), preset }, { hf });
+      exported.set(rel, { ck: await openCheckpoint(files, out), config: JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')), out });
+    }
+    return exported.get(rel)!;
+  }
+
+  it('export then import returns MaxText Mixtral, Qwen3-MoE and Llama bit for bit, scanned and unscanned (msgpack and flax safetensors)', async function () {
+    this.timeout(300_000);
+    for (const { rel, hf, preset, layers } of MAXTEXT) {
+      const { ck, config } = await exportOf(rel, hf, preset);
+      const plan = planImport(ck, preset, config, { layers });
+      assert.deepEqual(plan.problems, [], rel);
+      assert.equal(plan.layers, layers);
+      assert.equal(plan.tensors.length, ck.tensors.length, `${rel}: every HF tensor has its place`);
+      for (const format of ['msgpack', 'safetensors'] as const) {
+        const back = join(suite.dir, `back-${rel.replace(/\W+/g, '_')}.${format}`);
+        await executeImport(plan, ck, files, await openAtomicFileSink(back, { sources: [] }), format);
+        assert.deepEqual(await hashes(await openCheckpoint(files, back)), suite.fx.manifest.files[rel], `${rel} -> ${format}`);
+      }
+    }
+    // Scanned, the stacked arrays keep MaxText's shapes: experts (E, L, D, F), the router (D, L, E), q (D, L, N, H).
+    const { ck, config } = await exportOf('mixtral/jax/maxtext.msgpack', 'mixtral/hf', 'maxtext-mixtral');
+    const leaves = new Map(planImport(ck, 'maxtext-mixtral', config).leaves.map((l) => [l.name, l]));
+    assert.deepEqual(leaves.get('params.params.decoder.layers.MoeBlock_0.wi_0')?.target.shape, [4, 2, 256, 128]);
+    assert.deepEqual(leaves.get('params.params.decoder.layers.MoeBlock_0.gate.kernel')?.axes, [1]);
+    assert.deepEqual(leaves.get('params.params.decoder.layers.self_attention.query.kernel')?.target.shape, [256, 2, 4, 64]);
+    // sqrt(head_dim) = 8 undoes exactly; sqrt(32) does not, and the plan says so instead of claiming it.
+    const odd = planImport(ck, 'maxtext-mixtral', { ...config, head_dim: 32 });
+    assert.deepEqual(odd.problems.map((p) => [p.severity, p.code, p.tensor]), [['warning', 'inexact', 'params.params.decoder.layers.self_attention.query.kernel']]);
+    assert.match(odd.problems[0]!.message, /applies scale\(×5\.656\d*\) to it, and undoing that may differ from the original in the last bit/);
+  });
+
+  it('names a missing expert instead of stacking a smaller array (the last one too, by config.json), and slices that repeat or disagree', async () => {
+    const { ck, config } = await exportOf('mixtral/jax/maxtext.msgpack', 'mixtral/hf', 'maxtext-mixtral');
+    const without = (drop: (name: string) => boolean): Checkpoint => ({ ...ck, tensors: ck.tensors.filter((t) => !drop(t.name)) });
+    const one = 'model.layers.1.block_sparse_moe.experts.2.w1.weight';
+    for (const layers of ['scanned', 'unscanned'] as const) {
+      const plan = planImport(without((n) => n === one), 'maxtext-mixtral', config, { layers });
+      const missing = plan.problems.filter((p) => p.code === 'missing');
+      assert.equal(missing.length, 1, layers);
+      assert.equal(missing[0]!.tensor, one);
+      assert.match(missing[0]!.message, layers === 'scanned' ? /^model\.layers\.1\.block_sparse_moe\.experts\.2\.w1\.weight is not in the HF checkpoint: params\.params\.decoder\.layers\.MoeBlock_0\.wi_0 stacks 4 × 2 of them \(experts × layers\)/ : /^model\.layers\.1\.block_sparse_moe\.experts\.2\.w1\.weight is not in the HF checkpoint: params\.params\.decoder\.layers_1\.MoeBlock_0\.wi_0 stacks 4 of them \(experts\)/);
+      const out = join(suite.dir, `missing-${layers}.msgpack`);
+      await assert.rejects(executeImport(plan, without((n) => n === one), files, await openAtomicFileSink(out, { sources: [] }), 'msgpack'), /experts\.2\.w1\.weight is not in the HF checkpoint/);
+      assert.ok(!existsSync(out), 'nothing written');
+    }
+    // The last expert gone from every layer: only config.json's num_local_experts knows it was there.
+    const plan = planImport(without((n) => n.includes('.experts.3.')), 'maxtext-mixtral', config);
+    const missing = plan.problems.filter((p) => p.code === 'missing').map((p) => p.message);
+    assert.equal(missing.length, 3, 'w1, w2 and w3');
+    assert.match(missing[0]!, /^model\.layers\.0\.block_sparse_moe\.experts\.3\.w\d\.weight, model\.layers\.1\.block_sparse_moe\.experts\.3\.w\d\.weight are not in the HF checkpoint/);
+    // A stray index past config.json's count has no place either.
+    const extra: Checkpoint = { ...ck, tensors: [...ck.tensors, { ...ck.tensors.find((t) => t.name === one)!, name: 'model.layers.1.block_sparse_moe.experts.7.w1.weight' }] };
+    assert.ok(planImport(extra, 'maxtext-mixtral', config).problems.some((p) => /experts\.7\.w1\.weight: index 7 is past the 4 experts config\.json gives/.test(p.message)));
+    // The same slice twice (a zero-padded index), or one of another shape: named, not stacked.
+    const twice: Checkpoint = { ...ck, tensors: [...ck.tensors, { ...ck.tensors.find((t) => t.name === one)!, name: 'model.layers.01.block_sparse_moe.experts.2.w1.weight' }] };
+    assert.deepEqual(
+      planImport(twice, 'maxtext-mixtral', config).problems.map((p) => p.message),
+      ['model.layers.01.block_sparse_moe.experts.2.w1.weight and model.layers.1.block_sparse_moe.experts.2.w1.weight both map to params.params.decoder.layers.MoeBlock_0.wi_0 at [2,1].'],
+    );
+    const narrow: Checkpoint = { ...ck, tensors: ck.tensors.map((t) => (t.name === one ? { ...t, shape: [64, 256] } : t)) };
+    assert.match(planImport(narrow, 'maxtext-mixtral', config).problems.find((p) => p.code === 'shape')?.message ?? '', /^model\.layers\.1\.block_sparse_moe\.experts\.2\.w1\.weight makes a F32\[256,64\] slice of params\.params\.decoder\.layers\.MoeBlock_0\.wi_0, model\.layers\.\d\.block_sparse_moe\.experts\.\d\.w1\.weight a F32\[256,128\] one/);
+  });
+
+  it('keeps memory bounded: experts stream in tiles, an inner-stacked array over the budget is refused by name', async function () {
+    this.timeout(120_000);
+    // Unscanned, every stacked array leads with its experts: any budget works, the same bytes.
+    const unscanned = await exportOf('mixtral/jax/maxtext_unscanned_orbax', 'mixtral/hf', 'maxtext-mixtral');
+    const plan = planImport(unscanned.ck, 'maxtext-mixtral', unscanned.config, { layers: 'unscanned' });
+    for (const format of ['msgpack', 'safetensors'] as const) {
+      const whole = join(suite.dir, `moe-whole.${format}`);
+      const tiled = join(suite.dir, `moe-tiled.${format}`);
+      await executeImport(plan, unscanned.ck, files, await openAtomicFileSink(whole, { sources: [] }), format);
+      await executeImport(plan, unscanned.ck, files, await openAtomicFileSink(tiled, { sources: [] }), format, { tileBudgetBytes: 64 << 10 });
+      assert.deepEqual(readFileSync(tiled), readFileSync(whole), format);
+    }
+    // Scanned, the (D, L, N, H) kernels interleave their layers: built whole, so refused over the budget, before a byte.
+    const scanned = await exportOf('mixtral/jax/maxtext.msgpack', 'mixtral/hf', 'maxtext-mixtral');
+    const out = join(suite.dir, 'over-budget.msgpack');
+    await assert.rejects(
+      executeImport(planImport(scanned.ck, 'maxtext-mixtral', scanned.config), scanned.ck, files, await openAtomicFileSink(out, { sources: [] }), 'msgpack', { tileBudgetBytes: 64 << 10 }),
+      /^JaxServeError: params\.params\.decoder\.layers\.[\w.]+ is F32\[\d+,2(,\d+)*\] \(\d+ bytes\) stacked along axis 1 from 2 HF tensors, so it is built whole in memory, over the 65536-byte memory budget; import with --layers unscanned/,
+    );
+    assert.ok(!existsSync(out), 'nothing written');
+  });
+
+  it('the CLI imports MaxText layouts, scanned or not as --layers says', async () => {
+    const cli = resolve(__dirname, '../../../dist/cli.js');
+    const { out: src } = await exportOf('qwen3_moe/jax/maxtext_unscanned.msgpack', 'qwen3_moe/hf', 'maxtext-qwen3-moe');
+    const out = join(suite.dir, 'cli-moe.msgpack');
+    const said = execFileSync(process.execPath, [cli, 'import', src, '-o', out, '--preset', 'maxtext-qwen3-moe', '--layers', 'unscanned'], { encoding: 'utf8' });
+    assert.match(said, /: 27 arrays in the maxtext-qwen3-moe layout \(unscanned layers\)/);
+    assert.deepEqual(await hashes(await openCheckpoint(files, out)), suite.fx.manifest.files['qwen3_moe/jax/maxtext_unscanned.msgpack']);
+    assert.throws(() => execFileSync(process.execPath, [cli, 'import', src, '-o', out, '--preset', 'maxtext-qwen3-moe', '--layers', 'sideways', '--overwrite'], { stdio: 'pipe' }), /--layers sideways: give scanned or unscanned/);
   });
 
   it('the CLI imports, and refuses an output name it cannot tell the format of', () => {
