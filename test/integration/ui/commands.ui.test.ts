@@ -6,7 +6,7 @@
  * click. Screenshots of both plans are taken.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { preflight } from '../../../src/core/index';
@@ -14,6 +14,7 @@ import { NodeFileOpener } from '../../../src/core/node/index';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 import { buildWorkspace } from '../fixtures';
+import { canonicalFixtures, loraFixtures } from '../../fixtures/canonical';
 import { until } from '../waits';
 
 const root = repoRoot();
@@ -29,6 +30,9 @@ describe('guided commands in the real VS Code (chromium)', function () {
     if (!process.env.JAX_SERVE_PYTHON) this.skip();
     ws = mkdtempSync(join(tmpdir(), 'jax-serve-ui-cmd-'));
     await buildWorkspace(ws, { root, python: process.env.JAX_SERVE_PYTHON });
+    // A fine-tune as flax writes it: nnx.LoRALinear leaves beside the kernels.
+    const python = process.env.JAX_SERVE_PYTHON!;
+    cpSync(join(loraFixtures(python, canonicalFixtures(python)).dir, 'lora_linear.msgpack'), join(ws, 'jax', 'lora_linear.msgpack'));
     server = await startCodeServer({ settings: { 'jaxServe.pythonPath': process.env.JAX_SERVE_PYTHON!, 'files.simpleDialog.enable': true } });
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
@@ -113,5 +117,37 @@ describe('guided commands in the real VS Code (chromium)', function () {
     assert.deepEqual(report.findings.filter((f) => f.severity === 'error'), []);
     assert.equal(report.architecture, 'LlamaForCausalLM');
     assert.match((await frame.textContent('.plan-head'))!, /Conversion plan[\s\S]*talk-nnx-llama/);
+  });
+
+  it('a fine-tune with LoRA leaves: the command asks what to do with them, and writes the base export and a PEFT adapter beside it', async () => {
+    const page = wb.page;
+    const output = join(ws, 'exports', 'tuned');
+    const adapter = join(ws, 'exports', 'tuned-adapter');
+    await wb.runCommand('JAX Serve: Convert Checkpoint');
+    await step('Convert: the JAX checkpoint');
+    await wb.acceptFileDialog('Convert: the JAX checkpoint', join(ws, 'jax', 'lora_linear.msgpack'));
+    await step('Convert: base model');
+    await wb.pickRow('Choose the base model folder');
+    await step('The base model folder');
+    await wb.acceptFileDialog('The base model folder', join(ws, 'exports', 'ready'));
+    await step('Convert: the layout of lora_linear.msgpack');
+    await wb.pickRow('talk-nnx-llama');
+    await step('Convert: element type');
+    await wb.pickRow('keep');
+    await step('Convert: 8 modules carry LoRA adapters (rank 4)');
+    await wb.pickRow('Write a PEFT adapter beside the base');
+    await step('Convert: the export folder to create');
+    await wb.acceptFileDialog('Convert: the export folder to create', output);
+    await step('Convert: the PEFT adapter folder to create');
+    await wb.acceptFileDialog('Convert: the PEFT adapter folder to create', adapter);
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 60_000 });
+    await dialog.getByRole('button', { name: 'Convert' }).click();
+    await until('the adapter folder', () => (existsSync(join(adapter, 'adapter_config.json')) ? true : undefined), 60_000);
+    const config = JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual([config.peft_type, config.r, config.lora_alpha, config.base_model_name_or_path], ['LORA', 4, 4, output]);
+    assert.ok(existsSync(join(adapter, 'adapter_model.safetensors')));
+    const report = await preflight(new NodeFileOpener(), output);
+    assert.deepEqual(report.findings.filter((f) => f.severity === 'error'), []);
   });
 });
