@@ -30,14 +30,26 @@ interface LoraChecked {
   adapterConfig?: Record<string, unknown>;
 }
 
-/** A (in…, r) and B (r, out…) as f32 values, and the delta the chain makes of A·B, in f64. */
-function deltaThroughChain(kernel: number[], inDims: number, rank: number, chain: readonly Transform[], rand: () => number): { a: Float64Array; b: Float64Array; delta: Float64Array; rows: number; cols: number } {
-  const inSize = kernel.slice(0, inDims).reduce((x, y) => x * y, 1);
-  const outSize = kernel.slice(inDims).reduce((x, y) => x * y, 1);
+/** A (in…, r) and B (r, out…) as f32 values (in… the kernel's `inAxes`), and the delta the chain makes of A·B, in f64. */
+function deltaThroughChain(kernel: number[], inAxes: number[], rank: number, chain: readonly Transform[], rand: () => number): { a: Float64Array; b: Float64Array; delta: Float64Array; rows: number; cols: number } {
+  const outAxes = kernel.map((_, k) => k).filter((k) => !inAxes.includes(k));
+  const size = (axes: number[]) => axes.reduce((x, k) => x * kernel[k]!, 1);
+  const [inSize, outSize] = [size(inAxes), size(outAxes)];
   const a = Float64Array.from({ length: inSize * rank }, () => Math.fround(rand() - 0.5));
   const b = Float64Array.from({ length: rank * outSize }, () => Math.fround(rand() - 0.5));
-  const dk = new Float64Array(inSize * outSize);
-  for (let i = 0; i < inSize; i++) for (let o = 0; o < outSize; o++) for (let k = 0; k < rank; k++) dk[i * outSize + o]! += a[i * rank + k]! * b[k * outSize + o]!;
+  const total = inSize * outSize;
+  const dk = new Float64Array(total);
+  for (let flat = 0; flat < total; flat++) {
+    const c: number[] = [];
+    let f = flat;
+    for (let k = kernel.length - 1; k >= 0; k--) {
+      c[k] = f % kernel[k]!;
+      f = Math.floor(f / kernel[k]!);
+    }
+    const idx = (axes: number[]) => axes.reduce((x, k) => x * kernel[k]! + c[k]!, 0);
+    const [i, o] = [idx(inAxes), idx(outAxes)];
+    for (let k = 0; k < rank; k++) dk[flat]! += a[i * rank + k]! * b[k * outSize + o]!;
+  }
   const out = applyTransforms(new Uint8Array(dk.buffer), { shape: kernel, dtype: 'F64' }, chain);
   const [rows, cols] = out.layout.shape as [number, number];
   return { a, b, delta: new Float64Array(out.bytes.buffer, out.bytes.byteOffset, rows * cols), rows, cols };
@@ -45,17 +57,19 @@ function deltaThroughChain(kernel: number[], inDims: number, rank: number, chain
 
 describe('LoRA: index maps through the conversion chains', () => {
   const rand = prng(19);
-  const chains: [string, number[], number, Transform[]][] = [
-    ['a Dense kernel (in, out)', [12, 10], 1, [{ op: 'transpose', axes: [1, 0] }]],
-    ['an einsum q (D, N, H), RoPE de-interleaved and the pre-scale undone', [8, 3, 6], 1, [{ op: 'deinterleave', axis: 2 }, { op: 'merge', axis: 1 }, { op: 'transpose', axes: [1, 0] }, { op: 'scale', factor: Math.sqrt(6) }]],
-    ['an einsum o (N, H, D)', [3, 4, 10], 2, [{ op: 'merge', axis: 0 }, { op: 'transpose', axes: [1, 0] }]],
-    ['a fused (D, 2, N, H) kv kernel, v selected', [8, 2, 3, 4], 1, [{ op: 'select', axis: 1, index: 1 }, { op: 'merge', axis: 1 }, { op: 'transpose', axes: [1, 0] }]],
+  const chains: [string, number[], number[], Transform[]][] = [
+    ['a Dense kernel (in, out)', [12, 10], [0], [{ op: 'transpose', axes: [1, 0] }]],
+    ['an einsum q (D, N, H), RoPE de-interleaved and the pre-scale undone', [8, 3, 6], [0], [{ op: 'deinterleave', axis: 2 }, { op: 'merge', axis: 1 }, { op: 'transpose', axes: [1, 0] }, { op: 'scale', factor: Math.sqrt(6) }]],
+    ['an einsum o (N, H, D)', [3, 4, 10], [0, 1], [{ op: 'merge', axis: 0 }, { op: 'transpose', axes: [1, 0] }]],
+    ['a fused (D, 2, N, H) kv kernel, v selected', [8, 2, 3, 4], [0], [{ op: 'select', axis: 1, index: 1 }, { op: 'merge', axis: 1 }, { op: 'transpose', axes: [1, 0] }]],
+    ["Gemma's q_einsum (N, D, H): the input axis in the middle", [3, 8, 4], [1], [{ op: 'transpose', axes: [0, 2, 1] }, { op: 'merge', axis: 0 }]],
+    ["Gemma's kv_einsum (2, K, D, H), k selected", [2, 2, 8, 4], [2], [{ op: 'select', axis: 0, index: 0 }, { op: 'transpose', axes: [0, 2, 1] }, { op: 'merge', axis: 0 }]],
   ];
-  for (const [what, kernel, inDims, chain] of chains) {
+  for (const [what, kernel, inAxes, chain] of chains) {
     it(`lora_B · lora_A equals the chain run on the whole delta: ${what}`, () => {
       const rank = 3;
-      const { a, b, delta, rows, cols } = deltaThroughChain(kernel, inDims, rank, chain, rand);
-      const map = loraMap({ shape: kernel, dtype: 'F32' }, chain, inDims, what);
+      const { a, b, delta, rows, cols } = deltaThroughChain(kernel, inAxes, rank, chain, rand);
+      const map = loraMap({ shape: kernel, dtype: 'F32' }, chain, inAxes, what);
       const { loraA, loraB } = peftFactors(map, a, b, rank);
       let worst = 0;
       for (let o = 0; o < rows; o++) {
@@ -71,8 +85,8 @@ describe('LoRA: index maps through the conversion chains', () => {
 
   it('refuses a chain that mixes input and output axes, or adds a constant, naming the tensor', () => {
     // (4, 6) read as (6, 4): rows of the output take elements of several inputs.
-    assert.throws(() => loraMap({ shape: [4, 6], dtype: 'F32' }, [{ op: 'reshape', shape: [6, 4] }], 1, 'x.lora_a'), /x\.lora_a: its conversion \(reshape\(6, 4\)\) mixes the kernel's input and output axes/);
-    assert.throws(() => loraMap({ shape: [4], dtype: 'F32' }, [{ op: 'add', value: 1 }], 0, 'norm.lora_a'), /adds a constant/);
+    assert.throws(() => loraMap({ shape: [4, 6], dtype: 'F32' }, [{ op: 'reshape', shape: [6, 4] }], [0], 'x.lora_a'), /x\.lora_a: its conversion \(reshape\(6, 4\)\) mixes the kernel's input and output axes/);
+    assert.throws(() => loraMap({ shape: [4], dtype: 'F32' }, [{ op: 'add', value: 1 }], [], 'norm.lora_a'), /adds a constant/);
   });
 });
 

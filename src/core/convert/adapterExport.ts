@@ -34,7 +34,7 @@ async function values(src: AdapterSources, inAdapterFile: boolean, name: string)
 
 /** PEFT's lora_A (r, in) and lora_B (out, r) of one adapter, in f64. */
 export async function adapterFactors(a: PlannedAdapter, src: AdapterSources): Promise<{ loraA: Float64Array; loraB: Float64Array }> {
-  const map = loraMap(a.source, a.transforms, a.aLayout.shape.length - 1, a.a);
+  const map = loraMap(a.source, a.transforms, a.inAxes, a.a);
   return peftFactors(map, await values(src, a.inAdapterFile, a.a), await values(src, a.inAdapterFile, a.b), a.rank);
 }
 

@@ -63,6 +63,8 @@ export interface PlannedAdapter {
   readonly transforms: readonly Transform[];
   readonly aLayout: Layout;
   readonly bLayout: Layout;
+  /** The kernel's axes A covers (its inputs), in order; B covers the others. */
+  readonly inAxes: readonly number[];
   /** The HF weight's (out, in). */
   readonly rows: number;
   readonly cols: number;
@@ -151,22 +153,23 @@ export function planAdapters(found: LoraLeaves, targets: readonly BaseTarget[], 
   }
   for (const p of found.pairs) {
     const mapped = byFrom.get(p.base) ?? [];
-    if (mapped.length !== 1) {
-      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: mapped.length ? `${p.a.name}: its base ${p.base} becomes ${mapped.length} HF tensors (stacked or fused); adapters on those are not supported yet.` : `${p.a.name}: its base ${p.base} is not converted (see the unmapped tensors), so the adapter has no module to attach to.` });
+    if (mapped.length === 0) {
+      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: `${p.a.name}: its base ${p.base} is not converted (see the unmapped tensors), so the adapter has no module to attach to.` });
       continue;
     }
-    const t = mapped[0]!;
     const rank = p.a.shape.at(-1)!;
-    const inDims = p.a.shape.length - 1;
-    const composed = [...p.a.shape.slice(0, -1), ...p.b.shape.slice(1)];
-    if (p.b.shape[0] !== rank || rank < 1 || JSON.stringify(composed) !== JSON.stringify(t.source.shape)) {
-      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: `${p.a.name} ${JSON.stringify(p.a.shape)} and ${p.b.name} ${JSON.stringify(p.b.shape)} do not compose to ${p.base} ${JSON.stringify(t.source.shape)} (A is (in…, r), B (r, out…)).` });
+    const inAxes = p.b.shape[0] === rank && rank >= 1 ? axesOf(mapped[0]!.source.shape, p.a.shape.slice(0, -1), p.b.shape.slice(1)) : 'none';
+    if (inAxes === 'none' || inAxes === 'ambiguous') {
+      const why = inAxes === 'none' ? 'do not compose to' : 'fit more than one way into';
+      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: `${p.a.name} ${JSON.stringify(p.a.shape)} and ${p.b.name} ${JSON.stringify(p.b.shape)} ${why} ${p.base} ${JSON.stringify(mapped[0]!.source.shape)} (A is (in…, r), B (r, out…), each in the kernel's axis order).` });
       continue;
     }
-    const transforms = t.transforms.filter((x) => x.op !== 'cast');
-    try {
-      const map = loraMap(t.source, transforms, inDims, p.a.name);
-      out.push({
+    // A fused kernel (Gemma's kv_einsum) becomes several weights: each gets the adapter's share (B's slice).
+    for (const t of mapped) {
+      const transforms = t.transforms.filter((x) => x.op !== 'cast');
+      try {
+        const map = loraMap(t.source, transforms, inAxes, p.a.name);
+        out.push({
         module: t.to.replace(/\.weight$/, ''),
         rank,
         alpha: alpha ?? rank,
@@ -179,15 +182,41 @@ export function planAdapters(found: LoraLeaves, targets: readonly BaseTarget[], 
         transforms,
         aLayout: { shape: p.a.shape, dtype: p.a.dtype },
         bLayout: { shape: p.b.shape, dtype: p.b.dtype },
+        inAxes,
         rows: map.outMap.length,
         cols: map.inMap.length,
-      });
-    } catch (e) {
-      if (!(e instanceof JaxServeError)) throw e;
-      problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: e.message });
+        });
+      } catch (e) {
+        if (!(e instanceof JaxServeError)) throw e;
+        problems.push({ severity: 'error', code: 'lora', tensor: p.a.name, message: e.message });
+      }
     }
   }
   return out;
+}
+
+/**
+ * Which axes of `kernel` A's input dims are: `a` and `b` interleaved in order make the kernel's shape
+ * (qwix puts in A the kernel's axes the input also has, in the kernel's order, and the rest in B).
+ * 'ambiguous' when equal sizes let them fit more than one way.
+ */
+function axesOf(kernel: readonly number[], a: readonly number[], b: readonly number[]): number[] | 'none' | 'ambiguous' {
+  if (a.length + b.length !== kernel.length || kernel.length > 16) return 'none';
+  // Inputs first is what flax's LoRA and qwix's dot_general make ((in, out) kernels, (in, r) A): taken
+  // whenever it fits, even where a square kernel would fit the other way too.
+  if ([...a, ...b].every((d, k) => d === kernel[k])) return a.map((_, k) => k);
+  const found: number[][] = [];
+  const walk = (k: number, i: number, j: number, taken: number[]): void => {
+    if (found.length > 1) return;
+    if (k === kernel.length) {
+      found.push([...taken]);
+      return;
+    }
+    if (i < a.length && a[i] === kernel[k]) walk(k + 1, i + 1, j, [...taken, k]);
+    if (j < b.length && b[j] === kernel[k]) walk(k + 1, i, j + 1, taken);
+  };
+  walk(0, 0, 0, []);
+  return found.length === 0 ? 'none' : found.length > 1 ? 'ambiguous' : found[0]!;
 }
 
 /** The plan-level problem when LoRA leaves are there and no --lora says what to do with them. */

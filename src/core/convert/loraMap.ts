@@ -22,14 +22,12 @@ export interface LoraMap {
 /** Pairs checked beyond the first row and column: the rule is checked, not assumed. */
 const CHECKED_PAIRS = 4096;
 
-const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
-
 /**
- * The maps of a chain from a kernel `source` whose first `inDims` axes are its inputs (the rest its
- * outputs) to a 2-D (out, in) weight. Throws, naming the step, when the chain does arithmetic other
- * than scaling or does not keep inputs and outputs apart.
+ * The maps of a chain from a kernel `source` whose axes `inAxes` are its inputs (the rest, in order,
+ * its outputs: A holds the input axes, B the output axes) to a 2-D (out, in) weight. Throws, naming
+ * the step, when the chain does arithmetic other than scaling or does not keep inputs and outputs apart.
  */
-export function loraMap(source: Layout, transforms: readonly Transform[], inDims: number, what: string): LoraMap {
+export function loraMap(source: Layout, transforms: readonly Transform[], inAxes: readonly number[], what: string): LoraMap {
   const layouts: Layout[] = [source];
   let factor = 1;
   for (const t of transforms) {
@@ -40,7 +38,15 @@ export function loraMap(source: Layout, transforms: readonly Transform[], inDims
   const out = layouts.at(-1)!;
   if (out.shape.length !== 2) throw new JaxServeError('E_UNSUPPORTED', `${what}: it converts to ${JSON.stringify(out.shape)}, not a 2-D (out, in) weight a LoRA adapter applies to.`);
   const [rows, cols] = out.shape as [number, number];
-  const outerSize = product(source.shape.slice(inDims));
+  const inSet = new Set(inAxes);
+  const outAxes = source.shape.map((_, k) => k).filter((k) => !inSet.has(k));
+  const inShape = inAxes.map((k) => source.shape[k]!);
+  const outShape = outAxes.map((k) => source.shape[k]!);
+  // A kernel index as (input index, output index): its coordinates on each side, flattened.
+  const split = (flat: number): [number, number] => {
+    const c = unflatten(flat, source.shape);
+    return [flatten(inAxes.map((k) => c[k]!), inShape), flatten(outAxes.map((k) => c[k]!), outShape)];
+  };
   // Output flat index -> source flat index, back through each step.
   const sourceIndex = (flat: number): number => {
     for (let k = transforms.length - 1; k >= 0; k--) {
@@ -64,11 +70,14 @@ export function loraMap(source: Layout, transforms: readonly Transform[], inDims
   };
   const inMap = new Int32Array(cols);
   const outMap = new Int32Array(rows);
-  const base = sourceIndex(0);
-  for (let i = 0; i < cols; i++) inMap[i] = Math.floor(sourceIndex(i) / outerSize);
-  for (let o = 0; o < rows; o++) outMap[o] = sourceIndex(o * cols) % outerSize;
+  for (let i = 0; i < cols; i++) inMap[i] = split(sourceIndex(i))[0];
+  for (let o = 0; o < rows; o++) outMap[o] = split(sourceIndex(o * cols))[1];
   const mixed = () => new JaxServeError('E_UNSUPPORTED', `${what}: its conversion (${transforms.map(describeTransform).join(', ') || 'none'}) mixes the kernel's input and output axes, so a LoRA adapter cannot follow it.`);
-  if (base !== inMap[0]! * outerSize + outMap[0]!) throw mixed();
+  const agrees = (o: number, i: number) => {
+    const [a, b] = split(sourceIndex(o * cols + i));
+    return a === inMap[i] && b === outMap[o];
+  };
+  if (!agrees(0, 0)) throw mixed();
   // A fixed pseudo-random sample of (o, i): the same pairs on every run.
   let seed = 0x9e3779b9;
   const next = (n: number) => {
@@ -78,7 +87,7 @@ export function loraMap(source: Layout, transforms: readonly Transform[], inDims
   for (let k = 0; k < Math.min(CHECKED_PAIRS, rows * cols); k++) {
     const o = next(rows);
     const i = next(cols);
-    if (sourceIndex(o * cols + i) !== inMap[i]! * outerSize + outMap[o]!) throw mixed();
+    if (!agrees(o, i)) throw mixed();
   }
   return { inMap, outMap, factor };
 }
