@@ -273,6 +273,26 @@ def maxtext_qwen3_moe(t, ids, cfg):
     return maxtext(t, ids, cfg, rope=rope_half_split, query_scale=None)
 
 
+def tunix_qwen3(t, ids, cfg):
+    """Qwen3 / Qwen3-MoE in the Tunix layout: einsum q/k/v (D, N, H) and o (N, H, D), `w` norms (x · w),
+    per-head q/k norms, half-split RoPE, the query scaled at run time; a Linear MLP or a router (D, E)
+    with experts gate/up (E, D, F), down (E, F, D) (softmax, top-k, renormalized)."""
+    layers = []
+    for i in range(len(t["layers"])):
+        L = t["layers"][str(i)]
+        a, m = L["attn"], L["mlp"]
+        layer = {"q": a["q_proj"]["w"], "k": a["k_proj"]["w"], "v": a["v_proj"]["w"], "o": a["o_proj"]["w"],
+                 "q_norm": a["q_norm"]["w"], "k_norm": a["k_norm"]["w"],
+                 "ln1": L["input_layernorm"]["w"], "ln2": L["post_attention_layernorm"]["w"]}
+        if "router" in m:
+            layer["moe"] = {"router": m["router"]["kernel"], "gate": m["gate_proj"], "up": m["up_proj"], "down": m["down_proj"]}
+        else:
+            layer.update(gate=m["gate_proj"]["kernel"], up=m["up_proj"]["kernel"], down=m["down_proj"]["kernel"])
+        layers.append(layer)
+    head = t["lm_head"]["w"] if "lm_head" in t else t["embedder"]["input_embedding"].T
+    return llama(ids, cfg, t["embedder"]["input_embedding"], layers, t["final_norm"]["w"], head)
+
+
 def hf_flax_llama(t, ids, cfg):
     """transformers 4.x FlaxLlamaForCausalLM's parameters (PyTorch names, Flax leaves)."""
     m = t["model"]
@@ -323,4 +343,6 @@ FORWARDS = {
     "maxtext-qwen3-moe": maxtext_qwen3_moe,
     "hf-flax-llama": hf_flax_llama,
     "tunix-gemma3": tunix_gemma3,
+    "tunix-qwen3": tunix_qwen3,
+    "tunix-qwen3-moe": tunix_qwen3,
 }

@@ -119,12 +119,15 @@ print(json.dumps({'.'.join(k): [v.dtype.name, list(v.shape), hashlib.sha256(np.a
   });
 
   // MaxText: the HF tensors of each layer (and expert) stack back into one array; the checkpoint's params.params wrapper comes back too.
-  const MAXTEXT: readonly { rel: string; hf: string; preset: string; layers: LayerLayout }[] = [
+  const MAXTEXT: readonly { rel: string; hf: string; preset: string; layers?: LayerLayout }[] = [
     { rel: 'mixtral/jax/maxtext.msgpack', hf: 'mixtral/hf', preset: 'maxtext-mixtral', layers: 'scanned' },
     { rel: 'mixtral/jax/maxtext_unscanned_orbax', hf: 'mixtral/hf', preset: 'maxtext-mixtral', layers: 'unscanned' },
     { rel: 'qwen3_moe/jax/maxtext_orbax', hf: 'qwen3_moe/hf', preset: 'maxtext-qwen3-moe', layers: 'scanned' },
     { rel: 'qwen3_moe/jax/maxtext_unscanned.msgpack', hf: 'qwen3_moe/hf', preset: 'maxtext-qwen3-moe', layers: 'unscanned' },
     { rel: 'jax/maxtext_orbax', hf: 'hf', preset: 'maxtext-llama3.1', layers: 'scanned' },
+    // Tunix: layers unscanned, experts stacked (E, D, F) per layer.
+    { rel: 'qwen3_moe/jax/tunix.msgpack', hf: 'qwen3_moe/hf', preset: 'tunix-qwen3-moe' },
+    { rel: 'qwen3/jax/tunix.msgpack', hf: 'qwen3/hf', preset: 'tunix-qwen3' },
   ];
   /** The export of a MaxText fixture, opened, with its config.json. */
   const exported = new Map<string, { ck: Checkpoint; config: Record<string, unknown>; out: string }>();

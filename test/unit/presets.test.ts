@@ -34,6 +34,8 @@ const CASES: Case[] = [
   { preset: 'tunix-gemma3', layout: 'tunix-gemma3', hf: 'gemma3/hf', files: ['gemma3/jax/tunix.msgpack', 'gemma3/jax/tunix_bf16.safetensors'] },
   { preset: 'maxtext-mixtral', layout: 'maxtext-mixtral', hf: 'mixtral/hf', files: ['mixtral/jax/maxtext.msgpack', 'mixtral/jax/maxtext_unscanned_orbax'] },
   { preset: 'maxtext-qwen3-moe', layout: 'maxtext-qwen3-moe', hf: 'qwen3_moe/hf', files: ['qwen3_moe/jax/maxtext_orbax', 'qwen3_moe/jax/maxtext_unscanned.msgpack'] },
+  { preset: 'tunix-qwen3', layout: 'tunix-qwen3', hf: 'qwen3/hf', files: ['qwen3/jax/tunix.msgpack'] },
+  { preset: 'tunix-qwen3-moe', layout: 'tunix-qwen3-moe', hf: 'qwen3_moe/hf', files: ['qwen3_moe/jax/tunix.msgpack'] },
 ];
 
 interface Checked {
