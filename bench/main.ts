@@ -280,11 +280,13 @@ function startOfNode(): number {
   return median([0, 1, 2].map(() => measured([process.execPath, '-e', '0']).seconds));
 }
 
-/** A synthetic MaxText checkpoint with scanned layers (every layer kernel one tensor, layer on axis 1). */
-async function maxtextModel(file: string, vocab: number, d: number, layers: number, heads: number, kv: number, ffn: number): Promise<number> {
+const MAXTEXT_LAYERS = 'params.params.decoder.layers.';
+
+/** A synthetic MaxText checkpoint's tensors outside the MLP, scanned (the layer on axis 1). */
+function maxtextAttention(vocab: number, d: number, layers: number, heads: number, kv: number): TensorSpec[] {
   const h = 128;
-  const lay = 'params.params.decoder.layers.';
-  const specs: TensorSpec[] = [
+  const lay = MAXTEXT_LAYERS;
+  return [
     { name: 'params.params.token_embedder.embedding', dtype: 'F32', shape: [vocab, d] },
     { name: 'params.params.decoder.decoder_norm.scale', dtype: 'F32', shape: [d] },
     { name: 'params.params.decoder.logits_dense.kernel', dtype: 'F32', shape: [d, vocab] },
@@ -292,11 +294,19 @@ async function maxtextModel(file: string, vocab: number, d: number, layers: numb
     { name: `${lay}self_attention.key.kernel`, dtype: 'F32', shape: [d, layers, kv, h] },
     { name: `${lay}self_attention.value.kernel`, dtype: 'F32', shape: [d, layers, kv, h] },
     { name: `${lay}self_attention.out.kernel`, dtype: 'F32', shape: [heads, layers, h, d] },
+    { name: `${lay}pre_self_attention_layer_norm.scale`, dtype: 'F32', shape: [d, layers] },
+    { name: `${lay}post_self_attention_layer_norm.scale`, dtype: 'F32', shape: [d, layers] },
+  ];
+}
+
+/** A synthetic MaxText checkpoint with scanned layers (every layer kernel one tensor, layer on axis 1). */
+async function maxtextModel(file: string, vocab: number, d: number, layers: number, heads: number, kv: number, ffn: number): Promise<number> {
+  const lay = MAXTEXT_LAYERS;
+  const specs: TensorSpec[] = [
+    ...maxtextAttention(vocab, d, layers, heads, kv),
     { name: `${lay}mlp.wi_0.kernel`, dtype: 'F32', shape: [d, layers, ffn] },
     { name: `${lay}mlp.wi_1.kernel`, dtype: 'F32', shape: [d, layers, ffn] },
     { name: `${lay}mlp.wo.kernel`, dtype: 'F32', shape: [ffn, layers, d] },
-    { name: `${lay}pre_self_attention_layer_norm.scale`, dtype: 'F32', shape: [d, layers] },
-    { name: `${lay}post_self_attention_layer_norm.scale`, dtype: 'F32', shape: [d, layers] },
   ];
   return writeSynthetic(file, specs);
 }
@@ -318,22 +328,13 @@ async function benchConvertScanned(dir: string): Promise<void> {
 
 /** A synthetic MaxText Mixtral, scanned: experts stacked (E, L, D, F) / (E, L, F, D), router (D, L, E). */
 async function maxtextMoeModel(file: string, vocab: number, d: number, layers: number, heads: number, kv: number, experts: number, ffn: number): Promise<number> {
-  const h = 128;
-  const lay = 'params.params.decoder.layers.';
+  const lay = MAXTEXT_LAYERS;
   const specs: TensorSpec[] = [
-    { name: 'params.params.token_embedder.embedding', dtype: 'F32', shape: [vocab, d] },
-    { name: 'params.params.decoder.decoder_norm.scale', dtype: 'F32', shape: [d] },
-    { name: 'params.params.decoder.logits_dense.kernel', dtype: 'F32', shape: [d, vocab] },
-    { name: `${lay}self_attention.query.kernel`, dtype: 'F32', shape: [d, layers, heads, h] },
-    { name: `${lay}self_attention.key.kernel`, dtype: 'F32', shape: [d, layers, kv, h] },
-    { name: `${lay}self_attention.value.kernel`, dtype: 'F32', shape: [d, layers, kv, h] },
-    { name: `${lay}self_attention.out.kernel`, dtype: 'F32', shape: [heads, layers, h, d] },
+    ...maxtextAttention(vocab, d, layers, heads, kv),
     { name: `${lay}MoeBlock_0.gate.kernel`, dtype: 'F32', shape: [d, layers, experts] },
     { name: `${lay}MoeBlock_0.wi_0`, dtype: 'F32', shape: [experts, layers, d, ffn] },
     { name: `${lay}MoeBlock_0.wi_1`, dtype: 'F32', shape: [experts, layers, d, ffn] },
     { name: `${lay}MoeBlock_0.wo`, dtype: 'F32', shape: [experts, layers, ffn, d] },
-    { name: `${lay}pre_self_attention_layer_norm.scale`, dtype: 'F32', shape: [d, layers] },
-    { name: `${lay}post_self_attention_layer_norm.scale`, dtype: 'F32', shape: [d, layers] },
   ];
   return writeSynthetic(file, specs);
 }

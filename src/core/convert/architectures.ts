@@ -220,21 +220,14 @@ export const QWEN3_MOE: Architecture = {
   defaults: (d) => ({ num_experts_per_tok: 8, rope_theta: 1000000, rms_norm_eps: 1e-6, max_position_embeddings: 40960, rope_scaling: null, intermediate_size: d.intermediateSize, ...TOKEN_IDS }),
   mustKnow: ['num_experts_per_tok', 'rope_theta', 'rms_norm_eps', 'max_position_embeddings'],
   fixed: (d) => ({
-    ...withoutKey(shapeKeys(d), 'intermediate_size'),
+    ...withoutKey(QWEN3.fixed(d), 'intermediate_size'),
     num_experts: d.experts,
     moe_intermediate_size: d.intermediateSize,
     norm_topk_prob: true,
     decoder_sparse_step: 1,
     mlp_only_layers: [],
-    hidden_act: 'silu',
-    attention_bias: false,
-    attention_dropout: 0.0,
-    use_sliding_window: false,
-    sliding_window: null,
-    max_window_layers: d.layers,
     router_aux_loss_coef: 0.001,
     output_router_logits: false,
-    use_cache: true,
   }),
 };
 
