@@ -13,6 +13,7 @@ import { openCheckpoint } from '../formats/open';
 import { checkTokenizerFolder } from './tokenizer';
 import { ARCHITECTURES, MAX_LAYER_EXPERTS, type ArchitectureName, type ExpectedTensor, type ModelDims } from './architectures';
 import { sglangJaxFindings } from './sglangJaxRules';
+import { adapterFindings } from './preflightAdapter';
 import { gib, tpProblems, type FitEngine } from '../serve/fit';
 import { fitCheckpoint, type FitOptions } from '../serve/fitFolder';
 import { SHAPE_LIMITS } from '../serve/modelShape';
@@ -60,6 +61,8 @@ export interface PreflightOptions {
   readonly tensorParallel?: number;
   /** The accelerators it will be served on: each engine's fit becomes a finding (the TP is tensorParallel's). */
   readonly fit?: Omit<FitOptions, 'engine' | 'tp'>;
+  /** PEFT LoRA adapter folders to check against this base (--adapter); one that is not a folder throws. */
+  readonly adapters?: readonly string[];
 }
 
 export interface PreflightReport {
@@ -68,6 +71,8 @@ export interface PreflightReport {
   readonly engines: readonly Engine[];
   readonly architecture: string | undefined;
   readonly findings: readonly Finding[];
+  /** The adapter folders checked against it (findings name their files). */
+  readonly adapters?: readonly string[];
 }
 
 /**
@@ -156,7 +161,9 @@ export async function preflight(files: FileOpener, folder: string, opts: Preflig
   if (config && engines.includes('sglang-jax')) for (const f of sglangJaxFindings(config)) add(f.severity, f.code, configFile, f.message);
   if (config && opts.fit) fitFindings(config, configFile, ck, engines, { ...opts.fit, tp: opts.tensorParallel }, add);
   if (config) for (const f of await checkTokenizerFolder(opener, folder, config)) add(f.severity, f.code, f.file, f.message);
-  return { folder, engines, architecture, findings };
+  // Each adapter is read through the caller's opener: it lies outside the base folder.
+  for (const dir of opts.adapters ?? []) findings.push(...(await adapterFindings(files, dir, { folder, architecture, weights: ck }, engines)));
+  return { folder, engines, architecture, findings, ...(opts.adapters?.length ? { adapters: opts.adapters } : {}) };
 }
 
 type Add = (severity: Finding['severity'], code: string, file: string, message: string, tensor?: string) => void;
