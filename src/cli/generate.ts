@@ -8,9 +8,12 @@
  * log file, so "the log" of a long error is the server's reply itself: the line says how many more
  * lines it had, and --verbose prints them all (controls stripped) on stderr above it.
  */
-import { generate, JaxServeError, safeName, SERVER_IDLE_TIMEOUT_MS, stripControls, type GenerateApi, type GenerateResult, type ServerTextLog } from '../core/index';
+import { ENGINES, engineById, generate, JaxServeError, safeName, SERVER_IDLE_TIMEOUT_MS, stripControls, type GenerateApi, type GenerateResult, type ServerTextLog } from '../core/index';
 import { API_KEY_HINT, print } from './output';
 import { JSON_OPTION, type Args, type CommandSpec } from './args';
+
+/** The engines that serve LoRA adapters: the values of --engine. */
+const LORA_ENGINES = Object.values(ENGINES).filter((e) => e.lora).map((e) => e.id);
 
 export const GENERATE_COMMAND: CommandSpec = {
   name: 'generate',
@@ -21,6 +24,8 @@ export const GENERATE_COMMAND: CommandSpec = {
     { name: '--model', value: 'NAME', default: 'the first model the server lists at /v1/models', description: 'The served model.' },
     { name: '--chat', description: 'Use /v1/chat/completions (the chat template applies).' },
     { name: '--sglang', description: "Use SGLang's /generate." },
+    { name: '--adapter', value: 'NAME', description: 'Generate with the LoRA adapter the server was started with under NAME (serve --adapter NAME=ADIR); needs --engine, since each engine names an adapter its own way.' },
+    { name: '--engine', value: LORA_ENGINES.join('|'), description: "The server's engine, for --adapter: vLLM takes the adapter's name as the model, SGLang BASE:NAME, SGLang-JAX lora_path (completions and /generate only)." },
     { name: '--max-tokens', value: 'N', default: "the server's", description: 'Most tokens to generate.' },
     { name: '--temperature', value: 'T', default: "the server's", description: 'Sampling temperature.' },
     { name: '--top-p', value: 'P', default: "the server's", description: 'Nucleus sampling mass.' },
@@ -54,6 +59,11 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
   if (args.flags.has('--chat') && args.flags.has('--sglang')) throw new JaxServeError('E_USAGE', '--chat and --sglang pick different APIs; give one.');
   const api: GenerateApi = args.flags.has('--chat') ? 'chat' : args.flags.has('--sglang') ? 'sglang-generate' : 'completions';
   const idle = numberOption(args, '--idle-timeout', false);
+  const adapter = args.values.get('--adapter')?.at(-1);
+  const engine = args.values.get('--engine')?.at(-1);
+  if (engine !== undefined && !engineById(engine)) throw new JaxServeError('E_USAGE', `--engine ${JSON.stringify(safeName(engine))}: one of ${LORA_ENGINES.join(', ')}.`);
+  if (adapter !== undefined && engine === undefined) throw new JaxServeError('E_USAGE', `--adapter needs --engine (${LORA_ENGINES.join(', ')}): each engine names an adapter in a request its own way.`);
+  if (engine !== undefined && adapter === undefined) throw new JaxServeError('E_USAGE', '--engine goes with --adapter NAME.');
   const log: ServerTextLog = args.flags.has('--verbose')
     ? { where: 'the server text above', append: (url, text) => process.stderr.write(`${url} said:\n${text.trimEnd()}\n`) }
     : { where: "the server's reply; --verbose prints it" };
@@ -61,6 +71,7 @@ export async function generateCommand(args: Args, signal: AbortSignal): Promise<
     baseUrl: url,
     api,
     model: args.values.get('--model')?.at(-1),
+    adapter: adapter === undefined ? undefined : { name: adapter, engine: engine! },
     modelHint: 'pass --model NAME (for transformers serve, the folder it serves)',
     apiKeyHint: API_KEY_HINT,
     prompt: args.positional[0]!,

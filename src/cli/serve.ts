@@ -5,8 +5,8 @@
  * this process is killed.
  */
 import * as path from 'node:path';
-import { ENGINES, engineById, SGLANG_JAX_DEVICES, isJaxServeError, JaxServeError, oneLine, splitWords, stripControls } from '../core/index';
-import { freePort, ServerProcess, type ServerState } from '../core/node/index';
+import { ENGINES, engineById, SGLANG_JAX_DEVICES, isJaxServeError, JaxServeError, oneLine, parseAdapterArg, splitWords, stripControls } from '../core/index';
+import { freePort, readAdapters, ServerProcess, type ServerState } from '../core/node/index';
 import type { Args, CommandSpec, OptionSpec } from './args';
 
 /** The server options `serve` and `script` share: each engine's flag for the same setting. */
@@ -31,6 +31,12 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: '--served-name', value: 'NAME', default: 'the folder', description: 'The model name the server answers to.' },
     { name: '--command', value: '"docker run …"', description: 'Run the engine through this command line (a container) instead of --python.' },
     { name: '--arg', value: 'A', repeatable: true, description: 'An extra argument passed to the engine as is.' },
+    {
+      name: '--adapter',
+      value: 'NAME=ADIR',
+      repeatable: true,
+      description: 'A LoRA adapter folder (what convert --lora adapter writes) served beside the model; requests select it by NAME (generate --adapter NAME). vLLM, SGLang and SGLang-JAX; the rank flags follow from each adapter_config.json.',
+    },
   ],
 };
 
@@ -86,6 +92,8 @@ export async function serveCommand(args: Args): Promise<void> {
     // A launch prefix, split into words as a shell would (quotes work; nothing is expanded).
     command: command === undefined ? undefined : splitWords(command),
     extraArgs: args.values.get('--arg'),
+    // Read and checked before anything starts: a bad folder is one line naming its file.
+    adapters: await readAdapters(spec, args.values.get('--adapter')?.map(parseAdapterArg)),
   };
   let endedNow = () => undefined as void;
   const ended = new Promise<void>((r) => (endedNow = r));
@@ -118,7 +126,8 @@ export async function serveCommand(args: Args): Promise<void> {
     if (stopping) return stopping;
     throw isJaxServeError(e) && e.code === 'E_SERVER' ? exitError(e.message) : e;
   }
-  process.stdout.write(`ready at ${server.url} (model "${spec.modelName(launch)}")\n`);
+  const adapters = launch.adapters.length ? `; LoRA adapters ${launch.adapters.map((a) => `"${a.name}"`).join(', ')}` : '';
+  process.stdout.write(`ready at ${server.url} (model "${spec.modelName(launch)}"${adapters})\n`);
   // Stay until the server ends: stopped by Ctrl-C (stop() ends in 'stopped'), or by itself.
   await ended;
   if (stopping) await stopping;

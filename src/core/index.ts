@@ -50,6 +50,7 @@ export * from './serve/sse';
 export * from './serve/generate';
 export * from './serve/request';
 export * from './serve/engines';
+export * from './serve/adapters';
 export * from './serve/serverLog';
 export * from './serve/metrics';
 export * from './serve/offlineScript';

@@ -93,3 +93,19 @@ export const SERVER_IDLE_TIMEOUT_MS = 300_000;
  * that only carry a finish reason or a stop string's tail.
  */
 export const MAX_TOKENS_SLACK = 8;
+
+/**
+ * LoRA adapters one server is started with. vLLM keeps one GPU slot per adapter (--max-loras) and
+ * SGLang-JAX pins each one in a batch slot; 64 is far past what a form or a command line holds.
+ */
+export const MAX_SERVED_ADAPTERS = 64;
+
+/** Bytes of an adapter_config.json. PEFT writes under 2 KB; a rank_pattern over every module of a large model stays under 1 MiB. */
+export const MAX_ADAPTER_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * An adapter's name, as requests and command lines carry it: a letter, then letters, digits, `.`,
+ * `_` or `-`. No `=` (vLLM's and SGLang's `name=path`), no `:` (SGLang's `base:name` model), no
+ * space or quote, and not SGLang-JAX's reserved "0" (sgl_jax/srt/server_args.py: "server-reserved").
+ */
+export const RE_ADAPTER_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;

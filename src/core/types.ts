@@ -5,7 +5,7 @@
  */
 export type { PlanRow, PlanView, Problem, Severity } from './convert/planRow';
 export type { ServerGauges } from './serve/metrics';
-export type { EngineFacts, EngineId, FitView, LaunchProfile, Phase, ServerStatus } from './serve/serveTypes';
+export type { AdapterRef, EngineFacts, EngineId, FitView, LaunchProfile, Phase, ServerStatus } from './serve/serveTypes';
 export type { TensorStats } from './tensor/statsResult';
 export type { TensorSortKey } from './checkpoint';
 export type { DiffStatus, ValueDiff } from './diffResult';

@@ -74,6 +74,7 @@ export function activate(context: vscode.ExtensionContext): JaxServeApi {
       busy: (id) => vscode.l10n.t('A generation is running (#{0}); stop it first.', id),
       serverSaid: (url) => vscode.l10n.t('{0} said:', url),
       unnamedProfile: vscode.l10n.t('Name the profile to save it.'),
+      noAdapter: (name) => vscode.l10n.t('LoRA adapter "{0}" is not one the attached server was started with in this window: start it with the adapter, or generate with the base model.', name),
     },
     defaultSampling: () => ({ ...fromSettings(), topP: 1, stop: '' }),
     lastExport: () => convert.last.convert?.output ?? context.workspaceState.get<string>(LAST_EXPORT_KEY),

@@ -23,7 +23,7 @@ export const SERVE_VIEW_TYPE = 'jaxServe.serve';
 
 const CHECK_APIS: readonly GenerateApi[] = ['sglang-generate', 'completions', 'chat'];
 
-const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({ id: e.id, title: e.title, memoryFlag: e.memoryFlag, devices: e.devices }));
+const ENGINE_VIEWS: EngineView[] = Object.values(ENGINES).map((e) => ({ id: e.id, title: e.title, memoryFlag: e.memoryFlag, devices: e.devices, takesAdapters: e.lora !== undefined }));
 const ENGINE_IDS: readonly string[] = ENGINE_VIEWS.map((e) => e.id);
 
 export function registerServePanel(context: vscode.ExtensionContext, session: ServeSession): void {
@@ -148,6 +148,10 @@ class ServePanel extends Disposable {
         const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: vscode.l10n.t('Serve: the model folder (an export)'), openLabel: vscode.l10n.t('Serve This Folder') });
         return { type: 'picked', path: picked?.[0]?.fsPath };
       }
+      case 'pickAdapter': {
+        const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: vscode.l10n.t('Serve: a LoRA adapter folder (adapter_config.json, adapter_model.safetensors)'), openLabel: vscode.l10n.t('Add This Adapter') });
+        return { type: 'picked', path: picked?.[0]?.fsPath };
+      }
       case 'showLog':
         await vscode.commands.executeCommand('jaxServe.showServerLog');
         return { type: 'ack' };
@@ -166,7 +170,7 @@ class ServePanel extends Disposable {
       case 'generate': {
         await s.setSampling(m.sampling);
         const sink: RunSink = { remember: true, write: (text) => void this.rpc?.send({ type: 'runText', id: handle.run.id, text }) };
-        const handle = s.runGeneration({ mode: m.mode, prompt: m.prompt }, sink);
+        const handle = s.runGeneration({ mode: m.mode, prompt: m.prompt, adapter: m.adapter }, sink);
         if (handle.run.status === 'running') this.runs.add(handle.run.id);
         return { type: 'run', run: handle.run };
       }
@@ -219,6 +223,8 @@ class ServePanel extends Disposable {
     let text: string;
     try {
       if (!profile.model.trim()) throw new Error(vscode.l10n.t('choose the model folder first.'));
+      // The script loads the model alone: say so rather than write one that drops the form's adapters.
+      if (profile.adapters?.length) throw new Error(vscode.l10n.t('the script generates with the model alone, not its LoRA adapters: remove them from the form to write it.'));
       text = offlineScript({
         engine: profile.engine,
         // The profile's extra arguments, split as a launch splits them (SGLang-JAX's Engine takes them).

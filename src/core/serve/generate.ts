@@ -11,6 +11,8 @@ import { JaxServeError } from '../errors';
 import { MAX_TOKENS_SLACK, MAX_SERVER_ERROR_BYTES, MAX_SERVER_REPLY_BYTES, MAX_SSE_EMPTY_CHUNKS, MAX_SSE_STREAM_BYTES, SERVER_IDLE_TIMEOUT_MS } from '../limits';
 import { isObject } from '../json';
 import { safeName } from '../text';
+import { adapterSelection } from './adapters';
+import { engineById } from './engines';
 import { readReply } from './replyBody';
 import { authHeaders, boundedRequest, describeFetchError, serverRoot } from './request';
 import { readServerJson, serverText } from './serverText';
@@ -36,6 +38,13 @@ export interface GenerateRequest {
   readonly model?: string;
   /** Names read from /v1/models, kept per server (the extension keeps one for the session). */
   readonly servedModels?: ServedModels;
+  /**
+   * A LoRA adapter the server was started with, by name, on a server of a known engine: the
+   * engine's rule (EngineSpec.lora.requests) says what the request carries for it (see resolveRequest).
+   */
+  readonly adapter?: { readonly name: string; readonly engine: string };
+  /** SGLang's `lora_path`, sent in the body (set from `adapter`). */
+  readonly loraPath?: string;
   /** How the user gives a model name, for the message when none can be found ("pass --model NAME"). */
   readonly modelHint?: string;
   /** How the user gives the server's API key, for a 401 or 403 ("set JAX_SERVE_API_KEY"). */
@@ -88,6 +97,8 @@ export type GenerateEvent =
 export interface GenerateResult {
   /** The model name sent (undefined for SGLang's /generate, which takes none). */
   readonly model: string | undefined;
+  /** The LoRA adapter asked for, when one was. */
+  readonly adapter?: string;
   readonly text: string;
   readonly tokenIds: readonly number[] | undefined;
   readonly finishReason: string | undefined;
@@ -116,8 +127,8 @@ export function requestBody(req: GenerateRequest): Record<string, unknown> {
   // ("Stop string preprocessing was unable to identify tokens…"), seen from the Serve panel.
   const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
   // SGLang's native API has no seed among the sampling parameters the reference lists (§2.3).
-  if (req.api === 'sglang-generate') return { text: req.prompt, stream: true, sampling_params: defined({ max_new_tokens: req.maxTokens, temperature: req.temperature, top_p: req.topP, stop: req.stop }) };
-  const common = defined({ model: req.model, stream: true, max_tokens: req.maxTokens, temperature: req.temperature, top_p: req.topP, stop: req.stop, seed: req.seed });
+  if (req.api === 'sglang-generate') return { text: req.prompt, stream: true, sampling_params: defined({ max_new_tokens: req.maxTokens, temperature: req.temperature, top_p: req.topP, stop: req.stop }), ...defined({ lora_path: req.loraPath }) };
+  const common = defined({ model: req.model, stream: true, max_tokens: req.maxTokens, temperature: req.temperature, top_p: req.topP, stop: req.stop, seed: req.seed, lora_path: req.loraPath });
   // A final usage chunk (vLLM, SGLang); transformers serve ignores the option and sends usage anyway.
   const usage = { stream_options: { include_usage: true } };
   return req.api === 'chat' ? { ...common, messages: req.messages ?? [{ role: 'user', content: req.prompt }], ...usage } : { ...common, prompt: req.prompt, ...usage };
@@ -170,7 +181,7 @@ function chunkEvents(api: GenerateApi, chunk: Record<string, unknown>, state: { 
  * over a cap or past the idle limit; E_CANCELLED when `signal` aborts; E_IO when the connection fails.
  */
 export async function* streamGenerate(request: GenerateRequest, fetchImpl: typeof fetch = fetch): AsyncGenerator<GenerateEvent> {
-  const req = { ...request, model: await modelToSend(request, fetchImpl) };
+  const req = await resolveRequest(request, fetchImpl);
   const target = endpointUrl(req);
   // The URL is the user's, but it reaches a terminal in every message: no controls either.
   const url = safeName(target);
@@ -330,7 +341,7 @@ const ABORT_GRACE_MS = 1000;
  */
 export async function generate(request: GenerateRequest, onEvent: (e: GenerateEvent) => void = () => undefined, fetchImpl: typeof fetch = fetch, now: () => number = () => performance.now()): Promise<GenerateResult> {
   // Resolved here, before the clock starts, so the result can name it (streamGenerate keeps a given name).
-  const req = { ...request, model: await modelToSend(request, fetchImpl) };
+  const req = await resolveRequest(request, fetchImpl);
   const t0 = now();
   let first: number | undefined;
   let last = t0;
@@ -356,6 +367,7 @@ export async function generate(request: GenerateRequest, onEvent: (e: GenerateEv
   const decodeMs = first === undefined ? 0 : last - first;
   return {
     model: req.model,
+    ...(request.adapter ? { adapter: request.adapter.name } : {}),
     text,
     tokenIds: ids,
     finishReason,
@@ -417,6 +429,26 @@ export class ServedModels {
   forget(): void {
     this.names.clear();
   }
+}
+
+/**
+ * The request as sent: its model resolved (modelToSend), and a LoRA adapter turned into what its
+ * engine reads (./adapters.ts): the adapter's name as the model (vLLM), `<base>:<name>` (SGLang's
+ * OpenAI APIs), or the base model with `lora_path` in the body (SGLang's /generate, SGLang-JAX).
+ * The base is the model given, else the first the server lists, as without an adapter. One rule
+ * for the CLI, the Serve panel and the editor commands; E_USAGE where the engine cannot select an
+ * adapter on that API.
+ */
+export async function resolveRequest(req: GenerateRequest, fetchImpl: typeof fetch = fetch): Promise<GenerateRequest> {
+  if (!req.adapter) return { ...req, model: await modelToSend(req, fetchImpl) };
+  const { name, engine } = req.adapter;
+  const spec = engineById(engine);
+  if (!spec) throw new JaxServeError('E_USAGE', `Unknown engine "${safeName(engine)}" for LoRA adapter "${safeName(name)}".`);
+  const how = adapterSelection(spec, req.api, name);
+  const plain = { ...req, adapter: undefined };
+  const base = how.model === 'name' ? undefined : await modelToSend(plain, fetchImpl);
+  const model = how.model === 'name' ? name : how.model === 'base:name' ? `${base}:${name}` : base;
+  return { ...plain, model, loraPath: how.loraPath ? name : undefined };
 }
 
 /**

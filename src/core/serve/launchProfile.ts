@@ -6,8 +6,9 @@
  * quotes and backslashes included, but nothing is expanded: no shell ever runs them.
  */
 import { JaxServeError } from '../errors';
+import { checkAdapterRefs } from './adapters';
 import { checkDevice, engineById, type LaunchOptions } from './engines';
-import type { LaunchProfile } from './serveTypes';
+import type { AdapterRef, LaunchProfile } from './serveTypes';
 
 export type { LaunchProfile } from './serveTypes';
 
@@ -75,9 +76,11 @@ const positiveInt = (v: number | undefined, what: string) => {
 
 /**
  * The launch options of a profile on a port, checked: every problem named by its field, so the
- * form can say what to fix before anything is spawned.
+ * form can say what to fix before anything is spawned. The adapters come back as named, checked
+ * (an engine that takes them, names requests can carry): their folders are read when the server
+ * starts (core/node readAdapters), and their ranks join the launch then.
  */
-export function launchOptions(p: LaunchProfile, port: number, python?: string): { launch: LaunchOptions; env: Record<string, string> } {
+export function launchOptions(p: LaunchProfile, port: number, python?: string): { launch: LaunchOptions; env: Record<string, string>; adapters: AdapterRef[] } {
   const spec = engineById(p.engine);
   if (!spec) throw new JaxServeError('E_USAGE', `Unknown engine "${p.engine}".`);
   if (!p.model.trim()) throw new JaxServeError('E_USAGE', 'Choose the model folder (an export).');
@@ -91,6 +94,8 @@ export function launchOptions(p: LaunchProfile, port: number, python?: string): 
   const device = p.device?.trim() || undefined;
   // The profile's own environment lines are checked here; the process's when it starts (ServerProcess.start).
   checkDevice(spec, device, env);
+  const adapters = (p.adapters ?? []).map((a) => ({ name: a.name.trim(), path: a.path.trim() }));
+  checkAdapterRefs(spec, adapters);
   return {
     launch: {
       model: p.model.trim(),
@@ -107,12 +112,13 @@ export function launchOptions(p: LaunchProfile, port: number, python?: string): 
       command,
     },
     env,
+    adapters,
   };
 }
 
 /** `jax-serve serve …` arguments for a profile (the `serve` task runs the CLI with them). */
 export function serveCliArgs(p: LaunchProfile, python?: string): string[] {
-  const { launch } = launchOptions(p, p.port ?? 1, python);
+  const { launch, adapters } = launchOptions(p, p.port ?? 1, python);
   const o = (flag: string, v: string | number | undefined) => (v === undefined ? [] : [flag, String(v)]);
   return [
     'serve', launch.model,
@@ -127,6 +133,7 @@ export function serveCliArgs(p: LaunchProfile, python?: string): string[] {
     ...o('--served-name', launch.servedName),
     ...o('--device', launch.device),
     ...(launch.command ? ['--command', p.command!.trim()] : []),
+    ...adapters.flatMap((a) => ['--adapter', `${a.name}=${a.path}`]),
     ...(launch.extraArgs ?? []).flatMap((a) => ['--arg', a]),
   ];
 }

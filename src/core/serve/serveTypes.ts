@@ -33,6 +33,13 @@ export interface EngineOptions {
   readonly device?: string;
 }
 
+/** A LoRA adapter served beside the base model: the name requests select it by, and its PEFT folder. */
+export interface AdapterRef {
+  readonly name: string;
+  /** A folder holding adapter_config.json and adapter_model.safetensors (`jax-serve convert --lora adapter`). */
+  readonly path: string;
+}
+
 export interface LaunchProfile extends EngineOptions {
   readonly name: string;
   readonly engine: EngineId;
@@ -52,6 +59,8 @@ export interface LaunchProfile extends EngineOptions {
   readonly accelerator?: string;
   /** Devices of that accelerator (default: the tensor-parallel size, else 1). */
   readonly deviceCount?: number;
+  /** LoRA adapters loaded beside the model (engines that take them: EngineSpec.lora). */
+  readonly adapters?: readonly AdapterRef[];
 }
 
 /** The Serve panel's Fit section: a verdict, its reasons, and the changes that would make it fit. */
