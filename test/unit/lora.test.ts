@@ -156,6 +156,25 @@ describe('LoRA: adapters of flax, orbax and qwix layouts exported for peft, or m
     assert.ok(errors.some((m) => /layers\.0\.attention\.v_proj\.lora\.lora_a \[255,4\] and .* do not compose to layers\.0\.attention\.v_proj\.kernel \[256,128\]/.test(m)), errors.join('\n'));
   });
 
+  it("a fused kernel's adapter merges into each weight it becomes (Gemma's kv_einsum: k and v), and factors in both the source and --lora-from are refused", async () => {
+    const ck = await suite.open('gemma3/jax/tunix.msgpack');
+    // qwix's factors of kv_einsum 'BSD,CKDH->CBSKH' (kernel (2, K, D, H)): A (D, r), B (r, 2, K, H).
+    const kv = ck.tensors.find((t) => t.name === 'layers.0.attn.kv_einsum.w')!;
+    const [, k, d, h] = kv.shape as [number, number, number, number];
+    const leaf = (name: string, shape: number[]) => ({ ...kv, name, shape, bytes: shape.reduce((x, y) => x * y, 4) });
+    const tensors = [...ck.tensors, leaf('layers.0.attn.kv_einsum.w_lora_a', [d, 4]), leaf('layers.0.attn.kv_einsum.w_lora_b', [4, 2, k, h])];
+    const plan = planConversion({ ...ck, tensors } as Checkpoint, { ...suite.baseOpts('gemma3/hf'), lora: 'merge', loraAlpha: 8 });
+    assert.deepEqual(plan.problems.filter((p) => p.severity === 'error'), []);
+    const merged = plan.tensors.filter((t) => t.merge).map((t) => [t.to, t.merge!.module, t.merge!.inAxes]);
+    assert.deepEqual(merged, [
+      ['model.layers.0.self_attn.k_proj.weight', 'model.layers.0.self_attn.k_proj', [2]],
+      ['model.layers.0.self_attn.v_proj.weight', 'model.layers.0.self_attn.v_proj', [2]],
+    ]);
+
+    const both = planConversion(await suite.open(at('lora_linear.msgpack')), { ...base(), lora: 'adapter', adapter: await suite.open(at('adapter_only.msgpack')) });
+    assert.match(both.problems.find((p) => p.code === 'lora')!.message, /is in both the source and the adapter file \(--lora-from\)/);
+  });
+
   it('peft loads each exported adapter onto its base with no missing or unexpected keys, the merged exports match too (f32 ≤ 1e-5), and a wrong alpha or an untransposed factor fails', async function () {
     this.timeout(600_000);
     const linear = await exportLora(at('lora_linear.msgpack'), 'linear', { lora: 'adapter' });

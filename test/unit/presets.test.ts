@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ARCHITECTURES, executeImport, executePlan, openCheckpoint, parseRuleFile, planConversion, planImport, PRESETS, readTensorBytes, type ArchitectureName, type PlanOptions } from '../../src/core/index';
+import { ARCHITECTURES, executeImport, executePlan, openCheckpoint, parseRuleFile, planConversion, planImport, PRESETS, readTensorBytes, type ArchitectureName, type Checkpoint, type PlanOptions } from '../../src/core/index';
 import { NodeFileOpener, openAtomicFileSink, OutputFolder } from '../../src/core/node/index';
 import Ajv from 'ajv';
 import { canonicalFixtures, hfFlaxFixtures, type Canonical, type HfFlax } from '../fixtures/canonical';
@@ -176,6 +176,15 @@ describe('presets: every JAX layout to its HF class, checked against its own for
     assert.ok(ok!.maxAbsDiff <= 1e-5);
     assert.deepEqual([bad!.missing, bad!.unexpected], [[], []]);
     assert.ok(bad!.maxAbsDiff > 1e-2, `experts in the wrong order went unnoticed (max |Δlogit| ${bad!.maxAbsDiff})`);
+  });
+
+  it('refuses a checkpoint that would unstack into more tensors than a plan holds, in one line, before building them', async () => {
+    const ck = await open('mixtral/jax/maxtext.msgpack');
+    const wi = ck.tensors.find((t) => t.name.endsWith('MoeBlock_0.wi_0'))!;
+    // Zero-sized stacks are a few bytes on disk and 90,000 targets each.
+    const stacks = Array.from({ length: 6 }, (_, i) => ({ ...wi, name: `params.params.decoder.layers.MoeBlock_0.wi_0_${i}`, shape: [300, 300, 0, 4], bytes: 0 }));
+    const rules = [{ from: 'decoder.layers.MoeBlock_0.{w}', to: 'model.layers.{l}.block_sparse_moe.experts.{e}.{w}.weight', rank: 4, unstack: [{ axis: 0, as: 'e' }, { axis: 1, as: 'l' }] }];
+    assert.throws(() => planConversion({ ...ck, tensors: [...ck.tensors, ...stacks] } as Checkpoint, { userRules: rules }), /would take the plan past 400,000 tensors/);
   });
 
   it('the fidelity check fails MaxText exports without the RoPE de-interleave or without undoing the query scale (both still load)', async function () {

@@ -174,8 +174,13 @@ describe('LoRA adapters: folders read before a start', () => {
     adapterDir(d('huge-rank'), { r: 1024 });
     adapterDir(d('huge-config'), { r: 4 });
     writeFileSync(join(d('huge-config'), 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, pad: 'x'.repeat(1024 * 1024) }));
-    const { rmSync } = await import('node:fs');
+    const { rmSync, symlinkSync } = await import('node:fs');
     rmSync(join(d('no-weights'), 'adapter_model.safetensors'));
+    // A config that links out of the folder named is not read (its bytes could be anyone's file).
+    adapterDir(d('link-out'), { r: 4 });
+    rmSync(join(d('link-out'), 'adapter_config.json'));
+    writeFileSync(d('outside.json'), JSON.stringify({ peft_type: 'LORA', r: 4, secret: 'do not show' }));
+    symlinkSync(d('outside.json'), join(d('link-out'), 'adapter_config.json'));
     const cases: [string, string, RegExp][] = [
       ['missing', 'E_NOT_FOUND', new RegExp(`^${d('missing')}: no such folder \\(LoRA adapter "x"\\)\\.$`)],
       ['a-file', 'E_USAGE', new RegExp(`^${d('a-file')}: not a folder`)],
@@ -184,7 +189,8 @@ describe('LoRA adapters: folders read before a start', () => {
       ['prefix', 'E_UNSUPPORTED', new RegExp(`^${d('prefix')}/adapter_config\\.json says peft_type "PREFIX_TUNING"`)],
       ['no-weights', 'E_NOT_FOUND', new RegExp(`^${d('no-weights')}/adapter_model\\.safetensors: missing; LoRA adapter "x" has a config but no weights\\.$`)],
       ['huge-rank', 'E_UNSUPPORTED', new RegExp(`^${d('huge-rank')}/adapter_config\\.json: rank 1024 is over 512`)],
-      ['huge-config', 'E_LIMIT', new RegExp(`^${d('huge-config')}/adapter_config\\.json: \\d+ bytes, over the 1048576`)],
+      ['huge-config', 'E_LIMIT', new RegExp(`^${d('huge-config')}/adapter_config\\.json: over the 1048576 bytes`)],
+      ['link-out', 'E_UNSAFE_PATH', new RegExp(`${d('link-out')}/adapter_config\\.json`)],
     ];
     for (const [folder, code, re] of cases) {
       const e = await rejectsWith(readAdapters(ENGINES.vllm, [{ name: 'x', path: d(folder) }]), code, re);

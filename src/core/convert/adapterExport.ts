@@ -25,9 +25,19 @@ export interface AdapterSources {
   readonly files: FileOpener;
 }
 
+/** Tensors by name, per checkpoint: an adapter reads two of thousands. */
+const byName = new WeakMap<Checkpoint, Map<string, Checkpoint['tensors'][number]>>();
+
+function tensorOf(ck: Checkpoint | undefined, name: string): Checkpoint['tensors'][number] | undefined {
+  if (!ck) return undefined;
+  let m = byName.get(ck);
+  if (!m) byName.set(ck, (m = new Map(ck.tensors.map((t) => [t.name, t]))));
+  return m.get(name);
+}
+
 async function values(src: AdapterSources, inAdapterFile: boolean, name: string): Promise<Float64Array> {
   const ck = inAdapterFile ? src.adapter : src.ck;
-  const t = ck?.tensors.find((x) => x.name === name);
+  const t = tensorOf(ck, name);
   if (!ck || !t) throw new JaxServeError('E_NOT_FOUND', `the plan names LoRA leaf ${name}, which ${inAdapterFile ? 'the adapter file' : 'the source'} no longer has; plan again.`);
   return Float64Array.from(decodeChunk(t.dtype, await readWholeTensor(valueOpener(ck, src.files), t)));
 }
@@ -41,7 +51,7 @@ export async function adapterFactors(a: PlannedAdapter, src: AdapterSources): Pr
 /** A weight with its adapter merged: the base chain run in f32, the delta added, then the target's dtype. */
 export async function mergedTensor(p: PlannedTensor, ck: Checkpoint, files: FileOpener, src: AdapterSources, signal?: AbortSignal): Promise<Uint8Array> {
   const a = p.merge!;
-  const kernel = await readWholeTensor(valueOpener(ck, files), ck.tensors.find((t) => t.name === p.from)!, signal);
+  const kernel = await readWholeTensor(valueOpener(ck, files), tensorOf(ck, p.from)!, signal);
   const f32 = p.source.dtype === 'F32' ? [] : [{ op: 'cast', dtype: 'F32' } as const];
   const w = applyTransforms(kernel, p.source, [...f32, ...a.transforms]);
   const { loraA, loraB } = await adapterFactors(a, src);

@@ -14,7 +14,8 @@ const FLOAT_FIELDS = new Set(['initializer_range', 'rms_norm_eps', 'router_aux_l
 /** The text of config.json: JSON.stringify's, two-space indented, with float fields written as floats. */
 export function configJson(config: Readonly<Record<string, unknown>>): string {
   const lines = Object.entries(config).map(([key, v]) => {
-    const value = FLOAT_FIELDS.has(key) && typeof v === 'number' && Number.isInteger(v) ? `${v}.0` : JSON.stringify(v, null, 2).replace(/\n/g, '\n  ');
+    // Below 1e21 an integer prints without an exponent, so ".0" makes it a float literal.
+    const value = FLOAT_FIELDS.has(key) && typeof v === 'number' && Number.isInteger(v) && Math.abs(v) < 1e21 ? `${v}.0` : JSON.stringify(v, null, 2).replace(/\n/g, '\n  ');
     return `  ${JSON.stringify(key)}: ${value}`;
   });
   return lines.length ? `{\n${lines.join(',\n')}\n}` : '{}';

@@ -58,8 +58,8 @@ export interface ExecuteOptions {
   converters?: readonly TensorConverter[];
   /**
    * LoRA: the adapter-only checkpoint the plan's factors come from (--lora-from); for --lora adapter,
-   * the folder the PEFT adapter is written to and the base model path its config names. The adapter
-   * is committed before the base, so a base export never stands without the adapter it was made with.
+   * the folder the PEFT adapter is written to and the base model path its config names. The base is
+   * committed first, then the adapter.
    */
   lora?: { readonly adapterCheckpoint?: Checkpoint; readonly adapterTarget?: ExportTarget; readonly baseModel?: string };
 }
@@ -140,13 +140,15 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
       written.push('mapping.json');
     }
     written.push(...(await copyTokenizer(files, target, opts, notes)));
+    const to = plan.lora === 'adapter' ? opts.lora?.adapterTarget : undefined;
     if (plan.lora === 'adapter') {
-      const to = opts.lora?.adapterTarget;
       if (!to) throw new JaxServeError('E_USAGE', '--lora adapter needs --adapter-out DIR, the folder for the PEFT adapter.');
       await writeAdapter(plan, adapterSources, to, opts.lora?.baseModel ?? plan.source, opts.signal);
-      await to.commit();
     }
+    // The base first: a base standing alone is a whole base model; an adapter beside a base it was
+    // not made for (an old one kept by a failed --overwrite) would look complete and be wrong.
     await target.commit();
+    await to?.commit();
     return { files: written, bytes: shards.files.reduce((a, f) => a + f.bytes, 0), notes };
   } catch (e) {
     ahead?.drop();

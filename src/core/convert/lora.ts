@@ -88,6 +88,7 @@ export function findLora(src: readonly Leaf[], adapter?: readonly Leaf[]): LoraL
   const renamed = new Map<string, string>();
   const problems: Problem[] = [];
   const pending = new Map<string, { a?: Leaf; b?: Leaf; layout: LoraLayout; base?: string; inAdapterFile: boolean }>();
+  const clashed = new Set<string>();
   const collect = (list: readonly Leaf[], inAdapterFile: boolean) => {
     for (const t of list) {
       const leaf = leafOf(t.name);
@@ -98,6 +99,14 @@ export function findLora(src: readonly Leaf[], adapter?: readonly Leaf[]): LoraL
       if (!inAdapterFile) leaves.add(t.name);
       const key = `${leaf.layout}:${leaf.module}:${leaf.param ?? ''}`;
       const p = pending.get(key) ?? { layout: leaf.layout, inAdapterFile };
+      // Both files hold this module's factors: which are the trained ones cannot be told, so neither is taken.
+      if (p.inAdapterFile !== inAdapterFile) {
+        problems.push({ severity: 'error', code: 'lora', tensor: t.name, message: `${t.name} is in both the source and the adapter file (--lora-from): leave the LoRA leaves in one of them (convert the base without them, or drop --lora-from).` });
+        pending.delete(key);
+        clashed.add(key);
+        continue;
+      }
+      if (clashed.has(key)) continue;
       const candidates = leaf.layout === 'nnx-lora-linear' ? [`${leaf.module}.kernel`] : leaf.layout === 'nnx-lora' ? [`${leaf.module}.base_module.kernel`, `${leaf.module}.kernel`] : [`${leaf.module}.${leaf.param}`];
       p.base = candidates.find((c) => names.has(c));
       if (leaf.side === 'a') p.a = t;
@@ -122,10 +131,10 @@ export function findLora(src: readonly Leaf[], adapter?: readonly Leaf[]): LoraL
     pairs.push({ layout: p.layout, base: p.base, a: p.a, b: p.b, inAdapterFile: p.inAdapterFile });
   }
   // The wrapper's other leaves (its bias) are the base module's too.
+  const wrapped = new Set(pairs.filter((p) => p.base.includes('.base_module.')).map((p) => p.base.slice(0, p.base.indexOf('.base_module.'))));
   for (const t of src) {
     if (renamed.has(t.name) || leaves.has(t.name) || !t.name.includes('.base_module.')) continue;
-    const module = t.name.slice(0, t.name.indexOf('.base_module.'));
-    if (pairs.some((p) => p.base.startsWith(`${module}.base_module.`))) renamed.set(t.name, t.name.replace('.base_module.', '.'));
+    if (wrapped.has(t.name.slice(0, t.name.indexOf('.base_module.')))) renamed.set(t.name, t.name.replace('.base_module.', '.'));
   }
   return { leaves, renamed, pairs, problems };
 }
@@ -146,7 +155,11 @@ interface BaseTarget {
  */
 export function planAdapters(found: LoraLeaves, targets: readonly BaseTarget[], alpha: number | undefined, problems: Problem[]): PlannedAdapter[] {
   const byFrom = new Map<string, BaseTarget[]>();
-  for (const t of targets) byFrom.set(t.from, [...(byFrom.get(t.from) ?? []), t]);
+  for (const t of targets) {
+    const list = byFrom.get(t.from);
+    if (list) list.push(t);
+    else byFrom.set(t.from, [t]);
+  }
   const out: PlannedAdapter[] = [];
   if (alpha === undefined && found.pairs.some((p) => p.layout === 'qwix')) {
     problems.push({ severity: 'error', code: 'lora-alpha', message: `qwix LoRA leaves (e.g. ${found.pairs.find((p) => p.layout === 'qwix')!.a.name}): qwix scales by alpha / rank and does not store alpha; pass --lora-alpha A (the LoraProvider's alpha).` });

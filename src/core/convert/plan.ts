@@ -9,7 +9,7 @@ import { JaxServeError } from '../errors';
 import type { DType } from '../dtype';
 import { ARCHITECTURES, MAX_LAYER_EXPERTS, TORCH_DTYPE, type Architecture, type ModelDims } from './architectures';
 import { PRESETS, presetById, type Preset } from './presets/index';
-import { compileRule, matchRule, ruleTargets, type CompiledRule, type Rule } from './rules';
+import { compileRule, matchRule, ruleTargets, unstackAxes, type CompiledRule, type Rule } from './rules';
 import { layoutAfter, layoutBytes, type Layout, type Transform } from './transforms';
 import type { Problem } from './planRow';
 import { findLora, loraModeProblem, planAdapters, type LoraMode, type PlannedAdapter } from './lora';
@@ -91,6 +91,14 @@ function normalizeBaseConfig(base: Readonly<Record<string, unknown>> | undefined
   return out;
 }
 
+/** Tensors a plan may list (DeepSeek-V3's 61 layers × 256 experts × 3 is 46,848, plus the rest). */
+export const MAX_PLAN_TENSORS = 400_000;
+
+/** Targets a rule makes of a tensor of `shape` (its unstacked axes' product; 1 without). */
+function unstackCount(rule: Rule, shape: readonly number[]): number {
+  return unstackAxes(rule).reduce((n, u) => n * (shape[u.axis] ?? 1), 1);
+}
+
 /** Base-config keys the export settles itself, or must not inherit (remote code, another model's quantization). */
 const NOT_INHERITED = new Set(['architectures', 'model_type', 'dtype', 'torch_dtype', 'transformers_version', '_name_or_path', 'auto_map', 'quantization_config']);
 
@@ -117,6 +125,10 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
     }
     if (user.includes(m.rule)) byUser.add(t.name);
     const source = { shape: t.shape, dtype: t.dtype };
+    // The whole plan is bounded too: many small stacked tensors (zero-sized, a few bytes on disk) must
+    // not make millions of targets.
+    const made = unstackCount(m.rule, source.shape);
+    if (tensors.length + made > MAX_PLAN_TENSORS) throw new JaxServeError('E_LIMIT', `${ck.location}: ${t.name} would take the plan past ${MAX_PLAN_TENSORS.toLocaleString('en-US')} tensors; a checkpoint that unstacks into that many is refused.`);
     try {
       for (const r of ruleTargets(m, source, t.name)) {
         const earlier = byTarget.get(r.target);
@@ -158,15 +170,17 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
 }
 
 /**
- * Merging folds each adapter into its weight, whole in memory in f32: past this size (a 70B's
- * largest projections) the export refuses and points at the adapter export, which needs no merge.
+ * Merging folds each adapter into its weight, whole in memory in f32 (the kernel, its f32 copy, the
+ * merged result and the encoded output: about four times this), so the export stays under the 512 MB
+ * bar; past it (a 70B's projections) the export refuses and points at the adapter export, which needs no merge.
  */
-export const MAX_MERGE_BYTES = 256 << 20;
+export const MAX_MERGE_BYTES = 64 << 20;
 
 function mergeAdapters(tensors: PlannedTensor[], adapters: readonly PlannedAdapter[], problems: Problem[]): void {
-  const byFrom = new Map(tensors.map((t, i) => [t.from, i]));
+  // By the weight each adapter was planned for: a fused kernel's adapter has one share per weight.
+  const byTo = new Map(tensors.map((t, i) => [t.to, i]));
   for (const a of adapters) {
-    const i = byFrom.get(a.base)!;
+    const i = byTo.get(`${a.module}.weight`)!;
     const t = tensors[i]!;
     const f32 = (t.target.shape.reduce((x, y) => x * y, 1) * 4);
     if (f32 > MAX_MERGE_BYTES) {

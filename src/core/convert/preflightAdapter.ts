@@ -9,6 +9,7 @@
  * transformers + peft computes from the same folder (target_modules selects the wrapped modules,
  * tensors load into (r, in) and (out, r) of the base weight's (out, in)).
  */
+import { MAX_ADAPTER_CONFIG_BYTES } from '../limits';
 import * as path from 'node:path';
 import type { Checkpoint, TensorRef } from '../checkpoint';
 import { describeError, JaxServeError } from '../errors';
@@ -33,7 +34,7 @@ const MAX_TARGETS = 1_000;
 /** Findings of one kind spelled out; the rest are counted in one more. */
 const MAX_PER_CODE = 8;
 /** adapter_config.json is a few KiB; rank_pattern of every module of a large model stays far under this. */
-const MAX_CONFIG_BYTES = 16 << 20;
+const MAX_CONFIG_BYTES = MAX_ADAPTER_CONFIG_BYTES;
 
 /**
  * Module leaves vLLM and SGLang put LoRA on in the dense classes preflight knows (vLLM: every
@@ -101,7 +102,7 @@ export async function adapterFindings(files: FileOpener, dir: string, base: Adap
   }
   if (modules && cfg && !findings.some((f) => f.severity === 'error')) {
     const ranks = [...new Set([...modules.values()].map((m) => m.a?.shape[0]).filter((r) => r !== undefined))].sort((x, y) => x - y);
-    findings.push({ severity: 'info', code: 'adapter', file: configFile, message: `LoRA adapter over ${base.folder}: ${modules.size} modules, r ${ranks.join('/')}, lora_alpha ${cfg.alpha}. Serve it with vLLM's --enable-lora --lora-modules NAME=${dir} --max-lora-rank ${vllmRankFor(cfg.maxRank) ?? cfg.maxRank}, or SGLang's --lora-paths NAME=${dir}.` });
+    findings.push({ severity: 'info', code: 'adapter', file: configFile, message: `LoRA adapter over ${base.folder}: ${modules.size} modules, r ${ranks.join('/')}, lora_alpha ${cfg.alpha}. Serve it with vLLM's --enable-lora --lora-modules NAME=${dir} --max-lora-rank ${vllmMaxLoraRank(cfg.maxRank) ?? cfg.maxRank}, or SGLang's --lora-paths NAME=${dir}.` });
   }
   return findings;
 }
@@ -129,6 +130,8 @@ interface AdapterConfig {
   readonly targets: readonly string[] | string | undefined;
   /** rank_pattern keys that are plain module names (or suffixes of them), with their rank. */
   readonly rankPattern: ReadonlyMap<string, number>;
+  /** rank_pattern's keys with their place in the file, for the first-match lookup. */
+  readonly rankOrder: ReadonlyMap<string, { readonly order: number; readonly r: number }>;
   /** Whether some rank_pattern key is a regex: ranks are then not checked per module. */
   readonly rankRegex: boolean;
   readonly layers: ReadonlySet<number> | undefined;
@@ -136,7 +139,7 @@ interface AdapterConfig {
   readonly maxRank: number;
 }
 
-const positiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+export const positiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 const positive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
 /** A pattern key that is a module name or a dotted suffix of one, matched as such; anything else is a regex we do not run. */
 const PLAIN_KEY = /^[\w.]+$/;
@@ -195,7 +198,10 @@ function checkConfig(c: Record<string, unknown>, file: string, base: AdapterBase
   if (!targetsOk || !rOk || !alphaOk) return undefined;
   if (Array.isArray(c.target_modules) && c.target_modules.length > MAX_TARGETS) add('warning', 'adapter-limit', file, `target_modules has ${c.target_modules.length} entries: preflight matches the first ${MAX_TARGETS}.`);
   const targets = typeof c.target_modules === 'string' ? c.target_modules : (c.target_modules as string[]).slice(0, MAX_TARGETS);
-  return { r: c.r as number, alpha: c.lora_alpha as number, targets, rankPattern, rankRegex, layers: layerSet, maxRank: Math.max(c.r as number, ...rankPattern.values()) };
+  let maxRank = c.r as number;
+  for (const r of rankPattern.values()) maxRank = Math.max(maxRank, r);
+  const rankOrder = new Map([...rankPattern].map(([k, r], order) => [k, { order, r }]));
+  return { r: c.r as number, alpha: c.lora_alpha as number, targets, rankPattern, rankOrder, rankRegex, layers: layerSet, maxRank };
 }
 
 /** PEFT's AutoPeftModel loads the base the config names; the engines load the one they are given. */
@@ -289,9 +295,18 @@ function selects(cfg: AdapterConfig, module: string): boolean | undefined {
   return hit;
 }
 
-/** r for `module`: its rank_pattern entry (the first that names it, as PEFT and vLLM take it), else r. */
+/**
+ * r for `module`: its rank_pattern entry (the first that names it, as PEFT and vLLM take it: the key
+ * is the module or a dotted suffix of it), else r. Looked up by suffix, not by trying every key.
+ */
 function rankFor(cfg: AdapterConfig, module: string): number | undefined {
-  for (const [k, r] of cfg.rankPattern) if (selectedBy(module, k)) return r;
+  const parts = module.split('.');
+  let best: { order: number; r: number } | undefined;
+  for (let k = 0; k < parts.length; k++) {
+    const hit = cfg.rankOrder.get(parts.slice(k).join('.'));
+    if (hit && (!best || hit.order < best.order)) best = hit;
+  }
+  if (best) return best.r;
   return cfg.rankRegex ? undefined : cfg.r;
 }
 
@@ -318,7 +333,7 @@ function checkModules(modules: Map<string, Factors>, cfg: AdapterConfig, base: A
         continue;
       }
       if (want !== undefined && ra !== want) {
-        const from = cfg.rankPattern.size && [...cfg.rankPattern.keys()].some((k) => selectedBy(module, k)) ? 'its rank_pattern entry' : 'r';
+        const from = cfg.rankPattern.size && rankFor({ ...cfg, rankRegex: true }, module) !== undefined ? 'its rank_pattern entry' : 'r';
         add('error', 'adapter-rank', configFile, `${module} has rank ${ra} (lora_A ${JSON.stringify(m.a.shape)}), but adapter_config.json's ${from} says ${want}: PEFT fails to load it (size mismatch) and vLLM scales it by lora_alpha / ${want}.`, key);
       }
     }
@@ -343,15 +358,16 @@ function checkModules(modules: Map<string, Factors>, cfg: AdapterConfig, base: A
   }
 }
 
-/** The smallest --max-lora-rank vLLM accepts that holds `r`, or undefined past its largest. */
-function vllmRankFor(r: number): number | undefined {
-  return VLLM_LORA_RANKS.find((x) => x >= r);
+/** vLLM's --max-lora-rank for a largest adapter rank: the smallest value it takes that reaches it; undefined past 512. */
+export function vllmMaxLoraRank(rank: number): number | undefined {
+  return VLLM_LORA_RANKS.find((x) => x >= rank);
 }
 
 function checkMaxRank(modules: Map<string, Factors>, cfg: AdapterConfig, file: string, add: Add): void {
   // vLLM compares r and every rank_pattern value with --max-lora-rank; the tensors' ranks can only be higher when the config is wrong (reported above).
-  const seen = Math.max(cfg.maxRank, ...[...modules.values()].map((m) => m.a?.shape[0] ?? 0));
-  const need = vllmRankFor(seen);
+  let seen = cfg.maxRank;
+  for (const m of modules.values()) seen = Math.max(seen, m.a?.shape[0] ?? 0);
+  const need = vllmMaxLoraRank(seen);
   if (need === undefined) add('error', 'adapter-max-rank', file, `rank ${seen} is over the largest --max-lora-rank vLLM accepts (${VLLM_LORA_RANKS.at(-1)}).`);
   else if (seen > VLLM_DEFAULT_MAX_LORA_RANK) add('warning', 'adapter-max-rank', file, `rank ${seen} is over vLLM's default --max-lora-rank ${VLLM_DEFAULT_MAX_LORA_RANK}: vLLM refuses the adapter ("LoRA rank ${seen} is greater than max_lora_rank") unless served with --max-lora-rank ${need}.`);
 }

@@ -77,7 +77,7 @@ export const MAX_RULES = 10_000;
 export const MAX_UNSTACK_AXES = 8;
 
 /** Targets one source tensor may unstack into (256 experts × 128 layers is 32,768). */
-export const MAX_UNSTACK_TARGETS = 1_000_000;
+export const MAX_UNSTACK_TARGETS = 100_000;
 
 /** Characters of one rule pattern; real ones are under 100, and the matcher recurses once per piece. */
 export const MAX_RULE_PATTERN_CHARS = 1024;

@@ -4,10 +4,11 @@
  * its weights file. An engine finds the same problems only after its imports and the base model's
  * load; here each is one line naming the file. The CLI and the extension start servers through this.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { JaxServeError } from '../errors';
-import { parseJsonText } from '../json';
+import { parseJsonBytes } from '../json';
+import { NodeFileOpener } from './fileOpener';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from '../convert/preflightAdapter';
 import { MAX_ADAPTER_CONFIG_BYTES } from '../limits';
 import { checkAdapterRefs, servedAdapter, type AdapterEngine, type AdapterRef, type ServedAdapter } from '../serve/adapters';
@@ -17,27 +18,24 @@ import { safeName } from '../text';
 const ADAPTER_WEIGHTS = [ADAPTER_WEIGHTS_FILE, 'adapter_model.bin'];
 const ADAPTER_CONFIG = ADAPTER_CONFIG_FILE;
 
-const isFile = async (p: string) => (await stat(p).catch(() => undefined))?.isFile() === true;
-
 /** One adapter folder, read and checked for `engine`; a relative folder is `base`'s (the working directory by default). */
 async function readAdapter(engine: AdapterEngine, ref: AdapterRef, base: string): Promise<ServedAdapter> {
   const dir = path.resolve(base, ref.path);
   const st = await stat(dir).catch(() => undefined);
   if (!st) throw new JaxServeError('E_NOT_FOUND', `${safeName(dir)}: no such folder (LoRA adapter "${ref.name}").`);
   if (!st.isDirectory()) throw new JaxServeError('E_USAGE', `${safeName(dir)}: not a folder; LoRA adapter "${ref.name}" is the folder holding ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS[0]}.`);
+  // Read as the engine would, but only inside the folder named: a link out of it, a FIFO or a device is refused.
+  const files = await new NodeFileOpener().within(dir);
   const file = path.join(dir, ADAPTER_CONFIG);
-  const size = (await stat(file).catch(() => undefined))?.size;
-  if (size === undefined) throw new JaxServeError('E_NOT_FOUND', `${safeName(file)}: missing; LoRA adapter "${ref.name}" needs the PEFT folder jax-serve convert --lora adapter writes.`);
-  if (size > MAX_ADAPTER_CONFIG_BYTES) throw new JaxServeError('E_LIMIT', `${safeName(file)}: ${size} bytes, over the ${MAX_ADAPTER_CONFIG_BYTES} an adapter config is read up to (PEFT writes a few KB).`);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new JaxServeError('E_IO', `${safeName(file)}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: e });
-  }
-  const served = servedAdapter(engine, { name: ref.name, path: dir }, parseJsonText(safeName(file), text, { what: 'the adapter config' }), file);
+  if ((await files.kind(file)) === undefined) throw new JaxServeError('E_NOT_FOUND', `${safeName(file)}: missing; LoRA adapter "${ref.name}" needs the PEFT folder jax-serve convert --lora adapter writes.`);
+  const bytes = await files.readSmall(file, MAX_ADAPTER_CONFIG_BYTES).catch((e: unknown) => {
+    if (e instanceof JaxServeError && e.code === 'E_LIMIT') throw new JaxServeError('E_LIMIT', `${safeName(file)}: over the ${MAX_ADAPTER_CONFIG_BYTES} bytes an adapter config is read up to (PEFT writes a few KB).`);
+    throw e;
+  });
+  const config = parseJsonBytes(safeName(file), bytes, { what: 'the adapter config' });
+  const served = servedAdapter(engine, { name: ref.name, path: dir }, config, file);
   let weights = false;
-  for (const w of ADAPTER_WEIGHTS) weights ||= await isFile(path.join(dir, w));
+  for (const w of ADAPTER_WEIGHTS) weights ||= (await files.kind(path.join(dir, w))) === 'file';
   if (!weights) throw new JaxServeError('E_NOT_FOUND', `${safeName(path.join(dir, ADAPTER_WEIGHTS[0]!))}: missing; LoRA adapter "${ref.name}" has a config but no weights.`);
   return served;
 }

@@ -32,7 +32,9 @@ import { safeName } from '../text';
 import type { GenerateApi } from './generate';
 import type { AdapterRef } from './serveTypes';
 // vLLM's --max-lora-rank values, kept once: preflight checks adapters against the same list.
-import { VLLM_LORA_RANKS } from '../convert/preflightAdapter';
+import { positiveInt, VLLM_LORA_RANKS, vllmMaxLoraRank } from '../convert/preflightAdapter';
+
+export { vllmMaxLoraRank };
 
 export type { AdapterRef } from './serveTypes';
 
@@ -65,12 +67,7 @@ export interface LoraSupport {
   readonly requests: Readonly<Record<GenerateApi, AdapterSelection | string>>;
 }
 
-/** vLLM's --max-lora-rank for a largest adapter rank: the smallest value it takes that reaches it; undefined past 512. */
-export function vllmMaxLoraRank(rank: number): number | undefined {
-  return VLLM_LORA_RANKS.find((r) => r >= rank);
-}
-
-const largest = (adapters: readonly ServedAdapter[]) => Math.max(...adapters.map((a) => a.rank));
+const largest = (adapters: readonly ServedAdapter[]) => adapters.reduce((m, a) => Math.max(m, a.rank), 0);
 
 /** vLLM reads an item with a comma as JSON (cli_args.py LoRAParserAction): such a path goes as JSON. */
 const vllmItem = (a: ServedAdapter) => (a.path.includes(',') ? JSON.stringify({ name: a.name, path: a.path }) : `${a.name}=${a.path}`);
@@ -159,7 +156,6 @@ export function parseAdapterArg(arg: string): AdapterRef {
   return { name: arg.slice(0, at), path: arg.slice(at + 1) };
 }
 
-const positiveInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
 /**
  * The rank a server must hold for an adapter, from its adapter_config.json (`file`, for messages):
