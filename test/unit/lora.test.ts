@@ -7,7 +7,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { applyTransforms, DTYPE_BITS, executePlan, loraMap, openCheckpoint, peftFactors, planConversion, readTensorBytes, targetModules, writeSafetensors, type Checkpoint, type PlanOptions, type Transform } from '../../src/core/index';
 import { NodeFileOpener, openAtomicFileSink, OutputFolder } from '../../src/core/node/index';
@@ -103,7 +103,7 @@ describe('LoRA: adapters of flax, orbax and qwix layouts exported for peft, or m
   const at = (f: string) => relative(suite.fx.dir, join(lora.dir, f));
   const abs = (rel: string) => join(suite.fx.dir, rel);
 
-  async function exportLora(src: string, name: string, opts: PlanOptions, adapterFrom?: string): Promise<{ out: string; adapter?: string }> {
+  async function exportLora(src: string, name: string, opts: PlanOptions, adapterFrom?: string, tileBudgetBytes?: number): Promise<{ out: string; adapter?: string }> {
     const ck = await suite.open(src);
     const adapterCk = adapterFrom ? await suite.open(adapterFrom) : undefined;
     const plan = planConversion(ck, { ...base(), ...opts, adapter: adapterCk });
@@ -113,6 +113,7 @@ describe('LoRA: adapters of flax, orbax and qwix layouts exported for peft, or m
     const target = await OutputFolder.create(out, { sources: [] });
     await executePlan(plan, ck, files, target, {
       tokenizerFrom: join(suite.fx.dir, 'hf'),
+      tileBudgetBytes,
       lora: { adapterCheckpoint: adapterCk, adapterTarget: adapter ? await OutputFolder.create(adapter, { sources: [] }) : undefined, baseModel: out },
     });
     return { out, adapter };
@@ -183,6 +184,11 @@ describe('LoRA: adapters of flax, orbax and qwix layouts exported for peft, or m
     const qwix = await exportLora(at('qwix.msgpack'), 'qwix', { lora: 'adapter', loraAlpha: 8 });
     const merged = await exportLora(at('lora_linear.msgpack'), 'merged', { lora: 'merge' });
     const qwixMerged = await exportLora(at('qwix.msgpack'), 'qwix-merged', { lora: 'merge', loraAlpha: 8 });
+    // Merged in 48 KiB tiles (a weight too large to hold whole): the same bytes.
+    for (const [src, whole, opts] of [['lora_linear.msgpack', merged, { lora: 'merge' }], ['qwix.msgpack', qwixMerged, { lora: 'merge', loraAlpha: 8 }]] as const) {
+      const tiled = await exportLora(at(src), `tiled-${src}`, opts, undefined, 48 << 10);
+      assert.deepEqual(readFileSync(join(tiled.out, 'model.safetensors')), readFileSync(join(whole.out, 'model.safetensors')), `${src}: tiled merge differs`);
+    }
     const wrongAlpha = await exportLora(at('lora_linear.msgpack'), 'wrong-alpha', { lora: 'adapter', loraAlpha: 8 });
     // The same adapter with each lora_A written as JAX holds A, (in, r) read as (r, in): no transpose.
     const untransposed = await exportLora(at('lora_linear.msgpack'), 'untransposed', { lora: 'adapter' });

@@ -7,14 +7,15 @@
 import { valueOpener, type Checkpoint } from '../checkpoint';
 import { JaxServeError, throwIfAborted } from '../errors';
 import type { FileOpener } from '../io/byteSource';
-import { writeSafetensors } from '../formats/safetensors/writer';
+import { writeSafetensors, type TensorData } from '../formats/safetensors/writer';
 import { decodeChunk } from '../tensor/decode';
-import type { DType } from '../dtype';
+import { dtypeBytes, type DType } from '../dtype';
 import { encodeValues } from './encode';
 import { loraMap, mergeInto, peftFactors } from './loraMap';
 import type { PlannedAdapter } from './lora';
 import type { Plan, PlannedTensor } from './plan';
-import { applyTransforms } from './transforms';
+import { applyTransforms, layoutAfter } from './transforms';
+import { tileable, tiledTensorData } from './tiled';
 import { readWholeTensor } from './wholeTensor';
 import type { ExportTarget } from './execute';
 
@@ -58,6 +59,49 @@ export async function mergedTensor(p: PlannedTensor, ck: Checkpoint, files: File
   const merged = mergeInto(new Float32Array(w.bytes.buffer, w.bytes.byteOffset, w.bytes.length / 4), a.rows, a.cols, loraA, loraB, a.rank, a.alpha / a.rank);
   return p.target.dtype === 'F32' ? new Uint8Array(merged.buffer) : encodeValues(p.target.dtype, merged);
 }
+
+/** A weight whose f32 copy fits this is merged whole; a larger one in tiles (the memory bar). */
+export const MERGE_WHOLE_BYTES = 64 << 20;
+
+/**
+ * A merged weight too large to hold whole: the base chain runs in tiles (its cast left for last),
+ * and each tile gets its elements' delta, s · Σ_k lora_B[o, k] · lora_A[k, i], added in f64 and
+ * rounded once to the target's dtype. Memory is a tile and the two factors.
+ */
+export function mergedTiles(p: PlannedTensor, ck: Checkpoint, files: FileOpener, src: AdapterSources, budget: number, signal?: AbortSignal): TensorData {
+  const a = p.merge!;
+  const chain: PlannedTensor = { ...p, transforms: a.transforms, target: layoutAfter(p.source, a.transforms) };
+  if (!tileable(chain)) throw new JaxServeError('E_UNSUPPORTED', `${p.to}: merging its adapter needs it whole (${a.rows} × ${a.cols}), and its conversion cannot run in tiles; export the adapter with --lora adapter instead.`);
+  const tiles = tiledTensorData(chain, tensorOf(ck, p.from)!, valueOpener(ck, files), budget, signal);
+  const inSize = dtypeBytes(chain.target.dtype)!;
+  const outSize = dtypeBytes(p.target.dtype)!;
+  const scale = a.alpha / a.rank;
+  let factors: Promise<{ loraA: Float64Array; loraB: Float64Array }> | undefined;
+  const merge = async (offset: number, bytes: Uint8Array): Promise<{ offset: number; bytes: Uint8Array }> => {
+    const { loraA, loraB } = await (factors ??= adapterFactors(a, src));
+    const first = offset / inSize;
+    const values = Float64Array.from(decodeChunk(chain.target.dtype, bytes));
+    for (let k = 0; k < values.length; k++) {
+      const o = Math.floor((first + k) / a.cols);
+      const i = (first + k) % a.cols;
+      // The same sum, in the same order, as mergeInto's, so tiles and whole give the same bits.
+      let d = 0;
+      for (let r = 0; r < a.rank; r++) d += loraB[o * a.rank + r]! * scale * loraA[r * a.cols + i]!;
+      values[k]! += d;
+    }
+    return { offset: first * outSize, bytes: encodeValues(p.target.dtype, values) };
+  };
+  if (isTensorFill(tiles)) return { writeTiles: (writeAt) => tiles.writeTiles(async (offset, bytes) => { const m = await merge(offset, bytes); await writeAt(m.offset, m.bytes); }) };
+  return (async function* () {
+    let at = 0;
+    for await (const bytes of tiles as AsyncIterable<Uint8Array>) {
+      yield (await merge(at, bytes)).bytes;
+      at += bytes.length;
+    }
+  })();
+}
+
+const isTensorFill = (d: TensorData): d is Extract<TensorData, { writeTiles: unknown }> => typeof (d as { writeTiles?: unknown }).writeTiles === 'function';
 
 /**
  * target_modules as PEFT, vLLM and SGLang all read it: a list (SGLang refuses a regex string). A

@@ -15,7 +15,7 @@ import { checkTokenizerFolder, compatTokenizerConfig } from './tokenizer';
 import { LookAhead, type TensorConverter } from './lookAhead';
 import { applyTransforms } from './transforms';
 import { readWholeTensor } from './wholeTensor';
-import { mergedTensor, writeAdapter } from './adapterExport';
+import { MERGE_WHOLE_BYTES, mergedTensor, mergedTiles, writeAdapter } from './adapterExport';
 import { configJson } from './configJson';
 
 /** Where an export is written (core/node's OutputFolder: a temporary folder renamed when done). */
@@ -119,7 +119,8 @@ export async function executePlan(plan: Plan, ck: Checkpoint, files: FileOpener,
         if (!src) throw new JaxServeError('E_NOT_FOUND', `the plan names source tensor ${p.from}, which the checkpoint no longer has; plan again.`);
         const early = ahead?.take(p);
         if (early) return early;
-        if (p.merge) return mergedTensor(p, ck, files, adapterSources, opts.signal);
+        // Whole up to the smaller of the merge's own bound and the tile budget; in tiles past it.
+        if (p.merge) return p.target.shape.reduce((x, y) => x * y, 4) <= Math.min(MERGE_WHOLE_BYTES, budget) ? mergedTensor(p, ck, files, adapterSources, opts.signal) : mergedTiles(p, ck, files, adapterSources, budget, opts.signal);
         // Small tensors are converted whole; large ones in tiles, so memory stays bounded. One layer
         // of a scanned kernel is small even when the kernel is not: only its slice is read.
         const how = routeOf(p, src);

@@ -130,7 +130,6 @@ export function mergeInto(w: Float32Array, rows: number, cols: number, loraA: Fl
     row.fill(0);
     for (let k = 0; k < rank; k++) {
       const bk = loraB[o * rank + k]! * scale;
-      if (bk === 0) continue;
       const a = k * cols;
       for (let i = 0; i < cols; i++) row[i]! += bk * loraA[a + i]!;
     }

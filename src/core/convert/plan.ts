@@ -12,6 +12,8 @@ import { PRESETS, presetById, type Preset } from './presets/index';
 import { compileRule, matchRule, ruleTargets, unstackAxes, type CompiledRule, type Rule } from './rules';
 import { layoutAfter, layoutBytes, type Layout, type Transform } from './transforms';
 import type { Problem } from './planRow';
+import { MERGE_WHOLE_BYTES } from './adapterExport';
+import { tileable } from './tiled';
 import { findLora, loraModeProblem, planAdapters, type LoraMode, type PlannedAdapter } from './lora';
 
 export interface PlannedTensor {
@@ -169,22 +171,15 @@ export function planConversion(ck: Checkpoint, options: PlanOptions = {}): Plan 
   };
 }
 
-/**
- * Merging folds each adapter into its weight, whole in memory in f32 (the kernel, its f32 copy, the
- * merged result and the encoded output: about four times this), so the export stays under the 512 MB
- * bar; past it (a 70B's projections) the export refuses and points at the adapter export, which needs no merge.
- */
-export const MAX_MERGE_BYTES = 64 << 20;
-
 function mergeAdapters(tensors: PlannedTensor[], adapters: readonly PlannedAdapter[], problems: Problem[]): void {
   // By the weight each adapter was planned for: a fused kernel's adapter has one share per weight.
   const byTo = new Map(tensors.map((t, i) => [t.to, i]));
   for (const a of adapters) {
     const i = byTo.get(`${a.module}.weight`)!;
     const t = tensors[i]!;
-    const f32 = (t.target.shape.reduce((x, y) => x * y, 1) * 4);
-    if (f32 > MAX_MERGE_BYTES) {
-      problems.push({ severity: 'error', code: 'lora', tensor: t.to, message: `${t.to}: merging an adapter needs it whole in f32 (${(f32 / 2 ** 20).toFixed(0)} MiB, over ${MAX_MERGE_BYTES / 2 ** 20} MiB); export the adapter with --lora adapter instead.` });
+    // Past the whole-merge size the merge runs in the base chain's tiles: the chain must allow them.
+    if (t.target.shape.reduce((x, y) => x * y, 4) > MERGE_WHOLE_BYTES && !tileable({ source: t.source, transforms: a.transforms })) {
+      problems.push({ severity: 'error', code: 'lora', tensor: t.to, message: `${t.to}: too large to merge whole, and its conversion cannot run in tiles; export the adapter with --lora adapter instead.` });
       continue;
     }
     tensors[i] = { ...t, merge: a };
