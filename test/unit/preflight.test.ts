@@ -6,9 +6,10 @@ import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { acceleratorNamed, ARCHITECTURES, compatTokenizerConfig, DTYPE_BITS, openCheckpoint, preflight, readTensorBytes, writeSafetensors, type ArchitectureName, type Finding, type ModelDims } from '../../src/core/index';
-import { NodeFileOpener, openAtomicFileSink } from '../../src/core/node/index';
+import { acceleratorNamed, ARCHITECTURES, compatTokenizerConfig, preflight, type ArchitectureName, type Finding, type ModelDims } from '../../src/core/index';
+import { NodeFileOpener } from '../../src/core/node/index';
 import { canonicalSuite } from './canonicalSuite';
+import { rewriteSafetensors, type TensorSpecLike } from './helpers';
 
 const ROOT = resolve(__dirname, '../../..');
 const files = new NodeFileOpener();
@@ -69,29 +70,8 @@ describe('preflight', function () {
     return [...(await preflight(files, d, opts)).findings];
   }
 
-  /** Rewrites model.safetensors with `change` applied to the tensor list (bytes kept where names match). */
-  async function rewrite(d: string, change: (names: { name: string; dtype: string; shape: number[] }[]) => { name: string; dtype: string; shape: number[] }[], metadata: Record<string, string> = { format: 'pt' }) {
-    const file = join(d, 'model.safetensors');
-    const ck = await openCheckpoint(files, file);
-    const bytes = new Map<string, Uint8Array>();
-    for (const t of ck.tensors) {
-      const parts: Uint8Array[] = [];
-      for await (const b of readTensorBytes(files, t)) parts.push(Buffer.from(b));
-      bytes.set(t.name, Buffer.concat(parts));
-    }
-    const specs = change(ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
-    rmSync(file);
-    await writeSafetensors(
-      await openAtomicFileSink(file, { sources: [] }),
-      specs as never,
-      (s) => {
-        const need = (s.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[s.dtype]) / 8;
-        const kept = bytes.get(s.name);
-        return kept && kept.length === need ? kept : new Uint8Array(need);
-      },
-      { metadata },
-    );
-  }
+  /** Rewrites the folder's model.safetensors with `change` applied to its tensor list. */
+  const rewrite = (d: string, change: (ts: TensorSpecLike[]) => TensorSpecLike[], metadata?: Record<string, string>) => rewriteSafetensors(join(d, 'model.safetensors'), change, metadata);
 
   const codes = (fs: Finding[]) => fs.filter((f) => f.severity !== 'info').map((f) => `${f.severity}:${f.code}`).sort();
 

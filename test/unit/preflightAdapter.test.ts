@@ -8,10 +8,11 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DTYPE_BITS, openCheckpoint, preflight, readTensorBytes, writeSafetensors, type Engine, type Finding } from '../../src/core/index';
-import { NodeFileOpener, openAtomicFileSink } from '../../src/core/node/index';
+import { preflight, type Engine, type Finding } from '../../src/core/index';
+import { NodeFileOpener } from '../../src/core/node/index';
 import { loraFixtures } from '../fixtures/canonical';
 import { canonicalSuite } from './canonicalSuite';
+import { rewriteSafetensors } from './helpers';
 
 const ROOT = resolve(__dirname, '../../..');
 const CLI = join(ROOT, 'dist/cli.js');
@@ -54,29 +55,8 @@ describe('preflight --adapter', function () {
     writeFileSync(file, JSON.stringify(c, null, 2));
   };
 
-  /** Rewrites adapter_model.safetensors with `change` applied to its tensor list (bytes kept where name and size match, else zeros). */
-  async function rewrite(d: string, change: (ts: Spec[]) => Spec[]) {
-    const file = join(d, 'adapter_model.safetensors');
-    const ck = await openCheckpoint(files, file);
-    const bytes = new Map<string, Uint8Array>();
-    for (const t of ck.tensors) {
-      const parts: Uint8Array[] = [];
-      for await (const b of readTensorBytes(files, t)) parts.push(Buffer.from(b));
-      bytes.set(t.name, Buffer.concat(parts));
-    }
-    const specs = change(ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })));
-    rmSync(file);
-    await writeSafetensors(
-      await openAtomicFileSink(file, { sources: [] }),
-      specs as never,
-      (s) => {
-        const need = (s.shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[s.dtype]) / 8;
-        const kept = bytes.get(s.name);
-        return kept && kept.length === need ? kept : new Uint8Array(need);
-      },
-      { metadata: { format: 'pt' } },
-    );
-  }
+  /** Rewrites the adapter's adapter_model.safetensors with `change` applied to its tensor list. */
+  const rewrite = (d: string, change: (ts: Spec[]) => Spec[]) => rewriteSafetensors(join(d, 'adapter_model.safetensors'), change);
 
   const codes = (fs: Finding[]) => fs.filter((f) => f.severity !== 'info').map((f) => `${f.severity}:${f.code}`).sort();
   const one = (fs: Finding[], code: string) => {
