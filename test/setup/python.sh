@@ -2,12 +2,13 @@
 # Creates (once) a pinned Python venv the tests use, and prints its python path.
 #   python.sh          the main venv (python/requirements-test.txt)
 #   python.sh hfflax   the HF-Flax venv: transformers 4.x Flax models (python/requirements-hfflax.txt)
+#   python.sh sglang-jax-cpu   SGLang-JAX's dependencies on the CPU (JAX_SERVE_BASE_PYTHON: a 3.12)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 . "$here/common.sh"
 kind=${1:-test}
 req="$root/python/requirements-$kind.txt"; con="$root/python/constraints.txt"
-[ -f "$req" ] || die "no $req: the venv kinds are test and hfflax."
+[ -f "$req" ] || die "no $req: the venv kinds are test, hfflax and sglang-jax-cpu."
 py=${JAX_SERVE_BASE_PYTHON:-python3}
 command -v "$py" >/dev/null || die "no $py on PATH: install Python 3.11 or set JAX_SERVE_BASE_PYTHON."
 pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')

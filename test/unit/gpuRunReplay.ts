@@ -27,10 +27,10 @@ const FIXTURES = join(ROOT, 'test/fixtures');
 /** Every prompt the run recorded replies for (the built-in check prompts among them). */
 export const GPU_RUN_PROMPTS = join(ROOT, 'scripts/gpu/prompts.json');
 
-/** The recorded GPU runs' folders. */
+/** The recorded one-device runs' folders: the good export's replies and the broken-RoPE one's. */
 export function gpuRuns(): string[] {
   return readdirSync(FIXTURES)
-    .filter((d) => d.startsWith('sglang-jax-') && existsSync(join(FIXTURES, d, 'replies-good.json')))
+    .filter((d) => d.startsWith('sglang-jax-') && ['replies-good.json', 'replies-broken.json'].every((f) => existsSync(join(FIXTURES, d, f))))
     .map((d) => join(FIXTURES, d));
 }
 
@@ -45,31 +45,39 @@ export type GpuRunExports = Record<'export128' | 'export128-broken-rope', string
  * what the device run recorded, or the replay would compare against another model.
  */
 export function rebuiltExports(python: string, run: string): GpuRunExports {
-  const m = shapedLlamaFixtures(python, { headDim: 128, heads: 4, kvHeads: 2 });
   const rules = join(ROOT, 'scripts/gpu/broken-rope.rules.json');
-  const key = createHash('sha256').update(m.dir).update(readFileSync(CLI)).update(readFileSync(rules)).digest('hex').slice(0, 12);
-  const base = join(process.env.JAX_SERVE_CACHE ?? join(homedir(), '.cache', 'jax-serve'), 'fixtures', `gpu-run-exports-${key}`);
-  const out = { export128: join(base, 'export128'), 'export128-broken-rope': join(base, 'export128-broken-rope') };
+  const shape = { headDim: 128, heads: 4, kvHeads: 2 };
+  return {
+    export128: rebuiltExport(python, run, 'export128', shape),
+    'export128-broken-rope': rebuiltExport(python, run, 'export128-broken-rope', shape, rules),
+  };
+}
+
+/**
+ * One export a run served, rebuilt here as the run made it (shaped_llama.py at `shape`, then our
+ * converter, with `rules` when given), cached outside the clone, and checked against the sha256 the
+ * run recorded for it: a replay must compare against the model that was served.
+ */
+export function rebuiltExport(python: string, run: string, name: string, shape: { headDim: number; heads: number; kvHeads: number }, rules?: string): string {
+  const m = shapedLlamaFixtures(python, shape);
+  const key = createHash('sha256').update(name).update(m.dir).update(readFileSync(CLI)).update(rules ? readFileSync(rules) : '').digest('hex').slice(0, 12);
+  const base = join(process.env.JAX_SERVE_CACHE ?? join(homedir(), '.cache', 'jax-serve'), 'fixtures', `gpu-run-export-${key}`);
+  const out = join(base, name);
   if (!existsSync(join(base, 'done'))) {
     const tmp = `${base}.partial-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     // In an extension host process.execPath may be the editor's binary: run it as Node.
-    const convert = (name: string, extra: string[]) =>
-      execFileSync(process.execPath, [CLI, 'convert', join(m.dir, 'jax/nnx.msgpack'), '-o', join(tmp, name), '--config-from', join(m.dir, 'hf'), '--tokenizer-from', join(m.dir, 'hf'), ...extra], { stdio: 'pipe', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
-    convert('export128', []);
-    convert('export128-broken-rope', ['--rules', rules]);
+    execFileSync(process.execPath, [CLI, 'convert', join(m.dir, 'jax/nnx.msgpack'), '-o', join(tmp, name), '--config-from', join(m.dir, 'hf'), '--tokenizer-from', join(m.dir, 'hf'), ...(rules ? ['--rules', rules] : [])], { stdio: 'pipe', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
     rmSync(base, { recursive: true, force: true });
     renameSync(tmp, base);
     execFileSync('touch', [join(base, 'done')]);
   }
   const recorded = readFileSync(join(run, 'exports.sha256'), 'utf8');
-  for (const [name, dir] of Object.entries(out)) {
-    for (const file of ['model.safetensors', 'config.json', 'tokenizer.json']) {
-      const want = new RegExp(`^([0-9a-f]{64})\\s+${name.replace(/[-.]/g, '\\$&')}/${file.replace('.', '\\.')}$`, 'm').exec(recorded)?.[1];
-      const got = createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
-      assert.equal(got, want, `${name}/${file} rebuilt here differs from the one the GPU run served (${join(run, 'exports.sha256')})`);
-    }
+  for (const file of ['model.safetensors', 'config.json', 'tokenizer.json']) {
+    const want = new RegExp(`^([0-9a-f]{64})\\s+${name.replace(/[-.]/g, '\\$&')}/${file.replace('.', '\\.')}$`, 'm').exec(recorded)?.[1];
+    const got = createHash('sha256').update(readFileSync(join(out, file))).digest('hex');
+    assert.equal(got, want, `${name}/${file} rebuilt here differs from the one the run served (${join(run, 'exports.sha256')})`);
   }
   return out;
 }

@@ -4,11 +4,20 @@
  * logs are the engine's output as jax-serve's stderr held it; a failed start's log ends with what
  * jax-serve itself printed, from the line starting with source.json's `ownLinesFrom`.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
-export const FIXTURES = resolve(__dirname, '../../../test/fixtures');
+/** The clone: the first folder above this bundle (out/test/unit, or an integration bundle's) holding the fixtures. */
+function cloneRoot(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'test/fixtures/standin/replay-log.mjs'))) return dir;
+    if (dirname(dir) === dir) return resolve(__dirname, '../../..');
+  }
+}
+export const FIXTURES = join(cloneRoot(), 'test/fixtures');
 export const REPLAY_LOG = join(FIXTURES, 'standin/replay-log.mjs');
+const CLI = join(cloneRoot(), 'dist/cli.js');
 
 export interface RunExpect {
   readonly log: string;
@@ -50,4 +59,33 @@ export function recordedRuns(): RecordedRun[] {
         },
       };
     });
+}
+
+export interface CliRun {
+  code: number | null;
+  signal: string | null;
+  out: string;
+  err: string;
+}
+
+/** Runs `jax-serve serve` on a replayed run; once it prints "ready at URL", `whenReady` runs, then SIGINT. */
+export function serveReplayed(args: string[], env: Record<string, string>, whenReady?: (url: string) => Promise<void>): Promise<CliRun> {
+  return new Promise((done) => {
+    const base = { ...process.env };
+    delete base.JAX_PLATFORMS; // --device cuda would be refused under another one
+    const cli = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let sent = false;
+    cli.stdout.on('data', (d) => {
+      out += d;
+      const url = /ready at (\S+)/.exec(out)?.[1];
+      if (whenReady && !sent && url) {
+        sent = true;
+        void whenReady(url).finally(() => cli.kill('SIGINT'));
+      }
+    });
+    cli.stderr.on('data', (d) => (err += d));
+    cli.on('exit', (code, signal) => done({ code, signal, out, err }));
+  });
 }

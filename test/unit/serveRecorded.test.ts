@@ -7,12 +7,12 @@
  * checked against JAX_PLATFORMS before anything is spawned.
  */
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeExit, ENGINES, ServerLog } from '../../src/core/index';
 import { tempDir } from './helpers';
-import { recordedRuns, REPLAY_LOG, type RunExpect } from './recordedRuns';
+import { recordedRuns, REPLAY_LOG, serveReplayed as serve, type RunExpect } from './recordedRuns';
 
 const CLI = resolve(__dirname, '../../../dist/cli.js');
 const SPEC = ENGINES['sglang-jax'];
@@ -30,35 +30,6 @@ function read(text: string, expect: RunExpect): ServerLog {
   assert.equal(s.readyLine, expect.ready);
   assert.ok(s.phases.every((p, i) => i === 0 || p.at > s.phases[i - 1]!.at), 'phase times rise');
   return log;
-}
-
-interface CliRun {
-  code: number | null;
-  signal: string | null;
-  out: string;
-  err: string;
-}
-
-/** Runs `jax-serve serve` on a replayed run; once it prints "ready at URL", `whenReady` runs, then SIGINT. */
-function serve(args: string[], env: Record<string, string>, whenReady?: (url: string) => Promise<void>): Promise<CliRun> {
-  return new Promise((done) => {
-    const base = { ...process.env };
-    delete base.JAX_PLATFORMS; // --device cuda would be refused under another one
-    const cli = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let sent = false;
-    cli.stdout.on('data', (d) => {
-      out += d;
-      const url = /ready at (\S+)/.exec(out)?.[1];
-      if (whenReady && !sent && url) {
-        sent = true;
-        void whenReady(url).finally(() => cli.kill('SIGINT'));
-      }
-    });
-    cli.stderr.on('data', (d) => (err += d));
-    cli.on('exit', (code, signal) => done({ code, signal, out, err }));
-  });
 }
 
 const runs = recordedRuns();

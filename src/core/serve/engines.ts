@@ -40,6 +40,10 @@ export interface FailureCause {
   readonly pattern: RegExp;
   /** What went wrong, in one phrase. */
   readonly cause: string;
+  /** The same phrase with what the matched line names (heads, sizes), when it names them. */
+  readonly describe?: (m: RegExpExecArray) => string;
+  /** A match counts only when this holds (a line every start prints, which names a cause only for some numbers). */
+  readonly applies?: (m: RegExpExecArray) => boolean;
   /** What to do about it. */
   readonly hint: string;
   /** True when the export's preflight would have said so (the message links to it). */
@@ -201,6 +205,37 @@ const SGLANG_JAX_FAILURES: FailureCause[] = [
     cause: 'head_dim is not a multiple of 128; SGLang-JAX pads it to 128 (mem_cache/memory_pool.py: head_dim_aligned = align_to(head_dim, 128))',
     hint: 'Run `jax-serve preflight DIR --engine sglang-jax`; serve a model whose head_dim is a multiple of 128.',
     preflight: true,
+  },
+  // Tensor parallelism, recorded with --tp 2 (test/fixtures/sglang-jax-cddbf6f1-jax0.11.2-2026-12-06-tp2-cpu):
+  // ModelConfig.validate_tensor_parallel_config asserts the query heads divide (configs/model_config.py),
+  // and the mesh of (data, tensor) axes is built over the devices JAX sees (utils/mesh_utils.py).
+  {
+    pattern: /Number of attention heads \((\d+)\) must be divisible by tensor parallel size \((\d+)\)/,
+    cause: 'the attention heads do not divide by the tensor-parallel size',
+    describe: (m) => `the model's ${m[1]} attention heads do not divide by the tensor-parallel size ${m[2]}`,
+    hint: 'Choose a TP size that divides them: `jax-serve fit DIR --engine sglang-jax` lists the valid ones, `jax-serve preflight DIR --tp N` checks one.',
+    preflight: true,
+  },
+  // KV heads that do not divide: SGLang-JAX gives each device ⌈kv / tp⌉ heads (utils/jax_utils.py
+  // get_num_kv_heads_by_tp), pads only when tp > kv (weight_utils.py _apply_kv_head_padding), and its
+  // attention then fails to reshape the unpadded projection at the first forward (recorded: 3 KV heads
+  // at TP 2, "This reshape is not supported … new sizes: (48, 4, 128)"). The line it logs at every start says so.
+  {
+    pattern: /KV heads distribution for \w+ model: original_kv_heads=(\d+), tp_size=(\d+), each device gets (\d+) head/,
+    applies: (m) => Number(m[1]) % Number(m[2]) !== 0,
+    cause: 'the KV heads do not divide by the tensor-parallel size',
+    describe: (m) => `the model's ${m[1]} KV heads do not divide by the tensor-parallel size ${m[2]}: SGLang-JAX gives each device ${m[3]} (${Number(m[3]) * Number(m[2])} in all), which the weights do not have`,
+    hint: 'Choose a TP size that divides the KV heads, or one they divide: `jax-serve fit DIR --engine sglang-jax` lists the valid ones.',
+    preflight: true,
+  },
+  {
+    pattern: /Number of devices (\d+) must equal the product of mesh_shape \(([\d, ]+)\)/,
+    cause: 'the tensor-parallel size needs more devices than the engine sees',
+    describe: (m) => {
+      const [data, tensor] = m[2]!.split(',').map(Number);
+      return `TP ${tensor} (mesh of ${data} × ${tensor}: data × tensor) needs ${(data ?? 1) * (tensor ?? 1)} devices; the engine sees ${m[1]}`;
+    },
+    hint: 'Lower the TP size to the devices there are, or make more visible (CUDA_VISIBLE_DEVICES; on the CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N).',
   },
   ...SGLANG_FAILURES,
 ];

@@ -113,11 +113,15 @@ export class ServerLog {
    * Why the process exited, as far as its output tells: each known cause whose pattern matches a
    * kept line (most specific first, as the spec lists them), with the line that shows it.
    */
-  explain(): { cause: FailureCause; line: string }[] {
-    const found: { cause: FailureCause; line: string }[] = [];
+  explain(): { cause: FailureCause; line: string; text: string }[] {
+    const found: { cause: FailureCause; line: string; text: string }[] = [];
     for (const cause of this.spec.failures) {
-      const line = this.tail.find((l) => cause.pattern.test(l));
-      if (line !== undefined) found.push({ cause, line });
+      for (const line of this.tail) {
+        const m = cause.pattern.exec(line);
+        if (!m || (cause.applies && !cause.applies(m))) continue;
+        found.push({ cause, line, text: cause.describe?.(m) ?? cause.cause });
+        break;
+      }
     }
     return found;
   }
@@ -211,7 +215,7 @@ export function describeExit(spec: EngineSpec, log: ServerLog, code: number | nu
   const causes = log.explain();
   const tb = log.traceback();
   // The exception first: the first line may be cut (MAX_MESSAGE_CHARS), and it is the evidence.
-  const why = [...(tb ? [`${tb.place}: ${tb.exception}`] : []), ...causes.map((c) => `${c.cause.cause}. ${c.cause.hint}`)];
+  const why = [...(tb ? [`${tb.place}: ${tb.exception}`] : []), ...causes.map((c) => `${c.text}. ${c.cause.hint}`)];
   if (why.length === 0) return `${spec.title} ${how} before it was ready. Its last lines:\n${log.lastLines(12).join('\n')}`;
   const shown = causes.map((c) => `  ${c.line.trim()}`).filter((l) => !tb || !l.includes(tb.exception));
   return [`${spec.title} ${how} before it was ready: ${why.join(' — ')}`, ...shown].join('\n');
