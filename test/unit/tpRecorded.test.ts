@@ -142,9 +142,15 @@ describe('tensor parallelism, replayed from the TP recordings', () => {
         });
       }
 
+      // The cause each refused export must map to: its attention heads when they do not divide (the
+      // engine checks them first), else its KV heads, which get ⌈kv / N⌉ a device.
+      const headsCause = (heads: number, kv: number) =>
+        heads % N !== 0
+          ? new RegExp(`the model's ${heads} attention heads do not divide by the tensor-parallel size ${N}`)
+          : new RegExp(`the model's ${kv} KV heads do not divide by the tensor-parallel size ${N}: SGLang-JAX gives each device ${Math.ceil(kv / N)} \\(${Math.ceil(kv / N) * N} in all\\)`);
       const refusals: [string, RegExp][] = [
-        [`tp${N}-heads3`, new RegExp(`the model's 3 attention heads do not divide by the tensor-parallel size ${N}`)],
-        [`tp${N}-kv3`, new RegExp(`the model's 3 KV heads do not divide by the tensor-parallel size ${N}: SGLang-JAX gives each device 2 \\(4 in all\\)`)],
+        [`tp${N}-heads3`, headsCause(3, 3)],
+        [`tp${N}-kv3`, headsCause(6, 3)],
         [`tp${N}-on${N - 1}`, new RegExp(`TP ${N} \\(mesh of 1 × ${N}: data × tensor\\) needs ${N} devices; the engine sees ${N - 1}`)],
       ];
       for (const [name, cause] of refusals.filter(([n]) => run.text(`${n}.engine.log`) !== undefined)) {
@@ -178,15 +184,16 @@ describe('tensor parallelism, replayed from the TP recordings', () => {
         assert.match(run.text(`tp${N}-exporth3.preflight.json`)!, new RegExp(`3 attention heads do not divide by ${N}`));
       });
 
-      if (run.text(`tp${N}-exportkv3.config.json`)) it(`predicted before launch: preflight --tp ${N} and fit --tp ${N} name the KV heads that do not divide (6 attention heads do)`, function () {
+      if (run.text(`tp${N}-exportkv3.config.json`)) it(`predicted before launch: preflight --tp ${N} and fit --tp ${N} name what of 6 heads and 3 KV heads does not divide`, function () {
         const kv3 = rebuiltExport(venvPython(this), run.dir, 'exportkv3', { headDim: 128, heads: 6, kvHeads: 3 });
         const pre = spawnSync(process.execPath, [CLI, 'preflight', kv3, '--engine', 'sglang-jax', '--tp', String(N), '--json'], { encoding: 'utf8' });
         assert.equal(pre.status, 1, pre.stderr);
         const messages = (JSON.parse(pre.stdout) as { findings: { severity: string; message: string }[] }).findings.filter((f) => f.severity === 'error').map((f) => f.message);
-        assert.deepEqual(messages, [`tensor-parallel size ${N}: 3 KV heads and ${N} do not divide one another.`]);
+        const want = [...(6 % N !== 0 ? [`6 attention heads do not divide by ${N}`] : []), `3 KV heads and ${N} do not divide one another`];
+        assert.deepEqual(messages, want.map((w) => `tensor-parallel size ${N}: ${w}.`));
         const fit = fitJson([kv3, '--engine', 'sglang-jax', '--gpu', 'h100', '--count', String(N), '--tp', String(N)]);
-        assert.deepEqual(fit.problems, [`TP ${N}: 3 KV heads and ${N} do not divide one another.`]);
-        assert.match(run.text(`tp${N}-exportkv3.fit.json`)!, /3 KV heads and \d do not divide one another/);
+        assert.deepEqual(fit.problems, [`TP ${N}: ${want[0]}.`]);
+        assert.ok(run.text(`tp${N}-exportkv3.fit.json`)!.includes(want[0]!));
       });
 
       if (started) it(`the CLI's --tp ${N} and the Serve panel's TP field build the engine's recorded argv`, async () => {
