@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SGLang-JAX's tensor parallelism run here, on the CPU (outside .ci/run: about 15 minutes on two cores).
+# SGLang-JAX's tensor parallelism run here, on the CPU (outside .ci/run: about 5 minutes on two cores).
 # The engine is the GPU kit's source tarball in a Python 3.12 venv (its source uses 3.12 syntax;
 # python/requirements-sglang-jax-cpu.txt, made once in the cache by test/setup/python.sh); then
 # scripts/gpu/sglang-jax-run.sh with COUNT=2 DEVICE=cpu: TP 2 over two XLA host devices, the same

@@ -114,7 +114,7 @@ save
 
 PORT=30000
 URL=http://127.0.0.1:$PORT
-FLAGS=(--engine sglang-jax --device $DEVICE --python $ENGINE_PY --port $PORT --memory-fraction ${FRACTION:-0.2}
+FLAGS=(--engine sglang-jax --device "$DEVICE" --python "$ENGINE_PY" --port $PORT --memory-fraction ${FRACTION:-0.2}
   --arg --attention-backend --arg native --arg --random-seed --arg 0 --arg --max-running-requests --arg 8)
 # SERVE_ARGS: more `jax-serve serve` arguments for every launch (the CPU run caps the pool with them).
 read -r -a more <<< "${SERVE_ARGS:-}"
@@ -181,12 +181,24 @@ PY
 get() { curl -s -m ${REQ_TIMEOUT:-30} -o "$R/$2" -w "%{http_code}\n" "$URL$1" | sed "s|^|$1 -> |"; }
 post() { curl -sN -m ${REQ_TIMEOUT:-60} -o "$R/$2" -w "%{http_code}\n" "$URL$1" -H 'content-type: application/json' -d "$3" | sed "s|^|$1 -> |"; }
 
+# answers NAME SOURCE [MODELS_FILE]: for the server now running, /v1/models, every prompt's replies
+# (replies-NAME.json) and check-served against the export SOURCE (check-NAME.json).
+answers() {
+  local name=$1 source=$2 models=${3:-v1-models-$1.json}
+  get /v1/models "$models"
+  MODEL=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['data'][0]['id'])" "$R/$models")
+  replies "$name"
+  step "check-served on $name"
+  $CLI check-served --url $URL --source "$source" --prompts scripts/gpu/prompts.json --max-tokens 16 --python "$PY" --json > "$R/check-$name.json" 2> "$R/check-$name.stderr"
+  echo "exit=$?" | tee -a "$R/check-$name.stderr"; head -c 1500 "$R/check-$name.json"; echo
+}
+
 # COUNT=N (N > 1): tensor parallelism over N devices, through `jax-serve serve --tp N` (the Serve
 # panel's TP field builds the same command line). Three exports of the canonical shape at head_dim 128:
 #   export128  4 heads, 2 KV heads: divides by 2; must serve the three APIs equal to transformers and
 #              pass check-served, with tp_size=N in its log and each device holding its shard;
-#   exportkv3  6 heads, 3 KV heads: KV heads that do not divide by 2 (SGLang-JAX's source pads them to
-#              ⌈3/2⌉ a device and calls that replication); whatever the engine does is recorded and checked;
+#   exportkv3  6 heads, 3 KV heads: KV heads that do not divide by 2 (SGLang-JAX's source gives each
+#              device ⌈3/2⌉ of them, which the weights do not have); whatever the engine does is recorded;
 #   exporth3   3 heads: attention heads that do not divide; the engine must refuse, and preflight and
 #              fit must have said so before launch.
 # Recorded: nvidia-smi before, while serving and after (memory per GPU), the environment that bears on
@@ -200,7 +212,7 @@ if [ "$COUNT" -gt 1 ]; then
     read -r m heads kv <<< "$spec"
     if $PY python/fixtures/shaped_llama.py write "$W/m$m" --head-dim 128 --heads $heads --kv-heads $kv > "$R/m$m-manifest.json" && conv m$m export$m; then
       tpm+=(export$m)
-      (cd "$W" && sha256sum export$m/* | grep -E 'model.safetensors|config.json|tokenizer.json') | tee -a "$R/exports.sha256"
+      (cd "$W" && sha256sum export$m/* | grep -E '/(model\.safetensors|config\.json|tokenizer\.json)$') | tee -a "$R/exports.sha256"
     else
       echo "export$m left out: its fixture could not be made here" | tee -a "$R/tp$COUNT-left-out.txt"
     fi
@@ -238,7 +250,7 @@ if [ "$COUNT" -gt 1 ]; then
   if [ "$DEVICE" != cpu ]; then
     t=$(( gpus < COUNT ? gpus : COUNT ))
     $PY python/fixtures/sized_llama.py write "$W/fit128" --hidden 2048 --heads 16 --kv-heads 8 --head-dim 128 --layers 16 --ffn 8192 --tokenizer-from "$W/export128" > "$R/fit128-manifest.json" || exit 1
-    $CLI fit "$W/fit128" --gpu "$FIT_GPU" --engine sglang-jax --count $t --tp $t --memory-fraction ${FRACTION:-0.2} --json > "$R/mem-tp$t.fit.json" 2>&1
+    $CLI fit "$W/fit128" --gpu "${FIT_GPU:-h100}" --engine sglang-jax --count $t --tp $t --memory-fraction ${FRACTION:-0.2} --json > "$R/mem-tp$t.fit.json" 2>&1
     smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/mem-tp$t-gpus-before.csv" 2>&1
     # What a JAX process holds on each GPU before any array of its own (CUDA context, XLA's runtime).
     XLA_PYTHON_CLIENT_PREALLOCATE=false $PY -c "import jax, time; [jax.device_put(1, d).block_until_ready() for d in jax.local_devices()]; print('up', flush=True); time.sleep(60)" > "$W/context.out" 2>&1 &
@@ -265,25 +277,16 @@ if [ "$COUNT" -gt 1 ]; then
     smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/tp$COUNT-gpus-serving.csv" 2>&1
     smi > "$R/tp$COUNT-nvidia-smi-serving.txt" 2>&1
     smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/tp$COUNT-gpu-apps-serving.csv" 2>&1
-    get /v1/models v1-models.json; get /get_model_info get-model-info.json; get /get_server_info get-server-info.json
-    MODEL=$($PY -c "import json; print(json.load(open('$R/v1-models.json'))['data'][0]['id'])")
+    get /get_model_info get-model-info.json; get /get_server_info get-server-info.json
+    answers good "$W/export128" v1-models.json
     post /generate t-generate.sse '{"text":"hello","sampling_params":{"max_new_tokens":16,"temperature":0},"stream":true,"return_logprob":true}'
     post /v1/completions t-completions.sse "{\"model\":\"$MODEL\",\"prompt\":\"hello\",\"max_tokens\":16,\"temperature\":0,\"stream\":true,\"logprobs\":1}"
     post /v1/chat/completions t-chat.sse "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":16,\"temperature\":0,\"stream\":true}"
-    replies good
-    step "check-served at TP $COUNT"
-    $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python $PY --json > "$R/check-good.json" 2> "$R/check-good.stderr"
-    echo "exit=$?" | tee -a "$R/check-good.stderr"; head -c 1500 "$R/check-good.json"; echo
     stop tp$COUNT
     smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/tp$COUNT-gpus-after.csv" 2>&1
   fi
   if [ -d "$W/exportkv3" ] && serve tp$COUNT-kv3 exportkv3 --tp $COUNT --arg --disable-precompile; then
-    get /v1/models v1-models-kv3.json
-    MODEL=$($PY -c "import json; print(json.load(open('$R/v1-models-kv3.json'))['data'][0]['id'])")
-    replies kv3
-    step "check-served on 3 KV heads at TP $COUNT"
-    $CLI check-served --url $URL --source "$W/exportkv3" --prompts scripts/gpu/prompts.json --max-tokens 16 --python $PY --json > "$R/check-kv3.json" 2> "$R/check-kv3.stderr"
-    echo "exit=$?" | tee -a "$R/check-kv3.stderr"; head -c 1500 "$R/check-kv3.json"; echo
+    answers kv3 "$W/exportkv3"
     stop tp$COUNT-kv3
   fi
   [ -d "$W/exporth3" ] && serve tp$COUNT-heads3 exporth3 --tp $COUNT --arg --disable-precompile && stop tp$COUNT-heads3
@@ -351,12 +354,8 @@ fi
 serve headdim16 export16 --arg --disable-precompile && stop headdim16
 
 if serve broken export128-broken-rope --arg --disable-precompile; then
-  get /v1/models v1-models-broken.json
-  MODEL=$($PY -c "import json; print(json.load(open('$R/v1-models-broken.json'))['data'][0]['id'])")
-  replies broken
-  step "check-served on the broken RoPE export (against the good export as its source)"
-  $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python $PY --json > "$R/check-broken.json" 2> "$R/check-broken.stderr"
-  echo "exit=$?" | tee -a "$R/check-broken.stderr"; head -c 3000 "$R/check-broken.json"; echo
+  # Against the good export as its source: the broken RoPE must be caught.
+  answers broken "$W/export128"
   $CLI check-served --url $URL --source "$W/export128" --prompts scripts/gpu/prompts.json --max-tokens 16 --python $PY > "$R/check-broken.txt" 2>&1; cat "$R/check-broken.txt"
   stop broken
 fi

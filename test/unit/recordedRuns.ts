@@ -68,7 +68,7 @@ export interface CliRun {
   err: string;
 }
 
-/** Runs `jax-serve serve` on a replayed run; once it prints "ready at URL", `whenReady` runs, then SIGINT. */
+/** Runs `jax-serve serve` on a replayed run; once it prints "ready at URL", `whenReady` runs, then SIGINT (after 60 s regardless). */
 export function serveReplayed(args: string[], env: Record<string, string>, whenReady?: (url: string) => Promise<void>): Promise<CliRun> {
   return new Promise((done) => {
     const base = { ...process.env };
@@ -86,6 +86,15 @@ export function serveReplayed(args: string[], env: Record<string, string>, whenR
       }
     });
     cli.stderr.on('data', (d) => (err += d));
-    cli.on('exit', (code, signal) => done({ code, signal, out, err }));
+    // A replay that never gets ready or never ends is stopped as a user would (Ctrl-C), then killed,
+    // so it cannot outlive the test: a replay takes seconds.
+    const stop = setTimeout(() => {
+      cli.kill('SIGINT');
+      setTimeout(() => cli.kill('SIGKILL'), 10_000).unref();
+    }, 60_000);
+    cli.on('exit', (code, signal) => {
+      clearTimeout(stop);
+      done({ code, signal, out, err });
+    });
   });
 }

@@ -1,7 +1,7 @@
 /**
  * The recorded tensor-parallel runs: every test/fixtures folder whose versions.txt says `count=N` with
  * N > 1, made by scripts/gpu/sglang-jax-run.sh with COUNT=N and scripts/gpu/import-records.sh
- * (sglang-jax-<commit>-jax<version>-<date>-tp<N>[-cpu]). A folder whose name starts `handwritten-`
+ * (sglang-jax-<commit>-jax<version>-<date>-tp<N>[-cpu|-on<G>gpu]). A folder whose name starts `handwritten-`
  * was written by hand, not recorded, and its HANDWRITTEN.md says how each number was made.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

@@ -145,11 +145,12 @@ export async function preflight(files: FileOpener, folder: string, opts: Preflig
   if (config && architecture && !known) {
     add('warning', 'unchecked-architecture', configFile, `${architecture}: jax-serve does not know its tensors, so names and shapes are not checked (known: ${Object.keys(CHECKED).join(', ')}).`);
   }
-  if (config && known && ck) {
+  // The config alone says whether the heads divide and which engines serve the class: said even when the weights do not open.
+  if (config && known) {
     try {
       const { dims, names } = expectedFromConfig(architecture as ArchitectureName, config);
-      checkTensors(ck, names, dims, configFile, add);
-      if (dims.experts !== undefined) checkExperts(ck, config, dims, configFile, add);
+      if (ck) checkTensors(ck, names, dims, configFile, add);
+      if (ck && dims.experts !== undefined) checkExperts(ck, config, dims, configFile, add);
       checkHeads(dims, opts.tensorParallel, configFile, add);
       for (const e of engines) if (e !== 'sglang-jax' && !known.engines.includes(e)) add('error', 'engine-architecture', configFile, `${ENGINE_TITLES[e]} does not serve ${architecture}.`);
       const dtype = config.dtype ?? config.torch_dtype;

@@ -212,8 +212,8 @@ const SGLANG_JAX_FAILURES: FailureCause[] = [
   {
     pattern: /Number of attention heads \((\d+)\) must be divisible by tensor parallel size \((\d+)\)/,
     cause: 'the attention heads do not divide by the tensor-parallel size',
-    describe: (m) => `the model's ${m[1]} attention heads do not divide by the tensor-parallel size ${m[2]}`,
-    hint: 'Choose a TP size that divides them: `jax-serve fit DIR --engine sglang-jax` lists the valid ones, `jax-serve preflight DIR --tp N` checks one.',
+    describe: (m) => `the model's ${m[1]} attention head${m[1] === '1' ? ' does' : 's do'} not divide by the tensor-parallel size ${m[2]}`,
+    hint: 'Pick a TP size `jax-serve fit DIR --engine sglang-jax` lists.',
     preflight: true,
   },
   // KV heads that do not divide: SGLang-JAX gives each device ⌈kv / tp⌉ heads (utils/jax_utils.py
@@ -224,18 +224,21 @@ const SGLANG_JAX_FAILURES: FailureCause[] = [
     pattern: /KV heads distribution for \w+ model: original_kv_heads=(\d+), tp_size=(\d+), each device gets (\d+) head/,
     applies: (m) => Number(m[1]) % Number(m[2]) !== 0,
     cause: 'the KV heads do not divide by the tensor-parallel size',
-    describe: (m) => `the model's ${m[1]} KV heads do not divide by the tensor-parallel size ${m[2]}: SGLang-JAX gives each device ${m[3]} (${Number(m[3]) * Number(m[2])} in all), which the weights do not have`,
-    hint: 'Choose a TP size that divides the KV heads, or one they divide: `jax-serve fit DIR --engine sglang-jax` lists the valid ones.',
+    describe: (m) => `the model's ${m[1]} KV heads do not divide by the tensor-parallel size ${m[2]}`,
+    hint: 'Pick a TP size `jax-serve fit DIR --engine sglang-jax` lists.',
     preflight: true,
   },
+  // The scheduler's mesh is (data, tensor) = (dp, tp / dp) over every device JAX sees, or those of
+  // --device-indexes (managers/scheduler.py, utils/mesh_utils.py); JAX refuses any other count.
   {
-    pattern: /Number of devices (\d+) must equal the product of mesh_shape \(([\d, ]+)\)/,
-    cause: 'the tensor-parallel size needs more devices than the engine sees',
+    pattern: /Number of devices (\d+) must equal the product of mesh_shape \((\d+), (\d+)\)/,
+    cause: 'the TP size does not match the devices the engine sees',
     describe: (m) => {
-      const [data, tensor] = m[2]!.split(',').map(Number);
-      return `TP ${tensor} (mesh of ${data} × ${tensor}: data × tensor) needs ${(data ?? 1) * (tensor ?? 1)} devices; the engine sees ${m[1]}`;
+      const [seen, tp] = [Number(m[1]), Number(m[2]) * Number(m[3])];
+      const devices = (n: number) => `${n} device${n === 1 ? '' : 's'}`;
+      return seen < tp ? `TP ${tp} needs ${devices(tp)}; the engine sees ${seen}` : `TP ${tp} uses ${devices(tp)}, but the engine sees ${seen} and builds its mesh over all of them`;
     },
-    hint: 'Lower the TP size to the devices there are, or make more visible (CUDA_VISIBLE_DEVICES; on the CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N).',
+    hint: 'Make them equal: set the TP size to the devices there are, or show the engine only TP of them (CUDA_VISIBLE_DEVICES, or --device-indexes among the extra arguments; on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N).',
   },
   ...SGLANG_FAILURES,
 ];
