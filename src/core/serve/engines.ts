@@ -213,7 +213,7 @@ const SGLANG_JAX_FAILURES: FailureCause[] = [
     pattern: /Number of attention heads \((\d+)\) must be divisible by tensor parallel size \((\d+)\)/,
     cause: 'the attention heads do not divide by the tensor-parallel size',
     describe: (m) => `the model's ${m[1]} attention head${m[1] === '1' ? ' does' : 's do'} not divide by the tensor-parallel size ${m[2]}`,
-    hint: 'Pick a TP size `jax-serve fit DIR --engine sglang-jax` lists.',
+    hint: 'Pick a TP size from `jax-serve fit DIR --engine sglang-jax`.',
     preflight: true,
   },
   // KV heads that do not divide: SGLang-JAX gives each device ⌈kv / tp⌉ heads (utils/jax_utils.py
@@ -225,7 +225,7 @@ const SGLANG_JAX_FAILURES: FailureCause[] = [
     applies: (m) => Number(m[1]) % Number(m[2]) !== 0,
     cause: 'the KV heads do not divide by the tensor-parallel size',
     describe: (m) => `the model's ${m[1]} KV heads do not divide by the tensor-parallel size ${m[2]}`,
-    hint: 'Pick a TP size `jax-serve fit DIR --engine sglang-jax` lists.',
+    hint: 'Pick a TP size from `jax-serve fit DIR --engine sglang-jax`.',
     preflight: true,
   },
   // The scheduler's mesh is (data, tensor) = (dp, tp / dp) over every device JAX sees, or those of
@@ -238,7 +238,7 @@ const SGLANG_JAX_FAILURES: FailureCause[] = [
       const devices = (n: number) => `${n} device${n === 1 ? '' : 's'}`;
       return seen < tp ? `TP ${tp} needs ${devices(tp)}; the engine sees ${seen}` : `TP ${tp} uses ${devices(tp)}, but the engine sees ${seen} and builds its mesh over all of them`;
     },
-    hint: 'Make them equal: set the TP size to the devices there are, or show the engine only TP of them (CUDA_VISIBLE_DEVICES, or --device-indexes among the extra arguments; on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N).',
+    hint: 'Make them equal: set the TP size to the devices there are, or show the engine only that many (CUDA_VISIBLE_DEVICES, or --device-indexes among the extra arguments; on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N).',
   },
   ...SGLANG_FAILURES,
 ];
