@@ -42,6 +42,10 @@ export PYTHONUNBUFFERED=1
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 step() { echo "== $(date -u +%T) $*"; }
 smi() { if command -v nvidia-smi > /dev/null; then nvidia-smi "$@"; else echo "no nvidia-smi: the engine ran on $DEVICE"; fi; }
+# gpu_csv FILE: memory per GPU as CSV (index, name, total, used), what the TP replay reads.
+gpu_csv() { smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/$1" 2>&1; }
+# left_at_end: every engine process still running, into ps-at-end.txt ("none" expected).
+left_at_end() { { echo "# every process left at the end"; ps -eo pid,pgid,stat,etime,cmd | grep -E 'sgl_jax|launch_server|python3 -m|tee-log' | grep -v grep || echo none; } | tee "$R/ps-at-end.txt"; }
 
 step install
 if [ -z "${ENGINE_PY:-}" ] && [ -d "$KIT/wheels" ]; then
@@ -234,15 +238,14 @@ if [ "$COUNT" -gt 1 ]; then
     $CLI fit "$W/$m" --gpu "${FIT_GPU:-h100}" --engine sglang-jax --count $COUNT --tp $COUNT --memory-fraction ${FRACTION:-0.2} --json > "$R/tp$COUNT-$m.fit.json" 2>&1
     echo "$m: preflight $(cat "$R/tp$COUNT-$m.preflight.exit"), fit: $($PY -c "import json,sys; r=json.load(open(sys.argv[1])); print('fits' if r['fits'] else 'does not fit: ' + r['problems'][0])" "$R/tp$COUNT-$m.fit.json" 2>&1)"
   done
-  smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/tp$COUNT-gpus-before.csv" 2>&1
+  gpu_csv "tp$COUNT-gpus-before.csv"
   smi > "$R/nvidia-smi-before.txt" 2>&1
   # TP N with a device fewer than N: how the engine refuses a TP size the machine cannot give.
   few=$(( gpus < COUNT ? gpus : COUNT - 1 ))
-  if [ "$DEVICE" = cpu ]; then
-    XLA_FLAGS=--xla_force_host_platform_device_count=$few serve tp$COUNT-on$few export128 --tp $COUNT --arg --disable-precompile && stop tp$COUNT-on$few
-  else
-    CUDA_VISIBLE_DEVICES=$(seq -s, 0 $((few - 1))) serve tp$COUNT-on$few export128 --tp $COUNT --arg --disable-precompile && stop tp$COUNT-on$few
-  fi
+  (
+    if [ "$DEVICE" = cpu ]; then export XLA_FLAGS=--xla_force_host_platform_device_count=$few; else export CUDA_VISIBLE_DEVICES=$(seq -s, 0 $((few - 1))); fi
+    serve tp$COUNT-on$few export128 --tp $COUNT --arg --disable-precompile && stop tp$COUNT-on$few
+  )
   # Memory per GPU (a GPU run only): a billion-parameter model, so its weights are a real share of the
   # pool, at TP min(GPUs, N), with XLA's preallocation off so nvidia-smi shows what the engine holds
   # (context, weights, KV pool) rather than XLA's 75 % reservation. XLA's limit stays 75 % (JAX's GPU
@@ -251,16 +254,16 @@ if [ "$COUNT" -gt 1 ]; then
     t=$(( gpus < COUNT ? gpus : COUNT ))
     $PY python/fixtures/sized_llama.py write "$W/fit128" --hidden 2048 --heads 16 --kv-heads 8 --head-dim 128 --layers 16 --ffn 8192 --tokenizer-from "$W/export128" > "$R/fit128-manifest.json" || exit 1
     $CLI fit "$W/fit128" --gpu "${FIT_GPU:-h100}" --engine sglang-jax --count $t --tp $t --memory-fraction ${FRACTION:-0.2} --json > "$R/mem-tp$t.fit.json" 2>&1
-    smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/mem-tp$t-gpus-before.csv" 2>&1
+    gpu_csv "mem-tp$t-gpus-before.csv"
     # What a JAX process holds on each GPU before any array of its own (CUDA context, XLA's runtime).
     XLA_PYTHON_CLIENT_PREALLOCATE=false $PY -c "import jax, time; [jax.device_put(1, d).block_until_ready() for d in jax.local_devices()]; print('up', flush=True); time.sleep(60)" > "$W/context.out" 2>&1 &
     cp=$!
     for _ in $(seq 60); do grep -q '^up' "$W/context.out" && break; sleep 1; done
-    smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/mem-context-gpus.csv" 2>&1
+    gpu_csv "mem-context-gpus.csv"
     kill $cp 2>/dev/null; wait $cp 2>/dev/null
     echo "XLA_PYTHON_CLIENT_PREALLOCATE=false" > "$R/mem-tp$t-env.txt"
     if XLA_PYTHON_CLIENT_PREALLOCATE=false serve mem-tp$t fit128 --tp $t --arg --disable-precompile; then
-      smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/mem-tp$t-gpus-serving.csv" 2>&1
+      gpu_csv "mem-tp$t-gpus-serving.csv"
       smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/mem-tp$t-gpu-apps-serving.csv" 2>&1
       cat "$R/mem-tp$t-gpus-serving.csv"
       stop mem-tp$t
@@ -268,13 +271,13 @@ if [ "$COUNT" -gt 1 ]; then
   fi
   if [ "$gpus" -lt "$COUNT" ]; then
     smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/tp$COUNT-gpu-apps-at-end.csv" 2>&1
-    { echo "# every process left at the end"; ps -eo pid,pgid,stat,etime,cmd | grep -E 'sgl_jax|launch_server|python3 -m|tee-log' | grep -v grep || echo none; } | tee "$R/ps-at-end.txt"
+    left_at_end
     step done
     save
     exit 0
   fi
   if serve tp$COUNT export128 --tp $COUNT --arg --disable-precompile; then
-    smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/tp$COUNT-gpus-serving.csv" 2>&1
+    gpu_csv "tp$COUNT-gpus-serving.csv"
     smi > "$R/tp$COUNT-nvidia-smi-serving.txt" 2>&1
     smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/tp$COUNT-gpu-apps-serving.csv" 2>&1
     get /get_model_info get-model-info.json; get /get_server_info get-server-info.json
@@ -283,7 +286,7 @@ if [ "$COUNT" -gt 1 ]; then
     post /v1/completions t-completions.sse "{\"model\":\"$MODEL\",\"prompt\":\"hello\",\"max_tokens\":16,\"temperature\":0,\"stream\":true,\"logprobs\":1}"
     post /v1/chat/completions t-chat.sse "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":16,\"temperature\":0,\"stream\":true}"
     stop tp$COUNT
-    smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/tp$COUNT-gpus-after.csv" 2>&1
+    gpu_csv "tp$COUNT-gpus-after.csv"
   fi
   if [ -d "$W/exportkv3" ] && serve tp$COUNT-kv3 exportkv3 --tp $COUNT --arg --disable-precompile; then
     answers kv3 "$W/exportkv3"
@@ -292,7 +295,7 @@ if [ "$COUNT" -gt 1 ]; then
   [ -d "$W/exporth3" ] && serve tp$COUNT-heads3 exporth3 --tp $COUNT --arg --disable-precompile && stop tp$COUNT-heads3
   smi > "$R/nvidia-smi-after.txt" 2>&1
   smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/tp$COUNT-gpu-apps-at-end.csv" 2>&1
-  { echo "# every process left at the end"; ps -eo pid,pgid,stat,etime,cmd | grep -E 'sgl_jax|launch_server|python3 -m|tee-log' | grep -v grep || echo none; } | tee "$R/ps-at-end.txt"
+  left_at_end
   step done
   save
   exit 0
@@ -383,7 +386,7 @@ if [ "${ONLY:-all}" = all ] && [ "${PRECOMPILE:-1}" = 1 ] && [ $SECONDS -lt 400 
 fi
 
 smi > "$R/nvidia-smi-after.txt" 2>&1
-{ echo "# every process left at the end"; ps -eo pid,pgid,stat,etime,cmd | grep -E 'sgl_jax|launch_server|python3 -m|tee-log' | grep -v grep || echo none; } | tee "$R/ps-at-end.txt"
+left_at_end
 step done
 save
 ls -la "$OUT"

@@ -11,17 +11,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { shapedLlamaFixtures } from '../fixtures/canonical';
+import { repoRoot } from '../repoRoot';
 
-/** The clone: the first folder above this bundle (out/test/unit, out/test/integration or its ui/) holding the run's prompts. */
-function cloneRoot(): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'scripts/gpu/prompts.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`scripts/gpu/prompts.json is not above ${__dirname}`);
-  }
-}
-const ROOT = cloneRoot();
+const ROOT = repoRoot();
 export const CLI = join(ROOT, 'dist/cli.js');
 const FIXTURES = join(ROOT, 'test/fixtures');
 /** Every prompt the run recorded replies for (the built-in check prompts among them). */

@@ -6,18 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { ENGINES, ServerLog } from '../../src/core/index';
+import { repoRoot } from '../repoRoot';
 
-/** The clone: the first folder above this bundle (out/test/unit, or an integration bundle's) holding the fixtures. */
-function cloneRoot(): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'test/fixtures/standin/replay-log.mjs'))) return dir;
-    if (dirname(dir) === dir) return resolve(__dirname, '../../..');
-  }
-}
-export const FIXTURES = join(cloneRoot(), 'test/fixtures');
+export const FIXTURES = join(repoRoot(), 'test/fixtures');
 export const REPLAY_LOG = join(FIXTURES, 'standin/replay-log.mjs');
-const CLI = join(cloneRoot(), 'dist/cli.js');
+const CLI = join(repoRoot(), 'dist/cli.js');
 
 export interface RunExpect {
   readonly log: string;
@@ -97,4 +92,13 @@ export function serveReplayed(args: string[], env: Record<string, string>, whenR
       done({ code, signal, out, err });
     });
   });
+}
+
+/** SGLang-JAX's log read as jax-serve reads it: in uneven pieces, as a pipe delivers them, on a clock of 7 ms a read. */
+export function readServerLog(text: string): ServerLog {
+  let clock = 0;
+  const log = new ServerLog(ENGINES['sglang-jax'], () => (clock += 7));
+  for (let i = 0; i < text.length; i += 113) log.push(text.slice(i, i + 113));
+  log.end();
+  return log;
 }

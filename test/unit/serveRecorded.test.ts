@@ -12,17 +12,13 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeExit, ENGINES, ServerLog } from '../../src/core/index';
 import { tempDir } from './helpers';
-import { recordedRuns, REPLAY_LOG, serveReplayed as serve, type RunExpect } from './recordedRuns';
+import { readServerLog, recordedRuns, REPLAY_LOG, serveReplayed as serve, type RunExpect } from './recordedRuns';
 
 const CLI = resolve(__dirname, '../../../dist/cli.js');
 const SPEC = ENGINES['sglang-jax'];
 
 function read(text: string, expect: RunExpect): ServerLog {
-  let clock = 0;
-  const log = new ServerLog(SPEC, () => (clock += 7));
-  // In uneven pieces, as a pipe delivers it.
-  for (let i = 0; i < text.length; i += 113) log.push(text.slice(i, i + 113));
-  log.end();
+  const log = readServerLog(text);
   const s = log.state;
   assert.deepEqual(s.phases.map((p) => p.phase), expect.phases);
   if (expect.progress) assert.deepEqual(s.progress, { done: expect.progress[0], total: expect.progress[1] });

@@ -19,11 +19,11 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENGINES, kvHeadsPerDevice, launchOptions, ServerLog, type FitReport, type LaunchProfile } from '../../src/core/index';
+import { ENGINES, kvHeadsPerDevice, launchOptions, type FitReport, type LaunchProfile } from '../../src/core/index';
 import { CLI, GPU_RUN_PROMPTS as PROMPTS, rebuiltExport, replay } from './gpuRunReplay';
 import { cliAsync, tempDir, venvPython } from './helpers';
 import { freePort } from '../../src/core/node/index';
-import { REPLAY_LOG, serveReplayed } from './recordedRuns';
+import { readServerLog, REPLAY_LOG, serveReplayed } from './recordedRuns';
 import { gpuMemory, logged, tpRuns, type TpRun } from './tpRuns';
 
 const SPEC = ENGINES['sglang-jax'];
@@ -75,14 +75,6 @@ function fitJson(args: string[]): FitReport {
   return JSON.parse(r.stdout) as FitReport;
 }
 
-function readLog(text: string): ServerLog {
-  let clock = 0;
-  const log = new ServerLog(SPEC, () => (clock += 7));
-  for (let i = 0; i < text.length; i += 97) log.push(text.slice(i, i + 97));
-  log.end();
-  return log;
-}
-
 describe('tensor parallelism, replayed from the TP recordings', () => {
   it('finds a real TP start, a real refusal on a GPU, and the hand-written two-GPU recording; each of the checks below runs on one at least', () => {
     assert.ok(runs.some((r) => !r.handwritten && r.text(`tp${r.tp}.engine.log`)), runs.map((r) => r.name).join(', '));
@@ -111,7 +103,7 @@ describe('tensor parallelism, replayed from the TP recordings', () => {
         const line = /KV heads (?:distribution|replication enabled) for \w+ model: original_kv_heads=(\d+), tp_size=(\d+), each device gets (\d+) head/.exec(text);
         assert.ok(line, 'the engine logs its KV heads per device');
         assert.deepEqual([Number(line[1]), Number(line[2]), Number(line[3])], [kv, N, kvHeadsPerDevice('sglang-jax', kv, N)]);
-        const log = readLog(text);
+        const log = readServerLog(text);
         assert.equal(log.state.readyLine, true);
         assert.deepEqual(log.explain(), []);
       });
@@ -173,7 +165,7 @@ describe('tensor parallelism, replayed from the TP recordings', () => {
         it(`${name}: the engine's refusal maps to a cause line naming the ${/heads|kv/.test(name) ? 'heads' : 'devices'} and the TP size; jax-serve serve prints it first, exit non-zero`, async () => {
           const text = run.text(`${name}.engine.log`);
           assert.ok(text, `${name}.engine.log is recorded`);
-          const causes = readLog(text).explain();
+          const causes = readServerLog(text).explain();
           assert.ok(causes.some((c) => cause.test(c.text)), causes.map((c) => c.text).join(' | '));
           const r = await serveReplayed([temp('jax-serve-tp-refused-'), '--engine', 'sglang-jax', '--device', run.device, '--tp', String(N), '--command', `${JSON.stringify(process.execPath)} ${JSON.stringify(REPLAY_LOG)} ${JSON.stringify(run.dir)}`], { REPLAY_MODE: 'fail', REPLAY_FILE: `${name}.engine.log` });
           assert.notEqual(r.code, 0);

@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+export { repoRoot } from '../../repoRoot';
+
 export interface CodeServer {
   readonly url: string;
   readonly port: number;
@@ -168,15 +170,4 @@ function findLogs(dir: string): string[] {
     else if (/exthost|remoteexthost|remoteagent/i.test(p) && p.endsWith('.log')) out.push(p);
   }
   return out;
-}
-
-/** The repository root (the folder with our package.json), wherever the bundled test runs from. */
-export function repoRoot(from = __dirname): string {
-  let dir = from;
-  while (!existsSync(join(dir, 'package.json')) || !readFileSync(join(dir, 'package.json'), 'utf8').includes('"name": "jax-serve"')) {
-    const up = join(dir, '..');
-    if (up === dir) throw new Error(`no jax-serve package.json above ${from}`);
-    dir = up;
-  }
-  return dir;
 }
