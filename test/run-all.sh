@@ -16,7 +16,7 @@ step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
 export JAX_SERVE_REQUIRE_PYTHON=1
 export JAX_SERVE_FUZZ_RUNS=${JAX_SERVE_FUZZ_RUNS:-300}
 
-passed=0; failed=0; skipped=0; broken=0
+passed=0; failed=0; skipped=0; broken=0; failures=""
 
 # run_suite NAME COMMAND... : runs a mocha-reported suite, adds its counts; a suite that exits
 # non-zero without reporting a failure counts as one failure, so a crash is never green.
@@ -39,6 +39,11 @@ run_suite() {
   fi
   echo "[$name] $p passed, $f failed, $s skipped (exit $rc)"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  # Mocha lists failures after "N failing"; keep their titles and first error lines so the end of a
+  # long run (all a CI page may show) says what failed, not only how many.
+  if [ "$f" -gt 0 ]; then
+    failures+="[$name]"$'\n'"$(awk '/^ +[0-9]+ failing/{on=1; next} on' <<<"$clean" | grep -v '^ *at ' | grep -v '^ *$' | head -40)"$'\n'
+  fi
 }
 
 step "static checks: typecheck, lint, build"
@@ -63,5 +68,6 @@ fi
 
 echo
 echo "suites took $(( $(date +%s) - start ))s; logs in $logs; screenshots in test-results/screenshots"
+if [ -n "$failures" ]; then echo; echo "failures:"; printf '%s' "$failures"; fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
