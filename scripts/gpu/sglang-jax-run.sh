@@ -44,6 +44,8 @@ step() { echo "== $(date -u +%T) $*"; }
 smi() { if command -v nvidia-smi > /dev/null; then nvidia-smi "$@"; else echo "no nvidia-smi: the engine ran on $DEVICE"; fi; }
 # gpu_csv FILE: memory per GPU as CSV (index, name, total, used), what the TP replay reads.
 gpu_csv() { smi --query-gpu=index,name,memory.total,memory.used --format=csv > "$R/$1" 2>&1; }
+# gpu_apps FILE: every process on a GPU with its memory, as CSV (only the header when none is left).
+gpu_apps() { smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/$1" 2>&1; }
 # left_at_end: every engine process still running, into ps-at-end.txt ("none" expected).
 left_at_end() { { echo "# every process left at the end"; ps -eo pid,pgid,stat,etime,cmd | grep -E 'sgl_jax|launch_server|python3 -m|tee-log' | grep -v grep || echo none; } | tee "$R/ps-at-end.txt"; }
 
@@ -264,13 +266,13 @@ if [ "$COUNT" -gt 1 ]; then
     echo "XLA_PYTHON_CLIENT_PREALLOCATE=false" > "$R/mem-tp$t-env.txt"
     if XLA_PYTHON_CLIENT_PREALLOCATE=false serve mem-tp$t fit128 --tp $t --arg --disable-precompile; then
       gpu_csv "mem-tp$t-gpus-serving.csv"
-      smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/mem-tp$t-gpu-apps-serving.csv" 2>&1
+      gpu_apps "mem-tp$t-gpu-apps-serving.csv"
       cat "$R/mem-tp$t-gpus-serving.csv"
       stop mem-tp$t
     fi
   fi
   if [ "$gpus" -lt "$COUNT" ]; then
-    smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/tp$COUNT-gpu-apps-at-end.csv" 2>&1
+    gpu_apps "tp$COUNT-gpu-apps-at-end.csv"
     left_at_end
     step done
     save
@@ -279,7 +281,7 @@ if [ "$COUNT" -gt 1 ]; then
   if serve tp$COUNT export128 --tp $COUNT --arg --disable-precompile; then
     gpu_csv "tp$COUNT-gpus-serving.csv"
     smi > "$R/tp$COUNT-nvidia-smi-serving.txt" 2>&1
-    smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/tp$COUNT-gpu-apps-serving.csv" 2>&1
+    gpu_apps "tp$COUNT-gpu-apps-serving.csv"
     get /get_model_info get-model-info.json; get /get_server_info get-server-info.json
     answers good "$W/export128" v1-models.json
     post /generate t-generate.sse '{"text":"hello","sampling_params":{"max_new_tokens":16,"temperature":0},"stream":true,"return_logprob":true}'
@@ -294,7 +296,7 @@ if [ "$COUNT" -gt 1 ]; then
   fi
   [ -d "$W/exporth3" ] && serve tp$COUNT-heads3 exporth3 --tp $COUNT --arg --disable-precompile && stop tp$COUNT-heads3
   smi > "$R/nvidia-smi-after.txt" 2>&1
-  smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv > "$R/tp$COUNT-gpu-apps-at-end.csv" 2>&1
+  gpu_apps "tp$COUNT-gpu-apps-at-end.csv"
   left_at_end
   step done
   save

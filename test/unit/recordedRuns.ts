@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { ENGINES, ServerLog } from '../../src/core/index';
 import { repoRoot } from '../repoRoot';
 
-export const FIXTURES = join(repoRoot(), 'test/fixtures');
+const ROOT = repoRoot();
+export const FIXTURES = join(ROOT, 'test/fixtures');
 export const REPLAY_LOG = join(FIXTURES, 'standin/replay-log.mjs');
-const CLI = join(repoRoot(), 'dist/cli.js');
+const CLI = join(ROOT, 'dist/cli.js');
 
 export interface RunExpect {
   readonly log: string;

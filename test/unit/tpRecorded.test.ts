@@ -24,7 +24,7 @@ import { CLI, GPU_RUN_PROMPTS as PROMPTS, rebuiltExport, replay } from './gpuRun
 import { cliAsync, tempDir, venvPython } from './helpers';
 import { freePort } from '../../src/core/node/index';
 import { readServerLog, REPLAY_LOG, serveReplayed } from './recordedRuns';
-import { gpuMemory, logged, tpRuns, type TpRun } from './tpRuns';
+import { gpuMemory, logged, recordedServe, tpRuns, type TpRun } from './tpRuns';
 
 const SPEC = ENGINES['sglang-jax'];
 
@@ -155,11 +155,12 @@ describe('tensor parallelism, replayed from the TP recordings', () => {
       const headsCause = (heads: number, kv: number) =>
         heads % N !== 0
           ? new RegExp(`the model's ${heads} attention heads do not divide by the tensor-parallel size ${N}`)
-          : new RegExp(`the model's ${kv} KV heads do not divide by the tensor-parallel size ${N}$|the model's ${kv} KV heads do not divide by the tensor-parallel size ${N}\\. `);
+          : new RegExp(`the model's ${kv} KV heads do not divide by the tensor-parallel size ${N}(\\. |$)`);
+      const fewerLog = fewer(run);
       const refusals: [string, RegExp][] = [
         [`tp${N}-heads3`, headsCause(3, 3)],
         [`tp${N}-kv3`, headsCause(6, 3)],
-        ...(fewer(run) ? [[fewer(run)!.file.replace('.engine.log', ''), new RegExp(`TP ${N} needs ${N} devices; the engine sees ${fewer(run)!.seen}`)] as [string, RegExp]] : []),
+        ...(fewerLog ? [[fewerLog.file.replace('.engine.log', ''), new RegExp(`TP ${N} needs ${N} devices; the engine sees ${fewerLog.seen}`)] as [string, RegExp]] : []),
       ];
       for (const [name, cause] of refusals.filter(([n]) => run.text(`${n}.engine.log`) !== undefined)) {
         it(`${name}: the engine's refusal maps to a cause line naming the ${/heads|kv/.test(name) ? 'heads' : 'devices'} and the TP size; jax-serve serve prints it first, exit non-zero`, async () => {
@@ -183,7 +184,7 @@ describe('tensor parallelism, replayed from the TP recordings', () => {
         assert.equal(fit.fits, false);
         assert.ok(fit.problems.some((p) => p.includes(`TP ${N}: 3 attention heads do not divide by ${N}`)), fit.problems.join(' '));
         assert.ok(!fit.validTp.includes(N));
-        const seen = fewer(run)?.seen ?? N - 1;
+        const seen = fewerLog?.seen ?? N - 1;
         const few = fitJson([configFolder(run, `tp${N}-export128.config.json`), '--engine', 'sglang-jax', '--gpu', 'h100', '--count', String(seen), '--tp', String(N)]);
         assert.ok(few.problems.includes(`TP ${N} needs ${N} devices; --count is ${seen}.`), few.problems.join(' '));
         // The recording's own preflight and fit, run on the device before each launch, said the same.
@@ -203,7 +204,7 @@ describe('tensor parallelism, replayed from the TP recordings', () => {
       });
 
       if (started) it(`the CLI's --tp ${N} and the Serve panel's TP field build the engine's recorded argv`, async () => {
-        const cliArgs = run.text(`tp${N}.cli-args`)!.trimEnd().split('\n');
+        const { args: cliArgs, value, extra } = recordedServe(run);
         const recorded = run.text(`tp${N}.argv`)!;
         const work = cliArgs[1]!.replace(/\/[^/]+$/, '');
         const port = cliArgs[cliArgs.indexOf('--port') + 1]!;
@@ -219,8 +220,6 @@ describe('tensor parallelism, replayed from the TP recordings', () => {
         const gotPort = got[got.indexOf('--port') + 1]!;
         assert.deepEqual(words(got.join('\n'), model, gotPort), want, r.err.slice(-1500));
         // The panel: its form with the TP field and the same choices, through the profile checker into the engine's launch.
-        const extra = cliArgs.flatMap((a, i) => (cliArgs[i - 1] === '--arg' ? [a] : []));
-        const value = (flag: string) => cliArgs[cliArgs.indexOf(flag) + 1];
         const profile: LaunchProfile = {
           name: '',
           engine: 'sglang-jax',

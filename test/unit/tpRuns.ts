@@ -39,6 +39,12 @@ export function tpRuns(): TpRun[] {
     .filter((r) => r.tp > 1);
 }
 
+/** The `jax-serve serve` arguments a run recorded for its TP launch (tp<N>.cli-args): each flag's value, and the engine's own (`--arg`) in order. */
+export function recordedServe(run: TpRun): { args: string[]; value: (flag: string) => string; extra: string[] } {
+  const args = run.text(`tp${run.tp}.cli-args`)!.trimEnd().split('\n');
+  return { args, value: (flag) => args[args.indexOf(flag) + 1]!, extra: args.flatMap((a, i) => (args[i - 1] === '--arg' ? [a] : [])) };
+}
+
 /** `key=value` of an SGLang-JAX log line (its ServerArgs, its memory profile). */
 export function logged(log: string, key: string): string | undefined {
   return new RegExp(`\\b${key}=([^,)\\s]+)`).exec(log)?.[1];

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rebuiltExport } from '../../unit/gpuRunReplay';
 import { REPLAY_LOG } from '../../unit/recordedRuns';
-import { tpRuns } from '../../unit/tpRuns';
+import { recordedServe, tpRuns } from '../../unit/tpRuns';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
 import { processesWith, until } from '../waits';
@@ -47,9 +47,7 @@ describe('the Serve panel\'s TP field builds the recorded tensor-parallel launch
 
   it('engine, device, TP, memory and extra arguments typed into the form start the engine with the recorded argv; Stop stops it', async () => {
     const N = run!.tp;
-    const cliArgs = run!.text(`tp${N}.cli-args`)!.trimEnd().split('\n');
-    const value = (flag: string) => cliArgs[cliArgs.indexOf(flag) + 1]!;
-    const extra = cliArgs.flatMap((a, i) => (cliArgs[i - 1] === '--arg' ? [a] : []));
+    const { args: cliArgs, value, extra } = recordedServe(run!);
     const argvFile = join(ws, 'engine-argv.json');
     await wb.runCommand('JAX Serve: Open Serve Panel');
     const panel = await wb.webviewFrame('body[data-ready="true"] #start', 60_000);
