@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { format } from 'node:util';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
-import { until } from '../waits';
+import { processesWith, until } from '../waits';
 import type { CodeServer } from './codeServer';
 
 export interface WorkbenchOptions {
@@ -230,9 +230,14 @@ export async function recordFailure(test: { readonly state?: string; readonly ti
   if (server) process.stderr.write(server.logs().slice(-logChars) + '\n');
 }
 
-/** Each UI suite's after: the window closed, the server stopped, the workspace removed. */
-export async function closeAll(wb: Workbench | undefined, server: CodeServer | undefined, ws: string | undefined): Promise<void> {
+/**
+ * Each UI suite's after: the window closed, the server stopped, every process whose command line
+ * holds `leftover` (an engine the suite started, should a failed test leave it) killed, then the
+ * workspace removed.
+ */
+export async function closeAll(wb: Workbench | undefined, server: CodeServer | undefined, ws: string | undefined, leftover?: string): Promise<void> {
   await wb?.close();
   await server?.stop();
+  for (const pid of leftover ? processesWith(leftover) : []) process.kill(pid, 'SIGKILL');
   if (ws) rmSync(ws, { recursive: true, force: true });
 }

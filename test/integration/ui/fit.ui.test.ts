@@ -5,7 +5,7 @@
  * offered, Start warns before a launch it says will not fit, and it follows the theme.
  */
 import * as assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
@@ -35,10 +35,7 @@ describe('the Fit section of the Serve panel in the real VS Code (chromium)', fu
     await wb.runCommand('JAX Serve: Open Serve Panel');
     panel = await wb.webviewFrame('body[data-ready="true"] #start', 60_000);
   });
-  after(async () => {
-    await closeAll(wb, server, undefined);
-    if (ws) rmSync(ws, { recursive: true, force: true });
-  });
+  after(() => closeAll(wb, server, ws));
   afterEach(async function () {
     await recordFailure(this.currentTest, wb, server, root);
   });

@@ -7,7 +7,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
@@ -52,11 +52,7 @@ describe('serving from the real VS Code with transformers serve (chromium)', fun
     server = await startCodeServer({ settings: { 'jaxServe.pythonPath': python, 'jaxServe.generate.temperature': 0, 'jaxServe.generate.maxTokens': MAX_TOKENS } });
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
-  after(async () => {
-    await closeAll(wb, server, undefined);
-    for (const pid of exportDir ? processesWith(exportDir) : []) process.kill(pid, 'SIGKILL');
-    if (ws) rmSync(ws, { recursive: true, force: true });
-  });
+  after(() => closeAll(wb, server, ws, exportDir));
   afterEach(async function () {
     await recordFailure(this.currentTest, wb, server, root);
   });

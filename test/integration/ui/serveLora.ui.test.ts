@@ -10,7 +10,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
@@ -53,11 +53,7 @@ describe('LoRA adapters in the Serve panel (chromium; the stand-in engine)', fun
     server = await startCodeServer({ settings: { 'jaxServe.generate.temperature': 0, 'jaxServe.generate.maxTokens': 8 } });
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
-  after(async () => {
-    await closeAll(wb, server, undefined);
-    for (const pid of ws ? processesWith(STANDIN) : []) process.kill(pid, 'SIGKILL');
-    if (ws) rmSync(ws, { recursive: true, force: true });
-  });
+  after(() => closeAll(wb, server, ws, ws && STANDIN));
   afterEach(async function () {
     await recordFailure(this.currentTest, wb, server, root);
   });

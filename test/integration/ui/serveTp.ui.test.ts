@@ -7,7 +7,7 @@
  * it got (STANDIN_ARGV, set in the form's Environment).
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rebuiltExport } from '../../unit/gpuRunReplay';
@@ -15,7 +15,7 @@ import { REPLAY_LOG } from '../../unit/recordedRuns';
 import { recordedServe, tpRuns } from '../../unit/tpRuns';
 import { repoRoot, startCodeServer, type CodeServer } from '../harness/codeServer';
 import { closeAll, openWorkbench, recordFailure, type Workbench } from '../harness/workbench';
-import { processesWith, until } from '../waits';
+import { until } from '../waits';
 
 const root = repoRoot();
 const shots = join(root, 'test-results', 'screenshots');
@@ -36,11 +36,7 @@ describe('the Serve panel\'s TP field builds the recorded tensor-parallel launch
     server = await startCodeServer({ settings: {} });
     wb = await openWorkbench(server, { folder: ws, extensionDevelopmentPath: root });
   });
-  after(async () => {
-    await closeAll(wb, server, undefined);
-    for (const pid of ws ? processesWith(REPLAY_LOG) : []) process.kill(pid, 'SIGKILL');
-    if (ws) rmSync(ws, { recursive: true, force: true });
-  });
+  after(() => closeAll(wb, server, ws, ws && REPLAY_LOG));
   afterEach(async function () {
     await recordFailure(this.currentTest, wb, server, root);
   });
